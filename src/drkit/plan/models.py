@@ -1,0 +1,469 @@
+"""The DR plan (``drkit.yaml``) as typed models.
+
+Every model forbids unknown keys. Durations are seconds (``Dur``, written ``15m``,
+``1h``, ``7d``), schedules are :mod:`drkit.plan.schedule` objects, secrets are
+:class:`drkit.types.Secret` (masked in repr/str/JSON) or ``*_env`` fields naming an
+environment variable read at the moment of use. Load plans with
+:func:`drkit.plan.loader.load_plan`, which adds file:line information and the
+cross-reference checks that a single model cannot do (undefined tiers, repositories,
+datasets; duplicate names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    StringConstraints,
+    model_validator,
+)
+
+from drkit.plan.schedule import Dur, PositiveDur, Schedule
+from drkit.plan.source import Location, SourceMap
+from drkit.types import Secret
+
+#: Names of things in the plan: letters, digits, ``.``, ``_``, ``-``; used on the CLI.
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64),
+]
+#: A region label (``eu-west``, ``us-east-1``); compared for equality only.
+Region = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64),
+]
+#: The name of an environment variable.
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+
+
+def _number_to_str(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+#: A version label; ``3`` and ``"3"`` are the same version.
+VersionLabel = Annotated[str, BeforeValidator(_number_to_str), StringConstraints(min_length=1)]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL, e.g. https://api.openai.com/v1")
+    return value.rstrip("/")
+
+
+HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
+
+
+def _has_scheme(value: str) -> str:
+    if "://" not in value:
+        raise ValueError(f"{value!r} is not a URL: expected scheme://..., e.g. file:///srv/repo")
+    return value
+
+
+UrlStr = Annotated[str, StringConstraints(min_length=3), AfterValidator(_has_scheme)]
+
+NonNegInt = Annotated[int, Field(ge=0)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class PlanModel(BaseModel):
+    """Base of every plan model: unknown keys are errors, values are validated on set."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --- tiers -----------------------------------------------------------------------------
+
+
+class Tier(PlanModel):
+    """A recovery class: how fast (RTO) and how little data loss (RPO) it needs."""
+
+    rto: PositiveDur = Field(description="recovery time objective: longest tolerable outage")
+    rpo: PositiveDur = Field(description="recovery point objective: most data one may lose")
+    multi_region: bool = Field(
+        False, description="must survive the loss of a region (critical workloads)"
+    )
+    critical: bool | None = Field(
+        None, description="mission-critical; defaults to true for the tier named 'critical'"
+    )
+    description: str | None = None
+
+
+# --- repositories ----------------------------------------------------------------------
+
+
+class Repository(PlanModel):
+    """A backup repository: where snapshots live, and in which region."""
+
+    name: Name
+    url: UrlStr = Field(description="file:///path, s3://bucket/prefix?endpoint=..., ...")
+    region: Region
+    password_env: EnvName | None = Field(
+        None, description="environment variable holding the repository password"
+    )
+    password: Secret | None = Field(None, description="the password itself (use ${ENV})")
+    password_file: str | None = Field(None, description="a file holding the password")
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> Repository:
+        given = [
+            f for f in ("password_env", "password", "password_file") if getattr(self, f) is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give only one of password_env, password, password_file: {given}")
+        return self
+
+
+class Replica(Repository):
+    """A copy of the primary repository, normally in another region."""
+
+    copy_every: PositiveDur = Field(
+        3600.0, description="how often new snapshots are copied here (replication lag bound)"
+    )
+
+
+class Repositories(PlanModel):
+    primary: Repository
+    replicas: list[Replica] = Field(default_factory=list)
+
+
+# --- serving ---------------------------------------------------------------------------
+
+
+class ServingAuth(PlanModel):
+    """Client authentication of the gateway: API keys, or explicitly disabled."""
+
+    client_keys_env: EnvName | None = Field(
+        "DRKIT_GATEWAY_KEYS", description="environment variable with comma-separated client keys"
+    )
+    client_keys: list[Secret] = Field(default_factory=list, description="keys given inline")
+    disabled: bool = Field(False, description="accept any client (loopback testing only)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServingAuth:
+        if self.disabled and self.client_keys:
+            raise ValueError("disabled: true together with client_keys; choose one")
+        return self
+
+
+class Deadlines(PlanModel):
+    """Per-attempt deadlines of a route; exceeding one fails over to the next target."""
+
+    connect: PositiveDur = 2.0
+    first_token: PositiveDur = 10.0
+    stream_idle: PositiveDur = 15.0
+    total: PositiveDur = 120.0
+
+
+class Target(PlanModel):
+    """One upstream of a route: a provider endpoint in a region serving a model."""
+
+    name: Name
+    provider: Literal["openai", "anthropic"] = Field(description="the wire dialect spoken")
+    vendor: Name | None = Field(
+        None,
+        description="who operates the endpoint (matches providers[].name); defaults to the dialect",
+    )
+    region: Region
+    model: str = Field(min_length=1, description="the upstream model name")
+    base_url: HttpUrlStr
+    api_key_env: EnvName | None = Field(None, description="environment variable with the key")
+    api_key: Secret | None = Field(None, description="the key itself (use ${ENV})")
+    system_prompt: str | None = Field(None, description="prepended to the request's system")
+    params: dict[str, JsonValue] = Field(
+        default_factory=dict, description="parameter overrides (temperature, max_tokens, ...)"
+    )
+
+    @property
+    def operator(self) -> str:
+        """The vendor operating this endpoint: ``vendor``, else the dialect."""
+        return self.vendor or self.provider
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Target:
+        if self.api_key_env is not None and self.api_key is not None:
+            raise ValueError("give api_key_env or api_key, not both")
+        return self
+
+
+class Route(PlanModel):
+    """A model name clients ask for, served by ordered targets (first is primary)."""
+
+    name: Name = Field(description="what clients send as `model`")
+    tier: Name
+    description: str | None = None
+    on_stream_failure: Literal["error", "continue"] = Field(
+        "error",
+        description="after the first token: a typed in-stream error, or continue on the "
+        "next target",
+    )
+    deadlines: Deadlines = Field(default_factory=Deadlines)
+    targets: list[Target] = Field(min_length=1)
+
+
+class Health(PlanModel):
+    """Cross-request health of targets: passive ejection and active probes."""
+
+    eject_after: int = Field(3, ge=1, description="consecutive failures that eject a target")
+    eject_for: PositiveDur = Field(30.0, description="first ejection period (then backs off)")
+    probe_every: PositiveDur = Field(5.0, description="active probe interval of ejected targets")
+
+
+class GatewaySettings(PlanModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8787, ge=1, le=65535)
+    retry_budget: float = Field(
+        0.2, ge=0, le=1, description="retries allowed as a fraction of requests"
+    )
+    health: Health = Field(default_factory=Health)
+    redis_url_env: EnvName | None = Field(
+        None, description="environment variable with a Redis URL for shared health state"
+    )
+
+
+class Serving(PlanModel):
+    auth: ServingAuth = Field(default_factory=ServingAuth)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    routes: list[Route] = Field(default_factory=list)
+
+
+# --- data components -------------------------------------------------------------------
+
+
+class Retention(PlanModel):
+    """Which snapshots to keep (restic semantics; keep_within counts from the newest)."""
+
+    keep_last: NonNegInt | None = None
+    keep_hourly: NonNegInt | None = None
+    keep_daily: NonNegInt | None = None
+    keep_weekly: NonNegInt | None = None
+    keep_monthly: NonNegInt | None = None
+    keep_yearly: NonNegInt | None = None
+    keep_within: Dur | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Retention:
+        if all(getattr(self, f) is None for f in type(self).model_fields):
+            raise ValueError("a retention needs at least one keep_* rule, e.g. keep_daily: 30")
+        return self
+
+    def span(self, interval: float | None = None) -> float:
+        """How far back (seconds) this policy keeps snapshots taken every ``interval``."""
+        spans = [
+            (self.keep_within or 0.0),
+            (self.keep_hourly or 0) * 3600.0,
+            (self.keep_daily or 0) * 86400.0,
+            (self.keep_weekly or 0) * 7 * 86400.0,
+            (self.keep_monthly or 0) * 30 * 86400.0,
+            (self.keep_yearly or 0) * 365 * 86400.0,
+        ]
+        if interval is not None:
+            spans.append((self.keep_last or 0) * interval)
+        return max(spans)
+
+
+class Component(PlanModel):
+    """Something drkit snapshots: a name, a tier, a schedule, a retention, replicas."""
+
+    kind: ClassVar[str] = "component"
+
+    name: Name
+    tier: Name | None = None
+    description: str | None = None
+    region: Region | None = Field(
+        None, description="where the live data lives; defaults to the primary repository's"
+    )
+    schedule: Schedule | None = Field(None, description="how often to snapshot")
+    retention: Retention | None = None
+    replicate_to: list[Name] = Field(
+        default_factory=list, description="replica repositories that receive its snapshots"
+    )
+
+
+class VectorStore(Component):
+    kind: ClassVar[str] = "vector_store"
+
+    tier: Name
+    engine: UrlStr = Field(description="connector URL, e.g. qdrant+local:///var/lib/qdrant")
+    collections: list[str] = Field(default_factory=list, description="empty: all collections")
+
+
+class Dataset(Component):
+    kind: ClassVar[str] = "dataset"
+
+    tier: Name
+    path: str = Field(min_length=1, description="directory or URL; relative to the plan")
+    versioned: bool = Field(False, description="every snapshot is kept as a named version")
+
+
+class TrainedOn(PlanModel):
+    dataset: Name
+    version: VersionLabel
+
+
+class Model(Component):
+    kind: ClassVar[str] = "model"
+
+    tier: Name
+    version: VersionLabel
+    path: str | None = Field(None, description="model artifacts to snapshot, if drkit keeps them")
+    trained_on: list[TrainedOn] = Field(default_factory=list)
+
+
+class EvalSet(Component):
+    kind: ClassVar[str] = "eval_set"
+
+    path: str = Field(min_length=1)
+
+
+class EvalResults(Component):
+    kind: ClassVar[str] = "eval_result"
+
+    path: str = Field(min_length=1)
+
+
+# --- testing, providers, status, cost --------------------------------------------------
+
+
+class Testing(PlanModel):
+    """How often DR is proven; the lint rules hold these against the framework."""
+
+    restore_test_every: PositiveDur | None = None
+    failover_drill_every: PositiveDur | None = None
+    regional_failover_every: PositiveDur | None = None
+    gameday_every: PositiveDur | None = None
+
+
+class ProviderSLA(PlanModel):
+    """What a provider promises; SLA credits are compensation, not DR."""
+
+    name: Name
+    sla: float | None = Field(None, gt=0, le=100, description="availability in percent")
+    credits_counted_as_dr: bool = False
+    dr_capabilities: str | None = None
+    regions: list[Region] = Field(default_factory=list)
+
+
+class StatusComponent(PlanModel):
+    name: str = Field(min_length=1, max_length=100)
+    covers: list[Name] = Field(min_length=1, description="routes and components it reports on")
+    description: str | None = None
+
+
+class StatusPage(PlanModel):
+    title: str = "Service status"
+    components: list[StatusComponent] = Field(default_factory=list)
+
+
+class CostInputs(PlanModel):
+    """Prices and sizes the cost estimate multiplies out."""
+
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    storage_per_gb_month: NonNegFloat = 0.023
+    egress_per_gb: NonNegFloat = 0.02
+    sizes_gb: dict[Name, NonNegFloat] = Field(
+        default_factory=dict, description="estimated size per component"
+    )
+    standby_per_month: dict[Name, NonNegFloat] = Field(
+        default_factory=dict, description="standby infrastructure per tier, per month"
+    )
+    outage_cost_per_hour: dict[Name, NonNegFloat] = Field(
+        default_factory=dict, description="business impact of an outage per tier"
+    )
+    drill_hours_per_year: NonNegFloat = 0.0
+    drill_cost_per_hour: NonNegFloat = 0.0
+
+
+# --- the plan --------------------------------------------------------------------------
+
+
+class Plan(PlanModel):
+    """A whole ``drkit.yaml``."""
+
+    version: Literal[1]
+    name: Name
+    description: str | None = None
+    state_dir: str = Field(".drkit", description="drkit's own state; relative to the plan")
+    tiers: dict[Name, Tier] = Field(min_length=1)
+    repositories: Repositories
+    serving: Serving = Field(default_factory=Serving)
+    vector_stores: list[VectorStore] = Field(default_factory=list)
+    datasets: list[Dataset] = Field(default_factory=list)
+    models: list[Model] = Field(default_factory=list)
+    eval_sets: list[EvalSet] = Field(default_factory=list)
+    eval_results: list[EvalResults] = Field(default_factory=list)
+    testing: Testing = Field(default_factory=Testing)
+    providers: list[ProviderSLA] = Field(default_factory=list)
+    status_page: StatusPage = Field(default_factory=StatusPage)
+    cost: CostInputs = Field(default_factory=CostInputs)
+
+    _source: SourceMap = PrivateAttr(default_factory=SourceMap)
+
+    # -- where things are ---------------------------------------------------------------
+
+    @property
+    def source(self) -> SourceMap:
+        """file:line of every element (empty when the plan was not loaded from a file)."""
+        return self._source
+
+    def locate(self, *path: str | int) -> Location:
+        """The file, line and dotted field name of ``path`` (e.g. ``"serving", "routes", 0``)."""
+        return self._source.locate(path)
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory relative paths in the plan are resolved against."""
+        return self._source.base_dir
+
+    def resolve_path(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def is_critical(self, tier: str) -> bool:
+        t = self.tiers.get(tier)
+        if t is None:
+            return False
+        return t.critical if t.critical is not None else tier == "critical"
+
+    def repository(self, name: str) -> Repository:
+        """The primary or replica named ``name`` (``KeyError`` when there is none)."""
+        for repo in [self.repositories.primary, *self.repositories.replicas]:
+            if repo.name == name:
+                return repo
+        raise KeyError(name)
+
+    def route(self, name: str) -> Route:
+        for route in self.serving.routes:
+            if route.name == name:
+                return route
+        raise KeyError(name)
+
+    def components(self) -> Iterator[tuple[tuple[str | int, ...], Component]]:
+        """Every snapshotted component with its path in the plan, in file order per kind."""
+        for section in ("vector_stores", "datasets", "models", "eval_sets", "eval_results"):
+            items: list[Component] = getattr(self, section)
+            for i, item in enumerate(items):
+                yield (section, i), item
+
+    def component(self, name: str) -> Component:
+        for _, item in self.components():
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+    def component_region(self, component: Component) -> str:
+        return component.region or self.repositories.primary.region

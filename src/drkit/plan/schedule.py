@@ -1,0 +1,280 @@
+"""Schedules: an interval (``1h``) or a 5-field cron expression (``0 * * * *``).
+
+A plan writes a schedule as a plain string; it is validated into one of two tagged
+models. Both answer the two questions the rest of drkit asks: the longest gap between
+two runs (:meth:`max_gap`, which bounds the achievable RPO) and the next run after a
+moment (:meth:`next_after`, for the scheduler).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from drkit.types import Duration, format_duration
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("a duration must be a finite number of seconds")
+    return value
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be longer than zero")
+    return value
+
+
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w|y))+$"},
+        {"type": "number", "minimum": 0},
+    ],
+    "description": "a duration: 30s, 15m, 1h, 1h30m, 7d, 2w, 1y (or seconds)",
+}
+
+#: A finite, non-negative duration in seconds (``drkit.types.Duration`` plus finiteness).
+Dur = Annotated[Duration, AfterValidator(_finite), WithJsonSchema(_DURATION_SCHEMA)]
+#: A finite duration longer than zero.
+PositiveDur = Annotated[
+    Duration, AfterValidator(_finite), AfterValidator(_positive), WithJsonSchema(_DURATION_SCHEMA)
+]
+
+# --- cron ------------------------------------------------------------------------------
+
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
+    ("day of week", 0, 7, {d: i for i, d in enumerate(_DAYS)}),
+)
+_MACROS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+# Fire times repeat at the latest after 28 years (the Gregorian weekday/leap cycle, between
+# century exceptions); 8 years is enough to see every Feb 29 and weekday combination twice.
+_HORIZON_DAYS = 8 * 366
+
+
+def _parse_value(text: str, lo: int, hi: int, names: dict[str, int], what: str) -> int:
+    key = text.lower()
+    if key in names:
+        return names[key]
+    if not text.isdigit():
+        raise ValueError(f"cron {what}: {text!r} is not a number in {lo}-{hi}")
+    value = int(text)
+    if not lo <= value <= hi:
+        raise ValueError(f"cron {what}: {value} is outside {lo}-{hi}")
+    return value
+
+
+def _parse_field(text: str, lo: int, hi: int, names: dict[str, int], what: str) -> set[int]:
+    values: set[int] = set()
+    for part in text.split(","):
+        base, _, step_text = part.partition("/")
+        step = 1
+        if step_text:
+            if not step_text.isdigit() or int(step_text) == 0:
+                raise ValueError(f"cron {what}: step {step_text!r} must be a positive number")
+            step = int(step_text)
+        if base == "*":
+            start, end = lo, hi
+        elif "-" in base:
+            a, _, b = base.partition("-")
+            start = _parse_value(a, lo, hi, names, what)
+            end = _parse_value(b, lo, hi, names, what)
+            if start > end:
+                raise ValueError(f"cron {what}: range {base!r} runs backwards")
+        else:
+            start = _parse_value(base, lo, hi, names, what)
+            end = hi if step_text else start
+        values.update(range(start, end + 1, step))
+    return values
+
+
+_CronFields = tuple[set[int], set[int], set[int], set[int], set[int], bool, bool]
+
+
+def _parse_cron(text: str) -> _CronFields:
+    expr = _MACROS.get(text.strip().lower(), text)
+    parts = expr.split()
+    if len(parts) != 5:
+        raise ValueError(
+            f"cron {text!r} must have 5 fields (minute hour day-of-month month "
+            "day-of-week), e.g. '0 * * * *'"
+        )
+    sets = [
+        _parse_field(p, lo, hi, names, what)
+        for p, (what, lo, hi, names) in zip(parts, _FIELDS, strict=True)
+    ]
+    dow = {d % 7 for d in sets[4]}
+    return sets[0], sets[1], sets[2], sets[3], dow, parts[2] != "*", parts[4] != "*"
+
+
+class CronSchedule(BaseModel):
+    """Runs at the times matched by a standard 5-field cron expression (UTC)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["cron"] = "cron"
+    cron: str = Field(description="5 fields: minute hour day-of-month month day-of-week")
+
+    @field_validator("cron")
+    @classmethod
+    def _parse(cls, value: str) -> str:
+        _parse_cron(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _fires(self) -> CronSchedule:
+        if self._max_gap_minutes is None:
+            raise ValueError(f"cron {self.cron!r} never fires")
+        return self
+
+    @cached_property
+    def _fields(self) -> _CronFields:
+        return _parse_cron(self.cron)
+
+    def _day_matches(self, day: date) -> bool:
+        _, _, dom, months, dow, dom_restricted, dow_restricted = self._fields
+        if day.month not in months:
+            return False
+        in_dom = day.day in dom
+        in_dow = (day.weekday() + 1) % 7 in dow
+        if dom_restricted and dow_restricted:
+            return in_dom or in_dow  # cron's rule: either restriction matches
+        return in_dom and in_dow
+
+    @cached_property
+    def _day_minutes(self) -> list[int]:
+        minutes, hours = self._fields[0], self._fields[1]
+        return sorted(h * 60 + m for h in hours for m in minutes)
+
+    @cached_property
+    def _max_gap_minutes(self) -> int | None:
+        day_minutes = self._day_minutes
+        gap = max(
+            (b - a for a, b in itertools.pairwise(day_minutes)),
+            default=0,
+        )
+        start = date(2024, 1, 1)
+        previous: int | None = None
+        for offset in range(_HORIZON_DAYS):
+            if self._day_matches(start + timedelta(days=offset)):
+                if previous is not None:
+                    gap = max(gap, (offset - previous) * 1440 + day_minutes[0] - day_minutes[-1])
+                previous = offset
+        if previous is None:
+            return None
+        if gap == 0:  # fires once a day every day: the gap between days is a day
+            gap = 1440
+        return gap
+
+    def max_gap(self) -> float:
+        """The longest time between two runs, in seconds."""
+        gap = self._max_gap_minutes
+        assert gap is not None  # checked at validation
+        return gap * 60.0
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first run strictly after ``moment`` (naive datetimes are taken as UTC)."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+        day = moment.date()
+        now_minute = moment.hour * 60 + moment.minute
+        for offset in range(_HORIZON_DAYS):
+            current = day + timedelta(days=offset)
+            if not self._day_matches(current):
+                continue
+            for minute in self._day_minutes:
+                if offset == 0 and minute <= now_minute:
+                    continue
+                return datetime(
+                    current.year, current.month, current.day, minute // 60, minute % 60, tzinfo=UTC
+                )
+        raise ValueError(f"cron {self.cron!r} does not fire within {_HORIZON_DAYS} days")
+
+    def __str__(self) -> str:
+        return self.cron
+
+
+class IntervalSchedule(BaseModel):
+    """Runs every ``every`` seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["interval"] = "interval"
+    every: PositiveDur
+
+    def max_gap(self) -> float:
+        """The longest time between two runs, in seconds."""
+        return self.every
+
+    def next_after(self, moment: datetime) -> datetime:
+        """``moment`` plus the interval (the scheduler anchors it on the last run)."""
+        return moment + timedelta(seconds=self.every)
+
+    def __str__(self) -> str:
+        return format_duration(self.every)
+
+
+def _coerce_schedule(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("@") or "*" in text or len(text.split()) >= 3:
+            return {"kind": "cron", "cron": text}
+        return {"kind": "interval", "every": text}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"kind": "interval", "every": value}
+    if isinstance(value, dict) and "kind" not in value:
+        if "cron" in value:
+            return {"kind": "cron", **value}
+        if "every" in value:
+            return {"kind": "interval", **value}
+    return value
+
+
+def _schedule_str(value: IntervalSchedule | CronSchedule) -> str:
+    return str(value)
+
+
+#: ``1h`` (an interval) or ``0 * * * *`` (cron); also ``{every: 1h}`` / ``{cron: "..."}``.
+Schedule = Annotated[
+    IntervalSchedule | CronSchedule,
+    Field(discriminator="kind"),
+    BeforeValidator(_coerce_schedule),
+    PlainSerializer(_schedule_str, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "an interval like 1h or 1d, or a 5-field cron expression "
+            "like '0 * * * *' (UTC)",
+        }
+    ),
+]
