@@ -1,0 +1,110 @@
+"""What the gateway needs to know about each wire dialect's *client-side* shapes.
+
+Events inside the gateway are ``(name, data)`` pairs in the client's dialect: for
+OpenAI ``name`` is None for a chunk and ``"done"`` for the ``[DONE]`` sentinel; for
+Anthropic it is the event type (``message_start``, ``content_block_delta``, ...).
+This module encodes them as SSE, builds error bodies and in-stream error events, and
+says which event carries the first content token and which one ends a stream.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from drkit.gateway.config import Dialect
+
+Event = tuple[str | None, dict[str, Any]]
+
+DONE: Event = ("done", {})
+
+_ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+    503: "overloaded_error",
+}
+_OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_sse(dialect: Dialect, event: Event) -> bytes:
+    name, data = event
+    if dialect == "openai":
+        if name == "done":
+            return b"data: [DONE]\n\n"
+        return f"data: {_dumps(data)}\n\n".encode()
+    return f"event: {name}\ndata: {_dumps(data)}\n\n".encode()
+
+
+def error_type(dialect: Dialect, status: int) -> str:
+    if dialect == "anthropic":
+        return _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
+    return _OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "api_error")
+
+
+def error_body(
+    dialect: Dialect, status: int, message: str, code: str | None = None
+) -> dict[str, Any]:
+    """The error object a client of ``dialect`` expects for an HTTP error response."""
+    etype = error_type(dialect, status)
+    if dialect == "anthropic":
+        return {"type": "error", "error": {"type": etype, "message": message}}
+    return {"error": {"message": message, "type": etype, "param": None, "code": code}}
+
+
+def stream_error_event(dialect: Dialect, message: str, code: str) -> Event:
+    """A typed in-stream error: the official SDKs raise on it instead of returning text."""
+    if dialect == "anthropic":
+        return ("error", {"type": "error", "error": {"type": "api_error", "message": message}})
+    return (None, {"error": {"message": message, "type": "server_error", "code": code}})
+
+
+def error_message_of(body: Any) -> str | None:
+    """The human message inside either dialect's error body (None if there is none)."""
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+    return None
+
+
+def is_content(dialect: Dialect, event: Event) -> bool:
+    """Does this event carry the first token of the answer (text or a tool call)?"""
+    name, data = event
+    if dialect == "openai":
+        if name is not None:
+            return False
+        for choice in data.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
+                return True
+        return False
+    if name == "content_block_delta":
+        return True
+    if name == "content_block_start":
+        block = data.get("content_block") or {}
+        return block.get("type") not in ("text", "thinking", None) or bool(block.get("text"))
+    return False
+
+
+def is_terminal(dialect: Dialect, event: Event) -> bool:
+    name = event[0]
+    if dialect == "openai":
+        return name == "done"
+    return name == "message_stop"

@@ -1,0 +1,103 @@
+"""Gateway events: failovers, ejections, recoveries, for drills and the status page.
+
+An :class:`EventSink` has one method, ``record``. It must not raise into the request
+path (a full disk must not fail a chat completion): implementations swallow and count
+their own write errors. Kinds used by the gateway:
+
+- ``failover``: an attempt failed and the request moved to the next target;
+- ``stream_failure``: a stream broke after its first token (error event or continuation);
+- ``ejection``: a target was taken out of service (``data.until`` is epoch seconds);
+- ``recovery``: an ejected target was put back in service (``data.via`` probe|traffic);
+- ``retry_budget_exhausted``: a failover was refused to protect upstream capacity.
+
+``component`` is ``route/target`` (or ``target`` for health events).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class EventSink(Protocol):
+    def record(self, kind: str, component: str, message: str, data: dict[str, Any]) -> None:
+        """Record one event; never raises."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    ts: float
+    kind: str
+    component: str
+    message: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ts": self.ts,
+            "kind": self.kind,
+            "component": self.component,
+            "message": self.message,
+            "data": self.data,
+        }
+
+
+class NullEventSink:
+    def record(self, kind: str, component: str, message: str, data: dict[str, Any]) -> None:
+        return None
+
+
+class MemoryEventSink:
+    """Keeps events in a list (tests, rehearsals)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def record(self, kind: str, component: str, message: str, data: dict[str, Any]) -> None:
+        self.events.append(Event(time.time(), kind, component, message, dict(data)))
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.events]
+
+
+class JsonlEventSink:
+    """Appends one JSON object per line; safe for several processes (O_APPEND, one write)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.write_errors = 0
+        self._lock = threading.Lock()
+
+    def record(self, kind: str, component: str, message: str, data: dict[str, Any]) -> None:
+        line = json.dumps(Event(time.time(), kind, component, message, data).to_dict(), default=str)
+        payload = (line + "\n").encode()
+        try:
+            with self._lock:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, payload)
+                finally:
+                    os.close(fd)
+        except OSError:
+            self.write_errors += 1
+
+
+def read_events(path: str | Path) -> list[Event]:
+    """All events of a JSONL file in order; a torn last line is skipped."""
+    out: list[Event] = []
+    p = Path(path)
+    if not p.exists():
+        return out
+    for line in p.read_text().splitlines():
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        out.append(Event(d["ts"], d["kind"], d["component"], d["message"], d.get("data", {})))
+    return out
