@@ -72,7 +72,7 @@ def _has_scheme(value: str) -> str:
     return value
 
 
-UrlStr = Annotated[str, StringConstraints(min_length=3), AfterValidator(_has_scheme)]
+UrlStr = Annotated[str, AfterValidator(_has_scheme)]
 
 NonNegInt = Annotated[int, Field(ge=0)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
