@@ -258,11 +258,17 @@ class UpstreamError(GatewayError):
         retryable: bool = True,
         reason: str = "error",
         hint: str | None = None,
+        retry_after: float | None = None,
+        body: bytes | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.retryable = retryable
         self.reason = reason
+        #: seconds the upstream asked us to wait (429 Retry-After), if it said
+        self.retry_after = retry_after
+        #: the upstream's error body as received (for 4xx passed back to the client)
+        self.body = body
 
 
 class AllTargetsFailed(GatewayError):

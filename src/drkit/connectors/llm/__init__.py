@@ -1,1 +1,8 @@
-"""connectors.llm layer."""
+"""LLM provider connectors: the upstream client, SSE handling and a provider simulator.
+
+- :mod:`drkit.connectors.llm.client` — :class:`UpstreamClient`, one attempt against one
+  target with connect / first-token / idle / total deadlines, failures classified;
+- :mod:`drkit.connectors.llm.sse` — incremental SSE parsing and per-dialect event meaning;
+- :mod:`drkit.connectors.llm.simulator` — an OpenAI/Anthropic provider simulator with
+  scriptable faults (``drkit simulate provider``).
+"""

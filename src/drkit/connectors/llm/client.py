@@ -1,0 +1,517 @@
+"""The upstream client: one attempt against one provider target, every failure classified.
+
+One shared :class:`UpstreamClient` (one pooled ``httpx.AsyncClient``) serves the whole
+gateway. Each call gets four deadlines, enforced separately:
+
+- ``connect``: TCP (and TLS) connection set-up; also bounds waiting for a pool slot;
+- ``first_token``: from sending the request to the first *content* event of a stream
+  (:func:`drkit.connectors.llm.sse.is_content`); for a non-streaming call, to the
+  response headers (which providers send with the complete answer);
+- ``stream_idle``: after the first content event, the longest gap between two events;
+- ``total``: the whole attempt, whatever the phase.
+
+Every failure is an :class:`~drkit.errors.UpstreamError` whose ``reason`` is one of
+:data:`REASONS`, whose ``retryable`` says whether failover may try another target, and
+whose ``retry_after`` carries a 429's ``Retry-After`` in seconds. API keys are only put
+into request headers: never into errors, logs or reprs.
+
+Usage (streaming)::
+
+    async with client.stream(dialect="anthropic", base_url=url, body=body,
+                             deadlines=deadlines, api_key=key) as upstream:
+        async for event in upstream:      # SSEEvent, already checked for in-stream errors
+            ...
+    # leaving the block closes the connection if the stream was not read to its end
+
+The stream ends after the dialect's terminal event (``message_stop``/``[DONE]``); a
+connection that ends before it raises ``UpstreamError(reason="stream_cut")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from drkit.connectors.llm.sse import (
+    Dialect,
+    SSEEvent,
+    SSEParser,
+    error_payload,
+    is_content,
+    is_terminal,
+)
+from drkit.errors import UpstreamError
+from drkit.types import Secret
+
+#: Every ``UpstreamError.reason`` this module produces.
+REASONS = (
+    "connect",
+    "timeout_connect",
+    "timeout_first_token",
+    "timeout_idle",
+    "timeout_total",
+    "status_429",
+    "status_5xx",
+    "status_4xx",
+    "stream_cut",
+    "malformed",
+)
+
+#: The Anthropic API version sent when the caller does not set one.
+ANTHROPIC_VERSION = "2023-06-01"
+
+#: Upstream error bodies kept on the error (for 4xx returned to the client), at most.
+MAX_ERROR_BODY = 64 * 1024
+
+
+class DeadlinesLike(Protocol):
+    """Seconds per phase (``drkit.gateway.config.Deadlines`` is one)."""
+
+    @property
+    def connect(self) -> float: ...
+    @property
+    def first_token(self) -> float: ...
+    @property
+    def stream_idle(self) -> float: ...
+    @property
+    def total(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Seconds allowed for each phase of one attempt (defaults as in the plan schema)."""
+
+    connect: float = 2.0
+    first_token: float = 10.0
+    stream_idle: float = 15.0
+    total: float = 120.0
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    """A successful non-streaming answer: status (2xx), headers and the parsed JSON body."""
+
+    status: int
+    headers: httpx.Headers
+    body: dict[str, Any]
+
+
+def endpoint_url(dialect: Dialect, base_url: str) -> str:
+    """The chat endpoint for a base URL, following each official SDK's convention.
+
+    OpenAI base URLs include the version (``https://api.openai.com/v1``); Anthropic's do
+    not (``https://api.anthropic.com``).
+    """
+    base = base_url.rstrip("/")
+    if dialect == "openai":
+        return base + "/chat/completions"
+    return base + "/v1/messages"
+
+
+def request_headers(
+    dialect: Dialect, api_key: Secret | None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Auth and protocol headers for one request (the key revealed only here)."""
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if dialect == "anthropic":
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        if api_key:
+            headers["x-api-key"] = api_key.reveal()
+    elif api_key:
+        headers["authorization"] = "Bearer " + api_key.reveal()
+    if extra:
+        headers.update(extra)
+    return headers
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date), or None."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def status_error(
+    status: int, body: bytes, headers: Mapping[str, str], *, where: str
+) -> UpstreamError:
+    """Classify an error status: 429 and 5xx (incl. 529) are retryable, other 4xx not."""
+    snippet = _error_message(body)
+    message = f"{where} answered HTTP {status}" + (f": {snippet}" if snippet else "")
+    if status == 429:
+        return UpstreamError(
+            message,
+            status=429,
+            retryable=True,
+            reason="status_429",
+            retry_after=parse_retry_after(headers),
+            body=body[:MAX_ERROR_BODY],
+        )
+    if status >= 500:
+        return UpstreamError(
+            message, status=status, retryable=True, reason="status_5xx", body=body[:MAX_ERROR_BODY]
+        )
+    return UpstreamError(
+        message, status=status, retryable=False, reason="status_4xx", body=body[:MAX_ERROR_BODY]
+    )
+
+
+def _error_message(body: bytes) -> str:
+    """The provider's error message from a JSON error body (either dialect), shortened."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", errors="replace").strip()
+    err = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(err, dict):
+        return str(err.get("message") or err.get("type") or "")[:200]
+    return str(err or "")[:200]
+
+
+def _stream_error(err: Mapping[str, Any], where: str) -> UpstreamError:
+    """An error event inside a 200 stream (Anthropic ``event: error``, OpenAI ``{"error"}``)."""
+    kind = str(err.get("type") or err.get("code") or "error")
+    message = f"{where} sent an error event mid-stream: {kind}: {err.get('message', '')}"[:300]
+    status = {
+        "overloaded_error": 529,
+        "api_error": 500,
+        "rate_limit_error": 429,
+        "rate_limit_exceeded": 429,
+        "invalid_request_error": 400,
+        "authentication_error": 401,
+        "permission_error": 403,
+        "not_found_error": 404,
+        "request_too_large": 413,
+    }.get(kind, 500)
+    body = json.dumps({"type": "error", "error": dict(err)}).encode()
+    return (
+        status_error(status, body, {}, where=where)
+        if status < 500
+        else UpstreamError(message, status=status, retryable=True, reason="status_5xx", body=body)
+    )
+
+
+class UpstreamStream:
+    """An open streaming response: iterate it for :class:`SSEEvent` s.
+
+    Iteration enforces the first-token, idle and total deadlines, stops after the
+    terminal event, and raises classified :class:`UpstreamError` s.
+    """
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        dialect: Dialect,
+        deadlines: DeadlinesLike,
+        started: float,
+        where: str,
+    ) -> None:
+        self.response = response
+        self.status = response.status_code
+        self.headers = response.headers
+        self.dialect: Dialect = dialect
+        self._deadlines = deadlines
+        self._started = started
+        self._where = where
+        #: True once a content event has been read (the first-token deadline is met).
+        self.first_content = False
+        #: True once the terminal event has been read (the answer is complete).
+        self.complete = False
+        #: monotonic time of the first content event, for time-to-first-token metrics.
+        self.first_content_at: float | None = None
+
+    def __aiter__(self) -> AsyncIterator[SSEEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[SSEEvent]:
+        loop = asyncio.get_running_loop()
+        d = self._deadlines
+        total_at = self._started + d.total
+        first_at = self._started + d.first_token
+        parser = SSEParser()
+        chunks = self.response.aiter_raw()
+        where = self._where
+        while True:
+            if self.first_content:
+                deadline, phase = loop.time() + d.stream_idle, "timeout_idle"
+            else:
+                deadline, phase = first_at, "timeout_first_token"
+            if total_at <= deadline:
+                deadline, phase = total_at, "timeout_total"
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await chunks.__anext__()
+            except TimeoutError:
+                raise UpstreamError(
+                    f"{where}: {_PHASE_TEXT[phase]}", status=504, retryable=True, reason=phase
+                ) from None
+            except StopAsyncIteration:
+                raise UpstreamError(
+                    f"{where}: the stream ended before its final event",
+                    status=502,
+                    retryable=True,
+                    reason="stream_cut",
+                ) from None
+            except httpx.HTTPError as exc:
+                raise UpstreamError(
+                    f"{where}: the connection dropped mid-stream ({type(exc).__name__})",
+                    status=502,
+                    retryable=True,
+                    reason="stream_cut",
+                ) from exc
+            for ev in parser.feed(chunk):
+                try:
+                    err = error_payload(self.dialect, ev)
+                    content = err is None and is_content(self.dialect, ev)
+                    terminal = err is None and is_terminal(self.dialect, ev)
+                except ValueError as exc:
+                    raise UpstreamError(
+                        f"{where}: malformed stream event (not JSON)",
+                        status=502,
+                        retryable=True,
+                        reason="malformed",
+                    ) from exc
+                if err is not None:
+                    raise _stream_error(err, where)
+                if content and not self.first_content:
+                    self.first_content = True
+                    self.first_content_at = loop.time()
+                yield ev
+                if terminal:
+                    self.complete = True
+                    return
+
+
+_PHASE_TEXT = {
+    "timeout_first_token": "no first token before the first-token deadline",
+    "timeout_idle": "the stream stalled past the idle deadline",
+    "timeout_total": "the attempt ran past the total deadline",
+}
+
+
+class UpstreamClient:
+    """One pooled HTTP client for all upstream calls of a gateway process.
+
+    Connections are reused across requests and targets (keep-alive); close with
+    :meth:`aclose` at shutdown. Safe for concurrent use from one event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 1000,
+        max_keepalive: int = 200,
+        keepalive_expiry: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_keepalive,
+                keepalive_expiry=keepalive_expiry,
+            ),
+            timeout=httpx.Timeout(10.0),
+            follow_redirects=False,
+            trust_env=False,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> UpstreamClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _request(
+        self,
+        dialect: Dialect,
+        base_url: str,
+        body: Mapping[str, Any],
+        deadlines: DeadlinesLike,
+        api_key: Secret | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Request:
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        # read=None: the first-token/idle/total deadlines are enforced around each read.
+        timeout = httpx.Timeout(
+            connect=deadlines.connect, read=None, write=deadlines.connect, pool=deadlines.connect
+        )
+        return self._http.build_request(
+            "POST",
+            endpoint_url(dialect, base_url),
+            content=content,
+            headers=request_headers(dialect, api_key, headers),
+            timeout=timeout,
+        )
+
+    async def _send(
+        self, request: httpx.Request, deadlines: DeadlinesLike, started: float, where: str
+    ) -> httpx.Response:
+        """Send and wait for response headers within the first-token and total deadlines."""
+        budget = min(deadlines.first_token, deadlines.total)
+        phase = (
+            "timeout_first_token" if deadlines.first_token <= deadlines.total else "timeout_total"
+        )
+        try:
+            async with asyncio.timeout_at(started + budget):
+                return await self._http.send(request, stream=True)
+        except TimeoutError:
+            raise UpstreamError(
+                f"{where}: {_PHASE_TEXT[phase]}", status=504, retryable=True, reason=phase
+            ) from None
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise UpstreamError(
+                f"{where}: no connection within the connect deadline",
+                status=504,
+                retryable=True,
+                reason="timeout_connect",
+            ) from exc
+        except httpx.ConnectError as exc:
+            raise UpstreamError(
+                f"{where}: connection failed ({_connect_cause(exc)})",
+                status=502,
+                retryable=True,
+                reason="connect",
+            ) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # the peer accepted and then closed before answering: as good as refused
+            raise UpstreamError(
+                f"{where}: the connection closed before a response ({type(exc).__name__})",
+                status=502,
+                retryable=True,
+                reason="connect",
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(
+                f"{where}: request failed ({type(exc).__name__})",
+                status=502,
+                retryable=True,
+                reason="connect",
+            ) from exc
+
+    async def _read_error(
+        self, response: httpx.Response, deadlines: DeadlinesLike, started: float, where: str
+    ) -> UpstreamError:
+        try:
+            async with asyncio.timeout_at(started + deadlines.total):
+                body = await response.aread()
+        except (TimeoutError, httpx.HTTPError):
+            body = b""
+        finally:
+            await response.aclose()
+        return status_error(response.status_code, body, response.headers, where=where)
+
+    async def complete(
+        self,
+        *,
+        dialect: Dialect,
+        base_url: str,
+        body: Mapping[str, Any],
+        deadlines: DeadlinesLike,
+        api_key: Secret | None = None,
+        headers: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> UpstreamResponse:
+        """One non-streaming call; the parsed JSON body of a 2xx, else UpstreamError."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        where = name or dialect
+        request = self._request(dialect, base_url, body, deadlines, api_key, headers)
+        response = await self._send(request, deadlines, started, where)
+        if response.status_code >= 400:
+            raise await self._read_error(response, deadlines, started, where)
+        try:
+            async with asyncio.timeout_at(started + deadlines.total):
+                raw = await response.aread()
+        except TimeoutError:
+            raise UpstreamError(
+                f"{where}: {_PHASE_TEXT['timeout_total']}",
+                status=504,
+                retryable=True,
+                reason="timeout_total",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(
+                f"{where}: the connection dropped while reading the answer",
+                status=502,
+                retryable=True,
+                reason="stream_cut",
+            ) from exc
+        finally:
+            await response.aclose()
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise UpstreamError(
+                f"{where}: malformed response body (not a JSON object)",
+                status=502,
+                retryable=True,
+                reason="malformed",
+            )
+        return UpstreamResponse(response.status_code, response.headers, payload)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        *,
+        dialect: Dialect,
+        base_url: str,
+        body: Mapping[str, Any],
+        deadlines: DeadlinesLike,
+        api_key: Secret | None = None,
+        headers: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> AsyncIterator[UpstreamStream]:
+        """Open a streaming call (``body`` must ask for ``stream: true``).
+
+        Entering raises UpstreamError for connection failures, deadlines and error
+        statuses; iterating yields events and raises for cuts, stalls and bad events.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        where = name or dialect
+        request = self._request(dialect, base_url, body, deadlines, api_key, headers)
+        request.headers["accept"] = "text/event-stream"
+        response = await self._send(request, deadlines, started, where)
+        if response.status_code >= 400:
+            raise await self._read_error(response, deadlines, started, where)
+        try:
+            yield UpstreamStream(response, dialect, deadlines, started, where)
+        finally:
+            await response.aclose()
+
+
+def _connect_cause(exc: httpx.ConnectError) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused"
+    if "name or service" in text or "nodename" in text or "resolve" in text:
+        return "name resolution failed"
+    return type(exc).__name__
