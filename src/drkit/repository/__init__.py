@@ -1,1 +1,40 @@
-"""repository layer."""
+"""Content-addressed, encrypted, deduplicated, verified snapshots over any object store.
+
+Format: ``docs/repository-format.md``. Public API::
+
+    Repository.init(store, password) / Repository.open(store, password)
+    repo.write_blob(data) -> id, repo.read_blob(id), repo.flush()
+    backup_path(repo, path, component=...) -> Snapshot
+    snapshot_files(repo, component, {"name": bytes}) -> Snapshot; read_file(repo, snap, name)
+    restore(repo, snapshot, target) -> RestoreResult
+    repo.snapshots(component), repo.find_snapshot(ref), repo.mark_verified(id, details)
+    check(repo, read_data=...), forget(repo, policy), prune(repo), copy(src, dst), repair(repo, src)
+"""
+
+from drkit.repository.codec import BlobType
+from drkit.repository.crypto import KdfParams
+from drkit.repository.files import (
+    RestoreResult,
+    backup_path,
+    list_files,
+    read_file,
+    restore,
+    snapshot_files,
+)
+from drkit.repository.repo import KeyInfo, Repository
+from drkit.repository.snapshot import Snapshot, Verification
+
+__all__ = [
+    "BlobType",
+    "KdfParams",
+    "KeyInfo",
+    "Repository",
+    "RestoreResult",
+    "Snapshot",
+    "Verification",
+    "backup_path",
+    "list_files",
+    "read_file",
+    "restore",
+    "snapshot_files",
+]

@@ -1,0 +1,552 @@
+"""The repository: keys, encrypted objects, the blob store with its packer and index.
+
+Higher-level operations (file-tree backup/restore, check, forget, prune, copy, repair)
+live in their own modules and use the methods here. Format: docs/repository-format.md.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import blake3
+import zstandard
+
+from drkit.connectors.objectstore.base import ObjectStore
+from drkit.errors import (
+    CorruptObject,
+    InputError,
+    ObjectNotFound,
+    RepositoryError,
+    RepositoryExists,
+    RepositoryNotFound,
+    SnapshotNotFound,
+    WrongPassword,
+)
+from drkit.repository import codec
+from drkit.repository.codec import BlobType
+from drkit.repository.crypto import (
+    Cipher,
+    DecryptError,
+    KdfParams,
+    MasterKey,
+    parse_key_file,
+    unwrap_master_key,
+    wrap_master_key,
+)
+from drkit.repository.index import (
+    BlobEntry,
+    Index,
+    decode_header,
+    decode_index,
+    encode_header,
+    encode_index,
+    parse_trailer,
+    trailer,
+)
+from drkit.repository.locks import LockInfo, RepoLock, parse_lock
+from drkit.repository.snapshot import Snapshot, Verification, canonical, now_iso
+
+FORMAT_VERSION = 1
+PACK_TARGET = 16 * 1024 * 1024
+#: Packs written before an index object is flushed mid-backup.
+INDEX_EVERY_PACKS = 64
+
+
+def pack_key(name: str) -> str:
+    return f"data/{name[:2]}/{name}"
+
+
+def _host() -> str:
+    return socket.gethostname()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    id: str
+    created: str
+    host: str
+    user: str
+    current: bool
+
+
+@dataclass(slots=True)
+class _PackBuf:
+    type: BlobType
+    parts: list[bytes] = field(default_factory=list)
+    entries: list[BlobEntry] = field(default_factory=list)
+    size: int = 0
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Repository:
+    """An opened repository. Use :meth:`init` or :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, store: ObjectStore, master: MasterKey, key_id: str, config: dict[str, Any]):
+        self.store = store
+        self._master = master
+        self.cipher = Cipher(master.enc_key)
+        self.key_id = key_id
+        self.config = config
+        self.id: str = str(config["id"])
+        self.index = Index()
+        self.workers = default_workers()
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-blob")
+        self._io = ThreadPoolExecutor(
+            max(1, store.capabilities.max_concurrency), thread_name_prefix="drkit-io"
+        )
+        self._lock = threading.Lock()
+        self._bufs: dict[BlobType, _PackBuf] = {}
+        self._pending: set[bytes] = set()
+        self._uploads: list[Future[None]] = []
+        self._unindexed: dict[str, list[BlobEntry]] = {}
+        self._index_lock = threading.Lock()
+        self.loaded_index_keys: set[str] = set()
+        self.stats = {"new_blobs": 0, "new_bytes_stored": 0, "packs_written": 0}
+        self.load_index()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        store: ObjectStore,
+        password: str,
+        *,
+        kdf: KdfParams | None = None,
+        master: MasterKey | None = None,
+    ) -> Repository:
+        """Create a repository in an empty location; raises :class:`RepositoryExists`."""
+        if store.exists("config") or any(True for _ in store.list("keys/")):
+            raise RepositoryExists(f"a repository already exists at {store.url}")
+        master = master or MasterKey.generate()
+        config = {
+            "version": FORMAT_VERSION,
+            "id": secrets.token_hex(32),
+            "created": now_iso(),
+            "chunker": {"algorithm": "fastcdc", "min": 256 << 10, "avg": 1 << 20, "max": 4 << 20},
+            "pack_size": PACK_TARGET,
+            "hash": "blake3",
+            "cipher": "aes-256-gcm-xnonce",
+        }
+        key_id = cls._write_key(store, master, password, kdf or KdfParams())
+        store.put("config", Cipher(master.enc_key).encrypt(canonical(config)))
+        return cls(store, master, key_id, config)
+
+    @classmethod
+    def open(cls, store: ObjectStore, password: str) -> Repository:
+        """Open with a password; raises :class:`RepositoryNotFound` / :class:`WrongPassword`."""
+        try:
+            raw_config = store.get("config")
+        except ObjectNotFound as exc:
+            raise RepositoryNotFound(f"no repository at {store.url} (no config object)") from exc
+        for info in store.list("keys/"):
+            try:
+                master = unwrap_master_key(store.get(info.key), password)
+            except (DecryptError, ValueError, ObjectNotFound):
+                continue
+            try:
+                config = json.loads(Cipher(master.enc_key).decrypt(raw_config))
+            except DecryptError as exc:
+                raise CorruptObject(
+                    f"repository config at {store.url} fails authentication", object_id="config"
+                ) from exc
+            if config.get("version") != FORMAT_VERSION:
+                raise RepositoryError(
+                    f"repository format version {config.get('version')} is not supported"
+                )
+            return cls(store, master, info.key.removeprefix("keys/"), config)
+        raise WrongPassword(f"no key in the repository at {store.url} opens with this password")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self._io.shutdown(wait=True)
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Repository({self.store.url!r}, id={self.id[:8]})"
+
+    # --- keys --------------------------------------------------------------------------
+
+    @staticmethod
+    def _write_key(store: ObjectStore, master: MasterKey, password: str, kdf: KdfParams) -> str:
+        if not password:
+            raise InputError("the repository password is empty", hint="set DRKIT_PASSWORD")
+        data = wrap_master_key(master, password, kdf, host=_host(), user=_user(), created=now_iso())
+        key_id = blake3.blake3(data).hexdigest()
+        store.put(f"keys/{key_id}", data)
+        return key_id
+
+    def add_key(self, password: str, *, kdf: KdfParams | None = None) -> str:
+        """Add a password for the same master key; returns the new key id."""
+        return self._write_key(self.store, self._master, password, kdf or KdfParams())
+
+    def list_keys(self) -> list[KeyInfo]:
+        out = []
+        for info in self.store.list("keys/"):
+            kid = info.key.removeprefix("keys/")
+            try:
+                doc = parse_key_file(self.store.get(info.key))
+            except (DecryptError, ValueError):
+                doc = {}
+            out.append(
+                KeyInfo(
+                    kid,
+                    str(doc.get("created", "?")),
+                    str(doc.get("host", "?")),
+                    str(doc.get("user", "?")),
+                    kid == self.key_id,
+                )
+            )
+        return sorted(out, key=lambda k: k.created)
+
+    def remove_key(self, key_id: str) -> str:
+        """Remove a key by id or unique prefix; refuses to remove the last key (K1)."""
+        keys = self.list_keys()
+        matches = [k for k in keys if k.id.startswith(key_id)]
+        if len(matches) != 1:
+            raise InputError(
+                f"key {key_id!r} matches {len(matches)} keys",
+                hint="list keys with `drkit repo key list`",
+            )
+        if len(keys) == 1:
+            raise InputError(
+                "refusing to remove the last key of the repository",
+                hint="add another key first with `drkit repo key add`",
+            )
+        with self.lock(exclusive=True):
+            self.store.delete(f"keys/{matches[0].id}")
+        return matches[0].id
+
+    # --- encrypted objects -------------------------------------------------------------
+
+    def put_object(self, prefix: str, doc: Any, *, name_by_plaintext: bool) -> str:
+        """Encrypt a JSON document and store it under ``prefix/<id>``; returns the id."""
+        plain = canonical(doc)
+        stored = self.cipher.encrypt(zstandard.ZstdCompressor(level=3).compress(plain))
+        name = blake3.blake3(plain if name_by_plaintext else stored).hexdigest()
+        self.store.put(f"{prefix}/{name}", stored)
+        return name
+
+    def get_object(self, key: str, *, name_by_plaintext: bool) -> Any:
+        """Fetch, decrypt and verify an object written by :meth:`put_object`."""
+        stored = self.store.get(key)
+        name = key.rsplit("/", 1)[-1]
+        if not name_by_plaintext and blake3.blake3(stored).hexdigest() != name:
+            raise CorruptObject(f"{key}: content does not match its name", object_id=key)
+        try:
+            plain = zstandard.ZstdDecompressor().decompress(self.cipher.decrypt(stored))
+        except (DecryptError, zstandard.ZstdError) as exc:
+            raise CorruptObject(f"{key}: fails authentication ({exc})", object_id=key) from exc
+        if name_by_plaintext and blake3.blake3(plain).hexdigest() != name:
+            raise CorruptObject(f"{key}: content does not match its name", object_id=key)
+        return json.loads(plain)
+
+    # --- locks -------------------------------------------------------------------------
+
+    def list_locks(self) -> list[LockInfo]:
+        out = []
+        for info in self.store.list("locks/"):
+            try:
+                plain = self.cipher.decrypt(self.store.get(info.key))
+                out.append(parse_lock(info.key, plain))
+            except (ObjectNotFound, DecryptError, ValueError, KeyError):
+                continue
+        return out
+
+    def lock(self, *, exclusive: bool) -> RepoLock:
+        """Take a shared or exclusive lock (L1); use as a context manager (L2)."""
+        return RepoLock(
+            exclusive,
+            lambda key, doc: self.store.put(key, self.cipher.encrypt(canonical(doc))),
+            self.store.delete,
+            self.list_locks,
+        )
+
+    def remove_stale_locks(self, *, all_locks: bool = False) -> int:
+        n = 0
+        for lk in self.list_locks():
+            if all_locks or lk.stale():
+                self.store.delete(lk.key)
+                n += 1
+        return n
+
+    # --- index -------------------------------------------------------------------------
+
+    def load_index(self) -> list[str]:
+        """(Re)load every index object; returns the keys of unreadable ones."""
+        self.index = Index()
+        self.loaded_index_keys = set()
+        bad = []
+        for info in self.store.list("index/"):
+            try:
+                packs = self.read_index_object(info.key)
+            except (CorruptObject, ObjectNotFound):
+                bad.append(info.key)
+                continue
+            for pack, entries in packs.items():
+                self.index.add_pack(pack, entries)
+            self.loaded_index_keys.add(info.key)
+        return bad
+
+    def read_index_object(self, key: str) -> dict[str, list[BlobEntry]]:
+        stored = self.store.get(key)
+        if blake3.blake3(stored).hexdigest() != key.rsplit("/", 1)[-1]:
+            raise CorruptObject(f"{key}: content does not match its name", object_id=key)
+        try:
+            return decode_index(self.cipher.decrypt(stored))
+        except (DecryptError, ValueError, KeyError, zstandard.ZstdError) as exc:
+            raise CorruptObject(f"{key}: unreadable index ({exc})", object_id=key) from exc
+
+    def write_index_object(self, packs: dict[str, list[BlobEntry]]) -> str:
+        stored = self.cipher.encrypt(encode_index(packs))
+        name = blake3.blake3(stored).hexdigest()
+        self.store.put(f"index/{name}", stored)
+        self.loaded_index_keys.add(f"index/{name}")
+        return f"index/{name}"
+
+    # --- blobs -------------------------------------------------------------------------
+
+    def known(self, bid: bytes) -> bool:
+        """True when the blob is indexed or already queued in this process (W3)."""
+        return self.index.has(bid) or bid in self._pending
+
+    def encode_blob(self, data: bytes | memoryview, mode: int) -> tuple[bytes, bytes | None]:
+        """Hash a blob, and compress+encrypt it unless it is already known (thread safe)."""
+        bid = codec.blob_id(data)
+        if self.known(bid):
+            return bid, None
+        return bid, codec.encode(data, mode, self.cipher)
+
+    def add_encoded(self, btype: BlobType, bid: bytes, stored: bytes, raw_length: int) -> bool:
+        """Queue an encoded blob into the current pack; False when it was a duplicate."""
+        seal: _PackBuf | None = None
+        with self._lock:
+            if self.index.has(bid) or bid in self._pending:
+                return False
+            self._pending.add(bid)
+            buf = self._bufs.setdefault(btype, _PackBuf(btype))
+            buf.entries.append(BlobEntry(btype, bid, buf.size, len(stored), raw_length))
+            buf.parts.append(stored)
+            buf.size += len(stored)
+            self.stats["new_blobs"] += 1
+            self.stats["new_bytes_stored"] += len(stored)
+            if buf.size >= PACK_TARGET:
+                seal = self._bufs.pop(btype)
+        if seal is not None:
+            self._submit_pack(seal)
+        return True
+
+    def write_blob(
+        self, data: bytes | memoryview, btype: BlobType = BlobType.DATA, *, mode: int | None = None
+    ) -> str:
+        """Store a blob (deduplicated); returns its hex id. Durable after :meth:`flush`."""
+        if mode is None:
+            mode = codec.choose_mode(data[: codec.SAMPLE])
+        bid, stored = self.encode_blob(data, mode)
+        if stored is not None:
+            self.add_encoded(btype, bid, stored, len(data))
+        return bid.hex()
+
+    def _submit_pack(self, buf: _PackBuf) -> None:
+        # Bound memory: at most max_concurrency + 1 sealed packs in flight.
+        limit = max(1, self.store.capabilities.max_concurrency) + 1
+        while True:
+            with self._lock:
+                running = [f for f in self._uploads if not f.done()]
+                done = [f for f in self._uploads if f.done()]
+                self._uploads = running
+            for f in done:
+                f.result()
+            if len(running) < limit:
+                break
+            running[0].result()
+        fut = self._io.submit(self._upload_pack, buf)
+        with self._lock:
+            self._uploads.append(fut)
+
+    def _upload_pack(self, buf: _PackBuf) -> None:
+        header = self.cipher.encrypt(encode_header(buf.entries))
+        data = b"".join([*buf.parts, header, trailer(len(header))])
+        name = blake3.blake3(data).hexdigest()
+        self.store.put(pack_key(name), data)  # W1: the pack is stored before any index
+        write_index = None
+        with self._lock:
+            self.index.add_pack(name, buf.entries)
+            for e in buf.entries:
+                self._pending.discard(e.id)
+            self._unindexed[name] = buf.entries
+            self.stats["packs_written"] += 1
+            if len(self._unindexed) >= INDEX_EVERY_PACKS:
+                write_index, self._unindexed = self._unindexed, {}
+        if write_index:
+            with self._index_lock:
+                self.write_index_object(write_index)
+
+    def flush(self) -> None:
+        """Write partial packs, wait for every upload, then write the index (W1, W2)."""
+        with self._lock:
+            bufs = list(self._bufs.values())
+            self._bufs.clear()
+        for buf in bufs:
+            self._submit_pack(buf)
+        while True:
+            with self._lock:
+                uploads, self._uploads = self._uploads, []
+            if not uploads:
+                break
+            for f in uploads:
+                f.result()
+        with self._lock:
+            pending, self._unindexed = self._unindexed, {}
+        if pending:
+            with self._index_lock:
+                self.write_index_object(pending)
+
+    def read_pack_header(self, name: str, size: int | None = None) -> list[BlobEntry]:
+        key = pack_key(name)
+        if size is None:
+            size = self.store.stat(key).size
+        if size < 4:
+            raise CorruptObject(f"{key}: truncated pack", object_id=key)
+        hlen = parse_trailer(self.store.get_range(key, size - 4, 4))
+        if hlen + 4 > size:
+            raise CorruptObject(f"{key}: bad pack header length", object_id=key)
+        try:
+            plain = self.cipher.decrypt(self.store.get_range(key, size - 4 - hlen, hlen))
+            return decode_header(plain)
+        except (DecryptError, ValueError) as exc:
+            raise CorruptObject(f"{key}: unreadable pack header ({exc})", object_id=key) from exc
+
+    def decode_verified(self, pack: str, entry: BlobEntry, stored: bytes | memoryview) -> bytes:
+        """Decrypt, decompress and check a blob's hash (B1)."""
+        key = pack_key(pack)
+        what = f"blob {entry.id.hex()[:16]} in pack {key}"
+        if len(stored) != entry.length:
+            raise CorruptObject(f"{what}: truncated", object_id=key)
+        try:
+            plain = codec.decode(stored, entry.raw_length, self.cipher)
+        except (DecryptError, ValueError) as exc:
+            raise CorruptObject(f"{what}: fails authentication ({exc})", object_id=key) from exc
+        if len(plain) != entry.raw_length or codec.blob_id(plain) != entry.id:
+            raise CorruptObject(f"{what}: content does not match its hash", object_id=key)
+        return plain
+
+    def read_blob(self, blob: str | bytes) -> bytes:
+        """Return a blob's plaintext, verified; raises CorruptObject naming the pack."""
+        bid = bytes.fromhex(blob) if isinstance(blob, str) else blob
+        loc = self.index.lookup(bid)
+        if loc is None:
+            raise CorruptObject(f"blob {bid.hex()[:16]} is not in the index", object_id=bid.hex())
+        key = pack_key(loc.pack)
+        try:
+            stored = self.store.get_range(key, loc.entry.offset, loc.entry.length)
+        except ObjectNotFound as exc:
+            raise CorruptObject(f"pack {key} is missing", object_id=key) from exc
+        return self.decode_verified(loc.pack, loc.entry, stored)
+
+    def blob_exists(self, blob: str | bytes) -> bool:
+        bid = bytes.fromhex(blob) if isinstance(blob, str) else blob
+        return self.known(bid)
+
+    # --- snapshots and verification records -------------------------------------------
+
+    def save_snapshot(self, doc: dict[str, Any]) -> Snapshot:
+        """Write a manifest, after flushing its blobs and index (W2)."""
+        self.flush()
+        sid = self.put_object("snapshots", doc, name_by_plaintext=True)
+        return Snapshot.from_doc(sid, doc)
+
+    def snapshot_ids(self) -> list[str]:
+        return [i.key.removeprefix("snapshots/") for i in self.store.list("snapshots/")]
+
+    def load_snapshot(self, sid: str) -> Snapshot:
+        doc = self.get_object(f"snapshots/{sid}", name_by_plaintext=True)
+        return Snapshot.from_doc(sid, doc)
+
+    def snapshots(self, component: str | None = None) -> list[Snapshot]:
+        """All snapshots (oldest first), optionally of one component."""
+        out = []
+        for sid in self.snapshot_ids():
+            try:
+                snap = self.load_snapshot(sid)
+            except ObjectNotFound:
+                continue  # forgotten meanwhile
+            if component is None or snap.component == component:
+                out.append(snap)
+        return sorted(out, key=lambda s: (s.time, s.id))
+
+    def find_snapshot(self, ref: str, component: str | None = None) -> Snapshot:
+        """Resolve an id, a unique id prefix, or ``latest``."""
+        if ref == "latest":
+            snaps = self.snapshots(component)
+            if not snaps:
+                raise SnapshotNotFound(
+                    "the repository has no snapshots"
+                    + (f" of component {component!r}" if component else "")
+                )
+            return snaps[-1]
+        ids = [s for s in self.snapshot_ids() if s.startswith(ref)]
+        if len(ids) != 1 or not ref:
+            what = "no snapshot" if not ids else f"{len(ids)} snapshots"
+            raise SnapshotNotFound(f"{what} match {ref!r}")
+        return self.load_snapshot(ids[0])
+
+    def forget_snapshot(self, sid: str) -> None:
+        self.store.delete(f"snapshots/{sid}")
+
+    def mark_verified(self, snapshot_id: str, details: dict[str, Any] | None = None) -> str:
+        """Record that a snapshot was restored and verified; returns the record id.
+
+        Called by `drkit verify`, the vector-store restore test and drills. The newest
+        verified snapshot of each component is never forgotten.
+        """
+        snap = self.find_snapshot(snapshot_id)
+        doc = {"snapshot": snap.id, "time": now_iso(), "host": _host(), "details": details or {}}
+        return self.put_object("verifications", doc, name_by_plaintext=True)
+
+    def verifications(self) -> list[Verification]:
+        out = []
+        for info in self.store.list("verifications/"):
+            vid = info.key.removeprefix("verifications/")
+            try:
+                doc = self.get_object(info.key, name_by_plaintext=True)
+            except ObjectNotFound:
+                continue
+            out.append(Verification(vid, doc["snapshot"], doc["time"], doc["host"], doc["details"]))
+        return sorted(out, key=lambda v: v.time)
+
+    def verification_docs(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for info in self.store.list("verifications/"):
+            yield info.key, self.get_object(info.key, name_by_plaintext=True)
+
+    def list_packs(self) -> dict[str, int]:
+        """Stored packs: name -> size."""
+        return {i.key.rsplit("/", 1)[-1]: i.size for i in self.store.list("data/")}
+
+    def delete_objects(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.store.delete(key)
