@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 #: Command groups, one module each; every module exposes ``register(app)``.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["drkit.cli.gateway_cmd"]
 
 
 @app.callback()

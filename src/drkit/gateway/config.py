@@ -40,6 +40,8 @@ class TargetConfig:
     model: str
     base_url: str
     api_key_env: str | None = None
+    #: a key given inline in the plan (masked type); ``api_key_env`` is the usual way
+    api_key: Secret | None = field(default=None, repr=False, compare=False)
     region: str | None = None
     system_prompt: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -82,6 +84,8 @@ class GatewayConfig:
     routes: tuple[RouteConfig, ...]
     #: names of the env var holding comma-separated client keys; None with auth_disabled.
     client_keys_env: str | None = "DRKIT_GATEWAY_KEYS"
+    #: keys given inline in the plan (in addition to the env var's)
+    client_keys: tuple[Secret, ...] = field(default=(), repr=False)
     auth_disabled: bool = False
     health: HealthPolicy = HealthPolicy()
     #: ``redis://127.0.0.1:6379/0`` to share target health between gateway processes.
@@ -97,7 +101,9 @@ class GatewayConfig:
 
 
 def resolve_api_key(target: TargetConfig) -> Secret | None:
-    """The provider key for ``target`` from its env var (None when it names none)."""
+    """The provider key for ``target``: inline, else its env var (None when it names none)."""
+    if target.api_key is not None:
+        return target.api_key
     if not target.api_key_env:
         return None
     value = os.environ.get(target.api_key_env)
@@ -118,6 +124,7 @@ def client_key_hashes(config: GatewayConfig) -> frozenset[bytes]:
     env = config.client_keys_env or "DRKIT_GATEWAY_KEYS"
     raw = os.environ.get(env, "")
     keys = [k.strip() for k in raw.split(",") if k.strip()]
+    keys += [k.reveal() for k in config.client_keys if k.reveal()]
     if not keys:
         raise SecretMissing(
             f"gateway auth is on but environment variable {env} holds no client keys",
@@ -144,6 +151,12 @@ def _seconds(value: Any, default: float, where: str) -> float:
         raise PlanError(str(exc), field=where) from exc
 
 
+def _secret(value: Any) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value
+    return Secret(str(value))
+
+
 def _target(raw: Any, where: str) -> TargetConfig:
     provider = _get(raw, "provider")
     provider = getattr(provider, "value", provider)
@@ -162,6 +175,7 @@ def _target(raw: Any, where: str) -> TargetConfig:
         model=str(_get(raw, "model")),
         base_url=str(_get(raw, "base_url")).rstrip("/"),
         api_key_env=_get(raw, "api_key_env"),
+        api_key=_secret(_get(raw, "api_key")),
         region=_get(raw, "region"),
         system_prompt=_get(raw, "system_prompt"),
         params=dict(params),
@@ -208,8 +222,14 @@ def _route(raw: Any, where: str) -> RouteConfig:
     )
 
 
-def from_mapping(serving: Any, *, events_path: str | None = None) -> GatewayConfig:
-    """Build the config from a ``serving`` section (a dict or the plan's pydantic model)."""
+def from_mapping(
+    serving: Any, *, events_path: str | None = None, redis_url: str | None = None
+) -> GatewayConfig:
+    """Build the config from a ``serving`` section (a dict or the plan's pydantic model).
+
+    Reads ``auth`` (client_keys_env, client_keys, disabled), ``routes`` and
+    ``gateway`` (retry_budget, health.eject_after/eject_for/probe_every, redis_url_env).
+    """
     raw_routes = _get(serving, "routes") or []
     routes = tuple(_route(r, f"serving.routes[{i}]") for i, r in enumerate(raw_routes))
     names = [r.name for r in routes]
@@ -217,32 +237,46 @@ def from_mapping(serving: Any, *, events_path: str | None = None) -> GatewayConf
         raise PlanError("route names must be unique", field="serving.routes")
     auth = _get(serving, "auth") or {}
     disabled = bool(_get(auth, "disabled", False))
-    keys_env = _get(auth, "client_keys_env") or ("DRKIT_GATEWAY_KEYS" if not disabled else None)
-    health_raw = _get(serving, "health") or {}
-    policy = HealthPolicy()
-    if health_raw:
-        policy = HealthPolicy(
-            **{  # type: ignore[arg-type]
-                k: (
-                    _seconds(v, getattr(policy, k), f"serving.health.{k}")
-                    if isinstance(getattr(policy, k), float)
-                    else v
-                )
-                for k, v in dict(health_raw).items()
-                if hasattr(policy, k)
-            }
-        )
+    keys_env = _get(auth, "client_keys_env", "DRKIT_GATEWAY_KEYS")
+    inline = tuple(s for s in (_secret(k) for k in _get(auth, "client_keys") or ()) if s)
+    gw = _get(serving, "gateway") or {}
+    health = _get(gw, "health") or {}
+    base = HealthPolicy()
+    probe_every = _seconds(
+        _get(health, "probe_every"), base.max_probe_interval, "serving.gateway.health.probe_every"
+    )
+    policy = HealthPolicy(
+        eject_after=int(_get(health, "eject_after") or base.eject_after),
+        base_ejection=_seconds(
+            _get(health, "eject_for"), base.base_ejection, "serving.gateway.health.eject_for"
+        ),
+        max_ejection=base.max_ejection,
+        probe_interval=min(base.probe_interval, probe_every),
+        max_probe_interval=probe_every,
+        retry_budget_ratio=float(_get(gw, "retry_budget", base.retry_budget_ratio)),
+    )
+    if redis_url is None and _get(gw, "redis_url_env"):
+        env = str(_get(gw, "redis_url_env"))
+        redis_url = os.environ.get(env)
+        if not redis_url:
+            raise SecretMissing(
+                f"serving.gateway.redis_url_env names {env}, which is not set",
+                hint=f"export {env}=redis://127.0.0.1:6379/0, or remove redis_url_env",
+            )
     return GatewayConfig(
         routes=routes,
         client_keys_env=keys_env,
+        client_keys=inline,
         auth_disabled=disabled,
         health=policy,
-        redis_url=_get(serving, "redis_url"),
-        events_path=events_path or _get(serving, "events_path"),
+        redis_url=redis_url,
+        events_path=events_path,
     )
 
 
-def from_plan(plan: Any, *, events_path: str | None = None) -> GatewayConfig:
+def from_plan(
+    plan: Any, *, events_path: str | None = None, redis_url: str | None = None
+) -> GatewayConfig:
     """Build the config from a loaded :class:`drkit.plan.models.Plan`."""
     serving = _get(plan, "serving")
     if serving is None or not _get(serving, "routes"):
@@ -251,4 +285,4 @@ def from_plan(plan: Any, *, events_path: str | None = None) -> GatewayConfig:
             field="serving.routes",
             hint="add serving.routes to drkit.yaml (see docs/gateway.md)",
         )
-    return from_mapping(serving, events_path=events_path)
+    return from_mapping(serving, events_path=events_path, redis_url=redis_url)

@@ -35,7 +35,7 @@ State = Literal["healthy", "ejected"]
 
 #: failure reasons that eject at once (the next request should not pay them again)
 HARD_REASONS = frozenset(
-    {"connect", "refused", "connect_timeout", "first_token_timeout", "timeout", "idle_timeout"}
+    {"connect", "timeout_connect", "timeout_first_token", "timeout_idle", "timeout_total"}
 )
 #: a target is "stable" again after this long healthy; its ejection backoff resets
 STABLE_AFTER = 60.0

@@ -1,0 +1,72 @@
+"""``drkit gateway``: the LLM failover gateway."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, err_console
+
+gateway_app = typer.Typer(
+    name="gateway",
+    help="The LLM gateway: failover across providers and regions.",
+    no_args_is_help=True,
+)
+
+
+@gateway_app.command("serve")
+def serve_cmd(
+    plan: PlanOption = DEFAULT_PLAN,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind (default: plan, else 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port (default: plan, else 8787).")
+    ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="Append failover/ejection/recovery events to this JSONL file.",
+        ),
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            envvar="DRKIT_GATEWAY_REDIS_URL",
+            help="Share target health with other gateway processes through Redis.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Serve the plan's routes (OpenAI and Anthropic APIs) until interrupted."""
+    import json
+
+    from drkit.gateway.config import from_plan
+    from drkit.gateway.server import DEFAULT_HOST, DEFAULT_PORT, serve
+    from drkit.plan.loader import load_plan
+
+    loaded = load_plan(plan)
+    config = from_plan(loaded, events_path=str(events) if events else None, redis_url=redis_url)
+    settings = loaded.serving.gateway
+    bind_host = host or settings.host or DEFAULT_HOST
+    bind_port = port if port is not None else (settings.port or DEFAULT_PORT)
+
+    def ready(h: str, p: int) -> None:
+        routes = [r.name for r in config.routes]
+        if as_json:
+            typer.echo(json.dumps({"listening": f"http://{h}:{p}", "routes": routes}))
+        else:
+            err_console.print(
+                f"drkit gateway listening on http://{h}:{p} (routes: {', '.join(routes)}; "
+                f"auth {'off' if config.auth_disabled else 'on'})"
+            )
+
+    serve(config, bind_host, bind_port, on_ready=ready)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(gateway_app, name="gateway")

@@ -1,0 +1,350 @@
+"""The failover engine: one client request -> attempts over a route's ordered targets.
+
+Every attempt streams from upstream (so first-token and idle deadlines also protect
+non-streaming requests) and is *held back* until its first content event: any failure
+before that moves on to the next target and the client never sees it. After the first
+content event the stream is the client's; if it then breaks, the route's
+``on_stream_failure`` decides: ``error`` ends the stream with a typed error event (the
+official SDKs raise it), ``continue`` prefills the partial answer into the next target
+and splices the continuation in. A truncated answer is never presented as complete.
+
+Attempts beyond the first spend from the :class:`RetryBudget`; health is updated on
+every outcome (success only once an answer completed). Non-retryable upstream errors
+(4xx other than 429) go back to the client unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from drkit.connectors.llm.client import UpstreamClient, UpstreamStream
+from drkit.errors import AllTargetsFailed, UpstreamError
+from drkit.gateway.accumulate import Accumulator, Splicer, prefill
+from drkit.gateway.budget import RetryBudget
+from drkit.gateway.config import Deadlines, Dialect, RouteConfig, TargetConfig
+from drkit.gateway.dialects import Event, stream_error_event
+from drkit.gateway.events import EventSink
+from drkit.gateway.health import HealthBoard
+from drkit.gateway.metrics import GatewayMetrics
+from drkit.gateway.redact import Redactor
+from drkit.gateway.translation import StreamTranslator, Translator
+from drkit.types import Secret
+
+
+@dataclass
+class Trace:
+    """What happened to one request: the response headers are built from it."""
+
+    route: str
+    #: OpenAI clients get a usage chunk when they asked (non-streaming: always, folded in)
+    include_usage: bool = True
+    target: str | None = None
+    attempts: int = 0
+    reasons: list[str] = field(default_factory=list)
+    #: set when the stream ended with an error event instead of a complete answer
+    failed: UpstreamError | None = None
+
+    def headers(self) -> dict[str, str]:
+        h = {"x-drkit-attempts": str(self.attempts)}
+        if self.target:
+            h["x-drkit-target"] = self.target
+        if self.reasons:
+            h["x-drkit-failover-reason"] = ", ".join(self.reasons)
+        return h
+
+
+@dataclass
+class _Open:
+    """An attempt past its first content event."""
+
+    target: TargetConfig
+    stack: AsyncExitStack
+    upstream: UpstreamStream
+    events: AsyncIterator[Any]
+    translator: StreamTranslator
+    held: list[Event]
+
+
+class Engine:
+    def __init__(
+        self,
+        client: UpstreamClient,
+        translator: Translator,
+        board: HealthBoard,
+        budget: RetryBudget,
+        events: EventSink,
+        metrics: GatewayMetrics,
+        keys: dict[str, Secret | None],
+        redactor: Redactor,
+    ) -> None:
+        self.client = client
+        self.translator = translator
+        self.board = board
+        self.budget = budget
+        self.events = events
+        self.metrics = metrics
+        self.keys = keys
+        self.redactor = redactor
+
+    # --- one attempt ----------------------------------------------------------------------
+
+    async def _attempt(
+        self,
+        route: RouteConfig,
+        target: TargetConfig,
+        client_dialect: Dialect,
+        body: dict[str, Any],
+        deadline_at: float,
+        include_usage: bool,
+    ) -> _Open:
+        tr = self.translator
+        up_body = tr.request(body, client_dialect, target)
+        remaining = max(0.001, deadline_at - time.monotonic())
+        d = route.deadlines
+        deadlines = Deadlines(
+            connect=min(d.connect, remaining),
+            first_token=min(d.first_token, remaining),
+            stream_idle=d.stream_idle,
+            total=remaining,
+        )
+        stack = AsyncExitStack()
+        try:
+            up = await stack.enter_async_context(
+                self.client.stream(
+                    dialect=target.provider,
+                    base_url=target.base_url,
+                    body=up_body,
+                    deadlines=deadlines,
+                    api_key=self.keys.get(target.name),
+                    name=target.name,
+                )
+            )
+            st = tr.stream(target, client_dialect, route.name, include_usage)
+            it = up.__aiter__()
+            held: list[Event] = []
+            async for ev in it:
+                held.extend(st.feed(ev))
+                if up.first_content or up.complete:
+                    break
+            if not (up.first_content or up.complete):
+                raise UpstreamError(
+                    f"{target.name}: the stream ended before its final event",
+                    status=502,
+                    reason="stream_cut",
+                )
+            return _Open(target, stack, up, it, st, held)
+        except BaseException:
+            await stack.aclose()
+            raise
+
+    def _failed(self, route: RouteConfig, target: TargetConfig, exc: UpstreamError) -> None:
+        self.metrics.attempt(route.name, target.name, exc.reason)
+        if exc.retryable:
+            self.board.record_failure(target, exc.reason, exc.retry_after)
+
+    # --- the request ----------------------------------------------------------------------
+
+    async def open(
+        self, route: RouteConfig, client_dialect: Dialect, body: dict[str, Any], trace: Trace
+    ) -> AsyncIterator[Event]:
+        """Run attempts until one reaches its first content event; return its events.
+
+        Raises the upstream's UpstreamError for a non-retryable (4xx) answer and
+        AllTargetsFailed when no target produced a first token.
+        """
+        self.budget.on_request()
+        deadline_at = time.monotonic() + route.deadlines.total
+        order = self.board.order(route.targets)
+        for t in route.targets:
+            if t not in order:
+                trace.reasons.append(f"{t.name}:{self._skip_reason(t)}")
+        last: UpstreamError | None = None
+        for i, target in enumerate(order):
+            if i > 0:
+                if not self.budget.try_spend():
+                    self._budget_refused(route, target)
+                    trace.reasons.append("retry_budget_exhausted")
+                    break
+                if time.monotonic() >= deadline_at:
+                    break
+            trace.attempts += 1
+            try:
+                opened = await self._attempt(
+                    route, target, client_dialect, body, deadline_at, trace.include_usage
+                )
+            except UpstreamError as exc:
+                self._failed(route, target, exc)
+                if not exc.retryable:
+                    trace.target = target.name
+                    raise
+                last = exc
+                trace.reasons.append(f"{target.name}:{exc.reason}")
+                if i + 1 < len(order):
+                    self.metrics.failover(route.name, target.name, exc.reason)
+                    self.events.record(
+                        "failover",
+                        f"{route.name}/{target.name}",
+                        self.redactor.text(
+                            f"route {route.name}: {target.name} failed ({exc.reason}); "
+                            f"trying {order[i + 1].name}"
+                        ),
+                        {
+                            "route": route.name,
+                            "from": target.name,
+                            "to": order[i + 1].name,
+                            "reason": exc.reason,
+                            "status": exc.status,
+                        },
+                    )
+                continue
+            trace.target = target.name
+            return self._run(
+                route, client_dialect, body, trace, opened, order[i + 1 :], deadline_at
+            )
+        detail = self.redactor.text(str(last)) if last else "no target could be tried"
+        raise AllTargetsFailed(
+            f"route {route.name}: every target failed ({', '.join(trace.reasons) or 'none'}); "
+            f"last error: {detail}",
+            hint="see GET /admin/targets and the gateway's events",
+        )
+
+    def _skip_reason(self, target: TargetConfig) -> str:
+        h = self.board.health[target.name]
+        return "ejected" if h.state == "ejected" else "cooldown"
+
+    def _budget_refused(self, route: RouteConfig, target: TargetConfig) -> None:
+        self.metrics.budget_exhausted(route.name)
+        self.events.record(
+            "retry_budget_exhausted",
+            f"{route.name}/{target.name}",
+            f"route {route.name}: retry budget spent, not trying {target.name}",
+            {"route": route.name, "target": target.name, **self.budget.snapshot()},
+        )
+
+    async def _run(
+        self,
+        route: RouteConfig,
+        client_dialect: Dialect,
+        body: dict[str, Any],
+        trace: Trace,
+        opened: _Open,
+        rest: list[TargetConfig],
+        deadline_at: float,
+    ) -> AsyncIterator[Event]:
+        acc = Accumulator(client_dialect)
+        current: _Open | None = opened
+        splicer: Splicer | None = None
+        try:
+            while current is not None:
+                try:
+                    for ev in current.held:
+                        for out in splicer.feed(ev) if splicer else (ev,):
+                            acc.feed(out)
+                            yield out
+                    async for raw in current.events:
+                        for ev in current.translator.feed(raw):
+                            for out in splicer.feed(ev) if splicer else (ev,):
+                                acc.feed(out)
+                                yield out
+                    self.board.record_success(current.target)
+                    self.metrics.attempt(route.name, current.target.name, "ok")
+                    return
+                except UpstreamError as exc:
+                    failed_target = current.target
+                    await current.stack.aclose()
+                    current = None
+                    self._failed(route, failed_target, exc)
+                    trace.reasons.append(f"{failed_target.name}:{exc.reason}")
+                    current = await self._continue(
+                        route,
+                        client_dialect,
+                        body,
+                        trace,
+                        acc,
+                        failed_target,
+                        exc,
+                        rest,
+                        deadline_at,
+                    )
+                    if current is None:
+                        trace.failed = exc
+                        yield stream_error_event(
+                            client_dialect,
+                            self.redactor.text(
+                                f"the answer was cut off after it started ({exc.reason} at "
+                                f"{failed_target.name}); the partial output is incomplete"
+                            ),
+                            "stream_interrupted",
+                        )
+                        return
+                    splicer = Splicer(client_dialect, acc)
+        finally:
+            if current is not None:
+                await current.stack.aclose()
+
+    async def _continue(
+        self,
+        route: RouteConfig,
+        client_dialect: Dialect,
+        body: dict[str, Any],
+        trace: Trace,
+        acc: Accumulator,
+        failed: TargetConfig,
+        exc: UpstreamError,
+        rest: list[TargetConfig],
+        deadline_at: float,
+    ) -> _Open | None:
+        """After a mid-stream failure: the next target continuing the answer, or None."""
+        mode = route.on_stream_failure
+        can = mode == "continue" and acc.text_only() and bool(acc.text())
+        self.metrics.stream_failure(route.name, failed.name, mode if can else "error")
+        self.events.record(
+            "stream_failure",
+            f"{route.name}/{failed.name}",
+            f"route {route.name}: stream from {failed.name} broke after the first token "
+            f"({exc.reason}); " + ("continuing on the next target" if can else "error sent"),
+            {"route": route.name, "target": failed.name, "reason": exc.reason, "mode": mode},
+        )
+        if not can:
+            return None
+        cont_body = prefill(client_dialect, body, acc.text())
+        while rest:
+            target = rest.pop(0)
+            if not self.budget.try_spend():
+                self._budget_refused(route, target)
+                trace.reasons.append("retry_budget_exhausted")
+                return None
+            if time.monotonic() >= deadline_at:
+                return None
+            trace.attempts += 1
+            try:
+                opened = await self._attempt(
+                    route, target, client_dialect, cont_body, deadline_at, trace.include_usage
+                )
+            except UpstreamError as err:
+                self._failed(route, target, err)
+                trace.reasons.append(f"{target.name}:{err.reason}")
+                if not err.retryable:
+                    return None
+                continue
+            self.events.record(
+                "failover",
+                f"{route.name}/{failed.name}",
+                f"route {route.name}: continuing the answer on {target.name} after "
+                f"{failed.name} broke mid-stream ({exc.reason})",
+                {
+                    "route": route.name,
+                    "from": failed.name,
+                    "to": target.name,
+                    "reason": exc.reason,
+                    "continuation": True,
+                },
+            )
+            self.metrics.failover(route.name, failed.name, exc.reason)
+            trace.target = target.name
+            return opened
+        return None
