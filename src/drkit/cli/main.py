@@ -10,6 +10,7 @@ import importlib
 import sys
 
 import typer
+from rich.markup import escape
 
 from drkit import __version__
 from drkit.cli.common import err_console
@@ -25,7 +26,7 @@ app = typer.Typer(
 )
 
 #: Command groups, one module each; every module exposes ``register(app)``.
-COMMAND_MODULES: list[str] = ["drkit.cli.gateway_cmd"]
+COMMAND_MODULES: list[str] = ["drkit.cli.plan_cmd", "drkit.cli.gateway_cmd"]
 
 
 @app.callback()
@@ -50,9 +51,9 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the process exit code (tests call this directly)."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # typer.Exit(n) comes back as n
     except DrkitError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
         if exc.hint:
             err_console.print(f"Try: {exc.hint}", markup=False, soft_wrap=True)
         return exc.exit_code
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

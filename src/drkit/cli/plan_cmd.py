@@ -1,0 +1,163 @@
+"""``drkit init`` and ``drkit plan check|show|schema``."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, console, emit
+from drkit.errors import CheckFailed
+from drkit.plan.analysis import achievable_rpo
+from drkit.plan.lint import Severity, Violation, count, lint
+from drkit.plan.loader import load_plan
+from drkit.plan.models import Plan
+from drkit.plan.starter import write_starter
+from drkit.types import format_duration
+
+plan_app = typer.Typer(
+    name="plan",
+    help="Read, explain and check the DR plan (drkit.yaml).",
+    no_args_is_help=True,
+)
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)[^/@\s]*@")
+
+
+def _mask_urls(value: Any) -> Any:
+    """Mask the password of ``scheme://user:password@host`` URLs (from ${ENV} expansion)."""
+    if isinstance(value, str):
+        return _USERINFO.sub(r"\g<head>**********@", value)
+    if isinstance(value, dict):
+        return {k: _mask_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(v) for v in value]
+    return value
+
+
+def plan_as_data(plan: Plan) -> dict[str, Any]:
+    """The plan as drkit understands it: defaults filled, durations normalised, secrets masked."""
+    data: dict[str, Any] = _mask_urls(plan.model_dump(mode="json"))
+    return data
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+@plan_app.command("check")
+def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
+    """Lint the plan against the DR framework; exit 1 when a rule of severity error fails."""
+    loaded = load_plan(plan)
+    violations = lint(loaded)
+    errors = count(violations, Severity.ERROR)
+    warnings = count(violations, Severity.WARNING)
+    data = {
+        "plan": str(plan),
+        "name": loaded.name,
+        "ok": errors == 0,
+        "errors": errors,
+        "warnings": warnings,
+        "infos": count(violations, Severity.INFO),
+        "violations": [v.to_dict() for v in violations],
+    }
+    emit(data, json_, lambda out: _render_check(out, loaded, violations))
+    if errors:
+        raise CheckFailed(
+            f"plan check found {errors} error{'s' if errors != 1 else ''}",
+            hint="fix the findings above; docs/framework.md explains each rule",
+        )
+
+
+def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:
+    for v in violations:
+        line = Text()
+        line.append(v.where, style="bold")
+        line.append("  ")
+        line.append(f"{v.severity:<7}", style=_STYLE[v.severity])
+        line.append(f"  {v.rule}  ")
+        line.append(v.field or "-", style="dim")
+        line.append(f"  {v.message}")
+        out.print(line, soft_wrap=True)
+        out.print(Text(f"      Try: {v.hint}"), soft_wrap=True)
+    errors = count(violations, Severity.ERROR)
+    warnings = count(violations, Severity.WARNING)
+    summary = f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning"
+    summary += "" if warnings == 1 else "s"
+    verdict = "passes" if errors == 0 else "fails"
+    out.print(Text(f"plan {plan.name!r} {verdict} the framework check: {summary}"))
+
+
+@plan_app.command("show")
+def show(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
+    """Print the plan as drkit understands it: defaults filled, durations normalised."""
+    loaded = load_plan(plan)
+    data = plan_as_data(loaded)
+    emit(data, json_, lambda out: _render_show(out, loaded, data))
+
+
+def _render_show(out: Console, plan: Plan, data: dict[str, Any]) -> None:
+    text = yaml.safe_dump(_drop_none(data), sort_keys=False, allow_unicode=True, width=100)
+    out.print(Text(text.rstrip()), soft_wrap=True)
+    table = Table(title="Recovery points (worst case implied by schedule and replication)")
+    for column in ("component", "tier", "schedule", "achievable RPO", "target RPO"):
+        table.add_column(column)
+    for _, comp in plan.components():
+        estimate = achievable_rpo(plan, comp)
+        tier = plan.tiers.get(comp.tier) if comp.tier else None
+        table.add_row(
+            comp.name,
+            comp.tier or "-",
+            str(comp.schedule) if comp.schedule is not None else "-",
+            Text(f"{format_duration(estimate.total)} ({estimate.explain()})") if estimate else "-",
+            format_duration(tier.rpo) if tier else "-",
+        )
+    if table.row_count:
+        out.print(table)
+
+
+@plan_app.command("schema")
+def schema(json_: JsonOption = False) -> None:
+    """Print the JSON Schema of drkit.yaml (always JSON)."""
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
+    document.update(Plan.model_json_schema(mode="validation"))
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Directory to write drkit.yaml into.", show_default=True)
+    ] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plan.")] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Write a commented starter drkit.yaml that passes `drkit plan check`."""
+    path = write_starter(directory, force=force)
+    emit(
+        {"path": str(path)},
+        json_,
+        lambda out: out.print(
+            Text(f"wrote {path}\nnext: drkit plan check --plan {path}"), soft_wrap=True
+        ),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.add_typer(plan_app, name="plan")
+
+
+__all__ = ["console", "plan_app", "plan_as_data", "register"]

@@ -1,0 +1,168 @@
+"""The commented starter plan ``drkit init`` writes; it passes ``drkit plan check``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from drkit.errors import UsageError
+
+PLAN_FILE = "drkit.yaml"
+
+_TEMPLATE = """\
+# drkit.yaml: the disaster-recovery plan of an AI stack.
+# Reference of every field: docs/plan.md. Check it with `drkit plan check`.
+# Durations: 30s 15m 1h 7d 2w 1y. Schedules: an interval (1h) or cron ("0 * * * *", UTC).
+# ${{VAR}} and ${{VAR:-default}} are replaced by environment variables when loading;
+# secrets stay in the environment: *_env fields name the variable to read.
+version: 1
+name: my-assistant
+
+# Recovery classes. RTO: longest tolerable outage; RPO: most data you may lose.
+# Critical workloads are multi-region; others single-region with backups.
+tiers:
+  critical: {{rto: 5m, rpo: 1h, multi_region: true}}
+  standard: {{rto: 24h, rpo: 24h}}
+
+# Where snapshots go: a primary repository and replicas in other regions.
+# URLs: file:///path, or s3://bucket/prefix?endpoint=https://... for object storage.
+repositories:
+  primary:
+    name: primary
+    url: {primary_url}
+    region: eu-west
+    password_env: DRKIT_PASSWORD
+  replicas:
+    - name: us-replica
+      url: {replica_url}
+      region: us-east
+      password_env: DRKIT_PASSWORD
+      copy_every: 15m            # replication lag bound; counts toward the achievable RPO
+
+# Model serving: the gateway fails over between targets in order (first is primary).
+serving:
+  auth: {{client_keys_env: DRKIT_GATEWAY_KEYS}}   # comma-separated keys clients must send
+  routes:
+    - name: assistant            # what clients send as `model`
+      tier: critical
+      on_stream_failure: error   # after the first token: error, or continue on the next
+      deadlines: {{connect: 2s, first_token: 10s, stream_idle: 15s, total: 120s}}
+      targets:
+        - name: anthropic-eu
+          provider: anthropic    # wire dialect: anthropic | openai
+          region: eu-west
+          model: claude-sonnet-4-5
+          base_url: https://api.anthropic.com
+          api_key_env: ANTHROPIC_API_KEY
+        - name: openai-us
+          provider: openai
+          region: us-east
+          model: gpt-4.1
+          base_url: https://api.openai.com/v1
+          api_key_env: OPENAI_API_KEY
+          system_prompt: null    # optional prompt prepended for this target only
+          params: {{}}             # optional parameter overrides, e.g. {{temperature: 0.2}}
+
+# Vector stores: snapshotted at least daily, kept 30-90 days, copied to another region.
+vector_stores:
+  - name: kb
+    tier: critical
+    engine: {engine_url}
+    collections: []              # empty: every collection
+    schedule: 30m
+    retention: {{keep_last: 48, keep_daily: 30, keep_within: 30d}}
+    replicate_to: [us-replica]
+
+# Training data: versioned and replicated; models name the versions they were trained on.
+datasets:
+  - name: train
+    path: ./data/train           # relative to this file
+    tier: standard
+    versioned: true
+    schedule: 12h
+    retention: {{keep_daily: 30, keep_monthly: 12}}
+    replicate_to: [us-replica]
+
+models:
+  - name: support-ft
+    version: "1"
+    tier: standard
+    trained_on: [{{dataset: train, version: "v1"}}]
+
+# Eval sets are intellectual property; eval history supports regression detection.
+eval_sets:
+  - {{name: golden-qa, path: ./evals/golden, tier: standard, schedule: 12h,
+     replicate_to: [us-replica]}}
+eval_results:
+  - {{name: eval-history, path: ./evals/results, tier: standard, schedule: 12h,
+     replicate_to: [us-replica]}}
+
+# How often DR is proven (the framework: quarterly failover drills, a yearly regional one).
+testing:
+  restore_test_every: 30d
+  failover_drill_every: 90d
+  regional_failover_every: 365d
+  gameday_every: 180d
+
+# Provider SLAs, reviewed. Credits are compensation, not disaster recovery.
+providers:
+  - {{name: anthropic, sla: 99.9, credits_counted_as_dr: false}}
+  - {{name: openai, sla: 99.9, credits_counted_as_dr: false}}
+
+status_page:
+  title: My assistant status
+  components:
+    - {{name: Assistant API, covers: [assistant]}}
+    - {{name: Knowledge base, covers: [kb]}}
+
+# Inputs of `drkit cost`: unit prices and sizes.
+cost:
+  currency: USD
+  storage_per_gb_month: 0.023
+  egress_per_gb: 0.02
+  sizes_gb: {{kb: 5, train: 50}}
+"""
+
+
+def starter_plan(directory: Path) -> str:
+    """The starter plan's text, with repository and engine paths under ``directory``."""
+    root = directory.resolve().as_posix()
+
+    def quoted(url: str) -> str:
+        # a JSON string is a valid YAML double-quoted scalar; $$ keeps a literal $
+        return json.dumps(url.replace("$", "$$"))
+
+    return _TEMPLATE.format(
+        primary_url=quoted(f"file://{root}/backups/eu-west"),
+        replica_url=quoted(f"file://{root}/backups/us-east"),
+        engine_url=quoted(f"qdrant+local://{root}/qdrant"),
+    )
+
+
+def write_starter(directory: Path, *, force: bool = False) -> Path:
+    """Write ``directory/drkit.yaml`` atomically; refuse to overwrite unless ``force``."""
+    target = directory / PLAN_FILE
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory", hint="pass a directory to drkit init")
+    if target.exists() and not force:
+        raise UsageError(
+            f"{target} already exists", hint="pass --force to overwrite it, or choose another DIR"
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".drkit-init-", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(starter_plan(directory))
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {target}: {exc.strerror or exc}",
+            hint="check that the directory is writable",
+        ) from None
+    return target
