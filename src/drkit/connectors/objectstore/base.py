@@ -63,6 +63,9 @@ class ObjectStore(abc.ABC):
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         """Return ``length`` bytes from ``offset`` (fewer only at the end of the object).
 
+        An ``offset`` at or past the end returns ``b""`` (the object exists, so this is
+        not an error); a negative ``offset`` or ``length`` is a :class:`UsageError`.
+
         Raises :class:`ObjectNotFound`.
         """
 

