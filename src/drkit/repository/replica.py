@@ -1,0 +1,272 @@
+"""copy (incremental replication between any two repositories) and repair from a replica.
+
+Blob ids are plaintext hashes and snapshot ids hash the plaintext manifest, so the same
+snapshot has the same id everywhere, whatever each repository's key (format section 3).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from drkit.errors import CheckFailed, CorruptObject, ObjectNotFound
+from drkit.repository import codec
+from drkit.repository.codec import BlobType
+from drkit.repository.files import load_tree
+from drkit.repository.index import Index
+from drkit.repository.maintenance import check, iter_tree_blobs, verify_pack
+from drkit.repository.repo import Repository, pack_key
+
+Progress = Callable[[int], None]
+
+
+def _noop(_: int) -> None:
+    return None
+
+
+@dataclass(slots=True)
+class CopyResult:
+    snapshots_copied: list[str] = field(default_factory=list)
+    snapshots_present: int = 0
+    blobs_copied: int = 0
+    bytes_copied: int = 0
+    verifications_copied: int = 0
+    packs_verified: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "snapshots_copied": self.snapshots_copied,
+            "snapshots_present": self.snapshots_present,
+            "blobs_copied": self.blobs_copied,
+            "bytes_copied": self.bytes_copied,
+            "verifications_copied": self.verifications_copied,
+            "packs_verified": self.packs_verified,
+        }
+
+
+def _transfer(
+    src: Repository, dst: Repository, blobs: list[tuple[bool, bytes]], progress: Progress
+) -> int:
+    """Read blobs from ``src`` (verified) and write them into ``dst``; returns bytes."""
+    window: deque[tuple[Future[tuple[bytes, bytes | None, int]], bool]] = deque()
+    total = 0
+
+    def work(bid: bytes) -> tuple[bytes, bytes | None, int]:
+        data = src.read_blob(bid)
+        mode = codec.choose_mode(data[: codec.SAMPLE])
+        got, stored = dst.encode_blob(data, mode)
+        return got, stored, len(data)
+
+    def finish() -> None:
+        nonlocal total
+        fut, is_tree = window.popleft()
+        bid, stored, n = fut.result()
+        if stored is not None:
+            dst.add_encoded(BlobType.TREE if is_tree else BlobType.DATA, bid, stored, n)
+            total += n
+        progress(n)
+
+    for is_tree, bid in blobs:
+        window.append((src.pool.submit(work, bid), is_tree))
+        while len(window) > src.workers * 3 + 2:
+            finish()
+    while window:
+        finish()
+    return total
+
+
+def copy(
+    src: Repository,
+    dst: Repository,
+    *,
+    snapshot_ids: list[str] | None = None,
+    progress: Progress | None = None,
+) -> CopyResult:
+    """Copy snapshots missing in ``dst`` (only the blobs it lacks), then verify (C1)."""
+    progress = progress or _noop
+    res = CopyResult()
+    with src.lock(exclusive=False), dst.lock(exclusive=False):
+        dst.load_index()
+        packs_before = set(dst.index.packs())
+        have = set(dst.snapshot_ids())
+        for sid in snapshot_ids if snapshot_ids is not None else src.snapshot_ids():
+            if sid in have:
+                res.snapshots_present += 1
+                continue
+            snap = src.load_snapshot(sid)
+            # walk every tree: a crashed writer may have left a tree without its contents
+            todo: list[tuple[bool, bytes]] = []
+            seen: set[bytes] = set()
+            for is_tree, bid in iter_tree_blobs(src, snap):
+                if bid in seen:
+                    continue
+                seen.add(bid)
+                if not dst.known(bid):
+                    todo.append((is_tree, bid))
+            res.bytes_copied += _transfer(src, dst, todo, progress)
+            res.blobs_copied += len(todo)
+            dst.flush()  # W1, W2: packs and index before the manifest
+            doc = src.get_object(f"snapshots/{sid}", name_by_plaintext=True)
+            dst.put_object("snapshots", doc, name_by_plaintext=True)
+            res.snapshots_copied.append(sid)
+        dst_verifications = {v.id for v in dst.verifications()}
+        dst_snaps = set(dst.snapshot_ids())
+        for key, doc in src.verification_docs():
+            vid = key.removeprefix("verifications/")
+            if vid not in dst_verifications and doc["snapshot"] in dst_snaps:
+                dst.put_object("verifications", doc, name_by_plaintext=True)
+                res.verifications_copied += 1
+        # C1: read back everything this copy wrote
+        new_packs = {p: es for p, es in dst.index.packs().items() if p not in packs_before}
+        for name, entries in new_packs.items():
+            chk = verify_pack(dst, name, entries)
+            if not chk.ok:
+                raise CorruptObject(
+                    f"verification after copy failed: {chk.errors[0]}", object_id=pack_key(name)
+                )
+            res.packs_verified += 1
+        for sid in res.snapshots_copied:
+            for _, bid in iter_tree_blobs(dst, dst.load_snapshot(sid)):
+                if not dst.index.has(bid):
+                    raise CorruptObject(
+                        f"verification after copy failed: blob {bid.hex()[:16]} of snapshot "
+                        f"{sid[:8]} is missing in the destination",
+                        object_id=bid.hex(),
+                    )
+    return res
+
+
+@dataclass(slots=True)
+class RepairResult:
+    damaged_packs: list[str] = field(default_factory=list)
+    damaged_indexes: list[str] = field(default_factory=list)
+    blobs_refetched: int = 0
+    blobs_salvaged: int = 0
+    snapshots_refetched: list[str] = field(default_factory=list)
+    unrecoverable: list[str] = field(default_factory=list)
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "damaged_packs": self.damaged_packs,
+            "damaged_indexes": self.damaged_indexes,
+            "blobs_refetched": self.blobs_refetched,
+            "blobs_salvaged": self.blobs_salvaged,
+            "snapshots_refetched": self.snapshots_refetched,
+            "unrecoverable": self.unrecoverable,
+        }
+
+
+def repair(
+    repo: Repository, replica: Repository, *, progress: Progress | None = None
+) -> RepairResult:
+    """Heal missing or corrupt objects of ``repo`` from ``replica`` (exclusive lock)."""
+    progress = progress or _noop
+    res = RepairResult()
+    with repo.lock(exclusive=True), replica.lock(exclusive=False):
+        bad_index = repo.load_index()
+        res.damaged_indexes = bad_index
+        old_index_keys = set(repo.loaded_index_keys) | set(bad_index)
+        stored = repo.list_packs()
+        indexed = dict(repo.index.packs())
+        # packs that no readable index covers: take their entries from the pack header
+        for name in stored:
+            if name not in indexed:
+                try:
+                    indexed[name] = repo.read_pack_header(name, stored[name])
+                except CorruptObject:
+                    res.damaged_packs.append(name)
+        damaged: dict[str, set[bytes]] = {n: set() for n in res.damaged_packs}
+        for name, entries in indexed.items():
+            chk = verify_pack(repo, name, entries)
+            progress(stored.get(name, 0))
+            if not chk.ok:
+                damaged[name] = chk.bad_blobs
+                res.damaged_packs.append(name)
+        # rebuild the in-memory index from intact packs only
+        good = Index()
+        for name, entries in indexed.items():
+            if name not in damaged and name in stored:
+                good.add_pack(name, entries)
+        salvage = {
+            e.id: (name, e)
+            for name, bad in damaged.items()
+            for e in indexed[name]
+            if e.id not in bad and name in stored
+        }
+        repo.index = good
+        # snapshots: damaged manifests are fetched from the replica (same id everywhere)
+        for sid in repo.snapshot_ids():
+            try:
+                repo.load_snapshot(sid)
+            except CorruptObject:
+                try:
+                    doc = replica.get_object(f"snapshots/{sid}", name_by_plaintext=True)
+                except (ObjectNotFound, CorruptObject):
+                    res.unrecoverable.append(f"snapshots/{sid}")
+                    continue
+                repo.put_object("snapshots", doc, name_by_plaintext=True)
+                res.snapshots_refetched.append(sid)
+
+        def fetch(bid: bytes, is_tree: bool) -> bool:
+            data: bytes | None = None
+            if bid in salvage:
+                name, e = salvage[bid]
+                try:
+                    data = repo.decode_verified(
+                        name, e, repo.store.get_range(pack_key(name), e.offset, e.length)
+                    )
+                    res.blobs_salvaged += 1
+                except (CorruptObject, ObjectNotFound):
+                    data = None
+            if data is None:
+                try:
+                    data = replica.read_blob(bid)
+                    res.blobs_refetched += 1
+                except CorruptObject:
+                    res.unrecoverable.append(f"blob {bid.hex()[:16]}")
+                    return False
+            repo.write_blob(data, BlobType.TREE if is_tree else BlobType.DATA)
+            return True
+
+        for sid in repo.snapshot_ids():
+            try:
+                snap = repo.load_snapshot(sid)
+            except CorruptObject:
+                continue
+            stack = [snap.tree]
+            seen: set[str] = set()
+            while stack:
+                tid = stack.pop()
+                if tid in seen:
+                    continue
+                seen.add(tid)
+                tb = bytes.fromhex(tid)
+                if not repo.known(tb) and not fetch(tb, True):
+                    continue
+                if not repo.index.has(tb):
+                    repo.flush()
+                for n in load_tree(repo, tid):
+                    if n.get("type") == "dir":
+                        stack.append(n["subtree"])
+                    elif n.get("type") == "file":
+                        for b in n.get("content", []):
+                            bid = bytes.fromhex(b)
+                            if not repo.known(bid):
+                                fetch(bid, False)
+        repo.flush()
+        # a full index of the healed state, then drop old indexes and damaged packs (P2)
+        repo.write_index_object(dict(repo.index.packs()))
+        new_keys = {k for k in repo.loaded_index_keys if k not in old_index_keys}
+        repo.delete_objects(k for k in old_index_keys if k not in new_keys)
+        repo.delete_objects(pack_key(p) for p in damaged)
+        repo.loaded_index_keys = new_keys
+    final = check(repo)
+    res.ok = final.ok and not res.unrecoverable
+    if not res.ok and not res.unrecoverable:
+        raise CheckFailed(f"repository still damaged after repair: {final.errors[0]}")
+    return res
