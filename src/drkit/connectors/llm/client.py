@@ -124,6 +124,7 @@ def request_headers(
     if dialect == "anthropic":
         headers["anthropic-version"] = ANTHROPIC_VERSION
         if api_key:
+            # the classic header; Anthropic's SDK 2.x sends the same key as a bearer token
             headers["x-api-key"] = api_key.reveal()
     elif api_key:
         headers["authorization"] = "Bearer " + api_key.reveal()
