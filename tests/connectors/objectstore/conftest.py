@@ -6,6 +6,7 @@ so ``-k memory`` runs without any server.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,6 +91,32 @@ def _faulty_passthrough(request: pytest.FixtureRequest, tmp: Path) -> ObjectStor
     return Faulty(LocalStore(tmp / f"store-{_unique()}"), seed=3)
 
 
+#: Real clouds: (URL variable, credential variables of which one must be set).
+CLOUD_BACKENDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "aws-s3": ("DRKIT_TEST_S3_URL", ("AWS_ACCESS_KEY_ID",)),
+    "gcs": (
+        "DRKIT_TEST_GCS_URL",
+        ("GOOGLE_SERVICE_ACCOUNT", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_SERVICE_ACCOUNT_KEY"),
+    ),
+    "azure": ("DRKIT_TEST_AZURE_URL", ("AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_KEY")),
+}
+
+
+def _cloud(name: str) -> Callable[[pytest.FixtureRequest, Path], ObjectStore]:
+    def build(request: pytest.FixtureRequest, tmp: Path) -> ObjectStore:
+        from drkit.connectors.objectstore.registry import open_store
+
+        base = os.environ[CLOUD_BACKENDS[name][0]].rstrip("/")
+        return open_store(f"{base}/{_unique()}")
+
+    return build
+
+
+def _configured(name: str) -> bool:
+    url_var, credential_vars = CLOUD_BACKENDS[name]
+    return bool(os.environ.get(url_var)) and any(os.environ.get(v) for v in credential_vars)
+
+
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], ObjectStore]] = {
     "memory": _memory,
     "local": _local,
@@ -97,6 +124,8 @@ BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], ObjectStore]] = {
     "s3-rclone": _s3_rclone,
     "retrying-faulty-memory": _retrying_over_faults,
     "faulty-local": _faulty_passthrough,
+    # Real clouds join the suite only when configured (test_cloud.py says how).
+    **{name: _cloud(name) for name in CLOUD_BACKENDS if _configured(name)},
 }
 
 

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from drkit.connectors.objectstore.base import ObjectInfo, ObjectStore
+from drkit.connectors.objectstore.base import Capabilities, ObjectInfo, ObjectStore
 from drkit.errors import StorageFull, StoreUnreachable, TransientStorageError
 
 
@@ -53,7 +53,6 @@ class Faulty(ObjectStore):
                 raise ValueError(f"{name} must be within [0, 1], not {rate}")
         self.inner = store
         self.url = store.url
-        self.capabilities = store.capabilities
         self.fail_rate = fail_rate
         self.lost_ack_rate = lost_ack_rate
         self.full_after_bytes = full_after_bytes
@@ -139,6 +138,14 @@ class Faulty(ObjectStore):
         self._before("delete", key)
         self.inner.delete(key)
         self._after_write("delete", key)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities  # read through: S3 may probe on first use
+
+    @capabilities.setter
+    def capabilities(self, value: Capabilities) -> None:
+        self.inner.capabilities = value
 
     def close(self) -> None:
         self.inner.close()

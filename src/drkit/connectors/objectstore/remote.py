@@ -40,6 +40,7 @@ from drkit.errors import (
     TransientStorageError,
     UsageError,
 )
+from drkit.types import Secret
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, RetryConfig
@@ -111,7 +112,8 @@ class ObstoreStore(ObjectStore):
         self._obs = import_obstore()
         self._client = client
         self.url = url
-        self._secrets = tuple(s for s in secrets if s)
+        # Kept masked (Secret) so that no repr or debug dump of the store shows them.
+        self._secrets = tuple(Secret(s) for s in secrets if s)
         self._max_concurrency = max_concurrency
         #: None = not known yet (``conditional=auto``): probed on first need.
         self._conditional = conditional
@@ -151,6 +153,8 @@ class ObstoreStore(ObjectStore):
         errors = self._obs.exceptions
         try:
             self._obs.put(self._client, probe, b"", mode="create")
+        except (errors.PermissionDeniedError, errors.UnauthenticatedError):
+            return False  # read-only credentials: nothing will be created anyway
         except Exception as exc:
             raise self._translate(exc, "probing conditional writes on", probe) from exc
         try:
@@ -280,7 +284,7 @@ class ObstoreStore(ObjectStore):
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, "***")
+            text = text.replace(secret.reveal(), "***")
         return text
 
     def _translate(self, exc: BaseException, what: str, key: str) -> StorageError:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from drkit.connectors.objectstore.base import ObjectInfo, ObjectStore
+from drkit.connectors.objectstore.base import Capabilities, ObjectInfo, ObjectStore
 from drkit.errors import DrkitError, ObjectExists, ObjectNotFound
 
 T = TypeVar("T")
@@ -39,7 +39,6 @@ class Retrying(ObjectStore):
             raise ValueError("attempts must be >= 1")
         self.inner = store
         self.url = store.url
-        self.capabilities = store.capabilities
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -119,6 +118,14 @@ class Retrying(ObjectStore):
                     raise
                 self.retries += 1
                 self._sleep(self._delay(attempt - 1))
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities  # read through: S3 may probe on first use
+
+    @capabilities.setter
+    def capabilities(self, value: Capabilities) -> None:
+        self.inner.capabilities = value
 
     def close(self) -> None:
         self.inner.close()
