@@ -5,7 +5,8 @@ Per component, snapshots are sorted newest first. ``keep_last`` keeps the N newe
 most recent periods *that have a snapshot* (UTC; weeks are ISO weeks); ``-1`` means
 unlimited. ``keep_within`` keeps everything strictly within that many seconds of the
 component's newest snapshot (as restic). ``keep_tags`` keeps snapshots carrying any of
-those tags. drkit adds: the newest snapshot of a component that has a verification record is always kept.
+those tags. drkit adds: the newest snapshot of a component that has a verification
+record is always kept.
 """
 
 from __future__ import annotations

@@ -1,0 +1,586 @@
+"""``drkit repo init|key|unlock``, ``backup``, ``snapshots``, ``restore``, ``check``,
+``forget``, ``copy``, ``repair``: thin shells over :mod:`drkit.repository`.
+
+The repository is ``--repo URL`` or ``DRKIT_REPO``, else the plan's primary. The
+password comes from ``DRKIT_PASSWORD`` or ``DRKIT_PASSWORD_FILE`` (else the plan's
+repository entry), never from the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, err_console
+from drkit.connectors.objectstore.base import ObjectStore
+from drkit.errors import CheckFailed, InputError, SecretMissing, UsageError
+from drkit.repository import KdfParams, Repository, backup_path, restore
+from drkit.repository.maintenance import check, forget, prune
+from drkit.repository.replica import copy, repair
+from drkit.repository.retention import Policy
+from drkit.repository.snapshot import Snapshot
+from drkit.types import parse_duration
+
+RepoOption = Annotated[
+    str | None,
+    typer.Option(
+        "--repo", envvar="DRKIT_REPO", help="Repository URL (default: the plan's primary)."
+    ),
+]
+
+repo_app = typer.Typer(
+    name="repo", help="Create and manage backup repositories.", no_args_is_help=True
+)
+key_app = typer.Typer(name="key", help="Passwords (keys) of a repository.", no_args_is_help=True)
+repo_app.add_typer(key_app, name="key")
+
+
+# --- plumbing ----------------------------------------------------------------------------
+
+
+def _open_store(url: str) -> ObjectStore:
+    try:
+        from drkit.connectors.objectstore.registry import open_store
+    except ImportError:  # the registry is optional for plain paths
+        from drkit.connectors.objectstore.local import LocalStore
+
+        if "://" in url and not url.startswith("file://"):
+            raise UsageError(f"cannot open {url}: no object-store registry") from None
+        return LocalStore(url.removeprefix("file://"))
+    return open_store(url)
+
+
+def _plan_repo(plan: Path, name: str | None = None) -> Any:
+    if not plan.exists():
+        return None
+    from drkit.plan.loader import load_plan
+
+    loaded = load_plan(plan)
+    return loaded.repository(name) if name else loaded.repositories.primary
+
+
+def _password_from(env_var: str, file_var: str, plan_repo: Any = None) -> str:
+    if os.environ.get(env_var):
+        return os.environ[env_var]
+    if os.environ.get(file_var):
+        path = Path(os.environ[file_var])
+        try:
+            return path.read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise InputError(f"{file_var}: cannot read {path}: {exc.strerror}") from exc
+    if plan_repo is not None:
+        if plan_repo.password is not None:
+            return str(plan_repo.password.reveal())
+        if plan_repo.password_env and os.environ.get(plan_repo.password_env):
+            return os.environ[plan_repo.password_env]
+        if plan_repo.password_file:
+            return Path(plan_repo.password_file).read_text().rstrip("\r\n")
+    raise SecretMissing(
+        f"no repository password: set {env_var} or {file_var}",
+        hint=f"export {env_var}=... (passwords are never taken from the command line)",
+    )
+
+
+def _resolve(repo_url: str | None, plan: Path) -> tuple[str, Any]:
+    if repo_url:
+        return repo_url, None
+    plan_repo = _plan_repo(plan)
+    if plan_repo is None:
+        raise UsageError(
+            "no repository given",
+            hint="pass --repo URL, set DRKIT_REPO, or run in a directory with drkit.yaml",
+        )
+    return str(plan_repo.url), plan_repo
+
+
+def _kdf() -> KdfParams:
+    # test suites set DRKIT_KDF=fast to skip the memory-hard cost; never for real data
+    return KdfParams.fast() if os.environ.get("DRKIT_KDF") == "fast" else KdfParams()
+
+
+@contextlib.contextmanager
+def _opened(repo_url: str | None, plan: Path) -> Iterator[Repository]:
+    url, plan_repo = _resolve(repo_url, plan)
+    password = _password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", plan_repo)
+    repo = Repository.open(_open_store(url), password)
+    try:
+        yield repo
+    finally:
+        repo.close()
+
+
+@contextlib.contextmanager
+def _progress(json_: bool, total: int | None, what: str) -> Iterator[Callable[[int], None]]:
+    """A Rich progress bar on stderr, only on a terminal and without --json."""
+    if json_ or not err_console.is_terminal:
+        yield lambda _n: None
+        return
+    columns = [
+        TextColumn(f"[bold]{what}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _tree_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+    return total
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n} B"
+
+
+# --- repo init / key / unlock --------------------------------------------------------------
+
+
+@repo_app.command("init")
+def repo_init(
+    repo: RepoOption = None, plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False
+) -> None:
+    """Create a new, empty repository."""
+    url, plan_repo = _resolve(repo, plan)
+    password = _password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", plan_repo)
+    r = Repository.init(_open_store(url), password, kdf=_kdf())
+    data = {"repository": r.store.url, "id": r.id, "key": r.key_id}
+    r.close()
+    emit(data, json_, lambda out: out.print(f"created repository {r.id[:8]} at {r.store.url}"))
+
+
+@key_app.command("list")
+def key_list(
+    repo: RepoOption = None, plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False
+) -> None:
+    """List the keys (passwords) of the repository."""
+    with _opened(repo, plan) as r:
+        keys = r.list_keys()
+
+    def render(out: Console) -> None:
+        t = Table("", "id", "created", "user", "host")
+        for k in keys:
+            t.add_row("*" if k.current else "", k.id[:12], k.created, k.user, k.host)
+        out.print(t)
+
+    emit([asdict(k) for k in keys], json_, render)
+
+
+@key_app.command("add")
+def key_add(
+    repo: RepoOption = None, plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False
+) -> None:
+    """Add a password (from DRKIT_NEW_PASSWORD or DRKIT_NEW_PASSWORD_FILE)."""
+    new = _password_from("DRKIT_NEW_PASSWORD", "DRKIT_NEW_PASSWORD_FILE")
+    with _opened(repo, plan) as r:
+        kid = r.add_key(new, kdf=_kdf())
+    emit({"added": kid}, json_, lambda out: out.print(f"added key {kid[:12]}"))
+
+
+@key_app.command("remove")
+def key_remove(
+    key_id: Annotated[str, typer.Argument(help="Key id or unique prefix.")],
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Remove a key; refuses to remove the last one."""
+    with _opened(repo, plan) as r:
+        kid = r.remove_key(key_id)
+    emit({"removed": kid}, json_, lambda out: out.print(f"removed key {kid[:12]}"))
+
+
+@repo_app.command("unlock")
+def repo_unlock(
+    all_: Annotated[
+        bool, typer.Option("--all", help="Remove every lock, not only stale ones.")
+    ] = False,
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Remove stale locks (expired, or held by a dead process on this host)."""
+    with _opened(repo, plan) as r:
+        n = r.remove_stale_locks(all_locks=all_)
+    emit({"removed": n}, json_, lambda out: out.print(f"removed {n} lock(s)"))
+
+
+# --- backup / snapshots / restore ------------------------------------------------------------
+
+
+def _targets(names: list[str], plan: Path) -> list[tuple[str, Path]]:
+    """Resolve each argument to (component, path): an existing path, or a plan component."""
+    out: list[tuple[str, Path]] = []
+    loaded = None
+    if plan.exists():
+        from drkit.plan.loader import load_plan
+
+        loaded = load_plan(plan)
+    if not names:
+        if loaded is None:
+            raise UsageError("nothing to back up", hint="give a PATH or a plan COMPONENT")
+        for _, comp in loaded.components():
+            path = getattr(comp, "path", None)
+            if path:
+                out.append((comp.name, loaded.resolve_path(path)))
+        return out
+    for name in names:
+        if loaded is not None:
+            with contextlib.suppress(KeyError):
+                comp = loaded.component(name)
+                path = getattr(comp, "path", None)
+                if not path:
+                    raise UsageError(
+                        f"component {name!r} ({comp.kind}) has no path to back up",
+                        hint="vector stores are snapshotted by their connector, not as files",
+                    )
+                out.append((comp.name, loaded.resolve_path(path)))
+                continue
+        p = Path(name)
+        if not p.exists():
+            raise UsageError(
+                f"{name!r} is neither an existing path nor a component of the plan",
+                hint="check the path, or `drkit plan show` for component names",
+            )
+        out.append((p.absolute().name or "root", p))
+    return out
+
+
+def backup_cmd(
+    targets: Annotated[list[str] | None, typer.Argument(help="PATHs or plan COMPONENTs.")] = None,
+    component: Annotated[
+        str | None, typer.Option("--component", "-c", help="Component name for a PATH.")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Snapshot directories (a PATH, or plan components; default: all with a path)."""
+    jobs = _targets(list(targets or []), plan)
+    results: list[Snapshot] = []
+    with _opened(repo, plan) as r:
+        for name, path in jobs:
+            with _progress(json_, _tree_size(path), f"backup {name}") as advance:
+                snap = backup_path(
+                    r, path, component=component or name, tags=tuple(tag or ()), progress=advance
+                )
+            results.append(snap)
+
+    def render(out: Console) -> None:
+        for s in results:
+            sm = s.summary
+            out.print(
+                f"snapshot {s.short_id} of {s.component}: {sm['files']} files, "
+                f"{_human(sm['bytes'])}, {_human(sm['new_bytes_stored'])} new stored, "
+                f"{sm['duration_s']} s"
+            )
+
+    emit([s.to_json() for s in results], json_, render)
+
+
+def snapshots_cmd(
+    component: Annotated[str | None, typer.Option("--component", "-c")] = None,
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """List snapshots, oldest first."""
+    with _opened(repo, plan) as r:
+        snaps = r.snapshots(component)
+        verified = {v.snapshot for v in r.verifications()}
+
+    def render(out: Console) -> None:
+        t = Table("id", "time", "component", "source", "tags", "size", "verified")
+        for s in snaps:
+            t.add_row(
+                s.short_id,
+                s.time[:19].replace("T", " "),
+                s.component,
+                s.source,
+                ",".join(s.tags),
+                _human(s.summary.get("bytes", 0)),
+                "yes" if s.id in verified else "",
+            )
+        out.print(t)
+
+    emit([{**s.to_json(), "verified": s.id in verified} for s in snaps], json_, render)
+
+
+def restore_cmd(
+    snapshot: Annotated[str, typer.Argument(help="Snapshot id, unique prefix, or 'latest'.")],
+    to: Annotated[Path, typer.Option("--to", help="New (or empty) target directory.")],
+    component: Annotated[str | None, typer.Option("--component", "-c")] = None,
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Restore a snapshot bit-exact into a new directory (atomic: all or nothing)."""
+    with _opened(repo, plan) as r:
+        snap = r.find_snapshot(snapshot, component)
+        with _progress(json_, int(snap.summary.get("bytes", 0)), "restore") as advance:
+            res = restore(r, snap, to, progress=advance)
+    emit(
+        asdict(res),
+        json_,
+        lambda out: out.print(
+            f"restored snapshot {res.snapshot[:8]}: {res.files} files, {_human(res.bytes)} "
+            f"into {res.target} in {res.duration_s} s"
+        ),
+    )
+
+
+# --- check / forget / copy / repair --------------------------------------------------------------
+
+_SUBSET = re.compile(r"^(\d+)/(\d+)$")
+
+
+def check_cmd(
+    read_data: Annotated[bool, typer.Option("--read-data", help="Re-hash every pack.")] = False,
+    read_data_subset: Annotated[
+        str | None, typer.Option("--read-data-subset", help="Re-hash part N of T, e.g. 1/5.")
+    ] = None,
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Verify the repository's structure (and data); exit 1 when damage is found."""
+    subset = None
+    if read_data_subset is not None:
+        m = _SUBSET.match(read_data_subset)
+        if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+            raise UsageError(
+                f"--read-data-subset {read_data_subset!r}: expected N/T with 1 <= N <= T, e.g. 2/5"
+            )
+        subset = (int(m.group(1)), int(m.group(2)))
+    with _opened(repo, plan) as r:
+        total = sum(r.list_packs().values()) if (read_data or subset) else None
+        with _progress(json_, total, "check") as advance:
+            report = check(r, read_data=read_data, subset=subset, progress=advance)
+
+    def render(out: Console) -> None:
+        for w in report.warnings:
+            out.print(f"[yellow]warning:[/] {w}", markup=True)
+        for e in report.errors:
+            out.print(f"[red]error:[/] {e}", markup=True)
+        out.print(
+            f"{report.snapshots} snapshots, {report.packs} packs, {report.packs_read} packs read, "
+            f"{report.blobs_read} blobs verified: " + ("no errors" if report.ok else "DAMAGED")
+        )
+
+    emit(report.to_json(), json_, render)
+    if not report.ok:
+        raise CheckFailed(
+            f"check found {len(report.errors)} problem(s), first: {report.errors[0]}",
+            hint="run `drkit repair --from REPLICA` to heal from a replica",
+        )
+
+
+def _retention_from_plan(plan: Path) -> dict[str, Policy]:
+    if not plan.exists():
+        return {}
+    from drkit.plan.loader import load_plan
+
+    out: dict[str, Policy] = {}
+    for _, comp in load_plan(plan).components():
+        ret = comp.retention
+        if ret is not None:
+            out[comp.name] = Policy(
+                keep_last=ret.keep_last or 0,
+                keep_hourly=ret.keep_hourly or 0,
+                keep_daily=ret.keep_daily or 0,
+                keep_weekly=ret.keep_weekly or 0,
+                keep_monthly=ret.keep_monthly or 0,
+                keep_yearly=ret.keep_yearly or 0,
+                keep_within=ret.keep_within,
+            )
+    return out
+
+
+def forget_cmd(
+    keep_last: Annotated[int, typer.Option("--keep-last")] = 0,
+    keep_hourly: Annotated[int, typer.Option("--keep-hourly")] = 0,
+    keep_daily: Annotated[int, typer.Option("--keep-daily")] = 0,
+    keep_weekly: Annotated[int, typer.Option("--keep-weekly")] = 0,
+    keep_monthly: Annotated[int, typer.Option("--keep-monthly")] = 0,
+    keep_yearly: Annotated[int, typer.Option("--keep-yearly")] = 0,
+    keep_within: Annotated[str | None, typer.Option("--keep-within", help="e.g. 7d")] = None,
+    keep_tag: Annotated[list[str] | None, typer.Option("--keep-tag")] = None,
+    component: Annotated[list[str] | None, typer.Option("--component", "-c")] = None,
+    prune_: Annotated[bool, typer.Option("--prune", help="Prune unreferenced data after.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would go.")] = False,
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Forget snapshots by retention policy (restic keep-* semantics, per component)."""
+    try:
+        within = parse_duration(keep_within) if keep_within else None
+    except ValueError as exc:
+        raise UsageError(f"--keep-within: {exc}") from exc
+    policy = Policy(
+        keep_last=keep_last,
+        keep_hourly=keep_hourly,
+        keep_daily=keep_daily,
+        keep_weekly=keep_weekly,
+        keep_monthly=keep_monthly,
+        keep_yearly=keep_yearly,
+        keep_within=within,
+        keep_tags=tuple(keep_tag or ()),
+    )
+    with _opened(repo, plan) as r:
+        if policy.empty():
+            per_component = _retention_from_plan(plan)
+            if not per_component:
+                raise UsageError(
+                    "no retention policy given",
+                    hint="pass --keep-last/--keep-daily/... or define retention in the plan",
+                )
+            results = [
+                forget(r, pol, components=[name], dry_run=dry_run)
+                for name, pol in per_component.items()
+                if component is None or name in component
+            ]
+        else:
+            results = [forget(r, policy, components=component, dry_run=dry_run)]
+        pruned = None
+        if prune_:
+            pruned = prune(r, dry_run=dry_run)
+    keep: list[dict[str, Any]] = [k for res in results for k in res.to_json()["keep"]]
+    remove: list[dict[str, Any]] = [k for res in results for k in res.to_json()["remove"]]
+    data = {
+        "dry_run": dry_run,
+        "keep": keep,
+        "remove": remove,
+        "prune": pruned.to_json() if pruned else None,
+    }
+
+    def render(out: Console) -> None:
+        verb = "would remove" if dry_run else "removed"
+        for d in keep:
+            why = ", ".join(d["reasons"])
+            out.print(f"keep   {d['id'][:8]} {d['component']} {d['time'][:19]} ({why})")
+        for d in remove:
+            out.print(f"{verb} {d['id'][:8]} {d['component']} {d['time'][:19]}")
+        if pruned:
+            out.print(
+                f"prune: {pruned.packs_deleted} packs deleted, {pruned.packs_repacked} repacked, "
+                f"{_human(pruned.bytes_freed)} freed"
+            )
+
+    emit(data, json_, render)
+
+
+def copy_cmd(
+    to: Annotated[str, typer.Option("--to", help="Destination repository URL.")],
+    init: Annotated[
+        bool, typer.Option("--init", help="Create the destination if missing.")
+    ] = False,
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Copy snapshots missing in another repository (incremental, verified after).
+
+    The destination's password is DRKIT_TO_PASSWORD / DRKIT_TO_PASSWORD_FILE, else the same.
+    """
+    with _opened(repo, plan) as src:
+        try:
+            dst_pw = _password_from("DRKIT_TO_PASSWORD", "DRKIT_TO_PASSWORD_FILE")
+        except SecretMissing:
+            dst_pw = _password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE")
+        store = _open_store(to)
+        if init and not store.exists("config"):
+            dst = Repository.init(store, dst_pw, kdf=_kdf())
+        else:
+            dst = Repository.open(store, dst_pw)
+        try:
+            with _progress(json_, None, "copy") as advance:
+                res = copy(src, dst, progress=advance)
+        finally:
+            dst.close()
+    emit(
+        res.to_json(),
+        json_,
+        lambda out: out.print(
+            f"copied {len(res.snapshots_copied)} snapshots "
+            f"({res.snapshots_present} already there), {res.blobs_copied} blobs, "
+            f"{_human(res.bytes_copied)}; {res.packs_verified} packs verified"
+        ),
+    )
+
+
+def repair_cmd(
+    from_: Annotated[str, typer.Option("--from", help="Replica repository URL to heal from.")],
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Re-fetch missing or corrupt objects from a replica; exit 1 if some cannot be healed.
+
+    The replica's password is DRKIT_FROM_PASSWORD / DRKIT_FROM_PASSWORD_FILE, else the same.
+    """
+    with _opened(repo, plan) as r:
+        try:
+            pw = _password_from("DRKIT_FROM_PASSWORD", "DRKIT_FROM_PASSWORD_FILE")
+        except SecretMissing:
+            pw = _password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE")
+        replica = Repository.open(_open_store(from_), pw)
+        try:
+            with _progress(json_, None, "repair") as advance:
+                res = repair(r, replica, progress=advance)
+        finally:
+            replica.close()
+    emit(
+        res.to_json(),
+        json_,
+        lambda out: out.print(
+            f"repair: {len(res.damaged_packs)} damaged packs, {res.blobs_refetched} blobs "
+            f"re-fetched, {res.blobs_salvaged} salvaged, {len(res.snapshots_refetched)} snapshots "
+            f"re-fetched"
+            + (f"; UNRECOVERABLE: {', '.join(res.unrecoverable)}" if res.unrecoverable else "")
+        ),
+    )
+    if res.unrecoverable:
+        raise CheckFailed(f"{len(res.unrecoverable)} object(s) could not be healed from {from_}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(repo_app, name="repo")
+    app.command("backup")(backup_cmd)
+    app.command("snapshots")(snapshots_cmd)
+    app.command("restore")(restore_cmd)
+    app.command("check")(check_cmd)
+    app.command("forget")(forget_cmd)
+    app.command("copy")(copy_cmd)
+    app.command("repair")(repair_cmd)
