@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from drkit.connectors.llm.client import Deadlines, UpstreamClient
+from drkit.connectors.llm.client import Deadlines, UpstreamClient, UpstreamStream
 from drkit.connectors.llm.simulator import ProviderSimulator
 from drkit.connectors.llm.sse import SSEEvent
 from drkit.errors import UpstreamError
@@ -181,6 +181,11 @@ async def test_connect_timeout(client: UpstreamClient, full_backlog: int) -> Non
     assert (exc.value.reason, exc.value.retryable) == ("timeout_connect", True)
 
 
+async def collect(upstream: UpstreamStream, into: list[SSEEvent]) -> None:
+    async for ev in upstream:
+        into.append(ev)
+
+
 @pytest.mark.parametrize("mode", ["drop", "clean"])
 async def test_stream_cut_after_tokens(
     client: UpstreamClient, sim: ProviderSimulator, mode: str
@@ -194,10 +199,8 @@ async def test_stream_cut_after_tokens(
         deadlines=FAST,
         api_key=KEY,
     ) as upstream:
-        events = aiter(upstream)
         with pytest.raises(UpstreamError) as exc:
-            while True:
-                seen.append(await anext(events))
+            await collect(upstream, seen)
     assert (exc.value.reason, exc.value.retryable) == ("stream_cut", True)
     assert upstream.first_content
     assert not upstream.complete
