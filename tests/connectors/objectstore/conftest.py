@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from tests.servers import (
     MOTO_ACCESS_KEY,
-    MOTO_SECRET_KEY,
     RcloneS3Server,
     create_bucket,
     start_moto,
@@ -28,6 +27,11 @@ from drkit.connectors.objectstore.memory import MemoryStore
 from drkit.connectors.objectstore.retrying import Retrying
 
 BUCKET = "drkit-test"
+#: moto accepts any keys: use a distinctive secret so that a leak would be visible.
+MOTO_TEST_SECRET = "moto-SECRET-never-shown"
+#: Every secret handed to a store in this session (the conformance suite checks that
+#: none of them shows up in a repr, a URL or an error message).
+SECRETS: set[str] = {MOTO_TEST_SECRET}
 
 StoreFactory = Callable[[], ObjectStore]
 
@@ -65,7 +69,7 @@ def _s3_moto(request: pytest.FixtureRequest, tmp: Path) -> ObjectStore:
     return S3Store.from_url(
         f"s3://{BUCKET}/{_unique()}?endpoint={endpoint}",
         access_key_id=MOTO_ACCESS_KEY,
-        secret_access_key=MOTO_SECRET_KEY,
+        secret_access_key=MOTO_TEST_SECRET,
     )
 
 
@@ -73,6 +77,7 @@ def _s3_rclone(request: pytest.FixtureRequest, tmp: Path) -> ObjectStore:
     from drkit.connectors.objectstore.s3 import S3Store
 
     server: RcloneS3Server = request.getfixturevalue("rclone_s3")
+    SECRETS.add(server.secret_key)
     return S3Store.from_url(
         f"s3://{BUCKET}/{_unique()}?endpoint={server.endpoint}",
         access_key_id=server.access_key,

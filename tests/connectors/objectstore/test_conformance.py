@@ -12,9 +12,10 @@ import threading
 import pytest
 
 from drkit.connectors.objectstore.base import ObjectInfo, ObjectStore
-from drkit.errors import ObjectExists, ObjectNotFound, UsageError
+from drkit.connectors.objectstore.faulty import Faulty
+from drkit.errors import DrkitError, ObjectExists, ObjectNotFound, StorageFull, UsageError
 
-from .conftest import StoreFactory
+from .conftest import SECRETS
 
 
 def _keys(store: ObjectStore, prefix: str = "") -> set[str]:
@@ -215,10 +216,33 @@ def test_invalid_list_prefix_is_rejected(store: ObjectStore) -> None:
         list(store.list("../"))
 
 
-def test_repr_and_url_are_safe(new_store: StoreFactory) -> None:
-    store = new_store()
-    text = f"{store!r} {store!s} {store.url}"
-    assert store.url in text
-    for secret in ("testing", "SECRET", "secret_access_key"):
-        assert f"={secret}" not in text
+def test_secrets_never_shown(store: ObjectStore) -> None:
+    """No secret given to any store appears in its repr, URL or error messages."""
+    store.put("present", b"x")
+    shown = [repr(store), str(store), store.url]
+    for op in (
+        lambda: store.get("absent"),
+        lambda: store.stat("absent"),
+        lambda: store.get_range("absent", 0, 1),
+        lambda: store.put("present", b"y", if_absent=True),
+        lambda: store.put("../escape", b"y"),
+    ):
+        with pytest.raises(DrkitError) as info:
+            op()
+        shown += [str(info.value), repr(info.value), str(info.value.hint)]
+    for secret in SECRETS:
+        for text in shown:
+            assert secret not in text
     assert "@" not in store.url  # no user:password@ part
+
+
+def test_full_disk_via_faulty_loses_nothing(store: ObjectStore) -> None:
+    full = Faulty(store, full_after_bytes=1000)
+    full.put("kept", b"k" * 600)
+    with pytest.raises(StorageFull) as info:
+        full.put("kept", b"n" * 600)  # an overwrite that does not fit
+    assert info.value.hint is not None
+    with pytest.raises(StorageFull):
+        full.put("new", b"n" * 600)
+    assert store.get("kept") == b"k" * 600
+    assert not store.exists("new")
