@@ -337,8 +337,8 @@ def _messages_o2a(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
     for msg in out:
         if msg["role"] == "user":
             msg["content"].sort(key=lambda b: b["type"] != "tool_result")
-            if len(msg["content"]) == 1 and msg["content"][0]["type"] == "text":
-                msg["content"] = msg["content"][0]["text"]
+        if len(msg["content"]) == 1 and msg["content"][0]["type"] == "text":
+            msg["content"] = msg["content"][0]["text"]
     return system, out
 
 
