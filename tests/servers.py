@@ -226,3 +226,13 @@ def create_bucket(
             )
     finally:
         client.close()
+
+
+def s3_url(endpoint: str, bucket: str, prefix: str = "") -> str:
+    """The drkit URL of ``bucket/prefix`` on a loopback S3 server.
+
+    Credentials go in the environment (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``;
+    for moto any values, e.g. ``MOTO_ACCESS_KEY``/``MOTO_SECRET_KEY``), never in the URL.
+    """
+    path = f"{bucket}/{prefix}".rstrip("/")
+    return f"s3://{path}?endpoint={endpoint}"
