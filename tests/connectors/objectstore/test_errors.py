@@ -158,6 +158,9 @@ def test_missing_bucket(moto_endpoint: str) -> None:
     assert "bucket does not exist" in str(info.value)
     assert info.value.hint is not None
     _assert_clean(info.value)
+    for op in (lambda: list(store.list()), lambda: store.get("k"), lambda: store.delete("k")):
+        with pytest.raises(StorageError, match="bucket does not exist"):
+            op()
 
 
 def test_credentials_from_the_environment(

@@ -262,9 +262,9 @@ class ObstoreStore(ObjectStore):
                     path: str = meta["path"]
                     if path.startswith(prefix) and not path.startswith(PROBE_PREFIX):
                         yield ObjectInfo(path, int(meta["size"]))
-        except FileNotFoundError:
-            return
         except Exception as exc:
+            if isinstance(exc, FileNotFoundError) and "NoSuchBucket" not in str(exc):
+                return  # nothing under that prefix
             raise self._translate(exc, "listing", prefix or "/") from exc
 
     def delete(self, key: str) -> None:
@@ -292,12 +292,12 @@ class ObstoreStore(ObjectStore):
         raw = str(exc)
         message = f"{what} {key} in {self.url}: {self.redact(_summary(raw))}"
         status = _status(exc)
+        if "NoSuchBucket" in raw or "ContainerNotFound" in raw:
+            return StorageError(
+                f"{what} {key} in {self.url}: the bucket does not exist",
+                hint="create the bucket (or container) first, or check the URL",
+            )
         if isinstance(exc, FileNotFoundError):
-            if "NoSuchBucket" in raw:
-                return StorageError(
-                    f"{what} {key} in {self.url}: the bucket does not exist",
-                    hint="create the bucket (or container) first, or check the URL",
-                )
             return ObjectNotFound(f"{key} not found in {self.url}")
         if isinstance(exc, errors.AlreadyExistsError | errors.PreconditionError):
             return ObjectExists(f"{key} already exists in {self.url}")
