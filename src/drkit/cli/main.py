@@ -26,7 +26,12 @@ app = typer.Typer(
 )
 
 #: Command groups, one module each; every module exposes ``register(app)``.
-COMMAND_MODULES: list[str] = ["drkit.cli.plan_cmd", "drkit.cli.gateway_cmd", "drkit.cli.repo_cmd"]
+COMMAND_MODULES: list[str] = [
+    "drkit.cli.plan_cmd",
+    "drkit.cli.gateway_cmd",
+    "drkit.cli.repo_cmd",
+    "drkit.cli.simulate_cmd",
+]
 
 
 @app.callback()

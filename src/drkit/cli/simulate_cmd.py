@@ -1,0 +1,113 @@
+"""``drkit simulate``: stand-ins for the things drkit protects, for drills and demos."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, err_console
+from drkit.errors import SecretMissing, UsageError
+
+simulate_app = typer.Typer(
+    name="simulate",
+    help="Simulators for drills: an LLM provider with scriptable faults.",
+    no_args_is_help=True,
+)
+
+
+@simulate_app.command("provider")
+def provider_cmd(
+    dialect: Annotated[
+        str, typer.Option("--dialect", help="Wire dialect to speak: openai or anthropic.")
+    ],
+    port: Annotated[
+        int, typer.Option("--port", help="API port on the host (0 picks a free one).")
+    ] = 0,
+    admin_port: Annotated[
+        int | None,
+        typer.Option("--admin-port", help="Admin API port (default: --port + 1, or free)."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option("--seed", help="Seed for answers and fault draws.")] = 0,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            help="A fault to start with, KIND[:VALUE][,key=value...]; repeatable "
+            "(see docs/simulator.md).",
+        ),
+    ] = None,
+    echo: Annotated[
+        bool, typer.Option("--echo", help="Answer with the last user message's text.")
+    ] = False,
+    token_delay: Annotated[
+        float, typer.Option("--token-delay", help="Seconds between streamed tokens.")
+    ] = 0.0,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option("--api-key-env", help="Only accept the key in this environment variable."),
+    ] = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Run an OpenAI- or Anthropic-compatible provider simulator until interrupted."""
+    from drkit.connectors.llm.faults import parse_fault
+    from drkit.connectors.llm.simulator import ProviderSimulator
+
+    if dialect not in ("openai", "anthropic"):
+        raise UsageError(
+            f"--dialect {dialect!r}: must be openai or anthropic", hint="--dialect openai"
+        )
+    faults = [parse_fault(text) for text in fault or ()]
+    api_key = None
+    if api_key_env:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise SecretMissing(
+                f"--api-key-env {api_key_env}: the variable is not set",
+                hint=f"export {api_key_env}=... or drop --api-key-env",
+            )
+    if admin_port is None:
+        admin_port = port + 1 if port else 0
+    try:
+        sim = ProviderSimulator(
+            dialect,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            admin_port=admin_port,
+            seed=seed,
+            faults=faults,
+            mode="echo" if echo else "lorem",
+            api_key=api_key,
+            token_delay=token_delay,
+        )
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {host}:{port} / admin {admin_port}: {exc.strerror or exc}",
+            hint="choose other ports with --port and --admin-port",
+        ) from exc
+    info = {
+        "dialect": dialect,
+        "base_url": sim.base_url,
+        "admin_url": sim.admin_url,
+        "seed": seed,
+        "faults": [f.to_dict() for f in faults],
+    }
+    if as_json:
+        typer.echo(json.dumps(info))
+    else:
+        err_console.print(
+            f"{dialect} provider simulator: base_url {sim.base_url}  "
+            f"admin {sim.admin_url}/_sim/faults  (seed {seed}; Ctrl-C stops)",
+            markup=False,
+        )
+    with contextlib.suppress(KeyboardInterrupt):
+        sim.run()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(simulate_app, name="simulate")
