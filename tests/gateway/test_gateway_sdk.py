@@ -18,30 +18,37 @@ DIALECTS = ["openai", "anthropic"]
 MESSAGES: list[Any] = [{"role": "user", "content": "Say something about failover."}]
 
 
+def _openai_sync(client: openai.OpenAI, stream: bool) -> tuple[str, str | None, dict[str, str]]:
+    if stream:
+        with client.chat.completions.with_streaming_response.create(
+            model="assistant", messages=MESSAGES, stream=True
+        ) as raw:
+            headers = dict(raw.headers)
+            text, finish = "", None
+            for chunk in raw.parse():
+                for choice in chunk.choices:
+                    text += choice.delta.content or ""
+                    finish = choice.finish_reason or finish
+        return text, finish, headers
+    raw_resp = client.chat.completions.with_raw_response.create(
+        model="assistant", messages=MESSAGES
+    )
+    done = raw_resp.parse()
+    return (
+        done.choices[0].message.content or "",
+        done.choices[0].finish_reason,
+        dict(raw_resp.headers),
+    )
+
+
 def _openai_call(url: str, stream: bool, use_async: bool) -> tuple[str, str | None, dict[str, str]]:
     kw: dict[str, Any] = {"base_url": url + "/v1", "api_key": CLIENT_KEY, "max_retries": 0}
     if not use_async:
         client = openai.OpenAI(**kw)
-        if stream:
-            with client.chat.completions.with_streaming_response.create(
-                model="assistant", messages=MESSAGES, stream=True
-            ) as raw:
-                headers = dict(raw.headers)
-                text, finish = "", None
-                for chunk in raw.parse():
-                    for choice in chunk.choices:
-                        text += choice.delta.content or ""
-                        finish = choice.finish_reason or finish
-            return text, finish, headers
-        raw_resp = client.chat.completions.with_raw_response.create(
-            model="assistant", messages=MESSAGES
-        )
-        done = raw_resp.parse()
-        return (
-            done.choices[0].message.content or "",
-            done.choices[0].finish_reason,
-            dict(raw_resp.headers),
-        )
+        try:
+            return _openai_sync(client, stream)
+        finally:
+            client.close()
 
     async def run() -> tuple[str, str | None, dict[str, str]]:
         aclient = openai.AsyncOpenAI(**kw)
@@ -78,17 +85,17 @@ def _anthropic_call(
     kw: dict[str, Any] = {"base_url": url, "api_key": CLIENT_KEY, "max_retries": 0}
     args: dict[str, Any] = {"model": "assistant", "max_tokens": 200, "messages": MESSAGES}
     if not use_async:
-        client = anthropic.Anthropic(**kw)
-        if stream:
-            with client.messages.stream(**args) as s:
-                text = "".join(s.text_stream)
-                final = s.get_final_message()
-                headers = dict(s.response.headers)
-            assert final.content[0].text == text  # type: ignore[union-attr]
-            return text, final.stop_reason, headers
-        raw = client.messages.with_raw_response.create(**args)
-        msg = raw.parse()
-        return msg.content[0].text, msg.stop_reason, dict(raw.headers)  # type: ignore[union-attr]
+        with anthropic.Anthropic(**kw) as client:
+            if stream:
+                with client.messages.stream(**args) as s:
+                    text = "".join(s.text_stream)
+                    final = s.get_final_message()
+                    headers = dict(s.response.headers)
+                assert final.content[0].text == text  # type: ignore[union-attr]
+                return text, final.stop_reason, headers
+            raw = client.messages.with_raw_response.create(**args)
+            msg = raw.parse()
+            return msg.content[0].text, msg.stop_reason, dict(raw.headers)  # type: ignore[union-attr]
 
     async def run() -> tuple[str, str | None, dict[str, str]]:
         aclient = anthropic.AsyncAnthropic(**kw)
@@ -129,9 +136,12 @@ def test_sdk_through_gateway(
 
 
 @pytest.mark.parametrize("target", DIALECTS)
-def test_openai_tool_call_round_trip(sims: Sims, gateway_for: Any, target: str) -> None:
+def test_openai_tool_call_round_trip(
+    sims: Sims, gateway_for: Any, target: str, request: pytest.FixtureRequest
+) -> None:
     gw = gateway_for(route_for(sims.primary(target)))
     client = openai.OpenAI(base_url=gw.url + "/v1", api_key=CLIENT_KEY, max_retries=0)
+    request.addfinalizer(client.close)
     tools: list[Any] = [
         {
             "type": "function",
@@ -159,9 +169,12 @@ def test_openai_tool_call_round_trip(sims: Sims, gateway_for: Any, target: str) 
 
 
 @pytest.mark.parametrize("target", DIALECTS)
-def test_anthropic_tool_use_streamed(sims: Sims, gateway_for: Any, target: str) -> None:
+def test_anthropic_tool_use_streamed(
+    sims: Sims, gateway_for: Any, target: str, request: pytest.FixtureRequest
+) -> None:
     gw = gateway_for(route_for(sims.primary(target)))
     client = anthropic.Anthropic(base_url=gw.url, api_key=CLIENT_KEY, max_retries=0)
+    request.addfinalizer(client.close)
     with client.messages.stream(
         model="assistant",
         max_tokens=100,
