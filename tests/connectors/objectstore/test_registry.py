@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -108,3 +109,27 @@ def test_third_party_scheme_through_entry_points(
     assert store.get("k") == b"v"
     assert isinstance(_inner(open_store(str(tmp_path))), LocalStore)  # built-in wins
     monkeypatch.delitem(sys.modules, "demo_drkit_plugin", raising=False)
+
+
+def test_core_works_without_obstore(tmp_path: Path) -> None:
+    """Without the s3 extra: local and memory stores work, s3:// says what to install."""
+    code = f"""
+import subprocess
+import sys
+sys.modules["obstore"] = None  # as if the package were not installed
+from drkit.connectors.objectstore import open_store
+from drkit.errors import UsageError
+store = open_store({str(tmp_path)!r})
+store.put("k", b"v")
+assert store.get("k") == b"v"
+try:
+    open_store("s3://bucket?endpoint=http://127.0.0.1:9")
+except UsageError as exc:
+    print("UsageError:", exc, "| hint:", exc.hint)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "UsageError: object storage URLs need the obstore package" in result.stdout
+    assert "drkit[s3]" in result.stdout

@@ -56,7 +56,7 @@ _EXTRA_HINT = "install the s3 extra: pip install 'drkit[s3]'"
 def import_obstore() -> Any:
     try:
         import obstore
-    except ImportError as exc:  # pragma: no cover - the test environment has it
+    except ImportError as exc:
         raise UsageError("object storage URLs need the obstore package", hint=_EXTRA_HINT) from exc
     return obstore
 
