@@ -1,0 +1,137 @@
+"""Health across requests on real servers: ejection, probe recovery, retry budget, events."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from gwkit import CLIENT_KEY, Sims, chat_attempts, route_for
+
+from drkit.gateway.config import HealthPolicy
+from drkit.gateway.events import JsonlEventSink, read_events
+
+PROBING = HealthPolicy(
+    eject_after=3, base_ejection=30.0, probe_interval=0.1, max_probe_interval=0.3
+)
+
+
+def chat(url: str) -> httpx.Response:
+    return httpx.post(
+        url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {CLIENT_KEY}"},
+        json={"model": "assistant", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    """Poll until ``predicate()`` holds (not a timing assertion: generous bound)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.02)
+
+
+def test_ejection_then_probe_recovery_returns_traffic_to_the_primary(
+    sims: Sims, gateway_for: Any
+) -> None:
+    gw = gateway_for(route_for(sims.oa1, sims.an2), health=PROBING)
+    sims.oa1.set_faults({"kind": "error", "status": 503})
+    for _ in range(3):
+        r = chat(gw.url)
+        assert r.status_code == 200
+        assert r.headers["x-drkit-target"] == "anthropic-2"
+    assert gw.state("openai-1") == "ejected"
+    # ejected: requests go straight to the secondary, no retry
+    for _ in range(5):
+        r = chat(gw.url)
+        assert r.headers["x-drkit-attempts"] == "1"
+        assert "openai-1:ejected" in r.headers["x-drkit-failover-reason"]
+    board = gw.gateway.board
+    # every primary request since the ejection was a probe, never client traffic
+    assert chat_attempts(sims.oa1) == 3 + board.health["openai-1"].probes
+    assert httpx.get(gw.url + "/readyz").status_code == 200  # the secondary serves
+    sims.oa1.clear_faults()
+    wait_for(lambda: gw.state("openai-1") == "healthy")
+    r = chat(gw.url)
+    assert r.headers["x-drkit-target"] == "openai-1"
+    assert r.headers["x-drkit-attempts"] == "1"
+    kinds = gw.events.kinds()
+    assert kinds.count("ejection") == 1
+    assert kinds[-1] == "recovery"
+    assert gw.events.events[-1].data["via"] == "probe"
+
+
+def test_readyz_fails_when_a_route_has_no_target_in_service(sims: Sims, gateway_for: Any) -> None:
+    gw = gateway_for(route_for(sims.oa1))
+    assert httpx.get(gw.url + "/readyz").status_code == 200
+    sims.oa1.set_faults({"kind": "refuse"})
+    assert chat(gw.url).status_code == 503
+    r = httpx.get(gw.url + "/readyz")
+    assert r.status_code == 503
+    assert r.json() == {"ready": False, "routes": {"assistant": []}}
+    assert httpx.get(gw.url + "/healthz").status_code == 200
+
+
+def test_retry_budget_stops_an_outage_from_multiplying_upstream_load(
+    sims: Sims, gateway_for: Any
+) -> None:
+    policy = HealthPolicy(
+        eject_after=1000, probe_interval=60, retry_budget_ratio=0.0, retry_budget_min=2
+    )
+    gw = gateway_for(route_for(sims.oa1, sims.an2), health=policy)
+    sims.oa1.set_faults({"kind": "error", "status": 503})
+    results = [chat(gw.url) for _ in range(5)]
+    assert [r.status_code for r in results] == [200, 200, 503, 503, 503]
+    assert "retry_budget_exhausted" in results[-1].headers["x-drkit-failover-reason"]
+    # one attempt per request on the primary, retries only within the budget
+    assert (chat_attempts(sims.oa1), chat_attempts(sims.an2)) == (5, 2)
+    assert gw.events.kinds().count("retry_budget_exhausted") == 3
+
+
+def test_retry_after_puts_the_target_in_cooldown(sims: Sims, gateway_for: Any) -> None:
+    gw = gateway_for(route_for(sims.an1, sims.oa2))
+    sims.an1.set_faults({"kind": "rate_limit", "retry_after": 0.5})
+    assert chat(gw.url).headers["x-drkit-target"] == "openai-2"
+    assert gw.state("anthropic-1") == "cooldown"
+    assert chat(gw.url).headers["x-drkit-failover-reason"] == "anthropic-1:cooldown"
+    sims.an1.clear_faults()
+    wait_for(lambda: gw.state("anthropic-1") == "healthy")
+    assert chat(gw.url).headers["x-drkit-target"] == "anthropic-1"
+    assert chat_attempts(sims.an1) == 2
+
+
+def test_metrics_count_requests_attempts_failovers_and_states(sims: Sims, gateway_for: Any) -> None:
+    gw = gateway_for(route_for(sims.oa1, sims.an2))
+    sims.oa1.set_faults({"kind": "refuse"})
+    chat(gw.url)
+    text = httpx.get(gw.url + "/metrics").text
+    assert (
+        'drkit_gateway_requests_total{dialect="openai",outcome="ok",route="assistant"} 1.0' in text
+    )
+    assert (
+        'drkit_gateway_failovers_total{reason="connect",route="assistant",target="openai-1"} 1.0'
+        in text
+    )
+    assert 'drkit_gateway_target_state{state="ejected",target="openai-1"} 1.0' in text
+    assert (
+        'drkit_gateway_attempts_total{result="ok",route="assistant",target="anthropic-2"} 1.0'
+        in text
+    )
+    assert "drkit_gateway_request_seconds_bucket" in text
+
+
+def test_jsonl_events_are_readable_by_other_tools(tmp_path: Path) -> None:
+    sink = JsonlEventSink(tmp_path / "events" / "gateway.jsonl")
+    sink.record("ejection", "openai-1", "ejected", {"until": 1.5})
+    sink.record("recovery", "openai-1", "back", {"via": "probe"})
+    with (tmp_path / "events" / "gateway.jsonl").open("a") as f:
+        f.write('{"torn')  # a crash mid-line must not hide the events before it
+    events = read_events(tmp_path / "events" / "gateway.jsonl")
+    assert [(e.kind, e.data) for e in events] == [
+        ("ejection", {"until": 1.5}),
+        ("recovery", {"via": "probe"}),
+    ]
