@@ -1,14 +1,16 @@
 """Blob framing: compression mode byte, zstd, byte shuffle, hashing and verification.
 
 A blob's id is the unkeyed BLAKE3 of its plaintext. Its stored form is the encryption of
-``mode | payload`` (mode 0 raw, 1 zstd, 2 byte-shuffle-4 + zstd); see
-``docs/repository-format.md`` section 3.
+``mode | payload`` (mode 0 raw, 1 zstd, 2 float32 split: zstd of the high byte planes,
+low planes raw); see ``docs/repository-format.md`` section 3.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 from enum import IntEnum
+from typing import Any
 
 import blake3
 import numpy as np
@@ -23,6 +25,7 @@ ZSTD_LEVEL = 1
 #: Compression must save at least this fraction of a blob to be kept.
 MIN_SAVING = 0.02
 SAMPLE = 64 * 1024
+_SPLIT = struct.Struct("<I")
 
 
 class BlobType(IntEnum):
@@ -52,16 +55,37 @@ def blob_id(data: bytes | memoryview) -> bytes:
     return blake3.blake3(data).digest()
 
 
+def _planes(data: bytes | memoryview) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """Byte planes of 4-byte words: row k holds byte k of every word."""
+    words = np.frombuffer(data, dtype=np.uint32, count=len(data) // 4)
+    out = np.empty((4, len(words)), dtype=np.uint8)
+    for k in range(4):
+        np.right_shift(words, 8 * k, out=out[k], casting="unsafe")
+    return out
+
+
 def _shuffle(data: bytes | memoryview) -> bytes:
+    """float32 split: zstd of the two high byte planes (sign, exponent, top mantissa
+    bits), then the two low planes raw (mantissa noise does not compress)."""
     n = len(data) // 4 * 4
-    arr = np.frombuffer(data, dtype=np.uint8, count=n)
-    return arr.reshape(-1, 4).T.tobytes() + bytes(data[n:])
+    planes = _planes(data)
+    high = _compressor().compress(planes[2:].tobytes())
+    return _SPLIT.pack(len(high)) + high + planes[:2].tobytes() + bytes(data[n:])
 
 
-def _unshuffle(data: bytes, size: int) -> bytes:
-    n = size // 4 * 4
-    arr = np.frombuffer(data, dtype=np.uint8, count=n)
-    return arr.reshape(4, -1).T.tobytes() + data[n:]
+def _unshuffle(payload: bytes, size: int) -> bytes:
+    words = size // 4
+    (hlen,) = _SPLIT.unpack_from(payload)
+    high = _decompressor().decompress(payload[4 : 4 + hlen], max_output_size=2 * words)
+    low = payload[4 + hlen : 4 + hlen + 2 * words]
+    if len(high) != 2 * words or len(low) != 2 * words:
+        raise ValueError("float32 split payload has the wrong size")
+    out = np.empty((words, 4), dtype=np.uint8)
+    out[:, 0] = np.frombuffer(low, np.uint8, words)
+    out[:, 1] = np.frombuffer(low, np.uint8, words, words)
+    out[:, 2] = np.frombuffer(high, np.uint8, words)
+    out[:, 3] = np.frombuffer(high, np.uint8, words, words)
+    return out.tobytes() + payload[4 + hlen + 2 * words :]
 
 
 def choose_mode(sample: bytes | memoryview) -> int:
@@ -70,7 +94,7 @@ def choose_mode(sample: bytes | memoryview) -> int:
         return MODE_RAW
     sample = sample[:SAMPLE]
     plain = len(_compressor().compress(sample))
-    shuffled = len(_compressor().compress(_shuffle(sample)))
+    shuffled = len(_shuffle(sample))
     best = min(plain, shuffled)
     if best > len(sample) * (1 - MIN_SAVING):
         return MODE_RAW
@@ -80,7 +104,7 @@ def choose_mode(sample: bytes | memoryview) -> int:
 def encode(data: bytes | memoryview, mode: int, cipher: Cipher) -> bytes:
     """Compress (when it pays) and encrypt a blob's plaintext."""
     if mode != MODE_RAW and len(data) >= 64:
-        packed = _compressor().compress(_shuffle(data) if mode == MODE_SHUFFLE_ZSTD else data)
+        packed = _shuffle(data) if mode == MODE_SHUFFLE_ZSTD else _compressor().compress(data)
         if len(packed) <= len(data) * (1 - MIN_SAVING):
             return cipher.encrypt(bytes((mode,)) + packed)
     return cipher.encrypt(b"\x00" + bytes(data))
@@ -93,11 +117,11 @@ def decode(stored: bytes | memoryview, raw_length: int, cipher: Cipher) -> bytes
     if mode == MODE_RAW:
         return payload
     try:
-        out = _decompressor().decompress(payload, max_output_size=raw_length)
-    except zstandard.ZstdError as exc:
-        raise ValueError(f"zstd: {exc}") from exc
-    if mode == MODE_SHUFFLE_ZSTD:
-        return _unshuffle(out, raw_length)
-    if mode == MODE_ZSTD:
-        return out
+        if mode == MODE_SHUFFLE_ZSTD:
+            return _unshuffle(payload, raw_length)
+        if mode == MODE_ZSTD:
+            out: bytes = _decompressor().decompress(payload, max_output_size=raw_length)
+            return out
+    except (zstandard.ZstdError, struct.error) as exc:
+        raise ValueError(f"decompression failed: {exc}") from exc
     raise ValueError(f"unknown compression mode {mode}")

@@ -1,0 +1,201 @@
+"""drkit's repository side by side with restic on the same generated data.
+
+Usage::
+
+    .venv/bin/python benchmarks/repository.py                 # 1 GiB, 3 runs
+    .venv/bin/python benchmarks/repository.py --size-mib 256 --runs 1
+
+Data: float32 embedding-like arrays (unit-normalised rows of 768 dims) plus a few
+thousand small JSON/text files. Steps, each timed for both tools: full backup, backup
+after a 1 % in-place edit (contiguous rows rewritten in every array file), restore, check
+with full data read. Prints MB/s, the ratio to restic and repository sizes; figures are
+medians over the runs. Both write to the same disk with their defaults (drkit's
+LocalStore fsyncs every object; restic fsyncs too). drkit runs in-process through its
+library; restic through its binary (its start-up is a few ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from drkit.connectors.objectstore.local import LocalStore
+from drkit.repository import Repository, backup_path, restore
+from drkit.repository.maintenance import check
+
+PASSWORD = "benchmark password"
+DIM = 768
+
+
+def generate(root: Path, size: int, small_files: int, seed: int = 0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    arrays = root / "embeddings"
+    arrays.mkdir(parents=True)
+    n_files = max(1, min(8, size // (32 << 20)))
+    per_file = size // n_files
+    rows = per_file // (DIM * 4)
+    out = []
+    for i in range(n_files):
+        a = rng.standard_normal((rows, DIM), dtype=np.float32)
+        a /= np.linalg.norm(a, axis=1, keepdims=True)
+        p = arrays / f"shard-{i:03d}.f32"
+        p.write_bytes(a.tobytes())
+        out.append(p)
+    meta = root / "docs"
+    for i in range(small_files):
+        d = meta / f"{i % 50:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        words = rng.integers(0, 5000, size=int(rng.integers(20, 600)))
+        text = " ".join(f"w{w}" for w in words)
+        (d / f"doc-{i:05d}.json").write_text(json.dumps({"id": i, "text": text, "label": i % 7}))
+    return out
+
+
+def edit_one_percent(files: list[Path], seed: int) -> int:
+    """Rewrite 1 % of every array file in place (a contiguous block of rows)."""
+    rng = np.random.default_rng(seed)
+    total = 0
+    for p in files:
+        size = p.stat().st_size
+        rows = size // (DIM * 4)
+        n = max(1, rows // 100)
+        start = int(rng.integers(0, rows - n))
+        a = rng.standard_normal((n, DIM), dtype=np.float32)
+        a /= np.linalg.norm(a, axis=1, keepdims=True)
+        with open(p, "r+b") as fh:
+            fh.seek(start * DIM * 4)
+            fh.write(a.tobytes())
+        total += a.nbytes
+    return total
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def restic(repo: Path, *args: str) -> float:
+    env = {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": str(repo)}
+    t = time.perf_counter()
+    subprocess.run(
+        ["restic", "--no-cache", "-q", *args], env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    return time.perf_counter() - t
+
+
+def one_run(data: Path, arrays: list[Path], work: Path, run: int) -> dict[str, float]:
+    total = du(data)
+    r: dict[str, float] = {"data_bytes": total}
+    # restic
+    rrepo = work / f"restic-{run}"
+    restic(rrepo, "init")
+    r["restic_backup_s"] = restic(rrepo, "backup", str(data))
+    r["restic_size"] = du(rrepo)
+    # drkit
+    drepo = work / f"drkit-{run}"
+    repo = Repository.init(LocalStore(drepo), PASSWORD)
+    t = time.perf_counter()
+    backup_path(repo, data, component="bench")
+    r["drkit_backup_s"] = time.perf_counter() - t
+    r["drkit_size"] = du(drepo)
+    # 1 % in-place edit
+    edited = edit_one_percent(arrays, seed=run + 100)
+    r["edited_bytes"] = edited
+    r["restic_edit_s"] = restic(rrepo, "backup", str(data))
+    r["restic_edit_stored"] = du(rrepo) - r["restic_size"]
+    before = du(drepo)
+    t = time.perf_counter()
+    backup_path(repo, data, component="bench")
+    r["drkit_edit_s"] = time.perf_counter() - t
+    r["drkit_edit_stored"] = du(drepo) - before
+    # restore
+    out = work / f"restic-out-{run}"
+    r["restic_restore_s"] = restic(rrepo, "restore", "latest", "--target", str(out))
+    shutil.rmtree(out)
+    out = work / f"drkit-out-{run}"
+    t = time.perf_counter()
+    restore(repo, "latest", out)
+    r["drkit_restore_s"] = time.perf_counter() - t
+    shutil.rmtree(out)
+    # check --read-data
+    r["restic_check_s"] = restic(rrepo, "check", "--read-data")
+    t = time.perf_counter()
+    report = check(repo, read_data=True)
+    r["drkit_check_s"] = time.perf_counter() - t
+    assert report.ok, report.errors
+    repo.close()
+    shutil.rmtree(rrepo)
+    shutil.rmtree(drepo)
+    return r
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--size-mib", type=int, default=1024, help="array data size (MiB)")
+    ap.add_argument("--small-files", type=int, default=3000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--workdir", type=Path, default=None, help="default: a temp dir in /tmp")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if shutil.which("restic") is None:
+        print("restic is not installed (apt-get install restic)", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="drkit-bench-", dir=args.workdir))
+    try:
+        data = work / "data"
+        runs = []
+        for run in range(args.runs):
+            if data.exists():
+                shutil.rmtree(data)
+            arrays = generate(data, args.size_mib << 20, args.small_files, seed=run)
+            runs.append(one_run(data, arrays, work, run))
+            print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    mb = med["data_bytes"] / 1e6
+    rows = []
+    for step, key in [
+        ("full backup", "backup"),
+        ("backup after 1% edit", "edit"),
+        ("restore", "restore"),
+        ("check --read-data", "check"),
+    ]:
+        d, rs = med[f"drkit_{key}_s"], med[f"restic_{key}_s"]
+        rows.append((step, mb / d, mb / rs, rs / d))
+    if args.json:
+        print(json.dumps({"median": med, "runs": runs}, indent=2))
+        return 0
+    print(
+        f"data: {med['data_bytes'] / 2**20:.0f} MiB ({args.small_files} small files), "
+        f"medians of {args.runs} run(s), {os.cpu_count()} cores"
+    )
+    print(f"{'step':<24}{'drkit MB/s':>12}{'restic MB/s':>13}{'drkit/restic':>14}")
+    for step, d, rs, ratio in rows:
+        print(f"{step:<24}{d:>12.0f}{rs:>13.0f}{ratio:>13.2f}x")
+    print(
+        f"repository size: drkit {med['drkit_size'] / 2**20:.1f} MiB, "
+        f"restic {med['restic_size'] / 2**20:.1f} MiB "
+        f"(ratio {med['drkit_size'] / med['restic_size']:.3f})"
+    )
+    print(
+        f"1% edit: edited {med['edited_bytes'] / 2**20:.1f} MiB; stored: drkit "
+        f"{med['drkit_edit_stored'] / 2**20:.1f} MiB "
+        f"({med['drkit_edit_stored'] / med['edited_bytes']:.2f}x edited), restic "
+        f"{med['restic_edit_stored'] / 2**20:.1f} MiB "
+        f"({med['restic_edit_stored'] / med['edited_bytes']:.2f}x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
