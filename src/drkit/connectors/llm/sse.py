@@ -14,6 +14,7 @@ the connection ends is a cut stream).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,6 +25,8 @@ DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic")
 DONE = "[DONE]"
 
 _UNSET: Any = object()
+#: SSE line ends only (``str.splitlines`` would also split on form feeds and U+2028)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(slots=True)
@@ -54,7 +57,7 @@ def encode_sse(data: str | bytes, event: str | None = None) -> bytes:
     text = data.decode() if isinstance(data, bytes) else data
     head = f"event: {event}\n" if event else ""
     if "\n" in text or "\r" in text:
-        body = "".join(f"data: {line}\n" for line in text.splitlines())
+        body = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(text))
     else:
         body = f"data: {text}\n"
     return (head + body + "\n").encode()

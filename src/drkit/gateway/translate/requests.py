@@ -457,9 +457,15 @@ def translate_request(body: Mapping[str, Any], source: Dialect, target: Dialect)
         raise TranslationError("the request body must be a JSON object")
     if source == target:
         return copy.deepcopy(dict(body))
-    if source == "anthropic":
-        return anthropic_to_openai(body)
-    return openai_to_anthropic(body)
+    convert = anthropic_to_openai if source == "anthropic" else openai_to_anthropic
+    try:
+        return convert(body)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        # a body of the wrong shape (a list where an object belongs...): the client's 400
+        raise TranslationError(
+            f"malformed {source} request: a field has the wrong type ({type(exc).__name__})",
+            hint=f"check the request against the {source} API reference",
+        ) from exc
 
 
 def apply_system_prompt(body: dict[str, Any], dialect: Dialect, prompt: str | None) -> None:

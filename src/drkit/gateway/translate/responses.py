@@ -175,6 +175,11 @@ def translate_response(
         if model:
             out["model"] = model
         return out
-    if upstream == "anthropic":
-        return anthropic_to_openai_response(body, model=model, created=created)
-    return openai_to_anthropic_response(body, model=model)
+    try:
+        if upstream == "anthropic":
+            return anthropic_to_openai_response(body, model=model, created=created)
+        return openai_to_anthropic_response(body, model=model)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        raise TranslationError(
+            f"malformed {upstream} response: a field has the wrong type ({type(exc).__name__})"
+        ) from exc

@@ -9,7 +9,8 @@ can hold everything back until then, and whether the upstream's final event arri
 (:attr:`StreamTranslator.done`).
 
 What cannot be carried (an Anthropic ``thinking`` block to an OpenAI client, a second
-choice) raises :class:`~drkit.errors.TranslationError` instead of vanishing.
+choice) raises :class:`~drkit.errors.TranslationError` instead of vanishing; an event of
+the wrong shape raises ``UpstreamError(reason="malformed")`` (the provider's fault).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 from typing import Any
 
 from drkit.connectors.llm.sse import DONE, Dialect, SSEEvent
-from drkit.errors import TranslationError
+from drkit.errors import TranslationError, UpstreamError
 from drkit.gateway.translate.responses import stop_a2o, stop_o2a, usage_a2o, usage_o2a
 
 Event = tuple[str | None, dict[str, Any]]
@@ -98,7 +99,16 @@ class StreamTranslator:
         """Translate one upstream event; returns zero or more client events."""
         if self.done:
             return []
-        out = self._translate(event_of(self.upstream, ev))
+        try:
+            out = self._translate(event_of(self.upstream, ev))
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # JSON of the wrong shape from the provider: its fault, like bad JSON
+            raise UpstreamError(
+                f"{self.upstream} stream event of an unexpected shape ({type(exc).__name__})",
+                status=502,
+                retryable=True,
+                reason="malformed",
+            ) from exc
         if not self.first_content:
             for event in out:
                 if _client_content(self.client, event):

@@ -1,0 +1,138 @@
+"""SSE parsing edge cases, event meaning per dialect, and encode/parse round trips."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from drkit.connectors.llm.sse import (
+    SSEEvent,
+    SSEParser,
+    encode_json_sse,
+    encode_sse,
+    error_payload,
+    is_content,
+    is_terminal,
+    parse_sse,
+)
+
+CASES: list[tuple[str, bytes, list[tuple[str | None, str]]]] = [
+    ("lf", b"data: a\n\ndata: b\n\n", [(None, "a"), (None, "b")]),
+    ("crlf", b"event: x\r\ndata: a\r\n\r\n", [("x", "a")]),
+    ("cr only", b"data: a\r\rdata: b\r\r", [(None, "a"), (None, "b")]),
+    ("multi-line data", b"data: a\ndata: b\n\n", [(None, "a\nb")]),
+    ("comment keep-alive", b": ping\n\ndata: a\n\n", [(None, "a")]),
+    ("no space after colon", b"data:a\n\n", [(None, "a")]),
+    ("only one space stripped", b"data:  a\n\n", [(None, " a")]),
+    ("field without colon", b"data\n\n", [(None, "")]),
+    ("event without data is dropped", b"event: x\n\ndata: a\n\n", [(None, "a")]),
+    ("unknown fields ignored", b"retry: 10\nfoo: bar\ndata: a\n\n", [(None, "a")]),
+    ("bom", b"\xef\xbb\xbfdata: a\n\n", [(None, "a")]),
+    ("unfinished event discarded", b"data: a\n\ndata: b\n", [(None, "a")]),
+    ("utf-8", "data: héllo ✓\n\n".encode(), [(None, "héllo ✓")]),
+    ("done", b"data: [DONE]\n\n", [(None, "[DONE]")]),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_whole(name: str, raw: bytes, expected: list[tuple[str | None, str]]) -> None:
+    assert [(e.event, e.data) for e in parse_sse(raw)] == expected
+
+
+@pytest.mark.parametrize(("name", "raw", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_byte_by_byte(name: str, raw: bytes, expected: list[tuple[str | None, str]]) -> None:
+    parser = SSEParser()
+    events = [e for i in range(len(raw)) for e in parser.feed(raw[i : i + 1])]
+    assert [(e.event, e.data) for e in events + parser.close()] == expected
+
+
+def test_pending_tells_a_cut_mid_event() -> None:
+    parser = SSEParser()
+    parser.feed(b"data: a\n\n")
+    assert not parser.pending
+    parser.feed(b'data: {"x"')
+    assert parser.pending
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(
+                st.none(),
+                st.text(
+                    st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
+                    min_size=1,
+                ),
+            ),
+            st.text(
+                st.characters(blacklist_characters="\r", blacklist_categories=("Cs",)), min_size=1
+            ),
+        ),
+        max_size=8,
+    ),
+    st.integers(min_value=1, max_value=17),
+)
+def test_encode_then_parse_in_any_chunking(events: list[tuple[str | None, str]], step: int) -> None:
+    raw = b"".join(encode_sse(data, name) for name, data in events)
+    parser = SSEParser()
+    got = [e for i in range(0, len(raw), step) for e in parser.feed(raw[i : i + step])]
+    assert [(e.event, e.data) for e in got] == events
+
+
+def ev(data: object, event: str | None = None) -> SSEEvent:
+    return parse_sse(encode_json_sse(data, event))[0]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "event", "content", "terminal"),
+    [
+        (
+            "openai",
+            ev({"choices": [{"delta": {"role": "assistant", "content": ""}}]}),
+            False,
+            False,
+        ),
+        ("openai", ev({"choices": [{"delta": {"content": "Hi"}}]}), True, False),
+        ("openai", ev({"choices": [{"delta": {"tool_calls": [{"index": 0}]}}]}), True, False),
+        ("openai", ev({"choices": [], "usage": {"total_tokens": 3}}), False, False),
+        ("openai", SSEEvent("[DONE]"), False, True),
+        ("anthropic", ev({"type": "message_start", "message": {}}, "message_start"), False, False),
+        ("anthropic", ev({"type": "ping"}, "ping"), False, False),
+        (
+            "anthropic",
+            ev({"type": "content_block_start", "content_block": {"type": "text", "text": ""}}),
+            False,
+            False,
+        ),
+        (
+            "anthropic",
+            ev({"type": "content_block_start", "content_block": {"type": "tool_use"}}),
+            True,
+            False,
+        ),
+        (
+            "anthropic",
+            ev({"type": "content_block_delta", "delta": {"type": "text_delta", "text": "x"}}),
+            True,
+            False,
+        ),
+        ("anthropic", ev({"type": "message_stop"}, "message_stop"), False, True),
+    ],
+)
+def test_event_meaning(dialect: str, event: SSEEvent, content: bool, terminal: bool) -> None:
+    assert is_content(dialect, event) is content  # type: ignore[arg-type]
+    assert is_terminal(dialect, event) is terminal  # type: ignore[arg-type]
+    assert error_payload(dialect, event) is None  # type: ignore[arg-type]
+
+
+def test_error_events() -> None:
+    anthropic_err = ev({"type": "error", "error": {"type": "overloaded_error"}}, "error")
+    assert error_payload("anthropic", anthropic_err) == {"type": "overloaded_error"}
+    openai_err = ev({"error": {"message": "boom", "type": "server_error"}})
+    assert error_payload("openai", openai_err) == {"message": "boom", "type": "server_error"}
+
+
+def test_bad_json_raises_value_error() -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - json.JSONDecodeError is a ValueError
+        is_content("openai", SSEEvent('{"choices": ['))
