@@ -1,0 +1,518 @@
+"""The vector-store interface: collections of (id, vectors, payload, document) records.
+
+Every engine connector (Qdrant, Chroma, pgvector, LanceDB, Milvus, the in-memory store)
+implements :class:`VectorStore` and passes the one conformance suite in
+``tests/connectors/vectorstore/``. Records cross the interface as Arrow record batches in
+one **canonical schema** (see :func:`arrow_schema`), so a collection exported from one
+engine imports into any other.
+
+Canonical record schema, in this column order:
+
+``id``            ``string`` not null. Engines with integer or UUID keys render them as
+                  decimal / lowercase hyphenated UUID text.
+``vector``        ``fixed_size_list<float32>[dim]`` for the default (unnamed) vector;
+``vector.NAME``   one more column per named vector (engines that have them).
+``payload``       ``string`` not null: the record's metadata as **canonical JSON**
+                  (:func:`canonical_json`: sorted keys, no whitespace, UTF-8, no NaN).
+                  A JSON string instead of an Arrow struct because payloads are
+                  schemaless and differ record by record; a struct column would need one
+                  schema for all records and change whenever a key is added. Canonical
+                  text also gives a stable per-record hash. DuckDB reads it with
+                  ``json_extract``.
+``document``      ``string`` nullable: the record's source text where the engine keeps one.
+
+Errors (see :mod:`drkit.errors`): an engine that cannot be reached raises
+:class:`EngineUnreachable` (also mid-export: a stream never ends early without an
+error); a missing collection :class:`CollectionNotFound`; creating an existing one
+:class:`CollectionExists`; a config or record the engine cannot hold
+:class:`IncompatibleTarget`, raised by :meth:`VectorStore.check_compatible` *before*
+anything is written.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from drkit.errors import CollectionExists, CollectionNotFound, IncompatibleTarget
+
+log = logging.getLogger("drkit.vectorstore")
+
+ID = "id"
+VECTOR = "vector"
+PAYLOAD = "payload"
+DOCUMENT = "document"
+
+
+class Metric(StrEnum):
+    """Distance metrics, normalised across engines."""
+
+    COSINE = "cosine"
+    DOT = "dot"
+    L2 = "l2"
+
+
+ConsistentCut = Literal["version-pin", "transaction", "count-check"]
+
+
+@dataclass(frozen=True, slots=True)
+class VectorField:
+    """One vector of a record. ``name == ""`` is the default (unnamed) vector."""
+
+    name: str
+    dimension: int
+    metric: Metric
+    #: Engine index parameters as plain JSON data (``{"type": "hnsw", "m": 16, ...}``).
+    #: Informational across engines; the same engine re-creates the index from it.
+    index: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def column(self) -> str:
+        return vector_column(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionConfig:
+    """What an engine says about a collection; enough to re-create it elsewhere."""
+
+    name: str
+    vectors: tuple[VectorField, ...]
+    #: Declared payload fields -> engine type name, where the engine declares any
+    #: (Qdrant payload indexes, Milvus/pgvector/LanceDB columns). Chroma declares none.
+    payload_schema: Mapping[str, str] = field(default_factory=dict)
+    engine: str = ""
+    engine_version: str = ""
+    #: Engine-specific extras, plain JSON data (for example pgvector's id column type).
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def default(self) -> VectorField:
+        """The default vector, or the only one; raises if the choice is ambiguous."""
+        for v in self.vectors:
+            if v.name == "":
+                return v
+        if len(self.vectors) == 1:
+            return self.vectors[0]
+        raise IncompatibleTarget(f"collection {self.name!r} has several named vectors")
+
+    @property
+    def dimension(self) -> int:
+        return self.default.dimension
+
+    @property
+    def metric(self) -> Metric:
+        return self.default.metric
+
+    def renamed(self, name: str) -> CollectionConfig:
+        return CollectionConfig(
+            name=name,
+            vectors=self.vectors,
+            payload_schema=self.payload_schema,
+            engine=self.engine,
+            engine_version=self.engine_version,
+            options=self.options,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "vectors": [
+                {
+                    "name": v.name,
+                    "dimension": v.dimension,
+                    "metric": v.metric.value,
+                    "index": dict(v.index),
+                }
+                for v in self.vectors
+            ],
+            "payload_schema": dict(self.payload_schema),
+            "engine": self.engine,
+            "engine_version": self.engine_version,
+            "options": dict(self.options),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CollectionConfig:
+        try:
+            vectors = tuple(
+                VectorField(
+                    name=str(v["name"]),
+                    dimension=int(v["dimension"]),
+                    metric=Metric(v["metric"]),
+                    index=dict(v.get("index", {})),
+                )
+                for v in data["vectors"]
+            )
+            return cls(
+                name=str(data["name"]),
+                vectors=vectors,
+                payload_schema=dict(data.get("payload_schema", {})),
+                engine=str(data.get("engine", "")),
+                engine_version=str(data.get("engine_version", "")),
+                options=dict(data.get("options", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IncompatibleTarget(f"malformed collection config: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a connector can do; callers read this instead of checking types."""
+
+    #: Several vectors per record under names (Qdrant, Milvus, pgvector, LanceDB).
+    named_vectors: bool
+    #: The engine stores cosine-metric vectors normalised to unit length (Qdrant), so an
+    #: export returns ``v / |v|`` rather than what was imported.
+    normalises_cosine: bool
+    #: How :meth:`VectorStore.export` gets a consistent cut (see :class:`ExportStream`).
+    consistent_cut: ConsistentCut
+    #: Largest batch one engine call takes; ``import_batches`` splits bigger batches.
+    max_batch: int
+    #: ``rename`` is atomic (restore imports under a temporary name, then renames).
+    atomic_rename: bool
+    #: Payload values may be nested objects/lists and null (Chroma: flat scalars only).
+    nested_payload: bool = True
+    #: Metrics the engine supports.
+    metrics: frozenset[Metric] = frozenset(Metric)
+
+
+@dataclass(slots=True)
+class CutInfo:
+    """How consistent an export was; filled in while the stream is consumed."""
+
+    method: ConsistentCut
+    #: The pinned version (LanceDB) or transaction snapshot id (pgvector), if any.
+    version: str | None = None
+    count_before: int | None = None
+    count_after: int | None = None
+    rows: int = 0
+    complete: bool = False
+    #: None when the cut is known consistent; else a sentence for the user.
+    warning: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "version": self.version,
+            "count_before": self.count_before,
+            "count_after": self.count_after,
+            "rows": self.rows,
+            "warning": self.warning,
+        }
+
+
+class ExportStream(Iterator[pa.RecordBatch]):
+    """An iterator of canonical record batches plus, once exhausted, its :class:`CutInfo`.
+
+    Connectors build it from a generator. For ``count-check`` engines the count is taken
+    before and after; if the counts differ, the rows exported differ from them, or an id
+    appears twice, ``cut.warning`` says so (and it is logged): the export is not a
+    consistent cut, because something wrote to the collection meanwhile.
+    """
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], cut: CutInfo) -> None:
+        self._batches = batches
+        self.cut = cut
+
+    def __iter__(self) -> ExportStream:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        return next(self._batches)
+
+
+class VectorStore(abc.ABC):
+    """A set of named collections in one vector engine.
+
+    Connectors import their engine library lazily (inside ``__init__``), so drkit's core
+    works without the extras installed.
+    """
+
+    #: The store URL without credentials (safe to log).
+    url: str
+    #: Short engine name: ``qdrant``, ``chroma``, ``pgvector``, ``lancedb``, ``milvus``, ``memory``.
+    engine: str
+    capabilities: Capabilities
+
+    @abc.abstractmethod
+    def engine_version(self) -> str:
+        """The engine's version string. Raises :class:`EngineUnreachable`."""
+
+    @abc.abstractmethod
+    def list_collections(self) -> list[str]:
+        """Names of all collections, sorted."""
+
+    @abc.abstractmethod
+    def describe(self, name: str) -> CollectionConfig:
+        """The collection's config. Raises :class:`CollectionNotFound`."""
+
+    @abc.abstractmethod
+    def count(self, name: str) -> int:
+        """Exact number of records. Raises :class:`CollectionNotFound`."""
+
+    @abc.abstractmethod
+    def export(self, name: str, *, batch_size: int = 1000) -> ExportStream:
+        """Stream every record as canonical batches of at most ``batch_size`` rows.
+
+        Raises :class:`CollectionNotFound` at once (not on first ``next``). An engine
+        that goes away mid-stream raises :class:`EngineUnreachable` from ``next``; the
+        stream never just ends early. Order is unspecified. The consistency of the cut
+        is reported in ``stream.cut`` per ``capabilities.consistent_cut``.
+        """
+
+    @abc.abstractmethod
+    def _create(self, config: CollectionConfig, name: str) -> None:
+        """Engine-specific create; ``config`` was checked already."""
+
+    def create(self, config: CollectionConfig, name: str | None = None) -> None:
+        """Create an empty collection ``name`` (default ``config.name``) from ``config``.
+
+        Checks the config first (:meth:`check_compatible`), so an incompatible config
+        raises :class:`IncompatibleTarget` with nothing written. An existing collection
+        raises :class:`CollectionExists`. Not idempotent.
+        """
+        target = name or config.name
+        self.check_compatible(config)
+        if target in self.list_collections():
+            raise exists_error(target)
+        self._create(config, target)
+
+    def check_compatible(self, config: CollectionConfig) -> None:
+        """Raise :class:`IncompatibleTarget` if this engine cannot hold ``config``."""
+        caps = self.capabilities
+        if not config.vectors:
+            raise IncompatibleTarget(f"collection {config.name!r} has no vector field")
+        named = [v for v in config.vectors if v.name]
+        if len(config.vectors) > 1 and not caps.named_vectors:
+            raise IncompatibleTarget(
+                f"{config.name!r} has {len(config.vectors)} named vectors "
+                f"({', '.join(v.name for v in named)}); {self.engine} holds one vector per record",
+                hint="restore into an engine with named vectors (Qdrant, Milvus, pgvector)",
+            )
+        for v in config.vectors:
+            if v.metric not in caps.metrics:
+                raise IncompatibleTarget(
+                    f"{self.engine} does not support metric {v.metric.value!r} "
+                    f"(vector {v.name or 'default'!r})"
+                )
+            if v.dimension <= 0:
+                raise IncompatibleTarget(f"vector {v.name or 'default'!r}: dimension must be > 0")
+
+    @abc.abstractmethod
+    def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        """Upsert canonical batches into an existing collection; return rows written.
+
+        A record whose id exists is replaced whole (payload keys not in the new record do
+        not survive). Raises :class:`CollectionNotFound`, and :class:`IncompatibleTarget`
+        for batches whose vector columns or dimensions do not match the collection or
+        whose payload the engine cannot hold (checked per batch before writing it).
+        Not atomic across batches: restore imports under a temporary name for that.
+        """
+
+    @abc.abstractmethod
+    def delete_ids(self, name: str, ids: Sequence[str]) -> None:
+        """Delete records by id. Idempotent: missing ids are ignored.
+
+        Raises :class:`CollectionNotFound`.
+        """
+
+    @abc.abstractmethod
+    def drop(self, name: str, *, missing_ok: bool = False) -> None:
+        """Delete the collection and its records.
+
+        Raises :class:`CollectionNotFound` unless ``missing_ok``.
+        """
+
+    def rename(self, name: str, new_name: str) -> None:
+        """Rename a collection; atomic where ``capabilities.atomic_rename``.
+
+        Raises :class:`CollectionNotFound`, :class:`CollectionExists`. The default
+        copies and drops (not atomic; restore cleans up after a failed copy).
+        """
+        config = self.describe(name)
+        if new_name in self.list_collections():
+            raise exists_error(new_name)
+        self._create(config, new_name)
+        try:
+            self.import_batches(new_name, self.export(name))
+        except BaseException:
+            self.drop(new_name, missing_ok=True)
+            raise
+        self.drop(name)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and connections; the store is unusable afterwards."""
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+
+def exists_error(name: str) -> CollectionExists:
+    return CollectionExists(f"collection {name!r} already exists")
+
+
+def not_found(name: str, url: str) -> CollectionNotFound:
+    return CollectionNotFound(
+        f"no collection {name!r} in {url}",
+        hint="list the collections of the store, or check the collection name",
+    )
+
+
+# --- canonical record format -----------------------------------------------------------
+
+
+def vector_column(name: str) -> str:
+    return VECTOR if name == "" else f"{VECTOR}.{name}"
+
+
+def arrow_schema(config: CollectionConfig) -> pa.Schema:
+    """The canonical Arrow schema of ``config``'s records."""
+    fields = [pa.field(ID, pa.string(), nullable=False)]
+    for v in config.vectors:
+        fields.append(pa.field(v.column, pa.list_(pa.float32(), v.dimension), nullable=False))
+    fields.append(pa.field(PAYLOAD, pa.string(), nullable=False))
+    fields.append(pa.field(DOCUMENT, pa.string(), nullable=True))
+    return pa.schema(fields)
+
+
+def canonical_json(value: Any) -> str:
+    """Canonical JSON text: sorted keys, no whitespace, UTF-8, NaN/Infinity refused."""
+    try:
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except ValueError as exc:
+        raise IncompatibleTarget(f"payload is not representable as JSON: {exc}") from exc
+
+
+def make_batch(
+    config: CollectionConfig,
+    ids: Sequence[str],
+    vectors: Mapping[str, Any],
+    payloads: Sequence[Mapping[str, Any] | None],
+    documents: Sequence[str | None] | None = None,
+) -> pa.RecordBatch:
+    """Build a canonical batch. ``vectors`` maps vector name -> (n, dim) array-like."""
+    n = len(ids)
+    arrays: list[pa.Array] = [pa.array([str(i) for i in ids], type=pa.string())]
+    for v in config.vectors:
+        mat = np.asarray(vectors[v.name], dtype=np.float32).reshape(n, v.dimension)
+        arrays.append(
+            pa.FixedSizeListArray.from_arrays(pa.array(mat.reshape(-1), pa.float32()), v.dimension)
+        )
+    arrays.append(pa.array([canonical_json(dict(p or {})) for p in payloads], type=pa.string()))
+    docs = list(documents) if documents is not None else [None] * n
+    arrays.append(pa.array(docs, type=pa.string()))
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(config))
+
+
+def vectors_of(batch: pa.RecordBatch, column: str) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The (n, dim) float32 matrix of a vector column (no copy where possible)."""
+    col = batch.column(column)
+    dim = col.type.list_size
+    values = col.flatten().to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=np.float32).reshape(len(batch), dim)
+
+
+def payloads_of(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    return [json.loads(p) for p in batch.column(PAYLOAD).to_pylist()]
+
+
+def conform(config: CollectionConfig, batch: pa.RecordBatch, target: str) -> pa.RecordBatch:
+    """Check ``batch`` (:func:`check_batch`) and return it in exactly the canonical schema."""
+    check_batch(config, batch, target)
+    schema = arrow_schema(config)
+    cols = [batch.column(f.name) for f in schema]
+    cols = [c if c.type == f.type else c.cast(f.type) for c, f in zip(cols, schema, strict=True)]
+    return pa.RecordBatch.from_arrays(cols, schema=schema)
+
+
+def check_batch(config: CollectionConfig, batch: pa.RecordBatch, target: str) -> None:
+    """Raise :class:`IncompatibleTarget` unless ``batch`` fits ``config``'s schema."""
+    expected = arrow_schema(config)
+    got = {f.name: f.type for f in batch.schema}
+    for f in expected:
+        if f.name not in got:
+            raise IncompatibleTarget(f"records for {target!r} lack column {f.name!r}")
+        if not _same_type(got[f.name], f.type):
+            raise IncompatibleTarget(
+                f"records for {target!r}: column {f.name!r} is {got[f.name]}, expected {f.type}"
+            )
+    if batch.column(ID).null_count:
+        raise IncompatibleTarget(f"records for {target!r} have null ids")
+
+
+def normalise(vectors: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Unit-length rows (zero rows stay zero), the way cosine-normalising engines store."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    out: np.ndarray[Any, np.dtype[np.float32]] = (vectors / norms).astype(np.float32)
+    return out
+
+
+def check_flat_payload(payload: Mapping[str, Any], engine: str) -> None:
+    """Refuse payloads an engine with flat scalar metadata cannot hold."""
+    for key, value in payload.items():
+        if value is None or isinstance(value, dict | list):
+            raise IncompatibleTarget(
+                f"{engine} keeps flat metadata only; payload key {key!r} holds "
+                f"{type(value).__name__ if value is not None else 'null'}",
+                hint="restore into an engine with JSON payloads (Qdrant, pgvector, Milvus)",
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise IncompatibleTarget(f"payload key {key!r} is not a finite number")
+
+
+def count_checked(
+    cut: CutInfo, batches: Iterator[pa.RecordBatch], recount: Any, engine: str, name: str
+) -> Iterator[pa.RecordBatch]:
+    """Wrap a batch generator with the count-check consistency test (see ExportStream)."""
+    seen: set[str] = set()
+    dupes = 0
+    for batch in batches:
+        for i in batch.column(ID).to_pylist():
+            if i in seen:
+                dupes += 1
+            seen.add(i)
+        cut.rows += len(batch)
+        yield batch
+    cut.count_after = int(recount())
+    cut.complete = True
+    problems = []
+    if cut.count_before != cut.count_after:
+        problems.append(f"count changed from {cut.count_before} to {cut.count_after}")
+    if cut.rows != cut.count_after:
+        problems.append(f"{cut.rows} rows exported but the collection counts {cut.count_after}")
+    if dupes:
+        problems.append(f"{dupes} ids were exported twice")
+    if problems:
+        cut.warning = (
+            f"{engine} collection {name!r} changed during the export ({'; '.join(problems)}): "
+            "the snapshot is not a consistent cut; pause writers or snapshot again"
+        )
+        log.warning(cut.warning)
+
+
+def _same_type(got: pa.DataType, expected: pa.DataType) -> bool:
+    if pa.types.is_fixed_size_list(expected):
+        return bool(
+            pa.types.is_fixed_size_list(got)
+            and got.list_size == expected.list_size
+            and got.value_type == pa.float32()
+        )
+    return bool(got == expected)

@@ -1,0 +1,299 @@
+"""Qdrant connector (``qdrant+local:///PATH``, ``qdrant+memory://``, ``qdrant+http://H:P``).
+
+Consistent cut: **count-check**. Qdrant has no read snapshot for scroll; the export
+counts before and after and checks that every id came exactly once (Qdrant's own
+snapshot API is server-only and engine-specific). In local mode only one client may
+open a path, so nobody else writes during an export anyway.
+
+Mapping to the canonical format:
+
+- Point ids are unsigned integers or UUIDs. Canonical ids that are neither (``"doc-1"``)
+  are stored under ``uuid5(DRKIT_NAMESPACE, id)`` with the original id in the payload key
+  ``__drkit_id``; export maps them back and removes the key.
+- Qdrant has no document text; a document is kept in the payload key
+  ``__drkit_document`` and given back as ``document`` on export.
+- COSINE collections store vectors normalised to unit length
+  (``capabilities.normalises_cosine``).
+- Unnamed (``""``) and named vectors map one to one. Sparse vectors, multivectors and
+  the Manhattan metric are refused with :class:`IncompatibleTarget`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from importlib.metadata import version as package_version
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+
+from drkit.connectors.vectorstore.base import (
+    DOCUMENT,
+    ID,
+    Capabilities,
+    CollectionConfig,
+    CutInfo,
+    ExportStream,
+    Metric,
+    VectorField,
+    VectorStore,
+    conform,
+    count_checked,
+    make_batch,
+    not_found,
+    payloads_of,
+    vectors_of,
+)
+from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
+
+DRKIT_NAMESPACE = uuid.UUID("6f1c9d2e-5b1a-4c47-9a0e-d7c4a1e2f3b4")
+ID_KEY = "__drkit_id"
+DOC_KEY = "__drkit_document"
+_UINT = re.compile(r"(0|[1-9][0-9]{0,19})")
+
+T = TypeVar("T")
+
+
+def point_id(rid: str) -> tuple[int | str, bool]:
+    """The Qdrant point id for a canonical id, and whether it had to be mapped."""
+    if _UINT.fullmatch(rid) and int(rid) < 2**64:
+        return int(rid), False
+    try:
+        if str(uuid.UUID(rid)) == rid:
+            return rid, False
+    except ValueError:
+        pass
+    return str(uuid.uuid5(DRKIT_NAMESPACE, rid)), True
+
+
+class QdrantStore(VectorStore):
+    engine = "qdrant"
+    capabilities = Capabilities(
+        named_vectors=True,
+        normalises_cosine=True,
+        consistent_cut="count-check",
+        max_batch=1000,
+        atomic_rename=False,
+    )
+
+    def __init__(self, url: str) -> None:
+        from qdrant_client import QdrantClient, models
+
+        self._models = models
+        self.url = url
+        parts = urlsplit(url)
+        try:
+            if parts.scheme == "qdrant+memory":
+                self._client = QdrantClient(location=":memory:")
+                self._local = True
+            elif parts.scheme == "qdrant+local":
+                self._client = QdrantClient(path=parts.path)
+                self._local = True
+            else:
+                scheme = parts.scheme.split("+")[1]
+                self._client = QdrantClient(url=f"{scheme}://{parts.netloc}", timeout=30)
+                self._local = False
+        except RuntimeError as exc:  # local path locked by another client
+            raise EngineUnreachable(f"cannot open {url}: {exc}") from exc
+
+    # -- error translation ---------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], T], name: str | None = None) -> T:
+        try:
+            return fn()
+        except VectorStoreError:
+            raise
+        except ValueError as exc:  # local mode: "Collection x not found"
+            if name is not None and "not found" in str(exc):
+                raise not_found(name, self.url) from exc
+            raise IncompatibleTarget(f"qdrant refused the request: {exc}") from exc
+        except Exception as exc:
+            from qdrant_client.http.exceptions import (
+                ResponseHandlingException,
+                UnexpectedResponse,
+            )
+
+            if isinstance(exc, UnexpectedResponse) and exc.status_code == 404 and name:
+                raise not_found(name, self.url) from exc
+            if isinstance(exc, ResponseHandlingException | ConnectionError | OSError):
+                raise EngineUnreachable(f"qdrant at {self.url} is unreachable: {exc}") from exc
+            if type(exc).__module__.startswith(("httpx", "httpcore", "grpc")):
+                raise EngineUnreachable(f"qdrant at {self.url} is unreachable: {exc}") from exc
+            raise
+
+    def engine_version(self) -> str:
+        if self._local:
+            return f"qdrant-client-local {package_version('qdrant-client')}"
+        return str(self._call(lambda: self._client.info().version))
+
+    def list_collections(self) -> list[str]:
+        res = self._call(self._client.get_collections)
+        return sorted(c.name for c in res.collections)
+
+    def _exists(self, name: str) -> bool:
+        return bool(self._call(lambda: self._client.collection_exists(name)))
+
+    def describe(self, name: str) -> CollectionConfig:
+        if not self._exists(name):
+            raise not_found(name, self.url)
+        info = self._call(lambda: self._client.get_collection(name), name)
+        params = info.config.params
+        if params.sparse_vectors:
+            raise IncompatibleTarget(f"qdrant collection {name!r} has sparse vectors (unsupported)")
+        raw = params.vectors
+        named = {"": raw} if not isinstance(raw, dict) else raw
+        hnsw = info.config.hnsw_config
+        vectors = []
+        for vname, vp in named.items():
+            if vp is None:
+                continue
+            if vp.multivector_config is not None:
+                raise IncompatibleTarget(f"qdrant vector {vname!r} is a multivector (unsupported)")
+            h = vp.hnsw_config or hnsw
+            vectors.append(
+                VectorField(
+                    name=vname,
+                    dimension=int(vp.size),
+                    metric=self._metric(vp.distance, name),
+                    index={"type": "hnsw", "m": h.m, "ef_construct": h.ef_construct},
+                )
+            )
+        schema = {
+            k: str(getattr(v.data_type, "value", v.data_type))
+            for k, v in (info.payload_schema or {}).items()
+        }
+        return CollectionConfig(
+            name=name,
+            vectors=tuple(vectors),
+            payload_schema=schema,
+            engine=self.engine,
+            engine_version=self.engine_version(),
+        )
+
+    def _metric(self, distance: Any, name: str) -> Metric:
+        d = self._models.Distance
+        table = {d.COSINE: Metric.COSINE, d.DOT: Metric.DOT, d.EUCLID: Metric.L2}
+        if distance not in table:
+            raise IncompatibleTarget(f"qdrant collection {name!r} uses {distance} (unsupported)")
+        return table[distance]
+
+    def count(self, name: str) -> int:
+        if not self._exists(name):
+            raise not_found(name, self.url)
+        return int(self._call(lambda: self._client.count(name, exact=True).count, name))
+
+    def export(self, name: str, *, batch_size: int = 1000) -> ExportStream:
+        config = self.describe(name)
+        cut = CutInfo(method="count-check", count_before=self.count(name))
+
+        def gen() -> Iterator[pa.RecordBatch]:
+            def page(offset: Any) -> tuple[list[Any], Any]:
+                return self._call(
+                    lambda: self._client.scroll(
+                        name, limit=batch_size, offset=offset, with_payload=True, with_vectors=True
+                    ),
+                    name,
+                )
+
+            offset: Any = None
+            while True:
+                points, offset = page(offset)
+                if points:
+                    yield self._to_batch(config, points)
+                if offset is None:
+                    return
+
+        return ExportStream(
+            count_checked(cut, gen(), lambda: self.count(name), self.engine, name), cut
+        )
+
+    def _to_batch(self, config: CollectionConfig, points: list[Any]) -> pa.RecordBatch:
+        ids: list[str] = []
+        payloads: list[dict[str, Any]] = []
+        docs: list[str | None] = []
+        vecs: dict[str, list[Any]] = {v.name: [] for v in config.vectors}
+        for p in points:
+            payload = dict(p.payload or {})
+            ids.append(str(payload.pop(ID_KEY, p.id)))
+            docs.append(payload.pop(DOC_KEY, None))
+            payloads.append(payload)
+            vector = p.vector if isinstance(p.vector, dict) else {"": p.vector}
+            for v in config.vectors:
+                vecs[v.name].append(vector[v.name])
+        return make_batch(config, ids, vecs, payloads, docs)
+
+    def _create(self, config: CollectionConfig, name: str) -> None:
+        m = self._models
+        dist = {
+            Metric.COSINE: m.Distance.COSINE,
+            Metric.DOT: m.Distance.DOT,
+            Metric.L2: m.Distance.EUCLID,
+        }
+
+        def params(v: VectorField) -> Any:
+            hnsw = None
+            if config.engine == self.engine and v.index.get("type") == "hnsw":
+                hnsw = m.HnswConfigDiff(
+                    m=v.index.get("m"), ef_construct=v.index.get("ef_construct")
+                )
+            return m.VectorParams(size=v.dimension, distance=dist[v.metric], hnsw_config=hnsw)
+
+        if len(config.vectors) == 1 and config.vectors[0].name == "":
+            vectors_config: Any = params(config.vectors[0])
+        else:
+            vectors_config = {v.name: params(v) for v in config.vectors}
+        self._call(lambda: self._client.create_collection(name, vectors_config=vectors_config))
+
+    def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        config = self.describe(name)
+        m = self._models
+        written = 0
+        for big in batches:
+            big = conform(config, big, name)
+            for start in range(0, len(big), self.capabilities.max_batch):
+                batch = big.slice(start, self.capabilities.max_batch)
+                vecs = {v.name: vectors_of(batch, v.column) for v in config.vectors}
+                points = []
+                ids = batch.column(ID).to_pylist()
+                docs = batch.column(DOCUMENT).to_pylist()
+                for i, (rid, payload) in enumerate(zip(ids, payloads_of(batch), strict=True)):
+                    pid, mapped = point_id(rid)
+                    if mapped:
+                        payload[ID_KEY] = rid
+                    if docs[i] is not None:
+                        payload[DOC_KEY] = docs[i]
+                    if len(vecs) == 1 and "" in vecs:
+                        vector: Any = vecs[""][i].tolist()
+                    else:
+                        vector = {k: arr[i].tolist() for k, arr in vecs.items()}
+                    points.append(m.PointStruct(id=pid, vector=vector, payload=payload))
+                self._upsert(name, points)
+                written += len(batch)
+        return written
+
+    def _upsert(self, name: str, points: list[Any]) -> None:
+        self._call(partial(self._client.upsert, name, points=points, wait=True), name)
+
+    def delete_ids(self, name: str, ids: Sequence[str]) -> None:
+        if not self._exists(name):
+            raise not_found(name, self.url)
+        pids = [point_id(i)[0] for i in ids]
+        for start in range(0, len(pids), self.capabilities.max_batch):
+            chunk = pids[start : start + self.capabilities.max_batch]
+            selector = self._models.PointIdsList(points=chunk)
+            self._call(
+                partial(self._client.delete, name, points_selector=selector, wait=True), name
+            )
+
+    def drop(self, name: str, *, missing_ok: bool = False) -> None:
+        if not self._exists(name):
+            if missing_ok:
+                return
+            raise not_found(name, self.url)
+        self._call(lambda: self._client.delete_collection(name), name)
+
+    def close(self) -> None:
+        self._client.close()
