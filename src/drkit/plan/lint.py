@@ -119,6 +119,11 @@ def register(new: Rule) -> Rule:
     return new
 
 
+def unregister(rule_id: str) -> None:
+    """Remove a rule (tests, and plugins that replace a built-in)."""
+    _RULES.pop(rule_id, None)
+
+
 def rule(
     id: str,
     name: str,

@@ -144,14 +144,13 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
         if node.tag != _MAP_TAG:
             self.fail(f"unsupported YAML tag {node.tag}", node, path, "remove the tag")
-        self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
-        out: dict[str, Any] = {}
         first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
+        for key_node, _ in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.fail("a mapping key must be a plain name", key_node, path)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = str(key_node.value)
-            line = key_node.start_mark.line + 1
             if key in first_line:
                 self.fail(
                     f"duplicate key {key!r} (first at line {first_line[key]})",
@@ -159,8 +158,15 @@ class _Builder:
                     (*path, key),
                     "remove one of them",
                 )
-            first_line[key] = line
-            self.lines.setdefault((*path, key), line)
+            first_line[key] = key_node.start_mark.line + 1
+        # `<<: *anchor` merge keys: merged pairs come first, the mapping's own keys win
+        self.loader.flatten_mapping(node)
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail("a mapping key must be a plain name", key_node, path)
+            key = str(key_node.value)
+            self.lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = self.build(value_node, (*path, key))
         return out
 
@@ -184,9 +190,16 @@ class _Builder:
 
 
 def _compose(text: str, file: str) -> tuple[_Loader, yaml.Node | None]:
-    loader = _Loader(text)
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
+    except yaml.reader.ReaderError as exc:
+        raise PlanError(
+            f"malformed YAML: character #x{exc.character:04x} is not allowed",
+            file=file,
+            line=text[: exc.position].count("\n") + 1,
+            hint="remove control characters from the file",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed YAML"

@@ -41,6 +41,14 @@ def _positive(value: float) -> float:
     return value
 
 
+def _duration_input(value: Any) -> Any:
+    # parse_duration expects text or a number; anything else is a type error, not a crash
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        kind = {type(None): "null", dict: "mapping"}.get(type(value), type(value).__name__)
+        raise ValueError(f"expected a duration like 30s, 15m, 1h, 7d, not a {kind}")
+    return value
+
+
 _DURATION_SCHEMA = {
     "anyOf": [
         {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w|y))+$"},
@@ -50,10 +58,19 @@ _DURATION_SCHEMA = {
 }
 
 #: A finite, non-negative duration in seconds (``drkit.types.Duration`` plus finiteness).
-Dur = Annotated[Duration, AfterValidator(_finite), WithJsonSchema(_DURATION_SCHEMA)]
+Dur = Annotated[
+    Duration,
+    AfterValidator(_finite),
+    BeforeValidator(_duration_input),  # runs before parse_duration (outermost first)
+    WithJsonSchema(_DURATION_SCHEMA),
+]
 #: A finite duration longer than zero.
 PositiveDur = Annotated[
-    Duration, AfterValidator(_finite), AfterValidator(_positive), WithJsonSchema(_DURATION_SCHEMA)
+    Duration,
+    AfterValidator(_finite),
+    AfterValidator(_positive),
+    BeforeValidator(_duration_input),
+    WithJsonSchema(_DURATION_SCHEMA),
 ]
 
 # --- cron ------------------------------------------------------------------------------

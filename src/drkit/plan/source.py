@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PathKey = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def field_name(path: Sequence[str | int]) -> str:
@@ -15,6 +17,8 @@ def field_name(path: Sequence[str | int]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.match(part):  # a key with dots, spaces, newlines: quote it
+            out += f"[{part!r}]"
         else:
             out += f".{part}" if out else str(part)
     return out
