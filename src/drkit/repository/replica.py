@@ -195,7 +195,7 @@ def repair(
         salvage = {
             e.id: (name, e)
             for name, bad in damaged.items()
-            for e in indexed[name]
+            for e in indexed.get(name, [])
             if e.id not in bad and name in stored
         }
         repo.index = good
