@@ -75,11 +75,12 @@ async def test_answers_stream_and_not(client: UpstreamClient, sim: ProviderSimul
     assert sim.stats()["completed"] == 2
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 async def test_pooled_connections_are_reused(
-    client: UpstreamClient, sim: ProviderSimulator
+    client: UpstreamClient, sim: ProviderSimulator, stream: bool
 ) -> None:
     for _ in range(5):
-        await run(client, sim, stream=False)
+        await run(client, sim, stream=stream)
     assert sim.stats()["requests"] == 5
     # keep-alive: one connection served them all
     assert len(sim_server_connections(sim)) == 1

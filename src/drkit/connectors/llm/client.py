@@ -242,6 +242,17 @@ class UpstreamStream:
         self.complete = False
         #: monotonic time of the first content event, for time-to-first-token metrics.
         self.first_content_at: float | None = None
+        self._chunks = response.aiter_raw()
+
+    async def drain(self, timeout: float = 1.0) -> None:
+        """Read what follows the final event (the chunked body's end) so that the
+        connection goes back to the pool instead of being closed; errors are ignored."""
+        try:
+            async with asyncio.timeout(timeout):
+                async for _ in self._chunks:
+                    pass
+        except (TimeoutError, httpx.HTTPError, RuntimeError):
+            pass
 
     def __aiter__(self) -> AsyncIterator[SSEEvent]:
         return self._events()
@@ -252,7 +263,7 @@ class UpstreamStream:
         total_at = self._started + d.total
         first_at = self._started + d.first_token
         parser = SSEParser()
-        chunks = self.response.aiter_raw()
+        chunks = self._chunks
         where = self._where
         while True:
             if self.first_content:
@@ -503,9 +514,12 @@ class UpstreamClient:
         response = await self._send(request, deadlines, started, where)
         if response.status_code >= 400:
             raise await self._read_error(response, deadlines, started, where)
+        upstream = UpstreamStream(response, dialect, deadlines, started, where)
         try:
-            yield UpstreamStream(response, dialect, deadlines, started, where)
+            yield upstream
         finally:
+            if upstream.complete:
+                await upstream.drain()
             await response.aclose()
 
 

@@ -103,6 +103,25 @@ class SSEParser:
             if buf.startswith(b"\xef\xbb\xbf"):
                 buf = buf[3:]
         events: list[SSEEvent] = []
+        if b"\r" not in buf:
+            # fast path, what providers send: "\n" line ends, "data: " and "event: " fields
+            lines = buf.split(b"\n")
+            self._buf = lines.pop()
+            data = self._data
+            for raw in lines:
+                if raw.startswith(b"data: "):
+                    data.append(raw[6:].decode("utf-8", errors="replace"))
+                elif not raw:
+                    if data:
+                        events.append(SSEEvent("\n".join(data), self._event, self._id))
+                        data = self._data = []
+                    self._event = None
+                elif raw.startswith(b"event: "):
+                    self._event = raw[7:].decode("utf-8", errors="replace") or None
+                else:
+                    self._line(raw.decode("utf-8", errors="replace"), events)
+                    data = self._data
+            return events
         start = 0
         n = len(buf)
         while start < n:
