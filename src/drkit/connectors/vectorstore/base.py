@@ -179,6 +179,9 @@ class Capabilities:
     max_batch: int
     #: ``rename`` is atomic (restore imports under a temporary name, then renames).
     atomic_rename: bool
+    #: Cosine-metric vectors come back within float32 rounding (about 1 ulp) of what was
+    #: imported, not bit-exact (Chroma rebuilds them from its normalised HNSW copy).
+    cosine_roundoff: bool = False
     #: Payload values may be nested objects/lists and null (Chroma: flat scalars only).
     nested_payload: bool = True
     #: Metrics the engine supports.

@@ -1,0 +1,254 @@
+"""Chroma connector (``chroma:///PATH`` embedded, ``chroma+http://HOST:PORT`` server).
+
+Consistent cut: **count-check**. Chroma has no read snapshot; ``get`` pages with
+limit/offset, so a concurrent write can shift pages. The export counts before and after
+and checks that every id came exactly once; otherwise ``cut.warning`` says so.
+
+Chroma facts that shape the mapping (chromadb 1.x):
+
+- One unnamed vector per record; a dimension is fixed by the first insert, so drkit
+  records it in the collection metadata (``drkit:dimension``) at create.
+- Metric is ``hnsw:space``: ``cosine`` / ``l2`` / ``ip`` (= dot). Vectors are stored
+  as given (no normalisation).
+- Metadata is flat: str, int, float, bool (and lists in 1.x); no nested objects, no
+  null values, and an empty dict is refused (stored as no metadata). Nested payloads
+  are refused with :class:`IncompatibleTarget`.
+- ``upsert`` *merges* metadata (old keys survive), so import deletes existing ids first.
+- Cosine-space vectors come back within about 1 ulp, not bit-exact
+  (``capabilities.cosine_roundoff``); l2/ip vectors are exact.
+- Float metadata comes back rounded to 16 significant digits.
+- Collection names: 3-512 characters of ``[a-zA-Z0-9._-]``, starting and ending
+  alphanumeric.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+
+from drkit.connectors.vectorstore.base import (
+    DOCUMENT,
+    ID,
+    Capabilities,
+    CollectionConfig,
+    CutInfo,
+    ExportStream,
+    Metric,
+    VectorField,
+    VectorStore,
+    check_flat_payload,
+    conform,
+    count_checked,
+    exists_error,
+    make_batch,
+    not_found,
+    payloads_of,
+    vectors_of,
+)
+from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
+
+T = TypeVar("T")
+DIM_KEY = "drkit:dimension"
+_SPACES = {"cosine": Metric.COSINE, "l2": Metric.L2, "ip": Metric.DOT}
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
+
+
+class ChromaStore(VectorStore):
+    engine = "chroma"
+    capabilities = Capabilities(
+        named_vectors=False,
+        normalises_cosine=False,
+        consistent_cut="count-check",
+        max_batch=5000,
+        atomic_rename=True,
+        cosine_roundoff=True,
+        nested_payload=False,
+    )
+
+    def __init__(self, url: str) -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        self.url = url
+        parts = urlsplit(url)
+        settings = Settings(anonymized_telemetry=False)
+        try:
+            if parts.scheme == "chroma":
+                self._client: Any = chromadb.PersistentClient(path=parts.path, settings=settings)
+            else:
+                self._client = chromadb.HttpClient(
+                    host=parts.hostname or "127.0.0.1", port=parts.port or 8000, settings=settings
+                )
+        except ValueError as exc:  # "Could not connect to a Chroma server"
+            raise EngineUnreachable(f"chroma at {url} is unreachable: {exc}") from exc
+
+    def _call(self, fn: Callable[[], T], name: str | None = None) -> T:
+        try:
+            return fn()
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            from chromadb.errors import ChromaError, NotFoundError
+
+            if isinstance(exc, NotFoundError) and name is not None:
+                raise not_found(name, self.url) from exc
+            if type(exc).__module__.startswith(("httpx", "httpcore")) or isinstance(
+                exc, ConnectionError
+            ):
+                raise EngineUnreachable(f"chroma at {self.url} is unreachable: {exc}") from exc
+            if isinstance(exc, ChromaError | ValueError | TypeError):
+                raise IncompatibleTarget(f"chroma refused the request: {exc}") from exc
+            raise
+
+    def engine_version(self) -> str:
+        return str(self._call(self._client.get_version))
+
+    def list_collections(self) -> list[str]:
+        return sorted(c.name for c in self._call(self._client.list_collections))
+
+    def _col(self, name: str) -> Any:
+        return self._call(lambda: self._client.get_collection(name, embedding_function=None), name)
+
+    def describe(self, name: str) -> CollectionConfig:
+        col = self._col(name)
+        meta = dict(col.metadata or {})
+        conf = col.configuration_json or {}
+        hnsw = conf.get("hnsw") or {}
+        space = hnsw.get("space") or meta.get("hnsw:space") or "l2"
+        dim = meta.get(DIM_KEY) or getattr(col._model, "dimension", None)
+        if not dim:
+            peek = self._call(lambda: col.get(limit=1, include=["embeddings"]), name)
+            if peek["embeddings"] is None or len(peek["embeddings"]) == 0:
+                raise IncompatibleTarget(
+                    f"chroma collection {name!r} is empty and has no recorded dimension"
+                )
+            dim = len(peek["embeddings"][0])
+        index = {"type": "hnsw"} | {
+            k: v for k, v in hnsw.items() if k != "space" and isinstance(v, int | float)
+        }
+        return CollectionConfig(
+            name=name,
+            vectors=(VectorField("", int(dim), _SPACES[space], index),),
+            engine=self.engine,
+            engine_version=self.engine_version(),
+        )
+
+    def count(self, name: str) -> int:
+        col = self._col(name)
+        return int(self._call(col.count, name))
+
+    def export(self, name: str, *, batch_size: int = 1000) -> ExportStream:
+        config = self.describe(name)
+        col = self._col(name)
+        cut = CutInfo(method="count-check", count_before=self.count(name))
+
+        def page(offset: int) -> Any:
+            return self._call(
+                lambda: col.get(
+                    limit=batch_size,
+                    offset=offset,
+                    include=["embeddings", "metadatas", "documents"],
+                ),
+                name,
+            )
+
+        def gen() -> Iterator[pa.RecordBatch]:
+            offset = 0
+            while True:
+                res = page(offset)
+                ids = res["ids"]
+                if not ids:
+                    return
+                metas = [dict(m) if m else {} for m in res["metadatas"] or [None] * len(ids)]
+                docs = res["documents"] or [None] * len(ids)
+                yield make_batch(config, ids, {"": res["embeddings"]}, metas, docs)
+                offset += len(ids)
+                if len(ids) < batch_size:
+                    return
+
+        return ExportStream(
+            count_checked(cut, gen(), lambda: self.count(name), self.engine, name), cut
+        )
+
+    def _check_name(self, name: str) -> None:
+        if not _NAME.fullmatch(name):
+            raise IncompatibleTarget(
+                f"{name!r} is not a valid chroma collection name "
+                "(3-512 characters of a-z A-Z 0-9 . _ -, alphanumeric at both ends)",
+                hint="choose another name with --collection",
+            )
+
+    def create(self, config: CollectionConfig, name: str | None = None) -> None:
+        self._check_name(name or config.name)
+        super().create(config, name)
+
+    def _create(self, config: CollectionConfig, name: str) -> None:
+        v = config.default
+        space = {m: s for s, m in _SPACES.items()}[v.metric]
+        meta: dict[str, Any] = {"hnsw:space": space, DIM_KEY: v.dimension}
+        if config.engine == self.engine:
+            for key in ("ef_construction", "ef_search", "max_neighbors"):
+                if isinstance(v.index.get(key), int):
+                    meta[f"hnsw:{key.replace('max_neighbors', 'M')}"] = v.index[key]
+        try:
+            self._call(
+                lambda: self._client.create_collection(name, metadata=meta, embedding_function=None)
+            )
+        except IncompatibleTarget as exc:
+            if "already exists" in str(exc):
+                raise exists_error(name) from exc
+            raise
+
+    def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        config = self.describe(name)
+        col = self._col(name)
+        written = 0
+        step = min(self.capabilities.max_batch, self._call(self._client.get_max_batch_size))
+        for big in batches:
+            big = conform(config, big, name)
+            for start in range(0, len(big), step):
+                batch = big.slice(start, step)
+                ids = batch.column(ID).to_pylist()
+                payloads = payloads_of(batch)
+                for p in payloads:
+                    check_flat_payload(p, self.engine)
+                metas = [p or None for p in payloads]
+                existing = self._call(partial(col.get, ids=ids, include=[]), name)["ids"]
+                if existing:  # upsert would merge old metadata keys into the new record
+                    self._call(partial(col.delete, ids=existing), name)
+                add = partial(
+                    col.add,
+                    ids=ids,
+                    embeddings=vectors_of(batch, config.default.column),
+                    metadatas=metas,
+                    documents=batch.column(DOCUMENT).to_pylist(),
+                )
+                self._call(add, name)
+                written += len(batch)
+        return written
+
+    def delete_ids(self, name: str, ids: Sequence[str]) -> None:
+        col = self._col(name)
+        for start in range(0, len(ids), self.capabilities.max_batch):
+            chunk = list(ids[start : start + self.capabilities.max_batch])
+            self._call(partial(col.delete, ids=chunk), name)
+
+    def drop(self, name: str, *, missing_ok: bool = False) -> None:
+        try:
+            self._call(lambda: self._client.delete_collection(name), name)
+        except VectorStoreError as exc:
+            if missing_ok and type(exc).__name__ == "CollectionNotFound":
+                return
+            raise
+
+    def rename(self, name: str, new_name: str) -> None:
+        self._check_name(new_name)
+        col = self._col(name)
+        if new_name in self.list_collections():
+            raise exists_error(new_name)
+        self._call(lambda: col.modify(name=new_name), name)

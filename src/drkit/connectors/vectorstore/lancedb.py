@@ -1,0 +1,287 @@
+"""LanceDB connector (``lancedb:///PATH``, embedded).
+
+Consistent cut: **version-pin**. Every LanceDB write makes a new table version; the
+export reads the version current when it starts (``checkout(version)``), so writes
+during the export are not seen. ``cut.version`` is that version number.
+
+A collection is a table. Vector columns are ``fixed_size_list<float32>`` columns: one
+called ``vector`` is the default vector, others are named vectors. LanceDB keeps the
+metric in an index, not in the table, so drkit records it in the schema metadata
+(``drkit.metric.<column>``) at create; describe reads the vector index's metric, then
+that metadata, else ``l2`` (LanceDB's default). Tables drkit creates have columns
+``id`` (string), the vectors, ``payload`` (canonical JSON string), ``document``
+(string). Other tables: an ``id`` column is the id, a string ``payload`` column the
+payload, and any other column is folded into the payload by name.
+
+Rename: LanceDB OSS has no ``rename_table``; on a local path a table is the directory
+``NAME.lance``, which drkit renames with one atomic ``os.rename``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+
+from drkit.connectors.vectorstore.base import (
+    DOCUMENT,
+    ID,
+    PAYLOAD,
+    VECTOR,
+    Capabilities,
+    CollectionConfig,
+    CutInfo,
+    ExportStream,
+    Metric,
+    VectorField,
+    VectorStore,
+    arrow_schema,
+    canonical_json,
+    conform,
+    exists_error,
+    not_found,
+)
+from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
+
+T = TypeVar("T")
+_METRICS = {"cosine": Metric.COSINE, "dot": Metric.DOT, "l2": Metric.L2, "euclidean": Metric.L2}
+META = "drkit.metric."
+
+
+class LanceDBStore(VectorStore):
+    engine = "lancedb"
+    capabilities = Capabilities(
+        named_vectors=True,
+        normalises_cosine=False,
+        consistent_cut="version-pin",
+        max_batch=50_000,
+        atomic_rename=True,
+    )
+
+    def __init__(self, url: str) -> None:
+        import lancedb
+
+        self._lancedb = lancedb
+        self.url = url
+        self.path = Path(urlsplit(url).path)
+        try:
+            self._db: Any = lancedb.connect(str(self.path))
+        except OSError as exc:
+            raise EngineUnreachable(f"cannot open lancedb at {url}: {exc}") from exc
+
+    def _call(self, fn: Callable[[], T], name: str | None = None) -> T:
+        try:
+            return fn()
+        except VectorStoreError:
+            raise
+        except ValueError as exc:
+            if name is not None and "was not found" in str(exc):
+                raise not_found(name, self.url) from exc
+            if name is not None and "already exists" in str(exc):
+                raise exists_error(name) from exc
+            raise IncompatibleTarget(f"lancedb refused the request: {exc}") from exc
+        except OSError as exc:
+            raise EngineUnreachable(f"lancedb at {self.url} failed: {exc}") from exc
+
+    def engine_version(self) -> str:
+        return f"lancedb {self._lancedb.__version__}"
+
+    def list_collections(self) -> list[str]:
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            res = self._call(partial(self._db.list_tables, page_token=token))
+            names.extend(res.tables)
+            token = res.page_token
+            if not token:
+                return sorted(names)
+
+    def _table(self, name: str) -> Any:
+        return self._call(lambda: self._db.open_table(name), name)
+
+    def _layout(self, table: Any, name: str) -> dict[str, Any]:
+        schema: pa.Schema = table.schema
+        meta = {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+        index_metric: dict[str, tuple[Metric, dict[str, Any]]] = {}
+        for idx in self._call(table.list_indices, name):
+            details = getattr(idx, "index_details", None) or {}
+            metric = str(details.get("metric_type", "")).lower()
+            if metric in _METRICS and len(idx.columns) == 1:
+                index_metric[idx.columns[0]] = (
+                    _METRICS[metric],
+                    {"type": str(idx.index_type), "name": idx.name},
+                )
+        vectors, vcols, extra = [], [], []
+        for f in schema:
+            if pa.types.is_fixed_size_list(f.type) and pa.types.is_floating(f.type.value_type):
+                metric, index = index_metric.get(
+                    f.name, (Metric(meta.get(META + f.name, "l2")), {})
+                )
+                vname = "" if f.name == VECTOR else f.name
+                vectors.append(VectorField(vname, f.type.list_size, metric, index))
+                vcols.append(f.name)
+            elif f.name not in (ID, PAYLOAD, DOCUMENT):
+                extra.append(f.name)
+        if ID not in schema.names or not vectors:
+            raise IncompatibleTarget(
+                f"lancedb table {name!r} needs an 'id' column and a vector column"
+            )
+        return {
+            "vectors": vectors,
+            "vcols": vcols,
+            "extra": extra,
+            "payload_schema": {c: str(schema.field(c).type) for c in extra},
+            "has_payload": PAYLOAD in schema.names,
+            "has_document": DOCUMENT in schema.names,
+        }
+
+    def describe(self, name: str) -> CollectionConfig:
+        lay = self._layout(self._table(name), name)
+        return CollectionConfig(
+            name=name,
+            vectors=tuple(lay["vectors"]),
+            payload_schema=lay["payload_schema"],
+            engine=self.engine,
+            engine_version=self.engine_version(),
+        )
+
+    def count(self, name: str) -> int:
+        table = self._table(name)
+        return int(self._call(table.count_rows, name))
+
+    def export(self, name: str, *, batch_size: int = 1000) -> ExportStream:
+        table = self._table(name)
+        version = int(table.version)
+        self._call(lambda: table.checkout(version), name)
+        lay = self._layout(table, name)
+        config = self.describe(name)
+        cut = CutInfo(method="version-pin", version=str(version))
+        cut.count_before = int(self._call(table.count_rows, name))
+        target = arrow_schema(config)
+
+        def gen() -> Iterator[pa.RecordBatch]:
+            reader = self._call(lambda: table.search().limit(None).to_batches(batch_size), name)
+            for raw in reader:
+                for start in range(0, len(raw), batch_size):
+                    batch = self._canonical(raw.slice(start, batch_size), lay, target)
+                    cut.rows += len(batch)
+                    yield batch
+            cut.count_after = cut.count_before
+            cut.complete = True
+            if cut.rows != cut.count_before:
+                cut.warning = (
+                    f"exported {cut.rows} rows but version {version} has {cut.count_before}"
+                )
+
+        return ExportStream(gen(), cut)
+
+    @staticmethod
+    def _canonical(raw: pa.RecordBatch, lay: dict[str, Any], target: pa.Schema) -> pa.RecordBatch:
+        n = len(raw)
+        cols: list[pa.Array] = [raw.column(ID).cast(pa.string())]
+        for col, field in zip(lay["vcols"], target.types[1 : 1 + len(lay["vcols"])], strict=True):
+            cols.append(raw.column(col).cast(field))
+        if lay["extra"] or not lay["has_payload"]:
+            base = raw.column(PAYLOAD).to_pylist() if lay["has_payload"] else [None] * n
+            extras = {c: raw.column(c).to_pylist() for c in lay["extra"]}
+            payloads = []
+            for i in range(n):
+                raw_payload = base[i]
+                p = json.loads(raw_payload) if raw_payload else {}
+                p.update({c: _jsonable(v[i]) for c, v in extras.items()})
+                payloads.append(canonical_json(p))
+            cols.append(pa.array(payloads, pa.string()))
+        else:
+            cols.append(raw.column(PAYLOAD).cast(pa.string()).fill_null("{}"))
+        if lay["has_document"]:
+            cols.append(raw.column(DOCUMENT).cast(pa.string()))
+        else:
+            cols.append(pa.nulls(n, pa.string()))
+        return pa.RecordBatch.from_arrays(cols, schema=target)
+
+    def check_compatible(self, config: CollectionConfig) -> None:
+        super().check_compatible(config)
+        for v in config.vectors:
+            if v.name in (ID, PAYLOAD, DOCUMENT, VECTOR):
+                raise IncompatibleTarget(f"lancedb: a named vector cannot be called {v.name!r}")
+
+    @staticmethod
+    def _table_schema(config: CollectionConfig) -> pa.Schema:
+        """Canonical schema with named vectors under their plain name (no dots in Lance)."""
+        canonical = arrow_schema(config)
+        fields = [canonical.field(ID)]
+        for v in config.vectors:
+            fields.append(canonical.field(v.column).with_name(v.name or VECTOR))
+        fields += [canonical.field(PAYLOAD), canonical.field(DOCUMENT)]
+        meta = {f"{META}{v.name or VECTOR}": v.metric.value for v in config.vectors}
+        return pa.schema(fields, metadata=meta)
+
+    def _create(self, config: CollectionConfig, name: str) -> None:
+        schema = self._table_schema(config)
+        self._call(lambda: self._db.create_table(name, schema=schema), name)
+
+    def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        table = self._table(name)
+        lay = self._layout(table, name)
+        if lay["extra"] or not lay["has_payload"] or not lay["has_document"]:
+            raise IncompatibleTarget(
+                f"lancedb table {name!r} is not in drkit's layout (id, vectors, payload, document)",
+                hint="restore into a new table with --collection",
+            )
+        config = self.describe(name)
+        schema = self._table_schema(config)
+        written = 0
+        for big in batches:
+            big = conform(config, big, name)
+            for start in range(0, len(big), self.capabilities.max_batch):
+                batch = big.slice(start, self.capabilities.max_batch)
+                data = pa.Table.from_arrays(batch.columns, schema=schema)
+                if self._call(table.count_rows, name) == 0:
+                    self._call(partial(table.add, data), name)
+                else:
+                    merge = table.merge_insert(ID).when_matched_update_all()
+                    self._call(partial(merge.when_not_matched_insert_all().execute, data), name)
+                written += len(batch)
+        return written
+
+    def delete_ids(self, name: str, ids: Sequence[str]) -> None:
+        table = self._table(name)
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in chunk)
+            self._call(partial(table.delete, f"{ID} IN ({quoted})"), name)
+
+    def drop(self, name: str, *, missing_ok: bool = False) -> None:
+        if name not in self.list_collections():
+            if missing_ok:
+                return
+            raise not_found(name, self.url)
+        self._call(lambda: self._db.drop_table(name), name)
+
+    def rename(self, name: str, new_name: str) -> None:
+        tables = self.list_collections()
+        if name not in tables:
+            raise not_found(name, self.url)
+        if new_name in tables:
+            raise exists_error(new_name)
+        src, dst = self.path / f"{name}.lance", self.path / f"{new_name}.lance"
+        if not src.is_dir():
+            super().rename(name, new_name)
+            return
+        os.rename(src, dst)  # atomic on one filesystem; fails if dst appeared meanwhile
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)

@@ -1,0 +1,298 @@
+"""Milvus connector (``milvus-lite:///PATH.db`` embedded, ``milvus://HOST:PORT`` server).
+
+Consistent cut: **count-check**. The export pages with ``query_iterator`` (primary-key
+order) and counts before and after; Milvus Lite has no MVCC timestamp for iterators
+(it logs "failed to get mvccTs"), so a concurrent write is only detected, not excluded.
+
+Collections drkit creates: ``id`` VARCHAR primary key (max 1024 bytes), one
+``FLOAT_VECTOR`` field per vector (``vector`` for the default one, the vector's name
+for named ones) each with an AUTOINDEX of the metric, ``document`` VARCHAR nullable,
+and the *dynamic field* on: payload keys become top-level dynamic fields, as Milvus
+applications usually query them. A payload key that collides with a schema field is
+refused. Other collections: the primary key (INT64 or VARCHAR) is the id, a VARCHAR
+``document`` field the document, and every other scalar/dynamic field goes into the
+payload. Metric: from each vector field's index (``COSINE``/``IP``/``L2``). Vectors are
+stored as given (no cosine normalisation).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+
+from drkit.connectors.vectorstore.base import (
+    DOCUMENT,
+    ID,
+    VECTOR,
+    Capabilities,
+    CollectionConfig,
+    CutInfo,
+    ExportStream,
+    Metric,
+    VectorField,
+    VectorStore,
+    conform,
+    count_checked,
+    exists_error,
+    make_batch,
+    not_found,
+    payloads_of,
+    vectors_of,
+)
+from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
+
+T = TypeVar("T")
+_METRICS = {"COSINE": Metric.COSINE, "IP": Metric.DOT, "L2": Metric.L2}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+ID_MAX = 1024
+DOC_MAX = 65535
+
+
+class MilvusStore(VectorStore):
+    engine = "milvus"
+    capabilities = Capabilities(
+        named_vectors=True,
+        normalises_cosine=False,
+        consistent_cut="count-check",
+        max_batch=1000,
+        atomic_rename=True,
+    )
+
+    def __init__(self, url: str) -> None:
+        from pymilvus import DataType, MilvusClient
+
+        # pymilvus logs every failed RPC at ERROR with a traceback; drkit raises instead
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+        self._types = DataType
+        self.url = url
+        parts = urlsplit(url)
+        uri = parts.path if parts.scheme == "milvus-lite" else f"http://{parts.netloc}"
+        try:
+            self._client: Any = MilvusClient(uri=uri, timeout=30)
+        except Exception as exc:
+            raise EngineUnreachable(f"milvus at {url} is unreachable: {exc}") from exc
+
+    def _call(self, fn: Callable[[], T], name: str | None = None) -> T:
+        from pymilvus.exceptions import MilvusException
+
+        try:
+            return fn()
+        except VectorStoreError:
+            raise
+        except MilvusException as exc:
+            msg = str(getattr(exc, "message", exc))
+            if name is not None and ("not exist" in msg or "not found" in msg):
+                raise not_found(name, self.url) from exc
+            if exc.code in (1, 2) or "unavailable" in msg.lower() or "connect" in msg.lower():
+                raise EngineUnreachable(f"milvus at {self.url} failed: {msg}") from exc
+            raise IncompatibleTarget(f"milvus refused the request: {msg}") from exc
+        except (ConnectionError, OSError) as exc:
+            raise EngineUnreachable(f"milvus at {self.url} is unreachable: {exc}") from exc
+
+    def engine_version(self) -> str:
+        return str(self._call(self._client.get_server_version))
+
+    def list_collections(self) -> list[str]:
+        return sorted(self._call(self._client.list_collections))
+
+    def _has(self, name: str) -> bool:
+        return bool(self._call(partial(self._client.has_collection, name)))
+
+    def _layout(self, name: str) -> dict[str, Any]:
+        if not self._has(name):
+            raise not_found(name, self.url)
+        desc = self._call(partial(self._client.describe_collection, name), name)
+        t = self._types
+        vectors, vfields, schema = [], [], {}
+        pk = pk_type = None
+        has_doc = False
+        for f in desc["fields"]:
+            if f.get("is_primary"):
+                pk, pk_type = f["name"], f["type"]
+            elif f["type"] == t.FLOAT_VECTOR:
+                idx = (
+                    self._call(
+                        partial(self._client.describe_index, name, index_name=f["name"]), name
+                    )
+                    or {}
+                )
+                metric = _METRICS.get(str(idx.get("metric_type", "L2")).upper(), Metric.L2)
+                index = {k: v for k, v in idx.items() if k in ("index_type", "params")}
+                vname = "" if f["name"] == VECTOR else f["name"]
+                vectors.append(VectorField(vname, int(f["params"]["dim"]), metric, index))
+                vfields.append(f["name"])
+            elif "VECTOR" in str(f["type"]):
+                raise IncompatibleTarget(f"milvus field {f['name']!r} is {f['type']} (unsupported)")
+            elif f["name"] == DOCUMENT and f["type"] == t.VARCHAR:
+                has_doc = True
+            else:
+                schema[f["name"]] = str(getattr(f["type"], "name", f["type"]))
+        return {
+            "pk": pk,
+            "pk_int": pk_type == t.INT64,
+            "vectors": vectors,
+            "vfields": vfields,
+            "payload_schema": schema,
+            "has_document": has_doc,
+            "dynamic": bool(desc.get("enable_dynamic_field")),
+        }
+
+    def describe(self, name: str) -> CollectionConfig:
+        lay = self._layout(name)
+        return CollectionConfig(
+            name=name,
+            vectors=tuple(lay["vectors"]),
+            payload_schema=lay["payload_schema"],
+            engine=self.engine,
+            engine_version=self.engine_version(),
+            options={"id_type": "int64" if lay["pk_int"] else "varchar"},
+        )
+
+    def count(self, name: str) -> int:
+        if not self._has(name):
+            raise not_found(name, self.url)
+        res = self._call(
+            partial(self._client.query, name, filter="", output_fields=["count(*)"]), name
+        )
+        return int(res[0]["count(*)"])
+
+    def export(self, name: str, *, batch_size: int = 1000) -> ExportStream:
+        config = self.describe(name)
+        lay = self._layout(name)
+        self._call(partial(self._client.load_collection, name), name)
+        cut = CutInfo(method="count-check", count_before=self.count(name))
+
+        def gen() -> Iterator[pa.RecordBatch]:
+            it = self._call(
+                partial(
+                    self._client.query_iterator, name, batch_size=batch_size, output_fields=["*"]
+                ),
+                name,
+            )
+            try:
+                while True:
+                    rows = self._call(it.next, name)
+                    if not rows:
+                        return
+                    yield self._to_batch(config, lay, rows)
+            finally:
+                it.close()
+
+        return ExportStream(
+            count_checked(cut, gen(), lambda: self.count(name), self.engine, name), cut
+        )
+
+    @staticmethod
+    def _to_batch(config: CollectionConfig, lay: dict[str, Any], rows: list[Any]) -> pa.RecordBatch:
+        skip = {lay["pk"], *lay["vfields"]}
+        if lay["has_document"]:
+            skip.add(DOCUMENT)
+        ids = [str(r[lay["pk"]]) for r in rows]
+        vecs = {
+            v.name: [r[f] for r in rows]
+            for v, f in zip(config.vectors, lay["vfields"], strict=True)
+        }
+        payloads = [{k: v for k, v in dict(r).items() if k not in skip} for r in rows]
+        docs = [r.get(DOCUMENT) for r in rows] if lay["has_document"] else None
+        return make_batch(config, ids, vecs, payloads, docs)
+
+    def check_compatible(self, config: CollectionConfig) -> None:
+        super().check_compatible(config)
+        for v in config.vectors:
+            if v.name in (ID, DOCUMENT, VECTOR) or (v.name and not _NAME.fullmatch(v.name)):
+                raise IncompatibleTarget(f"milvus: a vector cannot be named {v.name!r}")
+
+    def create(self, config: CollectionConfig, name: str | None = None) -> None:
+        target = name or config.name
+        if not _NAME.fullmatch(target):
+            raise IncompatibleTarget(
+                f"{target!r} is not a valid milvus collection name "
+                "(letters, digits and _, not starting with a digit)",
+                hint="choose another name with --collection",
+            )
+        super().create(config, target)
+
+    def _create(self, config: CollectionConfig, name: str) -> None:
+        from pymilvus import MilvusClient
+
+        t = self._types
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+        schema.add_field(ID, t.VARCHAR, is_primary=True, max_length=ID_MAX)
+        index = self._client.prepare_index_params()
+        metric = {m: k for k, m in _METRICS.items()}
+        for v in config.vectors:
+            field = v.name or VECTOR
+            schema.add_field(field, t.FLOAT_VECTOR, dim=v.dimension)
+            index.add_index(field, index_type="AUTOINDEX", metric_type=metric[v.metric])
+        schema.add_field(DOCUMENT, t.VARCHAR, max_length=DOC_MAX, nullable=True)
+        try:
+            self._call(
+                partial(self._client.create_collection, name, schema=schema, index_params=index)
+            )
+        except IncompatibleTarget as exc:
+            if "already exist" in str(exc):
+                raise exists_error(name) from exc
+            raise
+
+    def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        config = self.describe(name)
+        lay = self._layout(name)
+        reserved = {lay["pk"], *lay["vfields"], DOCUMENT, "$meta"}
+        written = 0
+        for big in batches:
+            big = conform(config, big, name)
+            for start in range(0, len(big), self.capabilities.max_batch):
+                batch = big.slice(start, self.capabilities.max_batch)
+                vecs = {v.name: vectors_of(batch, v.column) for v in config.vectors}
+                ids = batch.column(ID).to_pylist()
+                docs = batch.column(DOCUMENT).to_pylist()
+                rows = []
+                for i, payload in enumerate(payloads_of(batch)):
+                    clash = reserved.intersection(payload)
+                    if clash:
+                        raise IncompatibleTarget(
+                            f"payload key {sorted(clash)[0]!r} of record {ids[i]!r} collides "
+                            "with a milvus schema field"
+                        )
+                    if docs[i] is not None and len(docs[i].encode()) > DOC_MAX:
+                        raise IncompatibleTarget(f"document of {ids[i]!r} exceeds {DOC_MAX} bytes")
+                    row = dict(payload)
+                    row[lay["pk"]] = int(ids[i]) if lay["pk_int"] else ids[i]
+                    for v, f in zip(config.vectors, lay["vfields"], strict=True):
+                        row[f] = vecs[v.name][i].tolist()
+                    if lay["has_document"]:
+                        row[DOCUMENT] = docs[i]
+                    rows.append(row)
+                self._call(partial(self._client.upsert, name, rows), name)
+                written += len(batch)
+        return written
+
+    def delete_ids(self, name: str, ids: Sequence[str]) -> None:
+        lay = self._layout(name)
+        keys: list[Any] = [int(i) for i in ids] if lay["pk_int"] else list(ids)
+        for start in range(0, len(keys), self.capabilities.max_batch):
+            chunk = keys[start : start + self.capabilities.max_batch]
+            self._call(partial(self._client.delete, name, ids=chunk), name)
+
+    def drop(self, name: str, *, missing_ok: bool = False) -> None:
+        if not self._has(name):
+            if missing_ok:
+                return
+            raise not_found(name, self.url)
+        self._call(partial(self._client.drop_collection, name), name)
+
+    def rename(self, name: str, new_name: str) -> None:
+        if not self._has(name):
+            raise not_found(name, self.url)
+        if self._has(new_name):
+            raise exists_error(new_name)
+        self._call(partial(self._client.rename_collection, name, new_name), name)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,483 @@
+"""pgvector connector (``postgresql://USER[:PASSWORD]@HOST:PORT/DB[?schema=S]``).
+
+A collection is a table in the schema (default ``public``) with a primary key and at
+least one ``vector(n)`` column. Consistent cut: **transaction**. The export runs in one
+``REPEATABLE READ READ ONLY`` transaction through a server-side cursor, so it sees one
+snapshot of the table however long it takes, and the count is taken in the same
+transaction.
+
+Layout of tables drkit creates::
+
+    id        text PRIMARY KEY
+    embedding vector(n)      -- the default vector; a named vector is a column of its name
+    payload   jsonb NOT NULL DEFAULT '{}'
+    document  text
+
+plus one HNSW index per vector column with the metric's operator class, and a column
+comment ``drkit:metric=<metric>`` (pgvector keeps the metric in the index, not the
+column). Existing tables are read too: the primary key is the id (rendered as text), a
+column called ``document`` the document, a ``jsonb`` column called ``payload`` the
+payload, and any other column is folded into the payload by name. Metric: from the
+vector column's index operator class, else the comment, else ``l2``. Import needs
+the drkit layout (id, vector columns, ``payload`` jsonb, ``document``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import pyarrow as pa
+
+from drkit.connectors.vectorstore.base import (
+    DOCUMENT,
+    ID,
+    PAYLOAD,
+    Capabilities,
+    CollectionConfig,
+    CutInfo,
+    ExportStream,
+    Metric,
+    VectorField,
+    VectorStore,
+    conform,
+    exists_error,
+    make_batch,
+    not_found,
+    vectors_of,
+)
+from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
+
+T = TypeVar("T")
+DEFAULT_COLUMN = "embedding"
+_OPS = {
+    "vector_cosine_ops": Metric.COSINE,
+    "vector_ip_ops": Metric.DOT,
+    "vector_l2_ops": Metric.L2,
+}
+_OPCLASS = {m: op for op, m in _OPS.items()}
+
+
+class PgvectorStore(VectorStore):
+    engine = "pgvector"
+    capabilities = Capabilities(
+        named_vectors=True,
+        normalises_cosine=False,
+        consistent_cut="transaction",
+        max_batch=10_000,
+        atomic_rename=True,
+    )
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self.schema = query.pop("schema", ["public"])[0]
+        self._dsn = parts._replace(
+            scheme="postgresql", query="&".join(f"{k}={v[0]}" for k, v in query.items())
+        ).geturl()
+        safe = parts.netloc.replace(f":{parts.password}@", ":***@") if parts.password else None
+        self.url = parts._replace(netloc=safe).geturl() if safe else url
+        self._conn: Any = None
+
+    # -- connection and errors -----------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = self._psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
+            except self._psycopg.OperationalError as exc:
+                raise EngineUnreachable(
+                    f"postgresql at {self.url} is unreachable: {_first_line(exc)}"
+                ) from exc
+        return self._conn
+
+    def _call(self, fn: Callable[[Any], T], name: str | None = None) -> T:
+        pg = self._psycopg
+        try:
+            return fn(self._connect())
+        except VectorStoreError:
+            raise
+        except pg.errors.UndefinedTable as exc:
+            raise not_found(name or "?", self.url) from exc
+        except pg.errors.DuplicateTable as exc:
+            raise exists_error(name or "?") from exc
+        except pg.OperationalError as exc:
+            self._reset()
+            raise EngineUnreachable(f"postgresql at {self.url} failed: {_first_line(exc)}") from exc
+        except (pg.errors.DataError, pg.errors.IntegrityError, pg.ProgrammingError) as exc:
+            raise IncompatibleTarget(f"postgresql refused the records: {_first_line(exc)}") from exc
+
+    def _reset(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # the connection is broken anyway
+                self._conn.close()
+        self._conn = None
+
+    def _ident(self, name: str) -> Any:
+        from psycopg import sql
+
+        return sql.Identifier(self.schema, name)
+
+    def engine_version(self) -> str:
+        def q(conn: Any) -> str:
+            pgv = conn.execute("SHOW server_version").fetchone()[0]
+            row = conn.execute("SELECT extversion FROM pg_extension WHERE extname='vector'")
+            ext = row.fetchone()
+            return f"PostgreSQL {pgv} / pgvector {ext[0] if ext else 'not installed'}"
+
+        return self._call(q)
+
+    # -- catalog -------------------------------------------------------------------------
+
+    def list_collections(self) -> list[str]:
+        sql_text = """
+            SELECT DISTINCT c.relname FROM pg_attribute a
+            JOIN pg_class c ON c.oid = a.attrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+              AND format_type(a.atttypid, a.atttypmod) LIKE 'vector(%%'
+            ORDER BY 1"""
+        return self._call(lambda c: [r[0] for r in c.execute(sql_text, [self.schema])])
+
+    def _columns(self, conn: Any, name: str) -> list[tuple[str, str, str | None, bool]]:
+        """(column, type, comment, is_primary_key) in column order."""
+        rows = conn.execute(
+            """
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod),
+                   col_description(c.oid, a.attnum),
+                   COALESCE(a.attnum = ANY(i.indkey), false)
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.oid
+            LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+            WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'r'
+              AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum""",
+            [self.schema, name],
+        ).fetchall()
+        if not rows:
+            raise not_found(name, self.url)
+        return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    def _index_info(self, conn: Any, name: str) -> dict[str, tuple[str, str]]:
+        """vector column -> (opclass, index definition)."""
+        rows = conn.execute(
+            """
+            SELECT a.attname, op.opcname, pg_get_indexdef(i.indexrelid)
+            FROM pg_index i
+            JOIN pg_class c ON c.oid = i.indrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+            JOIN pg_opclass op ON op.oid = i.indclass[0]
+            WHERE n.nspname = %s AND c.relname = %s""",
+            [self.schema, name],
+        ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows if r[1] in _OPS}
+
+    def _layout(self, conn: Any, name: str) -> dict[str, Any]:
+        cols = self._columns(conn, name)
+        indexes = self._index_info(conn, name)
+        pk = [c for c in cols if c[3]]
+        if len(pk) != 1:
+            raise IncompatibleTarget(
+                f"table {name!r} needs a single-column primary key to be a collection"
+            )
+        vectors: list[VectorField] = []
+        vcols: list[str] = []
+        payload_schema: dict[str, str] = {}
+        extra: list[str] = []
+        has_payload = False
+        for col, typ, comment, is_pk in cols:
+            if is_pk:
+                continue
+            if typ.startswith("vector("):
+                metric = Metric.L2
+                index: dict[str, Any] = {}
+                if col in indexes:
+                    metric = _OPS[indexes[col][0]]
+                    index = {"definition": indexes[col][1]}
+                elif comment and comment.startswith("drkit:metric="):
+                    metric = Metric(comment.split("=", 1)[1])
+                vname = "" if col == DEFAULT_COLUMN else col
+                vectors.append(VectorField(vname, int(typ[7:-1]), metric, index))
+                vcols.append(col)
+            elif col == DOCUMENT and typ == "text":
+                continue
+            elif col == PAYLOAD and typ == "jsonb":
+                has_payload = True
+            else:
+                payload_schema[col] = typ
+                extra.append(col)
+        if not vectors:
+            raise not_found(name, self.url)
+        return {
+            "pk": pk[0][0],
+            "pk_type": pk[0][1],
+            "vectors": vectors,
+            "vcols": vcols,
+            "payload_schema": payload_schema,
+            "extra": extra,
+            "has_payload": has_payload,
+            "has_document": any(c[0] == DOCUMENT and c[1] == "text" for c in cols),
+        }
+
+    def describe(self, name: str) -> CollectionConfig:
+        lay = self._call(lambda c: self._layout(c, name), name)
+        return CollectionConfig(
+            name=name,
+            vectors=tuple(lay["vectors"]),
+            payload_schema=lay["payload_schema"],
+            engine=self.engine,
+            engine_version=self.engine_version(),
+            options={"id_type": lay["pk_type"]},
+        )
+
+    def count(self, name: str) -> int:
+        from psycopg import sql
+
+        q = sql.SQL("SELECT count(*) FROM {}").format(self._ident(name))
+        self._call(lambda c: self._layout(c, name), name)
+        return int(self._call(lambda c: c.execute(q).fetchone()[0], name))
+
+    # -- export --------------------------------------------------------------------------
+
+    def _select(self, lay: dict[str, Any], name: str) -> Any:
+        from psycopg import sql
+
+        fields: list[sql.Composable] = [sql.SQL("{}::text").format(sql.Identifier(lay["pk"]))]
+        fields += [sql.SQL("{}::real[]").format(sql.Identifier(c)) for c in lay["vcols"]]
+        fields.append(sql.Identifier(PAYLOAD) if lay["has_payload"] else sql.SQL("NULL::jsonb"))
+        if lay["extra"]:
+            fields.append(
+                sql.SQL("jsonb_build_object({})").format(
+                    sql.SQL(", ").join(
+                        sql.SQL("{}, {}").format(sql.Literal(c), sql.Identifier(c))
+                        for c in lay["extra"]
+                    )
+                )
+            )
+        else:
+            fields.append(sql.SQL("NULL::jsonb"))
+        fields.append(sql.Identifier(DOCUMENT) if lay["has_document"] else sql.SQL("NULL::text"))
+        return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(fields), self._ident(name))
+
+    def export(self, name: str, *, batch_size: int = 1000) -> ExportStream:
+        config = self.describe(name)
+        pg = self._psycopg
+        try:
+            conn = pg.connect(self._dsn, connect_timeout=10)
+        except pg.OperationalError as exc:
+            raise EngineUnreachable(f"postgresql at {self.url} is unreachable") from exc
+        cut = CutInfo(method="transaction")
+        try:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            lay = self._layout(conn, name)
+            from psycopg import sql
+
+            count_q = sql.SQL("SELECT count(*) FROM {}").format(self._ident(name))
+            cut.count_before = int(conn.execute(count_q).fetchone()[0])
+            cut.version = str(conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0])
+        except BaseException:
+            conn.close()
+            raise
+
+        def gen() -> Iterator[pa.RecordBatch]:
+            try:
+                with conn.cursor(name="drkit_export", binary=True) as cur:
+                    cur.itersize = batch_size
+                    cur.execute(self._select(lay, name))
+                    while True:
+                        rows = cur.fetchmany(batch_size)
+                        if not rows:
+                            break
+                        cut.rows += len(rows)
+                        yield self._to_batch(config, rows)
+                conn.execute("COMMIT")
+            except pg.OperationalError as exc:
+                raise EngineUnreachable(
+                    f"postgresql at {self.url} failed during the export of {name!r}: "
+                    f"{_first_line(exc)}",
+                    hint="check that the database is up, then snapshot again",
+                ) from exc
+            finally:
+                conn.close()
+            cut.count_after = cut.count_before
+            cut.complete = True
+            if cut.rows != cut.count_before:  # cannot happen inside one snapshot
+                cut.warning = f"exported {cut.rows} rows but counted {cut.count_before}"
+
+        return ExportStream(gen(), cut)
+
+    @staticmethod
+    def _to_batch(config: CollectionConfig, rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
+        nv = len(config.vectors)
+        ids = [r[0] for r in rows]
+        vecs = {v.name: [r[1 + i] for r in rows] for i, v in enumerate(config.vectors)}
+        payloads = []
+        for r in rows:
+            payload = dict(r[1 + nv] or {})
+            payload.update(r[2 + nv] or {})
+            payloads.append(payload)
+        docs = [r[3 + nv] for r in rows]
+        return make_batch(config, ids, vecs, payloads, docs)
+
+    # -- write ---------------------------------------------------------------------------
+
+    def create(self, config: CollectionConfig, name: str | None = None) -> None:
+        target = name or config.name
+        if len(target.encode()) > 63:
+            raise IncompatibleTarget(
+                f"{target!r} is longer than PostgreSQL's 63-byte table name limit",
+                hint="choose a shorter name with --collection",
+            )
+        super().create(config, target)
+
+    def _create(self, config: CollectionConfig, name: str) -> None:
+        from psycopg import sql
+
+        table = self._ident(name)
+        cols: list[sql.Composable] = [sql.SQL("id text PRIMARY KEY")]
+        for v in config.vectors:
+            cols.append(
+                sql.SQL("{} vector({})").format(
+                    sql.Identifier(v.name or DEFAULT_COLUMN), v.dimension
+                )
+            )
+        cols.append(sql.SQL("payload jsonb NOT NULL DEFAULT '{}'"))
+        cols.append(sql.SQL("document text"))
+        stmts: list[sql.Composable] = [
+            sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"),
+            sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(cols)),
+        ]
+        for v in config.vectors:
+            col = sql.Identifier(v.name or DEFAULT_COLUMN)
+            stmts.append(
+                sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                    table, col, sql.Literal(f"drkit:metric={v.metric.value}")
+                )
+            )
+            if v.dimension <= 2000:  # pgvector's HNSW limit for vector
+                stmts.append(
+                    sql.SQL("CREATE INDEX ON {} USING hnsw ({} {})").format(
+                        table, col, sql.SQL(_OPCLASS[v.metric])
+                    )
+                )
+
+        def run(conn: Any) -> None:
+            with conn.transaction():
+                for s in stmts:
+                    conn.execute(s)
+
+        self._call(run, name)
+
+    def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        from psycopg import sql
+
+        config = self.describe(name)
+        lay = self._call(lambda c: self._layout(c, name), name)
+        if not lay["has_payload"] or lay["extra"] or not lay["has_document"]:
+            raise IncompatibleTarget(
+                f"table {name!r} is not in drkit's layout (id, vectors, payload jsonb, document)",
+                hint="restore into a new table with --collection",
+            )
+        vcols = [sql.Identifier(c) for c in lay["vcols"]]
+        names = [sql.Identifier("id"), *vcols, sql.Identifier(PAYLOAD), sql.Identifier(DOCUMENT)]
+        col_list = sql.SQL(", ").join(names)
+        updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(n) for n in names[1:])
+        tmp = sql.Identifier("drkit_import")
+        written = 0
+        for big in batches:
+            big = conform(config, big, name)
+            for start in range(0, len(big), self.capabilities.max_batch):
+                batch = big.slice(start, self.capabilities.max_batch)
+                rows = self._rows(config, batch)
+
+                def load(conn: Any, rows: list[tuple[Any, ...]] = rows) -> None:
+                    with conn.transaction():
+                        conn.execute(
+                            sql.SQL(
+                                "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0"
+                            ).format(tmp, col_list, self._ident(name))
+                        )
+                        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(tmp, col_list)
+                        with conn.cursor().copy(copy_sql) as copy:
+                            for row in rows:
+                                copy.write_row(row)
+                        conn.execute(
+                            sql.SQL(
+                                "INSERT INTO {} ({}) SELECT {} FROM {} "
+                                "ON CONFLICT ({}) DO UPDATE SET {}"
+                            ).format(
+                                self._ident(name),
+                                col_list,
+                                col_list,
+                                tmp,
+                                sql.Identifier(lay["pk"]),
+                                updates,
+                            )
+                        )
+
+                self._call(load, name)
+                written += len(batch)
+        return written
+
+    @staticmethod
+    def _rows(config: CollectionConfig, batch: pa.RecordBatch) -> list[tuple[Any, ...]]:
+        ids = batch.column(ID).to_pylist()
+        vec_text = []
+        for v in config.vectors:
+            mat = vectors_of(batch, v.column)
+            # repr of the float64 of a float32 parses back to the same float32 (strtof)
+            vec_text.append(["[" + ",".join(map(repr, row)) + "]" for row in mat.tolist()])
+        payloads = batch.column(PAYLOAD).to_pylist()
+        docs = batch.column(DOCUMENT).to_pylist()
+        return [
+            (ids[i], *(vt[i] for vt in vec_text), payloads[i], docs[i]) for i in range(len(ids))
+        ]
+
+    def delete_ids(self, name: str, ids: Sequence[str]) -> None:
+        from psycopg import sql
+
+        lay = self._call(lambda c: self._layout(c, name), name)
+        q = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
+            self._ident(name), sql.Identifier(lay["pk"]), sql.SQL(lay["pk_type"])
+        )
+        step = self.capabilities.max_batch
+        for start in range(0, len(ids), step):
+            chunk = list(ids[start : start + step])
+            self._call(partial(_execute, q, [chunk]), name)
+
+    def drop(self, name: str, *, missing_ok: bool = False) -> None:
+        from psycopg import sql
+
+        if name not in self.list_collections():
+            if missing_ok:
+                return
+            raise not_found(name, self.url)
+        self._call(lambda c: c.execute(sql.SQL("DROP TABLE {}").format(self._ident(name))), name)
+
+    def rename(self, name: str, new_name: str) -> None:
+        from psycopg import sql
+
+        if name not in self.list_collections():
+            raise not_found(name, self.url)
+        q = sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+            self._ident(name), sql.Identifier(new_name)
+        )
+        self._call(lambda c: c.execute(q), new_name)
+
+    def close(self) -> None:
+        self._reset()
+
+
+def _execute(query: Any, params: Any, conn: Any) -> None:
+    conn.execute(query, params)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

