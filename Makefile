@@ -31,7 +31,7 @@ lint: setup
 
 bench: setup
 	DRKIT_BENCH=1 bash scripts/system-deps.sh
-	$(BIN)/python benchmarks/run_all.py
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
