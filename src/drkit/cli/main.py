@@ -31,6 +31,7 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.gateway_cmd",
     "drkit.cli.repo_cmd",
     "drkit.cli.simulate_cmd",
+    "drkit.cli.drill_cmd",
 ]
 
 

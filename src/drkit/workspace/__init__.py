@@ -1,1 +1,5 @@
-"""workspace layer."""
+"""The composition root: plan -> repositories, drill stack, gateway config, state store."""
+
+from drkit.workspace.workspace import Workspace
+
+__all__ = ["Workspace"]

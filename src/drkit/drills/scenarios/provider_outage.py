@@ -1,0 +1,182 @@
+"""``provider-outage``: the route's primary provider fails (503s, then a black hole).
+
+Recovery is the gateway's: it must fail over to the next target before the client sees
+anything. Measured: client-visible errors, RTO = first good answer from another target
+after the fault, detection = the gateway's first failover or ejection event, upstream
+attempts that still went to the failed primary, and (in rollback, informational) the
+time until traffic is back on the primary once it recovers.
+"""
+
+from __future__ import annotations
+
+import time
+
+from drkit.drills.engine import Drill, DrillContext, Step
+from drkit.drills.rehearsal import Rehearsal
+from drkit.drills.scenarios.base import DrillOptions, Scenario
+from drkit.drills.stack import Stack
+from drkit.errors import DrillError, UsageError
+from drkit.plan.models import Plan, Route
+
+#: consecutive good answers the verify phase wants from the surviving target
+STABLE_ANSWERS = 5
+
+
+def pick_route(plan: Plan, name: str | None) -> Route:
+    if name is not None:
+        try:
+            return plan.route(name)
+        except KeyError:
+            known = ", ".join(r.name for r in plan.serving.routes) or "none"
+            raise UsageError(f"the plan has no route {name!r}", hint=f"routes: {known}") from None
+    return plan.serving.routes[0]
+
+
+def unsupported(plan: Plan) -> str | None:
+    if not plan.serving.routes:
+        return "the plan has no serving routes (serving.routes) to fail over"
+    return None
+
+
+def _rehearsal(ctx: DrillContext) -> Rehearsal:
+    r = ctx.values["rehearsal"]
+    assert isinstance(r, Rehearsal)
+    return r
+
+
+def recovery_wait(route: Route) -> float:
+    """How long recovery may take before the drill gives up: a few attempt deadlines."""
+    d = route.deadlines
+    return 3 * (d.connect + d.first_token) + 5.0
+
+
+def build(stack: Stack, options: DrillOptions) -> Drill:
+    plan = stack.plan
+    route = pick_route(plan, options.subject)
+    tier = plan.tiers[route.tier]
+    primary = route.targets[0].name
+    rehearsal = Rehearsal(plan, route, seed=options.seed)
+
+    def start(ctx: DrillContext) -> None:
+        ctx.values["rehearsal"] = rehearsal
+        rehearsal.start()
+
+    def healthy(ctx: DrillContext) -> bool:
+        a = _rehearsal(ctx).ask("steady state")
+        if not a.ok or a.target != primary:
+            raise DrillError(f"expected a complete answer from {primary}, got {a}")
+        return True
+
+    def errors(ctx: DrillContext) -> None:
+        r = _rehearsal(ctx)
+        ctx.values["primary_before"] = r.upstream_requests(primary)
+        r.fail(primary, {"kind": "error", "status": 503})
+        for i in range(3):
+            r.ask(f"during 503s {i}")
+
+    def black_hole(ctx: DrillContext) -> None:
+        r = _rehearsal(ctx)
+        r.fail(primary, {"kind": "black_hole"})
+        for i in range(2):
+            r.ask(f"during black hole {i}")
+
+    def fail_over(ctx: DrillContext) -> bool:
+        r = _rehearsal(ctx)
+        fault_at = ctx.marker("fault_injected") or 0.0
+        if len(route.targets) < 2:
+            raise DrillError(
+                f"no secondary target: route {route.name!r} has only {primary!r}, "
+                "so nothing can serve while it is down"
+            )
+        deadline = time.time() + recovery_wait(route)
+        while True:
+            good = [a for a in r.answers if a.at >= fault_at and a.ok and a.target != primary]
+            if good:
+                ctx.mark("recovered", f"first good answer from {good[0].target}", at=good[0].at)
+                break
+            if time.time() > deadline:
+                raise DrillError(
+                    f"no good answer from another target within {recovery_wait(route):.0f}s"
+                )
+            r.ask("recovering")
+        detected = r.first_event("failover", "ejection", since=fault_at)
+        if detected is not None:
+            ctx.mark("detected", "the gateway's first failover/ejection", at=detected)
+        ctx.record_rpo(0.0, "serving is stateless: no data at risk")
+        return True
+
+    def stable(ctx: DrillContext) -> bool:
+        r = _rehearsal(ctx)
+        bad = []
+        for i in range(STABLE_ANSWERS):
+            a = r.ask(f"after failover {i}")
+            if not a.ok or a.target == primary:
+                bad.append(a)
+        if bad:
+            raise DrillError(f"{len(bad)} of {STABLE_ANSWERS} answers after failover were not good")
+        return True
+
+    def invisible(ctx: DrillContext) -> bool:
+        r = _rehearsal(ctx)
+        fault_at = ctx.marker("fault_injected") or 0.0
+        during = [a for a in r.answers if a.at >= fault_at]
+        errors_seen = sum(1 for a in during if not a.ok)
+        ctx.metric("requests", len(during))
+        ctx.metric("client_visible_errors", errors_seen)
+        before = ctx.values["primary_before"]
+        assert isinstance(before, int)
+        ctx.metric("primary_attempts", r.upstream_requests(primary) - before)
+        ctx.metric("max_client_latency_s", round(max(a.latency_s for a in during), 3))
+        if errors_seen:
+            raise DrillError(f"{errors_seen} client-visible errors during the outage (target 0)")
+        return True
+
+    def clear(ctx: DrillContext) -> None:
+        if rehearsal.sims:
+            rehearsal.clear()
+
+    def failback(ctx: DrillContext) -> None:
+        if not rehearsal.sims or "recovered" not in {m.name for m in ctx.markers}:
+            return
+        cleared = time.time()
+        limit = plan.serving.gateway.health.probe_every * 2 + 5.0
+        while time.time() - cleared < limit:
+            if rehearsal.ask("failback").target == primary:
+                ctx.metric("failback_s", round(time.time() - cleared, 3))
+                return
+            time.sleep(0.1)
+
+    return Drill(
+        scenario="provider-outage",
+        description=f"route {route.name!r}: primary {primary!r} returns 503s, then black-holes",
+        steady_state=(
+            Step(f"start gateway and {len(route.targets)} simulated providers", start),
+            Step(f"route answers from its primary {primary}", healthy),
+        ),
+        fault=(
+            Step(f"{primary} answers 503", errors),
+            Step(f"{primary} black-holes requests", black_hole),
+        ),
+        recovery=(Step("gateway serves from another target", fail_over),),
+        verify=(
+            Step(f"{STABLE_ANSWERS} complete answers from the surviving target", stable),
+            Step("no client-visible errors", invisible),
+        ),
+        rollback=(
+            Step("clear the simulator faults", clear),
+            Step("traffic returns to the primary (measured)", failback),
+            Step("stop the rehearsal", lambda ctx: rehearsal.stop()),
+        ),
+        rto_target_s=tier.rto,
+        rpo_target_s=tier.rpo,
+    )
+
+
+SCENARIO = Scenario(
+    name="provider-outage",
+    summary="the primary provider of a route fails (503s, then a black hole); "
+    "the gateway must serve from the next target",
+    cadence="failover_drill",
+    unsupported=unsupported,
+    build=build,
+)
