@@ -17,12 +17,12 @@ target was skipped or failed, ``x-drkit-failover-reason``.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -30,7 +30,6 @@ from starlette.routing import Route
 
 from drkit.connectors.llm.client import UpstreamClient
 from drkit.errors import AllTargetsFailed, GatewayError, TranslationError, UpstreamError
-from drkit.gateway.accumulate import Accumulator
 from drkit.gateway.auth import KeyCheck
 from drkit.gateway.budget import RetryBudget
 from drkit.gateway.config import (
@@ -140,8 +139,8 @@ class Gateway:
         if not self.auth.allows(request.headers):
             return self._unauthorized(dialect)
         try:
-            body = json.loads(await request.body())
-        except ValueError:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
             return self._error(dialect, 400, "the request body is not valid JSON")
         if not isinstance(body, dict):
             return self._error(dialect, 400, "the request body must be a JSON object")
@@ -183,30 +182,32 @@ class Gateway:
                 media_type="text/event-stream",
                 headers={**trace.headers(), "cache-control": "no-cache"},
             )
-        acc = Accumulator(dialect)
         try:
-            async for ev in events:
-                acc.feed(ev)
+            async for _batch in events:
+                pass  # the engine folds the events into trace.output
         except GatewayError as exc:
             self.metrics.request(route.name, dialect, "failed", None)
             return self._error(dialect, exc.status, str(exc), trace.headers())
         finally:
             await events.aclose()  # type: ignore[attr-defined]
-        if trace.failed is not None or not acc.terminal:
+        acc = trace.output
+        if acc is None or trace.failed is not None or not acc.terminal:
             self.metrics.request(route.name, dialect, "failed", None)
             why = str(trace.failed) if trace.failed else "the answer did not complete"
             return self._error(
                 dialect, 502, f"the answer was cut off and is incomplete: {why}", trace.headers()
             )
         self.metrics.request(route.name, dialect, "ok", time.monotonic() - started)
-        return JSONResponse(acc.result(), headers=trace.headers())
+        return Response(
+            orjson.dumps(acc.result()), media_type="application/json", headers=trace.headers()
+        )
 
     async def _sse(
         self, dialect: Dialect, events: AsyncIterator[Any], trace: Trace
     ) -> AsyncIterator[bytes]:
         try:
-            async for ev in events:
-                yield encode_sse(dialect, ev)
+            async for batch in events:
+                yield b"".join([encode_sse(dialect, ev) for ev in batch])
         except GatewayError as exc:
             # e.g. a TranslationError on an event with no twin in the client's dialect
             from drkit.gateway.dialects import stream_error_event

@@ -9,8 +9,9 @@ says which event carries the first content token and which one ends a stream.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from drkit.gateway.config import Dialect
 
@@ -37,17 +38,13 @@ _OPENAI_ERROR_TYPES = {
 }
 
 
-def _dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-
-
 def encode_sse(dialect: Dialect, event: Event) -> bytes:
     name, data = event
     if dialect == "openai":
         if name == "done":
             return b"data: [DONE]\n\n"
-        return f"data: {_dumps(data)}\n\n".encode()
-    return f"event: {name}\ndata: {_dumps(data)}\n\n".encode()
+        return b"data: " + orjson.dumps(data) + b"\n\n"
+    return b"event: " + str(name).encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 def error_type(dialect: Dialect, status: int) -> str:

@@ -47,6 +47,8 @@ class Trace:
     reasons: list[str] = field(default_factory=list)
     #: set when the stream ended with an error event instead of a complete answer
     failed: UpstreamError | None = None
+    #: the answer as the client received it so far (folded into a response object)
+    output: Accumulator | None = None
 
     def headers(self) -> dict[str, str]:
         h = {"x-drkit-attempts": str(self.attempts)}
@@ -150,8 +152,11 @@ class Engine:
 
     async def open(
         self, route: RouteConfig, client_dialect: Dialect, body: dict[str, Any], trace: Trace
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncIterator[list[Event]]:
         """Run attempts until one reaches its first content event; return its events.
+
+        The iterator yields the client-dialect events in batches (one per upstream event),
+        so a streaming response writes once per upstream event.
 
         Raises the upstream's UpstreamError for a non-retryable (4xx) answer and
         AllTargetsFailed when no target produced a first token.
@@ -234,22 +239,21 @@ class Engine:
         opened: _Open,
         rest: list[TargetConfig],
         deadline_at: float,
-    ) -> AsyncIterator[Event]:
-        acc = Accumulator(client_dialect)
+    ) -> AsyncIterator[list[Event]]:
+        acc = trace.output = Accumulator(client_dialect)
         current: _Open | None = opened
         splicer: Splicer | None = None
         try:
             while current is not None:
                 try:
-                    for ev in current.held:
-                        for out in splicer.feed(ev) if splicer else (ev,):
-                            acc.feed(out)
-                            yield out
+                    batch = self._pass(current.held, splicer, acc)
+                    if batch:
+                        yield batch
+                    feed = current.translator.feed
                     async for raw in current.events:
-                        for ev in current.translator.feed(raw):
-                            for out in splicer.feed(ev) if splicer else (ev,):
-                                acc.feed(out)
-                                yield out
+                        batch = self._pass(feed(raw), splicer, acc)
+                        if batch:
+                            yield batch
                     self.board.record_success(current.target)
                     self.metrics.attempt(route.name, current.target.name, "ok")
                     return
@@ -272,19 +276,30 @@ class Engine:
                     )
                     if current is None:
                         trace.failed = exc
-                        yield stream_error_event(
-                            client_dialect,
-                            self.redactor.text(
-                                f"the answer was cut off after it started ({exc.reason} at "
-                                f"{failed_target.name}); the partial output is incomplete"
-                            ),
-                            "stream_interrupted",
-                        )
+                        yield [
+                            stream_error_event(
+                                client_dialect,
+                                self.redactor.text(
+                                    f"the answer was cut off after it started ({exc.reason} "
+                                    f"at {failed_target.name}); the partial output is incomplete"
+                                ),
+                                "stream_interrupted",
+                            )
+                        ]
                         return
                     splicer = Splicer(client_dialect, acc)
         finally:
             if current is not None:
                 await current.stack.aclose()
+
+    @staticmethod
+    def _pass(events: list[Event], splicer: Splicer | None, acc: Accumulator) -> list[Event]:
+        """Events as the client gets them (spliced after a continuation), accumulated."""
+        if splicer is not None:
+            events = [out for ev in events for out in splicer.feed(ev)]
+        for ev in events:
+            acc.feed(ev)
+        return events
 
     async def _continue(
         self,

@@ -1,0 +1,529 @@
+"""Gateway benchmark: direct calls vs ``drkit gateway serve`` vs the LiteLLM proxy.
+
+Everything runs on loopback in one run, against two provider simulators (an OpenAI
+primary and an Anthropic secondary; ``drkit simulate provider``), each system configured
+with the same two targets, the same 2 s first-token deadline and failover on errors:
+
+1. added latency p50/p99 at concurrency 1 (non-streaming and streaming), vs direct;
+2. throughput at concurrency 32 (non-streaming requests per second);
+3. failover time per failure mode (503, refused, black hole, stream cut before the first
+   token): the first request after the primary breaks, and the mean of the next five;
+4. a 30 s primary outage (503) under steady load: upstream attempts on the primary,
+   failed client requests, and time until traffic is back on the primary after recovery.
+
+Run::
+
+    .venv/bin/python benchmarks/gateway.py                 # LiteLLM from /tmp/litellm-venv
+    .venv/bin/python benchmarks/gateway.py --no-litellm --outage 10
+
+LiteLLM is installed into its own venv so that it cannot pollute drkit's:
+``python -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install 'litellm[proxy]'``.
+It is started with ``LITELLM_OFFLINE_MODE``/``LITELLM_LOCAL_*`` so it makes no outbound
+calls. Numbers depend on the machine and its load; compare the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+BIN = Path(sys.executable).parent
+SIM_KEY = "sk-bench-sim-" + secrets.token_hex(8)
+CLIENT_KEY = "bench-client-" + secrets.token_hex(8)
+LITELLM_KEY = "sk-Bench-" + secrets.token_hex(16)
+BODY = {"model": "assistant", "messages": [{"role": "user", "content": "How do drills work?"}]}
+FIRST_TOKEN = 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def process(
+    cmd: list[str], port: int, env: dict[str, str], log: Path, wait: float = 120
+) -> Iterator[None]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{cmd[0]} did not start:\n{log.read_text()[-3000:]}"
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Sim:
+    dialect: str
+    port: int
+    admin: int
+
+    @property
+    def base_url(self) -> str:
+        root = f"http://127.0.0.1:{self.port}"
+        return root + "/v1" if self.dialect == "openai" else root
+
+    def faults(self, *faults: dict[str, Any]) -> None:
+        httpx.put(
+            f"http://127.0.0.1:{self.admin}/_sim/faults", json=list(faults)
+        ).raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"http://127.0.0.1:{self.admin}/_sim/stats").json()
+        return data
+
+    def chat_requests(self) -> int:
+        return int(self.stats()["by_endpoint"].get("chat", 0))
+
+
+@dataclass
+class System:
+    """One way of calling the model: its URL, auth, and how to tell who served."""
+
+    name: str
+    url: str
+    headers: dict[str, str]
+    model: str
+    primary_marker: str | None = None  # header value that means "the primary served"
+    marker_header: str | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def served_by_primary(self, headers: Any) -> bool | None:
+        if self.marker_header is None:
+            return None
+        value = headers.get(self.marker_header, "")
+        return bool(self.primary_marker and self.primary_marker in value)
+
+    def body(self, stream: bool = False) -> dict[str, Any]:
+        return {**BODY, "model": self.model, "stream": stream}
+
+
+# --- measurements -----------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def call(client: httpx.Client, system: System, stream: bool) -> tuple[bool, float, Any]:
+    t0 = time.perf_counter()
+    try:
+        if stream:
+            with client.stream(
+                "POST", system.url, json=system.body(True), headers=system.headers
+            ) as r:
+                text = b"".join(r.iter_raw())
+                ok = r.status_code == 200 and (b"[DONE]" in text) and b'"error"' not in text
+        else:
+            r = client.post(system.url, json=system.body(False), headers=system.headers)
+            ok = r.status_code == 200 and bool(r.json()["choices"][0]["message"]["content"])
+    except httpx.HTTPError:
+        return False, time.perf_counter() - t0, {}
+    return ok, time.perf_counter() - t0, r.headers
+
+
+def latency(system: System, n: int, stream: bool) -> dict[str, float]:
+    with httpx.Client(timeout=30) as client:
+        for _ in range(max(20, n // 10)):
+            call(client, system, stream)
+        samples = []
+        for _ in range(n):
+            ok, dt, _ = call(client, system, stream)
+            if not ok:
+                raise RuntimeError(f"{system.name}: a request failed during the latency run")
+            samples.append(dt * 1000)
+    return {
+        "p50_ms": pct(samples, 0.5),
+        "p99_ms": pct(samples, 0.99),
+        "mean_ms": statistics.mean(samples),
+    }
+
+
+async def _throughput(system: System, concurrency: int, seconds: float) -> dict[str, float]:
+    ok = failed = 0
+    stop_at = 0.0
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as session:
+
+        async def worker(count: bool) -> None:
+            nonlocal ok, failed
+            while time.perf_counter() < stop_at:
+                try:
+                    async with session.post(
+                        system.url, json=system.body(False), headers=system.headers
+                    ) as r:
+                        await r.read()
+                        good = r.status == 200
+                except aiohttp.ClientError:
+                    good = False
+                if count:
+                    ok, failed = ok + good, failed + (not good)
+
+        stop_at = time.perf_counter() + 1.0  # warm-up
+        await asyncio.gather(*(worker(False) for _ in range(concurrency)))
+        start = time.perf_counter()
+        stop_at = start + seconds
+        await asyncio.gather(*(worker(True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return {"rps": ok / elapsed, "failed": failed}
+
+
+def throughput(system: System, concurrency: int, seconds: float) -> dict[str, float]:
+    return asyncio.run(_throughput(system, concurrency, seconds))
+
+
+def wait_primary(system: System, timeout: float = 60) -> float:
+    """Send requests until the primary serves one; seconds it took (inf if never)."""
+    start = time.perf_counter()
+    with httpx.Client(timeout=30) as client:
+        while time.perf_counter() - start < timeout:
+            ok, _, headers = call(client, system, False)
+            if ok and system.served_by_primary(headers):
+                return time.perf_counter() - start
+            time.sleep(0.05)
+    return float("inf")
+
+
+FAILURE_MODES: dict[str, tuple[dict[str, Any], bool]] = {
+    "503": ({"kind": "error", "status": 503}, False),
+    "refused": ({"kind": "refuse"}, False),
+    "black hole": ({"kind": "black_hole"}, False),
+    "stream cut": ({"kind": "stream_cut", "after": 0}, True),
+}
+
+
+def failover(system: System, primary: Sim) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for mode, (fault, stream) in FAILURE_MODES.items():
+        primary.faults()
+        wait_primary(system)
+        primary.faults(fault)
+        with httpx.Client(timeout=60) as client:
+            first_ok, first, _ = call(client, system, stream)
+            rest = [call(client, system, stream) for _ in range(5)]
+        out[mode] = {
+            "first_s": first,
+            "next5_mean_s": statistics.mean(dt for _, dt, _ in rest),
+            "failed": (not first_ok) + sum(not ok for ok, _, _ in rest),
+        }
+    primary.faults()
+    return out
+
+
+def outage(system: System, primary: Sim, seconds: float, rate: float = 20.0) -> dict[str, Any]:
+    primary.faults()
+    wait_primary(system)
+    before = primary.chat_requests()
+    results: list[tuple[float, bool, bool | None]] = []
+
+    async def fire(session: aiohttp.ClientSession, t: float) -> None:
+        try:
+            async with session.post(
+                system.url,
+                json=system.body(False),
+                headers=system.headers,
+                timeout=aiohttp.ClientTimeout(total=60),
+            ) as r:
+                await r.read()
+                results.append((t, r.status == 200, system.served_by_primary(r.headers)))
+        except aiohttp.ClientError:
+            results.append((t, False, None))
+
+    async def run() -> tuple[int, float, float]:
+        async with aiohttp.ClientSession() as session:
+            tasks = []
+            start = time.perf_counter()
+            primary.faults({"kind": "error", "status": 503})
+            attempts = 0
+            recovered_at = 0.0
+            i = 0
+            while True:
+                t = i / rate
+                now = time.perf_counter() - start
+                if t > now:
+                    await asyncio.sleep(t - now)
+                if t >= seconds and not recovered_at:
+                    attempts = primary.chat_requests() - before
+                    primary.faults()
+                    recovered_at = time.perf_counter() - start
+                if t >= seconds + 30:
+                    break
+                tasks.append(asyncio.create_task(fire(session, t)))
+                i += 1
+                back = [r for r in results if r[0] >= seconds and r[2]]
+                if back and len(results) > 0 and t > seconds + 1:
+                    break
+            await asyncio.gather(*tasks)
+            return attempts, recovered_at, start
+
+    attempts, recovered_at, _ = asyncio.run(run())
+    during = [r for r in results if r[0] < seconds]
+    back = sorted(r[0] for r in results if r[0] >= recovered_at and r[2])
+    return {
+        "requests": len(during),
+        "failed": sum(not ok for _, ok, _ in during),
+        "primary_attempts": attempts,
+        "back_on_primary_s": (back[0] - recovered_at) if back else float("inf"),
+    }
+
+
+# --- setup ---------------------------------------------------------------------------------
+
+
+def drkit_plan(path: Path, a: Sim, b: Sim) -> None:
+    path.write_text(
+        f"""
+version: 1
+name: gateway-benchmark
+tiers: {{critical: {{rto: 5m, rpo: 15m}}}}
+repositories:
+  primary: {{name: primary, url: "file://{path.parent}/repo", region: eu-west,
+             password_env: DRKIT_PASSWORD}}
+serving:
+  auth: {{client_keys_env: BENCH_CLIENT_KEYS}}
+  gateway:
+    health: {{eject_after: 3, eject_for: 30s, probe_every: 2s}}
+  routes:
+    - name: assistant
+      tier: critical
+      deadlines: {{connect: 1s, first_token: {FIRST_TOKEN}s, stream_idle: 2s, total: 60s}}
+      targets:
+        - {{name: primary, provider: openai, region: eu-west, model: sim-large,
+           base_url: "{a.base_url}", api_key_env: BENCH_SIM_KEY}}
+        - {{name: secondary, provider: anthropic, region: us-east, model: sim-small,
+           base_url: "{b.base_url}", api_key_env: BENCH_SIM_KEY}}
+"""
+    )
+
+
+def litellm_config(path: Path, a: Sim, b: Sim) -> None:
+    path.write_text(
+        f"""
+model_list:
+  - model_name: assistant
+    litellm_params: {{model: openai/sim-large, api_base: "{a.base_url}",
+                      api_key: os.environ/BENCH_SIM_KEY, timeout: {FIRST_TOKEN},
+                      stream_timeout: {FIRST_TOKEN}}}
+  - model_name: assistant-fallback
+    litellm_params: {{model: anthropic/sim-small, api_base: "{b.base_url}",
+                      api_key: os.environ/BENCH_SIM_KEY, timeout: {FIRST_TOKEN},
+                      stream_timeout: {FIRST_TOKEN}}}
+router_settings:
+  num_retries: 0
+  allowed_fails: 3
+  cooldown_time: 5
+litellm_settings:
+  num_retries: 0
+  request_timeout: {FIRST_TOKEN}
+  fallbacks: [{{"assistant": ["assistant-fallback"]}}]
+"""
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
+    ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument("--n", type=int, default=400, help="requests per latency run")
+    ap.add_argument("--seconds", type=float, default=5.0, help="throughput run length")
+    ap.add_argument("--outage", type=float, default=30.0, help="outage length in seconds")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args()
+    use_litellm = not args.no_litellm and Path(args.litellm).exists()
+
+    tmp = Path(tempfile.mkdtemp(prefix="drkit-gw-bench-"))
+    env = {**os.environ, "BENCH_SIM_KEY": SIM_KEY, "BENCH_CLIENT_KEYS": CLIENT_KEY}
+    a = Sim("openai", free_port(), free_port())
+    b = Sim("anthropic", free_port(), free_port())
+    gw_port, ll_port = free_port(), free_port()
+    drkit_plan(tmp / "drkit.yaml", a, b)
+    litellm_config(tmp / "litellm.yaml", a, b)
+    sim_cmd = [str(BIN / "drkit"), "simulate", "provider", "--api-key-env", "BENCH_SIM_KEY"]
+    with contextlib.ExitStack() as stack:
+        for sim in (a, b):
+            stack.enter_context(
+                process(
+                    [
+                        *sim_cmd,
+                        "--dialect",
+                        sim.dialect,
+                        "--port",
+                        str(sim.port),
+                        "--admin-port",
+                        str(sim.admin),
+                    ],
+                    sim.port,
+                    env,
+                    tmp / f"sim-{sim.dialect}.log",
+                )
+            )
+        stack.enter_context(
+            process(
+                [
+                    str(BIN / "drkit"),
+                    "gateway",
+                    "serve",
+                    "--plan",
+                    str(tmp / "drkit.yaml"),
+                    "--port",
+                    str(gw_port),
+                ],
+                gw_port,
+                env,
+                tmp / "drkit.log",
+            )
+        )
+        systems = [
+            System(
+                "direct",
+                a.base_url + "/chat/completions",
+                {"authorization": f"Bearer {SIM_KEY}"},
+                "sim-large",
+            ),
+            System(
+                "drkit",
+                f"http://127.0.0.1:{gw_port}/v1/chat/completions",
+                {"authorization": f"Bearer {CLIENT_KEY}"},
+                "assistant",
+                primary_marker="primary",
+                marker_header="x-drkit-target",
+            ),
+        ]
+        if use_litellm:
+            ll_env = {
+                **env,
+                "LITELLM_MASTER_KEY": LITELLM_KEY,
+                "LITELLM_OFFLINE_MODE": "true",
+                "LITELLM_LOCAL_MODEL_COST_MAP": "true",
+                "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "true",
+                "LITELLM_TELEMETRY": "False",
+            }
+            stack.enter_context(
+                process(
+                    [
+                        args.litellm,
+                        "--config",
+                        str(tmp / "litellm.yaml"),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(ll_port),
+                    ],
+                    ll_port,
+                    ll_env,
+                    tmp / "litellm.log",
+                    wait=180,
+                )
+            )
+            systems.append(
+                System(
+                    "litellm",
+                    f"http://127.0.0.1:{ll_port}/v1/chat/completions",
+                    {"authorization": f"Bearer {LITELLM_KEY}"},
+                    "assistant",
+                    primary_marker=f":{a.port}",
+                    marker_header="x-litellm-model-api-base",
+                )
+            )
+        for s in systems:
+            print(f"[{s.name}] latency (c=1) ...", flush=True)
+            s.results["latency"] = latency(s, args.n, stream=False)
+            s.results["latency_stream"] = latency(s, args.n // 2, stream=True)
+            print(f"[{s.name}] throughput (c=32) ...", flush=True)
+            s.results["throughput"] = throughput(s, 32, args.seconds)
+        for s in systems[1:]:
+            print(f"[{s.name}] failover per mode ...", flush=True)
+            s.results["failover"] = failover(s, a)
+            print(f"[{s.name}] {args.outage:g}s outage ...", flush=True)
+            s.results["outage"] = outage(s, a, args.outage)
+    report(systems, args.outage)
+    if args.json:
+        args.json.write_text(json.dumps({s.name: s.results for s in systems}, indent=2))
+
+
+def report(systems: list[System], outage_s: float) -> None:
+    by = {s.name: s.results for s in systems}
+    d = by["direct"]
+    print("\n== latency at concurrency 1 (ms) ==")
+    print(
+        f"{'':10} {'p50':>8} {'p99':>8} {'added p50':>10} {'added p99':>10}"
+        "   streaming p50/p99 added"
+    )
+    for s in systems:
+        lat, st = s.results["latency"], s.results["latency_stream"]
+        print(
+            f"{s.name:10} {lat['p50_ms']:8.2f} {lat['p99_ms']:8.2f} "
+            f"{lat['p50_ms'] - d['latency']['p50_ms']:10.2f} "
+            f"{lat['p99_ms'] - d['latency']['p99_ms']:10.2f}   "
+            f"{st['p50_ms'] - d['latency_stream']['p50_ms']:.2f} / "
+            f"{st['p99_ms'] - d['latency_stream']['p99_ms']:.2f}"
+        )
+    print("\n== throughput at concurrency 32 (requests/s) ==")
+    for s in systems:
+        t = s.results["throughput"]
+        print(f"{s.name:10} {t['rps']:8.0f}   failed {t['failed']}")
+    if "litellm" in by:
+        ratio = by["drkit"]["throughput"]["rps"] / max(1e-9, by["litellm"]["throughput"]["rps"])
+        print(f"drkit / litellm throughput: {ratio:.1f}x")
+        added_d = by["drkit"]["latency"]["p50_ms"] - d["latency"]["p50_ms"]
+        added_l = by["litellm"]["latency"]["p50_ms"] - d["latency"]["p50_ms"]
+        print(f"litellm / drkit added p50 latency: {added_l / max(1e-3, added_d):.1f}x")
+    print("\n== failover (s): first request after the primary breaks; mean of the next 5 ==")
+    for s in systems[1:]:
+        for mode, r in s.results["failover"].items():
+            print(
+                f"{s.name:10} {mode:11} first {r['first_s']:7.3f}  next5 {r['next5_mean_s']:7.3f}"
+                f"  failed {r['failed']}"
+            )
+    print(f"\n== {outage_s:g}s primary outage (503) at 20 req/s ==")
+    for s in systems[1:]:
+        o = s.results["outage"]
+        print(
+            f"{s.name:10} primary attempts {o['primary_attempts']:5}  client requests "
+            f"{o['requests']:5}  failed {o['failed']:3}  back on primary after recovery "
+            f"{o['back_on_primary_s']:.2f}s"
+        )
+    if "litellm" in by:
+        pa = by["litellm"]["outage"]["primary_attempts"] / max(
+            1, by["drkit"]["outage"]["primary_attempts"]
+        )
+        print(f"litellm / drkit primary attempts during the outage: {pa:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
