@@ -30,7 +30,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 import uvicorn
@@ -737,6 +737,16 @@ def _default_message(status: int) -> str:
 # --- the runner --------------------------------------------------------------------------
 
 
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (a simulator must not be the bottleneck)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
     # listener says TCP, and without it every keep-alive answer waits ~40 ms (Nagle + ACK)
@@ -840,7 +850,7 @@ class ProviderSimulator:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            http="httptools",
+            http="auto",  # httptools when installed
             timeout_graceful_shutdown=1,
             timeout_keep_alive=30,
         )
@@ -909,14 +919,14 @@ class ProviderSimulator:
 
     def run(self) -> None:
         """Serve in the foreground until interrupted."""
-        asyncio.run(self.serve())
+        _run_loop(self.serve())
 
     def start(self, timeout: float = 10.0) -> ProviderSimulator:
         """Serve in a background thread; returns once both ports accept connections."""
 
         def target() -> None:
             try:
-                asyncio.run(self.serve())
+                _run_loop(self.serve())
             except BaseException as exc:  # surfaced by start()
                 self._error = exc
                 self._ready.set()
