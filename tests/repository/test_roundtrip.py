@@ -140,3 +140,14 @@ def test_backup_of_single_file(repo: Repository, tmp_path: Path) -> None:
     snap = backup_path(repo, f, component="one")
     restore(repo, snap, tmp_path / "out")
     assert (tmp_path / "out" / "emb.f32").read_bytes() == f.read_bytes()
+
+
+def test_segmented_reading_chunks_like_whole_buffer(repo: Repository, tmp_path: Path) -> None:
+    """Files are read in 32 MiB segments; boundaries must equal whole-buffer chunking."""
+    data = np.random.default_rng(3).standard_normal(70 << 18).astype(np.float32).tobytes()
+    src = tmp_path / "seg"
+    src.mkdir()
+    (src / "big.f32").write_bytes(data)
+    backup_path(repo, src, component="a")
+    again = snapshot_files(repo, "b", {"big.f32": data})
+    assert again.summary["new_blobs"] <= 1  # only its tree is new

@@ -8,7 +8,6 @@ the tree and chunks. See docs/repository-format.md section 6 for trees and snaps
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import secrets
 import shutil
@@ -31,6 +30,8 @@ from drkit.repository.repo import Repository, _host, _user, pack_key
 from drkit.repository.snapshot import Snapshot, canonical, now_iso
 
 SMALL_FILE = 1 << 20
+#: Large files are read in segments of this size (chunk boundaries carry over).
+SEGMENT = 32 << 20
 CDC_MIN, CDC_AVG, CDC_MAX = 256 << 10, 1 << 20, 4 << 20
 
 Progress = Callable[[int], None]
@@ -92,29 +93,57 @@ class _Backup:
         except CorruptObject:
             return {}
 
-    def file(self, path: str, size: int) -> list[str]:
+    def file(self, path: str, size: int) -> tuple[list[str], int]:
+        """Chunk and queue one file; returns its blob ids and the bytes actually read.
+
+        The file is read in segments (not mmapped: a file truncated while mapped would
+        kill the process with SIGBUS); a file that changes while it is read is stored as
+        read, with its size taken from what was read.
+        """
         if size == 0:
-            return []
+            return [], 0
         with open(path, "rb") as fh:
             if size <= SMALL_FILE:
-                data = fh.read()
-                sink = [""]
-                self.pipe.submit(data, codec.choose_mode(data[: codec.SAMPLE]), sink, 0)
-                self.progress(len(data))
-                return sink
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                view = memoryview(mm)
-                try:
-                    mode = codec.choose_mode(view[len(view) // 2 : len(view) // 2 + codec.SAMPLE])
-                    chunks = list(fastcdc(view, CDC_MIN, CDC_AVG, CDC_MAX))
-                    sink = [""] * len(chunks)
-                    for i, ch in enumerate(chunks):
-                        self.pipe.submit(view[ch.offset : ch.offset + ch.length], mode, sink, i)
-                        self.progress(ch.length)
-                    self.pipe.drain()
-                finally:
-                    view.release()
-                return sink
+                data = fh.read(SMALL_FILE + 1)
+                if len(data) <= SMALL_FILE:
+                    if not data:
+                        return [], 0
+                    sink = [""]
+                    self.pipe.submit(data, codec.choose_mode(data[: codec.SAMPLE]), sink, 0)
+                    self.progress(len(data))
+                    return sink, len(data)
+                fh.seek(0)  # it grew: chunk it
+            sink = []
+            mode: int | None = None
+            carry = b""
+            total = 0
+            while True:
+                block = fh.read(SEGMENT)
+                data = carry + block if carry else block
+                eof = len(block) < SEGMENT
+                if mode is None:
+                    mid = len(data) // 2
+                    mode = codec.choose_mode(data[mid : mid + codec.SAMPLE])
+                if not data:
+                    break
+                chunks = list(fastcdc(data, CDC_MIN, CDC_AVG, CDC_MAX))
+                if not eof and len(chunks) > 1:
+                    last = chunks.pop()  # may be cut by the segment end: carry it over
+                    carry = data[last.offset :]
+                else:
+                    carry = b""
+                view = memoryview(data)
+                for ch in chunks:
+                    sink.append("")
+                    self.pipe.submit(
+                        view[ch.offset : ch.offset + ch.length], mode, sink, len(sink) - 1
+                    )
+                    self.progress(ch.length)
+                    total += ch.length
+                if eof and not carry:
+                    break
+            self.pipe.drain()
+            return sink, total
 
     def directory(self, path: str, parent_tree: str | None) -> tuple[list[Node], list[str]]:
         """Back up one directory; returns its nodes (content lists may still be filling)."""
@@ -153,7 +182,7 @@ class _Backup:
                     self.c.reused_files += 1
                     self.progress(st.st_size)
                 else:
-                    node["content"] = self.file(e.path, st.st_size)
+                    node["content"], node["size"] = self.file(e.path, st.st_size)
             else:
                 self.c.skipped += 1
                 continue
@@ -207,9 +236,9 @@ def backup_path(
             root = job.tree(str(src), parent_snap.tree if parent_snap else None)
         else:
             st = src.stat()
-            content = job.file(str(src), st.st_size)
+            content, size = job.file(str(src), st.st_size)
             job.pipe.drain()
-            job.c.files, job.c.bytes = 1, st.st_size
+            job.c.files, job.c.bytes = 1, size
             root = write_tree(
                 repo,
                 [
@@ -218,7 +247,7 @@ def backup_path(
                         "type": "file",
                         "mode": stat.S_IMODE(st.st_mode),
                         "mtime_ns": st.st_mtime_ns,
-                        "size": st.st_size,
+                        "size": size,
                         "content": content,
                     }
                 ],
@@ -444,7 +473,9 @@ def restore(
 def _restore_into(
     repo: Repository, root: Path, nodes: list[tuple[str, Node]], progress: Progress
 ) -> int:
-    targets: dict[bytes, list[tuple[str, int]]] = {}
+    # (path, offset, create): single-blob files are created by the worker that writes
+    # them, so file creation overlaps with reading and decoding packs
+    targets: dict[bytes, list[tuple[str, int, bool]]] = {}
     total = 0
     for rel, node in nodes:
         path = root / rel
@@ -452,18 +483,21 @@ def _restore_into(
         if kind == "dir":
             path.mkdir(mode=0o700)
         elif kind == "file":
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.ftruncate(fd, int(node["size"]))
-            finally:
-                os.close(fd)
+            content = node["content"]
+            single = len(content) == 1
+            if not single:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    os.ftruncate(fd, int(node["size"]))
+                finally:
+                    os.close(fd)
             offset = 0
-            for b in node["content"]:
+            for b in content:
                 bid = bytes.fromhex(b)
                 loc = repo.index.lookup(bid)
                 if loc is None:
                     raise CorruptObject(f"blob {b[:16]} of {rel} is not in the index", object_id=b)
-                targets.setdefault(bid, []).append((str(path), offset))
+                targets.setdefault(bid, []).append((str(path), offset, single))
                 offset += loc.entry.raw_length
             if offset != node["size"]:
                 raise CorruptObject(f"{rel}: chunk sizes do not add up to the file size")
@@ -506,7 +540,7 @@ def _restore_pack(
     repo: Repository,
     pack: str,
     entries: list[BlobEntry],
-    targets: dict[bytes, list[tuple[str, int]]],
+    targets: dict[bytes, list[tuple[str, int, bool]]],
 ) -> int:
     key = pack_key(pack)
     start = entries[0].offset
@@ -528,8 +562,9 @@ def _restore_pack(
             except ObjectNotFound as exc:
                 raise CorruptObject(f"pack {key} is missing", object_id=key) from exc
         plain = repo.decode_verified(pack, e, stored)
-        for path, offset in targets[e.id]:
-            fd = os.open(path, os.O_WRONLY)
+        for path, offset, create in targets[e.id]:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL if create else os.O_WRONLY
+            fd = os.open(path, flags, 0o600)
             try:
                 os.pwrite(fd, plain, offset)
             finally:
