@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,11 +13,11 @@ from rich.text import Text
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, console, emit, err_console
 from drkit.drills.engine import DrillInterrupted
-from drkit.drills.journal import Journal, StepRecord
+from drkit.drills.journal import Journal, Measurement, StepRecord
+from drkit.drills.report import fmt_seconds, scorecard
 from drkit.drills.scenarios import SCENARIOS, DrillOptions
 from drkit.errors import CheckFailed
-from drkit.types import format_duration
-from drkit.workspace import Workspace
+from drkit.workspace import GameDay, Workspace, run_gameday
 
 drill_app = typer.Typer(
     name="drill", help="Run incident drills and read their history.", no_args_is_help=True
@@ -26,12 +27,7 @@ SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the injected fa
 _VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "aborted": "yellow"}
 
 
-def _fmt(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds == 0:
-        return "0s"
-    return f"{seconds * 1000:.0f}ms" if seconds < 1 else format_duration(round(seconds, 1))
+_fmt = fmt_seconds
 
 
 def _when(at: float) -> str:
@@ -195,8 +191,75 @@ def history_cmd(
     emit(rows, json_, render)
 
 
+def render_scorecard(out: Console, day: GameDay) -> None:
+    table = Table(title=f"Game day scorecard: {day.plan}", show_header=True, header_style="bold")
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("RTO measured / target")
+    table.add_column("RPO measured / target")
+    table.add_column("notes", overflow="fold", ratio=1)
+    for row in scorecard(day.journals):
+
+        def cell(m: Measurement) -> Text:
+            style = "" if m.met is None else ("green" if m.met else "bold red")
+            return Text(f"{fmt_seconds(m.measured_s)} / {fmt_seconds(m.target_s)}", style=style)
+
+        notes = ", ".join(f"{k}={v:g}" for k, v in sorted(row.metrics.items()))
+        if row.reasons:
+            notes = "; ".join(row.reasons) + ("; " + notes if notes else "")
+        table.add_row(
+            row.scenario,
+            Text(row.verdict.upper(), style=_VERDICT_STYLE.get(row.verdict, "bold red")),
+            cell(row.rto),
+            cell(row.rpo),
+            notes,
+        )
+    out.print(table)
+    passed = sum(1 for j in day.journals if j.verdict == "pass")
+    out.print(Text(f"{passed} of {len(day.journals)} drills passed; report: {day.report}"))
+
+
+def gameday_cmd(
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", help="Run only these scenarios (repeatable)."),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Where to write the HTML report."),
+    ] = None,
+    seed: SeedOption = 0,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Run the plan's drills, print the scorecard, write the HTML report; exit 1 if one fails."""
+    ws = Workspace.load(plan)
+    try:
+        day = run_gameday(
+            ws,
+            seed=seed,
+            scenarios=list(scenario or []),
+            report=report,
+            on_drill=None if json_ else lambda name: err_console.print(f"[bold]drill {name}[/]"),
+            on_step=_step_printer(json_),
+        )
+    except DrillInterrupted:
+        err_console.print("interrupted; rollback ran")
+        raise typer.Exit(130) from None
+    finally:
+        ws.close()
+    emit(day.to_json(), json_, lambda out: render_scorecard(out, day))
+    if not day.passed:
+        failed = [j.scenario for j in day.journals if j.verdict != "pass"]
+        raise CheckFailed(
+            f"game day: {len(failed)} drill(s) failed: {', '.join(failed)}",
+            hint=f"read the report {day.report}",
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(drill_app, name="drill")
+    app.command("gameday")(gameday_cmd)
 
 
 __all__ = ["console", "register"]

@@ -62,7 +62,7 @@ def _drop_none(value: Any) -> Any:
 def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
     """Lint the plan against the DR framework; exit 1 when a rule of severity error fails."""
     loaded = load_plan(plan)
-    violations = lint(loaded)
+    violations = lint(loaded) + _overdue(loaded, plan)
     errors = count(violations, Severity.ERROR)
     warnings = count(violations, Severity.WARNING)
     data = {
@@ -80,6 +80,17 @@ def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
             f"plan check found {errors} error{'s' if errors != 1 else ''}",
             hint="fix the findings above; docs/framework.md explains each rule",
         )
+
+
+def _overdue(loaded: Plan, path: Path) -> list[Violation]:
+    """Drills and restore tests overdue by the cadence, from drkit's state (drkit.workspace)."""
+    from drkit.workspace import Workspace
+
+    ws = Workspace(loaded, path)
+    try:
+        return ws.overdue()
+    finally:
+        ws.close()
 
 
 def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:

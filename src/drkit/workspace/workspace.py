@@ -8,21 +8,26 @@ here and nowhere below. The CLI calls one method per command.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from drkit.drills.engine import write_journal
 from drkit.drills.journal import Journal, StepRecord
-from drkit.drills.runner import run_scenario
+from drkit.drills.report import render_html, scorecard
+from drkit.drills.runner import run_scenario, supported
 from drkit.drills.scenarios import SCENARIOS, DrillOptions
 from drkit.drills.stack import Stack
-from drkit.errors import InputError, SecretMissing
+from drkit.errors import InputError, SecretMissing, UsageError
+from drkit.plan.lint import LintContext, Violation
 from drkit.plan.loader import load_plan
 from drkit.plan.models import Plan
 from drkit.plan.models import Repository as RepoModel
 from drkit.state.store import DrillRecord, StateStore
+from drkit.workspace.overdue import overdue_violations
 
 #: Which scenarios count as which activity of the plan's ``testing`` cadence.
 ACTIVITY_SCENARIOS: dict[str, tuple[str, ...]] = {
@@ -146,3 +151,81 @@ class Workspace:
         for name in ACTIVITY_SCENARIOS.get(activity, ()):
             times += [d.at for d in state.drills(name) if d.verdict == "pass"]
         return datetime.fromtimestamp(max(times), UTC) if times else None
+
+    def overdue(self, now: datetime | None = None) -> list[Violation]:
+        """Drills and restore tests overdue by the plan's cadence (none without a state)."""
+        if not self.state_path.exists():
+            return []  # drkit never ran here: `plan check` judges the plan alone
+        ctx = LintContext(now=now or datetime.now(UTC), last_success=self.last_success)
+        return overdue_violations(self.plan, ctx)
+
+
+@dataclass
+class GameDay:
+    """The drills of one game day, their journals and the HTML report."""
+
+    plan: str
+    started_at: float
+    journals: list[Journal]
+    journal_paths: list[Path]
+    report: Path
+
+    @property
+    def passed(self) -> bool:
+        return all(j.verdict == "pass" for j in self.journals)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "started_at": self.started_at,
+            "passed": self.passed,
+            "report": str(self.report),
+            "scorecard": [row.to_json() for row in scorecard(self.journals)],
+            "journals": [str(p) for p in self.journal_paths],
+        }
+
+
+def run_gameday(
+    ws: Workspace,
+    *,
+    seed: int = 0,
+    scenarios: list[str] | None = None,
+    report: Path | None = None,
+    on_drill: Callable[[str], None] | None = None,
+    on_step: Callable[[StepRecord], None] | None = None,
+) -> GameDay:
+    """Run the plan's drills (or ``scenarios``) one after another and write the report.
+
+    Every drill runs even when an earlier one failed: a game day reports the whole
+    posture. The report goes to ``report`` or ``<state_dir>/gamedays/gameday-<time>.html``.
+    """
+    names = scenarios if scenarios else [s.name for s in supported(ws.plan)]
+    if not names:
+        raise UsageError(
+            f"plan {ws.plan.name!r} supports no drill scenario",
+            hint="`drkit drill list` says what each scenario needs",
+        )
+    started = time.time()
+    journals: list[Journal] = []
+    paths: list[Path] = []
+    for name in names:
+        if on_drill is not None:
+            on_drill(name)
+        journal, path = ws.run_drill(name, DrillOptions(seed=seed), on_step=on_step)
+        journals.append(journal)
+        paths.append(path)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
+    out = report or ws.state_dir / "gamedays" / f"gameday-{stamp}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(render_html(ws.plan.name, journals, started_at=started))
+    os.replace(tmp, out)
+    result = GameDay(ws.plan.name, started, journals, paths, out)
+    ws.state().record_event(
+        "gameday.completed",
+        ws.plan.name,
+        f"{sum(j.verdict == 'pass' for j in journals)}/{len(journals)} drills passed",
+        {"drills": [j.id for j in journals], "report": str(out), "passed": result.passed},
+        at=started,
+    )
+    return result

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from drkit.cli.main import main
+from drkit.state.store import StateStore
+
+from .conftest import WritePlan, serving_plan, validate_journal
+
+DAY = 86400.0
+
+
+def test_gameday_scorecard_report_and_json(
+    write_plan: WritePlan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(serving_plan())
+    report = plan.parent / "out" / "day.html"
+    assert main(["gameday", "--plan", str(plan), "--json", "--report", str(report)]) == 0
+    day = json.loads(capsys.readouterr().out)
+    assert day["passed"] is True
+    assert [r["scenario"] for r in day["scorecard"]] == ["provider-outage"]
+    row = day["scorecard"][0]
+    assert row["verdict"] == "pass"
+    assert row["rto"]["target_s"] == 300.0
+    for path in day["journals"]:
+        validate_journal(Path(path))
+    html = report.read_text()
+    assert "<svg" in html
+    assert "provider-outage" in html
+    assert "<script" not in html  # self-contained, nothing to load or run
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+    assert main(["gameday", "--plan", str(plan)]) == 0
+    out = capsys.readouterr().out
+    assert "Game day scorecard" in out
+    assert "PASS" in out
+
+
+def test_gameday_fails_when_a_drill_fails(
+    write_plan: WritePlan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = serving_plan()
+    data["serving"]["routes"][0]["targets"] = data["serving"]["routes"][0]["targets"][:1]
+    plan = write_plan(data)
+    assert main(["gameday", "--plan", str(plan)]) == 1
+    captured = capsys.readouterr()
+    assert "FAIL" in captured.out
+    assert "game day: 1 drill(s) failed: provider-outage" in captured.err
+    assert main(["gameday", "--plan", str(plan), "--json"]) == 1
+    [row] = json.loads(capsys.readouterr().out)["scorecard"]
+    assert row["verdict"] == "fail"
+    assert "no secondary target" in row["reasons"][0]
+
+
+def _record(state: StateStore, scenario: str, verdict: str, at: float) -> None:
+    state.record_drill(
+        {"id": f"{scenario}-{at}", "scenario": scenario, "verdict": verdict, "started_at": at}
+    )
+
+
+def test_plan_check_flags_overdue_drills_and_restore_tests(
+    write_plan: WritePlan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = serving_plan()
+    data["datasets"] = [{"name": "train", "path": "./data", "tier": "critical"}]
+    plan = write_plan(data)
+    assert main(["plan", "check", "--plan", str(plan), "--json"]) in (0, 1)
+    first = json.loads(capsys.readouterr().out)
+    assert not [v for v in first["violations"] if v["rule"] in ("DR591", "DR592")]  # no state
+
+    state = StateStore(plan.parent / ".drkit" / "state.db")
+    now = time.time()
+    _record(state, "provider-outage", "pass", now - 100 * DAY)  # cadence 90d: overdue
+    _record(state, "provider-outage", "fail", now - DAY)  # a failed drill does not count
+    state.record_verification("train", "abc", ok=True, duration_s=1.0, at=now - 40 * DAY)
+    state.close()
+    assert main(["plan", "check", "--plan", str(plan), "--json"]) == 1
+    found = {
+        (v["rule"], v["field"], v["severity"]): v["message"]
+        for v in json.loads(capsys.readouterr().out)["violations"]
+        if v["rule"] in ("DR591", "DR592")
+    }
+    assert "failover drill overdue" in found[("DR591", "testing.failover_drill_every", "error")]
+    assert "restore test overdue" in found[("DR592", "datasets[0]", "error")]
+    assert (
+        "no passing regional failover"
+        in found[("DR591", "testing.regional_failover_every", "warning")]
+    )
+
+    state = StateStore(plan.parent / ".drkit" / "state.db")
+    _record(state, "provider-outage", "pass", now - DAY)
+    state.record_verification("train", "abc", ok=True, duration_s=1.0, at=now - DAY)
+    state.close()
+    assert main(["plan", "check", "--plan", str(plan), "--json"]) in (0, 1)
+    errors = [
+        v
+        for v in json.loads(capsys.readouterr().out)["violations"]
+        if v["rule"] in ("DR591", "DR592") and v["severity"] == "error"
+    ]
+    assert errors == []
