@@ -274,3 +274,33 @@ async def test_fail_rate_is_seeded(client: UpstreamClient) -> None:
             outcomes.append(run_outcome)
     assert outcomes[0] == outcomes[1]
     assert 0 < sum(outcomes[0]) < 12
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "retryable"),
+    [
+        (529, "status_5xx", True),
+        (500, "status_5xx", True),
+        (429, "status_429", True),
+        (400, "status_4xx", False),
+    ],
+)
+async def test_error_event_mid_stream(
+    client: UpstreamClient, sim: ProviderSimulator, status: int, reason: str, retryable: bool
+) -> None:
+    sim.set_faults({"kind": "stream_error", "after": 2, "status": status})
+    seen: list[SSEEvent] = []
+    async with client.stream(
+        dialect=sim.dialect,
+        base_url=sim.base_url,
+        body=body(sim, stream=True),
+        deadlines=FAST,
+        api_key=KEY,
+    ) as upstream:
+        with pytest.raises(UpstreamError) as exc:
+            await collect(upstream, seen)
+    assert (exc.value.reason, exc.value.retryable) == (reason, retryable)
+    assert upstream.first_content
+    # a non-streaming request gets the status itself
+    err = await failure(client, sim, stream=False)
+    assert err.status == status

@@ -279,3 +279,15 @@ def test_sdk_sees_overloaded_and_rate_limit(sim: ProviderSimulator) -> None:
         assert exc_l.value.response.headers["retry-after-ms"] == "2000"
     assert sim.stats()["requests"] == 2
     assert sim.stats()["faults_fired"] == {"error": 1, "rate_limit": 1}
+
+
+def test_sdks_raise_on_an_error_event_mid_stream(sim: ProviderSimulator) -> None:
+    sim.set_faults({"kind": "stream_error", "after": 2, "status": 529})
+    if sim.dialect == "anthropic":
+        stream = ant(sim).messages.create(model="m", max_tokens=50, messages=USER, stream=True)  # type: ignore[arg-type]
+        with pytest.raises(anthropic.APIStatusError, match="overloaded_error"):
+            list(stream)
+    else:
+        chunks = oai(sim).chat.completions.create(model="m", messages=USER, stream=True)  # type: ignore[arg-type]
+        with pytest.raises(openai.APIError, match="Overloaded"):
+            list(chunks)

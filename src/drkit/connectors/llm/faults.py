@@ -17,6 +17,9 @@ Kinds::
                   body normally but without the final events)
     stream_stall  send `after` tokens, then stop sending (for `delay` seconds, or forever)
     malformed     invalid JSON (non-streaming) or an invalid SSE event after `after` tokens
+    stream_error  after `after` tokens, an in-stream error event (Anthropic `event: error`
+                  overloaded_error for status 529; OpenAI `{"error": ...}`), then the end;
+                  a non-streaming request gets `status` instead
 
 The command-line form is ``KIND[:VALUE][,key=value...]``, e.g. ``error:529``,
 ``rate_limit:retry_after=2``, ``latency:delay=0.5``, ``stream_cut:after=5``,
@@ -40,6 +43,7 @@ FaultKind = Literal[
     "stream_cut",
     "stream_stall",
     "malformed",
+    "stream_error",
 ]
 FAULT_KINDS: tuple[str, ...] = (
     "error",
@@ -50,6 +54,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "stream_cut",
     "stream_stall",
     "malformed",
+    "stream_error",
 )
 #: The key a bare ``KIND:VALUE`` sets, per kind.
 _SHORT_KEY = {
@@ -59,6 +64,7 @@ _SHORT_KEY = {
     "stream_cut": "after",
     "stream_stall": "after",
     "malformed": "after",
+    "stream_error": "after",
 }
 
 

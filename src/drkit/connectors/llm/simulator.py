@@ -456,6 +456,20 @@ _MALFORMED_SSE = {
 }
 
 
+def _stream_error_frame(dialect: Dialect, fault: Fault) -> bytes:
+    status = fault.status
+    message = fault.message or _default_message(status)
+    if dialect == "anthropic":
+        etype = _ANTHROPIC_ERRORS.get(status, "api_error")
+        return encode_json_sse(
+            {"type": "error", "error": {"type": etype, "message": message}}, "error"
+        )
+    etype = _OPENAI_ERRORS.get(status, "server_error")
+    return encode_json_sse(
+        {"error": {"message": message, "type": etype, "param": None, "code": None}}
+    )
+
+
 # --- validation --------------------------------------------------------------------------
 
 
@@ -563,7 +577,9 @@ def build_app(state: SimState) -> Starlette:
         if fault is not None and fault.kind == "black_hole":
             await _wait_disconnect(request)
             return Response(status_code=204), False
-        if fault is not None and fault.kind == "error":
+        if fault is not None and (
+            fault.kind == "error" or (fault.kind == "stream_error" and not body.get("stream"))
+        ):
             return error_response(
                 dialect, fault.status, fault.message or _default_message(fault.status), fault.body
             ), False
@@ -635,6 +651,9 @@ def build_app(state: SimState) -> Starlette:
                             raise _CutConnection()
                         if active.kind == "malformed":
                             yield _MALFORMED_SSE[dialect]
+                            return
+                        if active.kind == "stream_error":
+                            yield _stream_error_frame(dialect, active)
                             return
                         if active.kind == "stream_stall":
                             await _wait_disconnect(request, active.delay)
