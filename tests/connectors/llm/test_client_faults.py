@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -59,7 +60,8 @@ async def failure(
     with pytest.raises(UpstreamError) as exc:
         await run(client, sim, stream=stream, deadlines=deadlines)
     err = exc.value
-    for text in (str(err), repr(err), repr(err.body), str(err.hint)):
+    cause = err.__cause__
+    for text in (str(err), repr(err), repr(err.body), str(err.hint), repr(cause), str(cause)):
         assert KEY.reveal() not in text
     return err
 
@@ -304,3 +306,32 @@ async def test_error_event_mid_stream(
     # a non-streaming request gets the status itself
     err = await failure(client, sim, stream=False)
     assert err.status == status
+
+
+async def test_garbage_instead_of_http_never_leaks_the_key(client: UpstreamClient) -> None:
+    """A peer answering non-HTTP: classified, retryable, and the key is not chained along."""
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(UpstreamError) as exc:
+            await client.complete(
+                dialect="openai",
+                base_url=f"http://127.0.0.1:{port}/v1",
+                body={"model": "m", "messages": []},
+                deadlines=FAST,
+                api_key=KEY,
+            )
+    finally:
+        server.close()
+        await server.wait_closed()
+    err = exc.value
+    assert (err.reason, err.retryable) == ("connect", True)
+    chain = f"{err!r} {err.__cause__!r} {err.__context__!r}"
+    assert KEY.reveal() not in chain

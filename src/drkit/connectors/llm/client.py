@@ -274,20 +274,22 @@ class UpstreamStream:
                 deadline, phase = first_at, "timeout_first_token"
             if total_at <= deadline:
                 deadline, phase = total_at, "timeout_total"
+            failure: UpstreamError | None = None
             try:
                 async with asyncio.timeout_at(deadline):
                     chunk = await read()
             except aiohttp.ClientError as exc:
-                raise UpstreamError(
+                failure = _failure(
                     f"{where}: the connection dropped mid-stream ({type(exc).__name__})",
-                    status=502,
-                    retryable=True,
-                    reason="stream_cut",
-                ) from exc
+                    "stream_cut",
+                    exc,
+                )
             except TimeoutError:
                 raise UpstreamError(
                     f"{where}: {_PHASE_TEXT[phase]}", status=504, retryable=True, reason=phase
                 ) from None
+            if failure is not None:
+                raise failure
             if not chunk:
                 raise UpstreamError(
                     f"{where}: the stream ended before its final event",
@@ -434,13 +436,13 @@ class UpstreamClient:
                 reason="connect",
             ) from exc
         except aiohttp.ClientError as exc:
-            # the peer accepted and then closed before answering: as good as refused
-            raise UpstreamError(
+            # the peer accepted and then closed (or spoke no HTTP): as good as refused
+            failure = _failure(
                 f"{where}: the connection closed before a response ({type(exc).__name__})",
-                status=502,
-                retryable=True,
-                reason="connect",
-            ) from exc
+                "connect",
+                exc,
+            )
+        raise failure  # outside the except block: the aiohttp error is not even __context__
 
     async def _read_error(
         self, response: aiohttp.ClientResponse, deadlines: DeadlinesLike, started: float, where: str
@@ -482,6 +484,8 @@ class UpstreamClient:
         )
         if response.status >= 400:
             raise await self._read_error(response, deadlines, started, where)
+        failure: UpstreamError | None = None
+        raw = b""
         try:
             async with asyncio.timeout_at(started + deadlines.total):
                 raw = await response.read()
@@ -495,14 +499,13 @@ class UpstreamClient:
             ) from None
         except aiohttp.ClientError as exc:
             response.close()
-            raise UpstreamError(
-                f"{where}: the connection dropped while reading the answer",
-                status=502,
-                retryable=True,
-                reason="stream_cut",
-            ) from exc
+            failure = _failure(
+                f"{where}: the connection dropped while reading the answer", "stream_cut", exc
+            )
         finally:
             response.release()
+        if failure is not None:
+            raise failure
         try:
             payload = json.loads(raw)
         except ValueError:
@@ -558,6 +561,19 @@ class UpstreamClient:
                 response.release()
             else:
                 response.close()  # mid-answer: this connection cannot be reused
+
+
+def _failure(message: str, reason: str, exc: aiohttp.ClientError) -> UpstreamError:
+    """A retryable 502 caused by ``exc`` -- chained unless it carries the API key.
+
+    ``ClientResponseError`` holds ``request_info`` with the request headers and its repr
+    prints them, so it is neither ``__cause__`` nor (callers raise outside their
+    ``except`` block) ``__context__``: no traceback or log can show the key.
+    """
+    failure = UpstreamError(message, status=502, retryable=True, reason=reason)
+    if not isinstance(exc, aiohttp.ClientResponseError):
+        failure.__cause__ = exc
+    return failure
 
 
 def _connect_cause(exc: aiohttp.ClientConnectorError) -> str:
