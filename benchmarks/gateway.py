@@ -5,7 +5,7 @@ primary and an Anthropic secondary; ``drkit simulate provider``), each system co
 with the same two targets, the same 2 s first-token deadline and failover on errors:
 
 1. added latency p50/p99 at concurrency 1 (non-streaming and streaming), vs direct;
-2. throughput at concurrency 32 (non-streaming requests per second);
+2. throughput at concurrency 32 (requests per second, non-streaming and streaming);
 3. failover time per failure mode (503, refused, black hole, stream cut before the first
    token): the first request after the primary breaks, and the mean of the next five;
 4. a 30 s primary outage (503) under steady load: upstream attempts on the primary,
@@ -174,7 +174,9 @@ def latency(system: System, n: int, stream: bool) -> dict[str, float]:
     }
 
 
-async def _throughput(system: System, concurrency: int, seconds: float) -> dict[str, float]:
+async def _throughput(
+    system: System, concurrency: int, seconds: float, stream: bool
+) -> dict[str, float]:
     ok = failed = 0
     stop_at = 0.0
     conn = aiohttp.TCPConnector(limit=concurrency)
@@ -185,10 +187,10 @@ async def _throughput(system: System, concurrency: int, seconds: float) -> dict[
             while time.perf_counter() < stop_at:
                 try:
                     async with session.post(
-                        system.url, json=system.body(False), headers=system.headers
+                        system.url, json=system.body(stream), headers=system.headers
                     ) as r:
-                        await r.read()
-                        good = r.status == 200
+                        data = await r.read()
+                        good = r.status == 200 and (not stream or b"[DONE]" in data)
                 except aiohttp.ClientError:
                     good = False
                 if count:
@@ -203,8 +205,10 @@ async def _throughput(system: System, concurrency: int, seconds: float) -> dict[
     return {"rps": ok / elapsed, "failed": failed}
 
 
-def throughput(system: System, concurrency: int, seconds: float) -> dict[str, float]:
-    return asyncio.run(_throughput(system, concurrency, seconds))
+def throughput(
+    system: System, concurrency: int, seconds: float, stream: bool = False
+) -> dict[str, float]:
+    return asyncio.run(_throughput(system, concurrency, seconds, stream))
 
 
 def wait_primary(system: System, timeout: float = 60) -> float:
@@ -466,6 +470,7 @@ def main() -> None:
             s.results["latency_stream"] = latency(s, args.n // 2, stream=True)
             print(f"[{s.name}] throughput (c=32) ...", flush=True)
             s.results["throughput"] = throughput(s, 32, args.seconds)
+            s.results["throughput_stream"] = throughput(s, 32, args.seconds, stream=True)
         for s in systems[1:]:
             print(f"[{s.name}] failover per mode ...", flush=True)
             s.results["failover"] = failover(s, a)
@@ -494,12 +499,14 @@ def report(systems: list[System], outage_s: float) -> None:
             f"{st['p99_ms'] - d['latency_stream']['p99_ms']:.2f}"
         )
     print("\n== throughput at concurrency 32 (requests/s) ==")
+    print(f"{'':10} {'plain':>8} {'stream':>8}")
     for s in systems:
-        t = s.results["throughput"]
-        print(f"{s.name:10} {t['rps']:8.0f}   failed {t['failed']}")
+        t, ts = s.results["throughput"], s.results["throughput_stream"]
+        print(f"{s.name:10} {t['rps']:8.0f} {ts['rps']:8.0f}   failed {t['failed'] + ts['failed']}")
     if "litellm" in by:
-        ratio = by["drkit"]["throughput"]["rps"] / max(1e-9, by["litellm"]["throughput"]["rps"])
-        print(f"drkit / litellm throughput: {ratio:.1f}x")
+        for kind in ("throughput", "throughput_stream"):
+            ratio = by["drkit"][kind]["rps"] / max(1e-9, by["litellm"][kind]["rps"])
+            print(f"drkit / litellm {kind.replace('_', ' ')}: {ratio:.1f}x")
         added_d = by["drkit"]["latency"]["p50_ms"] - d["latency"]["p50_ms"]
         added_l = by["litellm"]["latency"]["p50_ms"] - d["latency"]["p50_ms"]
         print(f"litellm / drkit added p50 latency: {added_l / max(1e-3, added_d):.1f}x")
