@@ -195,26 +195,28 @@ def render_scorecard(out: Console, day: GameDay) -> None:
     table = Table(title=f"Game day scorecard: {day.plan}", show_header=True, header_style="bold")
     table.add_column("scenario", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
-    table.add_column("RTO measured / target")
-    table.add_column("RPO measured / target")
-    table.add_column("notes", overflow="fold", ratio=1)
-    for row in scorecard(day.journals):
+    for col in ("RTO measured / target", "RPO measured / target", "detection"):
+        table.add_column(col)
+    rows = scorecard(day.journals)
+    for row in rows:
 
         def cell(m: Measurement) -> Text:
             style = "" if m.met is None else ("green" if m.met else "bold red")
             return Text(f"{fmt_seconds(m.measured_s)} / {fmt_seconds(m.target_s)}", style=style)
 
-        notes = ", ".join(f"{k}={v:g}" for k, v in sorted(row.metrics.items()))
-        if row.reasons:
-            notes = "; ".join(row.reasons) + ("; " + notes if notes else "")
         table.add_row(
             row.scenario,
             Text(row.verdict.upper(), style=_VERDICT_STYLE.get(row.verdict, "bold red")),
             cell(row.rto),
             cell(row.rpo),
-            notes,
+            Text(fmt_seconds(row.detection.measured_s)),
         )
     out.print(table)
+    for row in rows:
+        figures = ", ".join(f"{k}={v:g}" for k, v in sorted(row.metrics.items()))
+        out.print(Text.assemble((row.scenario, "bold"), f": {figures}"), soft_wrap=True)
+        for reason in row.reasons:
+            out.print(Text(f"  reason: {reason}", style="red"), soft_wrap=True)
     passed = sum(1 for j in day.journals if j.verdict == "pass")
     out.print(Text(f"{passed} of {len(day.journals)} drills passed; report: {day.report}"))
 

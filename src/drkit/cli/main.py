@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.repo_cmd",
     "drkit.cli.simulate_cmd",
     "drkit.cli.drill_cmd",
+    "drkit.cli.demo_cmd",
 ]
 
 

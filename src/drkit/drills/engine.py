@@ -65,6 +65,8 @@ class DrillContext:
     metrics: dict[str, float] = field(default_factory=dict)
     rpo_s: float | None = None
     rpo_detail: str = ""
+    #: facts the running step reports (snapshot ids, files restored...) -> its journal data
+    step_data: dict[str, object] = field(default_factory=dict)
 
     def mark(self, name: str, detail: str = "", at: float | None = None) -> None:
         """Put a named instant on the timeline (the first of each name counts)."""
@@ -79,6 +81,10 @@ class DrillContext:
 
     def metric(self, name: str, value: float) -> None:
         self.metrics[name] = value
+
+    def note(self, key: str, value: object) -> None:
+        """Attach a JSON-able fact to the running step's journal record (``data``)."""
+        self.step_data[key] = value
 
 
 class DrillInterrupted(Exception):
@@ -115,6 +121,7 @@ def run_drill(
     def run_step(phase: Phase, step: Step) -> bool:
         t0 = clock()
         status, detail = "ok", ""
+        ctx.step_data = {}
         try:
             if step.run(ctx) is False:
                 status, detail = "failed", "check returned false"
@@ -129,6 +136,7 @@ def run_drill(
             started_at=t0,
             ended_at=clock(),
             detail=detail,
+            data=dict(ctx.step_data),
         )
         steps.append(record)
         if on_step is not None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from drkit.drills.data import RestoreTest, component_path, restore_test
 from drkit.drills.engine import write_journal
 from drkit.drills.journal import Journal, StepRecord
 from drkit.drills.report import render_html, scorecard
@@ -130,8 +131,43 @@ class Workspace:
 
     def _keep(self, journal: Journal) -> Path:
         path = write_journal(journal, self.journal_dir)
-        self.state().record_drill(journal.model_dump(mode="json"))
+        state = self.state()
+        state.record_drill(journal.model_dump(mode="json"))
+        if journal.verdict == "pass":
+            # a drill's verified restore is a restore test of that component
+            for step in journal.steps:
+                tests = step.data.get("restore_tests")
+                for t in tests if isinstance(tests, list) else []:
+                    state.record_verification(
+                        str(t["component"]),
+                        str(t["snapshot"]),
+                        ok=True,
+                        duration_s=float(t["duration_s"]),
+                        details={"by": f"drill {journal.id}"},
+                        at=step.ended_at,
+                    )
         return path
+
+    # --- data --------------------------------------------------------------------------
+
+    def verify(self, component: str, repository: str | None = None) -> RestoreTest:
+        """Restore test of a component's newest snapshot; recorded in repo and state."""
+        comp = self.plan.component(component)
+        stack = self.stack()
+        stack.scratch.mkdir(parents=True, exist_ok=True)
+        name = repository or self.plan.repositories.primary.name
+        with stack.open_repository(name) as repo:
+            result = restore_test(
+                repo, comp.name, stack.scratch, source=component_path(self.plan, comp)
+            )
+        self.state().record_verification(
+            comp.name,
+            result.snapshot,
+            ok=result.ok,
+            duration_s=result.duration_s,
+            details={"repository": name, "files": result.files, "bytes": result.bytes},
+        )
+        return result
 
     def drill_history(self, scenario: str | None = None) -> list[DrillRecord]:
         if not self.state_path.exists():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drkit.drills.scenarios import designed, provider_outage
+from drkit.drills.scenarios import data_corruption, designed, provider_outage, region_outage
 from drkit.drills.scenarios.base import DrillOptions, Scenario
 from drkit.errors import UsageError
 
@@ -10,6 +10,8 @@ SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
         provider_outage.SCENARIO,
+        region_outage.SCENARIO,
+        data_corruption.SCENARIO,
         designed.MODEL_REGRESSION,
         designed.SECURITY_BREACH,
     )

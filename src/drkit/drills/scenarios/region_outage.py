@@ -1,0 +1,223 @@
+"""``region-outage``: every target and every repository of one region becomes unreachable.
+
+Serving moves to the route's targets in other regions (the rehearsal gateway, targets
+of the lost region told to refuse connections); data moves to the replicas: every
+component with a path is restored from the first repository outside the lost region
+that holds it (the lost region's repositories are wrapped with
+``Faulty(unreachable=True)``, so the drill's restore logic meets them failing exactly
+as a dead endpoint would). Measured: serving RTO, data RTO (the restores), RTO = the
+later of the two, RPO = the age at the fault of the oldest snapshot restored (writes
+after it exist only in the lost region). Vector stores: see :mod:`drkit.drills.data`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from typing import Any
+
+from drkit.connectors.objectstore.faulty import Faulty
+from drkit.drills.data import VECTOR_SNAPSHOTS_MISSING, component_path, file_components
+from drkit.drills.engine import Drill, DrillContext, Step
+from drkit.drills.rehearsal import Rehearsal
+from drkit.drills.scenarios.base import DrillOptions, Scenario
+from drkit.drills.scenarios.provider_outage import recovery_wait
+from drkit.drills.stack import Stack
+from drkit.errors import DrillError, DrkitError, SnapshotNotFound, UsageError
+from drkit.plan.models import Plan
+from drkit.repository import restore
+
+PROBES_AFTER = 3
+
+
+def unsupported(plan: Plan) -> str | None:
+    if not plan.serving.routes and not file_components(plan):
+        return "the plan has neither serving routes nor data components with a path"
+    return None
+
+
+def build(stack: Stack, options: DrillOptions) -> Drill:
+    plan = stack.plan
+    region = options.region or plan.repositories.primary.region
+    route = plan.serving.routes[0] if plan.serving.routes else None
+    comps = file_components(plan)
+    lost_repos = [r.name for r in stack.repositories() if r.region == region]
+    lost_targets = [t.name for t in route.targets if t.region == region] if route else []
+    known = {r.region for r in stack.repositories()}
+    if route is not None:
+        known |= {t.region for t in route.targets}
+    if region not in known:
+        raise UsageError(
+            f"nothing of plan {plan.name!r} is in region {region!r}",
+            hint="regions in the plan: " + ", ".join(sorted(known)),
+        )
+    tiers = [plan.tiers[c.tier] for c in comps if c.tier] + (
+        [plan.tiers[route.tier]] if route else []
+    )
+    rehearsal = Rehearsal(plan, route, seed=options.seed) if route else None
+    work = stack.scratch / f"region-outage-{region}-{options.seed}"
+    found: dict[str, Any] = {}
+
+    def start(ctx: DrillContext) -> None:
+        if rehearsal is None:
+            return
+        rehearsal.start()
+        a = rehearsal.ask("steady state")
+        if not a.ok:
+            raise DrillError(f"the route does not answer before the fault: {a}")
+
+    def have_snapshots(ctx: DrillContext) -> None:
+        if not comps:
+            return
+        with stack.open_repository(plan.repositories.primary.name) as repo:
+            missing = [c.name for c in comps if not repo.snapshots(c.name)]
+        if missing:
+            raise DrillError(f"no snapshot in the primary repository of: {', '.join(missing)}")
+
+    def lose_region(ctx: DrillContext) -> None:
+        for name in lost_repos:
+            stack.wrappers[name] = lambda store: Faulty(store, unreachable=True)
+        if rehearsal is not None:
+            for t in lost_targets:
+                rehearsal.fail(t, {"kind": "refuse"})
+        ctx.note("repositories", lost_repos)
+        ctx.note("targets", lost_targets)
+
+    def serve_elsewhere(ctx: DrillContext) -> None:
+        if rehearsal is None or route is None:
+            return
+        survivors = [t.name for t in route.targets if t.region != region]
+        if not survivors:
+            raise DrillError(
+                f"no target outside region {region!r} for route {route.name!r}: "
+                "serving cannot leave the lost region"
+            )
+        fault_at = ctx.marker("fault_injected") or 0.0
+        deadline = time.time() + recovery_wait(route)
+        while True:
+            a = rehearsal.ask("region lost")
+            if a.ok and a.target in survivors:
+                found["serving_at"] = a.at
+                ctx.metric("serving_rto_s", round(a.at - fault_at, 3))
+                break
+            if time.time() > deadline:
+                raise DrillError(f"no good answer from {', '.join(survivors)} in time")
+        ev = rehearsal.first_event("failover", "ejection", since=fault_at)
+        if ev is not None:
+            found.setdefault("detected", ev)
+
+    def restore_elsewhere(ctx: DrillContext) -> None:
+        if not comps:
+            return
+        fault_at = ctx.marker("fault_injected") or 0.0
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        oldest: float | None = None
+        tests: list[dict[str, Any]] = []
+        started = time.time()
+        for comp in comps:
+            done = False
+            tried: list[str] = []
+            for model in stack.repositories():
+                try:
+                    with stack.open_repository(model.name) as repo:
+                        snap = repo.find_snapshot("latest", comp.name)
+                        result = restore(repo, snap, work / comp.name)
+                except SnapshotNotFound:
+                    tried.append(f"{model.name}: no snapshot")
+                    continue
+                except DrkitError as exc:
+                    found.setdefault("detected", time.time())
+                    tried.append(f"{model.name}: {type(exc).__name__}")
+                    continue
+                age = fault_at - snap.datetime.timestamp()
+                oldest = age if oldest is None else max(oldest, age)
+                tests.append(
+                    {
+                        "component": comp.name,
+                        "snapshot": snap.id,
+                        "repository": model.name,
+                        "duration_s": result.duration_s,
+                    }
+                )
+                done = True
+                break
+            if not done:
+                raise DrillError(
+                    f"no replica outside region {region!r} holds {comp.name!r} "
+                    f"(tried {'; '.join(tried)})"
+                )
+        ctx.metric("data_rto_s", round(time.time() - fault_at, 3))
+        ctx.metric("restore_s", round(time.time() - started, 3))
+        ctx.metric("components_restored", len(tests))
+        ctx.note("restore_tests", tests)
+        if plan.vector_stores:
+            ctx.note("vector_stores_skipped", [v.name for v in plan.vector_stores])
+            ctx.note("why", VECTOR_SNAPSHOTS_MISSING)
+        ctx.record_rpo(
+            max(0.0, oldest or 0.0), "age of the oldest snapshot restored outside the region"
+        )
+
+    def mark(ctx: DrillContext) -> None:
+        if "detected" in found:
+            ctx.mark("detected", "first failure against the lost region", at=found["detected"])
+        ctx.mark("recovered", "serving and data back outside the lost region")
+
+    def still_serving(ctx: DrillContext) -> None:
+        if rehearsal is None or route is None:
+            return
+        bad = [a for a in (rehearsal.ask("after") for _ in range(PROBES_AFTER)) if not a.ok]
+        fault_at = ctx.marker("fault_injected") or 0.0
+        errors = sum(1 for a in rehearsal.answers if a.at >= fault_at and not a.ok)
+        ctx.metric("client_visible_errors", errors)
+        if bad:
+            raise DrillError(f"{len(bad)} of {PROBES_AFTER} answers failed after the failover")
+
+    def restored_whole(ctx: DrillContext) -> None:
+        for comp in comps:
+            got = sum(1 for p in (work / comp.name).rglob("*") if p.is_file())
+            if got == 0 and any(component_path(plan, comp).iterdir()):
+                raise DrillError(f"{comp.name}: restored nothing")
+
+    def undo(ctx: DrillContext) -> None:
+        for name in lost_repos:
+            stack.wrappers.pop(name, None)
+        if rehearsal is not None and rehearsal.sims:
+            rehearsal.clear()
+
+    return Drill(
+        scenario="region-outage",
+        description=f"region {region!r} lost: targets {lost_targets or 'none'}, "
+        f"repositories {lost_repos or 'none'} unreachable",
+        steady_state=(
+            Step("route answers" if route else "no serving route", start),
+            Step("primary repository holds every component", have_snapshots),
+        ),
+        fault=(Step(f"region {region} unreachable", lose_region),),
+        recovery=(
+            Step("serving moves to another region", serve_elsewhere),
+            Step("restore every component from outside the region", restore_elsewhere),
+            Step("service and data back", mark),
+        ),
+        verify=(
+            Step("answers keep coming from the surviving region", still_serving),
+            Step("restored data is complete", restored_whole),
+        ),
+        rollback=(
+            Step("bring the region back", undo),
+            Step("stop the rehearsal", lambda ctx: rehearsal.stop() if rehearsal else None),
+            Step("remove restored data", lambda ctx: shutil.rmtree(work, True)),
+        ),
+        rto_target_s=min((t.rto for t in tiers), default=None),
+        rpo_target_s=min((t.rpo for t in tiers), default=None),
+    )
+
+
+SCENARIO = Scenario(
+    name="region-outage",
+    summary="every target and repository of one region is unreachable; serving and "
+    "restores move to the other region",
+    cadence="regional_failover",
+    unsupported=unsupported,
+    build=build,
+)

@@ -1,0 +1,155 @@
+"""data-corruption and region-outage on the demo's example stack (small), real repositories."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drkit.cli.main import main
+from drkit.drills.data import fingerprint
+from drkit.workspace import Workspace
+from drkit.workspace.demo import (
+    backup_all,
+    build_stack,
+    copy_to_replicas,
+    init_repositories,
+    verify_all,
+    write_after_backup,
+)
+
+from .conftest import validate_journal
+
+Build = Callable[..., Path]
+
+
+@pytest.fixture
+def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Build:
+    """The example stack, with as much of the protection cycle done as the test asks."""
+    monkeypatch.setenv("DRKIT_KDF", "fast")
+    monkeypatch.delenv("DRKIT_STATE", raising=False)
+
+    def make(*, copy: bool = True, verify: bool = True, edit: Any = None) -> Path:
+        plan = build_stack(tmp_path / "stack", seed=3, size="small")
+        if edit is not None:
+            data = yaml.safe_load(plan.read_text())
+            edit(data)
+            plan.write_text(yaml.safe_dump(data, sort_keys=False))
+        ws = Workspace.load(plan)
+        try:
+            init_repositories(ws)
+            backup_all(ws)
+            if copy:
+                copy_to_replicas(ws)
+            if verify:
+                verify_all(ws)
+            write_after_backup(ws, seed=3)
+        finally:
+            ws.close()
+        return plan
+
+    return make
+
+
+def run(plan: Path, scenario: str, capsys: pytest.CaptureFixture[str], *extra: str) -> Any:
+    code = main(["drill", "run", scenario, "--plan", str(plan), "--json", *extra])
+    out = json.loads(capsys.readouterr().out)
+    out["exit_code"] = code
+    return out
+
+
+def test_data_corruption_detects_restores_and_counts_writes_lost(
+    build: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = build()
+    live = plan.parent / "data" / "train"
+    before = fingerprint(live)
+    out = run(plan, "data-corruption", capsys, "--seed", "5")
+    assert out["exit_code"] == 0, out["reasons"]
+    assert out["verdict"] == "pass"
+    m = out["metrics"]
+    assert m["files_deleted"] >= 1
+    assert m["files_altered"] >= 1
+    assert m["files_damaged_detected"] >= 1
+    assert m["writes_lost"] == 3  # the three files written after the verified snapshot
+    assert out["rpo"]["measured_s"] > 0
+    assert "3 file writes since snapshot" in out["rpo"]["detail"]
+    assert out["detection"]["measured_s"] is not None
+    validate_journal(Path(out["journal_path"]))
+    assert fingerprint(live) == before  # the drill worked on a sandbox
+    assert not list((plan.parent / ".drkit" / "scratch").glob("data-corruption-*"))
+
+    again = run(plan, "data-corruption", capsys, "--seed", "5")
+    first_fault = next(s for s in out["steps"] if s["phase"] == "fault")["data"]
+    second_fault = next(s for s in again["steps"] if s["phase"] == "fault")["data"]
+    assert first_fault == second_fault  # seeded: the same files are hit
+
+    ws = Workspace.load(plan)
+    assert ws.last_success("restore_test", "train") is not None
+    ws.close()
+
+
+def test_data_corruption_without_verified_snapshot_fails(
+    build: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = build(verify=False)
+    out = run(plan, "data-corruption", capsys)
+    assert out["exit_code"] == 1
+    assert out["verdict"] == "fail"
+    assert "no verified snapshot of 'train'" in out["reasons"][0]
+    assert [s["status"] for s in out["steps"] if s["phase"] == "rollback"] == ["ok"]
+    assert not list((plan.parent / ".drkit" / "scratch").glob("data-corruption-*"))
+
+
+def test_region_outage_serves_and_restores_from_the_other_region(
+    build: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = build()
+    out = run(plan, "region-outage", capsys)
+    assert out["exit_code"] == 0, out["reasons"]
+    m = out["metrics"]
+    assert m["components_restored"] == 2
+    assert m["client_visible_errors"] == 0
+    assert m["serving_rto_s"] <= out["rto"]["measured_s"]
+    restore_step = next(s for s in out["steps"] if s["name"].startswith("restore every"))
+    assert {t["repository"] for t in restore_step["data"]["restore_tests"]} == {"replica"}
+    assert restore_step["data"]["vector_stores_skipped"] == ["kb"]  # extension point
+    validate_journal(Path(out["journal_path"]))
+
+
+def test_region_outage_without_replica_fails(
+    build: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = build(copy=False)
+    out = run(plan, "region-outage", capsys)
+    assert out["exit_code"] == 1
+    assert any("no replica outside region 'eu-west' holds 'train'" in r for r in out["reasons"])
+    rollback = [s for s in out["steps"] if s["phase"] == "rollback"]
+    assert [s["status"] for s in rollback] == ["ok", "ok", "ok"]
+
+
+def test_region_outage_without_target_elsewhere_fails(
+    build: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def one_region(data: dict[str, Any]) -> None:
+        for t in data["serving"]["routes"][0]["targets"]:
+            t["region"] = "eu-west"
+
+    plan = build(edit=one_region)
+    out = run(plan, "region-outage", capsys)
+    assert out["exit_code"] == 1
+    assert any("no target outside region 'eu-west'" in r for r in out["reasons"])
+
+
+def test_unknown_region_and_vector_subject_are_bad_input(
+    build: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = build(copy=False, verify=False)
+    assert main(["drill", "run", "region-outage", "--region", "mars", "--plan", str(plan)]) == 2
+    assert "nothing of plan 'demo-assistant' is in region 'mars'" in capsys.readouterr().err
+    assert main(["drill", "run", "data-corruption", "--subject", "kb", "--plan", str(plan)]) == 2
+    assert "drkit.replication.vectors" in capsys.readouterr().err
