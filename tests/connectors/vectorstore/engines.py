@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,7 +57,11 @@ def _pg_bin() -> Path:
 
 
 class Postgres:
-    def __init__(self, base: Path) -> None:
+    """A throw-away cluster in its own directory under the system temp dir (not under
+    pytest's, which pytest keeps at mode 0700, closed to the ``pgserver`` user)."""
+
+    def __init__(self) -> None:
+        base = Path(tempfile.mkdtemp(prefix="drkit-pg-"))
         self.base = base
         self.data = base / "data"
         self.port = free_port()
@@ -69,14 +74,18 @@ class Postgres:
             except KeyError:
                 subprocess.run(["useradd", "--system", self.user], check=True)
             pw = pwd.getpwnam(self.user)
-            for p in [base, *base.parents]:
-                if p == Path("/"):
-                    break
-                p.chmod(p.stat().st_mode | 0o005)  # let the postgres user traverse
             os.chown(base, pw.pw_uid, pw.pw_gid)
         subprocess.run(
-            [str(_pg_bin() / "initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres"]
-            + ["--encoding=utf8", "-N"],
+            [
+                str(_pg_bin() / "initdb"),
+                "-D",
+                str(self.data),
+                "--auth=trust",
+                "-U",
+                "postgres",
+                "--encoding=utf8",
+                "-N",
+            ],
             check=True,
             user=self.user,
             stdout=subprocess.DEVNULL,
@@ -91,9 +100,21 @@ class Postgres:
     def start(self) -> None:
         log = (self.base / "log").open("ab")
         self.proc = subprocess.Popen(
-            [str(_pg_bin() / "postgres"), "-D", str(self.data), "-h", "127.0.0.1"]
-            + ["-p", str(self.port), "-k", str(self.base), "-c", "fsync=off"]
-            + ["-c", "max_connections=50"],
+            [
+                str(_pg_bin() / "postgres"),
+                "-D",
+                str(self.data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.base),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=50",
+            ],
             user=self.user,
             stdout=log,
             stderr=log,
@@ -121,6 +142,10 @@ class Postgres:
                 self.proc.wait()
         self.proc = None
 
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
 
 class ChromaServer:
     def __init__(self, base: Path) -> None:
@@ -137,8 +162,16 @@ class ChromaServer:
         log = (self.base / "chroma.log").open("ab")
         exe = shutil.which("chroma", path=str(BIN)) or "chroma"
         self.proc = subprocess.Popen(
-            [exe, "run", "--host", "127.0.0.1", "--port", str(self.port)]
-            + ["--path", str(self.base / "data")],
+            [
+                exe,
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--path",
+                str(self.base / "data"),
+            ],
             stdout=log,
             stderr=log,
             env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},

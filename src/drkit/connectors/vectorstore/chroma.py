@@ -252,3 +252,11 @@ class ChromaStore(VectorStore):
         if new_name in self.list_collections():
             raise exists_error(new_name)
         self._call(lambda: col.modify(name=new_name), name)
+
+    def close(self) -> None:
+        # chromadb's HTTP client (and its admin client) never close their httpx sessions
+        for owner in (self._client, getattr(self._client, "_admin_client", None)):
+            session = getattr(getattr(owner, "_server", None), "_session", None)
+            if session is not None:
+                session.close()
+        self._client.close()

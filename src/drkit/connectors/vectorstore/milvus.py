@@ -12,11 +12,13 @@ applications usually query them. A payload key that collides with a schema field
 refused. Other collections: the primary key (INT64 or VARCHAR) is the id, a VARCHAR
 ``document`` field the document, and every other scalar/dynamic field goes into the
 payload. Metric: from each vector field's index (``COSINE``/``IP``/``L2``). Vectors are
-stored as given (no cosine normalisation).
+stored as given (no cosine normalisation). ``upsert`` in Milvus Lite keeps dynamic
+fields of the old entity, so import deletes the ids first, then inserts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -269,7 +271,10 @@ class MilvusStore(VectorStore):
                     if lay["has_document"]:
                         row[DOCUMENT] = docs[i]
                     rows.append(row)
-                self._call(partial(self._client.upsert, name, rows), name)
+                # Milvus Lite's upsert keeps old dynamic fields: delete, then insert
+                keys = [r[lay["pk"]] for r in rows]
+                self._call(partial(self._client.delete, name, filter=_in(lay["pk"], keys)), name)
+                self._call(partial(self._client.insert, name, rows), name)
                 written += len(batch)
         return written
 
@@ -278,7 +283,7 @@ class MilvusStore(VectorStore):
         keys: list[Any] = [int(i) for i in ids] if lay["pk_int"] else list(ids)
         for start in range(0, len(keys), self.capabilities.max_batch):
             chunk = keys[start : start + self.capabilities.max_batch]
-            self._call(partial(self._client.delete, name, ids=chunk), name)
+            self._call(partial(self._client.delete, name, filter=_in(lay["pk"], chunk)), name)
 
     def drop(self, name: str, *, missing_ok: bool = False) -> None:
         if not self._has(name):
@@ -296,3 +301,10 @@ class MilvusStore(VectorStore):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _in(field: str, keys: Sequence[Any]) -> str:
+    """A ``field in [...]`` filter with properly quoted strings. pymilvus's
+    ``delete(ids=...)`` pastes strings between single quotes unescaped, so an id with a
+    quote breaks (or changes) the expression."""
+    return f"{field} in [{', '.join(json.dumps(k, ensure_ascii=False) for k in keys)}]"

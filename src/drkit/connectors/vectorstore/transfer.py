@@ -1,0 +1,113 @@
+"""Moving collections between stores: config mapping and atomic loads.
+
+:func:`map_config` decides up front whether a collection fits a target engine (and how:
+a single named vector becomes the default vector of an engine without named vectors;
+index parameters only survive into the same engine). :func:`load_collection` is the
+one way records are written under a final name: into a temporary collection first,
+then renamed (atomic where the engine can) or copied over, so a failure never leaves
+a half-filled collection under the final name.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+import pyarrow as pa
+
+from drkit.connectors.vectorstore.base import VECTOR, CollectionConfig, VectorStore, exists_error
+from drkit.errors import IncompatibleTarget
+
+log = logging.getLogger("drkit.vectorstore")
+TMP_MARK = "_drkit_tmp_"
+
+
+def map_config(
+    config: CollectionConfig, store: VectorStore
+) -> tuple[CollectionConfig, dict[str, str]]:
+    """``config`` as ``store``'s engine will hold it, and the column renames that needs.
+
+    Raises :class:`IncompatibleTarget` (nothing written) when it cannot be mapped.
+    """
+    vectors = config.vectors
+    renames: dict[str, str] = {}
+    if not store.capabilities.named_vectors and len(vectors) == 1 and vectors[0].name:
+        renames[vectors[0].column] = VECTOR
+        vectors = (replace(vectors[0], name=""),)
+    if config.engine != store.engine:
+        vectors = tuple(replace(v, index={}) for v in vectors)
+    mapped = replace(config, vectors=vectors)
+    store.check_compatible(mapped)
+    return mapped, renames
+
+
+def rename_columns(
+    batches: Iterable[pa.RecordBatch], renames: dict[str, str]
+) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        if renames:
+            batch = batch.rename_columns([renames.get(n, n) for n in batch.schema.names])
+        yield batch
+
+
+def temp_name(name: str) -> str:
+    """A temporary collection name valid in every engine (letters, digits, ``_``)."""
+    stem = "".join(c if c.isalnum() and c.isascii() else "_" for c in name)[:40] or "c"
+    if not stem[0].isalpha():
+        stem = "c" + stem
+    return f"{stem}{TMP_MARK}{secrets.token_hex(4)}"
+
+
+def load_collection(
+    store: VectorStore,
+    config: CollectionConfig,
+    batches: Iterable[pa.RecordBatch],
+    name: str,
+    *,
+    expected_rows: int | None = None,
+) -> int:
+    """Create ``name`` in ``store`` holding ``batches``, all or nothing; return its count.
+
+    Checks the mapping and that ``name`` does not exist before writing anything
+    (:class:`IncompatibleTarget`, :class:`CollectionExists`). Records go into a
+    temporary collection, whose count must equal the rows written (and
+    ``expected_rows`` if given); then it is renamed to ``name`` (atomic where
+    ``capabilities.atomic_rename``) or copied into ``name``. On any failure the
+    temporary collection, and a partly copied ``name``, are dropped.
+    """
+    mapped, renames = map_config(config, store)
+    if name in store.list_collections():
+        raise exists_error(name)
+    tmp = temp_name(name)
+    store.create(mapped, tmp)
+    try:
+        written = store.import_batches(tmp, rename_columns(batches, renames))
+        count = store.count(tmp)
+        if count != written or (expected_rows is not None and count != expected_rows):
+            raise IncompatibleTarget(
+                f"loading {name!r}: wrote {written} records, expected "
+                f"{expected_rows if expected_rows is not None else written}, "
+                f"the engine counts {count} (duplicate ids?)"
+            )
+        store.rename(tmp, name)
+    except BaseException:
+        store.drop(tmp, missing_ok=True)
+        raise
+    return count
+
+
+def copy_collection(
+    src: VectorStore,
+    name: str,
+    dst: VectorStore,
+    new_name: str | None = None,
+    *,
+    batch_size: int = 1000,
+) -> int:
+    """Copy collection ``name`` of ``src`` into ``dst`` (atomically, see load_collection)."""
+    config = src.describe(name)
+    map_config(config, dst)  # refuse before reading anything
+    stream = src.export(name, batch_size=batch_size)
+    return load_collection(dst, config, stream, new_name or name, expected_rows=None)
