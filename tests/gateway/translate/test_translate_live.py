@@ -295,3 +295,32 @@ def test_usage_with_cache() -> None:
         "prompt_tokens_details": {"cached_tokens": 90},
     }
     assert usage_o2a(o) == a
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_openai_passthrough_usage_only_when_asked(include_usage: bool) -> None:
+    raw = (
+        b"".join(
+            encode_json_sse(data)
+            for data in [
+                {
+                    "id": "c",
+                    "model": "gpt",
+                    "choices": [{"index": 0, "delta": {"content": "x"}}],
+                    "usage": None,
+                },
+                {"id": "c", "model": "gpt", "choices": [], "usage": {"total_tokens": 3}},
+            ]
+        )
+        + b"data: [DONE]\n\n"
+    )
+    t = StreamTranslator("openai", "openai", model="assistant", include_usage=include_usage)
+    out = [e for ev in parse_sse(raw) for e in t.feed(ev)]
+    assert t.done
+    assert out[0][1]["model"] == "assistant"
+    if include_usage:
+        assert len(out) == 3
+        assert out[1][1]["usage"] == {"total_tokens": 3}
+    else:
+        assert [name for name, _ in out] == [None, "done"]
+        assert "usage" not in out[0][1]

@@ -130,7 +130,14 @@ class StreamTranslator:
         if self.client == "openai":
             if name == "done":
                 self.done = True
-            elif self.model and "model" in data:
+                return [event]
+            if not self.include_usage and "usage" in data:
+                # the gateway asked upstream for usage; a client that did not gets none:
+                # an extra chunk with no choices breaks clients that read choices[0]
+                if not data.get("choices"):
+                    return []
+                data = {k: v for k, v in data.items() if k != "usage"}
+            if self.model and "model" in data:
                 data = {**data, "model": self.model}
             return [(name, data)]
         if name == "ping":
