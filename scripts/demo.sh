@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# The README's `make demo`: write the starter DR plan into a temporary directory and check
-# it against the framework. (The drills issue turns this into `drkit demo`.)
+# The README's `make demo`: `drkit demo` builds an example AI stack from embedded parts in
+# a fresh work directory (a Qdrant collection, a dataset, an eval set, a primary and a
+# replica repository, two simulated providers in two regions), then runs
+# backup -> copy -> verify -> game day, prints the scorecard and leaves the HTML report.
+# DEMO_DIR chooses the directory (default: demo-out, replaced if it exists); DEMO_SEED the seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DRKIT=.venv/bin/drkit
-work="$(mktemp -d "${TMPDIR:-/tmp}/drkit-demo.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+dir="${DEMO_DIR:-demo-out}"
+seed="${DEMO_SEED:-0}"
+rm -rf -- "$dir"
 
-echo "== drkit init $work"
-"$DRKIT" init "$work"
+echo "== drkit demo --dir $dir --seed $seed"
+"$DRKIT" demo --dir "$dir" --seed "$seed"
 echo
-echo "== drkit plan check --plan $work/drkit.yaml"
-"$DRKIT" plan check --plan "$work/drkit.yaml"
+echo "== drkit plan check --plan $dir/drkit.yaml"
+"$DRKIT" plan check --plan "$dir/drkit.yaml" || true
 echo
-echo "== drkit plan show --plan $work/drkit.yaml (tiers)"
-"$DRKIT" plan show --plan "$work/drkit.yaml" --json | .venv/bin/python -c \
-  'import json, sys; print(json.dumps(json.load(sys.stdin)["tiers"], indent=2))'
+echo "== drkit drill history --plan $dir/drkit.yaml"
+"$DRKIT" drill history --plan "$dir/drkit.yaml"
+echo
+echo "The game-day report: $dir/gameday-report.html"

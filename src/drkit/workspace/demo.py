@@ -145,7 +145,7 @@ def _plan(root: Path) -> dict[str, Any]:
         },
         "repositories": {
             "primary": repo("primary", "eu-west"),
-            "replicas": [repo("replica", "us-east", copy_every="15m")],
+            "replicas": [repo("replica", "us-east", copy_every="5m")],
         },
         "serving": {
             "auth": {"client_keys_env": "DRKIT_DEMO_GATEWAY_KEYS"},
@@ -182,7 +182,7 @@ def _plan(root: Path) -> dict[str, Any]:
                 "tier": "critical",
                 "engine": "qdrant+local://" + str(root / "vectors"),
                 "collections": ["docs"],
-                "schedule": "15m",
+                "schedule": "5m",
                 "retention": {"keep_daily": 30, "keep_within": "7d"},
                 "replicate_to": ["replica"],
             }
@@ -193,7 +193,7 @@ def _plan(root: Path) -> dict[str, Any]:
                 "path": "data/train",
                 "tier": "critical",
                 "versioned": True,
-                "schedule": "15m",
+                "schedule": "5m",
                 "retention": {"keep_daily": 30},
                 "replicate_to": ["replica"],
             }
@@ -203,7 +203,7 @@ def _plan(root: Path) -> dict[str, Any]:
                 "name": "golden-qa",
                 "path": "evals/golden",
                 "tier": "standard",
-                "schedule": "1d",
+                "schedule": "12h",
                 "retention": {"keep_daily": 30},
                 "replicate_to": ["replica"],
             }
