@@ -1,0 +1,101 @@
+"""Every engine into at least one other, through the canonical format, compared exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from drkit.connectors.vectorstore.base import Metric, VectorStore
+from drkit.connectors.vectorstore.transfer import copy_collection, load_collection, temp_name
+from drkit.errors import CollectionExists, IncompatibleTarget
+
+from .data import as_dict, assert_same_records, config, records
+
+PAIRS = [
+    ("chroma", "qdrant"),
+    ("lancedb", "pgvector"),
+    ("qdrant", "milvus"),
+    ("pgvector", "lancedb"),
+    ("milvus", "chroma-http"),
+    ("chroma-http", "memory"),
+    ("memory", "chroma"),
+]
+
+
+@pytest.mark.parametrize(("src_engine", "dst_engine"), PAIRS, ids=[f"{a}->{b}" for a, b in PAIRS])
+@pytest.mark.parametrize("metric", [Metric.COSINE, Metric.L2])
+def test_cross_engine_round_trip(
+    open_store: Callable[[str], VectorStore],
+    name: str,
+    src_engine: str,
+    dst_engine: str,
+    metric: Metric,
+) -> None:
+    src, dst = open_store(src_engine), open_store(dst_engine)
+    cfg = config(name, metric=metric)
+    batch = records(cfg, 40, flat=True, seed=7)
+    src.create(cfg)
+    src.import_batches(name, [batch])
+    target = name + "x"
+    assert copy_collection(src, name, dst, target, batch_size=9) == 40
+    described = dst.describe(target)
+    assert (described.dimension, described.metric) == (8, metric)
+    got = as_dict(dst.export(target, batch_size=11))
+    assert_same_records(got, as_dict([batch]), cfg, [src.capabilities, dst.capabilities])
+    assert not [c for c in dst.list_collections() if "_drkit_tmp_" in c]
+
+
+def test_named_vectors_refused_by_single_vector_engine(
+    open_store: Callable[[str], VectorStore], name: str
+) -> None:
+    src, dst = open_store("qdrant"), open_store("chroma")
+    cfg = config(name, named=("image",))
+    src.create(cfg)
+    src.import_batches(name, [records(cfg, 5, flat=True)])
+    with pytest.raises(IncompatibleTarget, match="named vectors"):
+        copy_collection(src, name, dst)
+    assert dst.list_collections() == []
+
+
+def test_single_named_vector_maps_to_default(
+    open_store: Callable[[str], VectorStore], name: str
+) -> None:
+    """A pgvector table whose only vector column is not 'embedding' goes into Chroma."""
+    from drkit.connectors.vectorstore.base import CollectionConfig, VectorField
+
+    src, dst = open_store("pgvector"), open_store("chroma")
+    cfg = CollectionConfig(name=name, vectors=(VectorField("emb", 4, Metric.DOT),))
+    src.create(cfg)
+    batch = records(cfg, 6, flat=True)
+    src.import_batches(name, [batch])
+    copy_collection(src, name, dst)
+    got = dst.export(name)
+    rows = as_dict(got)
+    expected = as_dict([batch])
+    for rid, row in expected.items():
+        assert rows[rid]["vector"] == row["vector.emb"]
+        assert rows[rid]["payload"] == row["payload"]
+
+
+def test_load_is_all_or_nothing(open_store: Callable[[str], VectorStore], name: str) -> None:
+    """A failing import leaves neither the final nor the temporary collection behind."""
+    dst = open_store("chroma")
+    cfg = config(name)
+    good = records(cfg, 10, flat=True)
+    nested = records(cfg, 10, flat=False, start=10)  # chroma refuses nested payloads
+    with pytest.raises(IncompatibleTarget):
+        load_collection(dst, cfg, [good, nested], name)
+    assert dst.list_collections() == []
+    dst.create(cfg)
+    with pytest.raises(CollectionExists):
+        load_collection(dst, cfg, [good], name)
+    assert dst.count(name) == 0
+
+
+def test_temp_names_valid_everywhere() -> None:
+    for raw in ["docs", "my-docs.v2", "0start", "ünï", "x" * 300]:
+        t = temp_name(raw)
+        assert t[0].isalpha()
+        assert len(t) <= 63
+        assert t.replace("_", "").isalnum()
