@@ -48,15 +48,26 @@ class _Pipeline:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.window = repo.workers * 3 + 2
-        self.q: deque[tuple[Future[tuple[bytes, bytes | None]], int, list[str], int]] = deque()
+        self.q: deque[
+            tuple[Future[tuple[bytes, bytes | bytearray | None]], int, list[str], int]
+        ] = deque()
+        self.submitted = 0
+        self.finished = 0
 
     def submit(self, data: bytes | memoryview, mode: int, sink: list[str], idx: int) -> None:
         fut = self.repo.pool.submit(self.repo.encode_blob, data, mode)
         self.q.append((fut, len(data), sink, idx))
+        self.submitted += 1
         while len(self.q) > self.window:
             self._finish_one()
 
+    def wait_for(self, count: int) -> None:
+        """Finish blobs until the first ``count`` submitted ones are done."""
+        while self.finished < count and self.q:
+            self._finish_one()
+
     def _finish_one(self) -> None:
+        self.finished += 1
         fut, n, sink, idx = self.q.popleft()
         bid, stored = fut.result()
         if stored is not None:
@@ -84,6 +95,14 @@ class _Backup:
         self.progress = progress
         self.c = _Counters()
         self.trees: dict[str, list[Node]] = {}
+        self._buffers: list[memoryview] = []
+        self.buffer_use = [0, 0]
+
+    @property
+    def buffers(self) -> list[memoryview]:
+        if not self._buffers:  # allocated on the first large file only
+            self._buffers = [memoryview(bytearray(SEGMENT + CDC_MAX)) for _ in range(2)]
+        return self._buffers
 
     def parent_nodes(self, tree_id: str | None) -> dict[str, Node]:
         if tree_id is None:
@@ -115,32 +134,42 @@ class _Backup:
                 fh.seek(0)  # it grew: chunk it
             sink = []
             mode: int | None = None
-            carry = b""
+            carry: memoryview | None = None
             total = 0
+            step = 0
             while True:
-                block = fh.read(SEGMENT)
-                data = carry + block if carry else block
-                eof = len(block) < SEGMENT
+                # two reused buffers: segment k is read into buffer k % 2 once every blob
+                # of segment k - 2 (the buffer's previous content) is finished
+                slot = step % 2
+                self.pipe.wait_for(self.buffer_use[slot])
+                buf = self.buffers[slot]
+                head = 0
+                if carry is not None:
+                    head = len(carry)
+                    buf[:head] = carry
+                n = fh.readinto(buf[head : head + SEGMENT])
+                eof = n < SEGMENT
+                seg = buf[: head + n]
                 if mode is None:
-                    mid = len(data) // 2
-                    mode = codec.choose_mode(data[mid : mid + codec.SAMPLE])
-                if not data:
+                    mid = len(seg) // 2
+                    mode = codec.choose_mode(seg[mid : mid + codec.SAMPLE])
+                if not len(seg):
                     break
-                chunks = list(fastcdc(data, CDC_MIN, CDC_AVG, CDC_MAX))
+                chunks = list(fastcdc(seg, CDC_MIN, CDC_AVG, CDC_MAX))
+                carry = None
                 if not eof and len(chunks) > 1:
                     last = chunks.pop()  # may be cut by the segment end: carry it over
-                    carry = data[last.offset :]
-                else:
-                    carry = b""
-                view = memoryview(data)
+                    carry = seg[last.offset :]
                 for ch in chunks:
                     sink.append("")
                     self.pipe.submit(
-                        view[ch.offset : ch.offset + ch.length], mode, sink, len(sink) - 1
+                        seg[ch.offset : ch.offset + ch.length], mode, sink, len(sink) - 1
                     )
                     self.progress(ch.length)
                     total += ch.length
-                if eof and not carry:
+                self.buffer_use[slot] = self.pipe.submitted
+                step += 1
+                if eof and carry is None:
                     break
             self.pipe.drain()
             return sink, total

@@ -51,10 +51,10 @@ def _transfer(
     src: Repository, dst: Repository, blobs: list[tuple[bool, bytes]], progress: Progress
 ) -> int:
     """Read blobs from ``src`` (verified) and write them into ``dst``; returns bytes."""
-    window: deque[tuple[Future[tuple[bytes, bytes | None, int]], bool]] = deque()
+    window: deque[tuple[Future[tuple[bytes, bytes | bytearray | None, int]], bool]] = deque()
     total = 0
 
-    def work(bid: bytes) -> tuple[bytes, bytes | None, int]:
+    def work(bid: bytes) -> tuple[bytes, bytes | bytearray | None, int]:
         data = src.read_blob(bid)
         mode = codec.choose_mode(data[: codec.SAMPLE])
         got, stored = dst.encode_blob(data, mode)

@@ -32,6 +32,7 @@ from drkit.errors import (
     WrongPassword,
 )
 from drkit.repository import codec
+from drkit.repository.allocator import tune_allocator
 from drkit.repository.codec import BlobType
 from drkit.repository.crypto import (
     Cipher,
@@ -88,7 +89,7 @@ class KeyInfo:
 @dataclass(slots=True)
 class _PackBuf:
     type: BlobType
-    parts: list[bytes] = field(default_factory=list)
+    parts: list[bytes | bytearray] = field(default_factory=list)
     entries: list[BlobEntry] = field(default_factory=list)
     size: int = 0
 
@@ -101,6 +102,7 @@ class Repository:
     """An opened repository. Use :meth:`init` or :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, store: ObjectStore, master: MasterKey, key_id: str, config: dict[str, Any]):
+        tune_allocator()
         self.store = store
         self._master = master
         self.cipher = Cipher(master.enc_key)
@@ -334,14 +336,18 @@ class Repository:
         """True when the blob is indexed or already queued in this process (W3)."""
         return self.index.has(bid) or bid in self._pending
 
-    def encode_blob(self, data: bytes | memoryview, mode: int) -> tuple[bytes, bytes | None]:
+    def encode_blob(
+        self, data: bytes | memoryview, mode: int
+    ) -> tuple[bytes, bytes | bytearray | None]:
         """Hash a blob, and compress+encrypt it unless it is already known (thread safe)."""
         bid = codec.blob_id(data)
         if self.known(bid):
             return bid, None
         return bid, codec.encode(data, mode, self.cipher)
 
-    def add_encoded(self, btype: BlobType, bid: bytes, stored: bytes, raw_length: int) -> bool:
+    def add_encoded(
+        self, btype: BlobType, bid: bytes, stored: bytes | bytearray, raw_length: int
+    ) -> bool:
         """Queue an encoded blob into the current pack; False when it was a duplicate."""
         seal: _PackBuf | None = None
         with self._lock:
