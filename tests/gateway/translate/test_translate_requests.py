@@ -331,7 +331,26 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
         },
         "arguments",
     ),
+    ("openai", {"messages": [{"role": "user", "content": "x", "extra": 1}]}, "extra"),
+    (
+        "openai",
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "x", "mood": 1}]}]},
+        "mood",
+    ),
     ("anthropic", {"messages": MSG, "max_tokens": 1, "top_k": 5}, "top_k"),
+    (
+        "anthropic",
+        {
+            "messages": [
+                {
+                    "role": "assistant",
+                    "content": [{"type": "text", "text": "x", "citations": [{"cited_text": "y"}]}],
+                }
+            ],
+            "max_tokens": 1,
+        },
+        "citations",
+    ),
     ("anthropic", {"messages": MSG, "max_tokens": 1, "thinking": {"type": "enabled"}}, "thinking"),
     ("anthropic", {"messages": MSG, "max_tokens": 1, "stop_sequences": list("abcde")}, "4 stop"),
     ("anthropic", {"messages": MSG, "max_tokens": 1, "service_tier": "auto"}, "service_tier"),
@@ -431,3 +450,20 @@ def test_params_may_not_replace_the_request() -> None:
             model="m",
             params={"messages": []},
         )
+
+
+def test_cache_hints_are_accepted_anywhere() -> None:
+    hint = {"cache_control": {"type": "ephemeral"}}
+    body = {
+        "max_tokens": 5,
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "a", **hint}, {"type": "text", "text": "b"}],
+            },
+        ],
+    }
+    out = translate_request(body, "anthropic", "openai")
+    assert out["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
+    ]

@@ -29,6 +29,46 @@ def refuse(field: str, why: str, hint: str = _HINT) -> TranslationError:
     return TranslationError(f"cannot translate {field}: {why}", hint=hint)
 
 
+#: The fields each Anthropic content block may carry into an OpenAI request.
+_A_BLOCK_KEYS = {
+    "text": {"type", "text", "cache_control", "citations"},
+    "image": {"type", "source", "cache_control"},
+    "tool_use": {"type", "id", "name", "input", "cache_control"},
+    "tool_result": {"type", "tool_use_id", "content", "is_error", "cache_control"},
+}
+#: The fields each OpenAI message (by role) and content part may carry to Anthropic.
+_O_MESSAGE_KEYS = {
+    "system": {"role", "content", "name"},
+    "developer": {"role", "content", "name"},
+    "user": {"role", "content", "name"},
+    "assistant": {"role", "content", "name", "tool_calls", "refusal", "audio", "function_call"},
+    "tool": {"role", "content", "tool_call_id"},
+}
+_O_PART_KEYS = {"text": {"type", "text"}, "image_url": {"type", "image_url"}}
+
+
+def _check_keys(obj: Any, allowed: set[str] | None, field: str, why: str) -> None:
+    """Refuse an object that is not a dict or that carries a field outside ``allowed``."""
+    if not isinstance(obj, dict):
+        raise refuse(field, "expected an object")
+    if allowed is None:
+        return
+    extra = set(obj) - allowed
+    if extra:
+        raise refuse(f"{field}.{sorted(extra)[0]}", why)
+
+
+def _check_block(block: Any, field: str) -> None:
+    _check_keys(
+        block,
+        _A_BLOCK_KEYS.get(str(block.get("type"))) if isinstance(block, dict) else None,
+        field,
+        "no OpenAI equivalent",
+    )
+    if block.get("citations"):
+        raise refuse(f"{field}.citations", "OpenAI Chat has no citations")
+
+
 def _text_of_blocks(blocks: Any, field: str) -> str:
     """Join text blocks/parts into one string; refuse anything that is not text."""
     if isinstance(blocks, str):
@@ -40,6 +80,7 @@ def _text_of_blocks(blocks: Any, field: str) -> str:
         if not isinstance(block, dict) or block.get("type") != "text":
             kind = block.get("type") if isinstance(block, dict) else type(block).__name__
             raise refuse(f"{field}[{i}]", f"content of type {kind!r} is only supported as text")
+        _check_keys(block, {"type", "text", "cache_control"}, f"{field}[{i}]", "not a text field")
         parts.append(str(block.get("text", "")))
     return "".join(parts) if len(parts) == 1 else "\n\n".join(parts)
 
@@ -92,6 +133,7 @@ def _messages_a2o(messages: Any) -> list[dict[str, Any]]:
             calls: list[dict[str, Any]] = []
             for j, block in enumerate(content):
                 bfield = f"{field}.content[{j}]"
+                _check_block(block, bfield)
                 kind = block.get("type")
                 if kind == "text":
                     texts.append(str(block.get("text", "")))
@@ -119,6 +161,7 @@ def _messages_a2o(messages: Any) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
         for j, block in enumerate(content):
             bfield = f"{field}.content[{j}]"
+            _check_block(block, bfield)
             kind = block.get("type")
             if kind == "tool_result":
                 text = _tool_result_content_a2o(block.get("content"), f"{bfield}.content")
@@ -136,8 +179,8 @@ def _messages_a2o(messages: Any) -> list[dict[str, Any]]:
             else:
                 raise refuse(bfield, f"user block {kind!r} has no OpenAI equivalent")
         if parts:
-            if all(p["type"] == "text" for p in parts):
-                out.append({"role": "user", "content": "\n\n".join(p["text"] for p in parts)})
+            if len(parts) == 1 and parts[0]["type"] == "text":
+                out.append({"role": "user", "content": parts[0]["text"]})
             else:
                 out.append({"role": "user", "content": parts})
     return out
@@ -255,6 +298,12 @@ def _user_content_o2a(content: Any, field: str) -> list[dict[str, Any]]:
         raise refuse(field, "expected a string or a list of content parts")
     blocks: list[dict[str, Any]] = []
     for j, part in enumerate(content):
+        _check_keys(
+            part,
+            _O_PART_KEYS.get(str(part.get("type"))) if isinstance(part, dict) else None,
+            f"{field}[{j}]",
+            "no Anthropic equivalent",
+        )
         kind = part.get("type")
         if kind == "text":
             blocks.append({"type": "text", "text": str(part.get("text", ""))})
@@ -283,6 +332,12 @@ def _messages_o2a(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
     for i, msg in enumerate(messages):
         field = f"messages[{i}]"
         role = msg.get("role")
+        _check_keys(
+            msg,
+            _O_MESSAGE_KEYS.get(role) if isinstance(msg, dict) else None,
+            field,
+            "no Anthropic equivalent",
+        )
         if msg.get("name"):
             raise refuse(f"{field}.name", "Anthropic messages have no participant names")
         if role in ("system", "developer"):
@@ -303,7 +358,10 @@ def _messages_o2a(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
                 if text:
                     blocks.append({"type": "text", "text": text})
             for j, call in enumerate(msg.get("tool_calls") or ()):
+                cfield = f"{field}.tool_calls[{j}]"
+                _check_keys(call, {"id", "type", "function"}, cfield, "no Anthropic equivalent")
                 fn = call.get("function") or {}
+                _check_keys(fn, {"name", "arguments"}, f"{cfield}.function", "unknown field")
                 try:
                     args = json.loads(fn.get("arguments") or "{}")
                 except ValueError:
