@@ -186,3 +186,25 @@ def test_rename(store: VectorStore, name: str) -> None:
     store.rename(name, other)
     assert name not in store.list_collections()
     assert_same_records(as_dict(store.export(other)), as_dict([batch]), cfg, [store.capabilities])
+
+
+@pytest.mark.parametrize("metric", list(Metric))
+def test_search_finds_exact_neighbours(store: VectorStore, name: str, metric: Metric) -> None:
+    """On a small collection every engine's index answers like brute force."""
+    import numpy as np
+
+    from drkit.connectors.vectorstore.base import brute_force_top_k, vectors_of
+
+    cfg = config(name, dim=8, metric=metric)
+    store.create(cfg)
+    batch = records(cfg, 60, flat=True, seed=11)
+    store.import_batches(name, [batch])
+    matrix = vectors_of(batch, "vector")
+    ids = batch.column("id").to_pylist()
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        q = rng.standard_normal(8).astype(np.float32)
+        expected = [ids[i] for i in brute_force_top_k(matrix, q, metric, 5)]
+        assert store.search(name, q.tolist(), 5) == expected
+    with pytest.raises(CollectionNotFound):
+        store.search(name + "zz", [0.0] * 8, 3)

@@ -322,6 +322,15 @@ class VectorStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+        """Ids of the ``k`` nearest records to ``vector`` by the collection's metric, best first.
+
+        ``using`` names the vector field ("" = the default). Engines answer with their
+        index (approximate); drkit uses this for golden queries. Raises
+        :class:`CollectionNotFound`.
+        """
+
+    @abc.abstractmethod
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         """Delete records by id. Idempotent: missing ids are ignored.
 
@@ -519,3 +528,23 @@ def _same_type(got: pa.DataType, expected: pa.DataType) -> bool:
             and got.value_type == pa.float32()
         )
     return bool(got == expected)
+
+
+def brute_force_top_k(
+    matrix: np.ndarray[Any, Any], query: np.ndarray[Any, Any], metric: Metric, k: int
+) -> list[int]:
+    """Row numbers of the exact top-k of ``query`` in ``matrix`` (best first)."""
+    if len(matrix) == 0:
+        return []
+    q = np.asarray(query, dtype=np.float64)
+    m = np.asarray(matrix, dtype=np.float64)
+    if metric is Metric.L2:
+        score = -np.sum((m - q) ** 2, axis=1)
+    elif metric is Metric.DOT:
+        score = m @ q
+    else:
+        norms = np.linalg.norm(m, axis=1) * (np.linalg.norm(q) or 1.0)
+        norms[norms == 0] = 1.0
+        score = (m @ q) / norms
+    order = np.argsort(-score, kind="stable")[:k]
+    return [int(i) for i in order]

@@ -232,6 +232,17 @@ class ChromaStore(VectorStore):
                 written += len(batch)
         return written
 
+    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+        if using:
+            raise IncompatibleTarget("chroma collections have one unnamed vector")
+        col = self._col(name)
+        n = min(k, int(self._call(col.count, name)))
+        if n == 0:
+            return []
+        query = partial(col.query, query_embeddings=[list(map(float, vector))], n_results=n)
+        res = self._call(partial(query, include=[]), name)
+        return [str(i) for i in res["ids"][0]]
+
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         col = self._col(name)
         for start in range(0, len(ids), self.capabilities.max_batch):

@@ -250,6 +250,22 @@ class LanceDBStore(VectorStore):
                 written += len(batch)
         return written
 
+    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+        table = self._table(name)
+        config = self.describe(name)
+        field = next((v for v in config.vectors if v.name == using), None)
+        if field is None:
+            raise IncompatibleTarget(f"table {name!r} has no vector {using!r}")
+        distance = {Metric.COSINE: "cosine", Metric.DOT: "dot", Metric.L2: "l2"}[field.metric]
+        query = (
+            table.search([float(x) for x in vector], vector_column_name=using or VECTOR)
+            .distance_type(distance)
+            .limit(k)
+            .select([ID])
+        )
+        res = self._call(query.to_arrow, name)
+        return [str(i) for i in res.column(ID).to_pylist()]
+
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         table = self._table(name)
         for start in range(0, len(ids), 1000):

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from drkit.connectors.vectorstore.base import (
@@ -21,10 +22,13 @@ from drkit.connectors.vectorstore.base import (
     ExportStream,
     VectorStore,
     arrow_schema,
+    brute_force_top_k,
     conform,
     exists_error,
     not_found,
+    vectors_of,
 )
+from drkit.errors import IncompatibleTarget
 
 _SHARED: dict[str, _State] = {}
 _SHARED_LOCK = threading.Lock()
@@ -127,6 +131,19 @@ class MemoryVectorStore(VectorStore):
                 c.version += 1
             written += len(batch)
         return written
+
+    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+        c = self._get(name)
+        field = next((v for v in c.config.vectors if v.name == using), None)
+        if field is None:
+            raise IncompatibleTarget(f"collection {name!r} has no vector {using!r}")
+        rows = list(c.rows.values())
+        if not rows:
+            return []
+        table = pa.Table.from_batches(rows).combine_chunks()
+        matrix = vectors_of(table.to_batches()[0], field.column)
+        ids = table.column(ID).to_pylist()
+        return [ids[i] for i in brute_force_top_k(matrix, np.asarray(vector), field.metric, k)]
 
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         c = self._get(name)

@@ -278,6 +278,25 @@ class MilvusStore(VectorStore):
                 written += len(batch)
         return written
 
+    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+        lay = self._layout(name)
+        field = using or VECTOR
+        if field not in lay["vfields"]:
+            raise IncompatibleTarget(f"collection {name!r} has no vector {using!r}")
+        self._call(partial(self._client.load_collection, name), name)
+        res = self._call(
+            partial(
+                self._client.search,
+                name,
+                data=[[float(x) for x in vector]],
+                anns_field=field,
+                limit=k,
+                output_fields=[lay["pk"]],
+            ),
+            name,
+        )
+        return [str(hit["entity"][lay["pk"]]) for hit in res[0]]
+
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         lay = self._layout(name)
         keys: list[Any] = [int(i) for i in ids] if lay["pk_int"] else list(ids)

@@ -440,6 +440,24 @@ class PgvectorStore(VectorStore):
             (ids[i], *(vt[i] for vt in vec_text), payloads[i], docs[i]) for i in range(len(ids))
         ]
 
+    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+        from psycopg import sql
+
+        config = self.describe(name)
+        field = next((v for v in config.vectors if v.name == using), None)
+        if field is None:
+            raise IncompatibleTarget(f"table {name!r} has no vector {using!r}")
+        lay = self._call(lambda c: self._layout(c, name), name)
+        op = {Metric.COSINE: "<=>", Metric.DOT: "<#>", Metric.L2: "<->"}[field.metric]
+        q = sql.SQL("SELECT {}::text FROM {} ORDER BY {} {} %s::vector LIMIT %s").format(
+            sql.Identifier(lay["pk"]),
+            self._ident(name),
+            sql.Identifier(using or DEFAULT_COLUMN),
+            sql.SQL(op),
+        )
+        text = "[" + ",".join(repr(float(x)) for x in vector) + "]"
+        return self._call(lambda c: [r[0] for r in c.execute(q, [text, k])], name)
+
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         from psycopg import sql
 

@@ -274,6 +274,22 @@ class QdrantStore(VectorStore):
                 written += len(batch)
         return written
 
+    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+        if not self._exists(name):
+            raise not_found(name, self.url)
+        res = self._call(
+            partial(
+                self._client.query_points,
+                name,
+                query=[float(x) for x in vector],
+                using=using or None,
+                limit=k,
+                with_payload=[ID_KEY],
+            ),
+            name,
+        )
+        return [str((p.payload or {}).get(ID_KEY, p.id)) for p in res.points]
+
     def _upsert(self, name: str, points: list[Any]) -> None:
         self._call(partial(self._client.upsert, name, points=points, wait=True), name)
 
