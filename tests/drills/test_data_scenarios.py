@@ -153,3 +153,31 @@ def test_unknown_region_and_vector_subject_are_bad_input(
     assert "nothing of plan 'demo-assistant' is in region 'mars'" in capsys.readouterr().err
     assert main(["drill", "run", "data-corruption", "--subject", "kb", "--plan", str(plan)]) == 2
     assert "drkit.replication.vectors" in capsys.readouterr().err
+
+
+def test_interrupted_data_drill_removes_its_sandbox(build: Build) -> None:
+    from drkit.drills import data as data_mod
+    from drkit.drills.engine import DrillInterrupted
+    from drkit.drills.scenarios import DrillOptions
+
+    plan = build()
+    ws = Workspace.load(plan)
+    original = data_mod.newest_verified
+
+    def interrupt(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    import drkit.drills.scenarios.data_corruption as dc
+
+    dc.newest_verified = interrupt  # Ctrl-C while detecting, after the fault
+    try:
+        with pytest.raises(DrillInterrupted) as info:
+            ws.run_drill("data-corruption", DrillOptions(seed=1))
+    finally:
+        dc.newest_verified = original
+    journal = info.value.journal
+    assert journal.verdict == "interrupted"
+    assert [s.phase for s in journal.steps][-1] == "rollback"
+    assert not list((plan.parent / ".drkit" / "scratch").glob("data-corruption-*"))
+    assert ws.drill_history("data-corruption")[0].verdict == "interrupted"
+    ws.close()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -30,7 +31,10 @@ def test_gameday_scorecard_report_and_json(
     for path in day["journals"]:
         validate_journal(Path(path))
     html = report.read_text()
-    assert "<svg" in html
+    svg = ElementTree.fromstring(html[html.index("<svg") : html.index("</svg>") + 6])
+    bars = svg.findall("{http://www.w3.org/2000/svg}rect")
+    steps = sum(len(json.loads(Path(p).read_text())["steps"]) for p in day["journals"])
+    assert len(bars) >= steps  # one bar per step (plus the legend)
     assert "provider-outage" in html
     assert "<script" not in html  # self-contained, nothing to load or run
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")

@@ -174,7 +174,9 @@ def history_cmd(
             out.print("no drills recorded yet: run `drkit drill run SCENARIO`")
             return
         table = Table(show_header=True, header_style="bold")
-        for col in ("when", "scenario", "verdict", "RTO / target", "RPO / target", "id"):
+        for col in ("when", "scenario", "verdict"):
+            table.add_column(col, no_wrap=True)
+        for col in ("RTO / target", "RPO / target", "id"):
             table.add_column(col)
         for r in rows:
             style = _VERDICT_STYLE.get(r["verdict"], "bold red")
@@ -184,7 +186,7 @@ def history_cmd(
                 Text(r["verdict"], style=style),
                 f"{_fmt(r['rto_s'])} / {_fmt(r['rto_target_s'])}",
                 f"{_fmt(r['rpo_s'])} / {_fmt(r['rpo_target_s'])}",
-                Text(r["id"], style="dim"),
+                Text(r["id"].rsplit("-", 1)[-1], style="dim"),
             )
         out.print(table)
 

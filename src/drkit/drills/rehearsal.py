@@ -77,6 +77,7 @@ class Rehearsal:
                 lifespan="on",
                 log_level="warning",
                 access_log=False,
+                timeout_graceful_shutdown=2,
             )
         )
         thread = threading.Thread(
@@ -93,18 +94,20 @@ class Rehearsal:
         self._client = httpx.Client(base_url=self.url, timeout=httpx.Timeout(300.0))
 
     def stop(self) -> None:
+        # simulators first: their aborted connections end any request the gateway still
+        # waits on (a black hole), so the gateway then shuts down at once
         if self._client is not None:
             self._client.close()
             self._client = None
+        for sim in self.sims.values():
+            sim.stop()
+        self.sims.clear()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=15)
             self._thread = None
         self._server = None
-        for sim in self.sims.values():
-            sim.stop()
-        self.sims.clear()
 
     def gateway_config(self) -> GatewayConfig:
         """The plan's serving settings for this route, pointed at the simulators."""

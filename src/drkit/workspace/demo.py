@@ -130,7 +130,8 @@ def _plan(root: Path) -> dict[str, Any]:
             "name": name,
             "url": (root / "repos" / name).as_uri(),
             "region": region,
-            "password_file": f"secrets/{name}.password",
+            # absolute: `drkit snapshots/restore --plan ...` work from any directory
+            "password_file": str(root / "secrets" / f"{name}.password"),
             **extra,
         }
 

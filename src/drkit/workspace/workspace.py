@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from drkit.connectors.vectorstore.base import VectorStore
+from drkit.connectors.vectorstore.registry import open_vector_store
 from drkit.drills.data import RestoreTest, component_path, restore_test
 from drkit.drills.engine import write_journal
 from drkit.drills.journal import Journal, StepRecord
@@ -23,6 +25,7 @@ from drkit.drills.runner import run_scenario, supported
 from drkit.drills.scenarios import SCENARIOS, DrillOptions
 from drkit.drills.stack import Stack
 from drkit.errors import InputError, SecretMissing, UsageError
+from drkit.gateway.config import GatewayConfig, from_plan
 from drkit.plan.lint import LintContext, Violation
 from drkit.plan.loader import load_plan
 from drkit.plan.models import Plan
@@ -99,6 +102,22 @@ class Workspace:
             f"repository {repo.name!r}: no password"
             + (f" (environment variable {env} is not set)" if env else ""),
             hint=f"export {env}=..." if env else "set password_env or password_file in the plan",
+        )
+
+    # --- opened connectors -------------------------------------------------------------
+
+    def gateway_config(self) -> GatewayConfig:
+        """The gateway's config from the plan; events go to ``<state_dir>/gateway-events.jsonl``."""
+        return from_plan(self.plan, events_path=str(self.state_dir / "gateway-events.jsonl"))
+
+    def vector_store(self, name: str) -> VectorStore:
+        """Open the plan's vector store ``name`` through its connector (close it after use)."""
+        for vs in self.plan.vector_stores:
+            if vs.name == name:
+                return open_vector_store(vs.engine)
+        raise UsageError(
+            f"the plan has no vector store {name!r}",
+            hint="vector stores: " + (", ".join(v.name for v in self.plan.vector_stores) or "none"),
         )
 
     def stack(self) -> Stack:
