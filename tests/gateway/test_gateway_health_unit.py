@@ -31,9 +31,9 @@ def test_soft_failures_eject_after_n_consecutive() -> None:
     b, _, events = board()
     b.record_failure(A, "status_5xx")
     b.record_failure(A, "status_5xx")
-    assert b.order([A, B]) == [A, B]
+    assert b.order([A, B]) == ([A, B], False)
     b.record_failure(A, "status_5xx")
-    assert b.order([A, B]) == [B]
+    assert b.order([A, B]) == ([B], False)
     assert events.kinds() == ["ejection"]
 
 
@@ -48,10 +48,11 @@ def test_success_resets_the_consecutive_count() -> None:
 def test_timeouts_and_refusals_eject_at_once() -> None:
     b, _, _ = board()
     b.record_failure(A, "timeout_first_token")
-    assert b.order([A, B]) == [B]
+    assert b.order([A, B]) == ([B], False)
     b.record_failure(B, "connect")
-    # everything ejected: still try, soonest-back first
-    assert [t.name for t in b.order([A, B])] == ["a", "b"]
+    # everything ejected: still try ("panic"), soonest-back first
+    targets, panic = b.order([A, B])
+    assert ([t.name for t in targets], panic) == (["a", "b"], True)
 
 
 def test_ejection_backs_off_exponentially_and_half_opens() -> None:
@@ -59,12 +60,15 @@ def test_ejection_backs_off_exponentially_and_half_opens() -> None:
     b.record_failure(A, "connect")
     assert b.health["a"].ejected_until == clock.now + 1.0
     clock.now += 1.01
-    assert b.order([A, B]) == [A, B]  # half-open trial
-    assert b.order([A, B]) == [B]  # only one trial at a time
+    assert b.order([A, B]) == ([A, B], False)  # half-open: a trial may go through
+    assert b.claim(A)
+    assert not b.claim(A)  # only one trial at a time
+    assert b.order([A, B]) == ([B], False)
     b.record_failure(A, "connect")  # the trial failed
     assert b.health["a"].ejected_until == clock.now + 2.0
     clock.now += 2.01
-    assert A in b.order([A, B])
+    assert A in b.order([A, B])[0]
+    assert b.claim(A)
     b.record_success(A)
     assert b.health["a"].state == "healthy"
     assert events.kinds() == ["ejection", "ejection", "recovery"]
@@ -74,10 +78,10 @@ def test_ejection_backs_off_exponentially_and_half_opens() -> None:
 def test_retry_after_cools_a_target_without_ejecting_it() -> None:
     b, clock, _ = board()
     b.record_failure(A, "status_429", retry_after=2.0)
-    assert b.order([A, B]) == [B]
+    assert b.order([A, B]) == ([B], False)
     assert b.snapshot()[0]["state"] == "cooldown"
     clock.now += 2.1
-    assert b.order([A, B]) == [A, B]
+    assert b.order([A, B]) == ([A, B], False)
 
 
 def test_remote_state_is_adopted_only_when_newer() -> None:
@@ -85,7 +89,7 @@ def test_remote_state_is_adopted_only_when_newer() -> None:
     b.apply_remote(
         {"name": "a", "state": "ejected", "ejected_until": clock.now + 5, "last_change": clock.now}
     )
-    assert b.order([A, B]) == [B]
+    assert b.order([A, B]) == ([B], False)
     b.apply_remote({"name": "a", "state": "healthy", "last_change": clock.now - 10})
     assert b.health["a"].state == "ejected"
     b.apply_remote({"name": "a", "state": "healthy", "last_change": clock.now + 1})

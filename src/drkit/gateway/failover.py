@@ -163,19 +163,22 @@ class Engine:
         """
         self.budget.on_request()
         deadline_at = time.monotonic() + route.deadlines.total
-        order = self.board.order(route.targets)
+        order, panic = self.board.order(route.targets)
         for t in route.targets:
             if t not in order:
                 trace.reasons.append(f"{t.name}:{self._skip_reason(t)}")
         last: UpstreamError | None = None
         for i, target in enumerate(order):
-            if i > 0:
+            if trace.attempts > 0:
                 if not self.budget.try_spend():
                     self._budget_refused(route, target)
                     trace.reasons.append("retry_budget_exhausted")
                     break
                 if time.monotonic() >= deadline_at:
                     break
+            if not panic and not self.board.claim(target):
+                trace.reasons.append(f"{target.name}:ejected")
+                continue
             trace.attempts += 1
             try:
                 opened = await self._attempt(
@@ -335,6 +338,8 @@ class Engine:
                 return None
             if time.monotonic() >= deadline_at:
                 return None
+            if not self.board.claim(target):
+                continue
             trace.attempts += 1
             try:
                 opened = await self._attempt(

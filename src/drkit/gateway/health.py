@@ -106,11 +106,13 @@ class HealthBoard:
 
     # --- request path ------------------------------------------------------------------
 
-    def order(self, targets: Iterable[TargetConfig]) -> list[TargetConfig]:
+    def order(self, targets: Iterable[TargetConfig]) -> tuple[list[TargetConfig], bool]:
         """The targets to try, in route order, skipping ejected and cooling ones.
 
-        When none is available, all of them in the order they become available again
-        (a gateway that refuses to try anything during a total outage helps nobody).
+        An ejected target whose ejection expired is included (a half-open trial; see
+        :meth:`claim`). When none is available the second value is True ("panic") and
+        the list holds all targets in the order they become available again: a gateway
+        that refuses to try anything during a total outage helps nobody.
         """
         now = self.clock()
         out: list[TargetConfig] = []
@@ -120,16 +122,25 @@ class HealthBoard:
             if h.state == "healthy":
                 (out if h.cooldown_until <= now else rest).append(t)
             elif h.ejected_until <= now and not h.trial_in_flight:
-                h.trial_in_flight = True  # half-open: one trial request
                 out.append(t)
             else:
                 rest.append(t)
         if out:
-            return out
+            return out, False
         rest.sort(
             key=lambda t: max(self.health[t.name].ejected_until, self.health[t.name].cooldown_until)
         )
-        return rest
+        return rest, True
+
+    def claim(self, target: TargetConfig) -> bool:
+        """May this request try ``target`` now? Only one half-open trial at a time."""
+        h = self.health[target.name]
+        if h.state == "healthy":
+            return True
+        if h.trial_in_flight or h.ejected_until > self.clock():
+            return False
+        h.trial_in_flight = True
+        return True
 
     def is_available(self, name: str) -> bool:
         h = self.health[name]
@@ -171,6 +182,7 @@ class HealthBoard:
         period = min(self.policy.base_ejection * 2 ** (h.ejections - 1), self.policy.max_ejection)
         was = h.state
         h.state = "ejected"
+        h.trial_in_flight = False
         h.ejected_until = now + period
         h.last_change = now
         h.last_reason = reason
@@ -223,6 +235,7 @@ class HealthBoard:
         if h is None or float(data.get("last_change", 0.0)) <= h.last_change:
             return
         was = h.state
+        h.trial_in_flight = False
         h.state = "ejected" if data.get("state") == "ejected" else "healthy"
         h.ejected_until = float(data.get("ejected_until", 0.0))
         h.cooldown_until = max(h.cooldown_until, float(data.get("cooldown_until", 0.0)))
