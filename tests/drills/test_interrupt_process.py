@@ -47,6 +47,7 @@ def test_sigint_during_the_fault_rolls_back(write_plan: WritePlan) -> None:
         "clear the simulator faults",
         "traffic returns to the primary (measured)",
         "stop the rehearsal",
+        "journal the gateway's events",
     ]
     assert all(s["status"] == "ok" for s in rollback)
     assert json.loads(json.dumps(journal))["reasons"] == ["interrupted by the operator"]

@@ -21,6 +21,8 @@ def test_provider_outage_passes_and_is_journaled(
     assert out["verdict"] == "pass", out["reasons"]
     assert out["metrics"]["client_visible_errors"] == 0
     assert out["metrics"]["primary_attempts"] >= 1
+    assert out["metrics"]["black_hole_attempts"] == 0  # already ejected by the 503s
+    assert any(m["name"] == "gateway.ejection" for m in out["markers"])
     assert out["rto"]["met"] is True
     assert out["rto"]["target_s"] == 300.0
     assert out["rpo"]["measured_s"] == 0.0
@@ -49,7 +51,7 @@ def test_no_secondary_target_fails_with_reason(
     ws = Workspace.load(plan)
     [record] = ws.drill_history()
     rollback = [s for s in record.journal["steps"] if s["phase"] == "rollback"]
-    assert [s["status"] for s in rollback] == ["ok", "ok", "ok"]
+    assert [s["status"] for s in rollback] == ["ok"] * 4
     assert record.verdict == "fail"
     ws.close()
 
@@ -77,7 +79,7 @@ def test_interrupt_rolls_back_and_records(write_plan: WritePlan) -> None:
         Rehearsal.fail = original  # type: ignore[method-assign]
     journal = info.value.journal
     assert journal.verdict == "interrupted"
-    assert [s.name for s in journal.steps if s.phase == "rollback"][-1] == "stop the rehearsal"
+    assert "stop the rehearsal" in [s.name for s in journal.steps if s.phase == "rollback"]
     assert seen
     assert seen[0].sims == {}  # simulators stopped
     assert ws.drill_history()[0].verdict == "interrupted"

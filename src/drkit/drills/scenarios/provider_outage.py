@@ -76,9 +76,13 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
 
     def black_hole(ctx: DrillContext) -> None:
         r = _rehearsal(ctx)
+        before = r.upstream_requests(primary)
         r.fail(primary, {"kind": "black_hole"})
         for i in range(2):
             r.ask(f"during black hole {i}")
+        # 0 when the earlier errors had already ejected the primary (clients never wait
+        # on the black hole); otherwise each one cost a first-token deadline
+        ctx.metric("black_hole_attempts", r.upstream_requests(primary) - before)
 
     def fail_over(ctx: DrillContext) -> bool:
         r = _rehearsal(ctx)
@@ -135,6 +139,11 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         if rehearsal.sims:
             rehearsal.clear()
 
+    def gateway_view(ctx: DrillContext) -> None:
+        """The gateway's own events (failover, ejection, recovery) onto the timeline."""
+        for ev in rehearsal.events.events:
+            ctx.mark(f"gateway.{ev.kind}", f"{ev.component}: {ev.message}", at=ev.ts)
+
     def failback(ctx: DrillContext) -> None:
         if not rehearsal.sims or "recovered" not in {m.name for m in ctx.markers}:
             return
@@ -166,6 +175,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
             Step("clear the simulator faults", clear),
             Step("traffic returns to the primary (measured)", failback),
             Step("stop the rehearsal", lambda ctx: rehearsal.stop()),
+            Step("journal the gateway's events", gateway_view),
         ),
         rto_target_s=tier.rto,
         rpo_target_s=tier.rpo,
