@@ -318,9 +318,15 @@ def build_app(state: SimState) -> Starlette:
             tokens = 0
             delay = state.token_delay
             done = False
+            # without a token delay, frames go out in as few writes as possible (a simulator
+            # must not be the bottleneck of a benchmark); a fault point flushes them first
+            pending: list[bytes] = []
             try:
                 for is_token, frame in frames:
                     if active is not None and is_token and tokens >= active.after:
+                        if pending:
+                            yield b"".join(pending)
+                            pending = []
                         if active.kind == "stream_cut":
                             if active.mode == "clean":
                                 return
@@ -339,8 +345,13 @@ def build_app(state: SimState) -> Starlette:
                     if is_token:
                         tokens += 1
                         if delay:
+                            if pending:
+                                yield b"".join(pending)
+                                pending = []
                             await asyncio.sleep(delay)
-                    yield frame
+                    pending.append(frame)
+                if pending:
+                    yield b"".join(pending)
                 done = True
             finally:
                 state.end(done)
