@@ -104,6 +104,7 @@ def provider_cmd(
             f"{dialect} provider simulator: base_url {sim.base_url}  "
             f"admin {sim.admin_url}/_sim/faults  (seed {seed}; Ctrl-C stops)",
             markup=False,
+            soft_wrap=True,
         )
     with contextlib.suppress(KeyboardInterrupt):
         sim.run()
