@@ -129,6 +129,9 @@ def run_drill(
             raise
         except Exception as exc:  # a step failing is data for the journal, not a crash
             status, detail = "failed", f"{type(exc).__name__}: {exc}"
+            hint = getattr(exc, "hint", None)
+            if isinstance(hint, str) and hint:
+                detail += f" (try: {hint})"
         record = StepRecord(
             phase=phase,
             name=step.name,

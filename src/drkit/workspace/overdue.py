@@ -69,12 +69,14 @@ def _restore_findings(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
             continue  # nothing drkit keeps, nothing to restore
         last = ctx.last_success("restore_test", comp.name)
         if last is None:
-            yield Finding(
-                path,
-                f"{comp.name}: no successful restore test recorded yet",
-                "back it up, then run a restore test (`drkit gameday` runs data-corruption)",
-                Severity.WARNING,
+            hint = (
+                "restore-test it with the engine's own tools for now: vector snapshots in the "
+                "repository (drkit.replication.vectors) have not landed"
+                if comp.kind == "vector_store"
+                else "back it up, then run a restore test (`drkit gameday` runs data-corruption)"
             )
+            message = f"{comp.name}: no successful restore test recorded yet"
+            yield Finding(path, message, hint, Severity.WARNING)
         elif _age(ctx, last) > every:
             yield Finding(
                 path,

@@ -203,8 +203,9 @@ class Workspace:
             times += [v.at for v in state.verifications(subject) if v.ok]
         if activity == "gameday":
             times += [e.at for e in state.events(kind="gameday.completed")]
-        for name in ACTIVITY_SCENARIOS.get(activity, ()):
-            times += [d.at for d in state.drills(name) if d.verdict == "pass"]
+        if activity != "restore_test":  # drills' restores are recorded per component
+            for name in ACTIVITY_SCENARIOS.get(activity, ()):
+                times += [d.at for d in state.drills(name) if d.verdict == "pass"]
         return datetime.fromtimestamp(max(times), UTC) if times else None
 
     def overdue(self, now: datetime | None = None) -> list[Violation]:
