@@ -21,7 +21,7 @@ from drkit.drills.data import VECTOR_SNAPSHOTS_MISSING, component_path, file_com
 from drkit.drills.engine import Drill, DrillContext, Step
 from drkit.drills.rehearsal import Rehearsal
 from drkit.drills.scenarios.base import DrillOptions, Scenario
-from drkit.drills.scenarios.provider_outage import recovery_wait
+from drkit.drills.scenarios.provider_outage import pick_route, recovery_wait
 from drkit.drills.stack import Stack
 from drkit.errors import DrillError, DrkitError, SnapshotNotFound, UsageError
 from drkit.plan.models import Plan
@@ -39,7 +39,7 @@ def unsupported(plan: Plan) -> str | None:
 def build(stack: Stack, options: DrillOptions) -> Drill:
     plan = stack.plan
     region = options.region or plan.repositories.primary.region
-    route = plan.serving.routes[0] if plan.serving.routes else None
+    route = pick_route(plan, options.subject) if plan.serving.routes else None
     comps = file_components(plan)
     lost_repos = [r.name for r in stack.repositories() if r.region == region]
     lost_targets = [t.name for t in route.targets if t.region == region] if route else []
