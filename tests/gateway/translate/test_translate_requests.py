@@ -292,6 +292,7 @@ def test_one_way(name: str, source: str, given: dict[str, Any], expected: dict[s
 MSG = [{"role": "user", "content": "x"}]
 REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("openai", {"messages": MSG, "n": 2}, "n"),
+    ("openai", {"messages": MSG, "stop": ["\n\n"]}, "whitespace"),
     ("openai", {"messages": MSG, "logprobs": True}, "logprobs"),
     ("openai", {"messages": MSG, "top_logprobs": 3}, "top_logprobs"),
     ("openai", {"messages": MSG, "temperature": 1.5}, "temperature"),

@@ -54,7 +54,7 @@ def openai_requests(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         body["top_p"] = draw(st.floats(0, 1))
     if draw(st.booleans()):
-        body["stop"] = draw(st.lists(text, min_size=1, max_size=4))
+        body["stop"] = draw(st.lists(text.filter(str.strip), min_size=1, max_size=4))
     if tool_names:
         body["tools"] = [
             {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}

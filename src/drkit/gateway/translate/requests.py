@@ -454,7 +454,12 @@ def openai_to_anthropic(body: Mapping[str, Any]) -> dict[str, Any]:
                 max_tokens = value
         elif key == "stop":
             if value:
-                out["stop_sequences"] = [value] if isinstance(value, str) else list(value)
+                stops = [value] if isinstance(value, str) else list(value)
+                if any(not str(seq).strip() for seq in stops):
+                    raise refuse(
+                        "stop", "Anthropic rejects empty or whitespace-only stop sequences"
+                    )
+                out["stop_sequences"] = stops
         elif key == "tools":
             if value:
                 out["tools"] = _tools_o2a(value)
