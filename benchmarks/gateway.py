@@ -321,7 +321,7 @@ repositories:
 serving:
   auth: {{client_keys_env: BENCH_CLIENT_KEYS}}
   gateway:
-    health: {{eject_after: 3, eject_for: 30s, probe_every: 2s}}
+    health: {{eject_after: 3, eject_for: 60s, probe_every: 2s}}
   routes:
     - name: assistant
       tier: critical

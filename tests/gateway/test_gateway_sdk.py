@@ -194,3 +194,27 @@ def test_anthropic_tool_use_streamed(
     assert block.name == "lookup"
     assert block.input == {"q": "sim"}
     assert final.stop_reason == "tool_use"
+
+
+@pytest.mark.parametrize("target", DIALECTS)
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_openai_stream_usage_only_when_asked(
+    sims: Sims, gateway_for: Any, target: str, include_usage: bool
+) -> None:
+    """``chunk.choices[0]`` must work on every chunk unless the client asked for usage."""
+    gw = gateway_for(route_for(sims.primary(target)))
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key=CLIENT_KEY, max_retries=0) as client:
+        extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if include_usage else {}
+        chunks = list(
+            client.chat.completions.create(
+                model="assistant", messages=MESSAGES, stream=True, **extra
+            )
+        )
+    choiceless = [c for c in chunks if not c.choices]
+    if include_usage:
+        assert len(choiceless) == 1
+        assert choiceless[0].usage is not None
+        assert choiceless[0].usage.completion_tokens > 0
+    else:
+        assert choiceless == []
+        assert all(c.usage is None for c in chunks)

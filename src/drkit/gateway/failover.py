@@ -246,15 +246,19 @@ class Engine:
         acc = trace.output = Accumulator(client_dialect)
         current: _Open | None = opened
         splicer: Splicer | None = None
+        # upstream OpenAI streams are asked for usage (for non-streaming answers); a
+        # streaming client that did not ask must not get the extra choice-less chunk,
+        # which breaks the common `chunk.choices[0]` idiom
+        strip_usage = client_dialect == "openai" and not trace.include_usage
         try:
             while current is not None:
                 try:
-                    batch = self._pass(current.held, splicer, acc)
+                    batch = self._pass(current.held, splicer, acc, strip_usage)
                     if batch:
                         yield batch
                     feed = current.translator.feed
                     async for raw in current.events:
-                        batch = self._pass(feed(raw), splicer, acc)
+                        batch = self._pass(feed(raw), splicer, acc, strip_usage)
                         if batch:
                             yield batch
                     self.board.record_success(current.target)
@@ -296,10 +300,18 @@ class Engine:
                 await current.stack.aclose()
 
     @staticmethod
-    def _pass(events: list[Event], splicer: Splicer | None, acc: Accumulator) -> list[Event]:
+    def _pass(
+        events: list[Event], splicer: Splicer | None, acc: Accumulator, strip_usage: bool
+    ) -> list[Event]:
         """Events as the client gets them (spliced after a continuation), accumulated."""
         if splicer is not None:
             events = [out for ev in events for out in splicer.feed(ev)]
+        if strip_usage:
+            events = [
+                ev
+                for ev in events
+                if ev[0] is not None or ev[1].get("choices") or not ev[1].get("usage")
+            ]
         for ev in events:
             acc.feed(ev)
         return events
