@@ -135,3 +135,14 @@ def test_jsonl_events_are_readable_by_other_tools(tmp_path: Path) -> None:
         ("ejection", {"until": 1.5}),
         ("recovery", {"via": "probe"}),
     ]
+
+
+def test_a_probe_answered_with_a_client_error_counts_as_up(sims: Sims, gateway_for: Any) -> None:
+    """A target that judges the probe request (400) is serving; it must not stay ejected."""
+    gw = gateway_for(route_for(sims.an1, sims.oa2), health=PROBING)
+    sims.an1.set_faults({"kind": "refuse"})
+    assert chat(gw.url).headers["x-drkit-target"] == "openai-2"
+    assert gw.state("anthropic-1") == "ejected"
+    sims.an1.set_faults({"kind": "error", "status": 400, "message": "max_tokens too small"})
+    wait_for(lambda: gw.state("anthropic-1") == "healthy")
+    assert gw.events.events[-1].data["via"] == "probe"

@@ -341,7 +341,7 @@ class Engine:
         )
         if not can:
             return None
-        cont_body = prefill(client_dialect, body, acc.text())
+        partial = acc.text()
         while rest:
             target = rest.pop(0)
             if not self.budget.try_spend():
@@ -353,6 +353,9 @@ class Engine:
             if not self.board.claim(target):
                 continue
             trace.attempts += 1
+            # Anthropic refuses a prefill that ends in whitespace; the model re-emits it
+            text = partial.rstrip() if target.provider == "anthropic" else partial
+            cont_body = prefill(client_dialect, body, text)
             try:
                 opened = await self._attempt(
                     route, target, client_dialect, cont_body, deadline_at, trace.include_usage
