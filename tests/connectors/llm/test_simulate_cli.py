@@ -92,6 +92,7 @@ def test_fault_syntax() -> None:
     f = parse_fault("stream-cut:5,mode=clean,rate=0.5")
     assert (f.kind, f.after, f.mode, f.rate) == ("stream_cut", 5, "clean", 0.5)
     assert parse_fault("black_hole").kind == "black_hole"
+    assert parse_fault("error:500,fail_rate=0.25").rate == 0.25
     with pytest.raises(UsageError, match="takes no value"):
         parse_fault("refuse:1")
     with pytest.raises(UsageError, match="unknown fault field"):

@@ -108,6 +108,9 @@ class Fault:
         """Build from JSON (the admin API); raises ``ValueError`` naming the bad key."""
         if not isinstance(data, dict):
             raise ValueError("a fault must be a JSON object with a 'kind'")
+        if "fail_rate" in data:  # the name drkit's object-store Faulty wrapper uses
+            data = {**data, "rate": data["fail_rate"]}
+            del data["fail_rate"]
         known = {f.name for f in fields(cls)} - {"seen", "fired"}
         unknown = set(data) - known - {"seen", "fired"}
         if unknown:
