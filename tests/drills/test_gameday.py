@@ -10,7 +10,7 @@ import pytest
 from drkit.cli.main import main
 from drkit.state.store import StateStore
 
-from .conftest import WritePlan, serving_plan, validate_journal
+from .conftest import WritePlan, serving_plan, single_target_plan, validate_journal
 
 DAY = 86400.0
 
@@ -48,9 +48,7 @@ def test_gameday_scorecard_report_and_json(
 def test_gameday_fails_when_a_drill_fails(
     write_plan: WritePlan, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = serving_plan()
-    data["serving"]["routes"][0]["targets"] = data["serving"]["routes"][0]["targets"][:1]
-    plan = write_plan(data)
+    plan = write_plan(single_target_plan())
     assert main(["gameday", "--plan", str(plan), "--scenario", "provider-outage"]) == 1
     captured = capsys.readouterr()
     assert "FAIL" in captured.out

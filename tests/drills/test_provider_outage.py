@@ -9,7 +9,7 @@ from drkit.cli.main import main
 from drkit.drills.scenarios import DrillOptions
 from drkit.workspace import Workspace
 
-from .conftest import WritePlan, serving_plan, target, validate_journal
+from .conftest import WritePlan, serving_plan, single_target_plan, validate_journal
 
 
 def test_provider_outage_passes_and_is_journaled(
@@ -42,7 +42,7 @@ def test_provider_outage_passes_and_is_journaled(
 def test_no_secondary_target_fails_with_reason(
     write_plan: WritePlan, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plan = write_plan(serving_plan([target("only-eu", "openai", "eu-west")]))
+    plan = write_plan(single_target_plan())
     assert main(["drill", "run", "provider-outage", "--plan", str(plan)]) == 1
     captured = capsys.readouterr()
     assert "no secondary target" in captured.err

@@ -14,6 +14,7 @@ Vector collections: see the extension point in :mod:`drkit.drills.data`.
 from __future__ import annotations
 
 import math
+import secrets
 import shutil
 from datetime import UTC, datetime
 
@@ -69,7 +70,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
     tier = plan.tiers[comp.tier] if comp.tier else None
     live = component_path(plan, comp)
     primary = plan.repositories.primary.name
-    work = stack.scratch / f"data-corruption-{comp.name}-{options.seed}"
+    work = stack.scratch / f"data-corruption-{comp.name}-{secrets.token_hex(4)}"
     sandbox = work / "data"
     state: dict[str, object] = {}
 

@@ -12,6 +12,7 @@ after it exist only in the lost region). Vector stores: see :mod:`drkit.drills.d
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from typing import Any
@@ -55,7 +56,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         [plan.tiers[route.tier]] if route else []
     )
     rehearsal = Rehearsal(plan, route, seed=options.seed) if route else None
-    work = stack.scratch / f"region-outage-{region}-{options.seed}"
+    work = stack.scratch / f"region-outage-{region}-{secrets.token_hex(4)}"
     found: dict[str, Any] = {}
 
     def start(ctx: DrillContext) -> None:
