@@ -105,3 +105,24 @@ def test_plan_check_flags_overdue_drills_and_restore_tests(
         if v["rule"] in ("DR591", "DR592") and v["severity"] == "error"
     ]
     assert errors == []
+
+
+def test_interrupted_gameday_leaves_a_partial_report(
+    write_plan: WritePlan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drkit.drills.engine import DrillInterrupted
+    from drkit.drills.rehearsal import Rehearsal
+    from drkit.workspace import Workspace, run_gameday
+
+    def ctrl_c(self: Rehearsal, *args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Rehearsal, "fail", ctrl_c)
+    plan = write_plan(serving_plan())
+    ws = Workspace.load(plan)
+    report = plan.parent / "partial.html"
+    with pytest.raises(DrillInterrupted):
+        run_gameday(ws, report=report)
+    assert "INTERRUPTED" in report.read_text()
+    assert [d.verdict for d in ws.drill_history()] == ["interrupted"]  # it stopped there
+    ws.close()

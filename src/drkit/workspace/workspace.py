@@ -18,7 +18,7 @@ from typing import Any
 from drkit.connectors.vectorstore.base import VectorStore
 from drkit.connectors.vectorstore.registry import open_vector_store
 from drkit.drills.data import RestoreTest, component_path, restore_test
-from drkit.drills.engine import write_journal
+from drkit.drills.engine import DrillInterrupted, write_journal
 from drkit.drills.journal import Journal, StepRecord
 from drkit.drills.report import render_html, scorecard
 from drkit.drills.runner import run_scenario, supported
@@ -137,8 +137,6 @@ class Workspace:
         An interrupted drill (Ctrl-C) is journaled and recorded too before the
         :class:`~drkit.drills.engine.DrillInterrupted` propagates.
         """
-        from drkit.drills.engine import DrillInterrupted
-
         try:
             journal = run_scenario(
                 self.stack(), scenario, options, plan_label=str(self.plan_path), on_step=on_step
@@ -264,18 +262,27 @@ def run_gameday(
     started = time.time()
     journals: list[Journal] = []
     paths: list[Path] = []
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
+    out = report or ws.state_dir / "gamedays" / f"gameday-{stamp}.html"
+
+    def write_report() -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(render_html(ws.plan.name, journals, started_at=started))
+        os.replace(tmp, out)
+
     for name in names:
         if on_drill is not None:
             on_drill(name)
-        journal, path = ws.run_drill(name, DrillOptions(seed=seed), on_step=on_step)
+        try:
+            journal, path = ws.run_drill(name, DrillOptions(seed=seed), on_step=on_step)
+        except DrillInterrupted as exc:
+            journals.append(exc.journal)  # the report shows how far the game day got
+            write_report()
+            raise
         journals.append(journal)
         paths.append(path)
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
-    out = report or ws.state_dir / "gamedays" / f"gameday-{stamp}.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(render_html(ws.plan.name, journals, started_at=started))
-    os.replace(tmp, out)
+    write_report()
     result = GameDay(ws.plan.name, started, journals, paths, out)
     ws.state().record_event(
         "gameday.completed",
