@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from drkit.connectors.objectstore.local import LocalStore
 from drkit.connectors.vectorstore.base import VectorStore
 from drkit.connectors.vectorstore.registry import open_vector_store
+from drkit.repository import KdfParams, Repository
 
 from .engines import ChromaServer, Postgres
 
@@ -86,3 +88,13 @@ def store(request: pytest.FixtureRequest, open_store: Callable[[str], VectorStor
 def name() -> str:
     """A collection name unique in the session, valid in every engine."""
     return f"c{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repository]:
+    """A fresh repository on a real local directory (fast KDF)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    r = Repository.init(LocalStore(root, fsync=False), "vector test password", kdf=KdfParams.fast())
+    yield r
+    r.close()

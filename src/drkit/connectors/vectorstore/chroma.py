@@ -8,7 +8,9 @@ Chroma facts that shape the mapping (chromadb 1.x):
 
 - One unnamed vector per record; a dimension is fixed by the first insert, so drkit
   records it in the collection metadata (``drkit:dimension``) at create.
-- Metric is ``hnsw:space``: ``cosine`` / ``l2`` / ``ip`` (= dot). Vectors are stored
+- Metric is the HNSW ``space``: ``cosine`` / ``l2`` / ``ip`` (= dot). Index parameters
+  go through ``configuration`` (the legacy ``hnsw:ef_search`` / ``hnsw:ef_construction``
+  metadata keys make every insert fail in 1.5). Vectors are stored
   as given (no normalisation).
 - Metadata is flat: str, int, float, bool (and lists in 1.x); no nested objects, no
   null values, and an empty dict is refused (stored as no metadata). Nested payloads
@@ -190,11 +192,13 @@ class ChromaStore(VectorStore):
     def _create(self, config: CollectionConfig, name: str) -> None:
         v = config.default
         space = {m: s for s, m in _SPACES.items()}[v.metric]
-        meta: dict[str, Any] = {"hnsw:space": space, DIM_KEY: v.dimension}
-        if config.engine == self.engine:
+        # the space goes into the metadata too: chroma 1.5 reads it back from there
+        meta: dict[str, Any] = {DIM_KEY: v.dimension, "hnsw:space": space}
+        hnsw: dict[str, Any] = {"space": space}
+        if config.engine == self.engine:  # index parameters only survive into chroma
             for key in ("ef_construction", "ef_search", "max_neighbors"):
                 if isinstance(v.index.get(key), int):
-                    meta[f"hnsw:{key.replace('max_neighbors', 'M')}"] = v.index[key]
+                    hnsw[key] = v.index[key]
         try:
             self._call(
                 lambda: self._client.create_collection(name, metadata=meta, embedding_function=None)

@@ -1,0 +1,464 @@
+"""Snapshot a collection into the repository, full or incremental, and read it back.
+
+Incremental by per-record hash against the parent snapshot's index: unchanged records
+are referenced where the parent stored them (its segment nodes are carried into the new
+tree, so no byte is stored again); new and changed records go into new segments;
+records missing from the export are deletes (the new index no longer lists them). With
+1% of records changed at random, only those records plus the index (about 34 bytes per
+record) are written. When superseded rows in carried segments outnumber live ones, the
+next snapshot is written in full (compaction), so restores never read mostly garbage.
+
+An export that fails (engine unreachable, ...) raises before the manifest is written:
+no snapshot appears, and the blobs written so far are unreferenced (``prune`` removes
+them).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from drkit.connectors.vectorstore.base import ID, CollectionConfig, VectorStore
+from drkit.errors import CorruptObject, SnapshotNotFound, UsageError
+from drkit.repository import BlobType, Repository, Snapshot
+from drkit.repository.codec import MODE_ZSTD, choose_mode
+from drkit.repository.files import load_tree, write_tree
+from drkit.repository.snapshot import now_iso
+
+from .layout import (
+    CONFIG,
+    HASH,
+    INDEX,
+    INDEX_SCHEMA,
+    MANIFEST,
+    SEGMENT_BYTES,
+    SEGMENTS,
+    Manifest,
+    Segment,
+    decode_parquet,
+    encode_parquet,
+    pieces,
+    record_hashes,
+    segment_schema,
+)
+
+KIND = "vectors"
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotResult:
+    snapshot: Snapshot
+    records: int
+    added: int
+    changed: int
+    deleted: int
+    unchanged: int
+    new_segments: int
+    carried_segments: int
+    export_s: float
+    pipeline_s: float
+    warning: str | None
+
+
+class _Writer:
+    """Encode blobs in the repository's pool (bounded window), finish them in order."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.window = repo.workers * 3 + 2
+        self.q: deque[tuple[Future[tuple[bytes, bytes | bytearray | None]], int, list[str], int]]
+        self.q = deque()
+
+    def write(self, data: bytes, mode: int | None = None) -> list[str]:
+        """Queue ``data`` (cut into pieces); the returned list is filled by :meth:`drain`."""
+        parts = pieces(data)
+        sink = [""] * len(parts)
+        for i, part in enumerate(parts):
+            m = mode if mode is not None else choose_mode(part[:65536])
+            fut = self.repo.pool.submit(self.repo.encode_blob, part, m)
+            self.q.append((fut, len(part), sink, i))
+            while len(self.q) > self.window:
+                self._finish_one()
+        return sink
+
+    def _finish_one(self) -> None:
+        fut, n, sink, idx = self.q.popleft()
+        bid, stored = fut.result()
+        if stored is not None:
+            self.repo.add_encoded(BlobType.DATA, bid, stored, n)
+        sink[idx] = bid.hex()
+
+    def drain(self) -> None:
+        while self.q:
+            self._finish_one()
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Opened:
+    """A vector snapshot opened for reading: manifest and the live-record index."""
+
+    snapshot: Snapshot
+    manifest: Manifest
+    index: pa.Table
+
+
+def _read_content(repo: Repository, node: dict[str, Any]) -> bytes:
+    return b"".join(repo.read_blob(b) for b in node.get("content", []))
+
+
+def open_snapshot(repo: Repository, snapshot: Snapshot | str) -> Opened:
+    """Open a vector snapshot. Raises :class:`SnapshotNotFound` for other kinds and
+    :class:`CorruptObject` when its files do not agree with each other."""
+    snap = snapshot if isinstance(snapshot, Snapshot) else repo.find_snapshot(snapshot)
+    if snap.kind != KIND:
+        raise SnapshotNotFound(
+            f"snapshot {snap.short_id} is a {snap.kind!r} snapshot, not a vector snapshot",
+            hint="list vector snapshots with `drkit snapshots`",
+        )
+    nodes = {n["name"]: n for n in load_tree(repo, snap.tree)}
+    for required in (MANIFEST, INDEX):
+        if required not in nodes:
+            raise CorruptObject(f"snapshot {snap.short_id} lacks {required}")
+    manifest = Manifest.from_bytes(_read_content(repo, nodes[MANIFEST]))
+    index = decode_parquet(_read_content(repo, nodes[INDEX]), f"{INDEX} of {snap.short_id}")
+    if len(index) != manifest.records:
+        raise CorruptObject(
+            f"snapshot {snap.short_id}: index lists {len(index)} records, "
+            f"manifest {manifest.records}"
+        )
+    return Opened(snap, manifest, index)
+
+
+def read_records(
+    repo: Repository, opened: Opened, *, batch_size: int = 5000, progress: Progress | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Yield the snapshot's live records as canonical batches, each record's hash checked.
+
+    Raises :class:`CorruptObject` on a record whose content does not match its hash.
+    """
+    config = opened.manifest.config
+    idx = opened.index
+    segs = idx.column("segment").to_numpy()
+    rows = idx.column("row").to_numpy()
+    hashes = idx.column("hash")
+    order = np.argsort(segs, kind="stable")
+    bounds = np.searchsorted(segs[order], np.arange(len(opened.manifest.segments) + 1))
+    schema = segment_schema(config)
+    canonical = [f.name for f in schema if f.name != HASH]
+    for s, seg in enumerate(opened.manifest.segments):
+        picks = order[bounds[s] : bounds[s + 1]]
+        if len(picks) == 0:
+            continue
+        data = b"".join(repo.read_blob(b) for b in seg.content)
+        table = decode_parquet(data, f"segment {seg.name}")
+        if table.schema.names != schema.names or len(table) != seg.rows:
+            raise CorruptObject(f"segment {seg.name} does not match the manifest")
+        taken = table.take(pa.array(rows[picks]))
+        expected = hashes.take(pa.array(picks)).to_pylist()
+        if taken.column(HASH).to_pylist() != expected:
+            raise CorruptObject(f"segment {seg.name}: rows do not match the index")
+        for batch in taken.select(canonical).to_batches(max_chunksize=batch_size):
+            if record_hashes(config, batch) != expected[: len(batch)]:
+                raise CorruptObject(f"segment {seg.name}: a record does not match its hash")
+            expected = expected[len(batch) :]
+            if progress:
+                progress(len(batch))
+            yield batch
+
+
+def vector_snapshots(
+    repo: Repository, component: str, collection: str | None = None
+) -> list[Snapshot]:
+    """Vector snapshots of a component (optionally one collection), oldest first."""
+    return [
+        s
+        for s in repo.snapshots(component)
+        if s.kind == KIND and (collection is None or s.meta.get("collection") == collection)
+    ]
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def _same_shape(a: CollectionConfig, b: CollectionConfig) -> bool:
+    return [(v.name, v.dimension, v.metric) for v in a.vectors] == [
+        (v.name, v.dimension, v.metric) for v in b.vectors
+    ]
+
+
+def snapshot_collection(
+    repo: Repository,
+    store: VectorStore,
+    collection: str,
+    *,
+    component: str,
+    parent: Snapshot | str | None = "auto",
+    tags: tuple[str, ...] = (),
+    batch_size: int = 2000,
+    full: bool = False,
+    segment_bytes: int = SEGMENT_BYTES,
+    progress: Progress | None = None,
+) -> SnapshotResult:
+    """Snapshot ``collection`` of ``store`` as component ``component``.
+
+    ``parent="auto"`` picks the newest vector snapshot of the same component and
+    collection; ``None`` or ``full=True`` writes a full snapshot. Raises what the store
+    raises (:class:`EngineUnreachable`, :class:`CollectionNotFound`) with no snapshot
+    written.
+    """
+    if not component:
+        raise UsageError("a vector snapshot needs a component name")
+    t0 = time.perf_counter()
+    config = store.describe(collection)
+    if parent == "auto":
+        previous = vector_snapshots(repo, component, collection)
+        parent = previous[-1] if previous else None
+    elif isinstance(parent, str):
+        parent = repo.find_snapshot(parent)
+    base: Opened | None = None
+    if parent is not None and not full:
+        base = open_snapshot(repo, parent)
+        m = base.manifest
+        dead = sum(s.rows for s in m.segments) - m.records
+        if not _same_shape(m.config, config) or dead > m.records:
+            base = None  # config changed, or compaction is due: write in full
+    export_s = 0.0
+    with repo.lock(exclusive=False):
+        writer = _Writer(repo)
+        before = dict(repo.stats)
+        schema = segment_schema(config)
+        # parent: id -> (hash, segment, row)
+        known: dict[str, tuple[bytes, int, int]] = {}
+        if base is not None:
+            ix = base.index
+            known = dict(
+                zip(
+                    ix.column(ID).to_pylist(),
+                    zip(
+                        ix.column("hash").to_pylist(),
+                        ix.column("segment").to_pylist(),
+                        ix.column("row").to_pylist(),
+                        strict=True,
+                    ),
+                    strict=True,
+                )
+            )
+        out_ids: list[str] = []
+        out_hash: list[bytes] = []
+        out_seg: list[int] = []  # >= 0: new segment number; < 0: -(parent segment + 1)
+        out_row: list[int] = []
+        new_segments: list[Segment] = []
+        pending: list[pa.RecordBatch] = []
+        pending_bytes = 0
+        added = changed = unchanged = 0
+
+        def flush_segment(rows: int | None = None) -> None:
+            """Write the first ``rows`` pending rows (default all) as one segment."""
+            nonlocal pending, pending_bytes
+            if not pending:
+                return
+            table = pa.Table.from_batches(pending, schema=schema)
+            rest = None
+            if rows is not None and rows < len(table):
+                table, rest = table.slice(0, rows), table.slice(rows)
+            table = table.combine_chunks()
+            data = encode_parquet(table)
+            content = writer.write(data)
+            seg_no = len(new_segments)
+            new_segments.append(Segment("", content, len(table), len(data)))
+            for r, (rid, h) in enumerate(
+                zip(table.column(ID).to_pylist(), table.column(HASH).to_pylist(), strict=True)
+            ):
+                out_ids.append(rid)
+                out_hash.append(h)
+                out_seg.append(seg_no)
+                out_row.append(r)
+            pending = rest.to_batches() if rest is not None else []
+            pending_bytes = rest.nbytes if rest is not None else 0
+
+        stream = store.export(collection, batch_size=batch_size)
+        t_export = time.perf_counter()
+        for batch in stream:
+            export_s += time.perf_counter() - t_export
+            hashes = record_hashes(config, batch)
+            fresh: list[int] = []
+            for i, (rid, h) in enumerate(zip(batch.column(ID).to_pylist(), hashes, strict=True)):
+                prev = known.get(rid)
+                if prev is not None and prev[0] == h:
+                    out_ids.append(rid)
+                    out_hash.append(h)
+                    out_seg.append(-(prev[1] + 1))
+                    out_row.append(prev[2])
+                    unchanged += 1
+                else:
+                    fresh.append(i)
+                    if prev is None:
+                        added += 1
+                    else:
+                        changed += 1
+            if fresh:
+                part = batch if len(fresh) == len(batch) else batch.take(pa.array(fresh))
+                sub = [hashes[i] for i in fresh]
+                part = pa.RecordBatch.from_arrays(
+                    [*part.columns, pa.array(sub, pa.binary(16))], schema=schema
+                )
+                pending.append(part)
+                pending_bytes += part.nbytes
+                while pending_bytes >= segment_bytes:
+                    per_row = max(1, pending_bytes // sum(len(b) for b in pending))
+                    flush_segment(max(1, segment_bytes // per_row))
+            if progress:
+                progress(len(batch))
+            t_export = time.perf_counter()
+        flush_segment()
+        cut = stream.cut
+        if len(set(out_ids)) != len(out_ids):
+            raise CorruptObject(f"the export of {collection!r} returned duplicate ids")
+        deleted = len(known) - unchanged - changed
+
+        # segment table: carried parent segments (still referenced) first, then new ones
+        carried_old = sorted({-s - 1 for s in out_seg if s < 0})
+        remap = {old: i for i, old in enumerate(carried_old)}
+        segments = [base.manifest.segments[o] for o in carried_old] if base else []
+        n_carried = len(segments)
+        segs_arr = np.array(
+            [remap[-s - 1] if s < 0 else n_carried + s for s in out_seg], dtype=np.int32
+        )
+        writer.drain()
+        for seg in new_segments:
+            seg.name = f"seg-{seg.content[0][:24]}.parquet"
+        segments += new_segments
+
+        index = pa.table(
+            [
+                pa.array(out_ids, pa.string()),
+                pa.array(out_hash, pa.binary(16)),
+                pa.array(segs_arr, pa.int32()),
+                pa.array(out_row, pa.int32()),
+            ],
+            schema=INDEX_SCHEMA,
+        ).sort_by(ID)
+        records = len(index)
+        pipeline_s = time.perf_counter() - t0 - export_s
+        manifest = Manifest(
+            config=config,
+            collection=collection,
+            source=store.url,
+            records=records,
+            segments=segments,
+            stats={
+                "added": added,
+                "changed": changed,
+                "deleted": deleted,
+                "unchanged": unchanged,
+                "new_segments": len(new_segments),
+                "carried_segments": n_carried,
+            },
+            cut=cut.to_json(),
+            parent=base.snapshot.id if base else None,
+        )
+        index_bytes = encode_parquet(index)
+        manifest_bytes = manifest.to_bytes()
+        config_bytes = json.dumps(config.to_json(), sort_keys=True, indent=2).encode()
+        files = {
+            MANIFEST: (manifest_bytes, writer.write(manifest_bytes, MODE_ZSTD)),
+            CONFIG: (config_bytes, writer.write(config_bytes, MODE_ZSTD)),
+            INDEX: (index_bytes, writer.write(index_bytes, MODE_ZSTD)),
+        }
+        writer.drain()
+
+        def node(name: str, size: int, content: list[str]) -> dict[str, Any]:
+            return {
+                "name": name,
+                "type": "file",
+                "mode": 0o644,
+                "mtime_ns": 0,
+                "size": size,
+                "content": content,
+            }
+
+        seg_tree = write_tree(repo, [node(s.name, s.size, s.content) for s in segments])
+        root = [node(n, len(data), content) for n, (data, content) in files.items()]
+        root.append(
+            {
+                "name": SEGMENTS,
+                "type": "dir",
+                "mode": 0o755,
+                "mtime_ns": 0,
+                "size": 0,
+                "subtree": seg_tree,
+            }
+        )
+        tree = write_tree(repo, root)
+        repo.flush()
+        total_bytes = sum(s.size for s in segments) + sum(len(d) for d, _ in files.values())
+        duration = time.perf_counter() - t0
+        doc = {
+            "version": 1,
+            "time": now_iso(),
+            "component": component,
+            "source": f"{store.url}#{collection}",
+            "kind": KIND,
+            "host": socket.gethostname(),
+            "user": _user(),
+            "tree": tree,
+            "fingerprint": tree,
+            "tags": sorted(tags),
+            "parent": base.snapshot.id if base else None,
+            "summary": {
+                "files": len(files) + len(segments),
+                "dirs": 1,
+                "bytes": total_bytes,
+                "new_blobs": repo.stats["new_blobs"] - before["new_blobs"],
+                "new_bytes_stored": repo.stats["new_bytes_stored"] - before["new_bytes_stored"],
+                "duration_s": round(duration, 3),
+            },
+            "meta": {
+                "collection": collection,
+                "engine": config.engine,
+                "engine_version": config.engine_version,
+                "records": records,
+                "vectors": [v.column for v in config.vectors],
+                "dimension": config.vectors[0].dimension,
+                "metric": config.vectors[0].metric.value,
+                "incremental": base is not None,
+                **manifest.stats,
+                "cut": cut.to_json(),
+            },
+        }
+        snap = repo.save_snapshot(doc)
+    return SnapshotResult(
+        snapshot=snap,
+        records=records,
+        added=added,
+        changed=changed,
+        deleted=deleted,
+        unchanged=unchanged,
+        new_segments=len(new_segments),
+        carried_segments=n_carried,
+        export_s=round(export_s, 3),
+        pipeline_s=round(pipeline_s, 3),
+        warning=cut.warning,
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
