@@ -73,6 +73,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
     work = stack.scratch / f"data-corruption-{comp.name}-{secrets.token_hex(4)}"
     sandbox = work / "data"
     state: dict[str, object] = {}
+    repos = stack.session()
 
     def readable(ctx: DrillContext) -> None:
         if not live.exists():
@@ -107,8 +108,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         ctx.note("altered", altered)
 
     def detect(ctx: DrillContext) -> None:
-        with stack.open_repository(primary) as repo:
-            verified = newest_verified(repo, comp.name)
+        verified = newest_verified(repos.get(primary), comp.name)
         if verified is None:
             raise DrillError(
                 f"no verified snapshot of {comp.name!r} in {primary!r}: a backup that was "
@@ -128,8 +128,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         verified = _verified(state)
         restored = work / "restored"
         shutil.rmtree(restored, ignore_errors=True)
-        with stack.open_repository(primary) as repo:
-            result = restore(repo, verified.snapshot, restored)
+        result = restore(repos.get(primary), verified.snapshot, restored)
         shutil.rmtree(sandbox)
         restored.rename(sandbox)
         ctx.mark("recovered", f"restored snapshot {verified.snapshot.short_id}")
@@ -177,7 +176,10 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
             Step("restore the newest verified snapshot", recover),
         ),
         verify=(Step("restored data is bit-exact with the verified snapshot", bit_exact),),
-        rollback=(Step("remove the sandbox", lambda ctx: shutil.rmtree(work, True)),),
+        rollback=(
+            Step("close the repository", lambda ctx: repos.close()),
+            Step("remove the sandbox", lambda ctx: shutil.rmtree(work, True)),
+        ),
         rto_target_s=tier.rto if tier else None,
         rpo_target_s=tier.rpo if tier else None,
     )

@@ -23,9 +23,9 @@ from drkit.drills.engine import Drill, DrillContext, Step
 from drkit.drills.rehearsal import Rehearsal
 from drkit.drills.scenarios.base import DrillOptions, Scenario
 from drkit.drills.scenarios.provider_outage import pick_route, recovery_wait
-from drkit.drills.stack import Stack
+from drkit.drills.stack import RepositorySession, Stack
 from drkit.errors import DrillError, DrkitError, SnapshotNotFound, UsageError
-from drkit.plan.models import Plan
+from drkit.plan.models import Component, Plan
 from drkit.repository import restore
 
 PROBES_AFTER = 3
@@ -113,41 +113,15 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         fault_at = ctx.marker("fault_injected") or 0.0
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        oldest: float | None = None
         tests: list[dict[str, Any]] = []
         started = time.time()
-        for comp in comps:
-            done = False
-            tried: list[str] = []
-            for model in stack.repositories():
-                try:
-                    with stack.open_repository(model.name) as repo:
-                        snap = repo.find_snapshot("latest", comp.name)
-                        result = restore(repo, snap, work / comp.name)
-                except SnapshotNotFound:
-                    tried.append(f"{model.name}: no snapshot")
-                    continue
-                except DrkitError as exc:
-                    found.setdefault("detected", time.time())
-                    tried.append(f"{model.name}: {type(exc).__name__}")
-                    continue
-                age = fault_at - snap.datetime.timestamp()
-                oldest = age if oldest is None else max(oldest, age)
-                tests.append(
-                    {
-                        "component": comp.name,
-                        "snapshot": snap.id,
-                        "repository": model.name,
-                        "duration_s": result.duration_s,
-                    }
-                )
-                done = True
-                break
-            if not done:
-                raise DrillError(
-                    f"no replica outside region {region!r} holds {comp.name!r} "
-                    f"(tried {'; '.join(tried)})"
-                )
+        repos = stack.session()  # each surviving repository is opened once
+        try:
+            for comp in comps:
+                tests.append(restore_one(comp, repos, fault_at, found))
+        finally:
+            repos.close()
+        oldest = max((t["age_s"] for t in tests), default=0.0)
         ctx.metric("data_rto_s", round(time.time() - fault_at, 3))
         ctx.metric("restore_s", round(time.time() - started, 3))
         ctx.metric("components_restored", len(tests))
@@ -155,8 +129,34 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         if plan.vector_stores:
             ctx.note("vector_stores_skipped", [v.name for v in plan.vector_stores])
             ctx.note("why", VECTOR_SNAPSHOTS_MISSING)
-        ctx.record_rpo(
-            max(0.0, oldest or 0.0), "age of the oldest snapshot restored outside the region"
+        ctx.record_rpo(oldest, "age of the oldest snapshot restored outside the region")
+
+    def restore_one(
+        comp: Component, repos: RepositorySession, fault_at: float, found: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Restore ``comp`` from the first repository that can; primary first."""
+        tried: list[str] = []
+        for model in stack.repositories():
+            try:
+                repo = repos.get(model.name)
+                snap = repo.find_snapshot("latest", comp.name)
+                result = restore(repo, snap, work / comp.name)
+            except SnapshotNotFound:
+                tried.append(f"{model.name}: no snapshot")
+                continue
+            except DrkitError as exc:
+                found.setdefault("detected", time.time())
+                tried.append(f"{model.name}: {type(exc).__name__}")
+                continue
+            return {
+                "component": comp.name,
+                "snapshot": snap.id,
+                "repository": model.name,
+                "duration_s": result.duration_s,
+                "age_s": max(0.0, fault_at - snap.datetime.timestamp()),
+            }
+        raise DrillError(
+            f"no replica outside region {region!r} holds {comp.name!r} (tried {'; '.join(tried)})"
         )
 
     def mark(ctx: DrillContext) -> None:
