@@ -33,6 +33,7 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.simulate_cmd",
     "drkit.cli.drill_cmd",
     "drkit.cli.demo_cmd",
+    "drkit.cli.vectors_cmd",
 ]
 
 
