@@ -126,3 +126,15 @@ def test_interrupted_gameday_leaves_a_partial_report(
     assert "INTERRUPTED" in report.read_text()
     assert [d.verdict for d in ws.drill_history()] == ["interrupted"]  # it stopped there
     ws.close()
+
+
+def test_gameday_refuses_bad_scenarios_before_running_any(
+    write_plan: WritePlan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(serving_plan())
+    args = ["gameday", "--plan", str(plan), "--scenario", "provider-outage"]
+    assert main([*args, "--scenario", "nope"]) == 2
+    assert "unknown scenario 'nope'" in capsys.readouterr().err
+    assert main([*args, "--scenario", "data-corruption"]) == 2
+    assert "cannot run 'data-corruption'" in capsys.readouterr().err
+    assert not (plan.parent / ".drkit" / "drills").exists()  # nothing ran

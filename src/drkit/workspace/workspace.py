@@ -23,6 +23,7 @@ from drkit.drills.journal import Journal, StepRecord
 from drkit.drills.report import render_html, scorecard
 from drkit.drills.runner import run_scenario, supported
 from drkit.drills.scenarios import SCENARIOS, DrillOptions
+from drkit.drills.scenarios import get as get_scenario
 from drkit.drills.stack import Stack
 from drkit.errors import InputError, SecretMissing, UsageError
 from drkit.gateway.config import GatewayConfig, from_plan
@@ -259,6 +260,13 @@ def run_gameday(
             f"plan {ws.plan.name!r} supports no drill scenario",
             hint="`drkit drill list` says what each scenario needs",
         )
+    for name in names:  # refuse bad input before the first drill runs
+        why = get_scenario(name).why_not(ws.plan)
+        if why is not None:
+            raise UsageError(
+                f"plan {ws.plan.name!r} cannot run {name!r}: {why}",
+                hint="`drkit drill list` shows what this plan supports",
+            )
     started = time.time()
     journals: list[Journal] = []
     paths: list[Path] = []
