@@ -8,8 +8,10 @@ with the same two targets, the same 2 s first-token deadline and failover on err
 2. throughput at concurrency 32 (requests per second, non-streaming and streaming);
 3. failover time per failure mode (503, refused, black hole, stream cut before the first
    token): the first request after the primary breaks, and the mean of the next five;
-4. a 30 s primary outage (503) under steady load: upstream attempts on the primary,
-   failed client requests, and time until traffic is back on the primary after recovery.
+4. a 30 s primary outage (503) under steady load: upstream attempts on the primary and
+   failed client requests;
+5. time until traffic is back on the primary after it recovers, over outages of random
+   length (so that the recovery does not line up with a probe by chance).
 
 Run::
 
@@ -29,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import secrets
 import socket
 import statistics
@@ -306,6 +309,33 @@ def outage(system: System, primary: Sim, seconds: float, rate: float = 20.0) -> 
     }
 
 
+def recovery(system: System, primary: Sim, trials: int, seed: int = 1) -> dict[str, float]:
+    """Time until traffic is back on the primary after it recovers, over several outages
+    whose lengths are drawn at random (so the end does not line up with a probe)."""
+    rng = random.Random(seed)
+    times = []
+    with httpx.Client(timeout=60) as client:
+        for _ in range(trials):
+            primary.faults()
+            wait_primary(system)
+            primary.faults({"kind": "error", "status": 503})
+            end = time.perf_counter() + rng.uniform(3.0, 7.0)
+            while time.perf_counter() < end:
+                call(client, system, False)
+                time.sleep(0.1)
+            primary.faults()
+            start = time.perf_counter()
+            while True:
+                ok, _, headers = call(client, system, False)
+                if ok and system.served_by_primary(headers):
+                    break
+                if time.perf_counter() - start > 60:
+                    break
+                time.sleep(0.02)
+            times.append(time.perf_counter() - start)
+    return {"mean_s": statistics.mean(times), "max_s": max(times)}
+
+
 # --- setup ---------------------------------------------------------------------------------
 
 
@@ -366,6 +396,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=400, help="requests per latency run")
     ap.add_argument("--seconds", type=float, default=5.0, help="throughput run length")
     ap.add_argument("--outage", type=float, default=30.0, help="outage length in seconds")
+    ap.add_argument("--trials", type=int, default=5, help="recovery trials")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     use_litellm = not args.no_litellm and Path(args.litellm).exists()
@@ -476,6 +507,8 @@ def main() -> None:
             s.results["failover"] = failover(s, a)
             print(f"[{s.name}] {args.outage:g}s outage ...", flush=True)
             s.results["outage"] = outage(s, a, args.outage)
+            print(f"[{s.name}] recovery trials ...", flush=True)
+            s.results["recovery"] = recovery(s, a, args.trials)
     report(systems, args.outage)
     if args.json:
         args.json.write_text(json.dumps({s.name: s.results for s in systems}, indent=2))
@@ -522,9 +555,13 @@ def report(systems: list[System], outage_s: float) -> None:
         o = s.results["outage"]
         print(
             f"{s.name:10} primary attempts {o['primary_attempts']:5}  client requests "
-            f"{o['requests']:5}  failed {o['failed']:3}  back on primary after recovery "
+            f"{o['requests']:5}  failed {o['failed']:3}  back on primary "
             f"{o['back_on_primary_s']:.2f}s"
         )
+    print("\n== back on the primary after it recovers (outages of random length 3-7 s) ==")
+    for s in systems[1:]:
+        r = s.results["recovery"]
+        print(f"{s.name:10} mean {r['mean_s']:.2f}s  max {r['max_s']:.2f}s")
     if "litellm" in by:
         pa = by["litellm"]["outage"]["primary_attempts"] / max(
             1, by["drkit"]["outage"]["primary_attempts"]
