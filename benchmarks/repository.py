@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -83,13 +84,41 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def restic(repo: Path, *args: str) -> float:
+CPU: dict[str, float] = {}
+
+
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def restic(repo: Path, *args: str, step: str = "") -> float:
     env = {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": str(repo)}
+    c = _cpu(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(
         ["restic", "--no-cache", "-q", *args], env=env, check=True, stdout=subprocess.DEVNULL
     )
+    if step:
+        CPU[f"restic_{step}_cpu"] = _cpu(resource.RUSAGE_CHILDREN) - c
     return time.perf_counter() - t
+
+
+class timed:
+    """Wall time and this process's CPU time of a drkit step."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+        self.wall = 0.0
+
+    def __enter__(self) -> timed:
+        self.c = _cpu(resource.RUSAGE_SELF)
+        self.t = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.t
+        CPU[f"drkit_{self.step}_cpu"] = _cpu(resource.RUSAGE_SELF) - self.c
 
 
 def one_run(data: Path, arrays: list[Path], work: Path, run: int) -> dict[str, float]:
@@ -98,41 +127,42 @@ def one_run(data: Path, arrays: list[Path], work: Path, run: int) -> dict[str, f
     # restic
     rrepo = work / f"restic-{run}"
     restic(rrepo, "init")
-    r["restic_backup_s"] = restic(rrepo, "backup", str(data))
+    r["restic_backup_s"] = restic(rrepo, "backup", str(data), step="backup")
     r["restic_size"] = du(rrepo)
     # drkit
     drepo = work / f"drkit-{run}"
     repo = Repository.init(LocalStore(drepo), PASSWORD)
-    t = time.perf_counter()
-    backup_path(repo, data, component="bench")
-    r["drkit_backup_s"] = time.perf_counter() - t
+    with timed("backup") as tm:
+        backup_path(repo, data, component="bench")
+    r["drkit_backup_s"] = tm.wall
     r["drkit_size"] = du(drepo)
     # 1 % in-place edit
     edited = edit_one_percent(arrays, seed=run + 100)
     r["edited_bytes"] = edited
-    r["restic_edit_s"] = restic(rrepo, "backup", str(data))
+    r["restic_edit_s"] = restic(rrepo, "backup", str(data), step="edit")
     r["restic_edit_stored"] = du(rrepo) - r["restic_size"]
     before = du(drepo)
-    t = time.perf_counter()
-    backup_path(repo, data, component="bench")
-    r["drkit_edit_s"] = time.perf_counter() - t
+    with timed("edit") as tm:
+        backup_path(repo, data, component="bench")
+    r["drkit_edit_s"] = tm.wall
     r["drkit_edit_stored"] = du(drepo) - before
     # restore
     out = work / f"restic-out-{run}"
-    r["restic_restore_s"] = restic(rrepo, "restore", "latest", "--target", str(out))
+    r["restic_restore_s"] = restic(rrepo, "restore", "latest", "--target", str(out), step="restore")
     shutil.rmtree(out)
     out = work / f"drkit-out-{run}"
-    t = time.perf_counter()
-    restore(repo, "latest", out)
-    r["drkit_restore_s"] = time.perf_counter() - t
+    with timed("restore") as tm:
+        restore(repo, "latest", out)
+    r["drkit_restore_s"] = tm.wall
     shutil.rmtree(out)
     # check --read-data
-    r["restic_check_s"] = restic(rrepo, "check", "--read-data")
-    t = time.perf_counter()
-    report = check(repo, read_data=True)
-    r["drkit_check_s"] = time.perf_counter() - t
+    r["restic_check_s"] = restic(rrepo, "check", "--read-data", step="check")
+    with timed("check") as tm:
+        report = check(repo, read_data=True)
+    r["drkit_check_s"] = tm.wall
     assert report.ok, report.errors
     repo.close()
+    r.update(CPU)
     shutil.rmtree(rrepo)
     shutil.rmtree(drepo)
     return r
@@ -171,7 +201,8 @@ def main() -> int:
         ("check --read-data", "check"),
     ]:
         d, rs = med[f"drkit_{key}_s"], med[f"restic_{key}_s"]
-        rows.append((step, mb / d, mb / rs, rs / d))
+        cpu = med[f"restic_{key}_cpu"] / max(med[f"drkit_{key}_cpu"], 1e-9)
+        rows.append((step, mb / d, mb / rs, rs / d, cpu))
     if args.json:
         print(json.dumps({"median": med, "runs": runs}, indent=2))
         return 0
@@ -179,9 +210,13 @@ def main() -> int:
         f"data: {med['data_bytes'] / 2**20:.0f} MiB ({args.small_files} small files), "
         f"medians of {args.runs} run(s), {os.cpu_count()} cores"
     )
-    print(f"{'step':<24}{'drkit MB/s':>12}{'restic MB/s':>13}{'drkit/restic':>14}")
-    for step, d, rs, ratio in rows:
-        print(f"{step:<24}{d:>12.0f}{rs:>13.0f}{ratio:>13.2f}x")
+    print(
+        f"{'step':<24}{'drkit MB/s':>12}{'restic MB/s':>13}{'drkit/restic':>14}"
+        f"{'CPU restic/drkit':>18}"
+    )
+    for step, d, rs, ratio, cpu in rows:
+        print(f"{step:<24}{d:>12.0f}{rs:>13.0f}{ratio:>13.2f}x{cpu:>17.2f}x")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (other processes share the cores)")
     print(
         f"repository size: drkit {med['drkit_size'] / 2**20:.1f} MiB, "
         f"restic {med['restic_size'] / 2**20:.1f} MiB "
