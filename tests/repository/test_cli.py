@@ -115,3 +115,33 @@ def test_password_file(env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("DRKIT_PASSWORD", "from a file")
     monkeypatch.delenv("DRKIT_PASSWORD_FILE")
     assert main(["snapshots"]) == 0
+
+
+def test_plan_repository_component_and_retention(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --repo the plan's primary is used; a COMPONENT resolves to its path;
+    forget without --keep-* applies the plan's per-component retention."""
+    monkeypatch.delenv("DRKIT_REPO", raising=False)
+    monkeypatch.delenv("DRKIT_PASSWORD_FILE", raising=False)
+    monkeypatch.setenv("DRKIT_PASSWORD", "plan password")
+    monkeypatch.setenv("DRKIT_KDF", "fast")
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(tmp_path)]) == 0
+    train = tmp_path / "data" / "train"
+    train.mkdir(parents=True)
+    (train / "part-0.jsonl").write_text('{"x": 1}\n')
+    plan = str(tmp_path / "drkit.yaml")
+    assert main(["repo", "init", "--plan", plan]) == 0
+    for _ in range(2):
+        snaps = _json(capsys, ["backup", "train", "--plan", plan])
+        assert isinstance(snaps, list)
+        assert snaps[0]["component"] == "train"
+        assert snaps[0]["source"] == str(train)
+    listed = _json(capsys, ["snapshots", "--plan", plan])
+    assert isinstance(listed, list)
+    assert len(listed) == 2
+    dry = _json(capsys, ["forget", "--plan", plan, "--dry-run"])
+    assert isinstance(dry, dict)
+    assert len(dry["remove"]) == 1  # keep_daily: both snapshots are on the same day
+    assert main(["backup", "no-such-component", "--plan", plan]) == 2
