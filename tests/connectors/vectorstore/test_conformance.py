@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from drkit.connectors.vectorstore.base import (
@@ -163,9 +165,12 @@ def test_incompatible_config_refused_before_writing(store: VectorStore, name: st
     assert store.list_collections() == before
 
 
-def test_nested_payload_refused_by_flat_engines(store: VectorStore, name: str) -> None:
-    if store.capabilities.nested_payload:
-        pytest.skip(f"{store.engine} keeps nested payloads (covered by the round trip)")
+@pytest.mark.parametrize("engine", ["chroma", "chroma-http"])
+def test_nested_payload_refused_by_flat_engines(
+    open_store: Callable[[str], VectorStore], name: str, engine: str
+) -> None:
+    store = open_store(engine)
+    assert not store.capabilities.nested_payload
     cfg = config(name)
     store.create(cfg)
     with pytest.raises(IncompatibleTarget, match="flat metadata"):

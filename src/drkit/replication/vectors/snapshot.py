@@ -168,7 +168,10 @@ def read_records(
         table = decode_parquet(data, f"segment {seg.name}")
         if table.schema.names != schema.names or len(table) != seg.rows:
             raise CorruptObject(f"segment {seg.name} does not match the manifest")
-        taken = table.take(pa.array(rows[picks]))
+        wanted = rows[picks]
+        if len(wanted) and (wanted.min() < 0 or wanted.max() >= len(table)):
+            raise CorruptObject(f"the index points outside segment {seg.name}")
+        taken = table.take(pa.array(wanted))
         expected = hashes.take(pa.array(picks)).to_pylist()
         if taken.column(HASH).to_pylist() != expected:
             raise CorruptObject(f"segment {seg.name}: rows do not match the index")
