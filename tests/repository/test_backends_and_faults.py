@@ -4,6 +4,7 @@ and with two processes backing up into one repository at once."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,12 +18,13 @@ from tests.repository.crash_child import PASSWORD as CHILD_PASSWORD
 from tests.repository.stores import open_test_store
 from tests.servers import MOTO_ACCESS_KEY, MOTO_SECRET_KEY, create_bucket, start_moto
 
+from drkit.cli.main import main
 from drkit.connectors.objectstore.base import ObjectStore
 from drkit.connectors.objectstore.faulty import Faulty
 from drkit.connectors.objectstore.retrying import Retrying
 from drkit.connectors.objectstore.s3 import S3Store
 from drkit.errors import CorruptObject, StorageFull, StoreUnreachable
-from drkit.repository import KdfParams, Repository, backup_path, restore
+from drkit.repository import KdfParams, Repository, backup_path, backup_store, restore
 from drkit.repository.maintenance import check
 from drkit.repository.replica import copy
 
@@ -142,3 +144,40 @@ def test_two_processes_back_up_concurrently(tmp_path: Path) -> None:
         for s in snaps:
             restore(r, s, tmp_path / f"out-{s.tags[0]}")
             assert tree_state(tmp_path / f"out-{s.tags[0]}") == tree_state(sources[s.tags[0]])
+
+
+def test_backup_of_an_s3_prefix(
+    moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _s3(moto)
+    objects = {
+        "train/part-0.jsonl": b'{"a": 1}\n' * 1000,
+        "train/part-1.f32": os.urandom(3 << 20),  # read in ranged segments
+        "train/sub/empty": b"",
+        "README": b"dataset card",
+    }
+    for key, data in objects.items():
+        source.put(key, data)
+    with Repository.init(open_test_store(tmp_path / "repo"), PASSWORD, kdf=KdfParams.fast()) as r:
+        snap = backup_store(r, source, "train/", component="train")
+        assert snap.summary["files"] == 3
+        assert snap.source.endswith("/train/")
+        restore(r, snap, tmp_path / "out")
+        for key, data in objects.items():
+            if key.startswith("train/"):
+                assert (tmp_path / "out" / key.removeprefix("train/")).read_bytes() == data
+        again = backup_store(r, source, "train/", component="train")
+        assert again.summary["new_blobs"] == 0  # same tree, same blobs
+        assert again.tree == snap.tree
+    # the CLI takes an s3:// URL as a source
+    url = source.url.split("?", 1)[0]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", MOTO_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_SECRET_KEY)
+    monkeypatch.setenv("DRKIT_PASSWORD", PASSWORD)
+    monkeypatch.setenv("DRKIT_REPO", str(tmp_path / "repo"))
+    capsys.readouterr()
+    code = main(["backup", f"{url}/train?endpoint={moto}&allow_http=true", "--json"])
+    assert code == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["component"] == "train"
+    assert out[0]["tree"] == snap.tree

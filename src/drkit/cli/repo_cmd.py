@@ -31,7 +31,7 @@ from rich.table import Table
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, err_console
 from drkit.connectors.objectstore.base import ObjectStore
 from drkit.errors import CheckFailed, InputError, SecretMissing, UsageError
-from drkit.repository import KdfParams, Repository, backup_path, restore
+from drkit.repository import KdfParams, Repository, backup_path, backup_store, restore
 from drkit.repository.maintenance import check, forget, prune
 from drkit.repository.replica import copy, repair
 from drkit.repository.retention import Policy
@@ -238,9 +238,9 @@ def repo_unlock(
 # --- backup / snapshots / restore ------------------------------------------------------------
 
 
-def _targets(names: list[str], plan: Path) -> list[tuple[str, Path]]:
+def _targets(names: list[str], plan: Path) -> list[tuple[str, str]]:
     """Resolve each argument to (component, path): an existing path, or a plan component."""
-    out: list[tuple[str, Path]] = []
+    out: list[tuple[str, str]] = []
     loaded = None
     if plan.exists():
         from drkit.plan.loader import load_plan
@@ -252,7 +252,7 @@ def _targets(names: list[str], plan: Path) -> list[tuple[str, Path]]:
         for _, comp in loaded.components():
             path = getattr(comp, "path", None)
             if path:
-                out.append((comp.name, loaded.resolve_path(path)))
+                out.append((comp.name, str(loaded.resolve_path(path))))
         return out
     for name in names:
         if loaded is not None:
@@ -264,15 +264,19 @@ def _targets(names: list[str], plan: Path) -> list[tuple[str, Path]]:
                         f"component {name!r} ({comp.kind}) has no path to back up",
                         hint="vector stores are snapshotted by their connector, not as files",
                     )
-                out.append((comp.name, loaded.resolve_path(path)))
+                out.append((comp.name, str(loaded.resolve_path(path))))
                 continue
+        if "://" in name and not name.startswith("file://"):
+            tail = name.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            out.append((tail or "store", name))
+            continue
         p = Path(name)
         if not p.exists():
             raise UsageError(
                 f"{name!r} is neither an existing path nor a component of the plan",
                 hint="check the path, or `drkit plan show` for component names",
             )
-        out.append((p.absolute().name or "root", p))
+        out.append((p.absolute().name or "root", str(p)))
     return out
 
 
@@ -290,11 +294,27 @@ def backup_cmd(
     jobs = _targets(list(targets or []), plan)
     results: list[Snapshot] = []
     with _opened(repo, plan) as r:
-        for name, path in jobs:
-            with _progress(json_, _tree_size(path), f"backup {name}") as advance:
-                snap = backup_path(
-                    r, path, component=component or name, tags=tuple(tag or ()), progress=advance
-                )
+        for name, url in jobs:
+            if "://" in url and not url.startswith("file://"):
+                # an object-store source: s3://bucket/prefix?...
+                with _progress(json_, None, f"backup {name}") as advance:
+                    snap = backup_store(
+                        r,
+                        _open_store(url),
+                        component=component or name,
+                        tags=tuple(tag or ()),
+                        progress=advance,
+                    )
+            else:
+                local = Path(url.removeprefix("file://"))
+                with _progress(json_, _tree_size(local), f"backup {name}") as advance:
+                    snap = backup_path(
+                        r,
+                        local,
+                        component=component or name,
+                        tags=tuple(tag or ()),
+                        progress=advance,
+                    )
             results.append(snap)
 
     def render(out: Console) -> None:

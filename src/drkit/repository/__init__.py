@@ -5,6 +5,7 @@ Format: ``docs/repository-format.md``. Public API::
     Repository.init(store, password) / Repository.open(store, password)
     repo.write_blob(data) -> id, repo.read_blob(id), repo.flush()
     backup_path(repo, path, component=...) -> Snapshot
+    backup_store(repo, store, prefix, component=...) -> Snapshot   (S3 or any store)
     snapshot_files(repo, component, {"name": bytes}) -> Snapshot; read_file(repo, snap, name)
     restore(repo, snapshot, target) -> RestoreResult
     repo.snapshots(component), repo.find_snapshot(ref), repo.mark_verified(id, details)
@@ -16,6 +17,7 @@ from drkit.repository.crypto import KdfParams
 from drkit.repository.files import (
     RestoreResult,
     backup_path,
+    backup_store,
     list_files,
     read_file,
     restore,
@@ -33,6 +35,7 @@ __all__ = [
     "Snapshot",
     "Verification",
     "backup_path",
+    "backup_store",
     "list_files",
     "read_file",
     "restore",
