@@ -245,3 +245,23 @@ def test_encryption_units_have_fresh_nonces(repo: Repository) -> None:
     a, b = c.encrypt(b"same"), c.encrypt(b"same")
     assert a != b
     assert c.decrypt(a) == c.decrypt(b) == b"same"
+
+
+def test_w3_a_writer_reloads_the_index_under_its_lock(
+    store: ObjectStore, sample_tree: Path, tmp_path: Path
+) -> None:
+    """A prune between open and backup removes blobs the writer's old index listed."""
+    with Repository.init(store, PASSWORD, kdf=KdfParams.fast()) as a:
+        backup_path(a, sample_tree, component="c")
+        with Repository.open(store, PASSWORD) as b:
+            forget(b, Policy(keep_last=1), dry_run=False)
+            for s in b.snapshots():
+                b.forget_snapshot(s.id)
+            prune(b)
+        snap = backup_path(a, sample_tree, component="c", parent=None)
+        assert snap.summary["new_blobs"] > 0
+        restore(a, snap, tmp_path / "out")
+    from drkit.repository.maintenance import check
+
+    with Repository.open(store, PASSWORD) as c:
+        assert check(c, read_data=True).ok

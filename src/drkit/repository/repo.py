@@ -280,13 +280,28 @@ class Repository:
         return out
 
     def lock(self, *, exclusive: bool) -> RepoLock:
-        """Take a shared or exclusive lock (L1); use as a context manager (L2)."""
-        return RepoLock(
+        """Take a shared or exclusive lock (L1); use as a context manager (L2).
+
+        Once the lock is held the index is reloaded (W3): a prune that ran since this
+        repository was opened may have removed blobs the old index still listed. Callers
+        of :meth:`write_blob` outside ``backup_path``/``snapshot_files`` hold this lock
+        (shared) around their writes and the snapshot that references them.
+        """
+        held = RepoLock(
             exclusive,
             lambda key, doc: self.store.put(key, self.cipher.encrypt(canonical(doc))),
             self.store.delete,
             self.list_locks,
         )
+        with self._lock:
+            idle = not self._bufs and not self._uploads and not self._unindexed
+        if idle:
+            try:
+                self.load_index()
+            except BaseException:
+                held.release()
+                raise
+        return held
 
     def remove_stale_locks(self, *, all_locks: bool = False) -> int:
         n = 0
