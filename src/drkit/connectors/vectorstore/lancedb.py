@@ -261,7 +261,7 @@ class LanceDBStore(VectorStore):
             table.search([float(x) for x in vector], vector_column_name=using or VECTOR)
             .distance_type(distance)
             .limit(k)
-            .select([ID])
+            .select([ID, "_distance"])
         )
         res = self._call(query.to_arrow, name)
         return [str(i) for i in res.column(ID).to_pylist()]

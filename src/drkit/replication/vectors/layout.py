@@ -4,10 +4,11 @@ A vector snapshot is an ordinary snapshot (``kind: "vectors"``) whose tree is::
 
     vectors.json               the manifest: format, config, segments, counts, cut, parent
     config.json                the collection config alone (CollectionConfig JSON)
-    index.parquet              the live records: id, hash, segment, row; sorted by id
-    segments/seg-HASH.parquet  record segments: canonical columns + ``_hash``
+    index.arrow                the live records: id, hash, segment, row; sorted by id
+    segments/seg-HASH.arrow    record segments: canonical columns + ``_hash``
 
-so ``drkit restore`` of it (as files) gives Parquet that pyarrow or DuckDB reads. A
+in Arrow IPC file format, so ``drkit restore`` of it (as files) gives files that pyarrow
+reads directly (``pyarrow.ipc.open_file``) and DuckDB through pyarrow. A
 record's hash (:func:`record_hashes`) covers its id, vectors, payload and document. An
 incremental snapshot carries the parent's segment nodes over unchanged (same blob ids,
 nothing stored again) and writes only new or changed records into new segments; the new
@@ -17,7 +18,6 @@ segments are simply not referenced.
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from collections.abc import Sequence
@@ -27,7 +27,6 @@ from typing import Any
 import blake3
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from drkit.connectors.vectorstore.base import (
     DOCUMENT,
@@ -47,7 +46,7 @@ SEGMENT_BYTES = 4 << 20
 PIECE_BYTES = 1 << 20
 MANIFEST = "vectors.json"
 CONFIG = "config.json"
-INDEX = "index.parquet"
+INDEX = "index.arrow"
 SEGMENTS = "segments"
 
 INDEX_SCHEMA = pa.schema(
@@ -65,61 +64,52 @@ def segment_schema(config: CollectionConfig) -> pa.Schema:
 
 
 def record_hashes(config: CollectionConfig, batch: pa.RecordBatch) -> list[bytes]:
-    """BLAKE3-128 of each record: length-prefixed id, each vector's float32 LE bytes (in
-    config order), payload (canonical JSON), then the document (0x00 if null, else 0x01 +
-    UTF-8)."""
+    """BLAKE3-128 of each record over: the u64-LE-length-prefixed UTF-8 id, the
+    length-prefixed payload (canonical JSON), the document (0x00 if null, else 0x01 +
+    length + UTF-8), then each vector's float32 little-endian bytes in config order
+    (fixed lengths, so no prefix)."""
     ids = batch.column(ID).to_pylist()
     payloads = batch.column(PAYLOAD).to_pylist()
     docs = batch.column(DOCUMENT).to_pylist()
-    mats = []
+    views = []
     for v in config.vectors:
         col = batch.column(v.column)
-        flat = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype="<f4")
-        mats.append(flat.reshape(len(batch), v.dimension))
+        flat = np.ascontiguousarray(col.flatten().to_numpy(zero_copy_only=False), dtype="<f4")
+        views.append((memoryview(flat.tobytes()), v.dimension * 4))
     pack = struct.Struct("<Q").pack
+    new = blake3.blake3
     out = []
     for i, rid in enumerate(ids):
-        h = blake3.blake3()
         b = rid.encode()
-        h.update(pack(len(b)))
-        h.update(b)
-        for m in mats:
-            row = m[i].tobytes()
-            h.update(pack(len(row)))
-            h.update(row)
         p = payloads[i].encode()
-        h.update(pack(len(p)))
-        h.update(p)
         d = docs[i]
         if d is None:
-            h.update(b"\x00")
+            meta = b"".join((pack(len(b)), b, pack(len(p)), p, b"\x00"))
         else:
             db = d.encode()
-            h.update(b"\x01" + pack(len(db)))
-            h.update(db)
+            meta = b"".join((pack(len(b)), b, pack(len(p)), p, b"\x01", pack(len(db)), db))
+        h = new(meta)
+        for view, size in views:
+            h.update(view[i * size : (i + 1) * size])
         out.append(h.digest(HASH_BYTES))
     return out
 
 
-def encode_parquet(table: pa.Table) -> bytes:
-    """Parquet bytes, uncompressed: the repository compresses (float-aware) and encrypts."""
-    buf = io.BytesIO()
-    pq.write_table(
-        table,
-        buf,
-        compression="none",
-        use_dictionary=False,
-        write_statistics=[ID],
-        row_group_size=max(1, len(table)),
-    )
-    return buf.getvalue()
+def encode_arrow(table: pa.Table) -> memoryview:
+    """Arrow IPC file bytes, uncompressed: the repository compresses (float-aware) and
+    encrypts; IPC writes and reads without re-encoding (Parquet's nested-list encoding of
+    vectors cost more than all the rest of the pipeline)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return memoryview(sink.getvalue())
 
 
-def decode_parquet(data: bytes, what: str) -> pa.Table:
+def decode_arrow(data: bytes, what: str) -> pa.Table:
     try:
-        return pq.read_table(io.BytesIO(data))
+        return pa.ipc.open_file(pa.py_buffer(data)).read_all()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise CorruptObject(f"{what} is not valid Parquet: {exc}") from exc
+        raise CorruptObject(f"{what} is not a valid Arrow IPC file: {exc}") from exc
 
 
 @dataclass(slots=True)
@@ -186,5 +176,5 @@ class Manifest:
             raise CorruptObject(f"malformed {MANIFEST}: {exc}") from exc
 
 
-def pieces(data: bytes, size: int = PIECE_BYTES) -> Sequence[bytes]:
+def pieces(data: bytes | memoryview, size: int = PIECE_BYTES) -> Sequence[bytes | memoryview]:
     return [data[i : i + size] for i in range(0, len(data), size)] or [b""]

@@ -46,8 +46,8 @@ from .layout import (
     SEGMENTS,
     Manifest,
     Segment,
-    decode_parquet,
-    encode_parquet,
+    decode_arrow,
+    encode_arrow,
     pieces,
     record_hashes,
     segment_schema,
@@ -81,7 +81,7 @@ class _Writer:
         self.q: deque[tuple[Future[tuple[bytes, bytes | bytearray | None]], int, list[str], int]]
         self.q = deque()
 
-    def write(self, data: bytes, mode: int | None = None) -> list[str]:
+    def write(self, data: bytes | memoryview, mode: int | None = None) -> list[str]:
         """Queue ``data`` (cut into pieces); the returned list is filled by :meth:`drain`."""
         parts = pieces(data)
         sink = [""] * len(parts)
@@ -135,7 +135,7 @@ def open_snapshot(repo: Repository, snapshot: Snapshot | str) -> Opened:
         if required not in nodes:
             raise CorruptObject(f"snapshot {snap.short_id} lacks {required}")
     manifest = Manifest.from_bytes(_read_content(repo, nodes[MANIFEST]))
-    index = decode_parquet(_read_content(repo, nodes[INDEX]), f"{INDEX} of {snap.short_id}")
+    index = decode_arrow(_read_content(repo, nodes[INDEX]), f"{INDEX} of {snap.short_id}")
     if len(index) != manifest.records:
         raise CorruptObject(
             f"snapshot {snap.short_id}: index lists {len(index)} records, "
@@ -165,7 +165,7 @@ def read_records(
         if len(picks) == 0:
             continue
         data = b"".join(repo.read_blob(b) for b in seg.content)
-        table = decode_parquet(data, f"segment {seg.name}")
+        table = decode_arrow(data, f"segment {seg.name}")
         if table.schema.names != schema.names or len(table) != seg.rows:
             raise CorruptObject(f"segment {seg.name} does not match the manifest")
         wanted = rows[picks]
@@ -279,8 +279,7 @@ def snapshot_collection(
             rest = None
             if rows is not None and rows < len(table):
                 table, rest = table.slice(0, rows), table.slice(rows)
-            table = table.combine_chunks()
-            data = encode_parquet(table)
+            data = encode_arrow(table)
             content = writer.write(data)
             seg_no = len(new_segments)
             new_segments.append(Segment("", content, len(table), len(data)))
@@ -344,7 +343,7 @@ def snapshot_collection(
         )
         writer.drain()
         for seg in new_segments:
-            seg.name = f"seg-{seg.content[0][:24]}.parquet"
+            seg.name = f"seg-{seg.content[0][:24]}.arrow"
         segments += new_segments
 
         index = pa.table(
@@ -375,10 +374,10 @@ def snapshot_collection(
             cut=cut.to_json(),
             parent=base.snapshot.id if base else None,
         )
-        index_bytes = encode_parquet(index)
+        index_bytes = encode_arrow(index)
         manifest_bytes = manifest.to_bytes()
         config_bytes = json.dumps(config.to_json(), sort_keys=True, indent=2).encode()
-        files = {
+        files: dict[str, tuple[bytes | memoryview, list[str]]] = {
             MANIFEST: (manifest_bytes, writer.write(manifest_bytes, MODE_ZSTD)),
             CONFIG: (config_bytes, writer.write(config_bytes, MODE_ZSTD)),
             INDEX: (index_bytes, writer.write(index_bytes, MODE_ZSTD)),

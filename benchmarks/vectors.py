@@ -1,0 +1,184 @@
+"""Vector snapshots: full, incremental after 1% random updates, restore, verify.
+
+Usage::
+
+    .venv/bin/python benchmarks/vectors.py                              # 20k x 768, lancedb
+    .venv/bin/python benchmarks/vectors.py --records 1000000 --dim 768  # the full size
+    .venv/bin/python benchmarks/vectors.py --engine memory --records 5000
+
+Records are generated (float32 vectors, small JSON payloads, documents), imported into
+the engine (``lancedb``, ``qdrant``, ``milvus``, ``chroma`` embedded, or ``memory``),
+then snapshotted into a local repository. The engine's export and import time is
+reported apart from drkit's own pipeline (record hashing, Parquet encoding, compression,
+encryption, storing; and on restore: reading, decrypting, decoding, hash checks).
+Targets (issue 4): pipeline >= 400 MB/s on a full snapshot; an incremental after 1%
+random updates stores <= 3% of the full snapshot's bytes; restore pipeline >= 500 MB/s
+before the engine's import. MB/s is over the canonical Arrow bytes of the records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from drkit.connectors.objectstore.local import LocalStore
+from drkit.connectors.vectorstore.base import (
+    CollectionConfig,
+    Metric,
+    VectorField,
+    VectorStore,
+    make_batch,
+)
+from drkit.connectors.vectorstore.registry import open_vector_store
+from drkit.replication.vectors import (
+    open_snapshot,
+    read_records,
+    restore_collection,
+    snapshot_collection,
+    verify_collection,
+)
+from drkit.repository import KdfParams, Repository
+
+PASSWORD = "benchmark password"
+
+
+def url_for(engine: str, root: Path) -> str:
+    return {
+        "memory": "memory://bench",
+        "lancedb": f"lancedb://{root / 'lance'}",
+        "qdrant": f"qdrant+local://{root / 'qdrant'}",
+        "milvus": f"milvus-lite://{root / 'milvus.db'}",
+        "chroma": f"chroma://{root / 'chroma'}",
+    }[engine]
+
+
+def batches(cfg: CollectionConfig, n: int, seed: int, chunk: int = 5000) -> list[pa.RecordBatch]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        ids = [f"doc-{i}" for i in range(start, start + m)]
+        vecs = rng.standard_normal((m, cfg.dimension), dtype=np.float32)
+        payloads = [
+            {"source": f"file-{i % 997}.md", "chunk": i % 50, "lang": "en"}
+            for i in range(start, start + m)
+        ]
+        docs = [f"text of chunk {i}" for i in range(start, start + m)]
+        out.append(make_batch(cfg, ids, {"": vecs}, payloads, docs))
+    return out
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    t = time.perf_counter()
+    res = fn()
+    return res, time.perf_counter() - t
+
+
+def mbs(nbytes: int, seconds: float) -> float:
+    return round(nbytes / 1e6 / seconds, 1) if seconds > 0 else float("inf")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--records", type=int, default=20_000)
+    ap.add_argument("--dim", type=int, default=768)
+    ap.add_argument(
+        "--engine", default="lancedb", choices=["memory", "lancedb", "qdrant", "milvus", "chroma"]
+    )
+    ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="drkit-vbench-", dir=args.dir))
+    try:
+        results = run(root, args.records, args.dim, args.engine)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for key, value in results.items():
+        print(f"{key:40s} {value}")
+
+
+def run(root: Path, n: int, dim: int, engine: str) -> dict[str, Any]:
+    cfg = CollectionConfig(name="docs", vectors=(VectorField("", dim, Metric.COSINE),))
+    store: VectorStore = open_vector_store(url_for(engine, root))
+    data = batches(cfg, n, seed=1)
+    raw_bytes = sum(b.nbytes for b in data)
+    store.create(cfg)
+    _, engine_import_s = timed(lambda: store.import_batches("docs", data))
+    (root / "repo").mkdir()
+    repo = Repository.init(LocalStore(root / "repo", fsync=False), PASSWORD, kdf=KdfParams.fast())
+
+    full, full_s = timed(
+        lambda: snapshot_collection(repo, store, "docs", component="kb", batch_size=5000)
+    )
+    full_stored = full.snapshot.summary["new_bytes_stored"]
+
+    # 1% random updates scattered over the whole collection
+    rng = np.random.default_rng(2)
+    picks = rng.choice(n, size=max(1, n // 100), replace=False)
+    upd_ids = [f"doc-{int(i)}" for i in picks]
+    upd = make_batch(
+        cfg,
+        upd_ids,
+        {"": rng.standard_normal((len(upd_ids), dim), dtype=np.float32)},
+        [{"source": "updated.md", "chunk": 0, "lang": "en"}] * len(upd_ids),
+        ["updated text"] * len(upd_ids),
+    )
+    store.import_batches("docs", [upd])
+    inc, inc_s = timed(
+        lambda: snapshot_collection(repo, store, "docs", component="kb", batch_size=5000)
+    )
+    inc_stored = inc.snapshot.summary["new_bytes_stored"]
+
+    opened = open_snapshot(repo, inc.snapshot)
+    read_bytes = 0
+
+    def read_all() -> None:
+        nonlocal read_bytes
+        for b in read_records(repo, opened, batch_size=5000):
+            read_bytes += b.nbytes
+
+    _, read_s = timed(read_all)
+    rep, restore_s = timed(lambda: restore_collection(repo, opened, store, "docs_restored"))
+    store.drop("docs_restored")
+    ver, verify_s = timed(lambda: verify_collection(repo, inc.snapshot, store))
+    repo.close()
+    store.close()
+    return {
+        "engine": engine,
+        "records": n,
+        "dim": dim,
+        "canonical_mb": round(raw_bytes / 1e6, 1),
+        "engine_import_s": round(engine_import_s, 2),
+        "full_snapshot_s": round(full_s, 2),
+        "full_engine_export_s": full.export_s,
+        "full_pipeline_s": full.pipeline_s,
+        "full_pipeline_mb_s": mbs(raw_bytes, full.pipeline_s),
+        "full_stored_mb": round(full_stored / 1e6, 2),
+        "incremental_s": round(inc_s, 2),
+        "incremental_changed": inc.changed,
+        "incremental_stored_mb": round(inc_stored / 1e6, 3),
+        "incremental_stored_pct_of_full": round(100 * inc_stored / full_stored, 2),
+        "restore_pipeline_s": round(read_s, 2),
+        "restore_pipeline_mb_s": mbs(read_bytes, read_s),
+        "restore_total_s": round(restore_s, 2),
+        "restored_records": rep.records,
+        "restore_engine_import_s": round(restore_s - read_s, 2),
+        "verify_s": round(verify_s, 2),
+        "verify_ok": ver.ok,
+        "verify_overlap": ver.overlap,
+    }
+
+
+if __name__ == "__main__":
+    main()
