@@ -253,3 +253,28 @@ def test_mid_stream_failure_continues_on_the_next_target(
         assert seen.headers["x-drkit-target"] == f"{other(primary)}-2"
         assert seen.headers["x-drkit-attempts"] == "2"
     assert "failover" in gw.events.kinds()
+
+
+def test_a_tool_call_cut_mid_stream_is_not_continued(sims: Sims, gateway_for: Any) -> None:
+    """Only plain text can be continued by prefill; a half-streamed tool call ends in an error."""
+    gw = gateway_for(route_for(sims.oa1, sims.oa2, on_stream_failure="continue"))
+    sims.oa1.set_faults({"kind": "stream_cut", "after": 2})
+    tools: list[Any] = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            },
+        }
+    ]
+    with (
+        openai.OpenAI(base_url=gw.url + "/v1", api_key=CLIENT_KEY, max_retries=0) as oc,
+        pytest.raises(openai.APIError, match="cut off"),
+    ):
+        for _ in oc.chat.completions.create(
+            model="assistant", messages=PROMPT, tools=tools, tool_choice="required", stream=True
+        ):
+            pass
+    assert (chat_attempts(sims.oa1), chat_attempts(sims.oa2)) == (1, 0)
+    assert gw.events.events[-1].data["mode"] == "continue"
