@@ -48,7 +48,7 @@ class _Pipeline:
 
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
-        self.window = repo.workers * 3 + 2
+        self.window = repo.workers * 8 + 4
         self.q: deque[
             tuple[Future[tuple[bytes, bytes | bytearray | None]], int, list[str], int]
         ] = deque()
@@ -634,9 +634,14 @@ def _restore_into(
         assert loc is not None
         by_pack.setdefault(loc.pack, []).append(loc.entry)
     with ThreadPoolExecutor(max(4, repo.workers * 2), thread_name_prefix="drkit-restore") as ex:
+        # packs that create many small files first: file creation is fast while the
+        # file system is not yet busy writing back the data of the big files
+        def creations(item: tuple[str, list[BlobEntry]]) -> int:
+            return -sum(1 for e in item[1] for t in targets[e.id] if t[2])
+
         futs = [
             ex.submit(_restore_pack, repo, pack, sorted(es, key=lambda e: e.offset), targets)
-            for pack, es in by_pack.items()
+            for pack, es in sorted(by_pack.items(), key=creations)
         ]
         try:
             for f in futs:
