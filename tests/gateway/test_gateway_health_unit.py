@@ -107,3 +107,11 @@ def test_retry_budget_caps_retries_to_a_fraction_of_requests() -> None:
     assert budget.refused == 96
     clock.now += 11  # the window slid past
     assert budget.try_spend()
+
+
+def test_cooling_targets_are_never_tried_early_even_in_a_total_outage() -> None:
+    b, _clock, _ = board()
+    b.record_failure(A, "status_429", retry_after=3.0)
+    b.record_failure(B, "status_429", retry_after=5.0)
+    assert b.order([A, B]) == ([], False)
+    assert b.cooldown_left([A, B]) == 3.0

@@ -278,3 +278,19 @@ def test_a_tool_call_cut_mid_stream_is_not_continued(sims: Sims, gateway_for: An
             pass
     assert (chat_attempts(sims.oa1), chat_attempts(sims.oa2)) == (1, 0)
     assert gw.events.events[-1].data["mode"] == "continue"
+
+
+@pytest.mark.parametrize("client", DIALECTS)
+def test_every_target_rate_limited_is_a_429_with_retry_after(
+    sims: Sims, gateway_for: Any, client: str
+) -> None:
+    gw = gateway_for(route_for(sims.oa1, sims.an2))
+    sims.oa1.set_faults({"kind": "rate_limit", "retry_after": 20})
+    sims.an2.set_faults({"kind": "rate_limit", "retry_after": 10})
+    for _ in range(2):  # the second request does not even reach the providers
+        seen = ask(gw.url, client, False)
+        assert seen.status == 429
+        assert "rate limited" in str(seen.error)
+        retry_after = int(seen.error.response.headers["retry-after"])  # type: ignore[union-attr]
+        assert 8 <= retry_after <= 10
+    assert (chat_attempts(sims.oa1), chat_attempts(sims.an2)) == (1, 1)

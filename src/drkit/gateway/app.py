@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -174,7 +175,11 @@ class Gateway:
             return self._error(dialect, exc.status, str(exc), trace.headers())
         except AllTargetsFailed as exc:
             self.metrics.request(route.name, dialect, "failed", None)
-            return self._error(dialect, exc.status, str(exc), trace.headers())
+            headers = trace.headers()
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+            return self._error(dialect, exc.status, str(exc), headers)
         if stream:
             self.metrics.request(route.name, dialect, "ok", time.monotonic() - started)
             return StreamingResponse(

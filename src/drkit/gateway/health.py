@@ -111,26 +111,34 @@ class HealthBoard:
 
         An ejected target whose ejection expired is included (a half-open trial; see
         :meth:`claim`). When none is available the second value is True ("panic") and
-        the list holds all targets in the order they become available again: a gateway
-        that refuses to try anything during a total outage helps nobody.
+        the list holds the *ejected* targets in the order they become available again: a
+        gateway that refuses to try anything during a total outage helps nobody. Targets
+        cooling down after a 429 are never tried before their Retry-After has passed (the
+        list is empty when only those are left; see :meth:`cooldown_left`).
         """
         now = self.clock()
         out: list[TargetConfig] = []
-        rest: list[TargetConfig] = []
+        ejected: list[TargetConfig] = []
         for t in targets:
             h = self.health[t.name]
             if h.state == "healthy":
-                (out if h.cooldown_until <= now else rest).append(t)
+                if h.cooldown_until <= now:
+                    out.append(t)
             elif h.ejected_until <= now and not h.trial_in_flight:
                 out.append(t)
-            else:
-                rest.append(t)
+            elif h.cooldown_until <= now:
+                ejected.append(t)
         if out:
             return out, False
-        rest.sort(
-            key=lambda t: max(self.health[t.name].ejected_until, self.health[t.name].cooldown_until)
-        )
-        return rest, True
+        ejected.sort(key=lambda t: self.health[t.name].ejected_until)
+        return ejected, bool(ejected)
+
+    def cooldown_left(self, targets: Iterable[TargetConfig]) -> float:
+        """Seconds until the first of ``targets`` leaves its 429 cooldown (0 if none cools)."""
+        now = self.clock()
+        left = [self.health[t.name].cooldown_until - now for t in targets]
+        left = [x for x in left if x > 0]
+        return min(left) if left else 0.0
 
     def claim(self, target: TargetConfig) -> bool:
         """May this request try ``target`` now? Only one half-open trial at a time."""
