@@ -213,3 +213,23 @@ def test_search_finds_exact_neighbours(store: VectorStore, name: str, metric: Me
         assert store.search(name, q.tolist(), 5) == expected
     with pytest.raises(CollectionNotFound):
         store.search(name + "zz", [0.0] * 8, 3)
+
+
+def test_consistent_cut_under_concurrent_writes(store: VectorStore, name: str) -> None:
+    """A write in the middle of an export: engines with a version pin or a transaction do
+    not see it; count-check engines report that the cut is not consistent."""
+    cfg = config(name, metric=Metric.L2)
+    store.create(cfg)
+    store.import_batches(name, [records(cfg, 40, flat=True, seed=1)])
+    stream = store.export(name, batch_size=10)
+    first = next(stream)
+    store.import_batches(name, [records(cfg, 5, flat=True, seed=2, start=40)])
+    rows = len(first) + sum(len(b) for b in stream)
+    assert stream.cut.complete
+    if store.capabilities.consistent_cut == "count-check":
+        assert stream.cut.warning is not None
+        assert "not a consistent cut" in stream.cut.warning
+    else:
+        assert rows == 40
+        assert stream.cut.warning is None
+    assert store.count(name) == 45
