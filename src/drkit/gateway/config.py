@@ -72,7 +72,8 @@ class HealthPolicy:
     #: the max bounds how long a recovered primary waits before traffic returns.
     probe_interval: float = 0.5
     max_probe_interval: float = 2.0
-    probe_timeout: float = 2.0
+    #: outer bound on one probe; each probe also has the target's route deadlines
+    probe_timeout: float = 30.0
     #: retries may be at most ``ratio`` of requests over ``window`` seconds, plus ``min``.
     retry_budget_ratio: float = 0.2
     retry_budget_min: int = 10

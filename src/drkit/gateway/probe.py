@@ -32,8 +32,19 @@ def probe_body(target: TargetConfig) -> dict[str, Any]:
 def make_prober(
     client: UpstreamClient, keys: dict[str, Secret | None], config: GatewayConfig
 ) -> Prober:
-    t = config.health.probe_timeout
-    deadlines = Deadlines(connect=t, first_token=t, stream_idle=t, total=t)
+    # a probe gets the same connect and first-token deadlines as the target's traffic
+    # (the strictest route it serves in): a provider that is slow but within them is up
+    per_target: dict[str, Deadlines] = {}
+    for route in config.routes:
+        d = route.deadlines
+        for t in route.targets:
+            prev = per_target.get(t.name)
+            first = d.first_token if prev is None else min(prev.first_token, d.first_token)
+            connect = d.connect if prev is None else min(prev.connect, d.connect)
+            per_target[t.name] = Deadlines(
+                connect=connect, first_token=first, stream_idle=first, total=connect + first
+            )
+    fallback = Deadlines(connect=2.0, first_token=10.0, stream_idle=10.0, total=12.0)
 
     async def probe(target: TargetConfig) -> None:
         try:
@@ -41,7 +52,7 @@ def make_prober(
                 dialect=target.provider,
                 base_url=target.base_url,
                 body=probe_body(target),
-                deadlines=deadlines,
+                deadlines=per_target.get(target.name, fallback),
                 api_key=keys.get(target.name),
                 name=target.name,
             ) as up:
