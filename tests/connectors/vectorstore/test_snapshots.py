@@ -17,7 +17,13 @@ from drkit.connectors.vectorstore.base import (
     VectorStore,
     make_batch,
 )
-from drkit.errors import CollectionExists, CorruptObject, EngineUnreachable, IncompatibleTarget
+from drkit.errors import (
+    CollectionExists,
+    CorruptObject,
+    EngineUnreachable,
+    IncompatibleTarget,
+    SnapshotNotFound,
+)
 from drkit.replication.vectors import (
     export_parquet,
     open_snapshot,
@@ -314,3 +320,42 @@ def test_incremental_generations_on_real_engines(
     for sid, exp in expected.items():
         restore_collection(repo, sid, dst, f"g{sid[:8]}")
         assert state(dst, f"g{sid[:8]}") == exp
+
+
+def test_repository_maintenance_keeps_carried_segments(
+    repo: Repository, open_store: Callable[[str], VectorStore], name: str, tmp_path: Path
+) -> None:
+    """forget + prune of the parent keeps the segments its child still references; check
+    --read-data passes; copy to a replica restores there."""
+    from drkit.connectors.objectstore.local import LocalStore
+    from drkit.repository import KdfParams
+    from drkit.repository.maintenance import check, forget, prune
+    from drkit.repository.replica import copy
+    from drkit.repository.retention import Policy
+
+    src, dst = open_store("memory"), open_store("memory")
+    cfg = config(name, dim=32)
+    src.create(cfg)
+    src.import_batches(name, [records(cfg, 500, seed=1)])
+    first = snapshot_collection(repo, src, name, component="kb", segment_bytes=8 << 10)
+    src.import_batches(name, [records(cfg, 5, seed=9)])  # ids 0..4 change
+    second = snapshot_collection(repo, src, name, component="kb", segment_bytes=8 << 10)
+    assert second.carried_segments > 0
+    expected = state(src, name)
+    forget(repo, Policy(keep_last=1))
+    prune(repo)
+    assert [s.id for s in repo.snapshots()] == [second.snapshot.id]
+    assert check(repo, read_data=True).ok
+    restore_collection(repo, second.snapshot.id, dst, "after_prune")
+    assert state(dst, "after_prune") == expected
+    with pytest.raises(SnapshotNotFound):
+        restore_collection(repo, first.snapshot.id, dst, "gone")
+
+    (tmp_path / "replica").mkdir()
+    replica = Repository.init(
+        LocalStore(tmp_path / "replica", fsync=False), "replica pw", kdf=KdfParams.fast()
+    )
+    copy(repo, replica)
+    restore_collection(replica, second.snapshot.id, dst, "from_replica")
+    assert state(dst, "from_replica") == expected
+    replica.close()
