@@ -122,14 +122,16 @@ def client_key_hashes(config: GatewayConfig) -> frozenset[bytes]:
 
     if config.auth_disabled:
         return frozenset()
-    env = config.client_keys_env or "DRKIT_GATEWAY_KEYS"
-    raw = os.environ.get(env, "")
+    env = config.client_keys_env
+    raw = os.environ.get(env, "") if env else ""
     keys = [k.strip() for k in raw.split(",") if k.strip()]
     keys += [k.reveal() for k in config.client_keys if k.reveal()]
     if not keys:
+        where = f"environment variable {env} holds none" if env else "none are configured"
         raise SecretMissing(
-            f"gateway auth is on but environment variable {env} holds no client keys",
-            hint=f"export {env}=key1,key2 (or set serving.auth.disabled: true in the plan)",
+            f"gateway auth is on but {where} (serving.auth)",
+            hint=f"export {env or 'DRKIT_GATEWAY_KEYS'}=key1,key2, or set "
+            "serving.auth.disabled: true in the plan",
         )
     return frozenset(hashlib.sha256(k.encode()).digest() for k in keys)
 
