@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from gwkit import CLIENT_KEY, Sims, chat_attempts, route_for
 
 from drkit.gateway.config import HealthPolicy
@@ -146,3 +148,19 @@ def test_a_probe_answered_with_a_client_error_counts_as_up(sims: Sims, gateway_f
     sims.an1.set_faults({"kind": "error", "status": 400, "message": "max_tokens too small"})
     wait_for(lambda: gw.state("anthropic-1") == "healthy")
     assert gw.events.events[-1].data["via"] == "probe"
+
+
+def test_events_fan_out_to_the_file_and_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from drkit.gateway.events import FanOutEventSink, LoggingEventSink
+
+    sink = FanOutEventSink(JsonlEventSink(tmp_path / "e.jsonl"), LoggingEventSink())
+    with caplog.at_level(logging.INFO, logger="drkit.gateway.events"):
+        sink.record("ejection", "a", "target a ejected for 1s", {"until": 2.0})
+        sink.record("recovery", "a", "target a back in service", {"via": "probe"})
+    assert [e.kind for e in read_events(tmp_path / "e.jsonl")] == ["ejection", "recovery"]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "ejection: target a ejected for 1s"),
+        ("INFO", "recovery: target a back in service"),
+    ]

@@ -44,10 +44,18 @@ def serve_cmd(
 ) -> None:
     """Serve the plan's routes (OpenAI and Anthropic APIs) until interrupted."""
     import json
+    import logging
 
     from drkit.gateway.config import from_plan
     from drkit.gateway.server import DEFAULT_HOST, DEFAULT_PORT, serve
     from drkit.plan.loader import load_plan
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    gateway_log = logging.getLogger("drkit.gateway")
+    gateway_log.addHandler(handler)
+    gateway_log.setLevel(logging.INFO)
+    gateway_log.propagate = False
 
     loaded = load_plan(plan)
     config = from_plan(loaded, events_path=str(events) if events else None, redis_url=redis_url)

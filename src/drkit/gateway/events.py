@@ -16,6 +16,7 @@ their own write errors. Kinds used by the gateway:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -86,6 +87,30 @@ class JsonlEventSink:
                     os.close(fd)
         except OSError:
             self.write_errors += 1
+
+
+class LoggingEventSink:
+    """Logs each event as one line (ejections and stream failures as warnings)."""
+
+    WARN = frozenset({"ejection", "stream_failure", "retry_budget_exhausted"})
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("drkit.gateway.events")
+
+    def record(self, kind: str, component: str, message: str, data: dict[str, Any]) -> None:
+        level = logging.WARNING if kind in self.WARN else logging.INFO
+        self.logger.log(level, "%s: %s", kind, message)
+
+
+class FanOutEventSink:
+    """Records every event in each of several sinks (e.g. a JSONL file and the log)."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = sinks
+
+    def record(self, kind: str, component: str, message: str, data: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            sink.record(kind, component, message, data)
 
 
 def read_events(path: str | Path) -> list[Event]:

@@ -11,7 +11,7 @@ import uvicorn
 from drkit.errors import UsageError
 from drkit.gateway.app import create_app
 from drkit.gateway.config import GatewayConfig
-from drkit.gateway.events import EventSink
+from drkit.gateway.events import EventSink, FanOutEventSink, JsonlEventSink, LoggingEventSink
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
@@ -60,6 +60,11 @@ def serve(
             f"cannot listen on {host}:{port}: {exc.strerror}",
             hint="choose another --port, or stop whatever is listening there",
         ) from exc
+    if events is None:
+        sinks: list[EventSink] = [LoggingEventSink()]
+        if config.events_path:
+            sinks.insert(0, JsonlEventSink(config.events_path))
+        events = FanOutEventSink(*sinks)
     server = uvicorn.Server(uvicorn_config(config, host, port, events=events))
     if on_ready is not None:
         on_ready(host, sock.getsockname()[1])
