@@ -19,9 +19,18 @@ from drkit.connectors.vectorstore.base import VectorStore
 from drkit.connectors.vectorstore.registry import open_vector_store
 from drkit.repository import KdfParams, Repository
 
-from .engines import ChromaServer, Postgres
+from .engines import ChromaServer, MilvusServer, Postgres
 
-ENGINES = ["memory", "qdrant", "chroma", "chroma-http", "pgvector", "lancedb", "milvus"]
+ENGINES = [
+    "memory",
+    "qdrant",
+    "chroma",
+    "chroma-http",
+    "pgvector",
+    "lancedb",
+    "milvus",
+    "milvus-server",
+]
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +40,15 @@ def postgres() -> Iterator[Postgres]:
         yield pg
     finally:
         pg.remove()
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
+    server = MilvusServer(tmp_path_factory.mktemp("milvus"))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +75,8 @@ def store_url(engine: str, request: pytest.FixtureRequest, tmp: Path) -> str:
         return f"lancedb://{tmp / 'lancedb'}"
     if engine == "milvus":
         return f"milvus-lite://{tmp / 'milvus.db'}"
+    if engine == "milvus-server":
+        return str(request.getfixturevalue("milvus_server").url)
     raise AssertionError(engine)
 
 

@@ -4,6 +4,7 @@
   binaries, started with ``initdb``/``postgres`` directly so that it listens on TCP
   (pgserver itself only offers a Unix socket). As root it runs as the ``pgserver`` user.
 - :class:`ChromaServer`: ``chroma run --host 127.0.0.1 --port N --path DIR``.
+- :class:`MilvusServer`: ``milvus-lite server`` (the ``milvus://`` scheme).
 
 Both can be stopped and started again on the same data (``stop()`` / ``start()``), for
 the tests where an engine goes away in the middle of an export.
@@ -185,6 +186,50 @@ class ChromaServer:
                 return
             except httpx.TransportError:
                 time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class MilvusServer:
+    """``milvus-lite server --data-dir DIR --host 127.0.0.1 --port N`` (gRPC)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"milvus://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.base / "milvus.log").open("ab")
+        exe = shutil.which("milvus-lite", path=str(BIN)) or "milvus-lite"
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "server",
+                "--data-dir",
+                str(self.base / "data"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        _wait_port(self.port, self.proc, "milvus-lite server", 60)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -11,7 +11,7 @@ from drkit.connectors.vectorstore.registry import open_vector_store
 from drkit.errors import EngineUnreachable
 
 from .data import config, records
-from .engines import ChromaServer, Postgres, free_port
+from .engines import ChromaServer, MilvusServer, Postgres, free_port
 
 
 @pytest.fixture
@@ -41,6 +41,24 @@ def test_postgres_stops_mid_export(own_postgres: Postgres, name: str) -> None:
 
 def test_chroma_server_stops_mid_export(tmp_path: Path, name: str) -> None:
     server = ChromaServer(tmp_path)
+    try:
+        store = open_vector_store(server.url)
+        cfg = config(name)
+        store.create(cfg)
+        store.import_batches(name, [records(cfg, 50, flat=True)])
+        stream = store.export(name, batch_size=10)
+        next(stream)
+        server.stop()
+        with pytest.raises(EngineUnreachable):
+            list(stream)
+        assert not stream.cut.complete
+        store.close()
+    finally:
+        server.stop()
+
+
+def test_milvus_server_stops_mid_export(tmp_path: Path, name: str) -> None:
+    server = MilvusServer(tmp_path)
     try:
         store = open_vector_store(server.url)
         cfg = config(name)
