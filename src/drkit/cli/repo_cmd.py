@@ -111,8 +111,10 @@ def _resolve(repo_url: str | None, plan: Path) -> tuple[str, Any]:
 
 
 def _kdf() -> KdfParams:
-    # test suites set DRKIT_KDF=fast to skip the memory-hard cost; never for real data
-    return KdfParams.fast() if os.environ.get("DRKIT_KDF") == "fast" else KdfParams()
+    # DRKIT_KDF=fast skips the memory-hard cost, honoured only inside a pytest run so that
+    # a stray environment variable can never weaken real keys
+    fast = os.environ.get("DRKIT_KDF") == "fast" and "PYTEST_CURRENT_TEST" in os.environ
+    return KdfParams.fast() if fast else KdfParams()
 
 
 @contextlib.contextmanager
