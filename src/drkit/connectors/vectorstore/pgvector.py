@@ -267,27 +267,25 @@ class PgvectorStore(VectorStore):
         return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(fields), self._ident(name))
 
     def export(self, name: str, *, batch_size: int = 1000) -> ExportStream:
+        """The transaction (and its own connection) starts at the first ``next``, so a
+        stream that is never iterated holds nothing; an abandoned one is closed by GC."""
+        from psycopg import sql
+
         config = self.describe(name)
         pg = self._psycopg
-        try:
-            conn = pg.connect(self._dsn, connect_timeout=10)
-        except pg.OperationalError as exc:
-            raise EngineUnreachable(f"postgresql at {self.url} is unreachable") from exc
         cut = CutInfo(method="transaction")
-        try:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            lay = self._layout(conn, name)
-            from psycopg import sql
-
-            count_q = sql.SQL("SELECT count(*) FROM {}").format(self._ident(name))
-            cut.count_before = int(conn.execute(count_q).fetchone()[0])
-            cut.version = str(conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0])
-        except BaseException:
-            conn.close()
-            raise
+        count_q = sql.SQL("SELECT count(*) FROM {}").format(self._ident(name))
 
         def gen() -> Iterator[pa.RecordBatch]:
             try:
+                conn = pg.connect(self._dsn, connect_timeout=10)
+            except pg.OperationalError as exc:
+                raise EngineUnreachable(f"postgresql at {self.url} is unreachable") from exc
+            try:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                lay = self._layout(conn, name)
+                cut.count_before = int(conn.execute(count_q).fetchone()[0])
+                cut.version = str(conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0])
                 with conn.cursor(name="drkit_export", binary=True) as cur:
                     cur.itersize = batch_size
                     cur.execute(self._select(lay, name))
