@@ -84,20 +84,26 @@ def phase(data: bytes | memoryview) -> int:
     return counts.index(min(counts))
 
 
-def _words(data: bytes | memoryview, ph: int) -> np.ndarray[Any, np.dtype[np.uint32]]:
-    return np.frombuffer(data, dtype=np.uint32, count=(len(data) - ph) // 4, offset=ph)
+# The plane split uses uint8 views and plain strided copies (no dtype casts): numpy
+# releases the GIL for those, so the encode threads really run in parallel.
+
+
+def _bytes4(data: bytes | memoryview, ph: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """The 4-byte words starting at ``ph`` as an (n, 4) uint8 view."""
+    n = (len(data) - ph) // 4
+    return np.frombuffer(data, dtype=np.uint8, count=4 * n, offset=ph).reshape(n, 4)
 
 
 def _top_plane(data: bytes | memoryview, ph: int) -> bytes:
     """The compressed top byte plane (sign and exponent) of the words starting at ``ph``."""
-    top = (_words(data, ph) >> 24).astype(np.uint8)
-    compressed: bytes = _plane_compressor().compress(top.tobytes())
+    top = np.ascontiguousarray(_bytes4(data, ph)[:, 3])
+    compressed: bytes = _plane_compressor().compress(top.data)
     return compressed
 
 
 def _split(data: bytes | memoryview, ph: int, top: bytes) -> bytearray:
     """Frame a float32-split blob: mode, phase, head, len(top), top, planes 0-2, tail."""
-    words = _words(data, ph)
+    words = _bytes4(data, ph)
     n = len(words)
     head = 2 + ph + _SPLIT.size + len(top)
     framed = bytearray(head + 3 * n + len(data) - ph - 4 * n)
@@ -108,7 +114,7 @@ def _split(data: bytes | memoryview, ph: int, top: bytes) -> bytearray:
     framed[2 + ph + _SPLIT.size : head] = top
     low = np.frombuffer(framed, dtype=np.uint8, count=3 * n, offset=head).reshape(3, n)
     for k in range(3):
-        np.right_shift(words, 8 * k, out=low[k], casting="unsafe")
+        low[k] = words[:, k]
     framed[head + 3 * n :] = data[ph + 4 * n :]
     return framed
 
@@ -124,15 +130,14 @@ def _unshuffle(payload: memoryview, size: int) -> bytes:
     low = np.frombuffer(payload, dtype=np.uint8, count=3 * n, offset=start + tlen)
     if len(top) != n or len(low) != 3 * n:
         raise ValueError("float32 split payload has the wrong size")
-    words = np.frombuffer(top, dtype=np.uint8).astype(np.uint32)
-    words <<= 24
+    out = bytearray(size)
+    out[:ph] = payload[1 : 1 + ph]
+    words = np.frombuffer(out, dtype=np.uint8, count=4 * n, offset=ph).reshape(n, 4)
     for k in range(3):
-        plane = low[k * n : (k + 1) * n].astype(np.uint32)
-        if k:
-            plane <<= 8 * k
-        words |= plane
-    tail = payload[start + tlen + 3 * n :]
-    return bytes(payload[1 : 1 + ph]) + words.tobytes() + bytes(tail)
+        words[:, k] = low[k * n : (k + 1) * n]
+    words[:, 3] = np.frombuffer(top, dtype=np.uint8)
+    out[ph + 4 * n :] = payload[start + tlen + 3 * n :]
+    return bytes(out)
 
 
 def choose_mode(sample: bytes | memoryview) -> int:
