@@ -218,7 +218,7 @@ class Health(PlanModel):
 
     eject_after: int = Field(3, ge=1, description="consecutive failures that eject a target")
     eject_for: PositiveDur = Field(30.0, description="first ejection period (then backs off)")
-    probe_every: PositiveDur = Field(5.0, description="active probe interval of ejected targets")
+    probe_every: PositiveDur = Field(2.0, description="active probe interval of ejected targets")
 
 
 class GatewaySettings(PlanModel):
