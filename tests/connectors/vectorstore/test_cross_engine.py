@@ -99,3 +99,17 @@ def test_temp_names_valid_everywhere() -> None:
         assert t[0].isalpha()
         assert len(t) <= 63
         assert t.replace("_", "").isalnum()
+
+
+@pytest.mark.parametrize(
+    ("engine", "bad"), [("milvus", "my-docs"), ("chroma", "a"), ("pgvector", "x" * 64)]
+)
+def test_invalid_target_name_refused_before_writing(
+    open_store: Callable[[str], VectorStore], name: str, engine: str, bad: str
+) -> None:
+    dst = open_store(engine)
+    before = dst.list_collections()
+    cfg = config(name)
+    with pytest.raises(IncompatibleTarget, match="name"):
+        load_collection(dst, cfg, [records(cfg, 3, flat=True)], bad)
+    assert dst.list_collections() == before

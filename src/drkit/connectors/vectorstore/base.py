@@ -284,10 +284,16 @@ class VectorStore(abc.ABC):
         raises :class:`CollectionExists`. Not idempotent.
         """
         target = name or config.name
+        self.check_name(target)
         self.check_compatible(config)
         if target in self.list_collections():
             raise exists_error(target)
         self._create(config, target)
+
+    def check_name(self, name: str) -> None:
+        """Raise :class:`IncompatibleTarget` if ``name`` is not a valid collection name here."""
+        if not name:
+            raise IncompatibleTarget("a collection needs a name")
 
     def check_compatible(self, config: CollectionConfig) -> None:
         """Raise :class:`IncompatibleTarget` if this engine cannot hold ``config``."""

@@ -177,17 +177,13 @@ class ChromaStore(VectorStore):
             count_checked(cut, gen(), lambda: self.count(name), self.engine, name), cut
         )
 
-    def _check_name(self, name: str) -> None:
+    def check_name(self, name: str) -> None:
         if not _NAME.fullmatch(name):
             raise IncompatibleTarget(
                 f"{name!r} is not a valid chroma collection name "
                 "(3-512 characters of a-z A-Z 0-9 . _ -, alphanumeric at both ends)",
                 hint="choose another name with --collection",
             )
-
-    def create(self, config: CollectionConfig, name: str | None = None) -> None:
-        self._check_name(name or config.name)
-        super().create(config, name)
 
     def _create(self, config: CollectionConfig, name: str) -> None:
         v = config.default
@@ -262,7 +258,7 @@ class ChromaStore(VectorStore):
             raise
 
     def rename(self, name: str, new_name: str) -> None:
-        self._check_name(new_name)
+        self.check_name(new_name)
         col = self._col(name)
         if new_name in self.list_collections():
             raise exists_error(new_name)

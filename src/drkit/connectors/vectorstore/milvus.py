@@ -210,15 +210,13 @@ class MilvusStore(VectorStore):
             if v.name in (ID, DOCUMENT, VECTOR) or (v.name and not _NAME.fullmatch(v.name)):
                 raise IncompatibleTarget(f"milvus: a vector cannot be named {v.name!r}")
 
-    def create(self, config: CollectionConfig, name: str | None = None) -> None:
-        target = name or config.name
-        if not _NAME.fullmatch(target):
+    def check_name(self, name: str) -> None:
+        if not _NAME.fullmatch(name):
             raise IncompatibleTarget(
-                f"{target!r} is not a valid milvus collection name "
+                f"{name!r} is not a valid milvus collection name "
                 "(letters, digits and _, not starting with a digit)",
                 hint="choose another name with --collection",
             )
-        super().create(config, target)
 
     def _create(self, config: CollectionConfig, name: str) -> None:
         from pymilvus import MilvusClient
@@ -312,6 +310,7 @@ class MilvusStore(VectorStore):
         self._call(partial(self._client.drop_collection, name), name)
 
     def rename(self, name: str, new_name: str) -> None:
+        self.check_name(new_name)
         if not self._has(name):
             raise not_found(name, self.url)
         if self._has(new_name):

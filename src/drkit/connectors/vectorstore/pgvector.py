@@ -326,14 +326,13 @@ class PgvectorStore(VectorStore):
 
     # -- write ---------------------------------------------------------------------------
 
-    def create(self, config: CollectionConfig, name: str | None = None) -> None:
-        target = name or config.name
-        if len(target.encode()) > 63:
+    def check_name(self, name: str) -> None:
+        super().check_name(name)
+        if len(name.encode()) > 63:
             raise IncompatibleTarget(
-                f"{target!r} is longer than PostgreSQL's 63-byte table name limit",
+                f"{name!r} is longer than PostgreSQL's 63-byte table name limit",
                 hint="choose a shorter name with --collection",
             )
-        super().create(config, target)
 
     def _create(self, config: CollectionConfig, name: str) -> None:
         from psycopg import sql
@@ -480,6 +479,7 @@ class PgvectorStore(VectorStore):
     def rename(self, name: str, new_name: str) -> None:
         from psycopg import sql
 
+        self.check_name(new_name)
         if name not in self.list_collections():
             raise not_found(name, self.url)
         q = sql.SQL("ALTER TABLE {} RENAME TO {}").format(

@@ -78,6 +78,7 @@ def load_collection(
     temporary collection, and a partly copied ``name``, are dropped.
     """
     mapped, renames = map_config(config, store)
+    store.check_name(name)
     if name in store.list_collections():
         raise exists_error(name)
     tmp = temp_name(name)
