@@ -28,6 +28,11 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_is_clean() -> None:
+    result = _run(str(BIN / "ruff"), "format", "--check", "src", "tests", "benchmarks")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.timeout(900)
 def test_mypy_strict_is_clean() -> None:
     result = _run(str(BIN / "mypy"))
