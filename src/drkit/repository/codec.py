@@ -57,7 +57,7 @@ def blob_id(data: bytes | memoryview) -> bytes:
 
 _PLANE_PARAMS = zstandard.ZstdCompressionParameters(
     window_log=18,
-    hash_log=10,
+    hash_log=6,  # the minimum: ~2x faster than 10 on sign/exponent planes, as small
     chain_log=6,
     search_log=1,
     min_match=7,
