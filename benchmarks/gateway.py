@@ -46,6 +46,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import psutil  # type: ignore[import-untyped]
 
 BIN = Path(sys.executable).parent
 SIM_KEY = "sk-bench-sim-" + secrets.token_hex(8)
@@ -64,7 +65,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def process(
     cmd: list[str], port: int, env: dict[str, str], log: Path, wait: float = 120
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
@@ -79,7 +80,7 @@ def process(
                         f"{cmd[0]} did not start:\n{log.read_text()[-3000:]}"
                     ) from None
                 time.sleep(0.1)
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -123,7 +124,20 @@ class System:
     model: str
     primary_marker: str | None = None  # header value that means "the primary served"
     marker_header: str | None = None
+    pid: int | None = None  # the serving process (CPU time per request), None for direct
     results: dict[str, Any] = field(default_factory=dict)
+
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the serving process and its children used so far."""
+        if self.pid is None:
+            return 0.0
+        proc = psutil.Process(self.pid)
+        total = 0.0
+        for p in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
 
     def served_by_primary(self, headers: Any) -> bool | None:
         if self.marker_header is None:
@@ -160,26 +174,46 @@ def call(client: httpx.Client, system: System, stream: bool) -> tuple[bool, floa
     return ok, time.perf_counter() - t0, r.headers
 
 
-def latency(system: System, n: int, stream: bool) -> dict[str, float]:
-    with httpx.Client(timeout=30) as client:
+def latency(systems: list[System], n: int, stream: bool) -> dict[str, dict[str, float]]:
+    """Latency at concurrency 1, the systems interleaved request by request (in a shuffled
+    order each round), so that a noisy machine slows all of them alike."""
+    rng = random.Random(7)
+    samples: dict[str, list[float]] = {s.name: [] for s in systems}
+    cpu: dict[str, float] = {}
+    with contextlib.ExitStack() as stack:
+        clients = {s.name: stack.enter_context(httpx.Client(timeout=30)) for s in systems}
         for _ in range(max(20, n // 10)):
-            call(client, system, stream)
-        samples = []
+            for s in systems:
+                call(clients[s.name], s, stream)
+        cpu = {s.name: s.cpu() for s in systems}
+        order = list(systems)
         for _ in range(n):
-            ok, dt, _ = call(client, system, stream)
-            if not ok:
-                raise RuntimeError(f"{system.name}: a request failed during the latency run")
-            samples.append(dt * 1000)
-    return {
-        "p50_ms": pct(samples, 0.5),
-        "p99_ms": pct(samples, 0.99),
-        "mean_ms": statistics.mean(samples),
-    }
+            rng.shuffle(order)
+            for s in order:
+                ok, dt, _ = call(clients[s.name], s, stream)
+                if not ok:
+                    raise RuntimeError(f"{s.name}: a request failed during the latency run")
+                samples[s.name].append(dt * 1000)
+        cpu = {s.name: s.cpu() - cpu[s.name] for s in systems}
+    base = samples[systems[0].name]
+    out = {}
+    for s in systems:
+        vals = samples[s.name]
+        # the paired difference: each request minus the direct call of the same round
+        paired = [v - d for v, d in zip(vals, base, strict=True)]
+        out[s.name] = {
+            "p50_ms": pct(vals, 0.5),
+            "p99_ms": pct(vals, 0.99),
+            "mean_ms": statistics.mean(vals),
+            "paired_p50_ms": pct(paired, 0.5),
+            "cpu_ms_per_req": cpu[s.name] * 1000 / n,
+        }
+    return out
 
 
 async def _throughput(
-    system: System, concurrency: int, seconds: float, stream: bool
-) -> dict[str, float]:
+    system: System, concurrency: int, seconds: float, stream: bool, warmup: float
+) -> tuple[int, int, float, float]:
     ok = failed = 0
     stop_at = 0.0
     conn = aiohttp.TCPConnector(limit=concurrency)
@@ -199,19 +233,39 @@ async def _throughput(
                 if count:
                     ok, failed = ok + good, failed + (not good)
 
-        stop_at = time.perf_counter() + 1.0  # warm-up
+        stop_at = time.perf_counter() + warmup
         await asyncio.gather(*(worker(False) for _ in range(concurrency)))
+        cpu0 = system.cpu()
         start = time.perf_counter()
         stop_at = start + seconds
         await asyncio.gather(*(worker(True) for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
-    return {"rps": ok / elapsed, "failed": failed}
+        cpu = system.cpu() - cpu0
+    return ok, failed, elapsed, cpu
 
 
 def throughput(
-    system: System, concurrency: int, seconds: float, stream: bool = False
-) -> dict[str, float]:
-    return asyncio.run(_throughput(system, concurrency, seconds, stream))
+    systems: list[System], concurrency: int, seconds: float, rounds: int, stream: bool = False
+) -> dict[str, dict[str, float]]:
+    """Requests per second at ``concurrency``; each system runs ``rounds`` slices of
+    ``seconds / rounds``, the systems taking turns, so that a load burst on the machine
+    does not fall on one system only."""
+    totals = {s.name: [0, 0, 0.0, 0.0] for s in systems}
+    for r in range(rounds):
+        for s in systems:
+            got = asyncio.run(
+                _throughput(s, concurrency, seconds / rounds, stream, 1.0 if r == 0 else 0.3)
+            )
+            for i, v in enumerate(got):
+                totals[s.name][i] += v
+    out = {}
+    for name, (ok, failed, elapsed, cpu) in totals.items():
+        out[name] = {
+            "rps": ok / elapsed,
+            "failed": failed,
+            "cpu_ms_per_req": cpu * 1000 / max(1, ok),
+        }
+    return out
 
 
 def wait_primary(system: System, timeout: float = 60) -> float:
@@ -394,7 +448,11 @@ def main() -> None:
     ap.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
     ap.add_argument("--no-litellm", action="store_true")
     ap.add_argument("--n", type=int, default=400, help="requests per latency run")
-    ap.add_argument("--seconds", type=float, default=5.0, help="throughput run length")
+    ap.add_argument("--seconds", type=float, default=6.0, help="throughput run length")
+    ap.add_argument("--rounds", type=int, default=3, help="throughput slices per system")
+    ap.add_argument(
+        "--perf-only", action="store_true", help="latency and throughput only (no failover)"
+    )
     ap.add_argument("--outage", type=float, default=30.0, help="outage length in seconds")
     ap.add_argument("--trials", type=int, default=5, help="recovery trials")
     ap.add_argument("--json", type=Path, help="also write the results here")
@@ -427,7 +485,7 @@ def main() -> None:
                     tmp / f"sim-{sim.dialect}.log",
                 )
             )
-        stack.enter_context(
+        gw_proc = stack.enter_context(
             process(
                 [
                     str(BIN / "drkit"),
@@ -457,6 +515,7 @@ def main() -> None:
                 "assistant",
                 primary_marker="primary",
                 marker_header="x-drkit-target",
+                pid=gw_proc.pid,
             ),
         ]
         if use_litellm:
@@ -468,7 +527,7 @@ def main() -> None:
                 "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "true",
                 "LITELLM_TELEMETRY": "False",
             }
-            stack.enter_context(
+            ll_proc = stack.enter_context(
                 process(
                     [
                         args.litellm,
@@ -493,49 +552,55 @@ def main() -> None:
                     "assistant",
                     primary_marker=f":{a.port}",
                     marker_header="x-litellm-model-api-base",
+                    pid=ll_proc.pid,
                 )
             )
-        for s in systems:
-            print(f"[{s.name}] latency (c=1) ...", flush=True)
-            s.results["latency"] = latency(s, args.n, stream=False)
-            s.results["latency_stream"] = latency(s, args.n // 2, stream=True)
-            print(f"[{s.name}] throughput (c=32) ...", flush=True)
-            s.results["throughput"] = throughput(s, 32, args.seconds)
-            s.results["throughput_stream"] = throughput(s, 32, args.seconds, stream=True)
-        for s in systems[1:]:
+        print(f"processes: drkit gateway pid {gw_proc.pid}", flush=True)
+        for key, stream, n in (("latency", False, args.n), ("latency_stream", True, args.n)):
+            print(f"latency (c=1, interleaved, {key}) ...", flush=True)
+            for name, res in latency(systems, n, stream).items():
+                next(s for s in systems if s.name == name).results[key] = res
+        for key, stream in (("throughput", False), ("throughput_stream", True)):
+            print(f"throughput (c=32, {key}) ...", flush=True)
+            for name, res in throughput(systems, 32, args.seconds, args.rounds, stream).items():
+                next(s for s in systems if s.name == name).results[key] = res
+        for s in systems[1:] if not args.perf_only else []:
             print(f"[{s.name}] failover per mode ...", flush=True)
             s.results["failover"] = failover(s, a)
             print(f"[{s.name}] {args.outage:g}s outage ...", flush=True)
             s.results["outage"] = outage(s, a, args.outage)
             print(f"[{s.name}] recovery trials ...", flush=True)
             s.results["recovery"] = recovery(s, a, args.trials)
-    report(systems, args.outage)
+    report(systems, args.outage, args.perf_only)
     if args.json:
         args.json.write_text(json.dumps({s.name: s.results for s in systems}, indent=2))
 
 
-def report(systems: list[System], outage_s: float) -> None:
+def report(systems: list[System], outage_s: float, perf_only: bool = False) -> None:
     by = {s.name: s.results for s in systems}
     d = by["direct"]
-    print("\n== latency at concurrency 1 (ms) ==")
-    print(
-        f"{'':10} {'p50':>8} {'p99':>8} {'added p50':>10} {'added p99':>10}"
-        "   streaming p50/p99 added"
-    )
-    for s in systems:
-        lat, st = s.results["latency"], s.results["latency_stream"]
+    for key, title in (("latency", "non-streaming"), ("latency_stream", "streaming")):
+        print(f"\n== latency at concurrency 1, {title} (ms; requests interleaved) ==")
         print(
-            f"{s.name:10} {lat['p50_ms']:8.2f} {lat['p99_ms']:8.2f} "
-            f"{lat['p50_ms'] - d['latency']['p50_ms']:10.2f} "
-            f"{lat['p99_ms'] - d['latency']['p99_ms']:10.2f}   "
-            f"{st['p50_ms'] - d['latency_stream']['p50_ms']:.2f} / "
-            f"{st['p99_ms'] - d['latency_stream']['p99_ms']:.2f}"
+            f"{'':10} {'p50':>8} {'p99':>8} {'added p50':>10} {'added p99':>10} "
+            f"{'paired p50':>11} {'CPU/req':>8}"
         )
-    print("\n== throughput at concurrency 32 (requests/s) ==")
-    print(f"{'':10} {'plain':>8} {'stream':>8}")
+        for s in systems:
+            lat = s.results[key]
+            print(
+                f"{s.name:10} {lat['p50_ms']:8.2f} {lat['p99_ms']:8.2f} "
+                f"{lat['p50_ms'] - d[key]['p50_ms']:10.2f} "
+                f"{lat['p99_ms'] - d[key]['p99_ms']:10.2f} "
+                f"{lat['paired_p50_ms']:11.2f} {lat['cpu_ms_per_req']:8.2f}"
+            )
+    print("\n== throughput at concurrency 32 (requests/s; CPU ms per request) ==")
+    print(f"{'':10} {'plain':>8} {'CPU/req':>8} {'stream':>8} {'CPU/req':>8}")
     for s in systems:
         t, ts = s.results["throughput"], s.results["throughput_stream"]
-        print(f"{s.name:10} {t['rps']:8.0f} {ts['rps']:8.0f}   failed {t['failed'] + ts['failed']}")
+        print(
+            f"{s.name:10} {t['rps']:8.0f} {t['cpu_ms_per_req']:8.2f} {ts['rps']:8.0f} "
+            f"{ts['cpu_ms_per_req']:8.2f}   failed {t['failed'] + ts['failed']}"
+        )
     if "litellm" in by:
         for kind in ("throughput", "throughput_stream"):
             ratio = by["drkit"][kind]["rps"] / max(1e-9, by["litellm"][kind]["rps"])
@@ -543,6 +608,8 @@ def report(systems: list[System], outage_s: float) -> None:
         added_d = by["drkit"]["latency"]["p50_ms"] - d["latency"]["p50_ms"]
         added_l = by["litellm"]["latency"]["p50_ms"] - d["latency"]["p50_ms"]
         print(f"litellm / drkit added p50 latency: {added_l / max(1e-3, added_d):.1f}x")
+    if perf_only:
+        return
     print("\n== failover (s): first request after the primary breaks; mean of the next 5 ==")
     for s in systems[1:]:
         for mode, r in s.results["failover"].items():

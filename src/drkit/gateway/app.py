@@ -16,6 +16,7 @@ target was skipped or failed, ``x-drkit-failover-reason``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -26,8 +27,9 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from drkit.connectors.llm.client import UpstreamClient
 from drkit.errors import AllTargetsFailed, GatewayError, TranslationError, UpstreamError
@@ -39,7 +41,7 @@ from drkit.gateway.config import (
     client_key_hashes,
     resolve_api_key,
 )
-from drkit.gateway.dialects import encode_sse, error_body
+from drkit.gateway.dialects import encode_sse, error_body, is_terminal, stream_error_event
 from drkit.gateway.events import EventSink, JsonlEventSink, NullEventSink
 from drkit.gateway.failover import Engine, Trace
 from drkit.gateway.health import HealthBoard, TargetHealth
@@ -49,6 +51,120 @@ from drkit.gateway.redact import Redactor
 from drkit.gateway.translation import DefaultTranslator, Translator
 
 log = logging.getLogger("drkit.gateway")
+
+_JSON = b"application/json"
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+]
+#: the two chat endpoints, served without Starlette's routing and middleware layers
+CHAT_PATHS: dict[str, Dialect] = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
+
+
+def _auth_headers(scope: Scope) -> dict[str, str]:
+    """The two headers a client key can come in, from the raw ASGI headers (first wins)."""
+    out: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        if name == b"authorization" or name == b"x-api-key":
+            out.setdefault(name.decode(), value.decode("latin-1"))
+    return out
+
+
+def _raw_headers(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
+    if not headers:
+        return []
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+class _Reply:
+    """A whole response: status, content type, body and the trace headers."""
+
+    __slots__ = ("body", "headers", "media_type", "status")
+
+    def __init__(
+        self, status: int, media_type: bytes, body: bytes, headers: dict[str, str] | None
+    ) -> None:
+        self.status = status
+        self.media_type = media_type
+        self.body = body
+        self.headers = headers
+
+    async def send(self, send: Send) -> None:
+        raw = _raw_headers(self.headers)
+        raw.append((b"content-type", self.media_type))
+        raw.append((b"content-length", str(len(self.body)).encode()))
+        await send({"type": "http.response.start", "status": self.status, "headers": raw})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+class _SSE:
+    """A streaming answer: the engine's event batches written as SSE as they come.
+
+    A client that disconnects cancels the stream (and with it the upstream attempt): the
+    ASGI server does not raise on writes to a closed connection, so a watcher waits for
+    ``http.disconnect`` next to the stream.
+    """
+
+    __slots__ = ("dialect", "events", "trace")
+
+    def __init__(self, dialect: Dialect, events: AsyncIterator[Any], trace: Trace) -> None:
+        self.dialect = dialect
+        self.events = events
+        self.trace = trace
+
+    async def send(self, receive: Receive, send: Send, redactor: Redactor) -> None:
+        dialect = self.dialect
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"finished": False, "gone": False}
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if not state["finished"]:
+                        state["gone"] = True
+                        task.cancel()
+                    return
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        headers = _raw_headers(self.trace.headers())
+        headers.extend(_SSE_HEADERS)
+        ended = False
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            try:
+                async for batch in self.events:
+                    if ended or not batch:
+                        continue  # nothing follows the final event
+                    if len(batch) == 1:
+                        data = encode_sse(dialect, batch[0])
+                    else:
+                        data = b"".join([encode_sse(dialect, ev) for ev in batch])
+                    # the final event ends the response in the same write
+                    ended = is_terminal(dialect, batch[-1])
+                    message: Message = {"type": "http.response.body", "body": data}
+                    if not ended:
+                        message["more_body"] = True
+                    await send(message)
+            except GatewayError as exc:
+                # e.g. a TranslationError on an event with no twin in the client's dialect
+                if not ended:
+                    error = stream_error_event(dialect, redactor.text(str(exc)), "gateway_error")
+                    ended = True
+                    await send({"type": "http.response.body", "body": encode_sse(dialect, error)})
+            if not ended:
+                await send({"type": "http.response.body", "body": b""})
+            state["finished"] = True
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            task.uncancel()  # the client went away: the stream ends here, quietly
+        finally:
+            state["finished"] = True
+            watcher.cancel()
+            with contextlib.suppress(Exception):
+                await self.events.aclose()  # type: ignore[attr-defined]
 
 
 class Gateway:
@@ -110,46 +226,62 @@ class Gateway:
             await self._shared.stop()
         await self.client.aclose()
 
-    # --- handlers -----------------------------------------------------------------------
+    # --- the two chat endpoints: plain ASGI (no Request/Response objects on the hot path)
 
-    def _error(
+    def _error_reply(
         self, dialect: Dialect, status: int, message: str, headers: dict[str, str] | None = None
-    ) -> Response:
-        return JSONResponse(
-            error_body(dialect, status, self.redactor.text(message)),
-            status_code=status,
-            headers=headers,
-        )
+    ) -> _Reply:
+        body = orjson.dumps(error_body(dialect, status, self.redactor.text(message)))
+        return _Reply(status, _JSON, body, headers)
 
-    def _unauthorized(self, dialect: Dialect) -> Response:
-        return self._error(
-            dialect,
-            401,
-            "missing or invalid API key: send the gateway key as Authorization: Bearer "
-            "<key> or x-api-key",
-        )
-
-    async def chat(self, request: Request) -> Response:
-        return await self._handle(request, "openai")
-
-    async def messages(self, request: Request) -> Response:
-        return await self._handle(request, "anthropic")
-
-    async def _handle(self, request: Request, dialect: Dialect) -> Response:
+    async def handle(self, scope: Scope, receive: Receive, send: Send, dialect: Dialect) -> None:
+        """Serve one ``POST /v1/chat/completions`` or ``POST /v1/messages``."""
         started = time.monotonic()
-        if not self.auth.allows(request.headers):
-            return self._unauthorized(dialect)
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before sending its request
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        started_response = False
         try:
-            body = orjson.loads(await request.body())
+            answer = await self._answer(dialect, _auth_headers(scope), raw, started)
+            if isinstance(answer, _Reply):
+                started_response = True
+                await answer.send(send)
+            else:
+                started_response = True
+                await answer.send(receive, send, self.redactor)
+        except Exception:
+            if not started_response:
+                reply = self._error_reply(dialect, 500, "internal gateway error")
+                await reply.send(send)
+            raise
+
+    async def _answer(
+        self, dialect: Dialect, auth: dict[str, str], raw: bytes, started: float
+    ) -> _Reply | _SSE:
+        if not self.auth.allows(auth):
+            return self._error_reply(
+                dialect,
+                401,
+                "missing or invalid API key: send the gateway key as Authorization: Bearer "
+                "<key> or x-api-key",
+            )
+        try:
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return self._error(dialect, 400, "the request body is not valid JSON")
+            return self._error_reply(dialect, 400, "the request body is not valid JSON")
         if not isinstance(body, dict):
-            return self._error(dialect, 400, "the request body must be a JSON object")
+            return self._error_reply(dialect, 400, "the request body must be a JSON object")
         model = body.get("model")
         route = self.config.route(model) if isinstance(model, str) else None
         if route is None:
             names = ", ".join(r.name for r in self.config.routes)
-            return self._error(
+            return self._error_reply(
                 dialect, 404, f"no route named {model!r}; this gateway serves: {names}"
             )
         stream = bool(body.get("stream"))
@@ -157,72 +289,56 @@ class Gateway:
             dialect == "openai" and bool((body.get("stream_options") or {}).get("include_usage"))
         )
         trace = Trace(route.name, include_usage=include_usage)
+        metrics = self.metrics
         try:
             events = await self.engine.open(route, dialect, body, trace)
         except TranslationError as exc:
-            self.metrics.request(route.name, dialect, "client_error", None)
-            return self._error(dialect, 400, str(exc), trace.headers())
+            metrics.request(route.name, dialect, "client_error", None)
+            return self._error_reply(dialect, 400, str(exc), trace.headers())
         except UpstreamError as exc:  # non-retryable: the upstream's 4xx, unchanged
-            self.metrics.request(route.name, dialect, "client_error", None)
+            metrics.request(route.name, dialect, "client_error", None)
             target = next(t for t in route.targets if t.name == trace.target)
             if exc.body and target.provider == dialect:
-                return Response(
-                    self.redactor.bytes(exc.body),
-                    status_code=exc.status,
-                    media_type="application/json",
-                    headers=trace.headers(),
-                )
-            return self._error(dialect, exc.status, str(exc), trace.headers())
+                return _Reply(exc.status, _JSON, self.redactor.bytes(exc.body), trace.headers())
+            return self._error_reply(dialect, exc.status, str(exc), trace.headers())
         except AllTargetsFailed as exc:
-            self.metrics.request(route.name, dialect, "failed", None)
+            metrics.request(route.name, dialect, "failed", None)
             headers = trace.headers()
             retry_after = getattr(exc, "retry_after", None)
             if retry_after is not None:
                 headers["retry-after"] = str(max(1, math.ceil(retry_after)))
-            return self._error(dialect, exc.status, str(exc), headers)
+            return self._error_reply(dialect, exc.status, str(exc), headers)
         if stream:
-            self.metrics.request(route.name, dialect, "ok", time.monotonic() - started)
-            return StreamingResponse(
-                self._sse(dialect, events, trace),
-                media_type="text/event-stream",
-                headers={**trace.headers(), "cache-control": "no-cache"},
-            )
+            metrics.request(route.name, dialect, "ok", time.monotonic() - started)
+            return _SSE(dialect, events, trace)
         try:
             async for _batch in events:
                 pass  # the engine folds the events into trace.output
         except GatewayError as exc:
-            self.metrics.request(route.name, dialect, "failed", None)
-            return self._error(dialect, exc.status, str(exc), trace.headers())
+            metrics.request(route.name, dialect, "failed", None)
+            return self._error_reply(dialect, exc.status, str(exc), trace.headers())
         finally:
             await events.aclose()  # type: ignore[attr-defined]
         acc = trace.output
         if acc is None or trace.failed is not None or not acc.terminal:
-            self.metrics.request(route.name, dialect, "failed", None)
+            metrics.request(route.name, dialect, "failed", None)
             why = str(trace.failed) if trace.failed else "the answer did not complete"
-            return self._error(
+            return self._error_reply(
                 dialect, 502, f"the answer was cut off and is incomplete: {why}", trace.headers()
             )
-        self.metrics.request(route.name, dialect, "ok", time.monotonic() - started)
-        return Response(
-            orjson.dumps(acc.result()), media_type="application/json", headers=trace.headers()
+        metrics.request(route.name, dialect, "ok", time.monotonic() - started)
+        return _Reply(200, _JSON, orjson.dumps(acc.result()), trace.headers())
+
+    def _unauthorized(self, dialect: Dialect) -> Response:
+        return JSONResponse(
+            error_body(
+                dialect,
+                401,
+                "missing or invalid API key: send the gateway key as Authorization: Bearer "
+                "<key> or x-api-key",
+            ),
+            status_code=401,
         )
-
-    async def _sse(
-        self, dialect: Dialect, events: AsyncIterator[Any], trace: Trace
-    ) -> AsyncIterator[bytes]:
-        try:
-            async for batch in events:
-                yield b"".join([encode_sse(dialect, ev) for ev in batch])
-        except GatewayError as exc:
-            # e.g. a TranslationError on an event with no twin in the client's dialect
-            from drkit.gateway.dialects import stream_error_event
-
-            yield encode_sse(
-                dialect, stream_error_event(dialect, self.redactor.text(str(exc)), "gateway_error")
-            )
-        finally:
-            with contextlib.suppress(Exception):
-                await events.aclose()  # type: ignore[attr-defined]
 
     async def models(self, request: Request) -> Response:
         if not self.auth.allows(request.headers):
@@ -275,14 +391,44 @@ class Gateway:
         )
 
 
+class _ChatEndpoint:
+    """A chat endpoint as a Starlette route (when the fast dispatch did not take it)."""
+
+    def __init__(self, gateway: Gateway, dialect: Dialect) -> None:
+        self.gateway = gateway
+        self.dialect: Dialect = dialect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.gateway.handle(scope, receive, send, self.dialect)
+
+
+class GatewayApp:
+    """The ASGI app: ``POST`` to the two chat endpoints goes straight to the gateway;
+    everything else (and lifespan) to the Starlette app behind it."""
+
+    def __init__(self, gateway: Gateway, app: Starlette) -> None:
+        self.gateway = gateway
+        self.app = app
+        self.state = app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            dialect = CHAT_PATHS.get(scope["path"])
+            if dialect is not None:
+                await self.gateway.handle(scope, receive, send, dialect)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(
     config: GatewayConfig,
     *,
     events: EventSink | None = None,
     translator: Translator | None = None,
     client: UpstreamClient | None = None,
-) -> Starlette:
+) -> GatewayApp:
     """The ASGI app; ``app.state.gateway`` is the :class:`Gateway` behind it.
+
 
     Raises SecretMissing (before serving anything) when a provider key or the client
     keys are not in the environment.
@@ -299,8 +445,8 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/v1/chat/completions", gw.chat, methods=["POST"]),
-            Route("/v1/messages", gw.messages, methods=["POST"]),
+            Route("/v1/chat/completions", _ChatEndpoint(gw, "openai"), methods=["POST"]),
+            Route("/v1/messages", _ChatEndpoint(gw, "anthropic"), methods=["POST"]),
             Route("/v1/models", gw.models, methods=["GET"]),
             Route("/healthz", gw.healthz, methods=["GET"]),
             Route("/readyz", gw.readyz, methods=["GET"]),
@@ -310,4 +456,4 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = gw
-    return app
+    return GatewayApp(gw, app)

@@ -34,6 +34,7 @@ connection that ends before it raises ``UpstreamError(reason="stream_cut")``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import time
@@ -43,8 +44,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
+import orjson
 
 from drkit.connectors.llm.sse import (
+    DONE,
     Dialect,
     SSEEvent,
     SSEParser,
@@ -265,29 +268,38 @@ class UpstreamStream:
         total_at = self._started + d.total
         first_at = self._started + d.first_token
         parser = SSEParser()
-        read = self.response.content.readany
+        content = self.response.content
+        read = content.readany
         where = self._where
         while True:
-            if self.first_content:
-                deadline, phase = loop.time() + d.stream_idle, "timeout_idle"
-            else:
-                deadline, phase = first_at, "timeout_first_token"
-            if total_at <= deadline:
-                deadline, phase = total_at, "timeout_total"
             failure: UpstreamError | None = None
+            chunk = b""
             try:
-                async with asyncio.timeout_at(deadline):
-                    chunk = await read()
+                # what is already buffered is taken without a timer (it cannot time out)
+                chunk = content.read_nowait()
+                if not chunk and not content.is_eof():
+                    if self.first_content:
+                        deadline, phase = loop.time() + d.stream_idle, "timeout_idle"
+                    else:
+                        deadline, phase = first_at, "timeout_first_token"
+                    if total_at <= deadline:
+                        deadline, phase = total_at, "timeout_total"
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            chunk = await read()
+                    except TimeoutError:
+                        raise UpstreamError(
+                            f"{where}: {_PHASE_TEXT[phase]}",
+                            status=504,
+                            retryable=True,
+                            reason=phase,
+                        ) from None
             except aiohttp.ClientError as exc:
                 failure = _failure(
                     f"{where}: the connection dropped mid-stream ({type(exc).__name__})",
                     "stream_cut",
                     exc,
                 )
-            except TimeoutError:
-                raise UpstreamError(
-                    f"{where}: {_PHASE_TEXT[phase]}", status=504, retryable=True, reason=phase
-                ) from None
             if failure is not None:
                 raise failure
             if not chunk:
@@ -298,26 +310,37 @@ class UpstreamStream:
                     reason="stream_cut",
                 )
             for ev in parser.feed(chunk):
-                try:
-                    err = error_payload(self.dialect, ev)
-                    content = err is None and is_content(self.dialect, ev)
-                    terminal = err is None and is_terminal(self.dialect, ev)
-                except ValueError as exc:
-                    raise UpstreamError(
-                        f"{where}: malformed stream event (not JSON)",
-                        status=502,
-                        retryable=True,
-                        reason="malformed",
-                    ) from exc
-                if err is not None:
-                    raise _stream_error(err, where)
-                if content and not self.first_content:
-                    self.first_content = True
-                    self.first_content_at = loop.time()
-                yield ev
-                if terminal:
+                if self._check(ev, loop):
+                    yield ev
                     self.complete = True
                     return
+                yield ev
+
+    def _check(self, ev: SSEEvent, loop: asyncio.AbstractEventLoop) -> bool:
+        """Parse and classify one event: raise for an error event or bad JSON, note the
+        first content event; True when it is the terminal event."""
+        dialect = self.dialect
+        if ev.data != DONE:
+            # orjson for speed; what it refuses is left to json (NaN, ...)
+            with contextlib.suppress(orjson.JSONDecodeError):
+                ev._json = orjson.loads(ev.data)
+        try:
+            err = error_payload(dialect, ev)
+            content = err is None and not self.first_content and is_content(dialect, ev)
+            terminal = err is None and is_terminal(dialect, ev)
+        except ValueError as exc:
+            raise UpstreamError(
+                f"{self._where}: malformed stream event (not JSON)",
+                status=502,
+                retryable=True,
+                reason="malformed",
+            ) from exc
+        if err is not None:
+            raise _stream_error(err, self._where)
+        if content:
+            self.first_content = True
+            self.first_content_at = loop.time()
+        return terminal
 
 
 _PHASE_TEXT = {
@@ -345,6 +368,9 @@ class UpstreamClient:
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # request headers per (dialect, key object, streaming): they hold the revealed key,
+        # so they stay in this private map and are never logged or shown
+        self._header_cache: dict[tuple[str, int, bool], tuple[Secret | None, dict[str, str]]] = {}
 
     def _http(self) -> aiohttp.ClientSession:
         session = self._session
@@ -374,6 +400,19 @@ class UpstreamClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def _headers(self, dialect: Dialect, api_key: Secret | None, stream: bool) -> dict[str, str]:
+        """The request headers for a call without extra headers (built once per key)."""
+        cache_key = (dialect, id(api_key), stream)
+        cached = self._header_cache.get(cache_key)
+        if cached is None or cached[0] is not api_key:
+            hdrs = request_headers(dialect, api_key)
+            if stream:
+                hdrs["accept"] = "text/event-stream"
+            cached = (api_key, hdrs)
+            if len(self._header_cache) < 256:
+                self._header_cache[cache_key] = cached
+        return cached[1]
+
     def _timeout(self, deadlines: DeadlinesLike) -> aiohttp.ClientTimeout:
         # connect covers waiting for a pooled connection and the TCP handshake; reads are
         # bounded around each read by the first-token, idle and total deadlines
@@ -399,10 +438,16 @@ class UpstreamClient:
         where: str,
     ) -> aiohttp.ClientResponse:
         """Send and wait for response headers within the first-token and total deadlines."""
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        hdrs = request_headers(dialect, api_key, headers)
-        if stream:
-            hdrs["accept"] = "text/event-stream"
+        try:
+            content = orjson.dumps(body)
+        except TypeError:  # what orjson refuses (integers beyond 64 bits, ...)
+            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        if headers:
+            hdrs = request_headers(dialect, api_key, headers)
+            if stream:
+                hdrs["accept"] = "text/event-stream"
+        else:
+            hdrs = self._headers(dialect, api_key, stream)
         budget = min(deadlines.first_token, deadlines.total)
         phase = (
             "timeout_first_token" if deadlines.first_token <= deadlines.total else "timeout_total"
