@@ -27,6 +27,21 @@ def test_round_trip(size: int, mode: int) -> None:
         assert codec.decode(stored, len(data), CIPHER) == data
 
 
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 3000, 65536])
+def test_auto_mode_round_trips_and_picks_per_blob(size: int) -> None:
+    text = (b'{"id": 1, "text": "w12 w7 w4410 w12"}' * (size // 36 + 1))[:size]
+    cases = [
+        (_floats(size + 1)[1:], codec.MODE_SHUFFLE_ZSTD),
+        (os.urandom(size), codec.MODE_RAW),
+        (text, codec.MODE_ZSTD),
+    ]
+    for data, expected in cases:
+        stored = codec.encode(data, codec.MODE_AUTO, CIPHER)
+        assert codec.decode(stored, len(data), CIPHER) == data
+        if size >= 3000:
+            assert CIPHER.decrypt(stored)[0] == expected
+
+
 @pytest.mark.parametrize("offset", range(4))
 def test_float32_split_finds_the_words_at_any_offset(offset: int) -> None:
     data = _floats((1 << 20) + 8)[offset : offset + (1 << 20)]

@@ -21,6 +21,10 @@ from drkit.repository.crypto import Cipher
 MODE_RAW = 0
 MODE_ZSTD = 1
 MODE_SHUFFLE_ZSTD = 2
+#: Not a stored mode: ``encode`` picks one for this blob alone (small files, see there).
+MODE_AUTO = 255
+#: With MODE_AUTO, the float32 split is tried only when zstd saves less than this.
+AUTO_SPLIT_BELOW = 0.25
 ZSTD_LEVEL = 1
 #: Compression must save at least this fraction of a blob to be kept.
 MIN_SAVING = 0.02
@@ -158,6 +162,8 @@ def encode(data: bytes | memoryview, mode: int, cipher: Cipher) -> bytes | bytea
     """Compress (when it pays) and encrypt a blob's plaintext, with as few copies as we can:
     memory bandwidth, not arithmetic, is what a backup spends most on."""
     n = len(data)
+    if mode == MODE_AUTO:
+        return _encode_auto(data, cipher)
     if mode == MODE_SHUFFLE_ZSTD and n >= 64:
         ph = phase(data)
         top = _top_plane(data, ph)
@@ -165,6 +171,27 @@ def encode(data: bytes | memoryview, mode: int, cipher: Cipher) -> bytes | bytea
             return cipher.encrypt_buffer(_split(data, ph, top))
     elif mode == MODE_ZSTD and n >= 64:
         packed = _compressor().compress(data)
+        if len(packed) <= n * (1 - MIN_SAVING):
+            return cipher.encrypt(b"\x01" + packed)
+    framed = bytearray(n + 1)
+    framed[1:] = data
+    return cipher.encrypt_buffer(framed)
+
+
+def _encode_auto(data: bytes | memoryview, cipher: Cipher) -> bytes | bytearray:
+    """Encode a blob that is its own sample (a small file): the zstd trial is the
+    compression itself, and the float32 split is tried only when zstd did poorly (text
+    and JSON compress far better than floats), so a small file is compressed once."""
+    n = len(data)
+    if n >= 64:
+        packed = _compressor().compress(data)
+        if len(packed) <= n * (1 - AUTO_SPLIT_BELOW):
+            return cipher.encrypt(b"\x01" + packed)
+        ph = phase(data)
+        top = _top_plane(data, ph)
+        split = len(top) + 3 * ((n - ph) // 4) + 9
+        if split < len(packed) * 0.97 and split <= n * (1 - MIN_SAVING):
+            return cipher.encrypt_buffer(_split(data, ph, top))
         if len(packed) <= n * (1 - MIN_SAVING):
             return cipher.encrypt(b"\x01" + packed)
     framed = bytearray(n + 1)
