@@ -359,3 +359,38 @@ def test_repository_maintenance_keeps_carried_segments(
     restore_collection(replica, second.snapshot.id, dst, "from_replica")
     assert state(dst, "from_replica") == expected
     replica.close()
+
+
+@pytest.mark.parametrize("engine", ["qdrant", "chroma", "milvus"])
+def test_count_check_engine_moving_during_export_is_exported_again(
+    repo: Repository, open_store: Callable[[str], VectorStore], name: str, engine: str
+) -> None:
+    """A write during the first export attempt: the snapshot exports again and is a
+    consistent cut of the collection after the write; writes during every attempt give
+    a snapshot that carries the warning."""
+    src = open_store(engine)
+    cfg = config(name, metric=Metric.L2)
+    src.create(cfg)
+    src.import_batches(name, [records(cfg, 60, flat=True, seed=1)])
+    writes = iter(range(1000, 1100))
+
+    calls: list[int] = []
+
+    def write_once(done: int) -> None:  # after the first batch of the first attempt
+        calls.append(done)
+        if len(calls) == 1:
+            src.import_batches(name, [records(cfg, 1, flat=True, start=next(writes))])
+
+    res = snapshot_collection(repo, src, name, component="kb", batch_size=20, progress=write_once)
+    assert res.warning is None
+    assert res.records == 61
+    assert res.snapshot.meta["cut"]["warning"] is None
+
+    def write_always(done: int) -> None:
+        src.import_batches(name, [records(cfg, 1, flat=True, start=next(writes))])
+
+    moving = snapshot_collection(
+        repo, src, name, component="kb", batch_size=20, progress=write_always, retries=1
+    )
+    assert moving.warning is not None
+    assert "not a consistent cut" in moving.snapshot.meta["cut"]["warning"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import socket
 import time
@@ -30,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from drkit.connectors.vectorstore.base import ID, CollectionConfig, VectorStore
-from drkit.errors import CorruptObject, SnapshotNotFound, UsageError
+from drkit.errors import CorruptObject, SnapshotNotFound, UsageError, VectorStoreError
 from drkit.repository import BlobType, Repository, Snapshot
 from drkit.repository.codec import MODE_ZSTD, choose_mode
 from drkit.repository.files import load_tree, write_tree
@@ -54,6 +55,7 @@ from .layout import (
 )
 
 KIND = "vectors"
+log = logging.getLogger("drkit.replication.vectors")
 Progress = Callable[[int], None]
 
 
@@ -216,12 +218,16 @@ def snapshot_collection(
     full: bool = False,
     segment_bytes: int = SEGMENT_BYTES,
     progress: Progress | None = None,
+    retries: int = 2,
 ) -> SnapshotResult:
     """Snapshot ``collection`` of ``store`` as component ``component``.
 
     ``parent="auto"`` picks the newest vector snapshot of the same component and
-    collection; ``None`` or ``full=True`` writes a full snapshot. Raises what the store
-    raises (:class:`EngineUnreachable`, :class:`CollectionNotFound`) with no snapshot
+    collection; ``None`` or ``full=True`` writes a full snapshot. When a count-check
+    engine changed during the export, the export runs again, up to ``retries`` more
+    times; if it still moved, the snapshot is written with ``cut.warning`` (recorded in
+    ``meta.cut`` and returned as ``warning``). Raises what the store raises
+    (:class:`EngineUnreachable`, :class:`CollectionNotFound`) with no snapshot
     written.
     """
     if not component:
@@ -293,44 +299,66 @@ def snapshot_collection(
             pending = rest.to_batches() if rest is not None else []
             pending_bytes = rest.nbytes if rest is not None else 0
 
-        stream = store.export(collection, batch_size=batch_size)
-        t_export = time.perf_counter()
-        for batch in stream:
-            export_s += time.perf_counter() - t_export
-            hashes = record_hashes(config, batch)
-            fresh: list[int] = []
-            for i, (rid, h) in enumerate(zip(batch.column(ID).to_pylist(), hashes, strict=True)):
-                prev = known.get(rid)
-                if prev is not None and prev[0] == h:
-                    out_ids.append(rid)
-                    out_hash.append(h)
-                    out_seg.append(-(prev[1] + 1))
-                    out_row.append(prev[2])
-                    unchanged += 1
-                else:
-                    fresh.append(i)
-                    if prev is None:
-                        added += 1
-                    else:
-                        changed += 1
-            if fresh:
-                part = batch if len(fresh) == len(batch) else batch.take(pa.array(fresh))
-                sub = [hashes[i] for i in fresh]
-                part = pa.RecordBatch.from_arrays(
-                    [*part.columns, pa.array(sub, pa.binary(16))], schema=schema
-                )
-                pending.append(part)
-                pending_bytes += part.nbytes
-                while pending_bytes >= segment_bytes:
-                    per_row = max(1, pending_bytes // sum(len(b) for b in pending))
-                    flush_segment(max(1, segment_bytes // per_row))
-            if progress:
-                progress(len(batch))
+        for attempt in range(retries + 1):  # count-check engines: again if it moved
+            for lst in (out_ids, out_hash, out_seg, out_row, new_segments, pending):
+                lst.clear()
+            pending_bytes = 0
+            added = changed = unchanged = 0
+            stream = store.export(collection, batch_size=batch_size)
             t_export = time.perf_counter()
-        flush_segment()
-        cut = stream.cut
-        if len(set(out_ids)) != len(out_ids):
-            raise CorruptObject(f"the export of {collection!r} returned duplicate ids")
+            for batch in stream:
+                export_s += time.perf_counter() - t_export
+                hashes = record_hashes(config, batch)
+                fresh: list[int] = []
+                for i, (rid, h) in enumerate(
+                    zip(batch.column(ID).to_pylist(), hashes, strict=True)
+                ):
+                    prev = known.get(rid)
+                    if prev is not None and prev[0] == h:
+                        out_ids.append(rid)
+                        out_hash.append(h)
+                        out_seg.append(-(prev[1] + 1))
+                        out_row.append(prev[2])
+                        unchanged += 1
+                    else:
+                        fresh.append(i)
+                        if prev is None:
+                            added += 1
+                        else:
+                            changed += 1
+                if fresh:
+                    part = batch if len(fresh) == len(batch) else batch.take(pa.array(fresh))
+                    sub = [hashes[i] for i in fresh]
+                    part = pa.RecordBatch.from_arrays(
+                        [*part.columns, pa.array(sub, pa.binary(16))], schema=schema
+                    )
+                    pending.append(part)
+                    pending_bytes += part.nbytes
+                    while pending_bytes >= segment_bytes:
+                        per_row = max(1, pending_bytes // sum(len(b) for b in pending))
+                        flush_segment(max(1, segment_bytes // per_row))
+                if progress:
+                    progress(len(batch))
+                t_export = time.perf_counter()
+            flush_segment()
+            cut = stream.cut
+            dupes = len(set(out_ids)) != len(out_ids)
+            if (cut.warning or dupes) and attempt < retries:
+                log.warning(
+                    "%s: exporting %r again (attempt %d of %d)",
+                    cut.warning or "duplicate ids",
+                    collection,
+                    attempt + 2,
+                    retries + 1,
+                )
+                continue
+            if dupes:
+                raise VectorStoreError(
+                    f"the export of {collection!r} returned an id twice: the collection changed "
+                    "during the export",
+                    hint="pause writers and snapshot again",
+                )
+            break
         deleted = len(known) - unchanged - changed
 
         # segment table: carried parent segments (still referenced) first, then new ones
