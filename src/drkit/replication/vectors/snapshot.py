@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from drkit.connectors.vectorstore.base import ID, CollectionConfig, VectorStore
 from drkit.errors import CorruptObject, SnapshotNotFound, UsageError, VectorStoreError
@@ -267,10 +268,9 @@ def snapshot_collection(
                     strict=True,
                 )
             )
-        out_ids: list[str] = []
-        out_hash: list[bytes] = []
-        out_seg: list[int] = []  # >= 0: new segment number; < 0: -(parent segment + 1)
-        out_row: list[int] = []
+        # index parts: (ids, hashes, segment, row); segment >= 0: new segment number,
+        # < 0: -(parent segment + 1)
+        out: list[tuple[pa.Array, pa.Array, np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
         new_segments: list[Segment] = []
         pending: list[pa.RecordBatch] = []
         pending_bytes = 0
@@ -289,19 +289,22 @@ def snapshot_collection(
             content = writer.write(data)
             seg_no = len(new_segments)
             new_segments.append(Segment("", content, len(table), len(data)))
-            for r, (rid, h) in enumerate(
-                zip(table.column(ID).to_pylist(), table.column(HASH).to_pylist(), strict=True)
-            ):
-                out_ids.append(rid)
-                out_hash.append(h)
-                out_seg.append(seg_no)
-                out_row.append(r)
+            n = len(table)
+            out.append(
+                (
+                    table.column(ID).combine_chunks(),
+                    table.column(HASH).combine_chunks(),
+                    np.full(n, seg_no, dtype=np.int32),
+                    np.arange(n, dtype=np.int32),
+                )
+            )
             pending = rest.to_batches() if rest is not None else []
             pending_bytes = rest.nbytes if rest is not None else 0
 
         for attempt in range(retries + 1):  # count-check engines: again if it moved
-            for lst in (out_ids, out_hash, out_seg, out_row, new_segments, pending):
-                lst.clear()
+            out.clear()
+            new_segments.clear()
+            pending.clear()
             pending_bytes = 0
             added = changed = unchanged = 0
             stream = store.export(collection, batch_size=batch_size)
@@ -310,22 +313,39 @@ def snapshot_collection(
                 export_s += time.perf_counter() - t_export
                 hashes = record_hashes(config, batch)
                 fresh: list[int] = []
-                for i, (rid, h) in enumerate(
-                    zip(batch.column(ID).to_pylist(), hashes, strict=True)
-                ):
-                    prev = known.get(rid)
-                    if prev is not None and prev[0] == h:
-                        out_ids.append(rid)
-                        out_hash.append(h)
-                        out_seg.append(-(prev[1] + 1))
-                        out_row.append(prev[2])
-                        unchanged += 1
-                    else:
-                        fresh.append(i)
-                        if prev is None:
-                            added += 1
+                if known:
+                    c_ids: list[str] = []
+                    c_hash: list[bytes] = []
+                    c_seg: list[int] = []
+                    c_row: list[int] = []
+                    for i, (rid, h) in enumerate(
+                        zip(batch.column(ID).to_pylist(), hashes, strict=True)
+                    ):
+                        prev = known.get(rid)
+                        if prev is not None and prev[0] == h:
+                            c_ids.append(rid)
+                            c_hash.append(h)
+                            c_seg.append(-(prev[1] + 1))
+                            c_row.append(prev[2])
                         else:
-                            changed += 1
+                            fresh.append(i)
+                            if prev is None:
+                                added += 1
+                            else:
+                                changed += 1
+                    if c_ids:
+                        unchanged += len(c_ids)
+                        out.append(
+                            (
+                                pa.array(c_ids, pa.string()),
+                                pa.array(c_hash, pa.binary(16)),
+                                np.array(c_seg, dtype=np.int32),
+                                np.array(c_row, dtype=np.int32),
+                            )
+                        )
+                else:  # a full snapshot: every record is new
+                    fresh = list(range(len(batch)))
+                    added += len(batch)
                 if fresh:
                     part = batch if len(fresh) == len(batch) else batch.take(pa.array(fresh))
                     sub = [hashes[i] for i in fresh]
@@ -342,7 +362,8 @@ def snapshot_collection(
                 t_export = time.perf_counter()
             flush_segment()
             cut = stream.cut
-            dupes = len(set(out_ids)) != len(out_ids)
+            all_ids = pa.chunked_array([o[0] for o in out], pa.string())
+            dupes = len(pc.unique(all_ids)) != len(all_ids)
             if (cut.warning or dupes) and attempt < retries:
                 log.warning(
                     "%s: exporting %r again (attempt %d of %d)",
@@ -362,13 +383,14 @@ def snapshot_collection(
         deleted = len(known) - unchanged - changed
 
         # segment table: carried parent segments (still referenced) first, then new ones
-        carried_old = sorted({-s - 1 for s in out_seg if s < 0})
-        remap = {old: i for i, old in enumerate(carried_old)}
-        segments = [base.manifest.segments[o] for o in carried_old] if base else []
+        seg_col = np.concatenate([o[2] for o in out]) if out else np.zeros(0, np.int32)
+        carried = seg_col < 0
+        old = -seg_col[carried] - 1
+        carried_old = np.unique(old)
+        segments = [base.manifest.segments[int(o)] for o in carried_old] if base else []
         n_carried = len(segments)
-        segs_arr = np.array(
-            [remap[-s - 1] if s < 0 else n_carried + s for s in out_seg], dtype=np.int32
-        )
+        seg_col[carried] = np.searchsorted(carried_old, old)
+        seg_col[~carried] += n_carried
         writer.drain()
         for seg in new_segments:
             seg.name = f"seg-{seg.content[0][:24]}.arrow"
@@ -376,10 +398,13 @@ def snapshot_collection(
 
         index = pa.table(
             [
-                pa.array(out_ids, pa.string()),
-                pa.array(out_hash, pa.binary(16)),
-                pa.array(segs_arr, pa.int32()),
-                pa.array(out_row, pa.int32()),
+                pa.chunked_array([o[0] for o in out], pa.string()),
+                pa.chunked_array([o[1] for o in out], pa.binary(16)),
+                pa.array(seg_col, pa.int32()),
+                pa.array(
+                    np.concatenate([o[3] for o in out]) if out else np.zeros(0, np.int32),
+                    pa.int32(),
+                ),
             ],
             schema=INDEX_SCHEMA,
         ).sort_by(ID)
