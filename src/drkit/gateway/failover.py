@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,11 +64,14 @@ class _Open:
     """An attempt past its first content event."""
 
     target: TargetConfig
-    stack: AsyncExitStack
+    context: AbstractAsyncContextManager[UpstreamStream]
     upstream: UpstreamStream
     events: AsyncIterator[Any]
     translator: StreamTranslator
     held: list[Event]
+
+    async def close(self) -> None:
+        await self.context.__aexit__(None, None, None)
 
 
 class Engine:
@@ -113,18 +116,16 @@ class Engine:
             stream_idle=d.stream_idle,
             total=remaining,
         )
-        stack = AsyncExitStack()
+        context = self.client.stream(
+            dialect=target.provider,
+            base_url=target.base_url,
+            body=up_body,
+            deadlines=deadlines,
+            api_key=self.keys.get(target.name),
+            name=target.name,
+        )
+        up = await context.__aenter__()  # raises before anything is open
         try:
-            up = await stack.enter_async_context(
-                self.client.stream(
-                    dialect=target.provider,
-                    base_url=target.base_url,
-                    body=up_body,
-                    deadlines=deadlines,
-                    api_key=self.keys.get(target.name),
-                    name=target.name,
-                )
-            )
             st = tr.stream(target, client_dialect, route.name, include_usage)
             it = up.__aiter__()
             held: list[Event] = []
@@ -138,9 +139,9 @@ class Engine:
                     status=502,
                     reason="stream_cut",
                 )
-            return _Open(target, stack, up, it, st, held)
+            return _Open(target, context, up, it, st, held)
         except BaseException:
-            await stack.aclose()
+            await context.__aexit__(None, None, None)
             raise
 
     def _failed(self, route: RouteConfig, target: TargetConfig, exc: UpstreamError) -> None:
@@ -277,7 +278,7 @@ class Engine:
                     return
                 except UpstreamError as exc:
                     failed_target = current.target
-                    await current.stack.aclose()
+                    await current.close()
                     current = None
                     self._failed(route, failed_target, exc)
                     trace.reasons.append(f"{failed_target.name}:{exc.reason}")
@@ -308,7 +309,7 @@ class Engine:
                     splicer = Splicer(client_dialect, acc)
         finally:
             if current is not None:
-                await current.stack.aclose()
+                await current.close()
 
     @staticmethod
     def _pass(

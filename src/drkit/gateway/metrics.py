@@ -57,14 +57,31 @@ class GatewayMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self._requests: dict[tuple[str, str, str], Counter] = {}
+        self._attempts: dict[tuple[str, str, str], Counter] = {}
+        self._latency: dict[str, Histogram] = {}
+
+    # labelled children are looked up once and kept (prometheus' labels() takes a lock
+    # and builds a key on every call)
 
     def request(self, route: str, dialect: str, outcome: str, seconds: float | None) -> None:
-        self.requests.labels(route, dialect, outcome).inc()
+        key = (route, dialect, outcome)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self.requests.labels(route, dialect, outcome)
+        child.inc()
         if seconds is not None:
-            self.latency.labels(route).observe(seconds)
+            hist = self._latency.get(route)
+            if hist is None:
+                hist = self._latency[route] = self.latency.labels(route)
+            hist.observe(seconds)
 
     def attempt(self, route: str, target: str, result: str) -> None:
-        self.attempts.labels(route, target, result).inc()
+        key = (route, target, result)
+        child = self._attempts.get(key)
+        if child is None:
+            child = self._attempts[key] = self.attempts.labels(route, target, result)
+        child.inc()
 
     def failover(self, route: str, target: str, reason: str) -> None:
         self.failovers.labels(route, target, reason).inc()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
+from typing import Any, cast
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from drkit.errors import UsageError
 from drkit.gateway.app import create_app
@@ -15,6 +18,50 @@ from drkit.gateway.events import EventSink, FanOutEventSink, JsonlEventSink, Log
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
+
+
+class _CoalescingTransport:
+    """Joins the writes made in one event-loop step into one ``send``.
+
+    uvicorn writes a response's status line and headers, then its body, as two writes;
+    uvloop sends each at once, so every response cost two packets and two wake-ups of
+    the client. Writes are kept until the current step ends (``call_soon``), in order;
+    ``close`` sends what is kept first. Everything else goes to the real transport.
+    """
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            self._pending.append(data)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class GatewayHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with each step's writes sent together."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.transport = cast(asyncio.Transport, _CoalescingTransport(transport, self.loop))
 
 
 def uvicorn_config(
@@ -32,7 +79,8 @@ def uvicorn_config(
         port=port,
         fd=fd,
         loop="uvloop",
-        http="httptools",
+        http=GatewayHttpProtocol,
+        backlog=4096,
         lifespan="on",
         log_level="warning",
         access_log=False,

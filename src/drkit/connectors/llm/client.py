@@ -253,9 +253,13 @@ class UpstreamStream:
     async def drain(self, timeout: float = 1.0) -> None:
         """Read what follows the final event (the chunked body's end) so that the
         connection goes back to the pool instead of being closed; errors are ignored."""
+        content = self.response.content
         try:
+            if content.is_eof():  # the usual case: the end came with the last event
+                content.read_nowait()
+                return
             async with asyncio.timeout(timeout):
-                await self.response.content.read()
+                await content.read()
         except (TimeoutError, aiohttp.ClientError, RuntimeError):
             pass
 

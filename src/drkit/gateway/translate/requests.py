@@ -576,7 +576,12 @@ def prepare_request(
     ``stream=True`` forces a streaming upstream call (asking OpenAI for usage);
     ``None`` keeps the client's choice. Raises :class:`TranslationError`.
     """
-    out = translate_request(body, client, upstream)
+    if client == upstream and isinstance(body, Mapping):
+        # only top-level keys are set below (nested values are replaced, never changed
+        # in place), so a shallow copy keeps ``body`` intact without a deep copy
+        out = dict(body)
+    else:
+        out = translate_request(body, client, upstream)
     out["model"] = model
     if stream is not None:
         out["stream"] = stream
