@@ -54,7 +54,7 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return d
 
 
-def blob_id(data: bytes | memoryview) -> bytes:
+def blob_id(data: bytes | bytearray | memoryview) -> bytes:
     """The 32-byte id of a blob: BLAKE3 of its plaintext."""
     return blake3.blake3(data).digest()
 
@@ -123,7 +123,7 @@ def _split(data: bytes | memoryview, ph: int, top: bytes) -> bytearray:
     return framed
 
 
-def _unshuffle(payload: memoryview, size: int) -> bytes:
+def _unshuffle(payload: memoryview, size: int) -> bytearray:
     ph = payload[0]
     if ph > 3 or size < ph:
         raise ValueError("float32 split payload has a bad phase")
@@ -141,7 +141,7 @@ def _unshuffle(payload: memoryview, size: int) -> bytes:
         words[:, k] = low[k * n : (k + 1) * n]
     words[:, 3] = np.frombuffer(top, dtype=np.uint8)
     out[ph + 4 * n :] = payload[start + tlen + 3 * n :]
-    return bytes(out)
+    return out
 
 
 def choose_mode(sample: bytes | memoryview) -> int:
@@ -199,8 +199,9 @@ def _encode_auto(data: bytes | memoryview, cipher: Cipher) -> bytes | bytearray:
     return cipher.encrypt_buffer(framed)
 
 
-def decode(stored: bytes | memoryview, raw_length: int, cipher: Cipher) -> bytes:
-    """Decrypt and decompress; raises DecryptError or ValueError on damage (no hash check)."""
+def decode(stored: bytes | memoryview, raw_length: int, cipher: Cipher) -> bytes | bytearray:
+    """Decrypt and decompress; raises DecryptError or ValueError on damage (no hash check).
+    Float32-split blobs come back as the bytearray they were rebuilt in (no extra copy)."""
     framed = cipher.decrypt(stored)
     mode, payload = framed[0], memoryview(framed)[1:]
     if mode == MODE_RAW:

@@ -727,7 +727,7 @@ def _restore_pack(
                 stored = repo.store.get_range(key, e.offset, e.length)
             except ObjectNotFound as exc:
                 raise CorruptObject(f"pack {key} is missing", object_id=key) from exc
-        plain = repo.decode_verified(pack, e, stored)
+        plain = repo.verify_blob(pack, e, stored)
         for path, offset, create in targets[e.id]:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL if create else os.O_WRONLY
             fd = os.open(path, flags, 0o600)

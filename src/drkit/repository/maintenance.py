@@ -68,7 +68,7 @@ def verify_pack(repo: Repository, name: str, expected: list[BlobEntry] | None) -
     for e in entries:
         res.blobs += 1
         try:
-            repo.decode_verified(name, e, view[e.offset : e.offset + e.length])
+            repo.verify_blob(name, e, view[e.offset : e.offset + e.length])
         except CorruptObject as exc:
             res.errors.append(str(exc))
             res.bad_blobs.add(e.id)
@@ -328,7 +328,7 @@ def prune(
             view = memoryview(data)
             for e in entries:
                 stored_blob = bytes(view[e.offset : e.offset + e.length])
-                repo.decode_verified(pack, e, stored_blob)
+                repo.verify_blob(pack, e, stored_blob)
                 repo.add_encoded(e.type, e.id, stored_blob, e.raw_length)
             view.release()
             progress(stored[pack])

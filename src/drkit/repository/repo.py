@@ -464,6 +464,14 @@ class Repository:
 
     def decode_verified(self, pack: str, entry: BlobEntry, stored: bytes | memoryview) -> bytes:
         """Decrypt, decompress and check a blob's hash (B1)."""
+        plain = self.verify_blob(pack, entry, stored)
+        return plain if isinstance(plain, bytes) else bytes(plain)
+
+    def verify_blob(
+        self, pack: str, entry: BlobEntry, stored: bytes | memoryview
+    ) -> bytes | bytearray:
+        """:meth:`decode_verified` without making the plaintext a ``bytes`` object
+        (restore and check only write or drop it: one copy less)."""
         key = pack_key(pack)
         what = f"blob {entry.id.hex()[:16]} in pack {key}"
         if len(stored) != entry.length:
