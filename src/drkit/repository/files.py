@@ -631,12 +631,17 @@ def restore(
     return RestoreResult(snap.id, str(dest), files, total, round(time.monotonic() - started, 3))
 
 
+_Target = tuple[str, int, tuple[int, int] | None]
+
+
 def _restore_into(
     repo: Repository, root: Path, nodes: list[tuple[str, Node]], progress: Progress
 ) -> int:
-    # (path, offset, create): single-blob files are created by the worker that writes
-    # them, so file creation overlaps with reading and decoding packs
-    targets: dict[bytes, list[tuple[str, int, bool]]] = {}
+    # (path, offset, meta): single-blob files are created by the worker that writes
+    # them, so file creation overlaps with reading and decoding packs; meta is their
+    # (mode, mtime_ns), set through the open descriptor right after the write (None for
+    # files of several blobs: those get their metadata once every blob is written)
+    targets: dict[bytes, list[_Target]] = {}
     total = 0
     for rel, node in nodes:
         path = root / rel
@@ -658,7 +663,8 @@ def _restore_into(
                 loc = repo.index.lookup(bid)
                 if loc is None:
                     raise CorruptObject(f"blob {b[:16]} of {rel} is not in the index", object_id=b)
-                targets.setdefault(bid, []).append((str(path), offset, single))
+                meta = (int(node["mode"]), int(node["mtime_ns"])) if single else None
+                targets.setdefault(bid, []).append((str(path), offset, meta))
                 offset += loc.entry.raw_length
             if offset != node["size"]:
                 raise CorruptObject(f"{rel}: chunk sizes do not add up to the file size")
@@ -672,7 +678,7 @@ def _restore_into(
         # packs that create many small files first: file creation is fast while the
         # file system is not yet busy writing back the data of the big files
         def creations(item: tuple[str, list[BlobEntry]]) -> int:
-            return -sum(1 for e in item[1] for t in targets[e.id] if t[2])
+            return -sum(1 for e in item[1] for t in targets[e.id] if t[2] is not None)
 
         futs = [
             ex.submit(_restore_pack, repo, pack, sorted(es, key=lambda e: e.offset), targets)
@@ -691,7 +697,7 @@ def _restore_into(
         if node["type"] == "symlink":
             os.symlink(node["target"], path)
             os.utime(path, ns=(node["mtime_ns"], node["mtime_ns"]), follow_symlinks=False)
-        elif node["type"] == "file":
+        elif node["type"] == "file" and len(node["content"]) != 1:
             os.chmod(path, node["mode"])
             os.utime(path, ns=(node["mtime_ns"], node["mtime_ns"]))
     for rel, node in reversed(nodes):
@@ -706,7 +712,7 @@ def _restore_pack(
     repo: Repository,
     pack: str,
     entries: list[BlobEntry],
-    targets: dict[bytes, list[tuple[str, int, bool]]],
+    targets: dict[bytes, list[_Target]],
 ) -> int:
     key = pack_key(pack)
     start = entries[0].offset
@@ -728,11 +734,15 @@ def _restore_pack(
             except ObjectNotFound as exc:
                 raise CorruptObject(f"pack {key} is missing", object_id=key) from exc
         plain = repo.verify_blob(pack, e, stored)
-        for path, offset, create in targets[e.id]:
+        for path, offset, meta in targets[e.id]:
+            create = meta is not None
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL if create else os.O_WRONLY
-            fd = os.open(path, flags, 0o600)
+            fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
             try:
                 os.pwrite(fd, plain, offset)
+                if meta is not None:
+                    os.fchmod(fd, meta[0])
+                    os.utime(fd, ns=(meta[1], meta[1]))
             finally:
                 os.close(fd)
             done += len(plain)
