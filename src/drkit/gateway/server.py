@@ -84,6 +84,8 @@ def uvicorn_config(
         lifespan="on",
         log_level="warning",
         access_log=False,
+        # the client address is not used: no X-Forwarded-For rewriting layer per request
+        proxy_headers=False,
         server_header=False,
         date_header=False,
         timeout_graceful_shutdown=5,
