@@ -31,11 +31,10 @@ from rich.table import Table
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, err_console
 from drkit.connectors.objectstore.base import ObjectStore
 from drkit.errors import CheckFailed, InputError, SecretMissing, UsageError
-from drkit.repository import KdfParams, Repository, backup_path, backup_store, restore
+from drkit.repository import KdfParams, Repository
 from drkit.repository.maintenance import check, forget, prune
 from drkit.repository.replica import copy, repair
 from drkit.repository.retention import Policy
-from drkit.repository.snapshot import Snapshot
 from drkit.types import parse_duration
 
 RepoOption = Annotated[
@@ -240,95 +239,91 @@ def repo_unlock(
 # --- backup / snapshots / restore ------------------------------------------------------------
 
 
-def _targets(names: list[str], plan: Path) -> list[tuple[str, str]]:
-    """Resolve each argument to (component, path): an existing path, or a plan component."""
-    out: list[tuple[str, str]] = []
-    loaded = None
-    if plan.exists():
-        from drkit.plan.loader import load_plan
+def _load_plan(plan: Path) -> Any:
+    if not plan.exists():
+        return None
+    from drkit.plan.loader import load_plan
 
-        loaded = load_plan(plan)
-    if not names:
-        if loaded is None:
-            raise UsageError("nothing to back up", hint="give a PATH or a plan COMPONENT")
-        for _, comp in loaded.components():
-            path = getattr(comp, "path", None)
-            if path:
-                out.append((comp.name, str(loaded.resolve_path(path))))
-        return out
-    for name in names:
-        if loaded is not None:
-            with contextlib.suppress(KeyError):
-                comp = loaded.component(name)
-                path = getattr(comp, "path", None)
-                if not path:
-                    raise UsageError(
-                        f"component {name!r} ({comp.kind}) has no path to back up",
-                        hint="vector stores are snapshotted by their connector, not as files",
-                    )
-                out.append((comp.name, str(loaded.resolve_path(path))))
-                continue
-        if "://" in name and not name.startswith("file://"):
-            tail = name.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-            out.append((tail or "store", name))
-            continue
-        p = Path(name)
-        if not p.exists():
-            raise UsageError(
-                f"{name!r} is neither an existing path nor a component of the plan",
-                hint="check the path, or `drkit plan show` for component names",
-            )
-        out.append((p.absolute().name or "root", str(p)))
-    return out
+    return load_plan(plan)
 
 
 def backup_cmd(
-    targets: Annotated[list[str] | None, typer.Argument(help="PATHs or plan COMPONENTs.")] = None,
-    component: Annotated[
-        str | None, typer.Option("--component", "-c", help="Component name for a PATH.")
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Plan COMPONENTs, PATHs, or object-store / vector-store URLs."),
     ] = None,
+    component: Annotated[
+        str | None, typer.Option("--component", "-c", help="Component name for a PATH or URL.")
+    ] = None,
+    collection: Annotated[
+        list[str] | None,
+        typer.Option("--collection", help="Vector stores: only this collection (repeatable)."),
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="No argument: every component, due or not.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Vector stores: do not use the parent snapshot.")
+    ] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
-    """Snapshot directories (a PATH, or plan components; default: all with a path)."""
-    jobs = _targets(list(targets or []), plan)
-    results: list[Snapshot] = []
+    """Snapshot plan components (default: those due), PATHs, or store URLs."""
+    from drkit.workspace.protect import backup_jobs, run_backup
+
+    loaded = _load_plan(plan)
     with _opened(repo, plan) as r:
-        for name, url in jobs:
-            if "://" in url and not url.startswith("file://"):
-                # an object-store source: s3://bucket/prefix?...
-                with _progress(json_, None, f"backup {name}") as advance:
-                    snap = backup_store(
-                        r,
-                        _open_store(url),
-                        component=component or name,
-                        tags=tuple(tag or ()),
-                        progress=advance,
-                    )
-            else:
-                local = Path(url.removeprefix("file://"))
-                with _progress(json_, _tree_size(local), f"backup {name}") as advance:
-                    snap = backup_path(
-                        r,
-                        local,
-                        component=component or name,
-                        tags=tuple(tag or ()),
-                        progress=advance,
-                    )
-            results.append(snap)
+        jobs, skipped = backup_jobs(
+            loaded,
+            list(targets or []),
+            component=component,
+            collections=list(collection or []),
+            repo=r,
+            all_components=all_,
+        )
+        items = run_backup(r, jobs, tags=tuple(tag or ()), full=full, progress=_job_progress(json_))
+    render_backup(items, skipped, json_)
+
+
+def _job_progress(json_: bool) -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
+    def bar(job: Any) -> contextlib.AbstractContextManager[Callable[[int], None]]:
+        if job.kind == "files":
+            return _progress(json_, _tree_size(Path(job.source)), f"backup {job.component}")
+        return _progress(json_, None, f"backup {job.component}")
+
+    return bar
+
+
+def render_backup(items: list[Any], skipped: list[Any], json_: bool) -> None:
+    """Print what ``run_backup`` wrote (and what was not due)."""
 
     def render(out: Console) -> None:
-        for s in results:
-            sm = s.summary
+        for item in items:
+            s, sm = item.snapshot, item.snapshot.summary
+            if item.job.kind == "vectors":
+                st = item.stats
+                out.print(
+                    f"snapshot {s.short_id} of {s.component}/{item.collection}: "
+                    f"{st['records']} records (+{st['added']} ~{st['changed']} -{st['deleted']}), "
+                    f"{_human(st['bytes_stored'])} new stored, {sm['duration_s']} s"
+                )
+                if item.warning:
+                    out.print(f"[yellow]warning:[/] {item.warning}", markup=True)
+                continue
             out.print(
                 f"snapshot {s.short_id} of {s.component}: {sm['files']} files, "
                 f"{_human(sm['bytes'])}, {_human(sm['new_bytes_stored'])} new stored, "
                 f"{sm['duration_s']} s"
             )
+        if not items:
+            out.print("nothing to back up")
 
-    emit([s.to_json() for s in results], json_, render)
+    # components not due go to stderr, so that --json stays a list of snapshots
+    for sk in skipped:
+        err_console.print(f"{sk.component}: not due, next run {sk.next_due}", markup=False)
+    emit([i.to_json() for i in items], json_, render)
 
 
 def snapshots_cmd(
@@ -361,25 +356,56 @@ def snapshots_cmd(
 
 def restore_cmd(
     snapshot: Annotated[str, typer.Argument(help="Snapshot id, unique prefix, or 'latest'.")],
-    to: Annotated[Path, typer.Option("--to", help="New (or empty) target directory.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="Files: a new (or empty) DIR. Vectors: a plan vector-store COMPONENT or an "
+            "engine URL.",
+        ),
+    ],
+    collection: Annotated[
+        str | None,
+        typer.Option("--collection", help="Vectors: the collection to create (default: same)."),
+    ] = None,
     component: Annotated[str | None, typer.Option("--component", "-c")] = None,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
-    """Restore a snapshot bit-exact into a new directory (atomic: all or nothing)."""
+    """Restore a snapshot, atomically: a file tree into DIR, a collection into a vector store."""
+    from drkit.workspace.protect import restore_snapshot
+
+    loaded = _load_plan(plan)
     with _opened(repo, plan) as r:
-        snap = r.find_snapshot(snapshot, component)
-        with _progress(json_, int(snap.summary.get("bytes", 0)), "restore") as advance:
-            res = restore(r, snap, to, progress=advance)
-    emit(
-        asdict(res),
-        json_,
-        lambda out: out.print(
-            f"restored snapshot {res.snapshot[:8]}: {res.files} files, {_human(res.bytes)} "
-            f"into {res.target} in {res.duration_s} s"
-        ),
-    )
+        res = restore_snapshot(
+            r,
+            snapshot,
+            to,
+            plan=loaded,
+            component=component,
+            collection=collection,
+            progress=lambda snap: _progress(
+                json_, int(snap.summary.get("bytes", 0)) or None, "restore"
+            ),
+        )
+    render_restore(res, json_)
+
+
+def render_restore(res: Any, json_: bool) -> None:
+    def render(out: Console) -> None:
+        if res.kind == "vectors":
+            out.print(
+                f"restored snapshot {res.snapshot[:8]}: {res.records} records into "
+                f"{res.collection} at {res.target} in {res.duration_s} s"
+            )
+        else:
+            out.print(
+                f"restored snapshot {res.snapshot[:8]}: {res.files} files, "
+                f"{_human(res.bytes or 0)} into {res.target} in {res.duration_s} s"
+            )
+
+    emit(res.to_json(), json_, render)
 
 
 # --- check / forget / copy / repair --------------------------------------------------------------

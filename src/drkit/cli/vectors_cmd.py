@@ -7,19 +7,15 @@ Thin shell over :mod:`drkit.replication.vectors`. The repository is found as for
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
-from drkit.cli.repo_cmd import RepoOption
+from drkit.cli.repo_cmd import RepoOption, _load_plan, render_backup, render_restore
 from drkit.cli.repo_cmd import _opened as opened_repository
-from drkit.connectors.vectorstore.base import VectorStore
-from drkit.connectors.vectorstore.registry import is_vector_store_url, open_vector_store
 from drkit.errors import CheckFailed, UsageError
 
 snapshot_app = typer.Typer(
@@ -27,35 +23,6 @@ snapshot_app = typer.Typer(
     help="Vector-store snapshots: create, restore into any engine, export as Parquet.",
     no_args_is_help=True,
 )
-
-
-def _plan_vector_store(plan: Path, name: str) -> Any | None:
-    if not plan.exists():
-        return None
-    from drkit.plan.loader import load_plan
-
-    loaded = load_plan(plan)
-    for vs in loaded.vector_stores:
-        if vs.name == name:
-            return vs
-    return None
-
-
-@contextlib.contextmanager
-def _store(target: str, plan: Path) -> Iterator[tuple[VectorStore, Any | None]]:
-    """Open a plan vector-store component or an engine URL."""
-    comp = None if is_vector_store_url(target) else _plan_vector_store(plan, target)
-    if comp is None and not is_vector_store_url(target):
-        raise UsageError(
-            f"{target!r} is neither a vector store of the plan nor a vector store URL",
-            hint="use a plan component name, or a URL like qdrant+local:///path or "
-            "postgresql://user@host:5432/db",
-        )
-    store = open_vector_store(str(comp.engine) if comp is not None else target)
-    try:
-        yield store, comp
-    finally:
-        store.close()
 
 
 @snapshot_app.command("create")
@@ -73,51 +40,23 @@ def create_cmd(
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
-    """Snapshot collections of a vector store (incremental against the last snapshot)."""
-    from drkit.replication.vectors import snapshot_collection
+    """Snapshot collections of a vector store (incremental against the last snapshot).
 
-    results = []
-    with _store(target, plan) as (store, comp), opened_repository(repo, plan) as r:
-        name = component or (comp.name if comp is not None else None)
-        if name is None:
-            raise UsageError("a URL needs --component NAME", hint="e.g. --component kb")
-        names = list(collection or (comp.collections if comp is not None else []))
-        names = names or store.list_collections()
-        for coll in names:
-            results.append(
-                snapshot_collection(
-                    r, store, coll, component=name, full=full, tags=tuple(tag or ())
-                )
-            )
-    out = [
-        {
-            "snapshot": res.snapshot.id,
-            "component": res.snapshot.component,
-            "collection": res.snapshot.meta["collection"],
-            "records": res.records,
-            "added": res.added,
-            "changed": res.changed,
-            "deleted": res.deleted,
-            "unchanged": res.unchanged,
-            "bytes_stored": res.snapshot.summary["new_bytes_stored"],
-            "export_s": res.export_s,
-            "pipeline_s": res.pipeline_s,
-            "warning": res.warning,
-        }
-        for res in results
-    ]
+    The same as ``drkit backup TARGET``, refused for anything but a vector store.
+    """
+    from drkit.workspace.protect import backup_jobs, run_backup
 
-    def render(con: Console) -> None:
-        for o in out:
-            con.print(
-                f"snapshot {o['snapshot'][:8]} of {o['component']}/{o['collection']}: "
-                f"{o['records']} records (+{o['added']} ~{o['changed']} -{o['deleted']}), "
-                f"{o['bytes_stored']} bytes stored"
-            )
-            if o["warning"]:
-                con.print(f"[yellow]warning:[/] {o['warning']}")
-
-    emit(out, json_, render)
+    loaded = _load_plan(plan)
+    jobs, _ = backup_jobs(loaded, [target], component=component, collections=list(collection or []))
+    if jobs[0].kind != "vectors":
+        raise UsageError(
+            f"{target!r} is neither a vector store of the plan nor a vector store URL",
+            hint="use a plan component name, or a URL like qdrant+local:///path or "
+            "postgresql://user@host:5432/db; `drkit backup` snapshots files",
+        )
+    with opened_repository(repo, plan) as r:
+        items = run_backup(r, jobs, tags=tuple(tag or ()), full=full)
+    render_backup(items, [], json_)
 
 
 @snapshot_app.command("restore")
@@ -133,26 +72,14 @@ def restore_cmd(
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
-    """Restore a vector snapshot into any engine, atomically, under a new name."""
-    from drkit.replication.vectors import restore_collection
+    """Restore a vector snapshot into any engine, atomically (= ``drkit restore``)."""
+    from drkit.workspace.protect import restore_snapshot, vector_target
 
-    with _store(to, plan) as (store, _), opened_repository(repo, plan) as r:
-        snap = r.find_snapshot(snapshot)
-        rep = restore_collection(r, snap, store, collection)
-    emit(
-        {
-            "snapshot": rep.snapshot,
-            "target": rep.target,
-            "collection": rep.collection,
-            "records": rep.records,
-            "duration_s": rep.duration_s,
-        },
-        json_,
-        lambda con: con.print(
-            f"restored snapshot {rep.snapshot[:8]}: {rep.records} records into "
-            f"{rep.collection} at {rep.target} in {rep.duration_s} s"
-        ),
-    )
+    loaded = _load_plan(plan)
+    vector_target(loaded, to)  # refuse a non-vector target before opening anything
+    with opened_repository(repo, plan) as r:
+        res = restore_snapshot(r, snapshot, to, plan=loaded, collection=collection)
+    render_restore(res, json_)
 
 
 @snapshot_app.command("export")
@@ -197,65 +124,22 @@ def verify_cmd(
 
     ws = Workspace.load(plan)
     try:
-        _verify(ws, component, repo, plan, json_)
+        with opened_repository(repo, plan) as r:
+            results = ws.restore_test(component, repo=r)
     finally:
         ws.close()
 
-
-def _verify(ws: Any, component: str, repo: str | None, plan: Path, json_: bool) -> None:
-    comp = _plan_vector_store(plan, component)
-    if comp is None:  # file components: the workspace's restore test
-        result = ws.verify(component)
-        emit(
-            result.to_json(),
-            json_,
-            lambda con: con.print(
-                f"{component}: restore test {'passed' if result.ok else 'FAILED'} "
-                f"in {result.duration_s} s"
-            ),
-        )
-        if not result.ok:
-            raise CheckFailed(f"restore test of {component} failed")
-        return
-    from drkit.replication.vectors import vector_snapshots, verify_collection
-
-    reports = []
-    with _store(component, plan) as (store, _), opened_repository(repo, plan) as r:
-        names = list(comp.collections) or sorted(
-            {str(s.meta.get("collection")) for s in vector_snapshots(r, component)}
-        )
-        if not names:
-            raise UsageError(
-                f"component {component!r} has no vector snapshots",
-                hint=f"drkit snapshot create {component}",
-            )
-        for coll in names:
-            snaps = vector_snapshots(r, component, coll)
-            if not snaps:
-                raise UsageError(f"no snapshot of {component}/{coll}")
-            rep = verify_collection(r, snaps[-1], store)
-            ws.state().record_verification(
-                component,
-                rep.snapshot,
-                ok=rep.ok,
-                duration_s=rep.duration_s,
-                details={"collection": coll, **rep.to_json()},
-            )
-            reports.append(rep)
-
     def render(con: Console) -> None:
-        for rep in reports:
-            verdict = "passed" if rep.ok else "FAILED"
-            con.print(
-                f"{rep.component}/{rep.collection}: restore test {verdict} in {rep.duration_s} s "
-                f"({rep.records_restored}/{rep.records_expected} records, "
-                f"top-k overlap {rep.overlap})"
-            )
-            for p in rep.problems:
+        for res in results:
+            verdict = "passed" if res.ok else "FAILED"
+            con.print(f"{res.label}: restore test {verdict} in {res.duration_s} s ({res.summary})")
+            for p in res.problems:
                 con.print(f"  [red]{p}[/]")
 
-    emit([rep.to_json() for rep in reports], json_, render)
-    failed = [f"{r.component}/{r.collection}" for r in reports if not r.ok]
+    emit([res.to_json() for res in results], json_, render)
+    failed = [
+        r.component + (f"/{r.collection}" if r.collection else "") for r in results if not r.ok
+    ]
     if failed:
         raise CheckFailed(f"restore test failed: {', '.join(failed)}")
 

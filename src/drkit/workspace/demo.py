@@ -2,16 +2,20 @@
 
 Built in a work directory (deterministic under ``seed``):
 
-- ``vectors/``: a Qdrant local-mode collection ``docs`` seeded with synthetic embeddings;
+- ``vectors/``: an embedded LanceDB collection ``docs`` seeded with synthetic embeddings
+  (LanceDB rather than Qdrant local mode: qdrant-client's local mode commits every point
+  to SQLite on its own, about 15 s per 2,000 records here, and the demo restores the
+  collection several times);
 - ``data/train/``: a training dataset (JSONL shards); ``evals/golden/``: an eval set;
 - ``repos/primary`` (region eu-west) and ``repos/replica`` (region us-east), each with a
   generated password in ``secrets/`` (mode 0600, never printed);
 - ``drkit.yaml``: the plan; its route has a target per region, played by provider
   simulators during the drills.
 
-Then: backup -> copy to the replica -> verify (restore tests) -> a few writes after the
-backup (what a restore would lose) -> game day (every scenario the plan supports), the
-scorecard, and the HTML report left in the work directory.
+Then: backup (files and the collection) -> copy to the replica -> verify (restore
+tests) -> a few writes after the backup (what a restore would lose) -> game day (every
+scenario the plan supports), the scorecard, and the HTML report left in the work
+directory.
 """
 
 from __future__ import annotations
@@ -32,12 +36,12 @@ import yaml
 from drkit.connectors.objectstore.registry import open_store
 from drkit.connectors.vectorstore.base import CollectionConfig, Metric, VectorField, make_batch
 from drkit.connectors.vectorstore.registry import open_vector_store
-from drkit.drills.data import RestoreTest
 from drkit.errors import CheckFailed, UsageError
-from drkit.plan.models import Component
-from drkit.repository import KdfParams, Repository, Snapshot, backup_path
+from drkit.plan.models import VectorStore as VectorStoreModel
+from drkit.repository import KdfParams, Repository
 from drkit.repository.replica import CopyResult, copy
-from drkit.workspace.workspace import GameDay, Workspace, run_gameday
+from drkit.workspace.protect import BackupItem, backup_jobs, run_backup
+from drkit.workspace.workspace import GameDay, RestoreCheck, Workspace, run_gameday
 
 SIZES = {"small": (40, 8, 32, 6), "default": (2000, 40, 256, 40)}
 """size -> (vectors, dataset shards, records per shard, eval questions)"""
@@ -181,7 +185,7 @@ def _plan(root: Path) -> dict[str, Any]:
             {
                 "name": "kb",
                 "tier": "critical",
-                "engine": "qdrant+local://" + str(root / "vectors"),
+                "engine": "lancedb://" + str(root / "vectors"),
                 "collections": ["docs"],
                 "schedule": "5m",
                 "retention": {"keep_daily": 30, "keep_within": "7d"},
@@ -238,7 +242,7 @@ def build_stack(directory: Path, *, seed: int = 0, size: str = "default") -> Pat
     root.mkdir(parents=True, exist_ok=True)
     _dataset(root / "data" / "train", rng, shards, per_shard)
     _evals(root / "evals" / "golden", rng, questions)
-    _vectors("qdrant+local://" + str(root / "vectors"), rng, n_vectors)
+    _vectors("lancedb://" + str(root / "vectors"), rng, n_vectors)
     for name in ("primary", "replica"):
         _write_secret(root / "secrets" / f"{name}.password")
     plan = root / "drkit.yaml"
@@ -258,18 +262,11 @@ def init_repositories(ws: Workspace) -> None:
         Repository.init(open_store(m.url), ws.password(m), kdf=_kdf()).close()
 
 
-def file_components(ws: Workspace) -> list[Component]:
-    return [c for _, c in ws.plan.components() if getattr(c, "path", None)]
-
-
-def backup_all(ws: Workspace) -> list[Snapshot]:
-    """Snapshot every component with a path into the primary repository."""
-    out = []
+def backup_all(ws: Workspace) -> list[BackupItem]:
+    """Snapshot every component of the plan (vector stores too) into the primary."""
+    jobs, _ = backup_jobs(ws.plan, [], all_components=True)
     with ws.stack().open_repository(ws.plan.repositories.primary.name) as repo:
-        for comp in file_components(ws):
-            path = ws.plan.resolve_path(str(getattr(comp, "path", "")))
-            out.append(backup_path(repo, path, component=comp.name))
-    return out
+        return run_backup(repo, jobs)
 
 
 def copy_to_replicas(ws: Workspace) -> list[CopyResult]:
@@ -284,22 +281,41 @@ def copy_to_replicas(ws: Workspace) -> list[CopyResult]:
     return out
 
 
-def verify_all(ws: Workspace) -> list[RestoreTest]:
-    """A restore test of every component with a path; raises when one fails."""
-    results = [ws.verify(c.name) for c in file_components(ws)]
+def verify_all(ws: Workspace) -> list[RestoreCheck]:
+    """A restore test of every component backed up; raises when one fails."""
+    results: list[RestoreCheck] = []
+    with ws.stack().open_repository(ws.plan.repositories.primary.name) as repo:
+        for _, comp in ws.plan.components():
+            if isinstance(comp, VectorStoreModel) or getattr(comp, "path", None):
+                results += ws.restore_test(comp.name, repo=repo)
     for r in results:
         if not r.ok:
-            raise CheckFailed(f"restore test of {r.component} failed: {'; '.join(r.problems)}")
+            raise CheckFailed(f"restore test of {r.label} failed: {'; '.join(r.problems)}")
     return results
 
 
 def write_after_backup(ws: Workspace, seed: int, n: int = WRITES_AFTER_BACKUP) -> None:
-    """New dataset files after the backup: what a restore of that backup loses."""
+    """Writes after the backup, what a restore of that backup loses: ``n`` new dataset
+    files, and in the ``docs`` collection ``n`` new records and ``n`` changed ones."""
     train = ws.plan.resolve_path(str(getattr(ws.plan.component("train"), "path", "")))
     rng = random.Random(seed + 1)
     for i in range(n):
         row = {"id": f"late-{i}", "text": f"written after the backup {rng.random():.6f}"}
         (train / f"late-{i:04d}.jsonl").write_text(json.dumps(row) + "\n")
+    with ws.vector_store("kb") as store:
+        config = store.describe("docs")
+        gen = np.random.default_rng(rng.randrange(2**32))
+        count = store.count("docs")
+        ids = [f"late-{i}" for i in range(n)] + [str(rng.randrange(count)) for _ in range(n)]
+        ids = list(dict.fromkeys(ids))
+        batch = make_batch(
+            config,
+            ids,
+            {"": gen.standard_normal((len(ids), DIMENSION)).astype(np.float32)},
+            [{"doc": i, "source": "late"} for i in range(len(ids))],
+            [f"written after the backup {i}" for i in ids],
+        )
+        store.import_batches("docs", [batch])
 
 
 def run_demo(
@@ -331,12 +347,16 @@ def run_demo(
         step("init repositories", t, repositories=" ".join(regions))
 
         t = time.monotonic()
-        snaps = backup_all(ws)
+        items = backup_all(ws)
         step(
             "backup",
             t,
-            snapshots=" ".join(f"{s.component}@{s.short_id}" for s in snaps),
-            skipped="kb (vector snapshots: drkit.replication.vectors, not landed)",
+            snapshots=" ".join(
+                f"{i.snapshot.component}"
+                + (f"/{i.collection}" if i.collection else "")
+                + f"@{i.snapshot.short_id}"
+                for i in items
+            ),
         )
 
         t = time.monotonic()
@@ -354,7 +374,12 @@ def run_demo(
 
         t = time.monotonic()
         write_after_backup(ws, seed)
-        step("writes after the backup", t, files=WRITES_AFTER_BACKUP)
+        step(
+            "writes after the backup",
+            t,
+            files=WRITES_AFTER_BACKUP,
+            records=2 * WRITES_AFTER_BACKUP,
+        )
 
         t = time.monotonic()
         day = run_gameday(

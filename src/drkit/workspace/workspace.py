@@ -7,6 +7,7 @@ here and nowhere below. The CLI calls one method per command.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -31,6 +32,9 @@ from drkit.plan.lint import LintContext, Violation
 from drkit.plan.loader import load_plan
 from drkit.plan.models import Plan
 from drkit.plan.models import Repository as RepoModel
+from drkit.plan.models import VectorStore as VectorStoreModel
+from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
+from drkit.repository import Repository
 from drkit.state.store import DrillRecord, StateStore
 from drkit.workspace.overdue import overdue_violations
 
@@ -168,24 +172,65 @@ class Workspace:
 
     # --- data --------------------------------------------------------------------------
 
-    def verify(self, component: str, repository: str | None = None) -> RestoreTest:
-        """Restore test of a component's newest snapshot; recorded in repo and state."""
-        comp = self.plan.component(component)
-        stack = self.stack()
-        stack.scratch.mkdir(parents=True, exist_ok=True)
+    def restore_test(
+        self, component: str, *, repo: Repository | None = None, repository: str | None = None
+    ) -> list[RestoreCheck]:
+        """Restore test of a component's newest snapshot(s): a file tree, or each collection
+        of a vector store (restored into a scratch collection of its engine, count,
+        checksums and golden queries checked, dropped). A good one is marked verified in
+        the repository; every one is recorded in drkit's state with its duration (the
+        achieved RTO). ``repo`` (already open) wins over ``repository`` (a plan name,
+        default the primary)."""
+        try:
+            comp = self.plan.component(component)
+        except KeyError:
+            raise UsageError(
+                f"the plan has no component {component!r}",
+                hint="components: " + ", ".join(c.name for _, c in self.plan.components()),
+            ) from None
         name = repository or self.plan.repositories.primary.name
-        with stack.open_repository(name) as repo:
-            result = restore_test(
-                repo, comp.name, stack.scratch, source=component_path(self.plan, comp)
+        with contextlib.ExitStack() as stack:
+            if repo is None:
+                repo = stack.enter_context(self.stack().open_repository(name))
+            if isinstance(comp, VectorStoreModel):
+                checks = self._vector_restore_test(comp, repo)
+            else:
+                scratch = self.stack().scratch
+                scratch.mkdir(parents=True, exist_ok=True)
+                result = restore_test(
+                    repo, comp.name, scratch, source=component_path(self.plan, comp)
+                )
+                checks = [RestoreCheck.of_files(result)]
+        state = self.state()
+        for c in checks:
+            state.record_verification(
+                c.component,
+                c.snapshot,
+                ok=c.ok,
+                duration_s=c.duration_s,
+                details={"repository": repo.store.url, **c.details},
             )
-        self.state().record_verification(
-            comp.name,
-            result.snapshot,
-            ok=result.ok,
-            duration_s=result.duration_s,
-            details={"repository": name, "files": result.files, "bytes": result.bytes},
-        )
-        return result
+        return checks
+
+    def _vector_restore_test(self, comp: VectorStoreModel, repo: Repository) -> list[RestoreCheck]:
+        with open_vector_store(str(comp.engine)) as store:
+            names = list(comp.collections) or sorted(
+                {str(s.meta.get("collection")) for s in vector_snapshots(repo, comp.name)}
+            )
+            if not names:
+                raise UsageError(
+                    f"component {comp.name!r} has no vector snapshots",
+                    hint=f"drkit backup {comp.name}",
+                )
+            out = []
+            for coll in names:
+                snaps = vector_snapshots(repo, comp.name, coll)
+                if not snaps:
+                    raise UsageError(
+                        f"no snapshot of {comp.name}/{coll}", hint=f"drkit backup {comp.name}"
+                    )
+                out.append(RestoreCheck.of_vectors(verify_collection(repo, snaps[-1], store)))
+        return out
 
     def drill_history(self, scenario: str | None = None) -> list[DrillRecord]:
         if not self.state_path.exists():
@@ -213,6 +258,60 @@ class Workspace:
             return []  # drkit never ran here: `plan check` judges the plan alone
         ctx = LintContext(now=now or datetime.now(UTC), last_success=self.last_success)
         return overdue_violations(self.plan, ctx)
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreCheck:
+    """One restore test: a file tree, or one collection of a vector store."""
+
+    component: str
+    snapshot: str
+    ok: bool
+    duration_s: float
+    summary: str
+    problems: tuple[str, ...]
+    details: dict[str, Any]
+    collection: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.component + (f"/{self.collection}" if self.collection else "")
+
+    @classmethod
+    def of_files(cls, t: RestoreTest) -> RestoreCheck:
+        return cls(
+            t.component,
+            t.snapshot,
+            t.ok,
+            t.duration_s,
+            f"{t.files} files, {t.bytes} bytes",
+            t.problems,
+            {"kind": "files", "files": t.files, "bytes": t.bytes},
+        )
+
+    @classmethod
+    def of_vectors(cls, r: VerifyReport) -> RestoreCheck:
+        return cls(
+            r.component,
+            r.snapshot,
+            r.ok,
+            r.duration_s,
+            f"{r.records_restored}/{r.records_expected} records, top-k overlap {r.overlap}",
+            tuple(r.problems),
+            {"kind": "vectors", **r.to_json()},
+            r.collection,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "collection": self.collection,
+            "snapshot": self.snapshot,
+            "ok": self.ok,
+            "duration_s": self.duration_s,
+            "problems": list(self.problems),
+            **{k: v for k, v in self.details.items() if k not in ("component", "collection")},
+        }
 
 
 @dataclass

@@ -100,3 +100,93 @@ def test_bad_input_exits_2(plan: Path, capsys: pytest.CaptureFixture[str]) -> No
     run(capsys, ["verify", "kb"], code=2)  # no snapshot yet
     run(capsys, ["snapshot", "create", "kb"])
     run(capsys, ["snapshot", "restore", "latest", "--to", "kb"], code=2)  # exists
+
+
+def test_backup_and_restore_handle_vector_components(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`drkit backup COMPONENT` snapshots a vector store incrementally; `drkit restore`
+    restores vector snapshots into a component, a new collection or another engine."""
+    first = run(capsys, ["backup", "kb"])
+    assert isinstance(first, list)
+    assert [(s["component"], s["collection"], s["kind"]) for s in first] == [
+        ("kb", "docs", "vectors")
+    ]
+    assert first[0]["added"] == 80
+    source = open_vector_store(f"lancedb://{tmp_path / 'lance'}")
+    cfg = source.describe("docs")
+    source.import_batches("docs", [records(cfg, 2, flat=True, seed=9, start=500)])
+    source.close()
+    second = run(capsys, ["backup", "kb"])
+    assert isinstance(second, list)
+    assert (second[0]["added"], second[0]["unchanged"], second[0]["parent"]) == (
+        2,
+        80,
+        first[0]["id"],
+    )
+
+    # the plan component, under a new collection name; `latest` means kb's newest
+    same = run(capsys, ["restore", "latest", "--to", "kb", "--collection", "docs_copy"])
+    assert isinstance(same, dict)
+    assert (same["kind"], same["collection"], same["records"]) == ("vectors", "docs_copy", 82)
+    # another engine, by URL
+    chroma = f"chroma://{tmp_path / 'chroma'}"
+    other = run(capsys, ["restore", first[0]["id"][:12], "--to", chroma])
+    assert isinstance(other, dict)
+    assert other["records"] == 80
+    target = open_vector_store(chroma)
+    assert target.count("docs") == 80
+    target.close()
+
+    run(capsys, ["restore", "latest", "--to", "kb"], code=2)  # docs exists: refused
+    run(capsys, ["restore", "latest", "--to", str(tmp_path / "dir")], code=2)  # not a store
+    assert not (tmp_path / "dir").exists()
+
+
+def test_restore_refuses_an_unmappable_config_before_writing(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = open_vector_store(f"lancedb://{tmp_path / 'lance'}")
+    cfg = config("multi", named=("title",))  # two vectors: Chroma holds one per record
+    store.create(cfg)
+    store.import_batches("multi", [records(cfg, 10, flat=True)])
+    store.close()
+    made = run(capsys, ["backup", "kb", "--collection", "multi"])
+    assert isinstance(made, list)
+    chroma = f"chroma://{tmp_path / 'chroma'}"
+    capsys.readouterr()
+    assert main(["restore", made[0]["id"], "--to", chroma]) == 2
+    assert "named vectors" in capsys.readouterr().err
+    target = open_vector_store(chroma)
+    assert target.list_collections() == []  # nothing written
+    target.close()
+
+
+def test_backup_without_arguments_takes_what_is_due(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = yaml.safe_load(plan.read_text())
+    data["vector_stores"][0]["schedule"] = "1h"
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "a.jsonl").write_text("{}\n")
+    data["datasets"] = [{"name": "ds", "path": "ds", "tier": "critical"}]  # no schedule
+    plan.write_text(yaml.safe_dump(data))
+    first = run(capsys, ["backup"])
+    assert isinstance(first, list)
+    assert sorted((s["component"], s["kind"]) for s in first) == [
+        ("ds", "files"),
+        ("kb", "vectors"),
+    ]
+    again = run(capsys, ["backup"])  # kb was snapshotted within its hour; ds has no schedule
+    assert isinstance(again, list)
+    assert [s["component"] for s in again] == ["ds"]
+    everything = run(capsys, ["backup", "--all"])
+    assert isinstance(everything, list)
+    assert len(everything) == 2
+    file_snap = everything[0]["id"] if everything[0]["kind"] == "files" else everything[1]["id"]
+    run(capsys, ["restore", file_snap, "--to", "kb"], code=2)  # files into a vector store
+    run(capsys, ["restore", file_snap, "--to", "out", "--collection", "x"], code=2)
+    restored = run(capsys, ["restore", file_snap, "--to", "out"])
+    assert isinstance(restored, dict)
+    assert (restored["kind"], restored["files"]) == ("files", 1)
+    run(capsys, ["backup", "lancedb:///nowhere"], code=2)  # a URL needs --component

@@ -1,0 +1,351 @@
+"""Backup and restore of plan components, whatever they hold: one code path for the CLI.
+
+``drkit backup`` and ``drkit snapshot create`` both resolve their arguments with
+:func:`backup_jobs` and run them with :func:`run_backup`; ``drkit restore`` and
+``drkit snapshot restore`` both call :func:`restore_snapshot`. A job is a file tree (a
+local path), an object-store prefix (``s3://...``) or a vector store (an engine URL, one
+snapshot per collection, incremental against the newest snapshot of the same component
+and collection).
+
+*Due*: ``drkit backup`` with no argument backs up the components that are due — those
+without a schedule, without a snapshot yet, or whose schedule's next run after their
+newest snapshot is not in the future. ``--all`` ignores the schedules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from drkit.connectors.objectstore.registry import open_store
+from drkit.connectors.vectorstore.base import VectorStore
+from drkit.connectors.vectorstore.registry import is_vector_store_url, open_vector_store
+from drkit.connectors.vectorstore.transfer import TMP_MARK
+from drkit.errors import UsageError
+from drkit.plan.models import Component, Plan
+from drkit.plan.models import VectorStore as VectorStoreModel
+from drkit.replication.vectors import restore_collection, snapshot_collection
+from drkit.repository import Repository, Snapshot, backup_path, backup_store, restore
+
+JobKind = Literal["files", "store", "vectors"]
+#: ``progress(job)`` -> a context manager yielding ``advance(n)``
+ProgressFor = Callable[["BackupJob"], AbstractContextManager[Callable[[int], None]]]
+
+
+@dataclass(frozen=True, slots=True)
+class BackupJob:
+    """One thing to snapshot: a local tree, an object-store prefix or a vector store."""
+
+    component: str
+    kind: JobKind
+    #: a local path, an object-store URL or a vector-store engine URL
+    source: str
+    #: vector stores: the collections (empty: every collection of the store)
+    collections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    component: str
+    reason: str
+    next_due: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"component": self.component, "reason": self.reason, "next_due": self.next_due}
+
+
+@dataclass(frozen=True, slots=True)
+class BackupItem:
+    """One snapshot written; vector snapshots carry their record counts."""
+
+    job: BackupJob
+    snapshot: Snapshot
+    collection: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    warning: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {**self.snapshot.to_json(), "snapshot": self.snapshot.id}
+        if self.job.kind == "vectors":
+            out |= {"collection": self.collection, **self.stats, "warning": self.warning}
+        return out
+
+
+def plan_vector_store(plan: Plan | None, name: str) -> VectorStoreModel | None:
+    if plan is None:
+        return None
+    return next((v for v in plan.vector_stores if v.name == name), None)
+
+
+def _job_for(plan: Plan, comp: Component) -> BackupJob:
+    if isinstance(comp, VectorStoreModel):
+        return BackupJob(comp.name, "vectors", str(comp.engine), tuple(comp.collections))
+    path = getattr(comp, "path", None)
+    if not path:
+        raise UsageError(
+            f"component {comp.name!r} ({comp.kind}) has nothing drkit backs up",
+            hint="give it a path in the plan, or back up a PATH",
+        )
+    return BackupJob(comp.name, "files", str(plan.resolve_path(str(path))))
+
+
+def _backupable(comp: Component) -> bool:
+    return isinstance(comp, VectorStoreModel) or bool(getattr(comp, "path", None))
+
+
+def due(
+    comp: Component, repo: Repository, now: datetime | None = None
+) -> tuple[bool, datetime | None]:
+    """Whether ``comp`` is due by its schedule, and when its next run is."""
+    if comp.schedule is None:
+        return True, None
+    snaps = repo.snapshots(comp.name)
+    if not snaps:
+        return True, None
+    nxt = comp.schedule.next_after(snaps[-1].datetime)
+    return nxt <= (now or datetime.now(UTC)), nxt
+
+
+def backup_jobs(
+    plan: Plan | None,
+    names: Sequence[str],
+    *,
+    component: str | None = None,
+    collections: Sequence[str] = (),
+    repo: Repository | None = None,
+    all_components: bool = False,
+    now: datetime | None = None,
+) -> tuple[list[BackupJob], list[Skipped]]:
+    """Resolve arguments into jobs: plan COMPONENTs, PATHs, object-store or engine URLs.
+
+    No ``names``: every component of the plan that drkit backs up (vector stores and
+    components with a ``path``), only those due unless ``all_components`` (``repo`` is
+    needed to know what is due). ``component`` names the snapshot of a PATH or URL.
+    """
+    jobs: list[BackupJob] = []
+    skipped: list[Skipped] = []
+    if not names:
+        if plan is None:
+            raise UsageError("nothing to back up", hint="give a PATH or a plan COMPONENT")
+        for _, comp in plan.components():
+            if not _backupable(comp):
+                continue
+            if not all_components and repo is not None:
+                is_due, nxt = due(comp, repo, now)
+                if not is_due:
+                    when = f"{nxt:%Y-%m-%d %H:%M:%SZ}" if nxt else None
+                    skipped.append(Skipped(comp.name, "not due", when))
+                    continue
+            jobs.append(_with_collections(_job_for(plan, comp), collections))
+        return jobs, skipped
+    for name in names:
+        if plan is not None:
+            with contextlib.suppress(KeyError):
+                comp = plan.component(name)
+                jobs.append(_with_collections(_job_for(plan, comp), collections))
+                continue
+        if is_vector_store_url(name):
+            if component is None:
+                raise UsageError(
+                    f"a vector store URL needs --component NAME: {name.split('?', 1)[0]}",
+                    hint="e.g. --component kb",
+                )
+            jobs.append(BackupJob(component, "vectors", name, tuple(collections)))
+            continue
+        if "://" in name and not name.startswith("file://"):
+            tail = name.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            jobs.append(BackupJob(component or tail or "store", "store", name))
+            continue
+        p = Path(name.removeprefix("file://"))
+        if not p.exists():
+            raise UsageError(
+                f"{name!r} is neither an existing path, a vector store URL nor a component "
+                "of the plan",
+                hint="check the path, or `drkit plan show` for component names",
+            )
+        jobs.append(BackupJob(component or p.absolute().name or "root", "files", str(p)))
+    return jobs, skipped
+
+
+def _with_collections(job: BackupJob, collections: Sequence[str]) -> BackupJob:
+    if not collections:
+        return job
+    if job.kind != "vectors":
+        raise UsageError(f"--collection applies to vector stores; {job.component!r} is not one")
+    return BackupJob(job.component, job.kind, job.source, tuple(collections))
+
+
+def user_collections(store: VectorStore) -> list[str]:
+    """The store's collections without drkit's temporary and drill collections."""
+    return [c for c in store.list_collections() if TMP_MARK not in c]
+
+
+@contextlib.contextmanager
+def _no_progress(_job: BackupJob) -> Iterator[Callable[[int], None]]:
+    yield lambda _n: None
+
+
+def run_backup(
+    repo: Repository,
+    jobs: Sequence[BackupJob],
+    *,
+    tags: Sequence[str] = (),
+    full: bool = False,
+    progress: ProgressFor | None = None,
+) -> list[BackupItem]:
+    """Snapshot each job into ``repo``; vector stores one snapshot per collection."""
+    progress = progress or _no_progress
+    out: list[BackupItem] = []
+    for job in jobs:
+        with progress(job) as advance:
+            if job.kind == "files":
+                snap = backup_path(
+                    repo,
+                    Path(job.source),
+                    component=job.component,
+                    tags=tuple(tags),
+                    progress=advance,
+                )
+                out.append(BackupItem(job, snap))
+            elif job.kind == "store":
+                snap = backup_store(
+                    repo,
+                    open_store(job.source),
+                    component=job.component,
+                    tags=tuple(tags),
+                    progress=advance,
+                )
+                out.append(BackupItem(job, snap))
+            else:
+                out += _backup_vectors(repo, job, tags, full, advance)
+    return out
+
+
+def _backup_vectors(
+    repo: Repository,
+    job: BackupJob,
+    tags: Sequence[str],
+    full: bool,
+    advance: Callable[[int], None],
+) -> list[BackupItem]:
+    out = []
+    with open_vector_store(job.source) as store:
+        for coll in job.collections or tuple(user_collections(store)):
+            res = snapshot_collection(
+                repo,
+                store,
+                coll,
+                component=job.component,
+                full=full,
+                tags=tuple(tags),
+                progress=advance,
+            )
+            stats = {
+                "records": res.records,
+                "added": res.added,
+                "changed": res.changed,
+                "deleted": res.deleted,
+                "unchanged": res.unchanged,
+                "bytes_stored": res.snapshot.summary["new_bytes_stored"],
+                "export_s": res.export_s,
+                "pipeline_s": res.pipeline_s,
+            }
+            out.append(BackupItem(job, res.snapshot, coll, stats, res.warning))
+    return out
+
+
+# --- restore ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreOutcome:
+    snapshot: str
+    kind: str
+    target: str
+    duration_s: float
+    collection: str | None = None
+    records: int | None = None
+    files: int | None = None
+    bytes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "snapshot": self.snapshot,
+            "kind": self.kind,
+            "target": self.target,
+            "duration_s": self.duration_s,
+        }
+        if self.kind == "vectors":
+            out |= {"collection": self.collection, "records": self.records}
+        else:
+            out |= {"files": self.files, "bytes": self.bytes}
+        return out
+
+
+def vector_target(plan: Plan | None, to: str) -> tuple[str, VectorStoreModel | None]:
+    """A restore target for a vector snapshot: a plan vector store or an engine URL."""
+    comp = plan_vector_store(plan, to)
+    if comp is not None:
+        return str(comp.engine), comp
+    if is_vector_store_url(to):
+        return to, None
+    raise UsageError(
+        f"--to {to!r} is neither a vector store of the plan nor a vector store URL",
+        hint="a vector snapshot restores into a plan vector-store COMPONENT or an engine URL "
+        "like lancedb:///path, qdrant+local:///path or postgresql://user@host:5432/db",
+    )
+
+
+def restore_snapshot(
+    repo: Repository,
+    ref: str,
+    to: str,
+    *,
+    plan: Plan | None = None,
+    component: str | None = None,
+    collection: str | None = None,
+    progress: Callable[[Snapshot], AbstractContextManager[Callable[[int], None]]] | None = None,
+) -> RestoreOutcome:
+    """Restore snapshot ``ref`` (id, prefix or ``latest``) into ``to``.
+
+    A vector snapshot goes into a vector store (``to`` = plan component or engine URL),
+    as ``collection`` (default: the snapshotted name), atomically; a config the target
+    cannot hold and an existing collection are refused before anything is written. A
+    file-tree snapshot goes into the new (or empty) directory ``to``, atomically.
+    ``latest`` with no ``component`` means the newest snapshot of the plan component
+    ``to`` names, if it names one.
+    """
+    if ref == "latest" and component is None and plan is not None:
+        with contextlib.suppress(KeyError):
+            component = plan.component(to).name
+    snap = repo.find_snapshot(ref, component)
+    bar = progress or (lambda _s: _no_progress(BackupJob("", "files", "")))
+    if snap.kind == "vectors":
+        url, _ = vector_target(plan, to)
+        with open_vector_store(url) as store, bar(snap) as advance:
+            rep = restore_collection(repo, snap, store, collection, progress=advance)
+        return RestoreOutcome(
+            rep.snapshot, "vectors", rep.target, rep.duration_s, rep.collection, rep.records
+        )
+    if collection is not None:
+        raise UsageError(
+            f"snapshot {snap.short_id} is a {snap.kind} snapshot: --collection applies to "
+            "vector snapshots",
+            hint="drop --collection",
+        )
+    if is_vector_store_url(to) or plan_vector_store(plan, to) is not None:
+        raise UsageError(
+            f"snapshot {snap.short_id} of {snap.component!r} is a {snap.kind} snapshot; "
+            f"--to {to!r} is a vector store",
+            hint="restore a file-tree snapshot into a new or empty directory: --to DIR",
+        )
+    with bar(snap) as advance:
+        res = restore(repo, snap, Path(to), progress=advance)
+    return RestoreOutcome(
+        res.snapshot, snap.kind, res.target, res.duration_s, files=res.files, bytes=res.bytes
+    )
