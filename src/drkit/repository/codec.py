@@ -123,7 +123,7 @@ def _split(data: bytes | memoryview, ph: int, top: bytes) -> bytearray:
     return framed
 
 
-def _unshuffle(payload: memoryview, size: int) -> bytearray:
+def _unshuffle(payload: memoryview, size: int) -> memoryview:
     ph = payload[0]
     if ph > 3 or size < ph:
         raise ValueError("float32 split payload has a bad phase")
@@ -134,9 +134,11 @@ def _unshuffle(payload: memoryview, size: int) -> bytearray:
     low = np.frombuffer(payload, dtype=np.uint8, count=3 * n, offset=start + tlen)
     if len(top) != n or len(low) != 3 * n:
         raise ValueError("float32 split payload has the wrong size")
-    out = bytearray(size)
+    # np.empty, not bytearray(size): every byte is written below, so skip the zeroing
+    arr = np.empty(size, dtype=np.uint8)
+    out = arr.data
     out[:ph] = payload[1 : 1 + ph]
-    words = np.frombuffer(out, dtype=np.uint8, count=4 * n, offset=ph).reshape(n, 4)
+    words = arr[ph : ph + 4 * n].reshape(n, 4)
     for k in range(3):
         words[:, k] = low[k * n : (k + 1) * n]
     words[:, 3] = np.frombuffer(top, dtype=np.uint8)
@@ -199,9 +201,9 @@ def _encode_auto(data: bytes | memoryview, cipher: Cipher) -> bytes | bytearray:
     return cipher.encrypt_buffer(framed)
 
 
-def decode(stored: bytes | memoryview, raw_length: int, cipher: Cipher) -> bytes | bytearray:
+def decode(stored: bytes | memoryview, raw_length: int, cipher: Cipher) -> bytes | memoryview:
     """Decrypt and decompress; raises DecryptError or ValueError on damage (no hash check).
-    Float32-split blobs come back as the bytearray they were rebuilt in (no extra copy)."""
+    Float32-split blobs come back as a view of the array they were rebuilt in (no copy)."""
     framed = cipher.decrypt(stored)
     mode, payload = framed[0], memoryview(framed)[1:]
     if mode == MODE_RAW:

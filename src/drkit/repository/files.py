@@ -33,7 +33,7 @@ from drkit.repository.snapshot import Snapshot, canonical, now_iso
 
 SMALL_FILE = 1 << 20
 #: Large files are read in segments of this size (chunk boundaries carry over).
-SEGMENT = 32 << 20
+SEGMENT = 16 << 20
 CDC_MIN, CDC_AVG, CDC_MAX = 256 << 10, 1 << 20, 4 << 20
 
 Progress = Callable[[int], None]

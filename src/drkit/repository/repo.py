@@ -412,6 +412,9 @@ class Repository:
     def _upload_pack(self, buf: _PackBuf) -> None:
         header = self.cipher.encrypt(encode_header(buf.entries))
         data = b"".join([*buf.parts, header, trailer(len(header))])
+        # the blobs live on in ``data``: free them now, not after the (fsync'd) put, so
+        # each pack in flight holds 16 MiB, not 32 (fresh pages cost ~10 us each here)
+        buf.parts.clear()
         name = blake3.blake3(data).hexdigest()
         self.store.put(pack_key(name), data)  # W1: the pack is stored before any index
         write_index = None
@@ -469,7 +472,7 @@ class Repository:
 
     def verify_blob(
         self, pack: str, entry: BlobEntry, stored: bytes | memoryview
-    ) -> bytes | bytearray:
+    ) -> bytes | memoryview:
         """:meth:`decode_verified` without making the plaintext a ``bytes`` object
         (restore and check only write or drop it: one copy less)."""
         key = pack_key(pack)
