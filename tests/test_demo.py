@@ -35,7 +35,14 @@ def test_demo_end_to_end(
     cards = {r["scenario"]: r for r in out["scorecard"]}
     assert set(cards) == {"provider-outage", "region-outage", "data-corruption"}
     assert all(c["verdict"] == "pass" for c in cards.values())
-    assert cards["data-corruption"]["metrics"]["writes_lost"] == 3
+    corruption = cards["data-corruption"]["metrics"]
+    assert corruption["file_writes_lost"] == 3  # the dataset files written after the backup
+    assert corruption["record_writes_lost"] == 6  # 3 new and 3 changed kb records
+    assert corruption["records_deleted"] >= 1
+    assert corruption["vectors_overwritten"] >= 1
+    assert cards["region-outage"]["metrics"]["collections_restored"] == 1
+    backup = next(s for s in out["steps"] if s["step"] == "backup")
+    assert "kb/docs@" in backup["snapshots"]
     assert cards["provider-outage"]["metrics"]["client_visible_errors"] == 0
     report = Path(out["report"])
     assert report == work / "gameday-report.html"

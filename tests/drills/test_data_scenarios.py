@@ -12,6 +12,7 @@ import yaml
 
 from drkit.cli.main import main
 from drkit.drills.data import fingerprint
+from drkit.replication.vectors import collection_fingerprint
 from drkit.workspace import Workspace
 from drkit.workspace.demo import (
     backup_all,
@@ -68,7 +69,7 @@ def test_data_corruption_detects_restores_and_counts_writes_lost(
     plan = build()
     live = plan.parent / "data" / "train"
     before = fingerprint(live)
-    out = run(plan, "data-corruption", capsys, "--seed", "5")
+    out = run(plan, "data-corruption", capsys, "--seed", "5", "--subject", "train")
     assert out["exit_code"] == 0, out["reasons"]
     assert out["verdict"] == "pass"
     m = out["metrics"]
@@ -77,13 +78,13 @@ def test_data_corruption_detects_restores_and_counts_writes_lost(
     assert m["files_damaged_detected"] >= 1
     assert m["writes_lost"] == 3  # the three files written after the verified snapshot
     assert out["rpo"]["measured_s"] > 0
-    assert "3 file writes since snapshot" in out["rpo"]["detail"]
+    assert "3 writes since the verified snapshots are lost (3 in train)" in out["rpo"]["detail"]
     assert out["detection"]["measured_s"] is not None
     validate_journal(Path(out["journal_path"]))
     assert fingerprint(live) == before  # the drill worked on a sandbox
     assert not list((plan.parent / ".drkit" / "scratch").glob("data-corruption-*"))
 
-    again = run(plan, "data-corruption", capsys, "--seed", "5")
+    again = run(plan, "data-corruption", capsys, "--seed", "5", "--subject", "train")
     first_fault = next(s for s in out["steps"] if s["phase"] == "fault")["data"]
     second_fault = next(s for s in again["steps"] if s["phase"] == "fault")["data"]
     assert first_fault == second_fault  # seeded: the same files are hit
@@ -93,16 +94,60 @@ def test_data_corruption_detects_restores_and_counts_writes_lost(
     ws.close()
 
 
+def test_data_corruption_of_a_vector_collection(
+    build: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real LanceDB collection's sandbox copy loses records and vectors; detected
+    against the verified snapshot's index, restored atomically, checked record by record;
+    the writes since the snapshot (3 new, 3 changed records) are counted."""
+    plan = build()
+    ws = Workspace.load(plan)
+    with ws.vector_store("kb") as store:
+        live_before = collection_fingerprint(store, "docs")
+    out = run(plan, "data-corruption", capsys, "--seed", "5", "--subject", "kb")
+    assert out["exit_code"] == 0, out["reasons"]
+    m = out["metrics"]
+    assert m["records_deleted"] == 5  # 10% of 43 records, rounded up
+    assert m["vectors_overwritten"] == 5
+    # every record hit is found; records changed since the snapshot differ from it too
+    assert m["records_damaged_detected"] >= 10
+    assert m["writes_lost"] == m["record_writes_lost"] == 6
+    assert "(6 in kb/docs)" in out["rpo"]["detail"]
+    detect = next(s for s in out["steps"] if s["name"].startswith("detect kb/docs"))
+    fault = next(s for s in out["steps"] if s["phase"] == "fault")
+    assert set(fault["data"]["deleted"]) <= set(detect["data"]["missing"])
+    assert set(fault["data"]["overwritten"]) <= set(detect["data"]["altered"])
+    validate_journal(Path(out["journal_path"]))
+    with ws.vector_store("kb") as store:
+        assert collection_fingerprint(store, "docs") == live_before  # live data untouched
+        assert store.list_collections() == ["docs"]  # sandboxes dropped
+    assert ws.last_success("restore_test", "kb") is not None
+    ws.close()
+
+    again = run(plan, "data-corruption", capsys, "--seed", "5", "--subject", "kb")
+    fault = [next(s for s in o["steps"] if s["phase"] == "fault")["data"] for o in (out, again)]
+    assert fault[0] == fault[1]  # seeded: the same records are hit
+
+    both = run(plan, "data-corruption", capsys)  # default: every data component
+    assert both["exit_code"] == 0, both["reasons"]
+    assert both["metrics"]["writes_lost"] == 3 + 6 + 0  # train, kb/docs, golden-qa
+
+
 def test_data_corruption_without_verified_snapshot_fails(
     build: Build, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = build(verify=False)
-    out = run(plan, "data-corruption", capsys)
-    assert out["exit_code"] == 1
-    assert out["verdict"] == "fail"
-    assert "no verified snapshot of 'train'" in out["reasons"][0]
-    assert [s["status"] for s in out["steps"] if s["phase"] == "rollback"] == ["ok", "ok"]
+    for subject, name in (("train", "train"), ("kb", "kb/docs")):
+        out = run(plan, "data-corruption", capsys, "--subject", subject)
+        assert out["exit_code"] == 1
+        assert out["verdict"] == "fail"
+        assert f"no verified snapshot of {name!r}" in out["reasons"][0]
+        assert [s["status"] for s in out["steps"] if s["phase"] == "rollback"] == ["ok", "ok"]
     assert not list((plan.parent / ".drkit" / "scratch").glob("data-corruption-*"))
+    ws = Workspace.load(plan)
+    with ws.vector_store("kb") as store:
+        assert store.list_collections() == ["docs"]  # the sandbox collection was dropped
+    ws.close()
 
 
 def test_region_outage_serves_and_restores_from_the_other_region(
@@ -112,13 +157,21 @@ def test_region_outage_serves_and_restores_from_the_other_region(
     out = run(plan, "region-outage", capsys)
     assert out["exit_code"] == 0, out["reasons"]
     m = out["metrics"]
-    assert m["components_restored"] == 2
+    assert m["components_restored"] == 3  # kb, train, golden-qa
+    assert m["collections_restored"] == 1
+    assert m["records_restored"] == 40  # kb/docs as backed up, before the later writes
     assert m["client_visible_errors"] == 0
     assert m["serving_rto_s"] <= out["rto"]["measured_s"]
     restore_step = next(s for s in out["steps"] if s["name"].startswith("restore every"))
-    assert {t["repository"] for t in restore_step["data"]["restore_tests"]} == {"replica"}
-    assert restore_step["data"]["vector_stores_skipped"] == ["kb"]  # extension point
+    tests = restore_step["data"]["restore_tests"]
+    assert {t["repository"] for t in tests} == {"replica"}
+    assert [t["collection"] for t in tests if t["component"] == "kb"] == ["docs"]
     validate_journal(Path(out["journal_path"]))
+    ws = Workspace.load(plan)
+    with ws.vector_store("kb") as store:
+        assert store.list_collections() == ["docs"]  # the scratch restore was dropped
+    assert ws.last_success("restore_test", "kb") is not None
+    ws.close()
 
 
 def test_region_outage_without_replica_fails(
@@ -127,7 +180,7 @@ def test_region_outage_without_replica_fails(
     plan = build(copy=False)
     out = run(plan, "region-outage", capsys)
     assert out["exit_code"] == 1
-    assert any("no replica outside region 'eu-west' holds 'train'" in r for r in out["reasons"])
+    assert any("no replica outside region 'eu-west' holds 'kb'" in r for r in out["reasons"])
     rollback = [s for s in out["steps"] if s["phase"] == "rollback"]
     assert [s["status"] for s in rollback] == ["ok", "ok", "ok"]
 
@@ -145,14 +198,14 @@ def test_region_outage_without_target_elsewhere_fails(
     assert any("no target outside region 'eu-west'" in r for r in out["reasons"])
 
 
-def test_unknown_region_and_vector_subject_are_bad_input(
+def test_unknown_region_and_subject_are_bad_input(
     build: Build, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = build(copy=False, verify=False)
     assert main(["drill", "run", "region-outage", "--region", "mars", "--plan", str(plan)]) == 2
     assert "nothing of plan 'demo-assistant' is in region 'mars'" in capsys.readouterr().err
-    assert main(["drill", "run", "data-corruption", "--subject", "kb", "--plan", str(plan)]) == 2
-    assert "drkit.replication.vectors" in capsys.readouterr().err
+    assert main(["drill", "run", "data-corruption", "--subject", "nope", "--plan", str(plan)]) == 2
+    assert "one of: kb, train, golden-qa" in capsys.readouterr().err
 
 
 def test_interrupted_data_drill_removes_its_sandbox(build: Build) -> None:
@@ -172,12 +225,14 @@ def test_interrupted_data_drill_removes_its_sandbox(build: Build) -> None:
     dc.newest_verified = interrupt  # Ctrl-C while detecting, after the fault
     try:
         with pytest.raises(DrillInterrupted) as info:
-            ws.run_drill("data-corruption", DrillOptions(seed=1))
+            ws.run_drill("data-corruption", DrillOptions(seed=1))  # kb, then the files
     finally:
         dc.newest_verified = original
     journal = info.value.journal
     assert journal.verdict == "interrupted"
     assert [s.phase for s in journal.steps][-1] == "rollback"
     assert not list((plan.parent / ".drkit" / "scratch").glob("data-corruption-*"))
+    with ws.vector_store("kb") as store:
+        assert store.list_collections() == ["docs"]  # the sandbox collection was dropped
     assert ws.drill_history("data-corruption")[0].verdict == "interrupted"
     ws.close()

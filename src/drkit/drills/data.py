@@ -7,11 +7,8 @@ hash as it reads), fingerprints the result, checks it against the snapshot's man
 the fingerprint is stored with the verification record (``mark_verified``), so a later
 corruption is detected against the newest *verified* snapshot without a restore.
 
-Extension point — vector collections: the data scenarios handle components with a
-``path`` (datasets, eval sets, eval results, model artifacts). Vector stores get the
-same treatment once their snapshots land in ``drkit.replication.vectors``: fingerprint
-= per-record checksums of the canonical Arrow export, restore = import into a scratch
-collection. :data:`VECTOR_SNAPSHOTS_MISSING` is what the scenarios say until then.
+Vector collections get the same treatment in :mod:`drkit.drills.vectors`: fingerprint =
+count plus per-record checksums, compared with the verified snapshot's index.
 """
 
 from __future__ import annotations
@@ -32,11 +29,6 @@ from drkit.repository.files import list_files
 from drkit.repository.snapshot import Snapshot
 
 Fingerprint = dict[str, str]
-
-VECTOR_SNAPSHOTS_MISSING = (
-    "vector collections need vector snapshots in the repository (drkit.replication.vectors), "
-    "which have not landed"
-)
 
 
 def file_components(plan: Plan) -> list[Component]:

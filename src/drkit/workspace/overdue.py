@@ -70,10 +70,8 @@ def _restore_findings(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
         last = ctx.last_success("restore_test", comp.name)
         if last is None:
             hint = (
-                "restore-test it with the engine's own tools for now: vector snapshots in the "
-                "repository (drkit.replication.vectors) have not landed"
-                if comp.kind == "vector_store"
-                else "back it up, then run a restore test (`drkit gameday` runs data-corruption)"
+                f"back it up, then restore-test it: `drkit backup {comp.name}` and "
+                f"`drkit verify {comp.name}` (or `drkit gameday`, which runs data-corruption)"
             )
             message = f"{comp.name}: no successful restore test recorded yet"
             yield Finding(path, message, hint, Severity.WARNING)

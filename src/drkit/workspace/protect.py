@@ -23,13 +23,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from drkit.connectors.objectstore.registry import open_store
-from drkit.connectors.vectorstore.base import VectorStore
 from drkit.connectors.vectorstore.registry import is_vector_store_url, open_vector_store
-from drkit.connectors.vectorstore.transfer import TMP_MARK
 from drkit.errors import UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
-from drkit.replication.vectors import restore_collection, snapshot_collection
+from drkit.replication.vectors import restore_collection, snapshot_collection, user_collections
 from drkit.repository import Repository, Snapshot, backup_path, backup_store, restore
 
 JobKind = Literal["files", "store", "vectors"]
@@ -178,11 +176,6 @@ def _with_collections(job: BackupJob, collections: Sequence[str]) -> BackupJob:
     if job.kind != "vectors":
         raise UsageError(f"--collection applies to vector stores; {job.component!r} is not one")
     return BackupJob(job.component, job.kind, job.source, tuple(collections))
-
-
-def user_collections(store: VectorStore) -> list[str]:
-    """The store's collections without drkit's temporary and drill collections."""
-    return [c for c in store.list_collections() if TMP_MARK not in c]
 
 
 @contextlib.contextmanager

@@ -1,14 +1,22 @@
-"""``data-corruption``: a component's files are deleted and altered in place.
+"""``data-corruption``: data components are deleted and altered in place.
 
-The drill works on a sandbox copy of the component's live directory (a drill must not
-destroy the data it protects): the fault deletes and bit-flips a seeded share of the
-files; detection compares the sandbox's fingerprint with the newest *verified*
-snapshot's (files it holds that are gone or altered); recovery restores that snapshot;
-verify checks the result is bit-exact with it. RPO = the writes the restore loses —
-files added, changed or removed in the live data since that snapshot, counted — and
-their window, the snapshot's age at the fault.
+Each component drilled (``--subject``, default: every data component of the plan — its
+vector stores, one case per collection, and its components with a ``path``) is worked
+on in a sandbox (a drill must not destroy the data it protects):
 
-Vector collections: see the extension point in :mod:`drkit.drills.data`.
+- *file trees*: a copy of the live directory; the fault deletes and bit-flips a seeded
+  share of the files; detection compares the copy's fingerprint with the newest
+  *verified* snapshot's; recovery restores that snapshot; verify checks it bit-exact;
+- *vector collections*: a copy of the live collection in the same engine (a real
+  collection); the fault deletes a seeded share of the records and overwrites the
+  vectors of as many; detection compares count and per-record checksums with the
+  newest verified snapshot's index; recovery drops the damaged collection and restores
+  that snapshot under its name (atomic: temporary collection, then renamed); verify
+  checks count and every record's checksum against the snapshot.
+
+RPO = the writes the restore loses — files, or records, added, changed or removed in the
+live data since that snapshot, counted (``writes_lost``) — and their window, the
+snapshot's age at the fault (the oldest across the components drilled).
 """
 
 from __future__ import annotations
@@ -16,10 +24,11 @@ from __future__ import annotations
 import math
 import secrets
 import shutil
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from typing import Any
 
+from drkit.connectors.vectorstore.transfer import copy_collection, temp_name
 from drkit.drills.data import (
-    VECTOR_SNAPSHOTS_MISSING,
     Fingerprint,
     Verified,
     component_path,
@@ -30,178 +39,377 @@ from drkit.drills.data import (
 )
 from drkit.drills.engine import Drill, DrillContext, Step
 from drkit.drills.scenarios.base import DrillOptions, Scenario
-from drkit.drills.stack import Stack
+from drkit.drills.stack import RepositorySession, Stack
+from drkit.drills.vectors import (
+    Engines,
+    collections_of,
+    corrupt_collection,
+    newest_verified_vectors,
+    vector_components,
+)
 from drkit.errors import DrillError, UsageError
 from drkit.plan.models import Component, Plan
+from drkit.plan.models import VectorStore as VectorStoreModel
+from drkit.replication.vectors import (
+    Opened,
+    collection_fingerprint,
+    diff_collection,
+    fingerprint_diff,
+    open_snapshot,
+    restore_collection,
+    snapshot_fingerprint,
+)
 from drkit.repository import restore
 
 #: share of the files the fault deletes, and the share it alters (at least one each)
 DELETE_SHARE = 0.1
 ALTER_SHARE = 0.1
+#: at most this many ids or paths are listed in a journal step
+LISTED = 20
 
 
 def unsupported(plan: Plan) -> str | None:
-    if not file_components(plan):
-        why = "the plan has no dataset, eval set, eval results or model directory (path)"
-        if plan.vector_stores:
-            why += f"; {VECTOR_SNAPSHOTS_MISSING}"
-        return why
+    if not file_components(plan) and not vector_components(plan):
+        return (
+            "the plan has no vector store and no dataset, eval set, eval results or model "
+            "directory (path)"
+        )
     return None
 
 
-def pick_component(plan: Plan, name: str | None) -> Component:
-    comps = file_components(plan)
+def pick_components(plan: Plan, name: str | None) -> list[Component]:
+    comps: list[Component] = [*vector_components(plan), *file_components(plan)]
     if name is None:
-        return comps[0]
+        return comps
     for c in comps:
         if c.name == name:
-            return c
-    if any(v.name == name for v in plan.vector_stores):
-        raise UsageError(f"cannot drill vector store {name!r} yet: {VECTOR_SNAPSHOTS_MISSING}")
+            return [c]
     raise UsageError(
-        f"the plan has no component {name!r} with a path",
+        f"the plan has no vector store or component with a path named {name!r}",
         hint="one of: " + ", ".join(c.name for c in comps),
     )
 
 
-def build(stack: Stack, options: DrillOptions) -> Drill:
-    plan = stack.plan
-    comp = pick_component(plan, options.subject)
-    tier = plan.tiers[comp.tier] if comp.tier else None
-    live = component_path(plan, comp)
-    primary = plan.repositories.primary.name
-    work = stack.scratch / f"data-corruption-{comp.name}-{secrets.token_hex(4)}"
-    sandbox = work / "data"
-    state: dict[str, object] = {}
-    repos = stack.session()
+@dataclass
+class _Totals:
+    """What the cases add up to: the drill's RPO and its writes lost."""
 
-    def readable(ctx: DrillContext) -> None:
-        if not live.exists():
-            raise DrillError(f"{comp.name}: live data {live} does not exist")
-        state["before"] = fingerprint(live)
-        ctx.note("files", len(_fp(state, "before")))
+    cases: int
+    detected: int = 0
+    restored: int = 0
+    ages: list[float] = field(default_factory=list)
+    lost: dict[str, int] = field(default_factory=dict)
 
-    def copy(ctx: DrillContext) -> None:
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        shutil.copytree(live, sandbox)
+    def add_loss(self, ctx: DrillContext, label: str, kind: str, n: int, age: float) -> None:
+        self.lost[label] = n
+        self.ages.append(age)
+        ctx.metric("writes_lost", sum(self.lost.values()))
+        key = f"{kind}_writes_lost"
+        ctx.metric(key, ctx.metrics.get(key, 0) + n)
 
-    def corrupt(ctx: DrillContext) -> None:
-        files = sorted(_fp(state, "before"))
+
+class _FileCase:
+    """A component with a path: a sandbox directory."""
+
+    def __init__(self, plan: Plan, comp: Component, work_root: Any) -> None:
+        self.comp = comp
+        self.label = comp.name
+        self.live = component_path(plan, comp)
+        self.work = work_root / comp.name
+        self.sandbox = self.work / "data"
+        self.before: Fingerprint = {}
+        self.verified: Verified | None = None
+
+    def steady(self) -> tuple[Step, ...]:
+        def readable(ctx: DrillContext) -> None:
+            if not self.live.exists():
+                raise DrillError(f"{self.label}: live data {self.live} does not exist")
+            self.before = fingerprint(self.live)
+            ctx.note("files", len(self.before))
+
+        def copy(ctx: DrillContext) -> None:
+            shutil.rmtree(self.work, ignore_errors=True)
+            self.work.mkdir(parents=True)
+            shutil.copytree(self.live, self.sandbox)
+
+        return (
+            Step(f"{self.label} is readable ({self.live})", readable),
+            Step(f"copy {self.label} into a drill sandbox", copy),
+        )
+
+    def corrupt(self, ctx: DrillContext) -> None:
+        files = sorted(self.before)
         if not files:
-            raise DrillError(f"{comp.name}: no files to corrupt")
+            raise DrillError(f"{self.label}: no files to corrupt")
         k_del = max(1, math.ceil(len(files) * DELETE_SHARE))
         k_alt = max(1, math.ceil(len(files) * ALTER_SHARE)) if len(files) > 1 else 0
         chosen = ctx.rng.sample(files, min(len(files), k_del + k_alt))
         deleted, altered = chosen[:k_del], chosen[k_del:]
         for rel in deleted:
-            (sandbox / rel).unlink()
+            (self.sandbox / rel).unlink()
         for rel in altered:
-            p = sandbox / rel
+            p = self.sandbox / rel
             data = bytearray(p.read_bytes() or b"\0")
             pos = ctx.rng.randrange(len(data))
             data[pos] ^= 1 << ctx.rng.randrange(8)
             p.write_bytes(bytes(data))
-        ctx.metric("files_deleted", len(deleted))
-        ctx.metric("files_altered", len(altered))
+        ctx.metric("files_deleted", ctx.metrics.get("files_deleted", 0) + len(deleted))
+        ctx.metric("files_altered", ctx.metrics.get("files_altered", 0) + len(altered))
         ctx.note("deleted", deleted)
         ctx.note("altered", altered)
 
-    def detect(ctx: DrillContext) -> None:
-        verified = newest_verified(repos.get(primary), comp.name)
+    def detect(self, ctx: DrillContext, repos: RepositorySession, primary: str) -> int:
+        verified = newest_verified(repos.get(primary), self.comp.name)
         if verified is None:
             raise DrillError(
-                f"no verified snapshot of {comp.name!r} in {primary!r}: a backup that was "
+                f"no verified snapshot of {self.label!r} in {primary!r}: a backup that was "
                 "never restored is not known good, so there is nothing safe to restore"
             )
-        state["verified"] = verified
-        damage = diff(verified.fingerprint, fingerprint(sandbox))
+        self.verified = verified
+        damage = diff(verified.fingerprint, fingerprint(self.sandbox))
         ctx.note("snapshot", verified.snapshot.id)
         ctx.note("missing", list(damage.removed))
         ctx.note("altered", list(damage.changed))
-        if not damage.damaged:
-            raise DrillError("the fingerprint shows no damage: corruption went undetected")
-        ctx.mark("detected", f"{damage.damaged} files missing or altered")
-        ctx.metric("files_damaged_detected", damage.damaged)
+        ctx.metric(
+            "files_damaged_detected", ctx.metrics.get("files_damaged_detected", 0) + damage.damaged
+        )
+        return damage.damaged
 
-    def recover(ctx: DrillContext) -> None:
-        verified = _verified(state)
-        restored = work / "restored"
+    def recover(
+        self, ctx: DrillContext, repos: RepositorySession, primary: str, totals: _Totals
+    ) -> dict[str, Any]:
+        verified = self._verified()
+        restored = self.work / "restored"
         shutil.rmtree(restored, ignore_errors=True)
         result = restore(repos.get(primary), verified.snapshot, restored)
-        shutil.rmtree(sandbox)
-        restored.rename(sandbox)
-        ctx.mark("recovered", f"restored snapshot {verified.snapshot.short_id}")
-        ctx.metric("restore_s", result.duration_s)
+        shutil.rmtree(self.sandbox)
+        restored.rename(self.sandbox)
         ctx.note("restored_files", result.files)
-        ctx.note(
-            "restore_tests",
-            [
-                {
-                    "component": comp.name,
-                    "snapshot": verified.snapshot.id,
-                    "duration_s": result.duration_s,
-                }
-            ],
+        lost = diff(verified.fingerprint, self.before)
+        age = max(
+            0.0, (ctx.marker("fault_injected") or 0.0) - verified.snapshot.datetime.timestamp()
         )
-        fault_at = ctx.marker("fault_injected") or 0.0
-        snap_at = verified.snapshot.datetime.timestamp()
-        lost = diff(verified.fingerprint, _fp(state, "before"))
-        ctx.metric("writes_lost", lost.total)
-        ctx.record_rpo(
-            max(0.0, fault_at - snap_at),
-            f"{lost.total} file writes since snapshot {verified.snapshot.short_id} "
-            f"({datetime.fromtimestamp(snap_at, UTC):%Y-%m-%d %H:%M:%SZ}) are lost",
-        )
+        totals.add_loss(ctx, self.label, "file", lost.total, age)
+        return {
+            "component": self.comp.name,
+            "snapshot": verified.snapshot.id,
+            "duration_s": result.duration_s,
+            "writes_lost": lost.total,
+        }
 
-    def bit_exact(ctx: DrillContext) -> None:
-        d = diff(_verified(state).fingerprint, fingerprint(sandbox))
+    def check(self, ctx: DrillContext, repos: RepositorySession, primary: str) -> None:
+        d = diff(self._verified().fingerprint, fingerprint(self.sandbox))
         if d.total:
             raise DrillError(
-                f"restored data differs from the verified snapshot: {len(d.changed)} changed, "
-                f"{len(d.removed)} missing, {len(d.added)} extra"
+                f"{self.label}: restored data differs from the verified snapshot: "
+                f"{len(d.changed)} changed, {len(d.removed)} missing, {len(d.added)} extra"
             )
 
+    def cleanup(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def _verified(self) -> Verified:
+        if self.verified is None:
+            raise DrillError(f"{self.label}: no verified snapshot was found")
+        return self.verified
+
+
+class _VectorCase:
+    """One collection of a vector store: a sandbox collection in the same engine."""
+
+    def __init__(self, comp: VectorStoreModel, collection: str, engines: Engines) -> None:
+        self.comp = comp
+        self.collection = collection
+        self.label = f"{comp.name}/{collection}"
+        self.engines = engines
+        self.sandbox = temp_name(f"drill_{collection}")
+        self.before: dict[str, bytes] = {}
+        self.opened: Opened | None = None
+
+    @property
+    def store(self) -> Any:
+        return self.engines.get(str(self.comp.engine))
+
+    def steady(self) -> tuple[Step, ...]:
+        def readable(ctx: DrillContext) -> None:
+            self.before = collection_fingerprint(self.store, self.collection)
+            if not self.before:
+                raise DrillError(f"{self.label} has no records to drill on")
+            ctx.note("records", len(self.before))
+
+        def copy(ctx: DrillContext) -> None:
+            copy_collection(self.store, self.collection, self.store, self.sandbox)
+            ctx.note("sandbox", self.sandbox)
+
+        return (
+            Step(f"{self.label} is readable ({self.store.url})", readable),
+            Step(f"copy {self.label} into a sandbox collection", copy),
+        )
+
+    def corrupt(self, ctx: DrillContext) -> None:
+        deleted, altered = corrupt_collection(self.store, self.sandbox, list(self.before), ctx.rng)
+        ctx.metric("records_deleted", ctx.metrics.get("records_deleted", 0) + len(deleted))
+        ctx.metric("vectors_overwritten", ctx.metrics.get("vectors_overwritten", 0) + len(altered))
+        ctx.note("deleted", deleted[:LISTED])
+        ctx.note("overwritten", altered[:LISTED])
+
+    def detect(self, ctx: DrillContext, repos: RepositorySession, primary: str) -> int:
+        repo = repos.get(primary)
+        snap = newest_verified_vectors(repo, self.comp.name, self.collection)
+        if snap is None:
+            raise DrillError(
+                f"no verified snapshot of {self.label!r} in {primary!r}: a backup that was "
+                f"never restored is not known good (run `drkit verify {self.comp.name}`)"
+            )
+        self.opened = open_snapshot(repo, snap)
+        d = diff_collection(repo, self.opened, self.store, self.sandbox)
+        ctx.note("snapshot", snap.id)
+        ctx.note("records", d.records)
+        ctx.note("missing", d.missing[:LISTED])
+        ctx.note("altered", d.altered[:LISTED])
+        ctx.metric(
+            "records_damaged_detected", ctx.metrics.get("records_damaged_detected", 0) + d.damaged
+        )
+        return d.damaged
+
+    def recover(
+        self, ctx: DrillContext, repos: RepositorySession, primary: str, totals: _Totals
+    ) -> dict[str, Any]:
+        opened = self._opened()
+        self.store.drop(self.sandbox)
+        rep = restore_collection(repos.get(primary), opened, self.store, self.sandbox)
+        ctx.note("restored_records", rep.records)
+        lost = fingerprint_diff(snapshot_fingerprint(opened), self.before)
+        age = _age(ctx, opened.snapshot.datetime.timestamp())
+        totals.add_loss(ctx, self.label, "record", lost.total, age)
+        return {
+            "component": self.comp.name,
+            "collection": self.collection,
+            "snapshot": opened.snapshot.id,
+            "duration_s": rep.duration_s,
+            "writes_lost": lost.total,
+        }
+
+    def check(self, ctx: DrillContext, repos: RepositorySession, primary: str) -> None:
+        opened = self._opened()
+        d = diff_collection(repos.get(primary), opened, self.store, self.sandbox)
+        ctx.note("tolerated", d.tolerated)
+        if d.total or d.records != opened.manifest.records:
+            raise DrillError(
+                f"{self.label}: the restored collection differs from the verified snapshot: "
+                f"{d.records} records (snapshot {opened.manifest.records}), "
+                f"{len(d.altered)} altered, {len(d.missing)} missing, {len(d.extra)} extra"
+            )
+
+    def cleanup(self) -> None:
+        self.store.drop(self.sandbox, missing_ok=True)
+
+    def _opened(self) -> Opened:
+        if self.opened is None:
+            raise DrillError(f"{self.label}: no verified snapshot was found")
+        return self.opened
+
+
+def _age(ctx: DrillContext, snapshot_at: float) -> float:
+    """The snapshot's age at the fault: the window of writes its restore loses."""
+    return max(0.0, (ctx.marker("fault_injected") or 0.0) - snapshot_at)
+
+
+def build(stack: Stack, options: DrillOptions) -> Drill:
+    plan = stack.plan
+    comps = pick_components(plan, options.subject)
+    tiers = [plan.tiers[c.tier] for c in comps if c.tier]
+    primary = plan.repositories.primary.name
+    work = stack.scratch / f"data-corruption-{secrets.token_hex(4)}"
+    repos = stack.session()
+    engines = Engines()
+    cases: list[_FileCase | _VectorCase] = []
+    for comp in comps:
+        if isinstance(comp, VectorStoreModel):
+            names = list(comp.collections)
+            if not names:  # every collection of the store: the engine is asked now
+                names = collections_of(comp, engines.get(str(comp.engine)))
+            cases += [_VectorCase(comp, n, engines) for n in names]
+        else:
+            cases.append(_FileCase(plan, comp, work))
+    totals = _Totals(len(cases))
+
+    def detect(case: _FileCase | _VectorCase) -> Step:
+        def run(ctx: DrillContext) -> None:
+            damaged = case.detect(ctx, repos, primary)
+            if not damaged:
+                raise DrillError(
+                    f"{case.label}: the fingerprint shows no damage: corruption went undetected"
+                )
+            totals.detected += 1
+            if totals.detected == totals.cases:
+                ctx.mark("detected", f"damage found in {totals.cases} component(s)")
+
+        return Step(f"detect {case.label} by fingerprint against the newest verified snapshot", run)
+
+    def recover(case: _FileCase | _VectorCase) -> Step:
+        def run(ctx: DrillContext) -> None:
+            test = case.recover(ctx, repos, primary, totals)
+            ctx.note("restore_tests", [test])
+            totals.restored += 1
+            if totals.restored == totals.cases:
+                ctx.mark("recovered", f"restored {totals.cases} component(s)")
+                lost = ", ".join(f"{n} in {label}" for label, n in totals.lost.items())
+                ctx.record_rpo(
+                    max(totals.ages, default=0.0),
+                    f"{sum(totals.lost.values())} writes since the verified snapshots are "
+                    f"lost ({lost})",
+                )
+            ctx.metric("restore_s", round(ctx.metrics.get("restore_s", 0) + test["duration_s"], 3))
+
+        return Step(f"restore {case.label} from the newest verified snapshot", run)
+
+    def verify(case: _FileCase | _VectorCase) -> Step:
+        return Step(
+            f"{case.label} is whole: equal to the verified snapshot",
+            lambda ctx: case.check(ctx, repos, primary),
+        )
+
+    def cleanup(ctx: DrillContext) -> None:
+        errors = []
+        for case in cases:
+            try:
+                case.cleanup()
+            except Exception as exc:  # every sandbox is tried; the first error is reported
+                errors.append(f"{case.label}: {exc}")
+        shutil.rmtree(work, ignore_errors=True)
+        if errors:
+            raise DrillError("; ".join(errors))
+
+    labels = ", ".join(c.label for c in cases)
     return Drill(
         scenario="data-corruption",
-        description=f"{comp.kind} {comp.name!r}: files deleted and altered, restored from "
-        "the newest verified snapshot",
-        steady_state=(
-            Step(f"{comp.name} is readable ({live})", readable),
-            Step("copy it into a drill sandbox", copy),
+        description=f"{labels}: records/files deleted and altered, restored from the newest "
+        "verified snapshots",
+        steady_state=tuple(s for case in cases for s in case.steady()),
+        fault=tuple(
+            Step(f"delete and alter a seeded share of {case.label}", case.corrupt) for case in cases
         ),
-        fault=(Step("delete and bit-flip a seeded share of the files", corrupt),),
-        recovery=(
-            Step("detect by fingerprint against the newest verified snapshot", detect),
-            Step("restore the newest verified snapshot", recover),
-        ),
-        verify=(Step("restored data is bit-exact with the verified snapshot", bit_exact),),
+        recovery=(*(detect(c) for c in cases), *(recover(c) for c in cases)),
+        verify=tuple(verify(c) for c in cases),
         rollback=(
-            Step("close the repository", lambda ctx: repos.close()),
-            Step("remove the sandbox", lambda ctx: shutil.rmtree(work, True)),
+            Step("remove the sandboxes", cleanup),
+            Step("close the repository and the engines", lambda ctx: _close(repos, engines)),
         ),
-        rto_target_s=tier.rto if tier else None,
-        rpo_target_s=tier.rpo if tier else None,
+        rto_target_s=min((t.rto for t in tiers), default=None),
+        rpo_target_s=min((t.rpo for t in tiers), default=None),
     )
 
 
-def _fp(state: dict[str, object], key: str) -> Fingerprint:
-    value = state[key]
-    assert isinstance(value, dict)
-    return value
-
-
-def _verified(state: dict[str, object]) -> Verified:
-    value = state.get("verified")
-    if not isinstance(value, Verified):
-        raise DrillError("no verified snapshot was found")
-    return value
+def _close(repos: RepositorySession, engines: Engines) -> None:
+    repos.close()
+    engines.close()
 
 
 SCENARIO = Scenario(
     name="data-corruption",
-    summary="a data component's files are deleted and altered; detected by fingerprint, "
-    "restored from the newest verified snapshot, checked bit-exact",
+    summary="vector collections and data files are deleted and altered; detected by "
+    "fingerprint, restored from the newest verified snapshot, checked whole",
     cadence="restore_test",
     unsupported=unsupported,
     build=build,

@@ -39,6 +39,6 @@ SECURITY_BREACH = Scenario(
     cadence=None,
     unsupported=_never,
     build=_not_built,
-    missing="lineage of which models and collections derive from which data (drkit.lineage), "
-    "vector snapshots (drkit.replication.vectors) and incidents (drkit.status)",
+    missing="lineage of which models and collections derive from which data (drkit.lineage) "
+    "and incidents (drkit.status)",
 )

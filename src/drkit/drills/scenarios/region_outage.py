@@ -2,12 +2,14 @@
 
 Serving moves to the route's targets in other regions (the rehearsal gateway, targets
 of the lost region told to refuse connections); data moves to the replicas: every
-component with a path is restored from the first repository outside the lost region
-that holds it (the lost region's repositories are wrapped with
-``Faulty(unreachable=True)``, so the drill's restore logic meets them failing exactly
-as a dead endpoint would). Measured: serving RTO, data RTO (the restores), RTO = the
-later of the two, RPO = the age at the fault of the oldest snapshot restored (writes
-after it exist only in the lost region). Vector stores: see :mod:`drkit.drills.data`.
+component with a path, and every collection of every vector store, is restored from
+the first repository outside the lost region that holds it (the lost region's
+repositories are wrapped with ``Faulty(unreachable=True)``, so the drill's restore
+logic meets them failing exactly as a dead endpoint would). File trees go to scratch;
+collections into a scratch collection of the component's engine (standing in for the
+surviving region's engine), dropped by the rollback. Measured: serving RTO, data RTO
+(the restores), RTO = the later of the two, RPO = the age at the fault of the oldest
+snapshot restored (writes after it exist only in the lost region).
 """
 
 from __future__ import annotations
@@ -18,22 +20,26 @@ import time
 from typing import Any
 
 from drkit.connectors.objectstore.faulty import Faulty
-from drkit.drills.data import VECTOR_SNAPSHOTS_MISSING, component_path, file_components
+from drkit.connectors.vectorstore.transfer import temp_name
+from drkit.drills.data import component_path, file_components
 from drkit.drills.engine import Drill, DrillContext, Step
 from drkit.drills.rehearsal import Rehearsal
 from drkit.drills.scenarios.base import DrillOptions, Scenario
 from drkit.drills.scenarios.provider_outage import pick_route, recovery_wait
 from drkit.drills.stack import RepositorySession, Stack
+from drkit.drills.vectors import Engines, snapshotted_collections, vector_components
 from drkit.errors import DrillError, DrkitError, SnapshotNotFound, UsageError
 from drkit.plan.models import Component, Plan
+from drkit.plan.models import VectorStore as VectorStoreModel
+from drkit.replication.vectors import restore_collection, vector_snapshots
 from drkit.repository import restore
 
 PROBES_AFTER = 3
 
 
 def unsupported(plan: Plan) -> str | None:
-    if not plan.serving.routes and not file_components(plan):
-        return "the plan has neither serving routes nor data components with a path"
+    if not plan.serving.routes and not file_components(plan) and not vector_components(plan):
+        return "the plan has neither serving routes, nor vector stores, nor components with a path"
     return None
 
 
@@ -42,6 +48,10 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
     region = options.region or plan.repositories.primary.region
     route = pick_route(plan, options.subject) if plan.serving.routes else None
     comps = file_components(plan)
+    stores = vector_components(plan)
+    engines = Engines()
+    #: scratch collections restored into: (engine URL, collection, records expected)
+    scratch_collections: list[tuple[str, str, int]] = []
     lost_repos = [r.name for r in stack.repositories() if r.region == region]
     lost_targets = [t.name for t in route.targets if t.region == region] if route else []
     known = {r.region for r in stack.repositories()}
@@ -52,7 +62,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
             f"nothing of plan {plan.name!r} is in region {region!r}",
             hint="regions in the plan: " + ", ".join(sorted(known)),
         )
-    tiers = [plan.tiers[c.tier] for c in comps if c.tier] + (
+    tiers = [plan.tiers[c.tier] for c in [*stores, *comps] if c.tier] + (
         [plan.tiers[route.tier]] if route else []
     )
     rehearsal = Rehearsal(plan, route, seed=options.seed) if route else None
@@ -68,10 +78,11 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
             raise DrillError(f"the route does not answer before the fault: {a}")
 
     def have_snapshots(ctx: DrillContext) -> None:
-        if not comps:
+        if not comps and not stores:
             return
         with stack.open_repository(plan.repositories.primary.name) as repo:
             missing = [c.name for c in comps if not repo.snapshots(c.name)]
+            missing += [v.name for v in stores if not vector_snapshots(repo, v.name)]
         if missing:
             raise DrillError(f"no snapshot in the primary repository of: {', '.join(missing)}")
 
@@ -108,7 +119,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
             found.setdefault("detected", ev)
 
     def restore_elsewhere(ctx: DrillContext) -> None:
-        if not comps:
+        if not comps and not stores:
             return
         fault_at = ctx.marker("fault_injected") or 0.0
         shutil.rmtree(work, ignore_errors=True)
@@ -117,6 +128,8 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         started = time.time()
         repos = stack.session()  # each surviving repository is opened once
         try:
+            for vs in stores:
+                tests += restore_vectors(vs, repos, fault_at, found)
             for comp in comps:
                 tests.append(restore_one(comp, repos, fault_at, found))
         finally:
@@ -124,11 +137,10 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         oldest = max((t["age_s"] for t in tests), default=0.0)
         ctx.metric("data_rto_s", round(time.time() - fault_at, 3))
         ctx.metric("restore_s", round(time.time() - started, 3))
-        ctx.metric("components_restored", len(tests))
+        ctx.metric("components_restored", len({t["component"] for t in tests}))
+        ctx.metric("collections_restored", sum(1 for t in tests if "collection" in t))
+        ctx.metric("records_restored", sum(int(t.get("records", 0)) for t in tests))
         ctx.note("restore_tests", tests)
-        if plan.vector_stores:
-            ctx.note("vector_stores_skipped", [v.name for v in plan.vector_stores])
-            ctx.note("why", VECTOR_SNAPSHOTS_MISSING)
         ctx.record_rpo(oldest, "age of the oldest snapshot restored outside the region")
 
     def restore_one(
@@ -159,6 +171,49 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
             f"no replica outside region {region!r} holds {comp.name!r} (tried {'; '.join(tried)})"
         )
 
+    def restore_vectors(
+        vs: VectorStoreModel, repos: RepositorySession, fault_at: float, found: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Restore each collection of ``vs`` from the first repository that holds it,
+        into a scratch collection of its engine."""
+        tried: list[str] = []
+        for model in stack.repositories():
+            try:
+                repo = repos.get(model.name)
+                names = list(vs.collections) or snapshotted_collections(repo, vs.name)
+                snaps = {n: vector_snapshots(repo, vs.name, n) for n in names}
+            except DrkitError as exc:
+                found.setdefault("detected", time.time())
+                tried.append(f"{model.name}: {type(exc).__name__}")
+                continue
+            if not names or not all(snaps.values()):
+                tried.append(f"{model.name}: no snapshot")
+                continue
+            store = engines.get(str(vs.engine))
+            out = []
+            for name in names:
+                snap = snaps[name][-1]
+                scratch = temp_name(f"dr_{name}")
+                expected = int(snap.meta.get("records", -1))
+                scratch_collections.append((str(vs.engine), scratch, expected))
+                rep = restore_collection(repo, snap, store, scratch)
+                out.append(
+                    {
+                        "component": vs.name,
+                        "collection": name,
+                        "snapshot": snap.id,
+                        "repository": model.name,
+                        "duration_s": rep.duration_s,
+                        "records": rep.records,
+                        "scratch": scratch,
+                        "age_s": max(0.0, fault_at - snap.datetime.timestamp()),
+                    }
+                )
+            return out
+        raise DrillError(
+            f"no replica outside region {region!r} holds {vs.name!r} (tried {'; '.join(tried)})"
+        )
+
     def mark(ctx: DrillContext) -> None:
         if "detected" in found:
             ctx.mark("detected", "first failure against the lost region", at=found["detected"])
@@ -175,6 +230,10 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
             raise DrillError(f"{len(bad)} of {PROBES_AFTER} answers failed after the failover")
 
     def restored_whole(ctx: DrillContext) -> None:
+        for url, scratch, expected in scratch_collections:
+            got = engines.get(url).count(scratch)
+            if got != expected:
+                raise DrillError(f"{scratch}: {got} records restored, the snapshot has {expected}")
         for comp in comps:
             got = sum(1 for p in (work / comp.name).rglob("*") if p.is_file())
             if got == 0 and any(component_path(plan, comp).iterdir()):
@@ -185,6 +244,14 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
             stack.wrappers.pop(name, None)
         if rehearsal is not None and rehearsal.sims:
             rehearsal.clear()
+
+    def remove_restored() -> None:
+        shutil.rmtree(work, True)
+        try:
+            for url, scratch, _ in scratch_collections:
+                engines.get(url).drop(scratch, missing_ok=True)
+        finally:
+            engines.close()
 
     return Drill(
         scenario="region-outage",
@@ -207,7 +274,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         rollback=(
             Step("bring the region back", undo),
             Step("stop the rehearsal", lambda ctx: rehearsal.stop() if rehearsal else None),
-            Step("remove restored data", lambda ctx: shutil.rmtree(work, True)),
+            Step("remove restored data", lambda ctx: remove_restored()),
         ),
         rto_target_s=min((t.rto for t in tiers), default=None),
         rpo_target_s=min((t.rpo for t in tiers), default=None),

@@ -6,11 +6,20 @@ Public API::
     open_snapshot(repo, snapshot) -> Opened;  read_records(repo, opened) -> batches
     restore_collection(repo, snapshot, store, name) -> RestoreReport
     export_parquet(repo, snapshot, directory) -> ExportReport
-    verify_collection(repo, snapshot, source) -> VerifyReport -> VerifyReport
+    verify_collection(repo, snapshot, source) -> VerifyReport
+    diff_collection(repo, opened, store, name) -> CollectionDiff (fingerprint comparison)
 
 Format: docs/repository-format.md section 10. Per-engine notes: docs/vector-stores.md.
 """
 
+from drkit.replication.vectors.compare import (
+    CollectionDiff,
+    collection_fingerprint,
+    diff_collection,
+    fingerprint_diff,
+    snapshot_fingerprint,
+    user_collections,
+)
 from drkit.replication.vectors.restore import (
     ExportReport,
     RestoreReport,
@@ -31,16 +40,22 @@ from drkit.replication.vectors.snapshot import (
 
 __all__ = [
     "KIND",
+    "CollectionDiff",
     "ExportReport",
     "Opened",
     "RestoreReport",
     "SnapshotResult",
     "VerifyReport",
+    "collection_fingerprint",
+    "diff_collection",
     "export_parquet",
+    "fingerprint_diff",
     "open_snapshot",
     "read_records",
     "restore_collection",
     "snapshot_collection",
+    "snapshot_fingerprint",
+    "user_collections",
     "vector_snapshots",
     "verify_collection",
 ]

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from drkit.connectors.vectorstore.base import ID, PAYLOAD, VectorStore, vectors_of
+from drkit.connectors.vectorstore.base import VectorStore
 from drkit.connectors.vectorstore.transfer import load_collection, map_config, temp_name
 from drkit.errors import UsageError
 from drkit.repository import Repository, Snapshot
 
-from .layout import record_hashes
+from .compare import diff_collection
 from .snapshot import Opened, Progress, open_snapshot, read_records
 
 MIN_OVERLAP = 0.99
@@ -185,7 +185,12 @@ def verify_collection(
             report.problems.append(
                 f"restored {report.records_restored} records, the snapshot has {m.records}"
             )
-        sample = _check_records(repo, opened, store, name, report, queries, batch_size)
+        diff = diff_collection(repo, opened, store, name, sample=queries, batch_size=batch_size)
+        report.checksum_mismatches = len(diff.altered) + len(diff.extra)
+        report.tolerated = diff.tolerated
+        if report.checksum_mismatches:
+            report.problems.append(f"{report.checksum_mismatches} records differ from the snapshot")
+        sample = diff.sample
         using = (m.config.vectors[0].name, map_config(m.config, store)[0].vectors[0].name)
         _golden(source, m.collection, store, name, sample, k, report, using)
     finally:
@@ -207,65 +212,6 @@ def verify_collection(
             },
         )
     return report
-
-
-def _check_records(
-    repo: Repository,
-    opened: Opened,
-    store: VectorStore,
-    name: str,
-    report: VerifyReport,
-    queries: int,
-    batch_size: int,
-) -> list[np.ndarray[Any, Any]]:
-    """Compare every restored record's checksum with the index; return query vectors."""
-    m = opened.manifest
-    expected = dict(
-        zip(
-            opened.index.column(ID).to_pylist(),
-            opened.index.column("hash").to_pylist(),
-            strict=True,
-        )
-    )
-    caps = store.capabilities
-    approximate = caps.normalises_cosine or caps.cosine_roundoff
-    suspects: dict[str, dict[str, Any]] = {}
-    sample: list[np.ndarray[Any, Any]] = []
-    column = m.config.vectors[0].column
-    for batch in store.export(name, batch_size=batch_size):
-        hashes = record_hashes(m.config, batch)
-        ids = batch.column(ID).to_pylist()
-        if len(sample) < queries:
-            vecs = vectors_of(batch, column)
-            sample.extend(vecs[: queries - len(sample)])
-        for i, (rid, h) in enumerate(zip(ids, hashes, strict=True)):
-            if expected.get(rid) == h:
-                continue
-            if rid not in expected:
-                report.checksum_mismatches += 1
-            elif approximate:
-                suspects[rid] = batch.slice(i, 1).to_pylist()[0]
-            else:
-                report.checksum_mismatches += 1
-    if suspects:  # engines that re-normalise or round cosine vectors: compare with tolerance
-        for batch in read_records(repo, opened, batch_size=batch_size):
-            for row in batch.to_pylist():
-                got = suspects.pop(row[ID], None)
-                if got is None:
-                    continue
-                same = got[PAYLOAD] == row[PAYLOAD] and got["document"] == row["document"]
-                for v in m.config.vectors:
-                    a = np.asarray(got[v.column], dtype=np.float32)
-                    b = np.asarray(row[v.column], dtype=np.float32)
-                    same = same and bool(np.allclose(a, b, rtol=1e-5, atol=1e-6))
-                if same:
-                    report.tolerated += 1
-                else:
-                    report.checksum_mismatches += 1
-        report.checksum_mismatches += len(suspects)
-    if report.checksum_mismatches:
-        report.problems.append(f"{report.checksum_mismatches} records differ from the snapshot")
-    return sample
 
 
 def _golden(

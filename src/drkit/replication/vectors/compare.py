@@ -1,0 +1,144 @@
+"""Compare a live collection with a vector snapshot, record by record.
+
+The fingerprint of a collection is its count plus ``{id: record hash}`` (the same
+BLAKE3-128 the snapshot's index holds, :func:`~.layout.record_hashes`), so a
+comparison with a snapshot needs no restore: one export of the collection and the
+snapshot's index. Engines that re-normalise or round cosine vectors on import
+(``normalises_cosine``, ``cosine_roundoff``) give back a copy whose hashes differ by
+float rounding; for those, a record whose hash differs is compared with the snapshot's
+record within float32 tolerance before it is called altered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from drkit.connectors.vectorstore.base import DOCUMENT, ID, PAYLOAD, VectorStore, vectors_of
+from drkit.connectors.vectorstore.transfer import TMP_MARK, map_config
+from drkit.repository import Repository
+
+from .layout import record_hashes
+from .snapshot import Opened, read_records
+
+
+@dataclass(slots=True)
+class CollectionDiff:
+    """How a collection differs from a snapshot (ids sorted)."""
+
+    records: int
+    missing: list[str] = field(default_factory=list)
+    altered: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    #: records whose hash differs only by the engine's float rounding
+    tolerated: int = 0
+    #: up to ``sample`` vectors of the collection (golden queries)
+    sample: list[np.ndarray[Any, Any]] = field(default_factory=list)
+
+    @property
+    def damaged(self) -> int:
+        """Records of the snapshot that are gone or altered (what corruption looks like)."""
+        return len(self.missing) + len(self.altered)
+
+    @property
+    def total(self) -> int:
+        return self.damaged + len(self.extra)
+
+
+def user_collections(store: VectorStore) -> list[str]:
+    """The store's collections without drkit's temporary ones (restores, drill sandboxes)."""
+    return [c for c in store.list_collections() if TMP_MARK not in c]
+
+
+def collection_fingerprint(
+    store: VectorStore, name: str, *, batch_size: int = 5000
+) -> dict[str, bytes]:
+    """``{id: record hash}`` of every record of ``name`` as the engine exports it now."""
+    config = store.describe(name)
+    out: dict[str, bytes] = {}
+    for batch in store.export(name, batch_size=batch_size):
+        out.update(zip(batch.column(ID).to_pylist(), record_hashes(config, batch), strict=True))
+    return out
+
+
+def fingerprint_diff(base: Mapping[str, bytes], current: Mapping[str, bytes]) -> CollectionDiff:
+    """Exact comparison of two fingerprints (no tolerance): ``base`` is the snapshot."""
+    return CollectionDiff(
+        records=len(current),
+        missing=sorted(set(base) - set(current)),
+        altered=sorted(i for i, h in base.items() if i in current and current[i] != h),
+        extra=sorted(set(current) - set(base)),
+    )
+
+
+def snapshot_fingerprint(opened: Opened) -> dict[str, bytes]:
+    """``{id: record hash}`` of a snapshot, from its index alone."""
+    ix = opened.index
+    return dict(zip(ix.column(ID).to_pylist(), ix.column("hash").to_pylist(), strict=True))
+
+
+def diff_collection(
+    repo: Repository,
+    opened: Opened,
+    store: VectorStore,
+    name: str,
+    *,
+    sample: int = 0,
+    batch_size: int = 5000,
+) -> CollectionDiff:
+    """Compare collection ``name`` of ``store`` with the snapshot ``opened``.
+
+    Reads the snapshot's records only for hash mismatches on approximate engines.
+    """
+    m = opened.manifest
+    expected = snapshot_fingerprint(opened)
+    _, renames = map_config(m.config, store)
+    back = {new: old for old, new in renames.items()}
+    caps = store.capabilities
+    approximate = caps.normalises_cosine or caps.cosine_roundoff
+    diff = CollectionDiff(records=0)
+    suspects: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    column = m.config.vectors[0].column
+    for batch in store.export(name, batch_size=batch_size):
+        if back:
+            batch = batch.rename_columns([back.get(n, n) for n in batch.schema.names])
+        diff.records += len(batch)
+        hashes = record_hashes(m.config, batch)
+        ids = batch.column(ID).to_pylist()
+        if len(diff.sample) < sample:
+            diff.sample.extend(vectors_of(batch, column)[: sample - len(diff.sample)])
+        for i, (rid, h) in enumerate(zip(ids, hashes, strict=True)):
+            seen.add(rid)
+            want = expected.get(rid)
+            if want == h:
+                continue
+            if want is None:
+                diff.extra.append(rid)
+            elif approximate:
+                suspects[rid] = batch.slice(i, 1).to_pylist()[0]
+            else:
+                diff.altered.append(rid)
+    diff.missing = sorted(set(expected) - seen)
+    if suspects:  # engines that re-normalise or round cosine vectors: compare with tolerance
+        for batch in read_records(repo, opened, batch_size=batch_size):
+            for row in batch.to_pylist():
+                got = suspects.pop(row[ID], None)
+                if got is None:
+                    continue
+                same = got[PAYLOAD] == row[PAYLOAD] and got[DOCUMENT] == row[DOCUMENT]
+                for v in m.config.vectors:
+                    a = np.asarray(got[v.column], dtype=np.float32)
+                    b = np.asarray(row[v.column], dtype=np.float32)
+                    same = same and bool(np.allclose(a, b, rtol=1e-5, atol=1e-6))
+                if same:
+                    diff.tolerated += 1
+                else:
+                    diff.altered.append(str(row[ID]))
+        diff.altered += list(suspects)
+    diff.altered.sort()
+    diff.extra.sort()
+    return diff
