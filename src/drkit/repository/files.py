@@ -7,12 +7,15 @@ the tree and chunks. See docs/repository-format.md section 6 for trees and snaps
 
 from __future__ import annotations
 
+import array
+import fcntl
 import io
 import json
 import os
 import secrets
 import shutil
 import stat
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -619,8 +622,11 @@ def restore(
     tmp.mkdir(mode=0o700)
     progress = progress or _noop
     try:
+        topdir = _set_topdir(tmp, True)
         nodes = list(walk(repo, snap.tree))
         total = _restore_into(repo, tmp, nodes, progress)
+        if topdir:
+            _set_topdir(tmp, False)
         if dest.exists():
             dest.rmdir()
         os.rename(tmp, dest)
@@ -632,6 +638,35 @@ def restore(
 
 
 _Target = tuple[str, int, tuple[int, int] | None]
+
+_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS, _FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x00020000
+
+
+def _set_topdir(path: Path, on: bool) -> bool:
+    """Set or clear ext2/3/4's "top of directory hierarchy" flag (``chattr +T``) on the
+    restore root; True when it was changed. With it, the allocator spreads the restored
+    subdirectories over the block groups instead of packing them into the parent's group.
+    That group is where recent deletions are: ext4 without a journal (this VM's disk)
+    skips inodes freed in the last 30 s one by one, which made creating 3,000 files take
+    up to 1.8 s instead of ~0.1 s. Best effort: other file systems refuse the ioctl."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        flags = array.array("i", [0])
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, flags, True)
+        new = flags[0] | _FS_TOPDIR_FL if on else flags[0] & ~_FS_TOPDIR_FL
+        if new == flags[0]:
+            return False
+        fcntl.ioctl(fd, _FS_IOC_SETFLAGS, array.array("i", [new]), True)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _restore_into(
