@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from drkit.cli.main import main
+from drkit.connectors.vectorstore.registry import open_vector_store
 from drkit.drills.data import fingerprint
+from drkit.replication.vectors import collection_fingerprint
 from drkit.workspace.demo import build_stack
 
 
@@ -81,3 +83,9 @@ def test_demo_stack_is_deterministic_under_seed(tmp_path: Path) -> None:
     plan_b = (b / "drkit.yaml").read_text().replace(str(b), "DIR")
     assert plan_a == plan_b
     assert os.listdir(a / "vectors")
+    prints = []
+    for root in (a, b, c):
+        with open_vector_store(f"lancedb://{root / 'vectors'}") as store:
+            prints.append(collection_fingerprint(store, "docs"))
+    assert prints[0] == prints[1]
+    assert prints[0] != prints[2]

@@ -318,7 +318,11 @@ def render_backup(items: list[Any], skipped: list[Any], json_: bool) -> None:
                 f"{sm['duration_s']} s"
             )
         if not items:
-            out.print("nothing to back up")
+            out.print(
+                "nothing due to back up (--all backs up every component)"
+                if skipped
+                else "nothing to back up"
+            )
 
     # components not due go to stderr, so that --json stays a list of snapshots
     for sk in skipped:
