@@ -190,3 +190,50 @@ def test_backup_without_arguments_takes_what_is_due(
     assert isinstance(restored, dict)
     assert (restored["kind"], restored["files"]) == ("files", 1)
     run(capsys, ["backup", "lancedb:///nowhere"], code=2)  # a URL needs --component
+
+
+def test_drills_on_a_plan_with_only_a_vector_store(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """data-corruption runs on a plan whose only data is a collection; region-outage
+    fails with its reason when no replica outside the region holds it."""
+    run(capsys, ["drill", "run", "data-corruption"], code=1)  # nothing verified yet
+    run(capsys, ["backup", "kb"])
+    run(capsys, ["verify", "kb"])
+    out = run(capsys, ["drill", "run", "data-corruption", "--seed", "2"])
+    assert isinstance(out, dict)
+    assert out["verdict"] == "pass", out["reasons"]
+    assert out["metrics"]["records_deleted"] == 8  # 10% of 80
+    assert out["metrics"]["writes_lost"] == 0  # nothing written since the snapshot
+    lost = run(capsys, ["drill", "run", "region-outage"], code=1)
+    assert isinstance(lost, dict)
+    assert any("no replica outside region 'eu-west' holds 'kb'" in r for r in lost["reasons"])
+    store = open_vector_store(f"lancedb://{tmp_path / 'lance'}")
+    assert store.list_collections() == ["docs"]  # sandboxes and scratch restores dropped
+    store.close()
+
+
+def test_data_corruption_on_an_engine_that_normalises_vectors(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Qdrant re-normalises cosine vectors on import, so copies differ from the snapshot
+    by float rounding: only the records the fault hit count as damage, and the restored
+    collection passes within tolerance."""
+    url = f"qdrant+local://{tmp_path / 'qdrant'}"
+    store = open_vector_store(url)
+    cfg = config("docs")
+    store.create(cfg)
+    store.import_batches("docs", [records(cfg, 40, flat=True, seed=5)])
+    store.close()
+    data = yaml.safe_load(plan.read_text())
+    data["vector_stores"][0]["engine"] = url
+    plan.write_text(yaml.safe_dump(data))
+    run(capsys, ["backup", "kb"])
+    run(capsys, ["verify", "kb"])
+    out = run(capsys, ["drill", "run", "data-corruption", "--seed", "1"])
+    assert isinstance(out, dict)
+    assert out["verdict"] == "pass", out["reasons"]
+    m = out["metrics"]
+    assert m["records_damaged_detected"] == m["records_deleted"] + m["vectors_overwritten"] == 8
+    check = next(s for s in out["steps"] if s["phase"] == "verify")
+    assert check["data"]["tolerated"] > 0  # what the engine rounded, compared with tolerance

@@ -6,7 +6,9 @@ comparison with a snapshot needs no restore: one export of the collection and th
 snapshot's index. Engines that re-normalise or round cosine vectors on import
 (``normalises_cosine``, ``cosine_roundoff``) give back a copy whose hashes differ by
 float rounding; for those, a record whose hash differs is compared with the snapshot's
-record within float32 tolerance before it is called altered.
+record within float32 tolerance before it is called altered (cosine vectors of engines
+that normalise: by direction — Qdrant local mode exports the vectors as given until it
+is reopened, and unit vectors after).
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from drkit.connectors.vectorstore.base import DOCUMENT, ID, PAYLOAD, VectorStore, vectors_of
+from drkit.connectors.vectorstore.base import (
+    DOCUMENT,
+    ID,
+    PAYLOAD,
+    Metric,
+    VectorStore,
+    vectors_of,
+)
 from drkit.connectors.vectorstore.transfer import TMP_MARK, map_config
 from drkit.repository import Repository
 
@@ -133,6 +142,10 @@ def diff_collection(
                 for v in m.config.vectors:
                     a = np.asarray(got[v.column], dtype=np.float32)
                     b = np.asarray(row[v.column], dtype=np.float32)
+                    if caps.normalises_cosine and v.metric == Metric.COSINE:
+                        # Qdrant local mode exports what it was given until the client is
+                        # reopened, then the unit vectors: compare directions
+                        a, b = _unit(a), _unit(b)
                     same = same and bool(np.allclose(a, b, rtol=1e-5, atol=1e-6))
                 if same:
                     diff.tolerated += 1
@@ -142,3 +155,8 @@ def diff_collection(
     diff.altered.sort()
     diff.extra.sort()
     return diff
+
+
+def _unit(v: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm else v
