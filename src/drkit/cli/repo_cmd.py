@@ -390,7 +390,10 @@ def restore_cmd(
             component=component,
             collection=collection,
             progress=lambda snap: _progress(
-                json_, int(snap.summary.get("bytes", 0)) or None, "restore"
+                json_,
+                # vector restores advance by records: no byte total for those
+                int(snap.summary.get("bytes", 0)) if snap.kind != "vectors" else None,
+                "restore",
             ),
         )
     render_restore(res, json_)
