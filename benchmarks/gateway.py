@@ -4,8 +4,12 @@ Everything runs on loopback in one run, against two provider simulators (an Open
 primary and an Anthropic secondary; ``drkit simulate provider``), each system configured
 with the same two targets, the same 2 s first-token deadline and failover on errors:
 
-1. added latency p50/p99 at concurrency 1 (non-streaming and streaming), vs direct;
-2. throughput at concurrency 32 (requests per second, non-streaming and streaming);
+1. added latency p50/p99 at concurrency 1 (non-streaming and streaming), vs direct, the
+   systems' requests interleaved (shuffled each round) so machine noise hits all alike;
+   a bare TCP relay (no HTTP) shows what one more loopback hop costs by itself; CPU time
+   per request of each serving process;
+2. throughput at concurrency 32 (requests per second, non-streaming and streaming), the
+   systems taking turns in slices; CPU time per request;
 3. failover time per failure mode (503, refused, black hole, stream cut before the first
    token): the first request after the primary breaks, and the mean of the next five;
 4. a 30 s primary outage (503) under steady load: upstream attempts on the primary and
@@ -17,6 +21,7 @@ Run::
 
     .venv/bin/python benchmarks/gateway.py                 # LiteLLM from /tmp/litellm-venv
     .venv/bin/python benchmarks/gateway.py --no-litellm --outage 10
+    .venv/bin/python benchmarks/gateway.py --perf-only     # latency and throughput only
 
 LiteLLM is installed into its own venv so that it cannot pollute drkit's:
 ``python -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install 'litellm[proxy]'``.
@@ -54,6 +59,33 @@ CLIENT_KEY = "bench-client-" + secrets.token_hex(8)
 LITELLM_KEY = "sk-Bench-" + secrets.token_hex(16)
 BODY = {"model": "assistant", "messages": [{"role": "user", "content": "How do drills work?"}]}
 FIRST_TOKEN = 2.0
+
+#: A byte relay (uvloop, one upstream connection per client connection, no HTTP parsing):
+#: what one more loopback hop costs by itself, the floor under any proxy's added latency.
+RELAY = """
+import asyncio, sys, uvloop
+
+async def main(port, up_port):
+    async def handle(reader, writer):
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", up_port)
+        except OSError:
+            writer.close()
+            return
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+            except OSError:
+                pass
+            finally:
+                dst.close()
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    await server.serve_forever()
+
+uvloop.run(main(int(sys.argv[1]), int(sys.argv[2])))
+"""
 
 
 def free_port() -> int:
@@ -501,12 +533,28 @@ def main() -> None:
                 tmp / "drkit.log",
             )
         )
+        relay_port = free_port()
+        relay_proc = stack.enter_context(
+            process(
+                [sys.executable, "-c", RELAY, str(relay_port), str(a.port)],
+                relay_port,
+                env,
+                tmp / "relay.log",
+            )
+        )
         systems = [
             System(
                 "direct",
                 a.base_url + "/chat/completions",
                 {"authorization": f"Bearer {SIM_KEY}"},
                 "sim-large",
+            ),
+            System(
+                "tcp relay",
+                f"http://127.0.0.1:{relay_port}/v1/chat/completions",
+                {"authorization": f"Bearer {SIM_KEY}"},
+                "sim-large",
+                pid=relay_proc.pid,
             ),
             System(
                 "drkit",
@@ -564,7 +612,7 @@ def main() -> None:
             print(f"throughput (c=32, {key}) ...", flush=True)
             for name, res in throughput(systems, 32, args.seconds, args.rounds, stream).items():
                 next(s for s in systems if s.name == name).results[key] = res
-        for s in systems[1:] if not args.perf_only else []:
+        for s in systems[2:] if not args.perf_only else []:
             print(f"[{s.name}] failover per mode ...", flush=True)
             s.results["failover"] = failover(s, a)
             print(f"[{s.name}] {args.outage:g}s outage ...", flush=True)
@@ -593,6 +641,12 @@ def report(systems: list[System], outage_s: float, perf_only: bool = False) -> N
                 f"{lat['p99_ms'] - d[key]['p99_ms']:10.2f} "
                 f"{lat['paired_p50_ms']:11.2f} {lat['cpu_ms_per_req']:8.2f}"
             )
+    extra = d["latency_stream"]["p50_ms"] - d["latency"]["p50_ms"]
+    print(
+        f"\ndirect: streaming an answer takes the simulator {extra:+.2f} ms (p50) over returning "
+        "it whole;\ndrkit streams from upstream for non-streaming requests too (deadlines), so "
+        "its non-streaming added latency includes that"
+    )
     print("\n== throughput at concurrency 32 (requests/s; CPU ms per request) ==")
     print(f"{'':10} {'plain':>8} {'CPU/req':>8} {'stream':>8} {'CPU/req':>8}")
     for s in systems:
@@ -611,14 +665,14 @@ def report(systems: list[System], outage_s: float, perf_only: bool = False) -> N
     if perf_only:
         return
     print("\n== failover (s): first request after the primary breaks; mean of the next 5 ==")
-    for s in systems[1:]:
+    for s in [s for s in systems if "failover" in s.results]:
         for mode, r in s.results["failover"].items():
             print(
                 f"{s.name:10} {mode:11} first {r['first_s']:7.3f}  next5 {r['next5_mean_s']:7.3f}"
                 f"  failed {r['failed']}"
             )
     print(f"\n== {outage_s:g}s primary outage (503) at 20 req/s ==")
-    for s in systems[1:]:
+    for s in [s for s in systems if "failover" in s.results]:
         o = s.results["outage"]
         print(
             f"{s.name:10} primary attempts {o['primary_attempts']:5}  client requests "
@@ -626,7 +680,7 @@ def report(systems: list[System], outage_s: float, perf_only: bool = False) -> N
             f"{o['back_on_primary_s']:.2f}s"
         )
     print("\n== back on the primary after it recovers (outages of random length 3-7 s) ==")
-    for s in systems[1:]:
+    for s in [s for s in systems if "failover" in s.results]:
         r = s.results["recovery"]
         print(f"{s.name:10} mean {r['mean_s']:.2f}s  max {r['max_s']:.2f}s")
     if "litellm" in by:

@@ -237,6 +237,14 @@ class Gateway:
     async def handle(self, scope: Scope, receive: Receive, send: Send, dialect: Dialect) -> None:
         """Serve one ``POST /v1/chat/completions`` or ``POST /v1/messages``."""
         started = time.monotonic()
+        if not self.auth.allows(_auth_headers(scope)):  # before reading any body
+            await self._error_reply(
+                dialect,
+                401,
+                "missing or invalid API key: send the gateway key as Authorization: Bearer "
+                "<key> or x-api-key",
+            ).send(send)
+            return
         chunks: list[bytes] = []
         while True:
             message = await receive()
@@ -248,7 +256,7 @@ class Gateway:
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         started_response = False
         try:
-            answer = await self._answer(dialect, _auth_headers(scope), raw, started)
+            answer = await self._answer(dialect, raw, started)
             if isinstance(answer, _Reply):
                 started_response = True
                 await answer.send(send)
@@ -261,16 +269,7 @@ class Gateway:
                 await reply.send(send)
             raise
 
-    async def _answer(
-        self, dialect: Dialect, auth: dict[str, str], raw: bytes, started: float
-    ) -> _Reply | _SSE:
-        if not self.auth.allows(auth):
-            return self._error_reply(
-                dialect,
-                401,
-                "missing or invalid API key: send the gateway key as Authorization: Bearer "
-                "<key> or x-api-key",
-            )
+    async def _answer(self, dialect: Dialect, raw: bytes, started: float) -> _Reply | _SSE:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
