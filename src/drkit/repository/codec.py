@@ -88,26 +88,35 @@ def phase(data: bytes | memoryview) -> int:
     return counts.index(min(counts))
 
 
-# The plane split uses uint8 views and plain strided copies (no dtype casts): numpy
-# releases the GIL for those, so the encode threads really run in parallel.
+# The plane split reads the words as little-endian uint32 and writes byte k of each
+# word with a shift into a uint8 output (truncating cast): numpy releases the GIL for
+# it and it scales on two threads (6.9-13.7 GiB/s measured), where strided uint8 copies
+# of the same planes ran at 3.3-4.3 GiB/s with one thread or two.
 
 
-def _bytes4(data: bytes | memoryview, ph: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The 4-byte words starting at ``ph`` as an (n, 4) uint8 view."""
+def _words(data: bytes | memoryview, ph: int) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    """The little-endian 4-byte words starting at ``ph``."""
     n = (len(data) - ph) // 4
-    return np.frombuffer(data, dtype=np.uint8, count=4 * n, offset=ph).reshape(n, 4)
+    return np.frombuffer(data, dtype="<u4", count=n, offset=ph)
+
+
+def _plane(words: np.ndarray[Any, np.dtype[np.uint32]], k: int, out: Any) -> None:
+    """Byte ``k`` (0 = least significant) of every word into ``out`` (uint8)."""
+    np.right_shift(words, 8 * k, out=out, casting="unsafe")
 
 
 def _top_plane(data: bytes | memoryview, ph: int) -> bytes:
     """The compressed top byte plane (sign and exponent) of the words starting at ``ph``."""
-    top = np.ascontiguousarray(_bytes4(data, ph)[:, 3])
+    words = _words(data, ph)
+    top = np.empty(len(words), dtype=np.uint8)
+    _plane(words, 3, top)
     compressed: bytes = _plane_compressor().compress(top.data)
     return compressed
 
 
 def _split(data: bytes | memoryview, ph: int, top: bytes) -> bytearray:
     """Frame a float32-split blob: mode, phase, head, len(top), top, planes 0-2, tail."""
-    words = _bytes4(data, ph)
+    words = _words(data, ph)
     n = len(words)
     head = 2 + ph + _SPLIT.size + len(top)
     framed = bytearray(head + 3 * n + len(data) - ph - 4 * n)
@@ -118,7 +127,7 @@ def _split(data: bytes | memoryview, ph: int, top: bytes) -> bytearray:
     framed[2 + ph + _SPLIT.size : head] = top
     low = np.frombuffer(framed, dtype=np.uint8, count=3 * n, offset=head).reshape(3, n)
     for k in range(3):
-        low[k] = words[:, k]
+        _plane(words, k, low[k])
     framed[head + 3 * n :] = data[ph + 4 * n :]
     return framed
 
