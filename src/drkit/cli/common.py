@@ -33,3 +33,12 @@ def emit(data: Any, as_json: bool, render: Callable[[Console], None]) -> None:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     else:
         render(console)
+
+
+def announce(info: dict[str, Any], as_json: bool, text: str) -> None:
+    """Say that a long-running server is up: one JSON line on stdout, or ``text`` on stderr."""
+    if as_json:
+        sys.stdout.write(json.dumps(info) + "\n")
+        sys.stdout.flush()
+    else:
+        err_console.print(text, markup=False, soft_wrap=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,6 +50,19 @@ def _step_printer(json_: bool) -> Any:
     return show
 
 
+@contextlib.contextmanager
+def _exit_on_interrupt(json_: bool, *, show_journal: bool) -> Iterator[None]:
+    """An interrupted drill (its rollback already ran) exits 130, showing its journal so far."""
+    try:
+        yield
+    except DrillInterrupted as exc:
+        err_console.print("interrupted; rollback ran")
+        if show_journal:
+            stopped = exc.journal
+            emit(stopped.model_dump(mode="json"), json_, lambda o: render_journal(o, stopped))
+        raise typer.Exit(130) from None
+
+
 def render_journal(out: Console, journal: Journal, path: str | None = None) -> None:
     style = _VERDICT_STYLE.get(journal.verdict, "bold red")
     out.print(Text.assemble((journal.scenario, "bold"), "  ", (journal.verdict.upper(), style)))
@@ -84,23 +99,14 @@ def run_cmd(
     json_: JsonOption = False,
 ) -> None:
     """Run one drill; exit 1 when it fails its targets (the reasons say why)."""
-    ws = Workspace.load(plan)
-    try:
+    with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=True):
         if not json_:
             err_console.print(f"drill {scenario} on plan {ws.plan.name!r} (seed {seed})")
-        try:
-            journal, path = ws.run_drill(
-                scenario,
-                DrillOptions(seed=seed, subject=subject, region=region),
-                on_step=_step_printer(json_),
-            )
-        except DrillInterrupted as exc:
-            err_console.print("interrupted; rollback ran")
-            stopped = exc.journal
-            emit(stopped.model_dump(mode="json"), json_, lambda o: render_journal(o, stopped))
-            raise typer.Exit(130) from None
-    finally:
-        ws.close()
+        journal, path = ws.run_drill(
+            scenario,
+            DrillOptions(seed=seed, subject=subject, region=region),
+            on_step=_step_printer(json_),
+        )
     emit(
         {**journal.model_dump(mode="json"), "journal_path": str(path)},
         json_,
@@ -116,10 +122,11 @@ def run_cmd(
 @drill_app.command("list")
 def list_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
     """The scenarios and whether this plan can run them (and why not)."""
-    ws = Workspace.load(plan)
+    with Workspace.load(plan) as ws:
+        plan_ = ws.plan
     rows: list[dict[str, Any]] = []
     for s in SCENARIOS.values():
-        why = s.why_not(ws.plan)
+        why = s.why_not(plan_)
         rows.append(
             {"scenario": s.name, "runnable": why is None, "why_not": why, "summary": s.summary}
         )
@@ -147,11 +154,8 @@ def history_cmd(
     json_: JsonOption = False,
 ) -> None:
     """Past drills from drkit's state: when, verdict, measured RTO/RPO against targets."""
-    ws = Workspace.load(plan)
-    try:
+    with Workspace.load(plan) as ws:
         records = ws.drill_history(scenario)[-limit:] if limit > 0 else []
-    finally:
-        ws.close()
     rows = []
     for rec in records:
         j = rec.journal
@@ -237,8 +241,7 @@ def gameday_cmd(
     json_: JsonOption = False,
 ) -> None:
     """Run the plan's drills, print the scorecard, write the HTML report; exit 1 if one fails."""
-    ws = Workspace.load(plan)
-    try:
+    with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=False):
         day = run_gameday(
             ws,
             seed=seed,
@@ -247,11 +250,6 @@ def gameday_cmd(
             on_drill=None if json_ else lambda name: err_console.print(f"[bold]drill {name}[/]"),
             on_step=_step_printer(json_),
         )
-    except DrillInterrupted:
-        err_console.print("interrupted; rollback ran")
-        raise typer.Exit(130) from None
-    finally:
-        ws.close()
     emit(day.to_json(), json_, lambda out: render_scorecard(out, day))
     if not day.passed:
         failed = [j.scenario for j in day.journals if j.verdict != "pass"]

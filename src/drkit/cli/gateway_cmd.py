@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, err_console
+from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, announce
 
 gateway_app = typer.Typer(
     name="gateway",
@@ -43,7 +43,6 @@ def serve_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Serve the plan's routes (OpenAI and Anthropic APIs) until interrupted."""
-    import json
     import logging
 
     from drkit.gateway.config import from_plan
@@ -65,13 +64,12 @@ def serve_cmd(
 
     def ready(h: str, p: int) -> None:
         routes = [r.name for r in config.routes]
-        if as_json:
-            typer.echo(json.dumps({"listening": f"http://{h}:{p}", "routes": routes}))
-        else:
-            err_console.print(
-                f"drkit gateway listening on http://{h}:{p} (routes: {', '.join(routes)}; "
-                f"auth {'off' if config.auth_disabled else 'on'})"
-            )
+        announce(
+            {"listening": f"http://{h}:{p}", "routes": routes},
+            as_json,
+            f"drkit gateway listening on http://{h}:{p} (routes: {', '.join(routes)}; "
+            f"auth {'off' if config.auth_disabled else 'on'})",
+        )
 
     serve(config, bind_host, bind_port, on_ready=ready)
 

@@ -86,11 +86,8 @@ def _overdue(loaded: Plan, path: Path) -> list[Violation]:
     """Drills and restore tests overdue by the cadence, from drkit's state (drkit.workspace)."""
     from drkit.workspace import Workspace
 
-    ws = Workspace(loaded, path)
-    try:
+    with Workspace(loaded, path) as ws:
         return ws.overdue()
-    finally:
-        ws.close()
 
 
 def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:

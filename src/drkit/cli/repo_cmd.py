@@ -66,16 +66,16 @@ def _open_store(url: str) -> ObjectStore:
     return open_store(url)
 
 
-def _plan_repo(plan: Path, name: str | None = None) -> Any:
+def _load_plan(plan: Path) -> Any:
+    """The plan at ``plan``, or None when there is no such file (commands work without one)."""
     if not plan.exists():
         return None
     from drkit.plan.loader import load_plan
 
-    loaded = load_plan(plan)
-    return loaded.repository(name) if name else loaded.repositories.primary
+    return load_plan(plan)
 
 
-def _password_from(env_var: str, file_var: str, plan_repo: Any = None) -> str:
+def _explicit_password(env_var: str, file_var: str) -> str | None:
     if os.environ.get(env_var):
         return os.environ[env_var]
     if os.environ.get(file_var):
@@ -84,29 +84,46 @@ def _password_from(env_var: str, file_var: str, plan_repo: Any = None) -> str:
             return path.read_text().rstrip("\r\n")
         except OSError as exc:
             raise InputError(f"{file_var}: cannot read {path}: {exc.strerror}") from exc
+    return None
+
+
+def _password_from(env_var: str, file_var: str, loaded: Any = None, plan_repo: Any = None) -> str:
+    """``env_var`` / ``file_var``, else the plan repository's own source (the workspace's)."""
+    password = _explicit_password(env_var, file_var)
+    if password is not None:
+        return password
     if plan_repo is not None:
-        if plan_repo.password is not None:
-            return str(plan_repo.password.reveal())
-        if plan_repo.password_env and os.environ.get(plan_repo.password_env):
-            return os.environ[plan_repo.password_env]
-        if plan_repo.password_file:
-            return Path(plan_repo.password_file).read_text().rstrip("\r\n")
+        from drkit.plan.secrets import repository_password
+
+        return repository_password(loaded, plan_repo)
     raise SecretMissing(
         f"no repository password: set {env_var} or {file_var}",
         hint=f"export {env_var}=... (passwords are never taken from the command line)",
     )
 
 
-def _resolve(repo_url: str | None, plan: Path) -> tuple[str, Any]:
+def _other_password(prefix: str) -> str:
+    """``DRKIT_<prefix>_PASSWORD`` / ``..._FILE`` (another repository's), else DRKIT_PASSWORD."""
+    try:
+        return _password_from(f"DRKIT_{prefix}_PASSWORD", f"DRKIT_{prefix}_PASSWORD_FILE")
+    except SecretMissing:
+        return _password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE")
+
+
+def _credentials(repo_url: str | None, plan: Path) -> tuple[str, str]:
+    """The repository URL (``--repo``, else the plan's primary) and its password."""
+    loaded = None if repo_url else _load_plan(plan)
     if repo_url:
-        return repo_url, None
-    plan_repo = _plan_repo(plan)
-    if plan_repo is None:
+        url, plan_repo = repo_url, None
+    elif loaded is None:
         raise UsageError(
             "no repository given",
             hint="pass --repo URL, set DRKIT_REPO, or run in a directory with drkit.yaml",
         )
-    return str(plan_repo.url), plan_repo
+    else:
+        plan_repo = loaded.repositories.primary
+        url = str(plan_repo.url)
+    return url, _password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", loaded, plan_repo)
 
 
 def _kdf() -> KdfParams:
@@ -118,9 +135,20 @@ def _kdf() -> KdfParams:
 
 @contextlib.contextmanager
 def _opened(repo_url: str | None, plan: Path) -> Iterator[Repository]:
-    url, plan_repo = _resolve(repo_url, plan)
-    password = _password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", plan_repo)
-    repo = Repository.open(_open_store(url), password)
+    """The repository of ``--repo`` (else the plan's primary), closed after use."""
+    url, password = _credentials(repo_url, plan)
+    with _repository(url, password) as repo:
+        yield repo
+
+
+@contextlib.contextmanager
+def _repository(url: str, password: str, *, init: bool = False) -> Iterator[Repository]:
+    """Open the repository at ``url`` (create it first if ``init`` and missing); close it after."""
+    store = _open_store(url)
+    if init and not store.exists("config"):
+        repo = Repository.init(store, password, kdf=_kdf())
+    else:
+        repo = Repository.open(store, password)
     try:
         yield repo
     finally:
@@ -172,8 +200,7 @@ def repo_init(
     repo: RepoOption = None, plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False
 ) -> None:
     """Create a new, empty repository."""
-    url, plan_repo = _resolve(repo, plan)
-    password = _password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", plan_repo)
+    url, password = _credentials(repo, plan)
     r = Repository.init(_open_store(url), password, kdf=_kdf())
     data = {"repository": r.store.url, "id": r.id, "key": r.key_id}
     r.close()
@@ -237,14 +264,6 @@ def repo_unlock(
 
 
 # --- backup / snapshots / restore ------------------------------------------------------------
-
-
-def _load_plan(plan: Path) -> Any:
-    if not plan.exists():
-        return None
-    from drkit.plan.loader import load_plan
-
-    return load_plan(plan)
 
 
 def backup_cmd(
@@ -462,12 +481,9 @@ def check_cmd(
 
 
 def _retention_from_plan(plan: Path) -> dict[str, Policy]:
-    if not plan.exists():
-        return {}
-    from drkit.plan.loader import load_plan
-
+    loaded = _load_plan(plan)
     out: dict[str, Policy] = {}
-    for _, comp in load_plan(plan).components():
+    for _, comp in loaded.components() if loaded is not None else ():
         ret = comp.retention
         if ret is not None:
             out[comp.name] = Policy(
@@ -569,21 +585,12 @@ def copy_cmd(
 
     The destination's password is DRKIT_TO_PASSWORD / DRKIT_TO_PASSWORD_FILE, else the same.
     """
-    with _opened(repo, plan) as src:
-        try:
-            dst_pw = _password_from("DRKIT_TO_PASSWORD", "DRKIT_TO_PASSWORD_FILE")
-        except SecretMissing:
-            dst_pw = _password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE")
-        store = _open_store(to)
-        if init and not store.exists("config"):
-            dst = Repository.init(store, dst_pw, kdf=_kdf())
-        else:
-            dst = Repository.open(store, dst_pw)
-        try:
-            with _progress(json_, None, "copy") as advance:
-                res = copy(src, dst, progress=advance)
-        finally:
-            dst.close()
+    with (
+        _opened(repo, plan) as src,
+        _repository(to, _other_password("TO"), init=init) as dst,
+        _progress(json_, None, "copy") as advance,
+    ):
+        res = copy(src, dst, progress=advance)
     emit(
         res.to_json(),
         json_,
@@ -605,17 +612,12 @@ def repair_cmd(
 
     The replica's password is DRKIT_FROM_PASSWORD / DRKIT_FROM_PASSWORD_FILE, else the same.
     """
-    with _opened(repo, plan) as r:
-        try:
-            pw = _password_from("DRKIT_FROM_PASSWORD", "DRKIT_FROM_PASSWORD_FILE")
-        except SecretMissing:
-            pw = _password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE")
-        replica = Repository.open(_open_store(from_), pw)
-        try:
-            with _progress(json_, None, "repair") as advance:
-                res = repair(r, replica, progress=advance)
-        finally:
-            replica.close()
+    with (
+        _opened(repo, plan) as r,
+        _repository(from_, _other_password("FROM")) as replica,
+        _progress(json_, None, "repair") as advance,
+    ):
+        res = repair(r, replica, progress=advance)
     emit(
         res.to_json(),
         json_,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from typing import Annotated
 
 import typer
 
-from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, err_console
+from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, announce
 from drkit.errors import SecretMissing, UsageError
 
 simulate_app = typer.Typer(
@@ -97,15 +96,12 @@ def provider_cmd(
         "seed": seed,
         "faults": [f.to_dict() for f in faults],
     }
-    if as_json:
-        typer.echo(json.dumps(info))
-    else:
-        err_console.print(
-            f"{dialect} provider simulator: base_url {sim.base_url}  "
-            f"admin {sim.admin_url}/_sim/faults  (seed {seed}; Ctrl-C stops)",
-            markup=False,
-            soft_wrap=True,
-        )
+    announce(
+        info,
+        as_json,
+        f"{dialect} provider simulator: base_url {sim.base_url}  "
+        f"admin {sim.admin_url}/_sim/faults  (seed {seed}; Ctrl-C stops)",
+    )
     with contextlib.suppress(KeyboardInterrupt):
         sim.run()
 

@@ -122,12 +122,8 @@ def verify_cmd(
     """Restore test: restore the newest snapshot into scratch, check it, record the RTO."""
     from drkit.workspace.workspace import Workspace
 
-    ws = Workspace.load(plan)
-    try:
-        with opened_repository(repo, plan) as r:
-            results = ws.restore_test(component, repo=r)
-    finally:
-        ws.close()
+    with Workspace.load(plan) as ws, opened_repository(repo, plan) as r:
+        results = ws.restore_test(component, repo=r)
 
     def render(con: Console) -> None:
         for res in results:

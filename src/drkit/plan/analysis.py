@@ -6,6 +6,7 @@ drills measure the real figure and compare both against the tier's target.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from drkit.plan.models import Component, Plan, Replica, Route
@@ -81,3 +82,10 @@ def worst_case_failover(route: Route) -> float:
     d = route.deadlines
     per_attempt = min(d.connect + d.first_token, d.total)
     return per_attempt * (len(route.targets) - 1)
+
+
+def critical_routes(plan: Plan) -> Iterator[tuple[int, Route]]:
+    """``(index, route)`` of every serving route whose tier is critical."""
+    for i, route in enumerate(plan.serving.routes):
+        if plan.is_critical(route.tier):
+            yield i, route

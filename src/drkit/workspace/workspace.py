@@ -26,13 +26,14 @@ from drkit.drills.runner import run_scenario, supported
 from drkit.drills.scenarios import SCENARIOS, DrillOptions
 from drkit.drills.scenarios import get as get_scenario
 from drkit.drills.stack import Stack
-from drkit.errors import InputError, SecretMissing, UsageError
+from drkit.errors import UsageError
 from drkit.gateway.config import GatewayConfig, from_plan
 from drkit.plan.lint import LintContext, Violation
 from drkit.plan.loader import load_plan
 from drkit.plan.models import Plan
 from drkit.plan.models import Repository as RepoModel
 from drkit.plan.models import VectorStore as VectorStoreModel
+from drkit.plan.secrets import repository_password
 from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
 from drkit.repository import Repository
 from drkit.state.store import DrillRecord, StateStore
@@ -83,31 +84,17 @@ class Workspace:
             self._state.close()
             self._state = None
 
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- secrets -----------------------------------------------------------------------
 
     def password(self, repo: RepoModel) -> str:
-        """A repository's password from the plan: inline, ``password_env`` or ``password_file``."""
-        if repo.password is not None:
-            return str(repo.password.reveal())
-        if repo.password_file:
-            path = self.plan.resolve_path(repo.password_file)
-            try:
-                return path.read_text().rstrip("\r\n")
-            except OSError as exc:
-                raise InputError(
-                    f"repository {repo.name!r}: cannot read password_file {path}: {exc.strerror}",
-                    hint="check repositories.*.password_file in the plan",
-                ) from exc
-        env = repo.password_env or (
-            "DRKIT_PASSWORD" if repo.name == self.plan.repositories.primary.name else None
-        )
-        if env and os.environ.get(env):
-            return os.environ[env]
-        raise SecretMissing(
-            f"repository {repo.name!r}: no password"
-            + (f" (environment variable {env} is not set)" if env else ""),
-            hint=f"export {env}=..." if env else "set password_env or password_file in the plan",
-        )
+        """A repository's password from the plan: inline, ``password_file`` or ``password_env``."""
+        return repository_password(self.plan, repo)
 
     # --- opened connectors -------------------------------------------------------------
 

@@ -32,13 +32,15 @@ anything is written.
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +48,7 @@ import pyarrow as pa
 from drkit.errors import CollectionExists, CollectionNotFound, IncompatibleTarget
 
 log = logging.getLogger("drkit.vectorstore")
+T = TypeVar("T")
 
 ID = "id"
 VECTOR = "vector"
@@ -367,6 +370,22 @@ class VectorStore(abc.ABC):
             raise
         self.drop(name)
 
+    def _count_checked(
+        self, name: str, cut: CutInfo, batches: Iterator[pa.RecordBatch]
+    ) -> ExportStream:
+        """An export stream for a ``count-check`` engine (see :func:`count_checked`)."""
+        return ExportStream(
+            count_checked(cut, batches, lambda: self.count(name), self.engine, name), cut
+        )
+
+    def _absent(self, name: str, exists: bool, *, missing_ok: bool) -> bool:
+        """For ``drop``: True if there is nothing to drop; raises unless ``missing_ok``."""
+        if exists:
+            return False
+        if missing_ok:
+            return True
+        raise not_found(name, self.url)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and connections; the store is unusable afterwards."""
 
@@ -382,6 +401,32 @@ class VectorStore(abc.ABC):
 
 def exists_error(name: str) -> CollectionExists:
     return CollectionExists(f"collection {name!r} already exists")
+
+
+def check_name_pattern(name: str, pattern: re.Pattern[str], engine: str, rule: str) -> None:
+    """Raise :class:`IncompatibleTarget` unless ``name`` matches an engine's naming ``rule``."""
+    if not pattern.fullmatch(name):
+        raise IncompatibleTarget(
+            f"{name!r} is not a valid {engine} collection name ({rule})",
+            hint="choose another name with --collection",
+        )
+
+
+@contextlib.contextmanager
+def exists_as(name: str, marker: str) -> Iterator[None]:
+    """Translate an engine's "already exists" refusal (``marker`` in the message) of a create."""
+    try:
+        yield
+    except IncompatibleTarget as exc:
+        if marker in str(exc):
+            raise exists_error(name) from exc
+        raise
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """``items`` in consecutive lists of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 def not_found(name: str, url: str) -> CollectionNotFound:

@@ -44,8 +44,10 @@ from drkit.connectors.vectorstore.base import (
     VectorField,
     VectorStore,
     check_flat_payload,
+    check_name_pattern,
+    chunks,
     conform,
-    count_checked,
+    exists_as,
     exists_error,
     make_batch,
     not_found,
@@ -173,17 +175,15 @@ class ChromaStore(VectorStore):
                 if len(ids) < batch_size:
                     return
 
-        return ExportStream(
-            count_checked(cut, gen(), lambda: self.count(name), self.engine, name), cut
-        )
+        return self._count_checked(name, cut, gen())
 
     def check_name(self, name: str) -> None:
-        if not _NAME.fullmatch(name):
-            raise IncompatibleTarget(
-                f"{name!r} is not a valid chroma collection name "
-                "(3-512 characters of a-z A-Z 0-9 . _ -, alphanumeric at both ends)",
-                hint="choose another name with --collection",
-            )
+        check_name_pattern(
+            name,
+            _NAME,
+            self.engine,
+            "3-512 characters of a-z A-Z 0-9 . _ -, alphanumeric at both ends",
+        )
 
     def _create(self, config: CollectionConfig, name: str) -> None:
         v = config.default
@@ -195,14 +195,10 @@ class ChromaStore(VectorStore):
             for key in ("ef_construction", "ef_search", "max_neighbors"):
                 if isinstance(v.index.get(key), int):
                     hnsw[key] = v.index[key]
-        try:
+        with exists_as(name, "already exists"):
             self._call(
                 lambda: self._client.create_collection(name, metadata=meta, embedding_function=None)
             )
-        except IncompatibleTarget as exc:
-            if "already exists" in str(exc):
-                raise exists_error(name) from exc
-            raise
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         config = self.describe(name)
@@ -245,8 +241,7 @@ class ChromaStore(VectorStore):
 
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         col = self._col(name)
-        for start in range(0, len(ids), self.capabilities.max_batch):
-            chunk = list(ids[start : start + self.capabilities.max_batch])
+        for chunk in chunks(ids, self.capabilities.max_batch):
             self._call(partial(col.delete, ids=chunk), name)
 
     def drop(self, name: str, *, missing_ok: bool = False) -> None:

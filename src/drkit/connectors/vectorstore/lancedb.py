@@ -43,6 +43,7 @@ from drkit.connectors.vectorstore.base import (
     VectorStore,
     arrow_schema,
     canonical_json,
+    chunks,
     conform,
     exists_error,
     not_found,
@@ -268,16 +269,13 @@ class LanceDBStore(VectorStore):
 
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         table = self._table(name)
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
+        for chunk in chunks(ids, 1000):
             quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in chunk)
             self._call(partial(table.delete, f"{ID} IN ({quoted})"), name)
 
     def drop(self, name: str, *, missing_ok: bool = False) -> None:
-        if name not in self.list_collections():
-            if missing_ok:
-                return
-            raise not_found(name, self.url)
+        if self._absent(name, name in self.list_collections(), missing_ok=missing_ok):
+            return
         self._call(lambda: self._db.drop_table(name), name)
 
     def rename(self, name: str, new_name: str) -> None:

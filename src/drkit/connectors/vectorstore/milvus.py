@@ -39,8 +39,10 @@ from drkit.connectors.vectorstore.base import (
     Metric,
     VectorField,
     VectorStore,
+    check_name_pattern,
+    chunks,
     conform,
-    count_checked,
+    exists_as,
     exists_error,
     make_batch,
     not_found,
@@ -186,9 +188,7 @@ class MilvusStore(VectorStore):
             finally:
                 it.close()
 
-        return ExportStream(
-            count_checked(cut, gen(), lambda: self.count(name), self.engine, name), cut
-        )
+        return self._count_checked(name, cut, gen())
 
     @staticmethod
     def _to_batch(config: CollectionConfig, lay: dict[str, Any], rows: list[Any]) -> pa.RecordBatch:
@@ -211,12 +211,9 @@ class MilvusStore(VectorStore):
                 raise IncompatibleTarget(f"milvus: a vector cannot be named {v.name!r}")
 
     def check_name(self, name: str) -> None:
-        if not _NAME.fullmatch(name):
-            raise IncompatibleTarget(
-                f"{name!r} is not a valid milvus collection name "
-                "(letters, digits and _, not starting with a digit)",
-                hint="choose another name with --collection",
-            )
+        check_name_pattern(
+            name, _NAME, self.engine, "letters, digits and _, not starting with a digit"
+        )
 
     def _create(self, config: CollectionConfig, name: str) -> None:
         from pymilvus import MilvusClient
@@ -231,14 +228,10 @@ class MilvusStore(VectorStore):
             schema.add_field(field, t.FLOAT_VECTOR, dim=v.dimension)
             index.add_index(field, index_type="AUTOINDEX", metric_type=metric[v.metric])
         schema.add_field(DOCUMENT, t.VARCHAR, max_length=DOC_MAX, nullable=True)
-        try:
+        with exists_as(name, "already exist"):
             self._call(
                 partial(self._client.create_collection, name, schema=schema, index_params=index)
             )
-        except IncompatibleTarget as exc:
-            if "already exist" in str(exc):
-                raise exists_error(name) from exc
-            raise
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         config = self.describe(name)
@@ -298,15 +291,12 @@ class MilvusStore(VectorStore):
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         lay = self._layout(name)
         keys: list[Any] = [int(i) for i in ids] if lay["pk_int"] else list(ids)
-        for start in range(0, len(keys), self.capabilities.max_batch):
-            chunk = keys[start : start + self.capabilities.max_batch]
+        for chunk in chunks(keys, self.capabilities.max_batch):
             self._call(partial(self._client.delete, name, filter=_in(lay["pk"], chunk)), name)
 
     def drop(self, name: str, *, missing_ok: bool = False) -> None:
-        if not self._has(name):
-            if missing_ok:
-                return
-            raise not_found(name, self.url)
+        if self._absent(name, self._has(name), missing_ok=missing_ok):
+            return
         self._call(partial(self._client.drop_collection, name), name)
 
     def rename(self, name: str, new_name: str) -> None:

@@ -43,6 +43,7 @@ from drkit.connectors.vectorstore.base import (
     Metric,
     VectorField,
     VectorStore,
+    chunks,
     conform,
     exists_error,
     make_batch,
@@ -462,18 +463,14 @@ class PgvectorStore(VectorStore):
         q = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
             self._ident(name), sql.Identifier(lay["pk"]), sql.SQL(lay["pk_type"])
         )
-        step = self.capabilities.max_batch
-        for start in range(0, len(ids), step):
-            chunk = list(ids[start : start + step])
+        for chunk in chunks(ids, self.capabilities.max_batch):
             self._call(partial(_execute, q, [chunk]), name)
 
     def drop(self, name: str, *, missing_ok: bool = False) -> None:
         from psycopg import sql
 
-        if name not in self.list_collections():
-            if missing_ok:
-                return
-            raise not_found(name, self.url)
+        if self._absent(name, name in self.list_collections(), missing_ok=missing_ok):
+            return
         self._call(lambda c: c.execute(sql.SQL("DROP TABLE {}").format(self._ident(name))), name)
 
     def rename(self, name: str, new_name: str) -> None:

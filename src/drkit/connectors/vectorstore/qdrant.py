@@ -40,8 +40,8 @@ from drkit.connectors.vectorstore.base import (
     Metric,
     VectorField,
     VectorStore,
+    chunks,
     conform,
-    count_checked,
     make_batch,
     not_found,
     payloads_of,
@@ -206,9 +206,7 @@ class QdrantStore(VectorStore):
                 if offset is None:
                     return
 
-        return ExportStream(
-            count_checked(cut, gen(), lambda: self.count(name), self.engine, name), cut
-        )
+        return self._count_checked(name, cut, gen())
 
     def _to_batch(self, config: CollectionConfig, points: list[Any]) -> pa.RecordBatch:
         ids: list[str] = []
@@ -297,18 +295,15 @@ class QdrantStore(VectorStore):
         if not self._exists(name):
             raise not_found(name, self.url)
         pids = [point_id(i)[0] for i in ids]
-        for start in range(0, len(pids), self.capabilities.max_batch):
-            chunk = pids[start : start + self.capabilities.max_batch]
+        for chunk in chunks(pids, self.capabilities.max_batch):
             selector = self._models.PointIdsList(points=chunk)
             self._call(
                 partial(self._client.delete, name, points_selector=selector, wait=True), name
             )
 
     def drop(self, name: str, *, missing_ok: bool = False) -> None:
-        if not self._exists(name):
-            if missing_ok:
-                return
-            raise not_found(name, self.url)
+        if self._absent(name, self._exists(name), missing_ok=missing_ok):
+            return
         self._call(lambda: self._client.delete_collection(name), name)
 
     def close(self) -> None:

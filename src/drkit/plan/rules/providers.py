@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from drkit.plan.analysis import route_operators
+from drkit.plan.analysis import critical_routes, route_operators
 from drkit.plan.lint import Finding, LintContext, Severity, rule
 from drkit.plan.models import Plan
 
@@ -37,9 +37,7 @@ def sla_credits_not_dr(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
 )
 def critical_provider_sla(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
     known = {p.name: p for p in plan.providers}
-    for i, route in enumerate(plan.serving.routes):
-        if not plan.is_critical(route.tier):
-            continue
+    for i, route in critical_routes(plan):
         for operator in route_operators(route):
             entry = known.get(operator)
             if entry is None or entry.sla is None:
@@ -61,8 +59,8 @@ def critical_provider_sla(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
 )
 def status_page_covers_critical(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
     covered = {name for c in plan.status_page.components for name in c.covers}
-    for i, route in enumerate(plan.serving.routes):
-        if plan.is_critical(route.tier) and route.name not in covered:
+    for i, route in critical_routes(plan):
+        if route.name not in covered:
             yield Finding(
                 ("serving", "routes", i),
                 f"critical route {route.name!r} is not on the status page",

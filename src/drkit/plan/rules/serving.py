@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from drkit.plan.analysis import route_operators, route_regions, worst_case_failover
+from drkit.plan.analysis import (
+    critical_routes,
+    route_operators,
+    route_regions,
+    worst_case_failover,
+)
 from drkit.plan.lint import Finding, LintContext, Severity, rule
-from drkit.plan.models import Plan
+from drkit.plan.models import Plan, Route
 from drkit.types import format_duration
 
 
@@ -18,18 +23,15 @@ from drkit.types import format_duration
     "Multi-provider for critical workloads. Don't rely on single provider for mission-critical AI.",
 )
 def critical_route_providers(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
-    for i, route in enumerate(plan.serving.routes):
-        if not plan.is_critical(route.tier):
-            continue
-        operators = route_operators(route)
-        if len(operators) < 2:
-            yield Finding(
-                ("serving", "routes", i, "targets"),
-                f"critical route {route.name!r} has {len(operators)} provider "
-                f"({', '.join(operators)}); needs at least 2",
-                "add a target from another provider (e.g. provider: openai next to "
-                "anthropic), or set `vendor:` when one dialect is served by several vendors",
-            )
+    for i, route in critical_routes(plan):
+        yield from _at_least_two(
+            i,
+            route,
+            route_operators(route),
+            "provider",
+            "add a target from another provider (e.g. provider: openai next to "
+            "anthropic), or set `vendor:` when one dialect is served by several vendors",
+        )
 
 
 @rule(
@@ -41,17 +43,28 @@ def critical_route_providers(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
     "automated on primary outage.",
 )
 def critical_route_regions(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
-    for i, route in enumerate(plan.serving.routes):
-        if not plan.is_critical(route.tier):
-            continue
-        regions = route_regions(route)
-        if len(regions) < 2:
-            yield Finding(
-                ("serving", "routes", i, "targets"),
-                f"critical route {route.name!r} has targets in {len(regions)} region "
-                f"({', '.join(regions)}); needs at least 2",
-                "add a target in another region so a region outage fails over",
-            )
+    for i, route in critical_routes(plan):
+        yield from _at_least_two(
+            i,
+            route,
+            route_regions(route),
+            "region",
+            "add a target in another region so a region outage fails over",
+            has="has targets in",
+        )
+
+
+def _at_least_two(
+    i: int, route: Route, found: list[str], noun: str, hint: str, has: str = "has"
+) -> Iterator[Finding]:
+    """A finding when a critical route's targets span fewer than 2 providers/regions."""
+    if len(found) < 2:
+        yield Finding(
+            ("serving", "routes", i, "targets"),
+            f"critical route {route.name!r} {has} {len(found)} {noun} "
+            f"({', '.join(found)}); needs at least 2",
+            hint,
+        )
 
 
 @rule(

@@ -15,6 +15,28 @@ YEAR = 366 * DAY
 RESTORE_TEST_MAX = 90 * DAY
 
 
+def _cadence(
+    every: float | None,
+    field: str,
+    limit: float,
+    missing: tuple[str, str],
+    too_rare: tuple[str, str],
+    too_rare_severity: Severity | None = None,
+) -> Iterator[Finding]:
+    """A missing cadence (``missing`` = message, hint) or one longer than ``limit``
+    (``too_rare`` = message template with ``{every}``, hint)."""
+    if every is None:
+        yield Finding(("testing",), *missing)
+    elif every > limit:
+        message, hint = too_rare
+        yield Finding(
+            ("testing", field),
+            message.format(every=format_duration(every)),
+            hint,
+            too_rare_severity,
+        )
+
+
 @rule(
     "DR501",
     "restore-test-cadence",
@@ -23,20 +45,17 @@ RESTORE_TEST_MAX = 90 * DAY
     "Test restoration periodically. Backups that don't restore are worse than no backups.",
 )
 def restore_test_cadence(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
-    every = plan.testing.restore_test_every
-    if every is None:
-        yield Finding(
-            ("testing",),
+    yield from _cadence(
+        plan.testing.restore_test_every,
+        "restore_test_every",
+        RESTORE_TEST_MAX,
+        (
             "no restore-test cadence: backups that are never restored are not known to work",
             "add `testing: {restore_test_every: 30d}`",
-        )
-    elif every > RESTORE_TEST_MAX:
-        yield Finding(
-            ("testing", "restore_test_every"),
-            f"restore tests every {format_duration(every)}; test at least every 90d",
-            "set `restore_test_every: 30d`",
-            Severity.WARNING,
-        )
+        ),
+        ("restore tests every {every}; test at least every 90d", "set `restore_test_every: 30d`"),
+        Severity.WARNING,
+    )
 
 
 @rule(
@@ -48,19 +67,19 @@ def restore_test_cadence(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
     "works; surface issues.",
 )
 def failover_drill_quarterly(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
-    every = plan.testing.failover_drill_every
-    if every is None:
-        yield Finding(
-            ("testing",),
+    yield from _cadence(
+        plan.testing.failover_drill_every,
+        "failover_drill_every",
+        QUARTER,
+        (
             "no failover-drill cadence; the framework asks for quarterly drills",
             "add `failover_drill_every: 90d` under testing:",
-        )
-    elif every > QUARTER:
-        yield Finding(
-            ("testing", "failover_drill_every"),
-            f"failover drills every {format_duration(every)}; needs at least quarterly (90d)",
+        ),
+        (
+            "failover drills every {every}; needs at least quarterly (90d)",
             "set `failover_drill_every: 90d` or less",
-        )
+        ),
+    )
 
 
 @rule(
@@ -74,19 +93,19 @@ def failover_drill_quarterly(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
 def regional_failover_yearly(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
     if not any(t.multi_region for t in plan.tiers.values()):
         return
-    every = plan.testing.regional_failover_every
-    if every is None:
-        yield Finding(
-            ("testing",),
+    yield from _cadence(
+        plan.testing.regional_failover_every,
+        "regional_failover_every",
+        YEAR,
+        (
             "no regional-failover cadence although a tier is multi-region",
             "add `regional_failover_every: 365d` under testing:",
-        )
-    elif every > YEAR:
-        yield Finding(
-            ("testing", "regional_failover_every"),
-            f"regional failover every {format_duration(every)}; needs at least yearly",
+        ),
+        (
+            "regional failover every {every}; needs at least yearly",
             "set `regional_failover_every: 365d` or less",
-        )
+        ),
+    )
 
 
 @rule(
