@@ -21,6 +21,7 @@ import blake3
 import zstandard
 
 from drkit.connectors.objectstore.base import ObjectStore
+from drkit.connectors.objectstore.local import LocalStore
 from drkit.errors import (
     CorruptObject,
     InputError,
@@ -417,6 +418,7 @@ class Repository:
         buf.parts.clear()
         name = blake3.blake3(data).hexdigest()
         self.store.put(pack_key(name), data)  # W1: the pack is stored before any index
+        self._drop_cache(pack_key(name))
         write_index = None
         with self._lock:
             self.index.add_pack(name, buf.entries)
@@ -429,6 +431,28 @@ class Repository:
         if write_index:
             with self._index_lock:
                 self.write_index_object(write_index)
+
+    def _drop_cache(self, key: str) -> None:
+        """Tell the kernel a pack just stored on a local disk will not be read soon.
+
+        ``LocalStore.put`` fsyncs, so its pages are clean and are freed at once; the
+        next pack's write then reuses them. On the development VM, writing into
+        never-touched pages costs ~10 us per 4 KiB (fsync'd 16 MiB writes: 263-294 MiB/s
+        and 1.8-2.0 s of system time per 768 MiB, against 930-1,046 MiB/s and 0.3 s with
+        this). Best effort; other stores and platforms are left alone."""
+        store = self.store
+        if not isinstance(store, LocalStore) or not hasattr(os, "posix_fadvise"):
+            return
+        try:
+            fd = os.open(store.root / key, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
     def flush(self) -> None:
         """Write partial packs, wait for every upload, then write the index (W1, W2)."""
