@@ -7,7 +7,8 @@ import yaml
 
 from drkit.errors import SecretMissing, UsageError
 from drkit.workspace import Workspace
-from drkit.workspace.demo import SIZES, build_stack
+from drkit.workspace.demo import build_stack
+from drkit.workspace.demo_sizes import SIZES
 
 from .conftest import WritePlan, serving_plan
 

@@ -10,7 +10,7 @@ import typer
 from drkit.cli.common import JsonOption, emit, err_console
 from drkit.cli.drill_cmd import render_scorecard
 from drkit.errors import CheckFailed
-from drkit.workspace.demo import SIZES, run_demo
+from drkit.workspace.demo_sizes import SIZES
 
 
 def demo_cmd(
@@ -24,6 +24,8 @@ def demo_cmd(
     json_: JsonOption = False,
 ) -> None:
     """Build an example AI stack, back it up, replicate, verify, run a game day."""
+    from drkit.workspace.demo import run_demo
+
     say = (lambda _msg: None) if json_ else (lambda msg: err_console.print(f"[bold]demo[/] {msg}"))
     result = run_demo(
         directory,

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,12 +14,11 @@ from rich.table import Table
 from rich.text import Text
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, console, emit, err_console
-from drkit.drills.engine import DrillInterrupted
-from drkit.drills.journal import Journal, Measurement, StepRecord
-from drkit.drills.report import fmt_seconds, scorecard
-from drkit.drills.scenarios import SCENARIOS, DrillOptions
 from drkit.errors import CheckFailed
-from drkit.workspace import GameDay, Workspace, run_gameday
+
+if TYPE_CHECKING:  # drills and the workspace load when a command runs, not at CLI start-up
+    from drkit.drills.journal import Journal, Measurement, StepRecord
+    from drkit.workspace import GameDay
 
 drill_app = typer.Typer(
     name="drill", help="Run incident drills and read their history.", no_args_is_help=True
@@ -29,7 +28,10 @@ SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the injected fa
 _VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "aborted": "yellow"}
 
 
-_fmt = fmt_seconds
+def _fmt(seconds: float | None) -> str:
+    from drkit.drills.report import fmt_seconds
+
+    return fmt_seconds(seconds)
 
 
 def _when(at: float) -> str:
@@ -53,6 +55,8 @@ def _step_printer(json_: bool) -> Any:
 @contextlib.contextmanager
 def _exit_on_interrupt(json_: bool, *, show_journal: bool) -> Iterator[None]:
     """An interrupted drill (its rollback already ran) exits 130, showing its journal so far."""
+    from drkit.drills.engine import DrillInterrupted
+
     try:
         yield
     except DrillInterrupted as exc:
@@ -99,6 +103,9 @@ def run_cmd(
     json_: JsonOption = False,
 ) -> None:
     """Run one drill; exit 1 when it fails its targets (the reasons say why)."""
+    from drkit.drills.scenarios import DrillOptions
+    from drkit.workspace import Workspace
+
     with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=True):
         if not json_:
             err_console.print(f"drill {scenario} on plan {ws.plan.name!r} (seed {seed})")
@@ -122,6 +129,9 @@ def run_cmd(
 @drill_app.command("list")
 def list_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
     """The scenarios and whether this plan can run them (and why not)."""
+    from drkit.drills.scenarios import SCENARIOS
+    from drkit.workspace import Workspace
+
     with Workspace.load(plan) as ws:
         plan_ = ws.plan
     rows: list[dict[str, Any]] = []
@@ -154,6 +164,8 @@ def history_cmd(
     json_: JsonOption = False,
 ) -> None:
     """Past drills from drkit's state: when, verdict, measured RTO/RPO against targets."""
+    from drkit.workspace import Workspace
+
     with Workspace.load(plan) as ws:
         records = ws.drill_history(scenario)[-limit:] if limit > 0 else []
     rows = []
@@ -203,19 +215,21 @@ def render_scorecard(out: Console, day: GameDay) -> None:
     table.add_column("verdict", no_wrap=True)
     for col in ("RTO measured / target", "RPO measured / target", "detection"):
         table.add_column(col)
+    from drkit.drills.report import scorecard
+
     rows = scorecard(day.journals)
     for row in rows:
 
         def cell(m: Measurement) -> Text:
             style = "" if m.met is None else ("green" if m.met else "bold red")
-            return Text(f"{fmt_seconds(m.measured_s)} / {fmt_seconds(m.target_s)}", style=style)
+            return Text(f"{_fmt(m.measured_s)} / {_fmt(m.target_s)}", style=style)
 
         table.add_row(
             row.scenario,
             Text(row.verdict.upper(), style=_VERDICT_STYLE.get(row.verdict, "bold red")),
             cell(row.rto),
             cell(row.rpo),
-            Text(fmt_seconds(row.detection.measured_s)),
+            Text(_fmt(row.detection.measured_s)),
         )
     out.print(table)
     for row in rows:
@@ -241,6 +255,8 @@ def gameday_cmd(
     json_: JsonOption = False,
 ) -> None:
     """Run the plan's drills, print the scorecard, write the HTML report; exit 1 if one fails."""
+    from drkit.workspace import Workspace, run_gameday
+
     with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=False):
         day = run_gameday(
             ws,

@@ -6,22 +6,19 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, console, emit
 from drkit.errors import CheckFailed
-from drkit.plan.analysis import achievable_rpo
-from drkit.plan.lint import Severity, Violation, count, lint
-from drkit.plan.loader import load_plan
-from drkit.plan.models import Plan
-from drkit.plan.starter import write_starter
-from drkit.types import format_duration
+
+if TYPE_CHECKING:  # the plan model (pydantic) loads when a command runs, not at start-up
+    from drkit.plan.lint import Violation
+    from drkit.plan.models import Plan
 
 plan_app = typer.Typer(
     name="plan",
@@ -29,7 +26,7 @@ plan_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)[^/@\s]*@")
 
 
@@ -61,6 +58,9 @@ def _drop_none(value: Any) -> Any:
 @plan_app.command("check")
 def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
     """Lint the plan against the DR framework; exit 1 when a rule of severity error fails."""
+    from drkit.plan.lint import Severity, count, lint
+    from drkit.plan.loader import load_plan
+
     loaded = load_plan(plan)
     violations = lint(loaded) + _overdue(loaded, plan)
     errors = count(violations, Severity.ERROR)
@@ -84,6 +84,10 @@ def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
 
 def _overdue(loaded: Plan, path: Path) -> list[Violation]:
     """Drills and restore tests overdue by the cadence, from drkit's state (drkit.workspace)."""
+    from drkit.state.store import plan_state_path
+
+    if not plan_state_path(loaded).exists():
+        return []  # drkit never ran here: judge the plan alone, without loading the workspace
     from drkit.workspace import Workspace
 
     with Workspace(loaded, path) as ws:
@@ -91,6 +95,8 @@ def _overdue(loaded: Plan, path: Path) -> list[Violation]:
 
 
 def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:
+    from drkit.plan.lint import Severity, count
+
     for v in violations:
         line = Text()
         line.append(v.where, style="bold")
@@ -112,12 +118,19 @@ def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None
 @plan_app.command("show")
 def show(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
     """Print the plan as drkit understands it: defaults filled, durations normalised."""
+    from drkit.plan.loader import load_plan
+
     loaded = load_plan(plan)
     data = plan_as_data(loaded)
     emit(data, json_, lambda out: _render_show(out, loaded, data))
 
 
 def _render_show(out: Console, plan: Plan, data: dict[str, Any]) -> None:
+    import yaml
+
+    from drkit.plan.analysis import achievable_rpo
+    from drkit.types import format_duration
+
     text = yaml.safe_dump(_drop_none(data), sort_keys=False, allow_unicode=True, width=100)
     out.print(Text(text.rstrip()), soft_wrap=True)
     table = Table(title="Recovery points (worst case implied by schedule and replication)")
@@ -140,6 +153,8 @@ def _render_show(out: Console, plan: Plan, data: dict[str, Any]) -> None:
 @plan_app.command("schema")
 def schema(json_: JsonOption = False) -> None:
     """Print the JSON Schema of drkit.yaml (always JSON)."""
+    from drkit.plan.models import Plan
+
     document = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
     document.update(Plan.model_json_schema(mode="validation"))
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
@@ -153,6 +168,8 @@ def init(
     json_: JsonOption = False,
 ) -> None:
     """Write a commented starter drkit.yaml that passes `drkit plan check`."""
+    from drkit.plan.starter import write_starter
+
     path = write_starter(directory, force=force)
     emit(
         {"path": str(path)},

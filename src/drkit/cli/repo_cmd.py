@@ -14,28 +14,19 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, err_console
-from drkit.connectors.objectstore.base import ObjectStore
 from drkit.errors import CheckFailed, InputError, SecretMissing, UsageError
-from drkit.repository import KdfParams, Repository
-from drkit.repository.maintenance import check, forget, prune
-from drkit.repository.replica import copy, repair
-from drkit.repository.retention import Policy
-from drkit.types import parse_duration
+
+if TYPE_CHECKING:  # the repository stack loads when a command runs, not at CLI start-up
+    from drkit.connectors.objectstore.base import ObjectStore
+    from drkit.repository import KdfParams, Repository
+    from drkit.repository.retention import Policy
 
 RepoOption = Annotated[
     str | None,
@@ -129,6 +120,8 @@ def _credentials(repo_url: str | None, plan: Path) -> tuple[str, str]:
 def _kdf() -> KdfParams:
     # DRKIT_KDF=fast skips the memory-hard cost, honoured only inside a pytest run so that
     # a stray environment variable can never weaken real keys
+    from drkit.repository import KdfParams
+
     fast = os.environ.get("DRKIT_KDF") == "fast" and "PYTEST_CURRENT_TEST" in os.environ
     return KdfParams.fast() if fast else KdfParams()
 
@@ -144,6 +137,8 @@ def _opened(repo_url: str | None, plan: Path) -> Iterator[Repository]:
 @contextlib.contextmanager
 def _repository(url: str, password: str, *, init: bool = False) -> Iterator[Repository]:
     """Open the repository at ``url`` (create it first if ``init`` and missing); close it after."""
+    from drkit.repository import Repository
+
     store = _open_store(url)
     if init and not store.exists("config"):
         repo = Repository.init(store, password, kdf=_kdf())
@@ -161,6 +156,15 @@ def _progress(json_: bool, total: int | None, what: str) -> Iterator[Callable[[i
     if json_ or not err_console.is_terminal:
         yield lambda _n: None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = [
         TextColumn(f"[bold]{what}"),
         BarColumn(),
@@ -200,6 +204,8 @@ def repo_init(
     repo: RepoOption = None, plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False
 ) -> None:
     """Create a new, empty repository."""
+    from drkit.repository import Repository
+
     url, password = _credentials(repo, plan)
     r = Repository.init(_open_store(url), password, kdf=_kdf())
     data = {"repository": r.store.url, "id": r.id, "key": r.key_id}
@@ -449,6 +455,8 @@ def check_cmd(
     json_: JsonOption = False,
 ) -> None:
     """Verify the repository's structure (and data); exit 1 when damage is found."""
+    from drkit.repository.maintenance import check
+
     subset = None
     if read_data_subset is not None:
         m = _SUBSET.match(read_data_subset)
@@ -481,6 +489,8 @@ def check_cmd(
 
 
 def _retention_from_plan(plan: Path) -> dict[str, Policy]:
+    from drkit.repository.retention import Policy
+
     loaded = _load_plan(plan)
     out: dict[str, Policy] = {}
     for _, comp in loaded.components() if loaded is not None else ():
@@ -515,6 +525,10 @@ def forget_cmd(
     json_: JsonOption = False,
 ) -> None:
     """Forget snapshots by retention policy (restic keep-* semantics, per component)."""
+    from drkit.repository.maintenance import forget, prune
+    from drkit.repository.retention import Policy
+    from drkit.types import parse_duration
+
     try:
         within = parse_duration(keep_within) if keep_within else None
     except ValueError as exc:
@@ -585,6 +599,8 @@ def copy_cmd(
 
     The destination's password is DRKIT_TO_PASSWORD / DRKIT_TO_PASSWORD_FILE, else the same.
     """
+    from drkit.repository.replica import copy
+
     with (
         _opened(repo, plan) as src,
         _repository(to, _other_password("TO"), init=init) as dst,
@@ -612,6 +628,8 @@ def repair_cmd(
 
     The replica's password is DRKIT_FROM_PASSWORD / DRKIT_FROM_PASSWORD_FILE, else the same.
     """
+    from drkit.repository.replica import repair
+
     with (
         _opened(repo, plan) as r,
         _repository(from_, _other_password("FROM")) as replica,

@@ -22,9 +22,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drkit.errors import InputError
+
+if TYPE_CHECKING:
+    from drkit.plan.models import Plan
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -56,9 +59,6 @@ CREATE TABLE IF NOT EXISTS drills (
 CREATE INDEX IF NOT EXISTS drills_scenario ON drills(scenario, at);
 """
 
-#: Where the state lives unless ``DRKIT_STATE`` or an explicit path says otherwise.
-DEFAULT_STATE_DIR = ".drkit"
-
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -89,13 +89,24 @@ class DrillRecord:
     journal: dict[str, Any]
 
 
+#: Where the state lives unless ``DRKIT_STATE`` or an explicit path says otherwise.
+DEFAULT_STATE_DIR = ".drkit"
+
+
 def default_state_path(plan_path: Path | None = None) -> Path:
     """``$DRKIT_STATE``, else ``.drkit/state.db`` beside the plan (or the working dir)."""
-    env = os.environ.get("DRKIT_STATE")
-    if env:
-        return Path(env)
     base = plan_path.parent if plan_path is not None else Path.cwd()
-    return base / DEFAULT_STATE_DIR / "state.db"
+    return _env_state_path() or base / DEFAULT_STATE_DIR / "state.db"
+
+
+def plan_state_path(plan: Plan) -> Path:
+    """``$DRKIT_STATE``, else ``<state_dir>/state.db`` (``state_dir`` relative to the plan)."""
+    return _env_state_path() or plan.resolve_path(plan.state_dir) / "state.db"
+
+
+def _env_state_path() -> Path | None:
+    env = os.environ.get("DRKIT_STATE")
+    return Path(env) if env else None
 
 
 class StateStore:

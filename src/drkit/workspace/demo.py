@@ -40,11 +40,10 @@ from drkit.errors import CheckFailed, UsageError
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.repository import KdfParams, Repository
 from drkit.repository.replica import CopyResult, copy
+from drkit.workspace.demo_sizes import SIZES
 from drkit.workspace.protect import BackupItem, backup_jobs, run_backup
 from drkit.workspace.workspace import GameDay, RestoreCheck, Workspace, run_gameday
 
-SIZES = {"small": (40, 8, 32, 6), "default": (2000, 40, 256, 40)}
-"""size -> (vectors, dataset shards, records per shard, eval questions)"""
 DIMENSION = 64
 WRITES_AFTER_BACKUP = 3
 

@@ -36,7 +36,7 @@ from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.plan.secrets import repository_password
 from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
 from drkit.repository import Repository
-from drkit.state.store import DrillRecord, StateStore
+from drkit.state.store import DrillRecord, StateStore, plan_state_path
 from drkit.workspace.overdue import overdue_violations
 
 #: Which scenarios count as which activity of the plan's ``testing`` cadence.
@@ -61,10 +61,7 @@ class Workspace:
     @property
     def state_path(self) -> Path:
         """``$DRKIT_STATE``, else ``<state_dir>/state.db`` (state_dir relative to the plan)."""
-        env = os.environ.get("DRKIT_STATE")
-        if env:
-            return Path(env)
-        return self.plan.resolve_path(self.plan.state_dir) / "state.db"
+        return plan_state_path(self.plan)
 
     @property
     def state_dir(self) -> Path:
