@@ -29,6 +29,7 @@ app = typer.Typer(
 COMMAND_MODULES: list[str] = [
     "drkit.cli.plan_cmd",
     "drkit.cli.gateway_cmd",
+    "drkit.cli.backup_cmd",
     "drkit.cli.repo_cmd",
     "drkit.cli.simulate_cmd",
     "drkit.cli.drill_cmd",

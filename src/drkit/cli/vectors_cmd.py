@@ -13,9 +13,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from drkit.cli.backup_cmd import render_backup, render_restore
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
-from drkit.cli.repo_cmd import RepoOption, _load_plan, render_backup, render_restore
-from drkit.cli.repo_cmd import _opened as opened_repository
+from drkit.cli.repo_access import RepoOption, load_plan_if_any, opened_repository
 from drkit.errors import CheckFailed, UsageError
 
 snapshot_app = typer.Typer(
@@ -46,7 +46,7 @@ def create_cmd(
     """
     from drkit.workspace.protect import backup_jobs, run_backup
 
-    loaded = _load_plan(plan)
+    loaded = load_plan_if_any(plan)
     jobs, _ = backup_jobs(loaded, [target], component=component, collections=list(collection or []))
     if jobs[0].kind != "vectors":
         raise UsageError(
@@ -75,7 +75,7 @@ def restore_cmd(
     """Restore a vector snapshot into any engine, atomically (= ``drkit restore``)."""
     from drkit.workspace.protect import restore_snapshot, vector_target
 
-    loaded = _load_plan(plan)
+    loaded = load_plan_if_any(plan)
     vector_target(loaded, to)  # refuse a non-vector target before opening anything
     with opened_repository(repo, plan) as r:
         res = restore_snapshot(r, snapshot, to, plan=loaded, collection=collection)
