@@ -163,21 +163,24 @@ def lint(
         if not all(ctx.provides(need) for need in r.needs):
             continue
         for finding in r.check(plan, ctx):
-            loc = plan.locate(*finding.path)
-            found.append(
-                Violation(
-                    rule=r.id,
-                    name=r.name,
-                    severity=finding.severity or r.severity,
-                    message=finding.message,
-                    hint=finding.hint,
-                    file=loc.file,
-                    line=loc.line,
-                    field=loc.field,
-                )
-            )
+            found.append(locate(plan, r, finding))
     found.sort(key=lambda v: (_SEVERITY_ORDER[v.severity], v.line or 0, v.rule))
     return found
+
+
+def locate(plan: Plan, rule: Rule, finding: Finding) -> Violation:
+    """``rule``'s ``finding`` as a violation located in the plan file."""
+    loc = plan.locate(*finding.path)
+    return Violation(
+        rule=rule.id,
+        name=rule.name,
+        severity=finding.severity or rule.severity,
+        message=finding.message,
+        hint=finding.hint,
+        file=loc.file,
+        line=loc.line,
+        field=loc.field,
+    )
 
 
 def count(violations: Iterable[Violation], severity: Severity) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from drkit.plan.lint import Finding, LintContext, Rule, Severity, Violation
+from drkit.plan.lint import Finding, LintContext, Rule, Severity, Violation, locate
 from drkit.plan.models import Plan
 from drkit.types import format_duration
 
@@ -109,20 +109,6 @@ OVERDUE_RULES: tuple[Rule, ...] = (
 
 def overdue_violations(plan: Plan, ctx: LintContext) -> list[Violation]:
     """The findings of :data:`OVERDUE_RULES`, located in the plan file like lint's."""
-    found: list[Violation] = []
-    for rule in OVERDUE_RULES:
-        for finding in rule.check(plan, ctx):
-            loc = plan.locate(*finding.path)
-            found.append(
-                Violation(
-                    rule=rule.id,
-                    name=rule.name,
-                    severity=finding.severity or rule.severity,
-                    message=finding.message,
-                    hint=finding.hint,
-                    file=loc.file,
-                    line=loc.line,
-                    field=loc.field,
-                )
-            )
-    return found
+    return [
+        locate(plan, rule, finding) for rule in OVERDUE_RULES for finding in rule.check(plan, ctx)
+    ]

@@ -144,19 +144,14 @@ def dataset_versioned(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
     "replication. Enable both.",
 )
 def dataset_replicated(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
-    for i, ds in enumerate(plan.datasets):
-        if ds.schedule is None:
-            yield Finding(
-                ("datasets", i),
-                f"dataset {ds.name!r} has no backup schedule",
-                "add `schedule: 1d` (or what its RPO needs)",
-            )
-        if not replicas_of(plan, ds):
-            yield Finding(
-                ("datasets", i),
-                f"dataset {ds.name!r} is not replicated",
-                "add a replica repository to `replicate_to:`",
-            )
+    yield from _backed_up_and_replicated(
+        plan,
+        "datasets",
+        "dataset",
+        list(plan.datasets),
+        unscheduled="has no backup schedule",
+        schedule_hint="add `schedule: 1d` (or what its RPO needs)",
+    )
 
 
 @rule(
@@ -211,15 +206,18 @@ def model_dataset_version_exists(plan: Plan, ctx: LintContext) -> Iterator[Findi
 
 
 def _backed_up_and_replicated(
-    plan: Plan, section: str, what: str, items: list[Component]
+    plan: Plan,
+    section: str,
+    what: str,
+    items: list[Component],
+    *,
+    unscheduled: str = "is not backed up (no schedule)",
+    schedule_hint: str = "add `schedule: 1d`",
 ) -> Iterator[Finding]:
+    """Findings for items of ``section`` with no backup schedule or no replica."""
     for i, item in enumerate(items):
         if item.schedule is None:
-            yield Finding(
-                (section, i),
-                f"{what} {item.name!r} is not backed up (no schedule)",
-                "add `schedule: 1d`",
-            )
+            yield Finding((section, i), f"{what} {item.name!r} {unscheduled}", schedule_hint)
         if not replicas_of(plan, item):
             yield Finding(
                 (section, i),
