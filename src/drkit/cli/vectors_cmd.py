@@ -133,9 +133,7 @@ def verify_cmd(
                 con.print(f"  [red]{p}[/]")
 
     emit([res.to_json() for res in results], json_, render)
-    failed = [
-        r.component + (f"/{r.collection}" if r.collection else "") for r in results if not r.ok
-    ]
+    failed = [r.label for r in results if not r.ok]
     if failed:
         raise CheckFailed(f"restore test failed: {', '.join(failed)}")
 

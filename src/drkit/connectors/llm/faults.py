@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from drkit.errors import UsageError
 
@@ -45,17 +45,7 @@ FaultKind = Literal[
     "malformed",
     "stream_error",
 ]
-FAULT_KINDS: tuple[str, ...] = (
-    "error",
-    "rate_limit",
-    "latency",
-    "black_hole",
-    "refuse",
-    "stream_cut",
-    "stream_stall",
-    "malformed",
-    "stream_error",
-)
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 #: The key a bare ``KIND:VALUE`` sets, per kind.
 _SHORT_KEY = {
     "error": "status",

@@ -93,3 +93,26 @@ class ObjectStore(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+class StoreWrapper(ObjectStore):
+    """Base of stores that add behaviour around another store (``Retrying``, ``Faulty``).
+
+    Keeps the wrapped store's URL, reads its capabilities through (S3 may probe them on
+    first use) and closes it; subclasses implement the operations.
+    """
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.inner = store
+        self.url = store.url
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    @capabilities.setter
+    def capabilities(self, value: Capabilities) -> None:
+        self.inner.capabilities = value
+
+    def close(self) -> None:
+        self.inner.close()

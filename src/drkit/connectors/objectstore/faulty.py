@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from drkit.connectors.objectstore.base import Capabilities, ObjectInfo, ObjectStore
+from drkit.connectors.objectstore.base import ObjectInfo, ObjectStore, StoreWrapper
 from drkit.errors import StorageFull, StoreUnreachable, TransientStorageError
 
 
@@ -35,7 +35,7 @@ class Fault:
     kind: str  # "transient" | "lost_ack" | "full" | "unreachable" | "corrupt"
 
 
-class Faulty(ObjectStore):
+class Faulty(StoreWrapper):
     def __init__(
         self,
         store: ObjectStore,
@@ -51,8 +51,7 @@ class Faulty(ObjectStore):
         for name, rate in (("fail_rate", fail_rate), ("lost_ack_rate", lost_ack_rate)):
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], not {rate}")
-        self.inner = store
-        self.url = store.url
+        super().__init__(store)
         self.fail_rate = fail_rate
         self.lost_ack_rate = lost_ack_rate
         self.full_after_bytes = full_after_bytes
@@ -138,17 +137,6 @@ class Faulty(ObjectStore):
         self._before("delete", key)
         self.inner.delete(key)
         self._after_write("delete", key)
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities  # read through: S3 may probe on first use
-
-    @capabilities.setter
-    def capabilities(self, value: Capabilities) -> None:
-        self.inner.capabilities = value
-
-    def close(self) -> None:
-        self.inner.close()
 
     def __repr__(self) -> str:
         return f"Faulty({self.inner!r})"

@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from drkit.connectors.objectstore.base import Capabilities, ObjectInfo, ObjectStore
+from drkit.connectors.objectstore.base import ObjectInfo, ObjectStore, StoreWrapper
 from drkit.errors import DrkitError, ObjectExists, ObjectNotFound
 
 T = TypeVar("T")
 
 
-class Retrying(ObjectStore):
+class Retrying(StoreWrapper):
     def __init__(
         self,
         store: ObjectStore,
@@ -37,8 +37,7 @@ class Retrying(ObjectStore):
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be >= 1")
-        self.inner = store
-        self.url = store.url
+        super().__init__(store)
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -52,6 +51,13 @@ class Retrying(ObjectStore):
         cap = min(self.max_delay, self.base_delay * (2**attempt))
         return self._random.uniform(0, cap)
 
+    def _back_off(self, exc: DrkitError, attempt: int) -> None:
+        """After failed ``attempt`` (1-based): re-raise ``exc`` if final, else sleep."""
+        if not exc.retryable or attempt >= self.attempts:
+            raise exc
+        self.retries += 1
+        self._sleep(self._delay(attempt - 1))
+
     def _call(self, fn: Callable[[], T]) -> T:
         attempt = 0
         while True:
@@ -59,10 +65,7 @@ class Retrying(ObjectStore):
                 return fn()
             except DrkitError as exc:
                 attempt += 1
-                if not exc.retryable or attempt >= self.attempts:
-                    raise
-                self.retries += 1
-                self._sleep(self._delay(attempt - 1))
+                self._back_off(exc, attempt)
 
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         if not if_absent:
@@ -114,21 +117,7 @@ class Retrying(ObjectStore):
                 return
             except DrkitError as exc:
                 attempt += 1
-                if not exc.retryable or attempt >= self.attempts:
-                    raise
-                self.retries += 1
-                self._sleep(self._delay(attempt - 1))
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities  # read through: S3 may probe on first use
-
-    @capabilities.setter
-    def capabilities(self, value: Capabilities) -> None:
-        self.inner.capabilities = value
-
-    def close(self) -> None:
-        self.inner.close()
+                self._back_off(exc, attempt)
 
     def __repr__(self) -> str:
         return f"Retrying({self.inner!r}, attempts={self.attempts})"
