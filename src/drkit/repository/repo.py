@@ -20,7 +20,7 @@ from typing import Any
 import blake3
 import zstandard
 
-from drkit.connectors.objectstore.base import ObjectStore
+from drkit.connectors.objectstore.base import ObjectStore, StoreWrapper
 from drkit.connectors.objectstore.local import LocalStore
 from drkit.errors import (
     CorruptObject,
@@ -441,6 +441,8 @@ class Repository:
         and 1.8-2.0 s of system time per 768 MiB, against 930-1,046 MiB/s and 0.3 s with
         this). Best effort; other stores and platforms are left alone."""
         store = self.store
+        while isinstance(store, StoreWrapper):  # Retrying (as opened by the CLI), Faulty
+            store = store.inner
         if not isinstance(store, LocalStore) or not hasattr(os, "posix_fadvise"):
             return
         try:
