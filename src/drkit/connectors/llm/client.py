@@ -506,6 +506,36 @@ class UpstreamClient:
             response.release()
         return status_error(response.status, body, response.headers, where=where)
 
+    async def _open(
+        self,
+        dialect: Dialect,
+        base_url: str,
+        body: Mapping[str, Any],
+        deadlines: DeadlinesLike,
+        api_key: Secret | None,
+        headers: Mapping[str, str] | None,
+        name: str | None,
+        *,
+        stream: bool,
+    ) -> tuple[aiohttp.ClientResponse, float, str]:
+        """Send the request; a 2xx response with its start time and label, else UpstreamError."""
+        started = asyncio.get_running_loop().time()
+        where = name or dialect
+        response = await self._send(
+            dialect,
+            base_url,
+            body,
+            deadlines,
+            api_key,
+            headers,
+            stream=stream,
+            started=started,
+            where=where,
+        )
+        if response.status >= 400:
+            raise await self._read_error(response, deadlines, started, where)
+        return response, started, where
+
     async def complete(
         self,
         *,
@@ -518,21 +548,9 @@ class UpstreamClient:
         name: str | None = None,
     ) -> UpstreamResponse:
         """One non-streaming call; the parsed JSON body of a 2xx, else UpstreamError."""
-        started = asyncio.get_running_loop().time()
-        where = name or dialect
-        response = await self._send(
-            dialect,
-            base_url,
-            body,
-            deadlines,
-            api_key,
-            headers,
-            stream=False,
-            started=started,
-            where=where,
+        response, started, where = await self._open(
+            dialect, base_url, body, deadlines, api_key, headers, name, stream=False
         )
-        if response.status >= 400:
-            raise await self._read_error(response, deadlines, started, where)
         failure: UpstreamError | None = None
         raw = b""
         try:
@@ -585,21 +603,9 @@ class UpstreamClient:
         Entering raises UpstreamError for connection failures, deadlines and error
         statuses; iterating yields events and raises for cuts, stalls and bad events.
         """
-        started = asyncio.get_running_loop().time()
-        where = name or dialect
-        response = await self._send(
-            dialect,
-            base_url,
-            body,
-            deadlines,
-            api_key,
-            headers,
-            stream=True,
-            started=started,
-            where=where,
+        response, started, where = await self._open(
+            dialect, base_url, body, deadlines, api_key, headers, name, stream=True
         )
-        if response.status >= 400:
-            raise await self._read_error(response, deadlines, started, where)
         upstream = UpstreamStream(response, dialect, deadlines, started, where)
         try:
             yield upstream
