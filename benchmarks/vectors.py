@@ -9,7 +9,7 @@ Usage::
 Records are generated (float32 vectors, small JSON payloads, documents), imported into
 the engine (``lancedb``, ``qdrant``, ``milvus``, ``chroma`` embedded, or ``memory``),
 then snapshotted into a local repository. The engine's export and import time is
-reported apart from drkit's own pipeline (record hashing, Parquet encoding, compression,
+reported apart from drkit's own pipeline (record hashing, Arrow IPC segments, compression,
 encryption, storing; and on restore: reading, decrypting, decoding, hash checks).
 Targets (issue 4): pipeline >= 400 MB/s on a full snapshot; an incremental after 1%
 random updates stores <= 3% of the full snapshot's bytes; restore pipeline >= 500 MB/s

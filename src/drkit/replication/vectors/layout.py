@@ -19,7 +19,6 @@ segments are simply not referenced.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,42 +66,114 @@ def record_hashes(config: CollectionConfig, batch: pa.RecordBatch) -> list[bytes
     """BLAKE3-128 of each record over: the u64-LE-length-prefixed UTF-8 id, the
     length-prefixed payload (canonical JSON), the document (0x00 if null, else 0x01 +
     length + UTF-8), then each vector's float32 little-endian bytes in config order
-    (fixed lengths, so no prefix)."""
-    ids = batch.column(ID).to_pylist()
-    payloads = batch.column(PAYLOAD).to_pylist()
-    docs = batch.column(DOCUMENT).to_pylist()
+    (fixed lengths, so no prefix).
+
+    The id/payload/document prefixes of all records are laid out in one buffer with
+    numpy (no Python object per record), and the vectors are hashed straight from the
+    batch's Arrow buffer: the per-record Python work is one slice, hasher and digest."""
+    n = len(batch)
+    if n == 0:
+        return []
+    meta, st = _metas(batch)
+    m = meta.data
     views = []
     for v in config.vectors:
         col = batch.column(v.column)
         flat = np.ascontiguousarray(col.flatten().to_numpy(zero_copy_only=False), dtype="<f4")
-        views.append((memoryview(flat.tobytes()), v.dimension * 4))
-    pack = struct.Struct("<Q").pack
+        views.append((flat.data.cast("B"), v.dimension * 4))
     new = blake3.blake3
+    if len(views) == 1:
+        vec, size = views[0]
+        return [
+            new(m[st[i] : st[i + 1]]).update(vec[i * size : (i + 1) * size]).digest(HASH_BYTES)
+            for i in range(n)
+        ]
     out = []
-    for i, rid in enumerate(ids):
-        b = rid.encode()
-        p = payloads[i].encode()
-        d = docs[i]
-        if d is None:
-            meta = b"".join((pack(len(b)), b, pack(len(p)), p, b"\x00"))
-        else:
-            db = d.encode()
-            meta = b"".join((pack(len(b)), b, pack(len(p)), p, b"\x01", pack(len(db)), db))
-        h = new(meta)
+    for i in range(n):
+        h = new(m[st[i] : st[i + 1]])
         for view, size in views:
             h.update(view[i * size : (i + 1) * size])
         out.append(h.digest(HASH_BYTES))
     return out
 
 
+_EIGHT = np.arange(8, dtype=np.int64)
+
+
+def _strings(arr: pa.Array) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(offsets as int64, data as uint8) of a string array; nulls read as ""."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count:
+        arr = arr.fill_null("")
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    _, obuf, dbuf = arr.buffers()
+    offs = np.frombuffer(obuf, dtype="<i4", count=len(arr) + 1, offset=arr.offset * 4)
+    data = np.frombuffer(dbuf, dtype=np.uint8) if dbuf is not None else np.zeros(0, np.uint8)
+    return offs.astype(np.int64), data
+
+
+def _put_u64(out: np.ndarray[Any, Any], at: np.ndarray[Any, Any], values: Any) -> None:
+    le = np.asarray(values, dtype="<u8").view(np.uint8).reshape(-1, 8)
+    out[at[:, None] + _EIGHT] = le
+
+
+def _put_bytes(out: np.ndarray[Any, Any], at: np.ndarray[Any, Any], offs: Any, data: Any) -> None:
+    lengths = np.diff(offs)
+    if not len(lengths) or offs[-1] == offs[0]:
+        return
+    dest = np.repeat(at - offs[:-1], lengths) + np.arange(offs[0], offs[-1])
+    out[dest] = data[offs[0] : offs[-1]]
+
+
+def _metas(batch: pa.RecordBatch) -> tuple[np.ndarray[Any, Any], list[int]]:
+    """Every record's id/payload/document prefix, laid end to end, and where each starts."""
+    ioffs, idata = _strings(batch.column(ID))
+    poffs, pdata = _strings(batch.column(PAYLOAD))
+    docs = batch.column(DOCUMENT)
+    has = (
+        np.ones(len(batch), dtype=bool)
+        if not docs.null_count
+        else docs.is_valid().to_numpy(zero_copy_only=False)
+    )
+    doffs, ddata = _strings(docs)
+    ilen, plen, dlen = np.diff(ioffs), np.diff(poffs), np.diff(doffs)
+    row = 17 + ilen + plen + has * (8 + dlen)
+    starts = np.zeros(len(batch) + 1, dtype=np.int64)
+    np.cumsum(row, out=starts[1:])
+    out = np.empty(int(starts[-1]), dtype=np.uint8)
+    at = starts[:-1]
+    _put_u64(out, at, ilen)
+    _put_bytes(out, at + 8, ioffs, idata)
+    at = at + 8 + ilen
+    _put_u64(out, at, plen)
+    _put_bytes(out, at + 8, poffs, pdata)
+    at = at + 8 + plen
+    out[at] = has
+    at = at + 1
+    if has.any():
+        w = np.flatnonzero(has)
+        _put_u64(out, at[w], dlen[w])
+        _put_bytes(out, at + 8, doffs, ddata)  # null documents have no bytes
+    return out, starts.tolist()
+
+
 def encode_arrow(table: pa.Table) -> memoryview:
     """Arrow IPC file bytes, uncompressed: the repository compresses (float-aware) and
     encrypts; IPC writes and reads without re-encoding (Parquet's nested-list encoding of
-    vectors cost more than all the rest of the pipeline)."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
+    vectors cost more than all the rest of the pipeline).
+
+    Written twice: into a counting sink for the size, then into one exact numpy buffer.
+    A growing Arrow buffer cost reallocations and fresh pages (Arrow's mimalloc pool
+    returns freed memory to the kernel; numpy's malloc heap is reused)."""
+    mock = pa.MockOutputStream()
+    with pa.ipc.new_file(mock, table.schema) as writer:
         writer.write_table(table)
-    return memoryview(sink.getvalue())
+    out = np.empty(mock.size(), dtype=np.uint8)
+    with pa.ipc.new_file(pa.FixedSizeBufferWriter(pa.py_buffer(out)), table.schema) as writer:
+        writer.write_table(table)
+    return out.data
 
 
 def decode_arrow(data: bytes, what: str) -> pa.Table:
