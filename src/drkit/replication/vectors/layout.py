@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ from drkit.connectors.vectorstore.base import (
     arrow_schema,
 )
 from drkit.errors import CorruptObject
+from drkit.repository.codec import MODE_ZSTD, SAMPLE, choose_mode
 
 FORMAT = "drkit-vectors/1"
 HASH = "_hash"
@@ -62,7 +64,9 @@ def segment_schema(config: CollectionConfig) -> pa.Schema:
     return arrow_schema(config).append(pa.field(HASH, pa.binary(HASH_BYTES), nullable=False))
 
 
-def record_hashes(config: CollectionConfig, batch: pa.RecordBatch) -> list[bytes]:
+def record_hashes(
+    config: CollectionConfig, batch: pa.RecordBatch, helper: Executor | None = None
+) -> list[bytes]:
     """BLAKE3-128 of each record over: the u64-LE-length-prefixed UTF-8 id, the
     length-prefixed payload (canonical JSON), the document (0x00 if null, else 0x01 +
     length + UTF-8), then each vector's float32 little-endian bytes in config order
@@ -70,26 +74,38 @@ def record_hashes(config: CollectionConfig, batch: pa.RecordBatch) -> list[bytes
 
     The id/payload/document prefixes of all records are laid out in one buffer with
     numpy (no Python object per record), and the vectors are hashed straight from the
-    batch's Arrow buffer: the per-record Python work is one slice, hasher and digest."""
+    batch's Arrow buffer: the per-record Python work is one slice, hasher and digest.
+    With ``helper``, the first half of the records is hashed in that executor while
+    this thread hashes the second (blake3 releases the GIL for the vectors)."""
     n = len(batch)
     if n == 0:
         return []
     meta, st = _metas(batch)
-    m = meta.data
     views = []
     for v in config.vectors:
         col = batch.column(v.column)
         flat = np.ascontiguousarray(col.flatten().to_numpy(zero_copy_only=False), dtype="<f4")
         views.append((flat.data.cast("B"), v.dimension * 4))
+    if helper is None or n < 256:
+        return _hash_rows(meta.data, st, views, 0, n)
+    half = n // 2
+    first = helper.submit(_hash_rows, meta.data, st, views, 0, half)
+    second = _hash_rows(meta.data, st, views, half, n)
+    return first.result() + second
+
+
+def _hash_rows(
+    m: memoryview, st: list[int], views: list[tuple[memoryview, int]], lo: int, hi: int
+) -> list[bytes]:
     new = blake3.blake3
     if len(views) == 1:
         vec, size = views[0]
         return [
             new(m[st[i] : st[i + 1]]).update(vec[i * size : (i + 1) * size]).digest(HASH_BYTES)
-            for i in range(n)
+            for i in range(lo, hi)
         ]
     out = []
-    for i in range(n):
+    for i in range(lo, hi):
         h = new(m[st[i] : st[i + 1]])
         for view, size in views:
             h.update(view[i * size : (i + 1) * size])
@@ -249,3 +265,41 @@ class Manifest:
 
 def pieces(data: bytes | memoryview, size: int = PIECE_BYTES) -> Sequence[bytes | memoryview]:
     return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+
+
+def segment_pieces(
+    data: memoryview, config: CollectionConfig
+) -> list[tuple[bytes | memoryview, int | None]]:
+    """Cut a segment's IPC bytes into blobs of at most :data:`PIECE_BYTES`, each with
+    the codec mode for what it holds: the vector columns' float32 value buffers are cut
+    apart from the rest (ids, payloads, documents, hashes, IPC metadata: zstd), and
+    their mode is sampled once per segment instead of once per blob. The blobs still
+    join into the same file (the layout does not change)."""
+    buf = pa.py_buffer(data)
+    base = buf.address
+    regions: list[tuple[int, int]] = []
+    reader = pa.ipc.open_file(buf)
+    for i in range(reader.num_record_batches):
+        rb = reader.get_batch(i)
+        for v in config.vectors:
+            values = rb.column(v.column).values.buffers()[1]
+            if values is not None and values.size:
+                regions.append((values.address - base, values.address - base + values.size))
+    regions.sort()
+    vec_mode: int | None = None
+    out: list[tuple[bytes | memoryview, int | None]] = []
+
+    def cut(lo: int, hi: int, mode: int | None) -> None:
+        out.extend((data[i : min(hi, i + PIECE_BYTES)], mode) for i in range(lo, hi, PIECE_BYTES))
+
+    at = 0
+    for lo, hi in regions:
+        if lo < at or hi > len(data):
+            return [(p, None) for p in pieces(data)]  # not laid out as expected: sample all
+        if vec_mode is None:
+            vec_mode = choose_mode(data[lo : min(hi, lo + SAMPLE)])
+        cut(at, lo, MODE_ZSTD)
+        cut(lo, hi, vec_mode)
+        at = hi
+    cut(at, len(data), MODE_ZSTD)
+    return out

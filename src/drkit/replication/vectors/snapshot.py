@@ -23,7 +23,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,7 @@ from .layout import (
     encode_arrow,
     pieces,
     record_hashes,
+    segment_pieces,
     segment_schema,
 )
 
@@ -86,9 +87,12 @@ class _Writer:
 
     def write(self, data: bytes | memoryview, mode: int | None = None) -> list[str]:
         """Queue ``data`` (cut into pieces); the returned list is filled by :meth:`drain`."""
-        parts = pieces(data)
+        return self.write_parts([(p, mode) for p in pieces(data)])
+
+    def write_parts(self, parts: list[tuple[bytes | memoryview, int | None]]) -> list[str]:
+        """Queue pieces, each with its codec mode (None: sampled in the pool thread)."""
         sink = [""] * len(parts)
-        for i, part in enumerate(parts):
+        for i, (part, mode) in enumerate(parts):
             fut = self.repo.pool.submit(self._encode, part, mode)
             self.q.append((fut, len(part), sink, i))
             while len(self.q) > self.window:
@@ -184,31 +188,37 @@ def read_records(
             ahead.append([repo.pool.submit(repo.read_blob, b) for b in seg.content])
             queued += 1
 
-    for s in live:
-        seg = opened.manifest.segments[s]
-        picks = order[bounds[s] : bounds[s + 1]]
-        top_up()
-        data = b"".join(f.result() for f in ahead.popleft())
-        table = decode_arrow(data, f"segment {seg.name}")
-        if table.schema.names != schema.names or len(table) != seg.rows:
-            raise CorruptObject(f"segment {seg.name} does not match the manifest")
-        wanted = rows[picks]
-        if len(wanted) and (wanted.min() < 0 or wanted.max() >= len(table)):
-            raise CorruptObject(f"the index points outside segment {seg.name}")
-        if len(wanted) == len(table) and bool((wanted == np.arange(len(table))).all()):
-            taken = table  # every row live and in order (a full snapshot): no copy
-        else:
-            taken = table.take(pa.array(wanted))
-        expected = hashes.take(pa.array(picks)).to_pylist()
-        if taken.column(HASH).to_pylist() != expected:
-            raise CorruptObject(f"segment {seg.name}: rows do not match the index")
-        for batch in taken.select(canonical).to_batches(max_chunksize=batch_size):
-            if record_hashes(config, batch) != expected[: len(batch)]:
-                raise CorruptObject(f"segment {seg.name}: a record does not match its hash")
-            expected = expected[len(batch) :]
-            if progress:
-                progress(len(batch))
-            yield batch
+    # the second half of each batch's records is hashed in this thread, the first in
+    # a helper thread (blake3 releases the GIL for the vector bytes)
+    helper = ThreadPoolExecutor(1, thread_name_prefix="drkit-hash")
+    try:
+        for s in live:
+            seg = opened.manifest.segments[s]
+            picks = order[bounds[s] : bounds[s + 1]]
+            top_up()
+            data = b"".join(f.result() for f in ahead.popleft())
+            table = decode_arrow(data, f"segment {seg.name}")
+            if table.schema.names != schema.names or len(table) != seg.rows:
+                raise CorruptObject(f"segment {seg.name} does not match the manifest")
+            wanted = rows[picks]
+            if len(wanted) and (wanted.min() < 0 or wanted.max() >= len(table)):
+                raise CorruptObject(f"the index points outside segment {seg.name}")
+            if len(wanted) == len(table) and bool((wanted == np.arange(len(table))).all()):
+                taken = table  # every row live and in order (a full snapshot): no copy
+            else:
+                taken = table.take(pa.array(wanted))
+            expected = hashes.take(pa.array(picks)).to_pylist()
+            if taken.column(HASH).to_pylist() != expected:
+                raise CorruptObject(f"segment {seg.name}: rows do not match the index")
+            for batch in taken.select(canonical).to_batches(max_chunksize=batch_size):
+                if record_hashes(config, batch, helper) != expected[: len(batch)]:
+                    raise CorruptObject(f"segment {seg.name}: a record does not match its hash")
+                expected = expected[len(batch) :]
+                if progress:
+                    progress(len(batch))
+                yield batch
+    finally:
+        helper.shutdown(wait=True)
 
 
 def vector_snapshots(
@@ -272,7 +282,10 @@ def snapshot_collection(
         if not _same_shape(m.config, config) or dead > m.records:
             base = None  # config changed, or compaction is due: write in full
     export_s = 0.0
-    with repo.lock(exclusive=False):
+    with (
+        repo.lock(exclusive=False),
+        ThreadPoolExecutor(1, thread_name_prefix="drkit-hash") as hasher,
+    ):
         writer = _Writer(repo)
         before = dict(repo.stats)
         schema = segment_schema(config)
@@ -310,7 +323,7 @@ def snapshot_collection(
             if rows is not None and rows < len(table):
                 table, rest = table.slice(0, rows), table.slice(rows)
             data = encode_arrow(table)
-            content = writer.write(data)
+            content = writer.write_parts(segment_pieces(data, config))
             seg_no = len(new_segments)
             new_segments.append(Segment("", content, len(table), len(data)))
             n = len(table)
@@ -335,7 +348,7 @@ def snapshot_collection(
             t_export = time.perf_counter()
             for batch in stream:
                 export_s += time.perf_counter() - t_export
-                hashes = record_hashes(config, batch)
+                hashes = record_hashes(config, batch, hasher)
                 fresh: list[int] = []
                 if known:
                     c_ids: list[str] = []
