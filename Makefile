@@ -31,6 +31,8 @@ lint: setup
 
 bench: setup
 	DRKIT_BENCH=1 bash scripts/system-deps.sh
+	test -x /tmp/litellm-venv/bin/litellm || ($(PYTHON) -m venv /tmp/litellm-venv && \
+		/tmp/litellm-venv/bin/pip install -q 'litellm[proxy]')
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
