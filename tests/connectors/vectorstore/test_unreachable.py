@@ -39,26 +39,11 @@ def test_postgres_stops_mid_export(own_postgres: Postgres, name: str) -> None:
     store.close()
 
 
-def test_chroma_server_stops_mid_export(tmp_path: Path, name: str) -> None:
-    server = ChromaServer(tmp_path)
-    try:
-        store = open_vector_store(server.url)
-        cfg = config(name)
-        store.create(cfg)
-        store.import_batches(name, [records(cfg, 50, flat=True)])
-        stream = store.export(name, batch_size=10)
-        next(stream)
-        server.stop()
-        with pytest.raises(EngineUnreachable):
-            list(stream)
-        assert not stream.cut.complete
-        store.close()
-    finally:
-        server.stop()
-
-
-def test_milvus_server_stops_mid_export(tmp_path: Path, name: str) -> None:
-    server = MilvusServer(tmp_path)
+@pytest.mark.parametrize("server_cls", [ChromaServer, MilvusServer], ids=["chroma", "milvus"])
+def test_server_stops_mid_export(
+    tmp_path: Path, name: str, server_cls: type[ChromaServer] | type[MilvusServer]
+) -> None:
+    server = server_cls(tmp_path)
     try:
         store = open_vector_store(server.url)
         cfg = config(name)
