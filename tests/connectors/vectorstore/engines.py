@@ -148,7 +148,11 @@ class Postgres:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-class ChromaServer:
+class _ServerProcess:
+    """An engine server process on a free loopback port, logging into ``base``."""
+
+    name = ""
+
     def __init__(self, base: Path) -> None:
         self.base = base
         self.port = free_port()
@@ -157,28 +161,42 @@ class ChromaServer:
 
     @property
     def url(self) -> str:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def _spawn(self, exe: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        log = (self.base / f"{exe}.log").open("ab")
+        binary = shutil.which(exe, path=str(BIN)) or exe
+        self.proc = subprocess.Popen([binary, *args], stdout=log, stderr=log, env=env)
+        log.close()
+        _wait_port(self.port, self.proc, self.name, 60)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class ChromaServer(_ServerProcess):
+    """``chroma run --host 127.0.0.1 --port N --path DIR``."""
+
+    name = "chroma"
+
+    @property
+    def url(self) -> str:
         return f"chroma+http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        log = (self.base / "chroma.log").open("ab")
-        exe = shutil.which("chroma", path=str(BIN)) or "chroma"
-        self.proc = subprocess.Popen(
-            [
-                exe,
-                "run",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--path",
-                str(self.base / "data"),
-            ],
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-        )
-        log.close()
-        _wait_port(self.port, self.proc, "chroma", 60)
+        args = ["run", "--host", "127.0.0.1", "--port", str(self.port)]
+        env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+        self._spawn("chroma", [*args, "--path", str(self.base / "data")], env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -187,56 +205,16 @@ class ChromaServer:
             except httpx.TransportError:
                 time.sleep(0.05)
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
-
-class MilvusServer:
+class MilvusServer(_ServerProcess):
     """``milvus-lite server --data-dir DIR --host 127.0.0.1 --port N`` (gRPC)."""
 
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
+    name = "milvus-lite server"
 
     @property
     def url(self) -> str:
         return f"milvus://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        log = (self.base / "milvus.log").open("ab")
-        exe = shutil.which("milvus-lite", path=str(BIN)) or "milvus-lite"
-        self.proc = subprocess.Popen(
-            [
-                exe,
-                "server",
-                "--data-dir",
-                str(self.base / "data"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            stdout=log,
-            stderr=log,
-        )
-        log.close()
-        _wait_port(self.port, self.proc, "milvus-lite server", 60)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        args = ["server", "--data-dir", str(self.base / "data")]
+        self._spawn("milvus-lite", [*args, "--host", "127.0.0.1", "--port", str(self.port)])

@@ -11,7 +11,7 @@ from drkit.connectors.vectorstore.registry import open_vector_store
 from drkit.errors import EngineUnreachable
 
 from .data import config, records
-from .engines import ChromaServer, MilvusServer, Postgres, free_port
+from .engines import ChromaServer, MilvusServer, Postgres, _ServerProcess, free_port
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_postgres_stops_mid_export(own_postgres: Postgres, name: str) -> None:
 
 @pytest.mark.parametrize("server_cls", [ChromaServer, MilvusServer], ids=["chroma", "milvus"])
 def test_server_stops_mid_export(
-    tmp_path: Path, name: str, server_cls: type[ChromaServer] | type[MilvusServer]
+    tmp_path: Path, name: str, server_cls: type[_ServerProcess]
 ) -> None:
     server = server_cls(tmp_path)
     try:
