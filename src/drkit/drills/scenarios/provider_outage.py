@@ -10,13 +10,16 @@ time until traffic is back on the primary once it recovers.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from drkit.drills.engine import Drill, DrillContext, Step
-from drkit.drills.rehearsal import Rehearsal
 from drkit.drills.scenarios.base import DrillOptions, Scenario
 from drkit.drills.stack import Stack
 from drkit.errors import DrillError, UsageError
 from drkit.plan.models import Plan, Route
+
+if TYPE_CHECKING:  # the rehearsal runs the gateway: it needs the gateway extra, listing does not
+    from drkit.drills.rehearsal import Rehearsal
 
 #: consecutive good answers the verify phase wants from the surviving target
 STABLE_ANSWERS = 5
@@ -39,6 +42,8 @@ def unsupported(plan: Plan) -> str | None:
 
 
 def _rehearsal(ctx: DrillContext) -> Rehearsal:
+    from drkit.drills.rehearsal import Rehearsal
+
     r = ctx.values["rehearsal"]
     assert isinstance(r, Rehearsal)
     return r
@@ -55,6 +60,8 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
     route = pick_route(plan, options.subject)
     tier = plan.tiers[route.tier]
     primary = route.targets[0].name
+    from drkit.drills.rehearsal import Rehearsal
+
     rehearsal = Rehearsal(plan, route, seed=options.seed)
 
     def start(ctx: DrillContext) -> None:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import secrets
 import shutil
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drkit.connectors.objectstore.faulty import Faulty
 from drkit.connectors.vectorstore.transfer import temp_name
 from drkit.drills.data import component_path, file_components
 from drkit.drills.engine import Drill, DrillContext, Step
-from drkit.drills.rehearsal import Rehearsal
 from drkit.drills.scenarios.base import DrillOptions, Scenario
 from drkit.drills.scenarios.provider_outage import pick_route, recovery_wait
 from drkit.drills.stack import RepositorySession, Stack
@@ -33,6 +32,9 @@ from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.replication.vectors import restore_collection, vector_snapshots
 from drkit.repository import restore
+
+if TYPE_CHECKING:  # the rehearsal runs the gateway: it needs the gateway extra, listing does not
+    from drkit.drills.rehearsal import Rehearsal
 
 PROBES_AFTER = 3
 
@@ -65,7 +67,11 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
     tiers = [plan.tiers[c.tier] for c in [*stores, *comps] if c.tier] + (
         [plan.tiers[route.tier]] if route else []
     )
-    rehearsal = Rehearsal(plan, route, seed=options.seed) if route else None
+    rehearsal: Rehearsal | None = None
+    if route is not None:
+        from drkit.drills.rehearsal import Rehearsal
+
+        rehearsal = Rehearsal(plan, route, seed=options.seed)
     work = stack.scratch / f"region-outage-{region}-{secrets.token_hex(4)}"
     found: dict[str, Any] = {}
 
