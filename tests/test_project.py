@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -179,3 +180,14 @@ def test_architecture_page_draws_the_enforced_contract() -> None:
         if line.strip()
     ]
     assert drawn == enforced
+
+
+def test_pinned_tooling_is_what_runs() -> None:
+    """ruff, mypy and import-linter are pinned exactly, and the suite runs those versions."""
+    test_extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["test"]
+    pins = dict(req.split("==") for req in test_extra if "==" in req)
+    assert set(pins) == {"ruff", "mypy", "import-linter"}
+    for name, version in pins.items():
+        assert importlib.metadata.version(name) == version, name
