@@ -127,7 +127,7 @@ def repository_at(url: str, password: str, *, init: bool = False) -> Iterator[Re
     from drkit.repository import Repository
 
     store = open_store_at(url)
-    if init and not store.exists("config"):
+    if init and not store.exists("config"):  # also finishes an interrupted --init
         repo = Repository.init(store, password, kdf=kdf_params())
     else:
         repo = Repository.open(store, password)

@@ -44,13 +44,25 @@ repo_app.add_typer(key_app, name="key")
 
 @repo_app.command("init")
 def repo_init(
-    repo: RepoOption = None, plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Create the repository in a location that holds other files (left alone).",
+        ),
+    ] = False,
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
 ) -> None:
-    """Create a new, empty repository."""
+    """Create a new, empty repository (refuses a non-empty location unless --force).
+
+    An init that was interrupted is finished by running it again with the same password.
+    """
     from drkit.repository import Repository
 
     url, password = credentials(repo, plan)
-    r = Repository.init(open_store_at(url), password, kdf=kdf_params())
+    r = Repository.init(open_store_at(url), password, kdf=kdf_params(), force=force)
     data = {"repository": r.store.url, "id": r.id, "key": r.key_id}
     r.close()
     emit(data, json_, lambda out: out.print(f"created repository {r.id[:8]} at {r.store.url}"))

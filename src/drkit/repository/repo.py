@@ -20,7 +20,7 @@ from typing import Any
 import blake3
 import zstandard
 
-from drkit.connectors.objectstore.base import ObjectStore, StoreWrapper
+from drkit.connectors.objectstore.base import ObjectInfo, ObjectStore, StoreWrapper
 from drkit.connectors.objectstore.local import LocalStore
 from drkit.errors import (
     CorruptObject,
@@ -29,7 +29,6 @@ from drkit.errors import (
     RepositoryError,
     RepositoryExists,
     RepositoryNotFound,
-    SnapshotNotFound,
     WrongPassword,
 )
 from drkit.repository import codec
@@ -54,8 +53,10 @@ from drkit.repository.index import (
     parse_trailer,
     trailer,
 )
+from drkit.repository.layout import is_own_key, name_of
 from drkit.repository.locks import LockInfo, RepoLock, parse_lock
-from drkit.repository.snapshot import Snapshot, Verification, canonical, now_iso
+from drkit.repository.records import Records
+from drkit.repository.snapshot import canonical, now_iso
 
 FORMAT_VERSION = 1
 PACK_TARGET = 16 * 1024 * 1024
@@ -99,7 +100,7 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-class Repository:
+class Repository(Records):
     """An opened repository. Use :meth:`init` or :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, store: ObjectStore, master: MasterKey, key_id: str, config: dict[str, Any]):
@@ -136,10 +137,41 @@ class Repository:
         *,
         kdf: KdfParams | None = None,
         master: MasterKey | None = None,
+        force: bool = False,
     ) -> Repository:
-        """Create a repository in an empty location; raises :class:`RepositoryExists`."""
-        if store.exists("config") or any(True for _ in store.list("keys/")):
+        """Create a repository in an empty location.
+
+        Raises :class:`RepositoryExists` when a repository is there, and when the
+        location holds anything else unless ``force`` (the files stay; ``check`` reports
+        them as foreign, ``prune``/``repair`` never touch them). An init interrupted
+        between its key and its config is finished when run again with the same
+        password (I1).
+        """
+        if store.exists("config"):
             raise RepositoryExists(f"a repository already exists at {store.url}")
+        keys = [i.key for i in store.list("keys/") if is_own_key(i.key)]
+        foreign = next((i.key for i in store.list("") if not i.key.startswith("keys/")), None)
+        if foreign is not None and not force:
+            raise RepositoryExists(
+                f"{store.url} is not empty (it holds {foreign})",
+                hint="choose an empty location, or pass --force to create the repository "
+                "next to the files (they are left alone)",
+            )
+        key_id: str | None = None
+        if keys:  # an interrupted init: finish it with the key it wrote
+            for key in keys:
+                try:
+                    master = unwrap_master_key(store.get(key), password)
+                except (DecryptError, ValueError, ObjectNotFound):
+                    continue
+                key_id = name_of(key)
+                break
+            else:
+                raise RepositoryExists(
+                    f"{store.url} holds keys but no config (an interrupted `repo init`?) "
+                    "and no key opens with this password",
+                    hint="run `drkit repo init` again with the password of the interrupted init",
+                )
         master = master or MasterKey.generate()
         config = {
             "version": FORMAT_VERSION,
@@ -150,21 +182,38 @@ class Repository:
             "hash": "blake3",
             "cipher": "aes-256-gcm-xnonce",
         }
-        key_id = cls._write_key(store, master, password, kdf or KdfParams())
+        if key_id is None:
+            key_id = cls._write_key(store, master, password, kdf or KdfParams())
         store.put("config", Cipher(master.enc_key).encrypt(canonical(config)))
         return cls(store, master, key_id, config)
 
     @classmethod
     def open(cls, store: ObjectStore, password: str) -> Repository:
-        """Open with a password; raises :class:`RepositoryNotFound` / :class:`WrongPassword`."""
+        """Open with a password; raises :class:`RepositoryNotFound` / :class:`WrongPassword`,
+        or :class:`CorruptObject` when no key opens and a key file is damaged (K3)."""
+        keys = [i.key for i in store.list("keys/") if is_own_key(i.key)]
         try:
             raw_config = store.get("config")
         except ObjectNotFound as exc:
+            if keys:
+                raise RepositoryNotFound(
+                    f"no repository at {store.url}: it holds keys but no config "
+                    "(an interrupted `repo init` or `copy --init`?)",
+                    hint="run the same `drkit repo init` (or `copy --init`) again with the "
+                    "same password: it finishes the interrupted init",
+                ) from exc
             raise RepositoryNotFound(f"no repository at {store.url} (no config object)") from exc
-        for info in store.list("keys/"):
+        damaged: list[str] = []
+        for key in keys:
             try:
-                master = unwrap_master_key(store.get(info.key), password)
-            except (DecryptError, ValueError, ObjectNotFound):
+                data = store.get(key)
+            except ObjectNotFound:
+                continue
+            if blake3.blake3(data).hexdigest() != name_of(key):
+                damaged.append(key)
+            try:
+                master = unwrap_master_key(data, password)
+            except (DecryptError, ValueError):
                 continue
             try:
                 config = json.loads(Cipher(master.enc_key).decrypt(raw_config))
@@ -176,7 +225,16 @@ class Repository:
                 raise RepositoryError(
                     f"repository format version {config.get('version')} is not supported"
                 )
-            return cls(store, master, info.key.removeprefix("keys/"), config)
+            return cls(store, master, name_of(key), config)
+        if damaged:
+            raise CorruptObject(
+                f"no key in the repository at {store.url} opens with this password, and "
+                f"{len(damaged)} key file(s) are damaged ({damaged[0]}: content does not "
+                "match its name)",
+                object_id=damaged[0],
+                hint="restore the key file from a copy of the repository's keys/ (a replica "
+                "made by `copy --init` has its own keys), or try another password",
+            )
         raise WrongPassword(f"no key in the repository at {store.url} opens with this password")
 
     def close(self) -> None:
@@ -209,7 +267,7 @@ class Repository:
 
     def list_keys(self) -> list[KeyInfo]:
         out = []
-        for info in self.store.list("keys/"):
+        for info in self.own("keys/"):
             kid = info.key.removeprefix("keys/")
             try:
                 doc = parse_key_file(self.store.get(info.key))
@@ -240,39 +298,21 @@ class Repository:
                 "refusing to remove the last key of the repository",
                 hint="add another key first with `drkit repo key add`",
             )
+        if matches[0].current:
+            raise InputError(
+                f"refusing to remove key {matches[0].id[:12]}: it is the key this command "
+                "opened the repository with",
+                hint="open the repository with another password (DRKIT_PASSWORD) to remove it",
+            )
         with self.lock(exclusive=True):
             self.store.delete(f"keys/{matches[0].id}")
         return matches[0].id
-
-    # --- encrypted objects -------------------------------------------------------------
-
-    def put_object(self, prefix: str, doc: Any, *, name_by_plaintext: bool) -> str:
-        """Encrypt a JSON document and store it under ``prefix/<id>``; returns the id."""
-        plain = canonical(doc)
-        stored = self.cipher.encrypt(zstandard.ZstdCompressor(level=3).compress(plain))
-        name = blake3.blake3(plain if name_by_plaintext else stored).hexdigest()
-        self.store.put(f"{prefix}/{name}", stored)
-        return name
-
-    def get_object(self, key: str, *, name_by_plaintext: bool) -> Any:
-        """Fetch, decrypt and verify an object written by :meth:`put_object`."""
-        stored = self.store.get(key)
-        name = key.rsplit("/", 1)[-1]
-        if not name_by_plaintext and blake3.blake3(stored).hexdigest() != name:
-            raise CorruptObject(f"{key}: content does not match its name", object_id=key)
-        try:
-            plain = zstandard.ZstdDecompressor().decompress(self.cipher.decrypt(stored))
-        except (DecryptError, zstandard.ZstdError) as exc:
-            raise CorruptObject(f"{key}: fails authentication ({exc})", object_id=key) from exc
-        if name_by_plaintext and blake3.blake3(plain).hexdigest() != name:
-            raise CorruptObject(f"{key}: content does not match its name", object_id=key)
-        return json.loads(plain)
 
     # --- locks -------------------------------------------------------------------------
 
     def list_locks(self) -> list[LockInfo]:
         out = []
-        for info in self.store.list("locks/"):
+        for info in self.own("locks/"):
             try:
                 plain = self.cipher.decrypt(self.store.get(info.key))
                 out.append(parse_lock(info.key, plain))
@@ -319,7 +359,7 @@ class Repository:
         self.index = Index()
         self.loaded_index_keys = set()
         bad = []
-        for info in self.store.list("index/"):
+        for info in self.own("index/"):
             try:
                 packs = self.read_index_object(info.key)
             except (CorruptObject, ObjectNotFound):
@@ -530,81 +570,17 @@ class Repository:
         bid = bytes.fromhex(blob) if isinstance(blob, str) else blob
         return self.known(bid)
 
-    # --- snapshots and verification records -------------------------------------------
-
-    def save_snapshot(self, doc: dict[str, Any]) -> Snapshot:
-        """Write a manifest, after flushing its blobs and index (W2)."""
-        self.flush()
-        sid = self.put_object("snapshots", doc, name_by_plaintext=True)
-        return Snapshot.from_doc(sid, doc)
-
-    def snapshot_ids(self) -> list[str]:
-        return [i.key.removeprefix("snapshots/") for i in self.store.list("snapshots/")]
-
-    def load_snapshot(self, sid: str) -> Snapshot:
-        doc = self.get_object(f"snapshots/{sid}", name_by_plaintext=True)
-        return Snapshot.from_doc(sid, doc)
-
-    def snapshots(self, component: str | None = None) -> list[Snapshot]:
-        """All snapshots (oldest first), optionally of one component."""
-        out = []
-        for sid in self.snapshot_ids():
-            try:
-                snap = self.load_snapshot(sid)
-            except ObjectNotFound:
-                continue  # forgotten meanwhile
-            if component is None or snap.component == component:
-                out.append(snap)
-        return sorted(out, key=lambda s: (s.time, s.id))
-
-    def find_snapshot(self, ref: str, component: str | None = None) -> Snapshot:
-        """Resolve an id, a unique id prefix, or ``latest``."""
-        if ref == "latest":
-            snaps = self.snapshots(component)
-            if not snaps:
-                raise SnapshotNotFound(
-                    "the repository has no snapshots"
-                    + (f" of component {component!r}" if component else "")
-                )
-            return snaps[-1]
-        ids = [s for s in self.snapshot_ids() if s.startswith(ref)]
-        if len(ids) != 1 or not ref:
-            what = "no snapshot" if not ids else f"{len(ids)} snapshots"
-            raise SnapshotNotFound(f"{what} match {ref!r}")
-        return self.load_snapshot(ids[0])
-
-    def forget_snapshot(self, sid: str) -> None:
-        self.store.delete(f"snapshots/{sid}")
-
-    def mark_verified(self, snapshot_id: str, details: dict[str, Any] | None = None) -> str:
-        """Record that a snapshot was restored and verified; returns the record id.
-
-        Called by `drkit verify`, the vector-store restore test and drills. The newest
-        verified snapshot of each component is never forgotten.
-        """
-        snap = self.find_snapshot(snapshot_id)
-        doc = {"snapshot": snap.id, "time": now_iso(), "host": _host(), "details": details or {}}
-        return self.put_object("verifications", doc, name_by_plaintext=True)
-
-    def verifications(self) -> list[Verification]:
-        out = []
-        for info in self.store.list("verifications/"):
-            vid = info.key.removeprefix("verifications/")
-            try:
-                doc = self.get_object(info.key, name_by_plaintext=True)
-            except ObjectNotFound:
-                continue
-            out.append(Verification(vid, doc["snapshot"], doc["time"], doc["host"], doc["details"]))
-        return sorted(out, key=lambda v: v.time)
-
-    def verification_docs(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for info in self.store.list("verifications/"):
-            yield info.key, self.get_object(info.key, name_by_plaintext=True)
-
     def list_packs(self) -> dict[str, int]:
         """Stored packs: name -> size."""
-        return {i.key.rsplit("/", 1)[-1]: i.size for i in self.store.list("data/")}
+        return {name_of(i.key): i.size for i in self.own("data/")}
+
+    def own(self, prefix: str) -> Iterator[ObjectInfo]:
+        """The repository's own objects under ``prefix`` (foreign names are skipped)."""
+        return (i for i in self.store.list(prefix) if is_own_key(i.key))
 
     def delete_objects(self, keys: Iterable[str]) -> None:
+        """Delete objects; only ever names of the repository's own forms (R3)."""
         for key in keys:
+            if not is_own_key(key):
+                raise RepositoryError(f"refusing to delete {key}: not a repository object")
             self.store.delete(key)

@@ -88,6 +88,15 @@ class ObjectStore(abc.ABC):
             return False
         return True
 
+    def leftovers(self, older_than: float = 0.0) -> Iterator[ObjectInfo]:
+        """Temporary files that interrupted writes left behind (``.drkit-tmp-*`` on a
+        local disk), last modified more than ``older_than`` seconds ago. They are never
+        listed by :meth:`list`. Stores whose writes cannot leave any yield nothing."""
+        return iter(())
+
+    def remove_leftover(self, key: str) -> None:  # noqa: B027 - stores without leftovers
+        """Delete one object yielded by :meth:`leftovers` (idempotent)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
         """Release connections; the store is unusable afterwards."""
 
@@ -113,6 +122,12 @@ class StoreWrapper(ObjectStore):
     @capabilities.setter
     def capabilities(self, value: Capabilities) -> None:
         self.inner.capabilities = value
+
+    def leftovers(self, older_than: float = 0.0) -> Iterator[ObjectInfo]:
+        return self.inner.leftovers(older_than)
+
+    def remove_leftover(self, key: str) -> None:
+        self.inner.remove_leftover(key)
 
     def close(self) -> None:
         self.inner.close()
