@@ -148,7 +148,10 @@ def check_records(repo: Repository, report: CheckReport) -> None:
         for rid in sorted(primary & tombs):
             report.warnings.append(f"{kind}/{rid}: forgotten, not yet deleted (prune finishes it)")
         for rid in sorted(tombs - ledger):
-            report.warnings.append(f"tombstones/{kind}/{rid}: its ledger entry is missing")
+            report.warnings.append(
+                f"ledger/{kind}/{rid}: missing (deleted?); tombstones/{kind}/{rid} says the "
+                "record was forgotten, so nothing is lost"
+            )
 
 
 def _read(repo: Repository, key: str, report: CheckReport) -> None:
@@ -179,8 +182,8 @@ def heal_records(repo: Repository, replica: Repository) -> tuple[list[str], list
     """Rewrite lost or damaged manifests, verification records, ledger entries and
     tombstones from their twin or the replica; returns (healed, removed, unrecoverable).
 
-    A verification record that exists nowhere intact is buried (it only said "this
-    snapshot was verified": run ``drkit verify`` again)."""
+    A verification record that exists nowhere intact is deleted with its ledger twin
+    (it only said "this snapshot was verified": run ``drkit verify`` again)."""
     healed: list[str] = []
     removed: list[str] = []
     lost: list[str] = []
@@ -226,8 +229,8 @@ def _heal_one(
         try:
             doc = replica.get_object(f"{kind}/{rid}", name_by_plaintext=True)
         except (CorruptObject, ObjectNotFound):
-            if kind == "verifications":
-                repo.bury(kind, rid)
+            if kind == "verifications":  # nothing intact anywhere: drop both copies
+                repo.delete_objects(keys)
                 removed.append(f"{kind}/{rid}")
             else:
                 lost.append(f"{kind}/{rid}")
