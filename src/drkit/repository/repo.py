@@ -20,8 +20,7 @@ from typing import Any
 import blake3
 import zstandard
 
-from drkit.connectors.objectstore.base import ObjectInfo, ObjectStore, StoreWrapper
-from drkit.connectors.objectstore.local import LocalStore
+from drkit.connectors.objectstore.base import ObjectInfo, ObjectStore
 from drkit.errors import (
     CorruptObject,
     InputError,
@@ -32,7 +31,6 @@ from drkit.errors import (
     WrongPassword,
 )
 from drkit.repository import codec
-from drkit.repository.allocator import tune_allocator
 from drkit.repository.codec import BlobType
 from drkit.repository.crypto import (
     Cipher,
@@ -57,6 +55,7 @@ from drkit.repository.layout import is_own_key, name_of
 from drkit.repository.locks import LockInfo, RepoLock, parse_lock
 from drkit.repository.records import Records
 from drkit.repository.snapshot import canonical, now_iso
+from drkit.repository.tuning import drop_cache, tune_allocator
 
 FORMAT_VERSION = 1
 PACK_TARGET = 16 * 1024 * 1024
@@ -473,28 +472,10 @@ class Repository(Records):
                 self.write_index_object(write_index)
 
     def _drop_cache(self, key: str) -> None:
-        """Tell the kernel a pack just stored on a local disk will not be read soon.
-
-        ``LocalStore.put`` fsyncs, so its pages are clean and are freed at once; the
-        next pack's write then reuses them. On the development VM, writing into
-        never-touched pages costs ~10 us per 4 KiB (fsync'd 16 MiB writes: 263-294 MiB/s
-        and 1.8-2.0 s of system time per 768 MiB, against 930-1,046 MiB/s and 0.3 s with
-        this). Best effort; other stores and platforms are left alone."""
-        store = self.store
-        while isinstance(store, StoreWrapper):  # Retrying (as opened by the CLI), Faulty
-            store = store.inner
-        if not isinstance(store, LocalStore) or not hasattr(os, "posix_fadvise"):
-            return
-        try:
-            fd = os.open(store.root / key, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        """Free the page cache of a pack just stored on this machine's disk (see
+        :func:`drkit.repository.tuning.drop_cache`); other stores are left alone."""
+        if self.store.capabilities.local:
+            drop_cache(self.store.local_path(key))
 
     def flush(self) -> None:
         """Write partial packs, wait for every upload, then write the index (W1, W2)."""

@@ -88,6 +88,11 @@ class ObjectStore(abc.ABC):
             return False
         return True
 
+    def local_path(self, key: str) -> str | None:
+        """The file that holds ``key`` when the store is a directory on this machine
+        (``capabilities.local``), for tuning such as dropping its page cache; else None."""
+        return None
+
     def leftovers(self, older_than: float = 0.0) -> Iterator[ObjectInfo]:
         """Temporary files that interrupted writes left behind (``.drkit-tmp-*`` on a
         local disk), last modified more than ``older_than`` seconds ago. They are never
@@ -122,6 +127,9 @@ class StoreWrapper(ObjectStore):
     @capabilities.setter
     def capabilities(self, value: Capabilities) -> None:
         self.inner.capabilities = value
+
+    def local_path(self, key: str) -> str | None:
+        return self.inner.local_path(key)
 
     def leftovers(self, older_than: float = 0.0) -> Iterator[ObjectInfo]:
         return self.inner.leftovers(older_than)

@@ -229,6 +229,9 @@ class LocalStore(ObjectStore):
         except OSError as exc:
             raise self._translate(exc, f"listing {prefix or '/'}") from exc
 
+    def local_path(self, key: str) -> str | None:
+        return str(self._path(key))
+
     def leftovers(self, older_than: float = 0.0) -> Iterator[ObjectInfo]:
         cutoff = time.time() - older_than
         for directory, dirs, files in os.walk(self.root):
