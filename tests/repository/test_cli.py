@@ -148,3 +148,22 @@ def test_plan_repository_component_and_retention(
     assert isinstance(dry, dict)
     assert len(dry["remove"]) == 1  # keep_daily: both snapshots are on the same day
     assert main(["backup", "no-such-component", "--plan", plan]) == 2
+
+
+def test_retention_options_are_checked_where_given(
+    env: Path, sample_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["repo", "init"]) == 0
+    assert main(["backup", str(sample_tree)]) == 0
+    capsys.readouterr()
+    assert main(["forget", "--keep-daily", "-3"]) == 2
+    assert "-1 for all" in capsys.readouterr().err
+    # --keep-last 0 is given, so the plan is not used; it names no rule: refused
+    Path("drkit.yaml").write_text("")  # a plan must not be consulted either way
+    assert main(["forget", "--keep-last", "0"]) == 2
+    assert "all 0" in capsys.readouterr().err
+    kept = _json(capsys, ["forget", "--keep-daily", "-1", "--dry-run"])
+    assert isinstance(kept, dict)
+    assert kept["remove"] == []
+    assert main(["check", "--read-data", "--read-data-subset", "1/2"]) == 2
+    assert "exclude each other" in capsys.readouterr().err

@@ -88,6 +88,11 @@ class ObjectStore(abc.ABC):
             return False
         return True
 
+    def create_container(self) -> bool:
+        """Create the bucket (or container) the store lives in; idempotent. Returns False
+        when this store cannot create one (then the user must); raises on failure."""
+        return False
+
     def local_path(self, key: str) -> str | None:
         """The file that holds ``key`` when the store is a directory on this machine
         (``capabilities.local``), for tuning such as dropping its page cache; else None."""
@@ -127,6 +132,9 @@ class StoreWrapper(ObjectStore):
     @capabilities.setter
     def capabilities(self, value: Capabilities) -> None:
         self.inner.capabilities = value
+
+    def create_container(self) -> bool:
+        return self.inner.create_container()
 
     def local_path(self, key: str) -> str | None:
         return self.inner.local_path(key)
