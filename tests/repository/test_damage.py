@@ -336,3 +336,18 @@ def test_check_detects_every_deletion_truncation_and_flip(tmp_path: Path) -> Non
                 if not _detected(work, rel):
                     missed.append(f"{how} {rel}")
     assert not missed, missed
+
+
+def test_a_killed_write_leaves_a_leftover_that_list_skips(tmp_path: Path) -> None:
+    from drkit.connectors.objectstore.local import LocalStore
+
+    store = LocalStore(tmp_path / "s", fsync=False)
+    store.put("data/ab/k", b"v")
+    (tmp_path / "s" / "data" / "ab" / ".drkit-tmp-00ff00ff00ff00ff").write_bytes(b"half")
+    assert [i.key for i in store.list()] == ["data/ab/k"]
+    assert [i.key for i in store.leftovers()] == ["data/ab/.drkit-tmp-00ff00ff00ff00ff"]
+    assert list(store.leftovers(older_than=3600)) == []
+    with pytest.raises(UsageError):
+        store.remove_leftover("data/ab/k")  # only temporary files
+    store.remove_leftover("data/ab/.drkit-tmp-00ff00ff00ff00ff")
+    assert list(store.leftovers()) == []
