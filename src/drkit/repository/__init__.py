@@ -23,7 +23,8 @@ from drkit.repository.files import (
     restore,
     snapshot_files,
 )
-from drkit.repository.repo import KeyInfo, Repository
+from drkit.repository.keyring import KeyInfo
+from drkit.repository.repo import Repository
 from drkit.repository.snapshot import Snapshot, Verification
 
 __all__ = [

@@ -24,7 +24,9 @@ from drkit.connectors.objectstore.base import ObjectStore
 from drkit.errors import CorruptObject, InputError
 from drkit.repository import codec
 from drkit.repository.codec import BlobType
-from drkit.repository.repo import Repository, _host, _user
+from drkit.repository.keyring import host as _host
+from drkit.repository.keyring import user as _user
+from drkit.repository.repo import Repository
 from drkit.repository.restore import RestoreResult, restore
 from drkit.repository.snapshot import Snapshot, now_iso
 from drkit.repository.trees import (

@@ -6,11 +6,9 @@ live in their own modules and use the methods here. Format: docs/repository-form
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import secrets
-import socket
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +21,6 @@ import zstandard
 from drkit.connectors.objectstore.base import ObjectInfo, ObjectStore
 from drkit.errors import (
     CorruptObject,
-    InputError,
     ObjectNotFound,
     RepositoryError,
     RepositoryExists,
@@ -37,9 +34,7 @@ from drkit.repository.crypto import (
     DecryptError,
     KdfParams,
     MasterKey,
-    parse_key_file,
     unwrap_master_key,
-    wrap_master_key,
 )
 from drkit.repository.index import (
     BlobEntry,
@@ -51,6 +46,7 @@ from drkit.repository.index import (
     parse_trailer,
     trailer,
 )
+from drkit.repository.keyring import Keyring, write_key
 from drkit.repository.layout import is_own_key, name_of
 from drkit.repository.locks import LockInfo, RepoLock, parse_lock
 from drkit.repository.records import Records
@@ -67,26 +63,6 @@ def pack_key(name: str) -> str:
     return f"data/{name[:2]}/{name}"
 
 
-def _host() -> str:
-    return socket.gethostname()
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")
-
-
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    id: str
-    created: str
-    host: str
-    user: str
-    current: bool
-
-
 @dataclass(slots=True)
 class _PackBuf:
     type: BlobType
@@ -99,7 +75,7 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-class Repository(Records):
+class Repository(Records, Keyring):
     """An opened repository. Use :meth:`init` or :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, store: ObjectStore, master: MasterKey, key_id: str, config: dict[str, Any]):
@@ -182,7 +158,7 @@ class Repository(Records):
             "cipher": "aes-256-gcm-xnonce",
         }
         if key_id is None:
-            key_id = cls._write_key(store, master, password, kdf or KdfParams())
+            key_id = write_key(store, master, password, kdf or KdfParams())
         store.put("config", Cipher(master.enc_key).encrypt(canonical(config)))
         return cls(store, master, key_id, config)
 
@@ -248,64 +224,6 @@ class Repository(Records):
 
     def __repr__(self) -> str:
         return f"Repository({self.store.url!r}, id={self.id[:8]})"
-
-    # --- keys --------------------------------------------------------------------------
-
-    @staticmethod
-    def _write_key(store: ObjectStore, master: MasterKey, password: str, kdf: KdfParams) -> str:
-        if not password:
-            raise InputError("the repository password is empty", hint="set DRKIT_PASSWORD")
-        data = wrap_master_key(master, password, kdf, host=_host(), user=_user(), created=now_iso())
-        key_id = blake3.blake3(data).hexdigest()
-        store.put(f"keys/{key_id}", data)
-        return key_id
-
-    def add_key(self, password: str, *, kdf: KdfParams | None = None) -> str:
-        """Add a password for the same master key; returns the new key id."""
-        return self._write_key(self.store, self._master, password, kdf or KdfParams())
-
-    def list_keys(self) -> list[KeyInfo]:
-        out = []
-        for info in self.own("keys/"):
-            kid = info.key.removeprefix("keys/")
-            try:
-                doc = parse_key_file(self.store.get(info.key))
-            except (DecryptError, ValueError):
-                doc = {}
-            out.append(
-                KeyInfo(
-                    kid,
-                    str(doc.get("created", "?")),
-                    str(doc.get("host", "?")),
-                    str(doc.get("user", "?")),
-                    kid == self.key_id,
-                )
-            )
-        return sorted(out, key=lambda k: k.created)
-
-    def remove_key(self, key_id: str) -> str:
-        """Remove a key by id or unique prefix; refuses to remove the last key (K1)."""
-        keys = self.list_keys()
-        matches = [k for k in keys if k.id.startswith(key_id)]
-        if len(matches) != 1:
-            raise InputError(
-                f"key {key_id!r} matches {len(matches)} keys",
-                hint="list keys with `drkit repo key list`",
-            )
-        if len(keys) == 1:
-            raise InputError(
-                "refusing to remove the last key of the repository",
-                hint="add another key first with `drkit repo key add`",
-            )
-        if matches[0].current:
-            raise InputError(
-                f"refusing to remove key {matches[0].id[:12]}: it is the key this command "
-                "opened the repository with",
-                hint="open the repository with another password (DRKIT_PASSWORD) to remove it",
-            )
-        with self.lock(exclusive=True):
-            self.store.delete(f"keys/{matches[0].id}")
-        return matches[0].id
 
     # --- locks -------------------------------------------------------------------------
 
