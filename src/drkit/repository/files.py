@@ -11,27 +11,30 @@ import io
 import os
 import stat
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastcdc import fastcdc
 
-from drkit.connectors.objectstore.base import ObjectStore
 from drkit.errors import CorruptObject, InputError
 from drkit.repository import codec
-from drkit.repository.codec import BlobType
 from drkit.repository.keyring import host as _host
 from drkit.repository.keyring import user as _user
+from drkit.repository.pipeline import (
+    CDC_AVG,
+    CDC_MAX,
+    CDC_MIN,
+    SEGMENT,
+    SMALL_FILE,
+    BlobPipeline,
+)
 from drkit.repository.repo import Repository
 from drkit.repository.restore import RestoreResult, restore
 from drkit.repository.snapshot import Snapshot, now_iso
 from drkit.repository.trees import (
     Node,
-    check_name,
     display,
     list_files,
     load_tree,
@@ -44,20 +47,13 @@ from drkit.repository.trees import (
 __all__ = [
     "RestoreResult",
     "backup_path",
-    "backup_store",
     "list_files",
     "load_tree",
     "read_file",
     "restore",
-    "snapshot_files",
     "walk",
     "write_tree",
 ]
-
-SMALL_FILE = 1 << 20
-#: Large files are read in segments of this size (chunk boundaries carry over).
-SEGMENT = 16 << 20
-CDC_MIN, CDC_AVG, CDC_MAX = 256 << 10, 1 << 20, 4 << 20
 
 Progress = Callable[[int], None]
 #: Paths of skipped special files (sockets, devices) named in a snapshot's summary.
@@ -66,65 +62,6 @@ SKIPPED_SHOWN = 10
 
 def _noop(_: int) -> None:
     return None
-
-
-#: Blobs smaller than this are encoded on the calling thread: for a few KiB the hand-off
-#: to a pool thread (future, queue, wake-up, GIL ping-pong: ~100 us) costs several times
-#: the work itself (~25 us), and 3,000 small files made up a fifth of a backup's CPU time.
-INLINE_BELOW = 64 << 10
-
-_Encoded = tuple[bytes, bytes | bytearray | None]
-
-
-class _Done:
-    """An already computed result, queued like a future so blobs still finish in order."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: _Encoded) -> None:
-        self.value = value
-
-    def result(self) -> _Encoded:
-        return self.value
-
-
-class _Pipeline:
-    """Encodes blobs in the pool with a bounded window; finishes them in order."""
-
-    def __init__(self, repo: Repository) -> None:
-        self.repo = repo
-        self.window = repo.workers * 8 + 4
-        self.q: deque[tuple[Future[_Encoded] | _Done, int, list[str], int]] = deque()
-        self.submitted = 0
-        self.finished = 0
-
-    def submit(self, data: bytes | memoryview, mode: int, sink: list[str], idx: int) -> None:
-        fut: Future[_Encoded] | _Done
-        if len(data) < INLINE_BELOW:
-            fut = _Done(self.repo.encode_blob(data, mode))
-        else:
-            fut = self.repo.pool.submit(self.repo.encode_blob, data, mode)
-        self.q.append((fut, len(data), sink, idx))
-        self.submitted += 1
-        while len(self.q) > self.window:
-            self._finish_one()
-
-    def wait_for(self, count: int) -> None:
-        """Finish blobs until the first ``count`` submitted ones are done."""
-        while self.finished < count and self.q:
-            self._finish_one()
-
-    def _finish_one(self) -> None:
-        self.finished += 1
-        fut, n, sink, idx = self.q.popleft()
-        bid, stored = fut.result()
-        if stored is not None:
-            self.repo.add_encoded(BlobType.DATA, bid, stored, n)
-        sink[idx] = bid.hex()
-
-    def drain(self) -> None:
-        while self.q:
-            self._finish_one()
 
 
 @dataclass(slots=True)
@@ -138,10 +75,10 @@ class _Counters:
     skipped_paths: list[str] = field(default_factory=list)
 
 
-class _Backup:
+class TreeBackup:
     def __init__(self, repo: Repository, progress: Progress) -> None:
         self.repo = repo
-        self.pipe = _Pipeline(repo)
+        self.pipe = BlobPipeline(repo)
         self.progress = progress
         self.c = _Counters()
         self.trees: dict[str, list[Node]] = {}
@@ -330,7 +267,7 @@ def backup_path(
         elif parent is not None:
             parent_snap = repo.find_snapshot(parent)
         before = dict(repo.stats)
-        job = _Backup(repo, progress or _noop)
+        job = TreeBackup(repo, progress or _noop)
         top: dict[str, Any] = {}
         if stat.S_ISDIR(st.st_mode):
             root = job.tree(str(src), parent_snap.tree if parent_snap else None)
@@ -362,7 +299,7 @@ def backup_path(
             "duration_s": round(time.monotonic() - started, 3),
         }
         parent_id = parent_snap.id if parent_snap else None
-        doc = _snapshot_doc(component, source, "files", root, tags, parent_id, summary, meta or {})
+        doc = snapshot_doc(component, source, "files", root, tags, parent_id, summary, meta or {})
         if top:
             doc["root"] = top
         return repo.save_snapshot(doc)
@@ -378,98 +315,7 @@ def _kind_of(mode: int) -> str:
     return "special file"
 
 
-def backup_store(
-    repo: Repository,
-    source: ObjectStore,
-    prefix: str = "",
-    *,
-    component: str,
-    tags: tuple[str, ...] = (),
-    meta: dict[str, Any] | None = None,
-    progress: Progress | None = None,
-) -> Snapshot:
-    """Snapshot every object under ``prefix`` of another object store (e.g. an S3 dataset)
-    as a file tree. Objects are read in ranged segments; there is no mtime to compare, so
-    every object is read again and deduplication keeps what is stored small."""
-    started = time.monotonic()
-    root: dict[str, Any] = {}
-    for info in source.list(prefix):
-        rel = info.key[len(prefix) :].lstrip("/")
-        parts = rel.split("/")
-        for p in parts:
-            check_name(p, info.key)
-        d = root
-        for p in parts[:-1]:
-            d = d.setdefault(p, {})
-            if not isinstance(d, dict):
-                raise InputError(f"object {info.key!r} clashes with another object name")
-        d[parts[-1]] = info
-    with repo.lock(exclusive=False):
-        before = dict(repo.stats)
-        job = _Backup(repo, progress or _noop)
-
-        def read_object(key: str, size: int) -> tuple[list[str], int]:
-            if size <= SMALL_FILE:
-                return job.small(source.get(key))
-            offset = 0
-
-            def readinto(buf: memoryview) -> int:
-                nonlocal offset
-                data = source.get_range(key, offset, len(buf))
-                buf[: len(data)] = data
-                offset += len(data)
-                return len(data)
-
-            return job.stream(readinto)
-
-        def build(d: dict[str, Any]) -> str:
-            nodes: list[Node] = []
-            for name, v in d.items():
-                if isinstance(v, dict):
-                    nodes.append(
-                        {
-                            "name": name,
-                            "type": "dir",
-                            "mode": 0o755,
-                            "mtime_ns": 0,
-                            "size": 0,
-                            "subtree": build(v),
-                        }
-                    )
-                    job.c.dirs += 1
-                else:
-                    content, size = read_object(v.key, v.size)
-                    job.c.files += 1
-                    job.c.bytes += size
-                    nodes.append(
-                        {
-                            "name": name,
-                            "type": "file",
-                            "mode": 0o644,
-                            "mtime_ns": 0,
-                            "size": size,
-                            "content": content,
-                        }
-                    )
-            job.pipe.drain()
-            return write_tree(repo, nodes)
-
-        tree = build(root)
-        repo.flush()
-        summary = {
-            "files": job.c.files,
-            "dirs": job.c.dirs,
-            "bytes": job.c.bytes,
-            "new_blobs": repo.stats["new_blobs"] - before["new_blobs"],
-            "new_bytes_stored": repo.stats["new_bytes_stored"] - before["new_bytes_stored"],
-            "duration_s": round(time.monotonic() - started, 3),
-        }
-        source_url = source.url.rstrip("/") + ("/" + prefix if prefix else "")
-        doc = _snapshot_doc(component, source_url, "files", tree, tags, None, summary, meta or {})
-        return repo.save_snapshot(doc)
-
-
-def _snapshot_doc(
+def snapshot_doc(
     component: str,
     source: str,
     kind: str,
@@ -494,79 +340,3 @@ def _snapshot_doc(
         "summary": summary,
         "meta": meta,
     }
-
-
-def snapshot_files(
-    repo: Repository,
-    component: str,
-    files: Mapping[str, bytes],
-    *,
-    source: str = "",
-    kind: str = "files",
-    tags: tuple[str, ...] = (),
-    parent: str | None = None,
-    meta: dict[str, Any] | None = None,
-) -> Snapshot:
-    """Snapshot named in-memory files (``"dir/name" -> bytes``): vector snapshots, state."""
-    root: dict[str, Any] = {}
-    for name, data in files.items():
-        parts = name.split("/")
-        for p in parts:
-            check_name(p, name)
-        d = root
-        for p in parts[:-1]:
-            d = d.setdefault(p, {})
-            if not isinstance(d, dict):
-                raise InputError(f"file name {name!r} clashes with another file")
-        d[parts[-1]] = data
-    now_ns = time.time_ns()
-    total = 0
-
-    def build(d: dict[str, Any]) -> str:
-        nonlocal total
-        nodes: list[Node] = []
-        for name, v in d.items():
-            base = {"name": name, "mtime_ns": now_ns}
-            if isinstance(v, dict):
-                nodes.append({**base, "type": "dir", "mode": 0o755, "size": 0, "subtree": build(v)})
-            else:
-                total += len(v)
-                nodes.append(
-                    {
-                        **base,
-                        "type": "file",
-                        "mode": 0o644,
-                        "size": len(v),
-                        "content": _chunk_bytes(repo, v),
-                    }
-                )
-        return write_tree(repo, nodes)
-
-    with repo.lock(exclusive=False):
-        before = dict(repo.stats)
-        tree = build(root)
-        repo.flush()
-        summary = {
-            "files": len(files),
-            "bytes": total,
-            "new_blobs": repo.stats["new_blobs"] - before["new_blobs"],
-            "new_bytes_stored": repo.stats["new_bytes_stored"] - before["new_bytes_stored"],
-        }
-        doc = _snapshot_doc(component, source, kind, tree, tags, parent, summary, meta or {})
-        return repo.save_snapshot(doc)
-
-
-def _chunk_bytes(repo: Repository, data: bytes) -> list[str]:
-    if not data:
-        return []
-    mode = codec.choose_mode(data[: codec.SAMPLE])
-    if len(data) <= SMALL_FILE:
-        return [repo.write_blob(data, mode=mode)]
-    view = memoryview(data)
-    pipe = _Pipeline(repo)
-    chunks = list(fastcdc(view, CDC_MIN, CDC_AVG, CDC_MAX))
-    sink = [""] * len(chunks)
-    for i, ch in enumerate(chunks):
-        pipe.submit(view[ch.offset : ch.offset + ch.length], mode, sink, i)
-    pipe.drain()
-    return sink
