@@ -26,6 +26,7 @@ failover read ``retryable``); everything else fails fast.
     │   ├── ObjectExists               put(if_absent=True) of a key that exists
     │   ├── StoreUnreachable           endpoint down or refusing (after retries)
     │   ├── StorageFull                no space left
+    │   ├── ContainerMissing           the bucket / container does not exist
     │   ├── StoragePermissionDenied    credentials or ACLs refuse the operation
     │   └── TransientStorageError      a retryable hiccup (timeout, 5xx, throttling)
     ├── RepositoryError                the backup repository
@@ -131,6 +132,12 @@ class StoreUnreachable(StorageError):
     """The store's endpoint is down or refusing connections (after retries)."""
 
     default_hint = "check the URL and that the storage endpoint is up and reachable"
+
+
+class ContainerMissing(StorageError):
+    """The bucket (or container) a store lives in does not exist."""
+
+    default_hint = "create the bucket (or container) first, or check the URL"
 
 
 class StorageFull(StorageError):

@@ -5,12 +5,14 @@ and :mod:`drkit.repository` (repository access: :mod:`drkit.cli.repo_access`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, err_console
@@ -45,7 +47,7 @@ def backup_cmd(
     from drkit.workspace.protect import backup_jobs, run_backup
 
     loaded = load_plan_if_any(plan)
-    with opened_repository(repo, plan) as r:
+    with opened_repository(repo, plan) as r, _sigterm_raises():
         jobs, skipped = backup_jobs(
             loaded,
             list(targets or []),
@@ -54,8 +56,44 @@ def backup_cmd(
             repo=r,
             all_components=all_,
         )
-        items = run_backup(r, jobs, tags=tuple(tag or ()), full=full, progress=_job_progress(json_))
+        before = set(r.snapshot_ids())
+        try:
+            items = run_backup(
+                r, jobs, tags=tuple(tag or ()), full=full, progress=_job_progress(json_)
+            )
+        except _Terminated:
+            # the repository lock was released on the way out (backup_path's context)
+            done = sorted(set(r.snapshot_ids()) - before)
+            err_console.print(
+                f"terminated (SIGTERM): {len(done)} snapshot(s) written before it"
+                + (f" ({', '.join(d[:8] for d in done)})" if done else "")
+                + "; the rest was not backed up; the lock was released, and the data of the "
+                "unfinished snapshot is removed by the next `drkit prune`",
+                markup=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(143) from None
     render_backup(items, skipped, json_)
+
+
+class _Terminated(BaseException):
+    """SIGTERM during a backup: unwinds like Ctrl-C, so locks are released."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _job_progress(json_: bool) -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
@@ -85,9 +123,17 @@ def render_backup(items: list[Any], skipped: list[Any], json_: bool) -> None:
                 continue
             out.print(
                 f"snapshot {s.short_id} of {s.component}: {sm['files']} files, "
-                f"{human_size(sm['bytes'])}, {human_size(sm['new_bytes_stored'])} new stored, "
+                + (f"{sm['fifos']} FIFOs, " if sm.get("fifos") else "")
+                + f"{human_size(sm['bytes'])}, {human_size(sm['new_bytes_stored'])} new stored, "
                 f"{sm['duration_s']} s"
             )
+            if sm.get("skipped"):
+                shown = escape(", ".join(sm.get("skipped_paths", [])))
+                out.print(
+                    f"[yellow]warning:[/] skipped {sm['skipped']} special file(s) (sockets, "
+                    f"devices: not data): {shown}",
+                    markup=True,
+                )
         if not items:
             out.print(
                 "nothing due to back up (--all backs up every component)"

@@ -123,7 +123,7 @@ def repository_at(url: str, password: str, *, init: bool = False) -> Iterator[Re
     from drkit.repository import Repository
 
     store = open_store_at(url)
-    if init and not store.exists("config"):
+    if init and not _exists_or_create(store):  # also finishes an interrupted --init
         repo = Repository.init(store, password, kdf=kdf_params())
     else:
         repo = Repository.open(store, password)
@@ -131,3 +131,18 @@ def repository_at(url: str, password: str, *, init: bool = False) -> Iterator[Re
         yield repo
     finally:
         repo.close()
+
+
+def _exists_or_create(store: ObjectStore) -> bool:
+    """Whether ``config`` exists; a missing bucket is created when the store can."""
+    from drkit.errors import ContainerMissing
+
+    try:
+        if store.exists("config"):
+            return True
+        next(iter(store.list("keys/")), None)  # a HEAD cannot tell a missing bucket
+        return False
+    except ContainerMissing:
+        if not store.create_container():
+            raise
+        return False
