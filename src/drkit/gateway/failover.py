@@ -169,7 +169,12 @@ class Engine:
             if t not in order:
                 trace.reasons.append(f"{t.name}:{self._skip_reason(t)}")
         last: UpstreamError | None = None
-        for i, target in enumerate(order):
+        # in panic every target is already a last resort (no half-open claim needed)
+        unclaimed: set[str] = {t.name for t in order} if panic else set()
+        extended = panic
+        i = 0
+        while i < len(order):
+            target = order[i]
             if trace.attempts > 0:
                 if not self.budget.try_spend():
                     self._budget_refused(route, target)
@@ -177,8 +182,9 @@ class Engine:
                     break
                 if time.monotonic() >= deadline_at:
                     break
-            if not panic and not self.board.claim(target):
+            if target.name not in unclaimed and not self.board.claim(target):
                 trace.reasons.append(f"{target.name}:ejected")
+                i += 1
                 continue
             trace.attempts += 1
             try:
@@ -192,6 +198,12 @@ class Engine:
                     raise
                 last = exc
                 trace.reasons.append(f"{target.name}:{exc.reason}")
+                if i + 1 == len(order) and not extended:
+                    # every available target failed: the ejected ones are the last resort
+                    extended = True
+                    extra = self.board.last_resort(route.targets, order)
+                    unclaimed.update(t.name for t in extra)
+                    order.extend(extra)
                 if i + 1 < len(order):
                     self.metrics.failover(route.name, target.name, exc.reason)
                     self.events.record(
@@ -200,6 +212,7 @@ class Engine:
                         self.redactor.text(
                             f"route {route.name}: {target.name} failed ({exc.reason}); "
                             f"trying {order[i + 1].name}"
+                            + (" (ejected: last resort)" if order[i + 1].name in unclaimed else "")
                         ),
                         {
                             "route": route.name,
@@ -207,8 +220,10 @@ class Engine:
                             "to": order[i + 1].name,
                             "reason": exc.reason,
                             "status": exc.status,
+                            "last_resort": order[i + 1].name in unclaimed,
                         },
                     )
+                i += 1
                 continue
             trace.target = target.name
             return self._run(

@@ -133,6 +133,29 @@ class HealthBoard:
         ejected.sort(key=lambda t: self.health[t.name].ejected_until)
         return ejected, bool(ejected)
 
+    def last_resort(
+        self, targets: Iterable[TargetConfig], tried: Iterable[TargetConfig]
+    ) -> list[TargetConfig]:
+        """Ejected targets not in ``tried``, soonest-back first: what is left to try once
+        every available target of a request has failed retryably.
+
+        An ejection is a guess from past failures (a recovered secondary stays ejected
+        until its next probe); when the alternative is answering 503, trying it costs one
+        attempt from the retry budget. Targets inside a 429's Retry-After are never
+        included: they asked us to wait.
+        """
+        now = self.clock()
+        skip = {t.name for t in tried}
+        out = [
+            t
+            for t in targets
+            if t.name not in skip
+            and self.health[t.name].state == "ejected"
+            and self.health[t.name].cooldown_until <= now
+        ]
+        out.sort(key=lambda t: self.health[t.name].ejected_until)
+        return out
+
     def cooldown_left(self, targets: Iterable[TargetConfig]) -> float:
         """Seconds until the first of ``targets`` leaves its 429 cooldown (0 if none cools)."""
         now = self.clock()
