@@ -206,11 +206,33 @@ def test_mid_stream_failure_is_a_typed_error(
 
 
 @pytest.mark.parametrize("client", DIALECTS)
+@pytest.mark.parametrize(
+    ("fault", "reason"), [pytest.param(f, r, id=i) for i, f, r in MID_STREAM_FAULTS]
+)
+def test_mid_stream_failure_without_streaming_starts_over_on_the_next_target(
+    sims: Sims, gateway_for: Any, client: str, fault: dict[str, Any], reason: str
+) -> None:
+    """A non-streaming client has received nothing: the next target answers afresh."""
+    gw = gateway_for(route_for(sims.oa1, sims.an2, on_stream_failure="error"))
+    sims.oa1.set_faults(fault)
+    seen = ask(gw.url, client, False)
+    assert complete(seen, client), seen.error
+    assert seen.headers["x-drkit-target"] == "anthropic-2"
+    assert seen.headers["x-drkit-attempts"] == "2"
+    assert seen.headers["x-drkit-failover-reason"] == f"openai-1:{reason}"
+    assert (chat_attempts(sims.oa1), chat_attempts(sims.an2)) == (1, 1)
+    # asked from scratch (no prefill of the primary's partial answer)
+    assert sims.an2.last_request["messages"][-1]["role"] == "user"  # type: ignore[index]
+    assert gw.events.events[-1].data["continuation"] is False
+
+
+@pytest.mark.parametrize("client", DIALECTS)
 def test_mid_stream_failure_without_streaming_is_an_error_not_a_partial_answer(
     sims: Sims, gateway_for: Any, client: str
 ) -> None:
     gw = gateway_for(route_for(sims.oa1, sims.an2, on_stream_failure="error"))
     sims.oa1.set_faults({"kind": "stream_cut", "after": 3})
+    sims.an2.set_faults({"kind": "stream_cut", "after": 3})
     seen = ask(gw.url, client, False)
     assert seen.status == 502
     assert "incomplete" in str(seen.error)

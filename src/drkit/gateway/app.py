@@ -287,7 +287,7 @@ class Gateway:
         include_usage = not stream or (
             dialect == "openai" and bool((body.get("stream_options") or {}).get("include_usage"))
         )
-        trace = Trace(route.name, include_usage=include_usage)
+        trace = Trace(route.name, include_usage=include_usage, streaming=stream)
         metrics = self.metrics
         try:
             events = await self.engine.open(route, dialect, body, trace)

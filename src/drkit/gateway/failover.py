@@ -42,6 +42,9 @@ class Trace:
     route: str
     #: OpenAI clients get a usage chunk when they asked (non-streaming: always, folded in)
     include_usage: bool = True
+    #: False for a non-streaming client: it has received nothing until the answer is
+    #: complete, so a mid-answer failure can start over on the next target
+    streaming: bool = True
     target: str | None = None
     attempts: int = 0
     reasons: list[str] = field(default_factory=list)
@@ -297,7 +300,7 @@ class Engine:
                     current = None
                     self._failed(route, failed_target, exc)
                     trace.reasons.append(f"{failed_target.name}:{exc.reason}")
-                    current = await self._continue(
+                    current, fresh = await self._continue(
                         route,
                         client_dialect,
                         body,
@@ -321,7 +324,11 @@ class Engine:
                             )
                         ]
                         return
-                    splicer = Splicer(client_dialect, acc)
+                    if fresh:  # the new attempt answers from the start
+                        acc = trace.output = Accumulator(client_dialect)
+                        splicer = None
+                    else:
+                        splicer = Splicer(client_dialect, acc)
         finally:
             if current is not None:
                 await current.close()
@@ -354,35 +361,60 @@ class Engine:
         exc: UpstreamError,
         rest: list[TargetConfig],
         deadline_at: float,
-    ) -> _Open | None:
-        """After a mid-stream failure: the next target continuing the answer, or None."""
+    ) -> tuple[_Open | None, bool]:
+        """After a mid-stream failure: the next target's attempt (or None), and whether it
+        starts the answer afresh (True) or continues the partial one (False).
+
+        A streaming client has the first tokens already: the answer can only be continued
+        (``on_stream_failure: continue``, plain text) or ended with an error. A
+        non-streaming client has received nothing, so when the answer cannot be continued
+        the next target answers from scratch, as before the first token.
+        """
         mode = route.on_stream_failure
-        can = mode == "continue" and acc.text_only() and bool(acc.text())
-        self.metrics.stream_failure(route.name, failed.name, mode if can else "error")
+        can_continue = mode == "continue" and acc.text_only() and bool(acc.text())
+        fresh = not can_continue and not trace.streaming
+        shown = "retry" if fresh else (mode if can_continue else "error")
+        self.metrics.stream_failure(route.name, failed.name, shown)
+        then = (
+            "retrying from scratch on the next target (the client had received nothing)"
+            if fresh
+            else "continuing on the next target"
+            if can_continue
+            else "error sent"
+        )
         self.events.record(
             "stream_failure",
             f"{route.name}/{failed.name}",
             f"route {route.name}: stream from {failed.name} broke after the first token "
-            f"({exc.reason}); " + ("continuing on the next target" if can else "error sent"),
-            {"route": route.name, "target": failed.name, "reason": exc.reason, "mode": mode},
+            f"({exc.reason}); {then}",
+            {
+                "route": route.name,
+                "target": failed.name,
+                "reason": exc.reason,
+                "mode": mode,
+                "action": shown,
+            },
         )
-        if not can:
-            return None
+        if not (can_continue or fresh):
+            return None, False
         partial = acc.text()
         while rest:
             target = rest.pop(0)
             if not self.budget.try_spend():
                 self._budget_refused(route, target)
                 trace.reasons.append("retry_budget_exhausted")
-                return None
+                return None, False
             if time.monotonic() >= deadline_at:
-                return None
+                return None, False
             if not self.board.claim(target):
                 continue
             trace.attempts += 1
-            # Anthropic refuses a prefill that ends in whitespace; the model re-emits it
-            text = partial.rstrip() if target.provider == "anthropic" else partial
-            cont_body = prefill(client_dialect, body, text)
+            if fresh:
+                cont_body = body
+            else:
+                # Anthropic refuses a prefill that ends in whitespace; the model re-emits it
+                text = partial.rstrip() if target.provider == "anthropic" else partial
+                cont_body = prefill(client_dialect, body, text)
             try:
                 opened = await self._attempt(
                     route, target, client_dialect, cont_body, deadline_at, trace.include_usage
@@ -391,22 +423,23 @@ class Engine:
                 self._failed(route, target, err)
                 trace.reasons.append(f"{target.name}:{err.reason}")
                 if not err.retryable:
-                    return None
+                    return None, False
                 continue
             self.events.record(
                 "failover",
                 f"{route.name}/{failed.name}",
-                f"route {route.name}: continuing the answer on {target.name} after "
-                f"{failed.name} broke mid-stream ({exc.reason})",
+                f"route {route.name}: "
+                + ("answering afresh" if fresh else "continuing the answer")
+                + f" on {target.name} after {failed.name} broke mid-stream ({exc.reason})",
                 {
                     "route": route.name,
                     "from": failed.name,
                     "to": target.name,
                     "reason": exc.reason,
-                    "continuation": True,
+                    "continuation": not fresh,
                 },
             )
             self.metrics.failover(route.name, failed.name, exc.reason)
             trace.target = target.name
-            return opened
-        return None
+            return opened, fresh
+        return None, False
