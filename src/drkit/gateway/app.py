@@ -70,10 +70,51 @@ def _auth_headers(scope: Scope) -> dict[str, str]:
     return out
 
 
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _is_json_object(body: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(body), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
 def _raw_headers(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
     if not headers:
         return []
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def _log_request(
+    route: str | None,
+    dialect: Dialect,
+    status: int | str,
+    headers: dict[str, str] | None,
+    took: float,
+) -> None:
+    """One INFO line per chat request: route, target, attempts, status, latency.
+
+    The fields also go on the record as ``drkit`` (for a JSON log formatter)."""
+    h = headers or {}
+    fields = {
+        "route": route,
+        "dialect": dialect,
+        "target": h.get("x-drkit-target"),
+        "attempts": int(h.get("x-drkit-attempts", 0)),
+        "status": status,
+        "latency_ms": round(took * 1000, 1),
+        "failover": h.get("x-drkit-failover-reason"),
+    }
+    text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    log.info("request %s", text, extra={"drkit": fields})
 
 
 class _Reply:
@@ -245,31 +286,64 @@ class Gateway:
                 "<key> or x-api-key",
             ).send(send)
             return
+        limit = self.config.max_request_body
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await self._too_large(dialect, declared).send(send)
+            return
         chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client went away before sending its request
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:  # chunked, or more than it declared: stop reading here
+                await self._too_large(dialect, size).send(send)
+                return
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         started_response = False
+        status: int | str = 500
+        headers: dict[str, str] | None = None
+        route_name: list[str] = []  # filled in by _answer once the route is known
         try:
-            answer = await self._answer(dialect, raw, started)
+            answer = await self._answer(dialect, raw, started, route_name)
             if isinstance(answer, _Reply):
                 started_response = True
+                status, headers = answer.status, answer.headers
                 await answer.send(send)
             else:
                 started_response = True
+                headers = answer.trace.headers()
                 await answer.send(receive, send, self.redactor)
+                # the status line said 200; an answer cut off after it is logged as such
+                status = "200-cut" if answer.trace.failed is not None else 200
         except Exception:
             if not started_response:
                 reply = self._error_reply(dialect, 500, "internal gateway error")
                 await reply.send(send)
             raise
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                route = route_name[0] if route_name else None
+                _log_request(route, dialect, status, headers, time.monotonic() - started)
 
-    async def _answer(self, dialect: Dialect, raw: bytes, started: float) -> _Reply | _SSE:
+    def _too_large(self, dialect: Dialect, size: int) -> _Reply:
+        limit = self.config.max_request_body
+        return self._error_reply(
+            dialect,
+            413,
+            f"the request body ({size} bytes or more) is over this gateway's limit of "
+            f"{limit} bytes (serving.gateway.max_request_body_mib)",
+        )
+
+    async def _answer(
+        self, dialect: Dialect, raw: bytes, started: float, route_name: list[str]
+    ) -> _Reply | _SSE:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -277,12 +351,20 @@ class Gateway:
         if not isinstance(body, dict):
             return self._error_reply(dialect, 400, "the request body must be a JSON object")
         model = body.get("model")
-        route = self.config.route(model) if isinstance(model, str) else None
+        names = ", ".join(r.name for r in self.config.routes)
+        if not isinstance(model, str) or not model:
+            return self._error_reply(
+                dialect,
+                400,
+                "the request needs `model` (a string): the name of a route; "
+                f"this gateway serves: {names}",
+            )
+        route = self.config.route(model)
         if route is None:
-            names = ", ".join(r.name for r in self.config.routes)
             return self._error_reply(
                 dialect, 404, f"no route named {model!r}; this gateway serves: {names}"
             )
+        route_name.append(route.name)
         stream = bool(body.get("stream"))
         include_usage = not stream or (
             dialect == "openai" and bool((body.get("stream_options") or {}).get("include_usage"))
@@ -297,8 +379,10 @@ class Gateway:
         except UpstreamError as exc:  # non-retryable: the upstream's 4xx, unchanged
             metrics.request(route.name, dialect, "client_error", None)
             target = next(t for t in route.targets if t.name == trace.target)
-            if exc.body and target.provider == dialect:
+            if exc.body and target.provider == dialect and _is_json_object(exc.body):
                 return _Reply(exc.status, _JSON, self.redactor.bytes(exc.body), trace.headers())
+            # a body that is not JSON (an HTML page from a proxy) is not passed off as
+            # JSON: the client gets the dialect's error object with its first words
             return self._error_reply(dialect, exc.status, str(exc), trace.headers())
         except AllTargetsFailed as exc:
             metrics.request(route.name, dialect, "failed", None)
