@@ -32,7 +32,14 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from drkit.connectors.llm.client import UpstreamClient
-from drkit.errors import AllTargetsFailed, GatewayError, TranslationError, UpstreamError
+from drkit.errors import (
+    AllTargetsFailed,
+    AuthenticationError,
+    GatewayError,
+    RouteNotFound,
+    TranslationError,
+    UpstreamError,
+)
 from drkit.gateway.auth import KeyCheck
 from drkit.gateway.budget import RetryBudget
 from drkit.gateway.config import (
@@ -51,6 +58,11 @@ from drkit.gateway.redact import Redactor
 from drkit.gateway.translation import DefaultTranslator, Translator
 
 log = logging.getLogger("drkit.gateway")
+
+#: the one answer to a request without a valid client key (both dialects, every endpoint)
+_UNAUTHORIZED = AuthenticationError(
+    "missing or invalid API key: send the gateway key as Authorization: Bearer <key> or x-api-key"
+)
 
 _JSON = b"application/json"
 _SSE_HEADERS = [
@@ -279,12 +291,7 @@ class Gateway:
         """Serve one ``POST /v1/chat/completions`` or ``POST /v1/messages``."""
         started = time.monotonic()
         if not self.auth.allows(_auth_headers(scope)):  # before reading any body
-            await self._error_reply(
-                dialect,
-                401,
-                "missing or invalid API key: send the gateway key as Authorization: Bearer "
-                "<key> or x-api-key",
-            ).send(send)
+            await self._gateway_error(dialect, _UNAUTHORIZED).send(send)
             return
         limit = self.config.max_request_body
         declared = _content_length(scope)
@@ -332,6 +339,12 @@ class Gateway:
                 route = route_name[0] if route_name else None
                 _log_request(route, dialect, status, headers, time.monotonic() - started)
 
+    def _gateway_error(
+        self, dialect: Dialect, exc: GatewayError, headers: dict[str, str] | None = None
+    ) -> _Reply:
+        """A gateway error as the client's dialect shows errors (its status, its text)."""
+        return self._error_reply(dialect, exc.status, str(exc), headers)
+
     def _too_large(self, dialect: Dialect, size: int) -> _Reply:
         limit = self.config.max_request_body
         return self._error_reply(
@@ -361,9 +374,8 @@ class Gateway:
             )
         route = self.config.route(model)
         if route is None:
-            return self._error_reply(
-                dialect, 404, f"no route named {model!r}; this gateway serves: {names}"
-            )
+            missing = RouteNotFound(f"no route named {model!r}; this gateway serves: {names}")
+            return self._gateway_error(dialect, missing)
         route_name.append(route.name)
         stream = bool(body.get("stream"))
         include_usage = not stream or (
@@ -387,9 +399,8 @@ class Gateway:
         except AllTargetsFailed as exc:
             metrics.request(route.name, dialect, "failed", None)
             headers = trace.headers()
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after is not None:
-                headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+            if exc.retry_after is not None:
+                headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
             return self._error_reply(dialect, exc.status, str(exc), headers)
         if stream:
             metrics.request(route.name, dialect, "ok", time.monotonic() - started)
@@ -414,13 +425,8 @@ class Gateway:
 
     def _unauthorized(self, dialect: Dialect) -> Response:
         return JSONResponse(
-            error_body(
-                dialect,
-                401,
-                "missing or invalid API key: send the gateway key as Authorization: Bearer "
-                "<key> or x-api-key",
-            ),
-            status_code=401,
+            error_body(dialect, _UNAUTHORIZED.status, str(_UNAUTHORIZED)),
+            status_code=_UNAUTHORIZED.status,
         )
 
     async def models(self, request: Request) -> Response:

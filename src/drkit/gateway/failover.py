@@ -236,14 +236,13 @@ class Engine:
         if all(r.endswith((":status_429", ":cooldown")) for r in trace.reasons) and trace.reasons:
             # every target asked us to slow down: say so, with when to come back
             wait = self.board.cooldown_left(route.targets)
-            error = AllTargetsFailed(
+            raise AllTargetsFailed(
                 f"route {route.name}: every target is rate limited ({reasons}); "
                 f"retry in {wait:.1f}s",
                 hint="slow down, or add targets with more capacity to the route",
+                status=429,
+                retry_after=wait,
             )
-            error.status = 429
-            error.retry_after = wait  # type: ignore[attr-defined]
-            raise error
         detail = self.redactor.text(str(last)) if last else "no target could be tried"
         raise AllTargetsFailed(
             f"route {route.name}: every target failed ({reasons}); last error: {detail}",
