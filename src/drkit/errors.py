@@ -247,7 +247,13 @@ class TranslationError(GatewayError):
 
 
 class AuthenticationError(GatewayError):
+    """A client without a valid gateway key."""
+
     status = 401
+    default_hint = (
+        "send the gateway key as Authorization: Bearer <key> (OpenAI SDK) or x-api-key "
+        "(Anthropic SDK)"
+    )
 
 
 class RouteNotFound(GatewayError):
@@ -279,7 +285,22 @@ class UpstreamError(GatewayError):
 
 
 class AllTargetsFailed(GatewayError):
+    """No target of a route produced an answer; 429 with ``retry_after`` (seconds) when
+    every target asked to slow down."""
+
     status = 503
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int = 503,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.retry_after = retry_after
 
 
 # --- drills and checks -----------------------------------------------------------------
