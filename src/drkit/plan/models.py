@@ -298,6 +298,11 @@ class VectorStore(Component):
     tier: Name
     engine: UrlStr = Field(description="connector URL, e.g. qdrant+local:///var/lib/qdrant")
     collections: list[str] = Field(default_factory=list, description="empty: all collections")
+    allow_empty: bool = Field(
+        False,
+        description="a store with no collections (or without a listed one) is expected: "
+        "backup skips it instead of failing",
+    )
 
 
 class Dataset(Component):
