@@ -108,3 +108,50 @@ def test_flat_payload_rule_matches_chroma() -> None:
     for bad in ({"l": []}, {"l": [1, "a"]}, {"l": [1, 2.5]}, {"l": [[1]]}, {"n": None}, {"d": {}}):
         with pytest.raises(IncompatibleTarget, match="flat metadata"):
             check_flat_payload(bad, "chroma")
+
+
+# --- LanceDB ---------------------------------------------------------------------------
+
+
+def test_lancedb_columns_types_and_nulls(tmp_path: Path, repo: Repository) -> None:
+    import datetime as dt
+
+    import lancedb
+    import pyarrow as pa
+
+    path = tmp_path / "lance"
+    db = lancedb.connect(str(path))
+    n = 20
+    rng = np.random.default_rng(2)
+    when = dt.datetime(2025, 3, 1, 12, 30, tzinfo=dt.UTC)
+    data = pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "vector": pa.FixedSizeListArray.from_arrays(
+                pa.array(rng.standard_normal(n * 4).astype(np.float32)), 4
+            ),
+            "lang": ["en" if i % 2 else "fr" for i in range(n)],
+            "page": pa.array([i if i % 5 else None for i in range(n)], pa.int32()),
+            "tags": [["a", f"t{i % 3}"] for i in range(n)],
+            "created": pa.array(
+                [when + dt.timedelta(days=i) for i in range(n)], pa.timestamp("us", tz="UTC")
+            ),
+            "big": pa.array([2**62 + i for i in range(n)], pa.int64()),
+        }
+    )
+    db.create_table("docs", data=data)
+    with open_vector_store(f"lancedb://{path}") as store:
+        exported = as_dict(store.export("docs"))
+        # a null cell is an absent key, not an explicit JSON null
+        assert "page" not in exported["5"]["payload"]
+        assert exported["6"]["payload"]["page"] == 6
+    round_trip(repo, f"lancedb://{path}", "docs", "docs2")
+
+    table = lancedb.connect(str(path)).open_table("docs2")
+    assert table.schema.remove_metadata() == db.open_table("docs").schema.remove_metadata()
+    # the application's own queries: a filter on a field, a lookup by typed id
+    assert table.count_rows("lang = 'en'") == 10
+    row = table.search().where("id = 7").to_list()[0]
+    assert (row["lang"], row["page"], row["tags"], row["big"]) == ("en", 7, ["a", "t1"], 2**62 + 7)
+    assert row["created"] == when + dt.timedelta(days=7)
+    assert table.search().where("id = 5").to_list()[0]["page"] is None
