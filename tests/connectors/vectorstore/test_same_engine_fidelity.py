@@ -18,6 +18,7 @@ from drkit.replication.vectors import restore_collection, snapshot_collection
 from drkit.repository import Repository
 
 from .data import as_dict, assert_same_records
+from .engines import Postgres
 
 
 def round_trip(repo: Repository, url: str, name: str, restored: str) -> None:
@@ -155,3 +156,123 @@ def test_lancedb_columns_types_and_nulls(tmp_path: Path, repo: Repository) -> No
     assert (row["lang"], row["page"], row["tags"], row["big"]) == ("en", 7, ["a", "t1"], 2**62 + 7)
     assert row["created"] == when + dt.timedelta(days=7)
     assert table.search().where("id = 5").to_list()[0]["page"] is None
+
+
+# --- pgvector --------------------------------------------------------------------------
+
+
+def test_pgvector_schema_indexes_and_typed_ids(postgres: Postgres, repo: Repository) -> None:
+    import uuid
+
+    import psycopg
+
+    table = f"app{uuid.uuid4().hex[:8]}"
+    ids = [uuid.UUID(int=i + 1) for i in range(30)]
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(
+            f"CREATE TABLE {table} (id uuid PRIMARY KEY, embedding vector(4) NOT NULL, "
+            "lang text NOT NULL DEFAULT 'en', created timestamptz, meta jsonb, "
+            "tags text[], n bigint)"
+        )
+        conn.execute(f"COMMENT ON COLUMN {table}.lang IS 'ISO 639-1'")
+        conn.execute(
+            f"CREATE INDEX {table}_hnsw ON {table} USING hnsw (embedding vector_cosine_ops) "
+            "WITH (m = 24, ef_construction = 100)"
+        )
+        conn.execute(f"CREATE INDEX {table}_lang ON {table} (lang)")
+        conn.execute(f"CREATE INDEX {table}_meta ON {table} USING gin (meta)")
+        rng = np.random.default_rng(3)
+        with conn.cursor().copy(
+            f"COPY {table} (id, embedding, lang, created, meta, tags, n) FROM STDIN"
+        ) as copy:
+            for i, rid in enumerate(ids):
+                vec = "[" + ",".join(str(float(x)) for x in rng.standard_normal(4)) + "]"
+                meta = psycopg.types.json.Jsonb({"k": i, "deep": {"x": [1, None]}})
+                copy.write_row(
+                    (
+                        rid,
+                        vec,
+                        "fr" if i % 3 else "en",
+                        f"2025-01-{i % 28 + 1:02d}T10:00:00Z",
+                        meta if i % 4 else None,
+                        ["a", "ü"],
+                        2**62 + i,
+                    )
+                )
+    restored = table + "r"
+    round_trip(repo, postgres.url, table, restored)
+
+    def shape(conn: psycopg.Connection[Any], t: str) -> list[Any]:
+        return conn.execute(
+            "SELECT column_name, data_type, is_nullable, column_default FROM "
+            "information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+            [t],
+        ).fetchall()
+
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        assert shape(conn, restored) == shape(conn, table)
+        indexes = dict(
+            conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [restored]
+            ).fetchall()
+        )
+        # names were taken (the source still exists): derived from the new table's name
+        hnsw = next(d for d in indexes.values() if "hnsw" in d)
+        assert "m='24'" in hnsw
+        assert "ef_construction='100'" in hnsw
+        assert any("gin (meta)" in d for d in indexes.values())
+        assert any("btree (lang)" in d for d in indexes.values())
+        assert f"{restored}_pkey" in indexes
+        assert not [n for n in indexes if "drkit_tmp" in n]
+        comment = conn.execute(
+            "SELECT col_description(%s::regclass, 2), obj_description(%s::regclass, 'pg_class')",
+            [restored, restored],
+        ).fetchone()
+        assert comment is not None
+        assert comment[1] is None
+        # the application's own queries: typed id lookup, typed filters
+        row = conn.execute(
+            f"SELECT lang, created, n, tags FROM {restored} WHERE id = %s::uuid", [str(ids[4])]
+        ).fetchone()
+        assert row is not None
+        assert row[0] == "fr"
+        assert row[1].isoformat() == "2025-01-05T10:00:00+00:00"
+        assert (row[2], row[3]) == (2**62 + 4, ["a", "ü"])
+        got = conn.execute(
+            f"SELECT count(*) FROM {restored} WHERE created < '2025-01-10'::timestamptz "
+            'AND meta @> \'{"deep": {"x": [1]}}\''
+        ).fetchone()
+        want = conn.execute(
+            f"SELECT count(*) FROM {table} WHERE created < '2025-01-10'::timestamptz "
+            'AND meta @> \'{"deep": {"x": [1]}}\''
+        ).fetchone()
+        assert got == want
+        assert got is not None
+        assert got[0] > 0
+
+
+def test_pgvector_restore_keeps_index_names_when_free(postgres: Postgres, repo: Repository) -> None:
+    """Disaster recovery proper: the source table is gone, the restore takes its names."""
+    import uuid
+
+    import psycopg
+
+    table = f"app{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(f"CREATE TABLE {table} (pk bigint PRIMARY KEY, emb vector(2), title text)")
+        conn.execute(f"CREATE INDEX my_vectors ON {table} USING hnsw (emb vector_l2_ops)")
+        conn.execute(f"INSERT INTO {table} VALUES (1, '[1,2]', 'one'), (2, '[0,1]', NULL)")
+    with open_vector_store(postgres.url) as store:
+        snap = snapshot_collection(repo, store, table, component="app").snapshot
+        store.drop(table)
+        restore_collection(repo, snap, store, table)
+        assert as_dict(store.export(table))["1"]["payload"] == {"title": "one"}
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        names = {
+            r[0]
+            for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", [table])
+        }
+        assert names == {"my_vectors", f"{table}_pkey"}
+        assert conn.execute(f"SELECT title FROM {table} WHERE pk = 1").fetchone() == ("one",)
