@@ -8,16 +8,19 @@ application's own queries against the restored collection.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
+from drkit.connectors.vectorstore.base import Metric
 from drkit.connectors.vectorstore.registry import open_vector_store
 from drkit.replication.vectors import restore_collection, snapshot_collection
 from drkit.repository import Repository
 
-from .data import as_dict, assert_same_records
+from .data import as_dict, assert_same_records, config, records
 from .engines import Postgres
 
 
@@ -100,8 +103,6 @@ def test_chroma_hnsw_settings_metadata_and_list_payloads(tmp_path: Path, repo: R
 
 def test_flat_payload_rule_matches_chroma() -> None:
     """What Chroma 1.5 stores passes; what it refuses is refused before writing."""
-    import pytest
-
     from drkit.connectors.vectorstore.records import check_flat_payload
     from drkit.errors import IncompatibleTarget
 
@@ -276,3 +277,40 @@ def test_pgvector_restore_keeps_index_names_when_free(postgres: Postgres, repo: 
         }
         assert names == {"my_vectors", f"{table}_pkey"}
         assert conn.execute(f"SELECT title FROM {table} WHERE pk = 1").fetchone() == ("one",)
+
+
+# --- Qdrant ----------------------------------------------------------------------------
+
+
+def test_qdrant_local_restore_writes_each_point_once(
+    tmp_path: Path, repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drkit.connectors.vectorstore.qdrant import QdrantStore
+
+    url = f"qdrant+local://{tmp_path / 'q'}"
+    cfg = config("docs", metric=Metric.L2)
+    batch = records(cfg, 50, seed=4)
+    with open_vector_store(url) as store:
+        store.create(cfg)
+        store.import_batches("docs", [batch])
+        snap = snapshot_collection(repo, store, "docs", component="app").snapshot
+    written: list[int] = []
+    real = QdrantStore._upsert
+
+    def counting(self: QdrantStore, name: str, points: list[Any]) -> None:
+        written.append(len(points))
+        real(self, name, points)
+
+    monkeypatch.setattr(QdrantStore, "_upsert", counting)
+    with open_vector_store(url) as store:
+        restore_collection(repo, snap, store, "docs2")
+        assert sum(written) == 50
+        assert sorted(store.list_collections()) == ["docs", "docs2"]
+    # meta.json was rewritten: a new client sees the renamed collection with its points
+    with open_vector_store(url) as store:
+        assert as_dict(store.export("docs2")) == as_dict([batch])
+        # a directory no collection names (a rename cut short) does not leak into a create
+        orphan = tmp_path / "q" / "collection" / "docs3"
+        shutil.copytree(tmp_path / "q" / "collection" / "docs2", orphan)
+        store.create(cfg, "docs3")
+        assert store.count("docs3") == 0
