@@ -314,3 +314,80 @@ def test_qdrant_local_restore_writes_each_point_once(
         shutil.copytree(tmp_path / "q" / "collection" / "docs2", orphan)
         store.create(cfg, "docs3")
         assert store.count("docs3") == 0
+
+
+# --- Milvus ----------------------------------------------------------------------------
+
+
+def test_milvus_int64_key_declared_fields_index_partitions(
+    tmp_path: Path, repo: Repository
+) -> None:
+    from pymilvus import DataType, MilvusClient
+
+    path = tmp_path / "m.db"
+    client = MilvusClient(uri=str(path))
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("emb", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("lang", DataType.VARCHAR, max_length=16)
+    schema.add_field("n", DataType.INT64, nullable=True)
+    schema.add_field("meta", DataType.JSON, nullable=True)
+    index = client.prepare_index_params()
+    index.add_index("emb", index_type="HNSW", metric_type="COSINE", params={"M": 12})
+    client.create_collection("docs", schema=schema, index_params=index)
+    client.create_partition("docs", "p2025")
+    rng = np.random.default_rng(5)
+    client.insert(
+        "docs",
+        [
+            {
+                "pk": 2**40 + i,
+                "emb": rng.standard_normal(4).tolist(),
+                "lang": "en" if i % 2 else "fr",
+                "n": i if i % 3 else None,
+                "meta": {"deep": [1, {"x": True}], "s": "ü"},
+            }
+            for i in range(20)
+        ],
+    )
+    client.close()
+    round_trip(repo, f"milvus-lite://{path}", "docs", "docs2")
+
+    client = MilvusClient(uri=str(path))
+    desc = client.describe_collection("docs2")
+    fields = {f["name"]: f for f in desc["fields"]}
+    assert fields["pk"]["type"] == DataType.INT64
+    assert fields["pk"].get("is_primary")
+    assert set(fields) == {"pk", "emb", "lang", "n", "meta"}  # declared, not dynamic
+    assert not desc["enable_dynamic_field"]
+    idx = client.describe_index("docs2", index_name=client.list_indexes("docs2")[0])
+    assert (idx["index_type"], idx["metric_type"]) == ("HNSW", "COSINE")
+    assert "p2025" in client.list_partitions("docs2")
+    # the application's own queries: a typed id lookup and a filter on a declared field
+    client.load_collection("docs2")
+    got = client.query("docs2", filter=f"pk == {2**40 + 3}", output_fields=["lang", "n"])
+    assert [(r["lang"], r["n"]) for r in got] == [("en", None)]
+    assert len(client.query("docs2", filter='lang == "fr"', output_fields=["pk"])) == 10
+    client.close()
+
+
+def test_milvus_keeps_a_payload_key_named_like_a_schema_field(
+    tmp_path: Path, repo: Repository
+) -> None:
+    """A Qdrant collection whose text lives in payload key ``document`` goes into Milvus."""
+    from drkit.connectors.vectorstore.transfer import copy_collection
+
+    cfg = config("docs", metric=Metric.L2)
+    batch = records(cfg, 12, flat=True)
+    import pyarrow as pa
+
+    payloads = [f'{{"document":"text {i}","id":{i}}}' for i in range(12)]
+    batch = batch.set_column(batch.schema.get_field_index("payload"), "payload", pa.array(payloads))
+    with (
+        open_vector_store(f"qdrant+local://{tmp_path / 'q'}") as src,
+        open_vector_store(f"milvus-lite://{tmp_path / 'm.db'}") as dst,
+    ):
+        src.create(cfg)
+        src.import_batches("docs", [batch])
+        copy_collection(src, "docs", dst)
+        assert_same_records(as_dict(dst.export("docs")), as_dict([batch]), cfg, [src.capabilities])
