@@ -391,3 +391,42 @@ def test_milvus_keeps_a_payload_key_named_like_a_schema_field(
         src.import_batches("docs", [batch])
         copy_collection(src, "docs", dst)
         assert_same_records(as_dict(dst.export("docs")), as_dict([batch]), cfg, [src.capabilities])
+
+
+def test_qdrant_document_key_from_the_plan(tmp_path: Path) -> None:
+    from qdrant_client import QdrantClient, models
+
+    from drkit.connectors.vectorstore.transfer import copy_collection
+    from drkit.plan.models import VectorStore as VectorStoreModel
+
+    path = tmp_path / "q"
+    client = QdrantClient(path=str(path))
+    client.create_collection(
+        "kb", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT)
+    )
+    client.upsert(
+        "kb",
+        points=[
+            models.PointStruct(
+                id=i, vector=[1.0, float(i)], payload={"text": f"t{i}", "lang": "en"}
+            )
+            for i in range(5)
+        ],
+    )
+    client.close()
+    comp = VectorStoreModel(
+        name="kb", tier="t", engine=f"qdrant+local://{path}", document_key="text"
+    )
+    assert comp.engine.endswith("?document_key=text")
+    with open_vector_store(comp.engine) as src:
+        got = as_dict(src.export("kb"))
+        assert got["3"]["document"] == "t3"
+        assert got["3"]["payload"] == {"lang": "en"}
+        with open_vector_store(f"chroma://{tmp_path / 'c'}") as chroma:
+            copy_collection(src, "kb", chroma, "kbase")
+            assert as_dict(chroma.export("kbase"))["3"]["document"] == "t3"
+            copy_collection(chroma, "kbase", src, "kb2")
+    client = QdrantClient(path=str(path))
+    point = client.retrieve("kb2", [3])[0]
+    assert point.payload == {"text": "t3", "lang": "en"}  # the application's key, not drkit's
+    client.close()

@@ -11,7 +11,9 @@ Mapping to the canonical format:
   are stored under ``uuid5(DRKIT_NAMESPACE, id)`` with the original id in the payload key
   ``__drkit_id``; export maps them back and removes the key.
 - Qdrant has no document text; a document is kept in the payload key
-  ``__drkit_document`` and given back as ``document`` on export.
+  ``__drkit_document`` and given back as ``document`` on export. Applications that keep
+  their text under their own key name it with ``?document_key=KEY`` on the URL (the
+  plan's ``vector_stores[].document_key``): a string under that key is the document.
 - COSINE collections store vectors normalised to unit length
   (``capabilities.normalises_cosine``).
 - Rename on a local path (``qdrant+local``) moves the collection's directory and
@@ -36,7 +38,7 @@ from functools import partial
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 
@@ -96,6 +98,8 @@ class QdrantStore(VectorStore):
         self._models = models
         self.url = url
         parts = urlsplit(url)
+        #: the payload key that holds the document text
+        self._doc_key = parse_qs(parts.query).get("document_key", [DOC_KEY])[0]
         #: the storage directory of a local-mode store on disk
         self._path: Path | None = None
         try:
@@ -231,7 +235,8 @@ class QdrantStore(VectorStore):
         for p in points:
             payload = dict(p.payload or {})
             ids.append(str(payload.pop(ID_KEY, p.id)))
-            docs.append(payload.pop(DOC_KEY, None))
+            doc = payload.get(self._doc_key)
+            docs.append(payload.pop(self._doc_key) if isinstance(doc, str) else None)
             payloads.append(payload)
             vector = p.vector if isinstance(p.vector, dict) else {"": p.vector}
             for v in config.vectors:
@@ -281,7 +286,7 @@ class QdrantStore(VectorStore):
                     if mapped:
                         payload[ID_KEY] = rid
                     if docs[i] is not None:
-                        payload[DOC_KEY] = docs[i]
+                        payload[self._doc_key] = docs[i]
                     if len(vecs) == 1 and "" in vecs:
                         vector: Any = vecs[""][i].tolist()
                     else:
