@@ -41,7 +41,8 @@ failover read ``retryable``); everything else fails fast.
     │   ├── EngineUnreachable          the engine cannot be reached
     │   ├── CollectionNotFound         exit 2
     │   ├── CollectionExists           exit 2
-    │   └── IncompatibleTarget         exit 2: config cannot be mapped to the target engine
+    │   ├── IncompatibleTarget         exit 2: config cannot be mapped to the target engine
+    │   └── NothingToBackUp            a store to back up lacks the collections it should hold
     ├── GatewayError                   the LLM gateway (carries an HTTP status)
     │   ├── TranslationError           400: a request that cannot be translated faithfully
     │   ├── AuthenticationError        401: missing or wrong client API key
@@ -229,6 +230,15 @@ class IncompatibleTarget(VectorStoreError):
     """A collection config that cannot be mapped onto the target engine."""
 
     exit_code = 2
+
+
+class NothingToBackUp(VectorStoreError):
+    """A store to back up has no collections, or lacks one the plan names (exit 1)."""
+
+    default_hint = (
+        "check the store and the plan's collections:, or set allow_empty: true on the "
+        "vector store if an empty store is expected"
+    )
 
 
 # --- gateway ---------------------------------------------------------------------------
