@@ -131,6 +131,8 @@ def verify_cmd(
             con.print(f"{res.label}: restore test {verdict} in {res.duration_s} s ({res.summary})")
             for p in res.problems:
                 con.print(f"  [red]{p}[/]")
+            for n in res.notes:
+                con.print(f"  [yellow]{n}[/]")
 
     emit([res.to_json() for res in results], json_, render)
     failed = [r.label for r in results if not r.ok]

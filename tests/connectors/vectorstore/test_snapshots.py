@@ -244,14 +244,16 @@ def test_verify_marks_verified(
     assert report.ok, report.problems
     assert report.records_restored == 200
     assert report.overlap >= 0.99
-    assert report.queries == 10
+    assert report.queries == 100  # 200 records: 100 golden queries (was 10: too few for recall)
+    assert report.recall_restored >= 0.99
+    assert report.live == "same"
     assert report.duration_s > 0
     assert [v.snapshot for v in repo.verifications()] == [snap.id]
     leftovers = [c for c in src.list_collections() if c.startswith("verify_")]
     assert leftovers == []  # the scratch collection is gone
 
 
-def test_verify_fails_when_source_diverged(
+def test_verify_reports_a_source_that_diverged(
     repo: Repository, open_store: Callable[[str], VectorStore], name: str
 ) -> None:
     src = open_store("memory")
@@ -265,9 +267,13 @@ def test_verify_fails_when_source_diverged(
     # the live collection moves on: every vector replaced
     src.import_batches(name, [make_batch(cfg, ids, {"": rng.standard_normal((n, 8))}, [{}] * n)])
     report = verify_collection(repo, snap, src)
-    assert not report.ok
-    assert "golden queries" in report.problems[0]
-    assert repo.verifications() == []
+    # deliberate change (issue 10 item 3): the restore is measured against exact search
+    # over the snapshot, so a faithful restore passes; the diverged source is reported
+    assert report.ok, report.problems
+    assert report.recall_restored == 1.0
+    assert report.live == "differs"
+    assert report.live_altered == n
+    assert "100 altered" in report.notes[0]
     assert src.list_collections() == [name]
 
 

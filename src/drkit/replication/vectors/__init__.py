@@ -23,10 +23,8 @@ from drkit.replication.vectors.compare import (
 from drkit.replication.vectors.restore import (
     ExportReport,
     RestoreReport,
-    VerifyReport,
     export_parquet,
     restore_collection,
-    verify_collection,
 )
 from drkit.replication.vectors.snapshot import (
     KIND,
@@ -37,6 +35,7 @@ from drkit.replication.vectors.snapshot import (
     snapshot_collection,
     vector_snapshots,
 )
+from drkit.replication.vectors.verify import VerifyReport, verify_collection
 
 __all__ = [
     "KIND",

@@ -13,11 +13,12 @@ is reopened, and unit vectors after).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from drkit.connectors.vectorstore.base import (
     DOCUMENT,
@@ -97,10 +98,12 @@ def diff_collection(
     *,
     sample: int = 0,
     batch_size: int = 5000,
+    visit: Callable[[pa.RecordBatch], None] | None = None,
 ) -> CollectionDiff:
     """Compare collection ``name`` of ``store`` with the snapshot ``opened``.
 
     Reads the snapshot's records only for hash mismatches on approximate engines.
+    ``visit`` is shown every exported batch (columns named as in the snapshot).
     """
     m = opened.manifest
     expected = snapshot_fingerprint(opened)
@@ -116,6 +119,8 @@ def diff_collection(
         if back:
             batch = batch.rename_columns([back.get(n, n) for n in batch.schema.names])
         diff.records += len(batch)
+        if visit is not None:
+            visit(batch)
         hashes = record_hashes(m.config, batch)
         ids = batch.column(ID).to_pylist()
         if len(diff.sample) < sample:
