@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +25,13 @@ from drkit.connectors.vectorstore.base import (
     make_batch,
 )
 from drkit.connectors.vectorstore.memory import MemoryVectorStore
-from drkit.replication.vectors import snapshot_collection, verify_collection
+from drkit.errors import RepositoryLocked
+from drkit.replication.vectors import (
+    export_parquet,
+    restore_collection,
+    snapshot_collection,
+    verify_collection,
+)
 from drkit.repository import Repository
 
 
@@ -150,3 +158,54 @@ def test_real_approximate_engines_pass_healthy_restores(
     assert report.recall_live is not None
     assert report.recall_restored >= report.recall_live - 0.05
     assert report.live == "same"
+
+
+class Pruning(MemoryVectorStore):
+    """While records are loaded, another process tries the exclusive lock a prune takes."""
+
+    def __init__(self, other: Repository) -> None:
+        super().__init__()
+        self.other = other
+        self.refused: list[str] = []
+
+    def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        try:
+            with self.other.lock(exclusive=True):
+                pass
+        except RepositoryLocked as exc:
+            self.refused.append(str(exc))
+        return super().import_batches(name, batches)
+
+
+@pytest.mark.parametrize("what", ["restore", "verify", "export"])
+def test_restore_verify_export_hold_a_shared_lock(
+    repo: Repository, name: str, what: str, tmp_path: Path
+) -> None:
+    live = MemoryVectorStore()
+    fill(live, name, 50)
+    snap = snapshot_collection(repo, live, name, component="kb").snapshot
+    other = Repository.open(repo.store, "vector test password")
+    try:
+        target = Pruning(other)
+        if what == "restore":
+            restore_collection(repo, snap, target, "copy")
+        elif what == "verify":
+            verify_collection(repo, snap, live, scratch=target)
+        else:
+            import drkit.replication.vectors.restore as restore_mod
+
+            real = restore_mod.read_records
+
+            def reading(*args: Any, **kwargs: Any) -> Any:
+                target.import_batches("x", [])  # try the prune's lock mid-export
+                return real(*args, **kwargs)
+
+            target.create(CollectionConfig(name="x", vectors=(VectorField("", 4, Metric.L2),)))
+            restore_mod.read_records = reading  # type: ignore[assignment]
+            try:
+                export_parquet(repo, snap, tmp_path / "out")
+            finally:
+                restore_mod.read_records = real
+        assert len(target.refused) == 1  # a prune could not start while it read packs
+    finally:
+        other.close()

@@ -63,6 +63,7 @@ from drkit.replication.vectors import (
     restore_collection,
     snapshot_fingerprint,
 )
+from drkit.replication.vectors.leftovers import clean_leftovers
 from drkit.replication.vectors.snapshot import same_shape
 from drkit.repository import restore
 
@@ -271,6 +272,9 @@ class _VectorCase:
             ctx.note("snapshot", snap.id)
 
         def copy(ctx: DrillContext) -> None:
+            cleaned = clean_leftovers(self.store, f"drill_{self.collection}")
+            if cleaned:
+                ctx.note("removed_leftovers", cleaned)
             copy_collection(self.store, self.collection, self.store, self.sandbox)
             ctx.note("sandbox", self.sandbox)
 

@@ -26,6 +26,7 @@ from drkit.connectors.vectorstore.transfer import load_collection, map_config
 from drkit.errors import UsageError
 from drkit.repository import Repository, Snapshot
 
+from .leftovers import clean_leftovers
 from .snapshot import Opened, Progress, open_snapshot, read_records
 
 
@@ -36,6 +37,8 @@ class RestoreReport:
     collection: str
     records: int
     duration_s: float
+    #: drkit's temporary collections for this name that a killed run had left (dropped)
+    cleaned: tuple[str, ...] = ()
 
 
 def restore_collection(
@@ -56,10 +59,12 @@ def restore_collection(
     with repo.lock(exclusive=False):  # a concurrent prune must not delete its packs
         opened = snapshot if isinstance(snapshot, Opened) else open_snapshot(repo, snapshot)
         target = name or opened.manifest.collection
+        map_config(opened.manifest.config, store)  # refuse before touching the store
+        cleaned = tuple(clean_leftovers(store, target))
         batches = read_records(repo, opened, batch_size=batch_size, progress=progress)
         count = restore_opened(repo, opened, store, target, batches=batches)
     return RestoreReport(
-        opened.snapshot.id, store.url, target, count, round(time.perf_counter() - t0, 3)
+        opened.snapshot.id, store.url, target, count, round(time.perf_counter() - t0, 3), cleaned
     )
 
 

@@ -40,6 +40,7 @@ from drkit.errors import CollectionNotFound
 from drkit.repository import Repository, Snapshot
 
 from .compare import CollectionDiff, diff_collection
+from .leftovers import clean_leftovers
 from .restore import restore_opened
 from .snapshot import Opened, open_snapshot, read_records, same_shape
 
@@ -251,6 +252,8 @@ def _restored(
     field0 = m.config.vectors[0]
     picked: list[Any] = []
     positions = _pick(m.records, queries, opened.snapshot.id)
+    for left in clean_leftovers(store, "verify_" + m.collection):
+        report.notes.append(f"removed {left!r}, left by an interrupted restore test")
     name = temp_name("verify_" + m.collection)
     try:
         records = read_records(repo, opened, batch_size=batch_size)
