@@ -275,3 +275,24 @@ def test_leftovers_of_killed_runs_are_listed_removed_and_cleaned_by_the_next_run
     capsys.readouterr()
     assert main(["snapshot", "leftovers", "kb"]) == 0
     assert "no drkit leftovers" in capsys.readouterr().out
+
+
+def test_restore_latest_of_a_component_with_several_collections(
+    plan: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lance = yaml.safe_load(plan.read_text())["vector_stores"][0]["engine"]
+    with open_vector_store(lance) as store:
+        cfg = config("faq")
+        store.create(cfg)
+        store.import_batches("faq", [records(cfg, 7, flat=True, seed=4)])
+    run(capsys, ["backup", "kb", "--collection", "faq"])
+    run(capsys, ["backup", "kb", "--collection", "docs"])  # the newest snapshot of kb
+    with open_vector_store(lance) as store:
+        store.drop("faq")
+    out = run(capsys, ["restore", "latest", "-c", "kb", "--to", "kb", "--collection", "faq"])
+    assert isinstance(out, dict)
+    assert (out["collection"], out["records"]) == ("faq", 7)  # not docs' 80 records
+    capsys.readouterr()
+    code = main(["restore", "latest", "-c", "kb", "--to", "kb", "--collection", "other"])
+    assert code == 2
+    assert "snapshots of 2 collections (docs, faq)" in capsys.readouterr().err

@@ -209,3 +209,20 @@ def test_restore_verify_export_hold_a_shared_lock(
         assert len(target.refused) == 1  # a prune could not start while it read packs
     finally:
         other.close()
+
+
+def test_qdrant_local_cosine_vectors_as_vector_stores_md_says(tmp_path: Path) -> None:
+    """docs/vector-stores.md: local mode returns unit vectors from the client that wrote
+    them, and the vectors as given once the path is reopened (qdrant-client 1.20)."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=str(tmp_path / "q"))
+    params = models.VectorParams(size=3, distance=models.Distance.COSINE)
+    client.create_collection("c", vectors_config=params)
+    client.upsert("c", points=[models.PointStruct(id=1, vector=[3.0, 4.0, 0.0])])
+    got = client.retrieve("c", [1], with_vectors=True)[0].vector
+    assert got == pytest.approx([0.6, 0.8, 0.0])
+    client.close()
+    client = QdrantClient(path=str(tmp_path / "q"))
+    assert client.retrieve("c", [1], with_vectors=True)[0].vector == pytest.approx([3, 4, 0])
+    client.close()

@@ -7,8 +7,8 @@ snapshot's index. Engines that re-normalise or round cosine vectors on import
 (``normalises_cosine``, ``cosine_roundoff``) give back a copy whose hashes differ by
 float rounding; for those, a record whose hash differs is compared with the snapshot's
 record within float32 tolerance before it is called altered (cosine vectors of engines
-that normalise: by direction — Qdrant local mode exports the vectors as given until it
-is reopened, and unit vectors after).
+that normalise: by direction — Qdrant local mode (qdrant-client 1.20) exports unit
+vectors from the client that wrote them, and the vectors as given once reopened).
 """
 
 from __future__ import annotations
@@ -148,8 +148,8 @@ def diff_collection(
                     a = np.asarray(got[v.column], dtype=np.float32)
                     b = np.asarray(row[v.column], dtype=np.float32)
                     if caps.normalises_cosine and v.metric == Metric.COSINE:
-                        # Qdrant local mode exports what it was given until the client is
-                        # reopened, then the unit vectors: compare directions
+                        # Qdrant local mode exports unit vectors from the writing client,
+                        # what it was given once reopened: compare directions
                         a, b = _unit(a), _unit(b)
                     same = same and bool(np.allclose(a, b, rtol=1e-5, atol=1e-6))
                 if same:

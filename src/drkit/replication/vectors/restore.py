@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from drkit.connectors.vectorstore.base import VectorStore
+from drkit.connectors.vectorstore.base import CollectionConfig, VectorStore, arrow_schema
 from drkit.connectors.vectorstore.transfer import load_collection, map_config
 from drkit.errors import UsageError
 from drkit.repository import Repository, Snapshot
@@ -98,12 +98,42 @@ class ExportReport:
     bytes: int
 
 
+RECORDS = "records.parquet"
+#: a DuckDB view of the records with the vectors as fixed-size arrays
+DUCKDB_VIEW = "records.sql"
+
+
+def duckdb_view(config: CollectionConfig, parquet: Path) -> str:
+    """``CREATE VIEW records`` over ``parquet`` with each vector column as ``FLOAT[dim]``.
+
+    Parquet has no fixed-size list type: pyarrow reads the vectors back as fixed-size
+    lists (from the Arrow schema stored in the file), but DuckDB sees ``FLOAT[]``, which
+    its array functions (``array_cosine_similarity``, ...) refuse without a cast.
+    """
+
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    dims = {v.column: v.dimension for v in config.vectors}
+    cols = [
+        f"CAST({q(c)} AS FLOAT[{dims[c]}]) AS {q(c)}" if c in dims else q(c)
+        for c in arrow_schema(config).names
+    ]
+    path = str(parquet).replace("'", "''")
+    return (
+        "-- drkit: the exported records, vectors as fixed-size arrays (DuckDB: .read this)\n"
+        "CREATE OR REPLACE VIEW records AS\nSELECT " + ",\n       ".join(cols) + "\n"
+        f"FROM read_parquet('{path}');\n"
+    )
+
+
 def export_parquet(
     repo: Repository, snapshot: Snapshot | str, directory: Path, *, batch_size: int = 5000
 ) -> ExportReport:
-    """Write the snapshot's live records as ``records.parquet`` (zstd) plus
-    ``config.json`` and ``snapshot.json`` into a new (or empty) ``directory``, atomically
-    (a sibling temporary directory renamed into place)."""
+    """Write the snapshot's live records as ``records.parquet`` (zstd; vectors as
+    fixed-size lists) plus ``config.json``, ``snapshot.json`` and ``records.sql`` (a
+    DuckDB view, :func:`duckdb_view`) into a new (or empty) ``directory``, atomically (a
+    sibling temporary directory renamed into place)."""
     directory = Path(directory)
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise UsageError(
@@ -120,13 +150,14 @@ def _export(
     opened = open_snapshot(repo, snapshot)
     m = opened.manifest
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    # a sibling made by mkdir, not mkdtemp: the export gets the umask's mode (mkdtemp's
+    # 0700 would leave the directory unreadable to the tools it is exported for)
+    tmp = directory.parent / f".{directory.name}.{secrets.token_hex(4)}"
+    tmp.mkdir()
     try:
-        from drkit.connectors.vectorstore.base import arrow_schema
-
         schema = arrow_schema(m.config)
         schema = schema.with_metadata({"drkit.config": json.dumps(m.config.to_json())})
-        with pq.ParquetWriter(tmp / "records.parquet", schema, compression="zstd") as w:
+        with pq.ParquetWriter(tmp / RECORDS, schema, compression="zstd") as w:
             for batch in read_records(repo, opened, batch_size=batch_size):
                 w.write_batch(batch)
         (tmp / "config.json").write_text(json.dumps(m.config.to_json(), indent=2, sort_keys=True))
@@ -140,6 +171,7 @@ def _export(
             "cut": m.cut,
         }
         (tmp / "snapshot.json").write_text(json.dumps(info, indent=2, sort_keys=True))
+        (tmp / DUCKDB_VIEW).write_text(duckdb_view(m.config, directory.resolve() / RECORDS))
         if directory.exists():
             directory.rmdir()
         os.replace(tmp, directory)
