@@ -39,6 +39,8 @@ failover read ``retryable``); everything else fails fast.
     │   └── UnsafeRestorePath          exit 2: a path would escape the restore target
     ├── VectorStoreError               a vector engine failed
     │   ├── EngineUnreachable          the engine cannot be reached
+    │   │   └── EngineLocked           an embedded engine's files are held by another process
+    │   ├── EnginePermissionDenied     the engine's files or database refuse drkit's writes
     │   ├── CollectionNotFound         exit 2
     │   ├── CollectionExists           exit 2
     │   ├── IncompatibleTarget         exit 2: config cannot be mapped to the target engine
@@ -215,6 +217,21 @@ class VectorStoreError(DrkitError):
 
 class EngineUnreachable(VectorStoreError):
     default_hint = "check the engine URL and that the engine is running"
+
+
+class EngineLocked(EngineUnreachable):
+    """An embedded engine's path is locked by another process (Qdrant local, Milvus Lite)."""
+
+    default_hint = (
+        "stop the process that holds it, or go through the engine's server "
+        "(qdrant+http://, milvus:// with `milvus-lite server`)"
+    )
+
+
+class EnginePermissionDenied(VectorStoreError):
+    """The operating system or the engine's database refused access to its files."""
+
+    default_hint = "give the user drkit runs as write access to the engine's path"
 
 
 class CollectionNotFound(VectorStoreError):

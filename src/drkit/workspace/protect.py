@@ -31,7 +31,12 @@ from drkit.connectors.vectorstore.registry import (
 from drkit.errors import NothingToBackUp, UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
-from drkit.replication.vectors import restore_collection, snapshot_collection, user_collections
+from drkit.replication.vectors import (
+    restore_collection,
+    snapshot_collection,
+    user_collections,
+    vector_snapshots,
+)
 from drkit.repository import Repository, Snapshot, backup_path, backup_store, restore
 
 JobKind = Literal["files", "store", "vectors"]
@@ -321,6 +326,26 @@ def vector_target(plan: Plan | None, to: str) -> tuple[str, VectorStoreModel | N
     )
 
 
+def _latest_of_collection(
+    repo: Repository, component: str | None, collection: str | None
+) -> Snapshot | None:
+    """``latest`` of a vector component with several collections: the newest snapshot of
+    ``collection`` (refused when it names none of them: which one is meant?)."""
+    if component is None:
+        return None
+    snaps = vector_snapshots(repo, component)
+    names = sorted({str(s.meta.get("collection")) for s in snaps})
+    if len(names) < 2:
+        return None  # one collection: --collection may rename it
+    if collection in names:
+        return vector_snapshots(repo, component, collection)[-1]
+    raise UsageError(
+        f"component {component!r} has snapshots of {len(names)} collections "
+        f"({', '.join(names)}): `latest` of which?",
+        hint=f"name it with --collection {names[0]}, or restore a snapshot id",
+    )
+
+
 def restore_snapshot(
     repo: Repository,
     ref: str,
@@ -343,7 +368,8 @@ def restore_snapshot(
     if ref == "latest" and component is None and plan is not None:
         with contextlib.suppress(KeyError):
             component = plan.component(to).name
-    snap = repo.find_snapshot(ref, component)
+    snap = _latest_of_collection(repo, component, collection) if ref == "latest" else None
+    snap = snap or repo.find_snapshot(ref, component)
     bar = progress or (lambda _s: _no_progress(BackupJob("", "files", "")))
     if snap.kind == "vectors":
         url, _ = vector_target(plan, to)
