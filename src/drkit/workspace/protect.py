@@ -15,6 +15,7 @@ newest snapshot is not in the future. ``--all`` ignores the schedules.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any, Literal
 
 from drkit.connectors.objectstore.registry import open_store
 from drkit.connectors.vectorstore.registry import is_vector_store_url, open_vector_store
-from drkit.errors import UsageError
+from drkit.errors import DrkitError, InputError, UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.replication.vectors import restore_collection, snapshot_collection, user_collections
@@ -45,6 +46,8 @@ class BackupJob:
     source: str
     #: vector stores: the collections (empty: every collection of the store)
     collections: tuple[str, ...] = ()
+    #: where the source is named (``drkit.yaml:41 datasets[0].path``), for error messages
+    origin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,19 @@ def _job_for(plan: Plan, comp: Component) -> BackupJob:
             f"component {comp.name!r} ({comp.kind}) has nothing drkit backs up",
             hint="give it a path in the plan, or back up a PATH",
         )
-    return BackupJob(comp.name, "files", str(plan.resolve_path(str(path))))
+    where = next((p for p, c in plan.components() if c is comp), None)
+    origin = None
+    if where is not None:
+        loc = plan.locate(*where, "path")
+        origin = (f"{loc.file}:{loc.line} " if loc.file and loc.line else "") + loc.field
+    if "://" in str(path) and not str(path).startswith("file://"):
+        return BackupJob(comp.name, "store", str(path), origin=origin)
+    return BackupJob(
+        comp.name,
+        "files",
+        str(plan.resolve_path(str(path).removeprefix("file://"))),
+        origin=origin,
+    )
 
 
 def _backupable(comp: Component) -> bool:
@@ -175,12 +190,91 @@ def _with_collections(job: BackupJob, collections: Sequence[str]) -> BackupJob:
         return job
     if job.kind != "vectors":
         raise UsageError(f"--collection applies to vector stores; {job.component!r} is not one")
-    return BackupJob(job.component, job.kind, job.source, tuple(collections))
+    return BackupJob(job.component, job.kind, job.source, tuple(collections), job.origin)
 
 
 @contextlib.contextmanager
 def _no_progress(_job: BackupJob) -> Iterator[Callable[[int], None]]:
     yield lambda _n: None
+
+
+@dataclass(frozen=True, slots=True)
+class BackupResult:
+    """What one job did: the snapshots it wrote, nothing (and why), or why it failed."""
+
+    job: BackupJob
+    items: tuple[BackupItem, ...] = ()
+    error: DrkitError | OSError | None = None
+    #: why nothing was written, when nothing was (an empty directory, an empty store)
+    nothing: str | None = None
+
+    @property
+    def status(self) -> Literal["ok", "nothing", "failed"]:
+        if self.error is not None:
+            return "failed"
+        return "ok" if self.items else "nothing"
+
+    @property
+    def exit_code(self) -> int:
+        """0 when something was protected; 2 for bad input (a missing path); else 1."""
+        if self.status == "ok":
+            return 0
+        return 2 if isinstance(self.error, InputError) else 1
+
+    @property
+    def message(self) -> str:
+        if self.error is None:
+            return self.nothing or "nothing to back up"
+        if isinstance(self.error, OSError):
+            return f"{self.error.strerror or self.error}: {self.error.filename or self.job.source}"
+        return str(self.error)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """One entry per snapshot written, or one entry saying why there is none."""
+        if self.items:
+            return [{**i.to_json(), "status": "ok"} for i in self.items]
+        out: dict[str, Any] = {
+            "component": self.job.component,
+            "kind": self.job.kind,
+            "source": _public_source(self.job),
+            "status": self.status,
+            "message": self.message,
+        }
+        hint = getattr(self.error, "hint", None)
+        if hint:
+            out["hint"] = hint
+        return [out]
+
+
+def _empty_dir(path: Path) -> bool:
+    with os.scandir(path) as entries:
+        return next(entries, None) is None
+
+
+def _public_source(job: BackupJob) -> str:
+    # an engine URL may carry credentials in its query string: show scheme and path only
+    return job.source.split("?", 1)[0]
+
+
+def backup_each(
+    repo: Repository,
+    jobs: Sequence[BackupJob],
+    *,
+    tags: Sequence[str] = (),
+    full: bool = False,
+    progress: ProgressFor | None = None,
+) -> list[BackupResult]:
+    """Snapshot each job into ``repo``, every job even when an earlier one failed; the
+    results in job order (the CLI prints failures last). Vector stores: one snapshot per
+    collection. A job that writes nothing says why (:attr:`BackupResult.nothing`)."""
+    progress = progress or _no_progress
+    out: list[BackupResult] = []
+    for job in jobs:
+        try:
+            out.append(_run_job(repo, job, tags, full, progress))
+        except (DrkitError, OSError) as exc:
+            out.append(BackupResult(job, error=exc))
+    return out
 
 
 def run_backup(
@@ -191,32 +285,53 @@ def run_backup(
     full: bool = False,
     progress: ProgressFor | None = None,
 ) -> list[BackupItem]:
-    """Snapshot each job into ``repo``; vector stores one snapshot per collection."""
-    progress = progress or _no_progress
-    out: list[BackupItem] = []
-    for job in jobs:
-        with progress(job) as advance:
-            if job.kind == "files":
-                snap = backup_path(
-                    repo,
-                    Path(job.source),
-                    component=job.component,
-                    tags=tuple(tags),
-                    progress=advance,
-                )
-                out.append(BackupItem(job, snap))
-            elif job.kind == "store":
-                snap = backup_store(
-                    repo,
-                    open_store(job.source),
-                    component=job.component,
-                    tags=tuple(tags),
-                    progress=advance,
-                )
-                out.append(BackupItem(job, snap))
-            else:
-                out += _backup_vectors(repo, job, tags, full, advance)
-    return out
+    """:func:`backup_each`, raising the first failure after every job was attempted."""
+    results = backup_each(repo, jobs, tags=tags, full=full, progress=progress)
+    for r in results:
+        if r.error is not None:
+            raise r.error
+    return [i for r in results for i in r.items]
+
+
+def _run_job(
+    repo: Repository,
+    job: BackupJob,
+    tags: Sequence[str],
+    full: bool,
+    progress: ProgressFor,
+) -> BackupResult:
+    if job.kind == "files":
+        src = Path(job.source)
+        if not src.exists():
+            where = f" ({job.origin})" if job.origin else ""
+            raise InputError(
+                f"{job.component}: {src} does not exist{where}",
+                hint="create it, or fix the path in the plan" if job.origin else "check the path",
+            )
+        if src.is_dir() and _empty_dir(src):
+            return BackupResult(job, nothing=f"nothing to back up: {src} is empty")
+    with progress(job) as advance:
+        if job.kind == "files":
+            snap = backup_path(
+                repo,
+                Path(job.source),
+                component=job.component,
+                tags=tuple(tags),
+                progress=advance,
+            )
+            return BackupResult(job, (BackupItem(job, snap),))
+        if job.kind == "store":
+            snap = backup_store(
+                repo,
+                open_store(job.source),
+                component=job.component,
+                tags=tuple(tags),
+                progress=advance,
+            )
+            return BackupResult(job, (BackupItem(job, snap),))
+        items = _backup_vectors(repo, job, tags, full, advance)
+        nothing = None if items else "nothing to back up: the store has no collections"
+        return BackupResult(job, tuple(items), nothing=nothing)
 
 
 def _backup_vectors(
