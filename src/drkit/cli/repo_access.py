@@ -1,6 +1,7 @@
 """How the repository commands reach a repository: URL, password, plan, progress bars.
 
-The repository is ``--repo URL`` or ``DRKIT_REPO``, else the plan's primary. The
+The repository is ``--repo URL`` or ``DRKIT_REPO`` (a URL, a path, or the name of a
+repository of the plan), else the plan's primary. The
 password comes from ``DRKIT_PASSWORD`` or ``DRKIT_PASSWORD_FILE``, else the plan's
 repository entry (:func:`drkit.plan.secrets.repository_password`), never from the
 command line. Shared by ``repo_cmd``, ``backup_cmd`` and ``vectors_cmd``.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,7 +28,9 @@ if TYPE_CHECKING:  # the repository stack loads when a command runs, not at CLI 
 RepoOption = Annotated[
     str | None,
     typer.Option(
-        "--repo", envvar="DRKIT_REPO", help="Repository URL (default: the plan's primary)."
+        "--repo",
+        envvar="DRKIT_REPO",
+        help="Repository URL, path or plan repository name (default: the plan's primary).",
     ),
 ]
 
@@ -88,19 +92,86 @@ def other_password(prefix: str) -> str:
         return password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE")
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _same_location(a: str, b: str) -> bool:
+    def norm(u: str) -> str:
+        if "://" in u and not u.startswith("file://"):
+            return u.rstrip("/")
+        return os.path.abspath(u.removeprefix("file://"))
+
+    return norm(a) == norm(b)
+
+
+def resolve_repository(ref: str, plan: Path) -> tuple[str, Any, Any]:
+    """``ref`` as (URL, loaded plan, plan repository): a repository *name* of the plan (the
+    primary or a replica) becomes its URL; a URL or path stays itself, and is matched
+    against the plan's repositories (their passwords then apply). A bare word that is no
+    name of the plan is a path. The plan is read only for a bare word or when present."""
+    bare = bool(_NAME.match(ref))
+    try:
+        loaded = load_plan_if_any(plan)
+    except InputError:
+        if bare and not Path(ref).exists():
+            raise  # the plan is needed to know what the name means
+        loaded = None  # a URL needs no plan: a broken one does not block it
+    if loaded is None:
+        return ref, None, None
+    repos = [loaded.repositories.primary, *loaded.repositories.replicas]
+    for model in repos:
+        if bare and model.name == ref:
+            return str(model.url), loaded, model
+    for model in repos:
+        if _same_location(str(model.url), ref):
+            return ref, loaded, model
+    return ref, loaded, None
+
+
+def _has_password_source(loaded: Any, model: Any) -> bool:
+    return bool(
+        model.password is not None
+        or model.password_file
+        or model.password_env
+        or model.name == loaded.repositories.primary.name
+    )
+
+
+def repository_credentials(ref: str, plan: Path, prefix: str) -> tuple[str, str]:
+    """Another repository's URL and password (``copy --to``, ``repair --from``): a plan
+    repository's own password source (``password``, ``password_file``, ``password_env``)
+    when ``ref`` names or locates one that has it, else ``DRKIT_<prefix>_PASSWORD`` /
+    ``..._FILE``, else ``DRKIT_PASSWORD``."""
+    url, loaded, model = resolve_repository(ref, plan)
+    if model is not None and _has_password_source(loaded, model):
+        from drkit.plan.secrets import repository_password
+
+        return url, repository_password(loaded, model)
+    return url, other_password(prefix)
+
+
 def credentials(repo_url: str | None, plan: Path) -> tuple[str, str]:
-    """The repository URL (``--repo``, else the plan's primary) and its password."""
-    loaded = None if repo_url else load_plan_if_any(plan)
+    """The repository URL (``--repo`` — a URL, path, or plan repository name —, else the
+    plan's primary) and its password."""
     if repo_url:
-        url, plan_repo = repo_url, None
-    elif loaded is None:
+        url, loaded, plan_repo = resolve_repository(repo_url, plan)
+        if plan_repo is not None and plan_repo.name != loaded.repositories.primary.name:
+            # a replica by name: its own password source first (the primary's DRKIT_PASSWORD
+            # is another repository's); without one, the explicit variables as for a URL
+            if _has_password_source(loaded, plan_repo):
+                from drkit.plan.secrets import repository_password
+
+                return url, repository_password(loaded, plan_repo)
+            plan_repo = None
+        return url, password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", loaded, plan_repo)
+    loaded = load_plan_if_any(plan)
+    if loaded is None:
         raise UsageError(
             "no repository given",
             hint="pass --repo URL, set DRKIT_REPO, or run in a directory with drkit.yaml",
         )
-    else:
-        plan_repo = loaded.repositories.primary
-        url = str(plan_repo.url)
+    plan_repo = loaded.repositories.primary
+    url = str(plan_repo.url)
     return url, password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", loaded, plan_repo)
 
 

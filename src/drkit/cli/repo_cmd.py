@@ -22,10 +22,10 @@ from drkit.cli.repo_access import (
     load_plan_if_any,
     open_store_at,
     opened_repository,
-    other_password,
     password_from,
     progress_bar,
     repository_at,
+    repository_credentials,
 )
 from drkit.errors import CheckFailed, UsageError
 
@@ -259,7 +259,7 @@ def forget_cmd(
 
 
 def copy_cmd(
-    to: Annotated[str, typer.Option("--to", help="Destination repository URL.")],
+    to: Annotated[str, typer.Option("--to", help="Destination: a plan replica's name, or a URL.")],
     init: Annotated[
         bool, typer.Option("--init", help="Create the destination if missing.")
     ] = False,
@@ -269,13 +269,15 @@ def copy_cmd(
 ) -> None:
     """Copy snapshots missing in another repository (incremental, verified after).
 
-    The destination's password is DRKIT_TO_PASSWORD / DRKIT_TO_PASSWORD_FILE, else the same.
+    The destination's password: a plan replica's own source (named, or at that URL), else
+    DRKIT_TO_PASSWORD / DRKIT_TO_PASSWORD_FILE, else the same.
     """
     from drkit.repository.replica import copy
 
+    to_url, to_password = repository_credentials(to, plan, "TO")
     with (
         opened_repository(repo, plan) as src,
-        repository_at(to, other_password("TO"), init=init) as dst,
+        repository_at(to_url, to_password, init=init) as dst,
         progress_bar(json_, None, "copy") as advance,
     ):
         res = copy(src, dst, progress=advance)
@@ -291,20 +293,24 @@ def copy_cmd(
 
 
 def repair_cmd(
-    from_: Annotated[str, typer.Option("--from", help="Replica repository URL to heal from.")],
+    from_: Annotated[
+        str, typer.Option("--from", help="Replica to heal from: a plan replica's name, or a URL.")
+    ],
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
     """Re-fetch missing or corrupt objects from a replica; exit 1 if some cannot be healed.
 
-    The replica's password is DRKIT_FROM_PASSWORD / DRKIT_FROM_PASSWORD_FILE, else the same.
+    The replica's password: a plan replica's own source (named, or at that URL), else
+    DRKIT_FROM_PASSWORD / DRKIT_FROM_PASSWORD_FILE, else the same.
     """
     from drkit.repository.replica import repair
 
+    from_url, from_password = repository_credentials(from_, plan, "FROM")
     with (
         opened_repository(repo, plan) as r,
-        repository_at(from_, other_password("FROM")) as replica,
+        repository_at(from_url, from_password) as replica,
         progress_bar(json_, None, "repair") as advance,
     ):
         res = repair(r, replica, progress=advance)
