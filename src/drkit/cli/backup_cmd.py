@@ -45,6 +45,12 @@ def backup_cmd(
         bool, typer.Option("--full", help="Vector stores: do not use the parent snapshot.")
     ] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version", help="A versioned dataset: the label of this version (default: vN+1)."
+        ),
+    ] = None,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
@@ -67,7 +73,12 @@ def backup_cmd(
             all_components=all_,
         )
         results = backup_each(
-            r, jobs, tags=tuple(tag or ()), full=full, progress=_job_progress(json_)
+            r,
+            jobs,
+            tags=tuple(tag or ()),
+            full=full,
+            progress=_job_progress(json_),
+            version=version,
         )
     render_results(results, skipped, json_)
 

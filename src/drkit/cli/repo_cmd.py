@@ -190,16 +190,29 @@ def forget_cmd(
     keep_within: Annotated[str | None, typer.Option("--keep-within", help="e.g. 7d")] = None,
     keep_tag: Annotated[list[str] | None, typer.Option("--keep-tag")] = None,
     component: Annotated[list[str] | None, typer.Option("--component", "-c")] = None,
+    version: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--version",
+            help="Forget this named version of the --component dataset (repeatable); "
+            "versions are kept otherwise.",
+        ),
+    ] = None,
     prune_: Annotated[bool, typer.Option("--prune", help="Prune unreferenced data after.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would go.")] = False,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
-    """Forget snapshots by retention policy (restic keep-* semantics, per component)."""
+    """Forget snapshots by retention policy (restic keep-* semantics, per component).
+
+    Named versions of versioned datasets are kept whatever the policy; `--version NAME`
+    forgets one by name.
+    """
     from drkit.repository.maintenance import forget, prune
     from drkit.repository.retention import Policy
     from drkit.types import parse_duration
+    from drkit.workspace.versions import release
 
     try:
         within = parse_duration(keep_within) if keep_within else None
@@ -216,7 +229,10 @@ def forget_cmd(
         keep_tags=tuple(keep_tag or ()),
     )
     with opened_repository(repo, plan) as r:
-        if policy.empty():
+        named = release(r, load_plan_if_any(plan), component, version or [])
+        if named and policy.empty():  # only the named versions: no policy needed
+            results = [forget(r, Policy(), components=component, dry_run=dry_run, release=named)]
+        elif policy.empty():
             per_component = _retention_from_plan(plan)
             if not per_component:
                 raise UsageError(
@@ -224,12 +240,12 @@ def forget_cmd(
                     hint="pass --keep-last/--keep-daily/... or define retention in the plan",
                 )
             results = [
-                forget(r, pol, components=[name], dry_run=dry_run)
+                forget(r, pol, components=[name], dry_run=dry_run, release=named)
                 for name, pol in per_component.items()
                 if component is None or name in component
             ]
         else:
-            results = [forget(r, policy, components=component, dry_run=dry_run)]
+            results = [forget(r, policy, components=component, dry_run=dry_run, release=named)]
         pruned = None
         if prune_:
             pruned = prune(r, dry_run=dry_run)

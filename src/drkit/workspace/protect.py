@@ -30,6 +30,7 @@ from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.replication.vectors import restore_collection, snapshot_collection, user_collections
 from drkit.repository import Repository, Snapshot, backup_path, backup_store, restore
+from drkit.workspace.versions import is_versioned, version_label
 
 JobKind = Literal["files", "store", "vectors"]
 #: ``progress(job)`` -> a context manager yielding ``advance(n)``
@@ -48,6 +49,8 @@ class BackupJob:
     collections: tuple[str, ...] = ()
     #: where the source is named (``drkit.yaml:41 datasets[0].path``), for error messages
     origin: str | None = None
+    #: a versioned dataset: each snapshot is a named version (``meta.version``)
+    versioned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +100,15 @@ def _job_for(plan: Plan, comp: Component) -> BackupJob:
     if where is not None:
         loc = plan.locate(*where, "path")
         origin = (f"{loc.file}:{loc.line} " if loc.file and loc.line else "") + loc.field
+    versioned = is_versioned(plan, comp.name)
     if "://" in str(path) and not str(path).startswith("file://"):
-        return BackupJob(comp.name, "store", str(path), origin=origin)
+        return BackupJob(comp.name, "store", str(path), origin=origin, versioned=versioned)
     return BackupJob(
         comp.name,
         "files",
         str(plan.resolve_path(str(path).removeprefix("file://"))),
         origin=origin,
+        versioned=versioned,
     )
 
 
@@ -172,7 +177,10 @@ def backup_jobs(
             continue
         if "://" in name and not name.startswith("file://"):
             tail = name.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-            jobs.append(BackupJob(component or tail or "store", "store", name))
+            comp_name = component or tail or "store"
+            jobs.append(
+                BackupJob(comp_name, "store", name, versioned=is_versioned(plan, comp_name))
+            )
             continue
         p = Path(name.removeprefix("file://"))
         if not p.exists():
@@ -181,7 +189,8 @@ def backup_jobs(
                 "of the plan",
                 hint="check the path, or `drkit plan show` for component names",
             )
-        jobs.append(BackupJob(component or p.absolute().name or "root", "files", str(p)))
+        comp_name = component or p.absolute().name or "root"
+        jobs.append(BackupJob(comp_name, "files", str(p), versioned=is_versioned(plan, comp_name)))
     return jobs, skipped
 
 
@@ -190,7 +199,9 @@ def _with_collections(job: BackupJob, collections: Sequence[str]) -> BackupJob:
         return job
     if job.kind != "vectors":
         raise UsageError(f"--collection applies to vector stores; {job.component!r} is not one")
-    return BackupJob(job.component, job.kind, job.source, tuple(collections), job.origin)
+    return BackupJob(
+        job.component, job.kind, job.source, tuple(collections), job.origin, job.versioned
+    )
 
 
 @contextlib.contextmanager
@@ -263,15 +274,23 @@ def backup_each(
     tags: Sequence[str] = (),
     full: bool = False,
     progress: ProgressFor | None = None,
+    version: str | None = None,
 ) -> list[BackupResult]:
     """Snapshot each job into ``repo``, every job even when an earlier one failed; the
     results in job order (the CLI prints failures last). Vector stores: one snapshot per
-    collection. A job that writes nothing says why (:attr:`BackupResult.nothing`)."""
+    collection. A job that writes nothing says why (:attr:`BackupResult.nothing`). A
+    versioned dataset's snapshot is its next named version, or ``version`` (one job)."""
+    if version is not None and (len(jobs) != 1 or not jobs[0].versioned):
+        raise UsageError(
+            "--version names the version of one versioned dataset",
+            hint="back up one dataset with `versioned: true` in the plan, e.g. "
+            "drkit backup train --version v3",
+        )
     progress = progress or _no_progress
     out: list[BackupResult] = []
     for job in jobs:
         try:
-            out.append(_run_job(repo, job, tags, full, progress))
+            out.append(_run_job(repo, job, tags, full, progress, version))
         except (DrkitError, OSError) as exc:
             out.append(BackupResult(job, error=exc))
     return out
@@ -299,7 +318,9 @@ def _run_job(
     tags: Sequence[str],
     full: bool,
     progress: ProgressFor,
+    version: str | None = None,
 ) -> BackupResult:
+    meta = {"version": version_label(repo, job.component, version)} if job.versioned else {}
     if job.kind == "files":
         src = Path(job.source)
         if not src.exists():
@@ -317,6 +338,7 @@ def _run_job(
                 Path(job.source),
                 component=job.component,
                 tags=tuple(tags),
+                meta=meta,
                 progress=advance,
             )
             return BackupResult(job, (BackupItem(job, snap),))
@@ -326,6 +348,7 @@ def _run_job(
                 open_store(job.source),
                 component=job.component,
                 tags=tuple(tags),
+                meta=meta,
                 progress=advance,
             )
             return BackupResult(job, (BackupItem(job, snap),))

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from drkit.connectors.objectstore.registry import open_store
 from drkit.connectors.vectorstore.base import VectorStore
 from drkit.connectors.vectorstore.registry import open_vector_store
 from drkit.drills.data import RestoreTest, component_path, restore_test
@@ -27,9 +28,9 @@ from drkit.drills.runner import run_scenario, supported
 from drkit.drills.scenarios import SCENARIOS, DrillOptions
 from drkit.drills.scenarios import get as get_scenario
 from drkit.drills.stack import Stack
-from drkit.errors import UsageError
+from drkit.errors import DrkitError, RepositoryNotFound, UsageError
 from drkit.gateway.config import GatewayConfig, from_plan
-from drkit.plan.lint import Violation
+from drkit.plan.lint import Finding, LintContext, Severity, Violation, lint, locate, rules
 from drkit.plan.loader import load_plan
 from drkit.plan.models import Plan
 from drkit.plan.models import Repository as RepoModel
@@ -39,6 +40,7 @@ from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_col
 from drkit.repository import Repository
 from drkit.state.store import DrillRecord, StateStore, Verification, plan_state_path
 from drkit.workspace.overdue import StateContext, overdue_violations
+from drkit.workspace.versions import dataset_versions
 
 #: Which scenarios count as which activity of the plan's ``testing`` cadence.
 ACTIVITY_SCENARIOS: dict[str, tuple[str, ...]] = {
@@ -259,6 +261,42 @@ class Workspace:
             for name in ACTIVITY_SCENARIOS.get(activity, ()):
                 times += [d.at for d in state.drills(name) if d.verdict in _FAILED]
         return datetime.fromtimestamp(max(times), UTC) if times else None
+
+    def lineage(self) -> list[Violation]:
+        """DR304 against the repository: the dataset versions the plan's models were trained
+        on exist as named versions. The primary is asked, else the first replica that
+        opens; when none does, one finding says that the rule could not check (never a
+        silent pass): advice when no repository exists yet, else a warning."""
+        users = [(i, m) for i, m in enumerate(self.plan.models) if m.trained_on]
+        if not users:
+            return []
+        problems: list[str] = []
+        day_one = True  # every repository simply does not exist yet
+        for model in self.stack().repositories():
+            try:
+                if not open_store(model.url).exists("config"):
+                    raise RepositoryNotFound(f"no repository at {model.url}")
+                with self.stack().open_repository(model.name) as repo:
+                    known = dataset_versions(repo, self.plan)
+            except DrkitError as exc:
+                problems.append(f"{model.name}: {exc}")
+                day_one = day_one and isinstance(exc, RepositoryNotFound)
+                continue
+            ctx = LintContext(dataset_versions=known.get)
+            return lint(self.plan, ctx, only=("DR304",))
+        [rule] = [r for r in rules() if r.id == "DR304"]
+        first = users[0][0]
+        finding = Finding(
+            ("models", first, "trained_on"),
+            "the dataset versions models were trained on could not be checked: no repository "
+            "could be opened (" + "; ".join(problems) + ")",
+            "create the repository (`drkit repo init`) and back the datasets up, or set its "
+            "password, then run `drkit plan check` again",
+            # no repository yet is day one (advice); one that exists but does not open
+            # (wrong password, unreachable) is a warning
+            Severity.INFO if day_one else Severity.WARNING,
+        )
+        return [locate(self.plan, rule, finding)]
 
     def overdue(self, now: datetime | None = None) -> list[Violation]:
         """Drills and restore tests overdue by the plan's cadence, or whose newest attempt
