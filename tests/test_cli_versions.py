@@ -119,3 +119,36 @@ def test_lineage_that_cannot_be_checked_is_a_warning(
     [unchecked] = _dr304(capsys, starter)
     assert unchecked["severity"] == "warning"
     assert "could not be checked" in unchecked["message"]
+
+
+def test_versions_are_kept_without_the_plan(
+    starter: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The label is in the repository: a forget without the plan keeps the versions too."""
+    from drkit.repository.retention import Policy, apply_policy
+
+    assert main(["repo", "init"]) == 0
+    train = starter.parent / "data" / "train"
+    train.mkdir(parents=True)
+    for i in range(2):
+        (train / "a").write_text(f"{i}\n")
+        assert main(["backup", "train"]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no drkit.yaml here
+    repo = f"file://{starter.parent / 'backups' / 'eu-west'}"
+    done = _run(capsys, ["forget", "--keep-last", "1", "--repo", repo])
+    assert done["remove"] == []
+    snaps = _run(capsys, ["snapshots", "--repo", repo])
+    assert len(snaps) == 2
+
+    # the retention rule itself: protected snapshots are kept whatever the policy
+    from drkit.repository.snapshot import Snapshot
+
+    objs = [Snapshot.from_doc(s["id"], s) for s in snaps]
+    kept = apply_policy(objs, Policy(keep_last=1), protected={objs[0].id})
+    assert all(d.keep for d in kept)
+    assert "version" in next(d for d in kept if d.snapshot.id == objs[0].id).reasons
