@@ -37,7 +37,7 @@ def _plan(tmp_path: Path, **extra: Any) -> Path:
     for name in ("first", "last"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "data.txt").write_text(f"{name}\n")
-    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "only" / "directories").mkdir(parents=True)
     return path
 
 
@@ -66,7 +66,7 @@ def test_backup_attempts_every_component_and_reports_each(
     assert " of first:" in lines[0]
     assert " of last:" in lines[1]
     assert "1 files" in lines[0]
-    assert lines[2] == f"empty: nothing to back up: {tmp_path / 'empty'} is empty"
+    assert lines[2] == f"empty: nothing to back up: {tmp_path / 'empty'} holds no file"
     assert lines[3].startswith("FAILED missing: ")  # failures last
     assert "no-such-dir does not exist" in lines[3]
     assert "datasets[1].path" in lines[3]  # names the plan field (and its line)
@@ -103,3 +103,26 @@ def test_backup_of_bad_input_only_exits_2_and_of_good_input_0(
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2
     assert all(line.startswith("snapshot ") for line in out)
+
+
+@pytest.mark.usefixtures("env")
+def test_verify_of_a_snapshot_that_holds_nothing_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drkit.repository import backup_path
+    from drkit.workspace import Workspace
+
+    plan = _plan(tmp_path)
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    with Workspace.load(plan) as ws, ws.stack().open_repository("primary") as repo:
+        backup_path(repo, tmp_path / "empty", component="empty")  # 0 files
+    capsys.readouterr()
+    assert main(["verify", "empty", "--plan", str(plan)]) == 1
+    out = capsys.readouterr().out
+    assert "restore test FAILED" in out
+    assert "there was nothing to verify" in out
+    assert main(["backup", "first", "--plan", str(plan)]) == 0
+    assert main(["verify", "first", "--plan", str(plan)]) == 0
+    with Workspace.load(plan) as ws:
+        assert ws.last_success("restore_test", "empty") is None
+        assert ws.last_success("restore_test", "first") is not None

@@ -258,8 +258,8 @@ class BackupResult:
 
 
 def _empty_dir(path: Path) -> bool:
-    with os.scandir(path) as entries:
-        return next(entries, None) is None
+    """No file anywhere under ``path`` (empty directories only); stops at the first file."""
+    return all(not files for _, _, files in os.walk(path))
 
 
 def _public_source(job: BackupJob) -> str:
@@ -330,7 +330,7 @@ def _run_job(
                 hint="create it, or fix the path in the plan" if job.origin else "check the path",
             )
         if src.is_dir() and _empty_dir(src):
-            return BackupResult(job, nothing=f"nothing to back up: {src} is empty")
+            return BackupResult(job, nothing=f"nothing to back up: {src} holds no file")
     with progress(job) as advance:
         if job.kind == "files":
             snap = backup_path(

@@ -8,6 +8,7 @@ here and nowhere below. The CLI calls one method per command.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 import uuid
@@ -188,6 +189,7 @@ class Workspace:
                     repo, comp.name, scratch, source=component_path(self.plan, comp)
                 )
                 checks = [RestoreCheck.of_files(result)]
+        checks = [c.nothing_verified() for c in checks]
         state = self.state()
         run = uuid.uuid4().hex  # the checks of one run pass or fail together (last_success)
         for c in checks:
@@ -350,6 +352,18 @@ class RestoreCheck:
     @property
     def label(self) -> str:
         return self.component + (f"/{self.collection}" if self.collection else "")
+
+    def nothing_verified(self) -> RestoreCheck:
+        """This check, failed when its snapshot held nothing (0 files, 0 records): a
+        restore of nothing proves nothing about the backups."""
+        d = self.details
+        empty = (d.get("kind") == "files" and not d.get("files")) or (
+            d.get("kind") == "vectors" and not d.get("records_expected")
+        )
+        if not empty:
+            return self
+        problem = f"snapshot {self.snapshot[:8]} holds nothing: there was nothing to verify"
+        return dataclasses.replace(self, ok=False, problems=(*self.problems, problem))
 
     @classmethod
     def of_files(cls, t: RestoreTest) -> RestoreCheck:
