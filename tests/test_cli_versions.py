@@ -152,3 +152,20 @@ def test_versions_are_kept_without_the_plan(
     kept = apply_policy(objs, Policy(keep_last=1), protected={objs[0].id})
     assert all(d.keep for d in kept)
     assert "version" in next(d for d in kept if d.snapshot.id == objs[0].id).reasons
+
+
+def test_forget_of_an_unknown_component_is_refused_and_nothing_is_said(
+    starter: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["repo", "init"]) == 0
+    golden = starter.parent / "evals" / "golden"
+    golden.mkdir(parents=True)
+    (golden / "q.jsonl").write_text("{}\n")
+    assert main(["backup", "golden-qa"]) == 0
+    capsys.readouterr()
+    assert main(["forget", "--keep-last", "1", "-c", "golden-q"]) == 2  # a typo
+    assert "no snapshots of component(s) 'golden-q'" in capsys.readouterr().err
+    assert main(["forget", "-c", "golden-qa"]) == 2  # the starter gives it no retention
+    assert "no retention for 'golden-qa'" in capsys.readouterr().err
+    assert main(["forget", "--keep-last", "1", "-c", "golden-qa"]) == 0
+    assert "nothing to forget: the policy keeps all 1 snapshot(s)" in capsys.readouterr().out

@@ -229,6 +229,13 @@ def forget_cmd(
         keep_tags=tuple(keep_tag or ()),
     )
     with opened_repository(repo, plan) as r:
+        have = {s.component for s in r.snapshots()}
+        unknown = [c for c in component or () if c not in have]
+        if unknown:  # a typo would otherwise forget nothing and say nothing
+            raise UsageError(
+                f"no snapshots of component(s) {', '.join(map(repr, unknown))}",
+                hint="components with snapshots: " + (", ".join(sorted(have)) or "none"),
+            )
         named = release(r, load_plan_if_any(plan), component, version or [])
         if named and policy.empty():  # only the named versions: no policy needed
             results = [forget(r, Policy(), components=component, dry_run=dry_run, release=named)]
@@ -238,6 +245,12 @@ def forget_cmd(
                 raise UsageError(
                     "no retention policy given",
                     hint="pass --keep-last/--keep-daily/... or define retention in the plan",
+                )
+            no_retention = [c for c in component or () if c not in per_component]
+            if no_retention:
+                raise UsageError(
+                    f"the plan has no retention for {', '.join(map(repr, no_retention))}",
+                    hint="pass --keep-last/--keep-daily/..., or add a retention to it",
                 )
             results = [
                 forget(r, pol, components=[name], dry_run=dry_run, release=named)
@@ -265,6 +278,8 @@ def forget_cmd(
             out.print(f"keep   {d['id'][:8]} {d['component']} {d['time'][:19]} ({why})")
         for d in remove:
             out.print(f"{verb} {d['id'][:8]} {d['component']} {d['time'][:19]}")
+        if not remove:  # a distinct outcome, never a silent exit
+            out.print(f"nothing to forget: the policy keeps all {len(keep)} snapshot(s)")
         if pruned:
             out.print(
                 f"prune: {pruned.packs_deleted} packs deleted, {pruned.packs_repacked} repacked, "
