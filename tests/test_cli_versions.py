@@ -96,6 +96,12 @@ def test_versions_are_kept_by_forget_unless_named(
     assert [r["component"] for r in gone["remove"]] == ["train"]
     left = _run(capsys, ["snapshots", "-c", "train"])
     assert sorted(s["meta"]["version"] for s in left) == ["v1", "v2"]
+    # a version restores by name
+    out = starter.parent / "restored-v1"
+    assert _run(capsys, ["restore", "train@v1", "--to", str(out)])["files"] == 1
+    assert (out / "a").read_text() == "1\n"
+    assert main(["restore", "train@2026-q4", "--to", str(starter.parent / "x")]) == 2
+    assert "versions: v1, v2" in capsys.readouterr().err
 
 
 def test_a_version_on_an_unversioned_component_is_refused(

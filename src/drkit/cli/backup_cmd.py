@@ -182,7 +182,10 @@ def snapshots_cmd(
 
 
 def restore_cmd(
-    snapshot: Annotated[str, typer.Argument(help="Snapshot id, unique prefix, or 'latest'.")],
+    snapshot: Annotated[
+        str,
+        typer.Argument(help="Snapshot id, unique prefix, 'latest', or DATASET@VERSION."),
+    ],
     to: Annotated[
         str,
         typer.Option(

@@ -30,7 +30,7 @@ from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.replication.vectors import restore_collection, snapshot_collection, user_collections
 from drkit.repository import Repository, Snapshot, backup_path, backup_store, restore
-from drkit.workspace.versions import is_versioned, version_label
+from drkit.workspace.versions import find_version, is_versioned, version_label
 
 JobKind = Literal["files", "store", "vectors"]
 #: ``progress(job)`` -> a context manager yielding ``advance(n)``
@@ -442,7 +442,8 @@ def restore_snapshot(
     collection: str | None = None,
     progress: Callable[[Snapshot], AbstractContextManager[Callable[[int], None]]] | None = None,
 ) -> RestoreOutcome:
-    """Restore snapshot ``ref`` (id, prefix or ``latest``) into ``to``.
+    """Restore snapshot ``ref`` (id, prefix, ``latest``, or ``DATASET@VERSION``, a named
+    version of a versioned dataset) into ``to``.
 
     A vector snapshot goes into a vector store (``to`` = plan component or engine URL),
     as ``collection`` (default: the snapshotted name), atomically; a config the target
@@ -454,7 +455,7 @@ def restore_snapshot(
     if ref == "latest" and component is None and plan is not None:
         with contextlib.suppress(KeyError):
             component = plan.component(to).name
-    snap = repo.find_snapshot(ref, component)
+    snap = find_version(repo, ref) if "@" in ref else repo.find_snapshot(ref, component)
     bar = progress or (lambda _s: _no_progress(BackupJob("", "files", "")))
     if snap.kind == "vectors":
         url, _ = vector_target(plan, to)

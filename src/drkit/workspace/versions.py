@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Sequence
 
-from drkit.errors import UsageError
+from drkit.errors import SnapshotNotFound, UsageError
 from drkit.plan.models import Plan
 from drkit.repository import Repository, Snapshot
 from drkit.repository.retention import named_version
@@ -59,6 +59,20 @@ def version_label(repo: Repository, component: str, wanted: str | None) -> str:
             f"for the next one ({next_version(existing)})",
         )
     return wanted
+
+
+def find_version(repo: Repository, ref: str) -> Snapshot:
+    """The snapshot of ``DATASET@VERSION`` (exit 2 naming the versions when there is none)."""
+    component, _, label = ref.partition("@")
+    found = versions(repo.snapshots(component), component)
+    if label not in found:
+        raise SnapshotNotFound(
+            f"{component} has no version {label!r}",
+            hint="versions: "
+            + (", ".join(found) or "none")
+            + f" (`drkit snapshots -c {component}`)",
+        )
+    return found[label]
 
 
 def trained_versions(plan: Plan | None, component: str) -> dict[str, list[str]]:
