@@ -92,3 +92,35 @@ def test_a_word_that_names_no_repository_is_a_path(
     capsys.readouterr()
     assert main(["copy", "--to", "elsewhere", "--init"]) == 0
     assert (tmp_path / "elsewhere" / "config").exists()
+
+
+def _dr593(capsys: pytest.CaptureFixture[str], plan: Path) -> list[Any]:
+    capsys.readouterr()  # the small plan fails other rules: exit 1 either way
+    assert main(["plan", "check", "--plan", str(plan), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    return [v for v in report["violations"] if v["rule"] == "DR593"]
+
+
+def test_plan_check_reports_a_replica_behind_its_copy_cadence(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = yaml.safe_load(plan.read_text())
+    data["datasets"][0]["replicate_to"] = ["us-replica"]
+    data["repositories"]["replicas"][0]["copy_every"] = "1s"
+    plan.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert main(["repo", "init"]) == 0
+    assert main(["backup", "src"]) == 0
+    import time
+
+    time.sleep(1.2)  # the snapshot is now older than copy_every
+    [behind] = _dr593(capsys, plan)  # the replica was never created
+    assert behind["severity"] == "error"
+    assert "replica 'us-replica' is behind: 1 snapshot(s)" in behind["message"]
+    assert behind["field"] == "repositories.replicas[0].copy_every"
+    assert main(["copy", "--to", "us-replica", "--init"]) == 0
+    assert _dr593(capsys, plan) == []
+
+    (tmp_path / "replica.pw").write_text("changed\n")  # the replica no longer opens
+    [unchecked] = _dr593(capsys, plan)
+    assert unchecked["severity"] == "warning"
+    assert "could not be checked" in unchecked["message"]

@@ -87,13 +87,15 @@ def _overdue(loaded: Plan, path: Path) -> list[Violation]:
     (training dataset versions exist) against the repository (drkit.workspace)."""
     from drkit.state.store import plan_state_path
 
-    lineage = any(m.trained_on for m in loaded.models)
-    if not lineage and not plan_state_path(loaded).exists():
+    asks_repositories = any(m.trained_on for m in loaded.models) or bool(
+        loaded.repositories.replicas
+    )
+    if not asks_repositories and not plan_state_path(loaded).exists():
         return []  # drkit never ran here: judge the plan alone, without loading the workspace
     from drkit.workspace import Workspace
 
     with Workspace(loaded, path) as ws:
-        return ws.overdue() + ws.lineage()
+        return ws.overdue() + ws.repository_checks()
 
 
 def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:

@@ -157,3 +157,52 @@ def overdue_violations(plan: Plan, ctx: LintContext) -> list[Violation]:
     return [
         locate(plan, rule, finding) for rule in OVERDUE_RULES for finding in rule.check(plan, ctx)
     ]
+
+
+#: What a replica lacks: (component, age in seconds) of each primary snapshot older than
+#: the replica's ``copy_every`` that is not on it; a string: why it could not be checked.
+ReplicaGap = list[tuple[str, float]] | str
+
+
+def _no_check(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
+    return iter(())
+
+
+REPLICA_RULE = Rule(
+    "DR593",
+    "replica-copy-overdue",
+    Severity.ERROR,
+    "every snapshot older than a replica's copy_every is on that replica",
+    "Replication lag determines actual RPO.",
+    _no_check,  # evaluated by replica_findings with what the repositories hold
+)
+
+
+def replica_findings(plan: Plan, gaps: dict[str, ReplicaGap]) -> list[Violation]:
+    """DR593 for each replica of ``gaps`` (by name): behind its copy cadence, or not
+    checkable (a warning: never a silent pass)."""
+    out = []
+    for i, rep in enumerate(plan.repositories.replicas):
+        gap = gaps.get(rep.name)
+        if gap is None or gap == []:
+            continue
+        where: tuple[str | int, ...] = ("repositories", "replicas", i)
+        if isinstance(gap, str):
+            finding = Finding(
+                where,
+                f"replica {rep.name!r}: whether it is within copy_every could not be "
+                f"checked: {gap}",
+                "check its URL and password, then `drkit copy --to " + rep.name + "`",
+                Severity.WARNING,
+            )
+        else:
+            component, age = max(gap, key=lambda g: g[1])
+            finding = Finding(
+                (*where, "copy_every"),
+                f"replica {rep.name!r} is behind: {len(gap)} snapshot(s) older than its "
+                f"copy_every ({format_duration(rep.copy_every)}) are not on it, the oldest "
+                f"of {component!r} from {format_duration(round(age))} ago",
+                f"`drkit copy --to {rep.name}`, every {format_duration(rep.copy_every)}",
+            )
+        out.append(locate(plan, REPLICA_RULE, finding))
+    return out
