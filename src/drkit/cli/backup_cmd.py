@@ -144,7 +144,7 @@ def render_results(results: list[Any], skipped: list[Any], json_: bool) -> None:
     for sk in skipped:
         err_console.print(f"{sk.component}: not due, next run {sk.next_due}", markup=False)
     emit([e for r in [*done, *nothing, *failed] for e in r.to_json()], json_, render)
-    bad = [*nothing, *failed]
+    bad = [r for r in [*nothing, *failed] if r.exit_code != 0]
     if bad:
         what = ", ".join(f"{r.job.component} ({r.status})" for r in bad)
         message = f"{len(bad)} of {len(results)} backup(s) protected nothing: {what}"

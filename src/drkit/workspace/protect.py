@@ -218,6 +218,9 @@ class BackupResult:
     error: DrkitError | OSError | None = None
     #: why nothing was written, when nothing was (an empty directory, an empty store)
     nothing: str | None = None
+    #: nothing written, and the plan says that is expected (e.g. a store allowed empty):
+    #: still shown as "nothing", but not a failure
+    nothing_expected: bool = False
 
     @property
     def status(self) -> Literal["ok", "nothing", "failed"]:
@@ -228,7 +231,7 @@ class BackupResult:
     @property
     def exit_code(self) -> int:
         """0 when something was protected; 2 for bad input (a missing path); else 1."""
-        if self.status == "ok":
+        if self.status == "ok" or (self.status == "nothing" and self.nothing_expected):
             return 0
         return 2 if isinstance(self.error, InputError) else 1
 
