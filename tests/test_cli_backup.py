@@ -126,3 +126,17 @@ def test_verify_of_a_snapshot_that_holds_nothing_fails(
     with Workspace.load(plan) as ws:
         assert ws.last_success("restore_test", "empty") is None
         assert ws.last_success("restore_test", "first") is not None
+
+
+@pytest.mark.usefixtures("env")
+def test_backup_of_a_plan_with_nothing_to_back_up_is_not_ok(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _plan(tmp_path)
+    data = yaml.safe_load(plan.read_text())
+    data["datasets"], data["eval_sets"] = [], []
+    data["models"] = [{"name": "m", "version": "1", "tier": "standard"}]  # no path
+    plan.write_text(yaml.safe_dump(data))
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    assert main(["backup", "--plan", str(plan)]) == 2
+    assert "no component of the plan has anything drkit backs up" in capsys.readouterr().err

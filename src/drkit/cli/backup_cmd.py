@@ -144,6 +144,11 @@ def render_results(results: list[Any], skipped: list[Any], json_: bool) -> None:
     for sk in skipped:
         err_console.print(f"{sk.component}: not due, next run {sk.next_due}", markup=False)
     emit([e for r in [*done, *nothing, *failed] for e in r.to_json()], json_, render)
+    if not results and not skipped:  # nothing was asked of it: never a silent exit 0
+        raise UsageError(
+            "nothing to back up: no component of the plan has anything drkit backs up",
+            hint="give components a `path` (or add vector stores), or back up a PATH",
+        )
     bad = [r for r in [*nothing, *failed] if r.exit_code != 0]
     if bad:
         what = ", ".join(f"{r.job.component} ({r.status})" for r in bad)
