@@ -140,3 +140,23 @@ def test_backup_of_a_plan_with_nothing_to_back_up_is_not_ok(
     assert main(["repo", "init", "--plan", str(plan)]) == 0
     assert main(["backup", "--plan", str(plan)]) == 2
     assert "no component of the plan has anything drkit backs up" in capsys.readouterr().err
+
+
+def test_a_dataset_url_path_is_an_object_store_job_and_versioned_datasets_are_marked(
+    tmp_path: Path,
+) -> None:
+    from drkit.plan.loader import load_plan
+    from drkit.workspace.protect import backup_jobs
+
+    plan = _plan(tmp_path)
+    data = yaml.safe_load(plan.read_text())
+    data["datasets"][1]["path"] = "s3://bucket/train?endpoint=http://127.0.0.1:9"
+    data["datasets"][0]["versioned"] = True
+    plan.write_text(yaml.safe_dump(data))
+    jobs, _ = backup_jobs(load_plan(plan), ["first", "missing", "last"])
+    assert [(j.component, j.kind, j.versioned) for j in jobs] == [
+        ("first", "files", True),
+        ("missing", "store", False),  # was resolved as a local path under the plan
+        ("last", "files", False),
+    ]
+    assert jobs[1].source.startswith("s3://bucket/train")
