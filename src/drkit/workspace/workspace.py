@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drkit.connectors.objectstore.registry import open_store
 from drkit.connectors.vectorstore.base import VectorStore
 from drkit.connectors.vectorstore.registry import open_vector_store
 from drkit.drills.data import RestoreTest, component_path, restore_test
@@ -29,9 +28,9 @@ from drkit.drills.runner import run_scenario, supported
 from drkit.drills.scenarios import SCENARIOS, DrillOptions
 from drkit.drills.scenarios import get as get_scenario
 from drkit.drills.stack import Stack
-from drkit.errors import DrkitError, RepositoryNotFound, UsageError
+from drkit.errors import UsageError
 from drkit.gateway.config import GatewayConfig, from_plan
-from drkit.plan.lint import Finding, LintContext, Severity, Violation, lint, locate, rules
+from drkit.plan.lint import Violation
 from drkit.plan.loader import load_plan
 from drkit.plan.models import Plan
 from drkit.plan.models import Repository as RepoModel
@@ -40,8 +39,8 @@ from drkit.plan.secrets import repository_password
 from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
 from drkit.repository import Repository
 from drkit.state.store import DrillRecord, StateStore, Verification, plan_state_path
-from drkit.workspace.overdue import ReplicaGap, StateContext, overdue_violations, replica_findings
-from drkit.workspace.versions import dataset_versions
+from drkit.workspace.overdue import StateContext, overdue_violations
+from drkit.workspace.repo_checks import repository_checks
 
 #: Which scenarios count as which activity of the plan's ``testing`` cadence.
 ACTIVITY_SCENARIOS: dict[str, tuple[str, ...]] = {
@@ -265,76 +264,9 @@ class Workspace:
         return datetime.fromtimestamp(max(times), UTC) if times else None
 
     def repository_checks(self, now: datetime | None = None) -> list[Violation]:
-        """What ``plan check`` asks the repositories: DR304 (the dataset versions models
-        were trained on exist as named versions; the primary, else the first replica that
-        opens) and DR593 (each replica holds every snapshot older than its copy_every).
-        What cannot be checked says so (never a silent pass): advice while no repository
-        exists yet, else a warning."""
-        moment = (now or datetime.now(UTC)).timestamp()
-        lineage = any(m.trained_on for m in self.plan.models)
-        problems: list[str] = []
-        day_one = True  # every repository simply does not exist yet
-        out: list[Violation] = []
-        checked = False
-        for model in self.stack().repositories():
-            try:
-                if not open_store(model.url).exists("config"):
-                    raise RepositoryNotFound(f"no repository at {model.url}")
-                with self.stack().open_repository(model.name) as repo:
-                    known = dataset_versions(repo, self.plan)
-                    if model.name == self.plan.repositories.primary.name:
-                        out += replica_findings(self.plan, self._replica_gaps(repo, moment))
-            except DrkitError as exc:
-                problems.append(f"{model.name}: {exc}")
-                day_one = day_one and isinstance(exc, RepositoryNotFound)
-                continue
-            if lineage:
-                out += lint(self.plan, LintContext(dataset_versions=known.get), only=("DR304",))
-            checked = True
-            break
-        users = [i for i, m in enumerate(self.plan.models) if m.trained_on]
-        if not checked and users:
-            [rule] = [r for r in rules() if r.id == "DR304"]
-            finding = Finding(
-                ("models", users[0], "trained_on"),
-                "the dataset versions models were trained on could not be checked: no "
-                "repository could be opened (" + "; ".join(problems) + ")",
-                "create the repository (`drkit repo init`) and back the datasets up, or set "
-                "its password, then run `drkit plan check` again",
-                # no repository yet is day one (advice); one that exists but does not open
-                # (wrong password, unreachable) is a warning
-                Severity.INFO if day_one else Severity.WARNING,
-            )
-            out.append(locate(self.plan, rule, finding))
-        return out
-
-    def _replica_gaps(self, primary: Repository, now: float) -> dict[str, ReplicaGap]:
-        """Per replica: the primary's snapshots older than its copy_every that it lacks
-        (components that name it in ``replicate_to``), or why that could not be checked."""
-        comps = {c.name: c for _, c in self.plan.components()}
-        snaps = primary.snapshots()
-        gaps: dict[str, ReplicaGap] = {}
-        for rep in self.plan.repositories.replicas:
-            due = [
-                (s, now - s.datetime.timestamp())
-                for s in snaps
-                if s.component in comps
-                and rep.name in comps[s.component].replicate_to
-                and now - s.datetime.timestamp() > rep.copy_every
-            ]
-            if not due:
-                continue
-            try:
-                if not open_store(rep.url).exists("config"):
-                    have: set[str] = set()  # never copied to: everything due is missing
-                else:
-                    with self.stack().open_repository(rep.name) as replica:
-                        have = set(replica.snapshot_ids())
-            except DrkitError as exc:
-                gaps[rep.name] = str(exc)
-                continue
-            gaps[rep.name] = [(s.component, age) for s, age in due if s.id not in have]
-        return gaps
+        """What ``plan check`` asks the repositories (DR304, DR593): see
+        :func:`drkit.workspace.repo_checks.repository_checks`."""
+        return repository_checks(self, now)
 
     def overdue(self, now: datetime | None = None) -> list[Violation]:
         """Drills and restore tests overdue by the plan's cadence, or whose newest attempt
