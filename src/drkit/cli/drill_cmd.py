@@ -128,29 +128,44 @@ def run_cmd(
 
 @drill_app.command("list")
 def list_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
-    """The scenarios and whether this plan can run them (and why not)."""
+    """The scenarios and whether this plan can run them now, and if not what is missing.
+
+    Example: drkit drill list --plan drkit.yaml
+    """
+    from drkit.drills.readiness import missing
     from drkit.drills.scenarios import SCENARIOS
     from drkit.workspace import Workspace
 
     with Workspace.load(plan) as ws:
         plan_ = ws.plan
+        needs = missing(ws.stack())
     rows: list[dict[str, Any]] = []
     for s in SCENARIOS.values():
         why = s.why_not(plan_)
+        lacking = [] if why is not None else needs.get(s.name, [])
         rows.append(
-            {"scenario": s.name, "runnable": why is None, "why_not": why, "summary": s.summary}
+            {
+                "scenario": s.name,
+                "runnable": why is None and not lacking,
+                "why_not": why if why is not None else ("; ".join(lacking) or None),
+                "needs": lacking,
+                "summary": s.summary,
+            }
         )
 
     def render(out: Console) -> None:
         table = Table(show_header=True, header_style="bold")
-        for col in ("scenario", "runnable", "what it does / why not"):
+        for col in ("scenario", "runnable", "what it does / what is missing"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(
-                r["scenario"],
-                "[green]yes[/]" if r["runnable"] else "[yellow]no[/]",
-                r["summary"] if r["runnable"] else str(r["why_not"]),
-            )
+            if r["runnable"]:
+                cell = r["summary"]
+            elif r["needs"]:
+                cell = "\n".join(r["needs"])
+            else:
+                cell = str(r["why_not"])
+            runnable = "[green]yes[/]" if r["runnable"] else "[yellow]no[/]"
+            table.add_row(r["scenario"], runnable, cell)
         out.print(table)
 
     emit(rows, json_, render)

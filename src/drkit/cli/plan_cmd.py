@@ -165,12 +165,20 @@ def init(
         Path, typer.Argument(help="Directory to write drkit.yaml into.", show_default=True)
     ] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plan.")] = False,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="A plan for this machine alone: provider simulators, local repositories in "
+            "two regions, sample data; no secrets, no provider account.",
+        ),
+    ] = False,
     json_: JsonOption = False,
 ) -> None:
     """Write a commented starter drkit.yaml that passes `drkit plan check`."""
     from drkit.plan.starter import write_starter
 
-    path = write_starter(directory, force=force)
+    path = write_starter(directory, force=force, local=local)
     emit(
         {"path": str(path)},
         json_,
