@@ -15,6 +15,7 @@ from rich.text import Text
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, console, emit, err_console
 from drkit.errors import CheckFailed
+from drkit.extras import require as require_extra
 
 if TYPE_CHECKING:  # drills and the workspace load when a command runs, not at CLI start-up
     from drkit.drills.journal import Journal, Measurement, StepRecord
@@ -107,6 +108,11 @@ def run_cmd(
     from drkit.workspace import Workspace
 
     with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=True):
+        if scenario == "provider-outage" or (
+            scenario == "region-outage" and ws.plan.serving.routes
+        ):
+            # the serving rehearsal runs a real gateway and simulators
+            require_extra("gateway", f"drill {scenario}")
         if not json_:
             err_console.print(f"drill {scenario} on plan {ws.plan.name!r} (seed {seed})")
         journal, path = ws.run_drill(
@@ -273,6 +279,8 @@ def gameday_cmd(
     from drkit.workspace import Workspace, run_gameday
 
     with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=False):
+        if ws.plan.serving.routes:  # serving drills rehearse on a real gateway
+            require_extra("gateway", "gameday on a plan with serving routes")
         day = run_gameday(
             ws,
             seed=seed,

@@ -57,15 +57,26 @@ def _register() -> None:
 _register()
 
 
+def _report(exc: DrkitError) -> int:
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
+    if exc.hint:
+        err_console.print(f"Try: {exc.hint}", markup=False, soft_wrap=True)
+    return exc.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the process exit code (tests call this directly)."""
     try:
         code = app(args=argv, standalone_mode=False)  # typer.Exit(n) comes back as n
     except DrkitError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
-        if exc.hint:
-            err_console.print(f"Try: {exc.hint}", markup=False, soft_wrap=True)
-        return exc.exit_code
+        return _report(exc)
+    except ModuleNotFoundError as exc:  # an optional extra that is not installed
+        from drkit.extras import from_import_error
+
+        missing = from_import_error(exc)
+        if missing is None:
+            raise
+        return _report(missing)
     except typer.Exit as exc:  # --help, typer.Exit(code)
         return exc.exit_code
     except typer.TyperException as exc:  # usage errors: unknown command, bad option
