@@ -27,13 +27,41 @@ plan_app = typer.Typer(
 )
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)[^/@\s]*@")
+#: after ``://``: ``user:`` then the password up to ``@`` (neither crosses ``/`` or spaces)
+_USERINFO = re.compile(r"[^/@:\s]*:[^/@\s]*@")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+
+
+def mask_userinfo(text: str) -> str:
+    """``scheme://user:password@host`` -> ``scheme://user:**********@host``, in time linear
+    in ``text``: matches are tried only at each ``://``, and neither the scheme scanned
+    back nor the userinfo scanned forward crosses a ``/`` (so each character is looked at
+    a bounded number of times), unlike one regex that retries the scheme at every letter."""
+    out: list[str] = []
+    done = 0
+    at = text.find("://")
+    while at != -1:
+        start = at
+        while start > done and text[start - 1] in _SCHEME_CHARS:
+            start -= 1
+        while start < at and not text[start].isalpha():  # a scheme starts with a letter
+            start += 1
+        m = _USERINFO.match(text, at + 3) if start < at else None
+        if m is not None:
+            colon = text.index(":", at + 3)
+            out.append(text[done : colon + 1] + "**********@")
+            done = m.end()
+            at = text.find("://", done)
+        else:
+            at = text.find("://", at + 3)
+    out.append(text[done:])
+    return "".join(out)
 
 
 def _mask_urls(value: Any) -> Any:
     """Mask the password of ``scheme://user:password@host`` URLs (from ${ENV} expansion)."""
     if isinstance(value, str):
-        return _USERINFO.sub(r"\g<head>**********@", value)
+        return mask_userinfo(value)
     if isinstance(value, dict):
         return {k: _mask_urls(v) for k, v in value.items()}
     if isinstance(value, list):

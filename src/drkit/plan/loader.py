@@ -204,6 +204,10 @@ def _compose(text: str, file: str) -> tuple[_Loader, yaml.Node | None]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed YAML"
+        start = exc.context_mark
+        if exc.context and start is not None and (mark is None or start.line != mark.line):
+            # where the unclosed bracket, quote or block began, not only where it ended
+            problem += f" ({exc.context} started at line {start.line + 1})"
         raise PlanError(
             f"malformed YAML: {problem}",
             file=file,
@@ -368,12 +372,17 @@ def parse_plan(
     return plan
 
 
+#: a plan is a few kilobytes; past this it is not a plan (``--plan /dev/zero``, a log)
+MAX_PLAN_BYTES = 1024 * 1024
+
+
 def load_plan(path: str | Path, *, env: Mapping[str, str] | None = None) -> Plan:
     """Load ``drkit.yaml`` from ``path``. Raises :class:`PlanError` and nothing else."""
     p = Path(path)
     file = str(path)
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as fh:  # bounded: a device or a huge file is refused, not read
+            raw = fh.read(MAX_PLAN_BYTES + 1)
     except FileNotFoundError:
         raise PlanError(
             "no such plan file",
@@ -390,6 +399,12 @@ def load_plan(path: str | Path, *, env: Mapping[str, str] | None = None) -> Plan
             file=file,
             hint="check the path and its permissions",
         ) from None
+    if len(raw) > MAX_PLAN_BYTES:
+        raise PlanError(
+            f"the plan is larger than {MAX_PLAN_BYTES // 1024} KiB",
+            file=file,
+            hint="pass the plan file itself with --plan (a drkit.yaml is a few KiB)",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
