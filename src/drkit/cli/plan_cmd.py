@@ -90,6 +90,7 @@ def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
     from drkit.plan.loader import load_plan
 
     loaded = load_plan(plan)
+    check_url_schemes(loaded)
     violations = lint(loaded) + _overdue(loaded, plan)
     errors = count(violations, Severity.ERROR)
     warnings = count(violations, Severity.WARNING)
@@ -108,6 +109,52 @@ def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
             f"plan check found {errors} error{'s' if errors != 1 else ''}",
             hint="fix the findings above; docs/framework.md explains each rule",
         )
+
+
+def check_url_schemes(plan: Plan) -> None:
+    """Raise :class:`PlanError` at the first repository or engine URL whose scheme no
+    connector handles (registries are read, no connector is loaded)."""
+    from drkit.connectors.objectstore.registry import scheme_of
+    from drkit.connectors.objectstore.registry import schemes as store_schemes
+    from drkit.connectors.vectorstore.registry import schemes as engine_schemes
+    from drkit.errors import PlanError
+
+    repos = [("primary", None), *(("replicas", i) for i in range(len(plan.repositories.replicas)))]
+    for section, index in repos:
+        model = plan.repositories.primary if index is None else plan.repositories.replicas[index]
+        known = store_schemes()
+        scheme = scheme_of(model.url)
+        if scheme not in known:
+            path: tuple[str | int, ...] = ("repositories", section)
+            if index is not None:
+                path += (index,)
+            loc = plan.locate(*path, "url")
+            raise PlanError(
+                f"no object-store connector handles {scheme}:// URLs",
+                file=loc.file,
+                line=loc.line,
+                field=loc.field,
+                hint="use one of: "
+                + ", ".join(f"{s}://" for s in sorted(known))
+                + " (docs/storage.md)",
+            )
+    for i, vs in enumerate(plan.vector_stores):
+        known = engine_schemes()
+        engine = str(vs.engine)
+        scheme = engine.split("://", 1)[0].lower() if "://" in engine else ""
+        if scheme not in known:
+            loc = plan.locate("vector_stores", i, "engine")
+            raise PlanError(
+                f"no vector-store connector handles {scheme}:// URLs"
+                if scheme
+                else f"engine {engine!r} is not a URL (SCHEME://...)",
+                file=loc.file,
+                line=loc.line,
+                field=loc.field,
+                hint="use one of: "
+                + ", ".join(f"{s}://" for s in sorted(known))
+                + " (docs/vector-stores.md)",
+            )
 
 
 def _overdue(loaded: Plan, path: Path) -> list[Violation]:

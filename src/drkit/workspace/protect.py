@@ -316,6 +316,14 @@ def restore_snapshot(
     if ref == "latest" and component is None and plan is not None:
         with contextlib.suppress(KeyError):
             component = plan.component(to).name
+    if ref == "latest" and component is None:
+        names = sorted({s.component for s in repo.snapshots()})
+        if len(names) > 1:  # the newest of any component is a guess, not an answer
+            raise UsageError(
+                f"'latest' is ambiguous: the repository has snapshots of {len(names)} "
+                f"components ({', '.join(names)})",
+                hint=f"name one: --component {names[0]}",
+            )
     snap = repo.find_snapshot(ref, component)
     bar = progress or (lambda _s: _no_progress(BackupJob("", "files", "")))
     if snap.kind == "vectors":
