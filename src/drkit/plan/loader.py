@@ -34,6 +34,27 @@ from drkit.plan.source import PathKey, SourceMap, field_name
 MAX_VALUES = 100_000
 _SECRET_WORDS = ("password", "api_key", "client_keys", "secret", "token")
 _DOCS = "docs/plan.md"
+#: plan section -> its heading's anchor in docs/plan.md (GitHub's slugs keep ``_``);
+#: the top-level fields (name, version, state_dir, ...) are under "Top level"
+DOC_ANCHORS: dict[str, str] = {
+    "tiers": "tiers",
+    "repositories": "repositories",
+    "serving": "serving",
+    "vector_stores": "vector_stores",
+    "datasets": "datasets",
+    "models": "models",
+    "eval_sets": "eval_sets-and-eval_results",
+    "eval_results": "eval_sets-and-eval_results",
+    "testing": "testing",
+    "providers": "providers",
+    "status_page": "status_page",
+    "cost": "cost",
+}
+
+
+def doc_anchor(section: str) -> str:
+    """The docs/plan.md anchor that documents plan section ``section``."""
+    return DOC_ANCHORS.get(section, "top-level")
 
 
 class _Loader(yaml.SafeLoader):
@@ -298,7 +319,7 @@ def _describe(error: ErrorDetails, source: SourceMap) -> PlanError:
     kind = error["type"]
     line = source.line_of(known)
     section = str(loc[0]) if loc else ""
-    hint = f"see {_DOCS}" + (f"#{section.replace('_', '-')}" if section else "")
+    hint = f"see {_DOCS}" + (f"#{doc_anchor(section)}" if section else "")
     if kind == "extra_forbidden":
         key = str(loc[-1])
         field = field_name((*known, key) if known[-1:] != (key,) else known)

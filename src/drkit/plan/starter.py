@@ -117,7 +117,7 @@ status_page:
     - {{name: Assistant API, covers: [assistant]}}
     - {{name: Knowledge base, covers: [kb]}}
 
-# Inputs of `drkit cost`: unit prices and sizes.
+# Inputs of the cost estimate (`drkit cost`, not implemented yet): unit prices and sizes.
 cost:
   currency: USD
   storage_per_gb_month: 0.023
