@@ -134,10 +134,7 @@ def run_cmd(
 
 @drill_app.command("list")
 def list_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
-    """The scenarios and whether this plan can run them now, and if not what is missing.
-
-    Example: drkit drill list --plan drkit.yaml
-    """
+    """The scenarios and whether this plan can run them now, and if not what is missing."""
     from drkit.drills.readiness import missing
     from drkit.drills.scenarios import SCENARIOS
     from drkit.workspace import Workspace
@@ -180,15 +177,18 @@ def list_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None
 @drill_app.command("history")
 def history_cmd(
     scenario: Annotated[str | None, typer.Option("--scenario", help="Only this scenario.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Newest N drills.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", help="Newest N drills (N >= 1).")] = 20,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
     """Past drills from drkit's state: when, verdict, measured RTO/RPO against targets."""
+    from drkit.errors import UsageError
     from drkit.workspace import Workspace
 
+    if limit < 1:
+        raise UsageError(f"--limit must be 1 or more, not {limit}", hint="e.g. --limit 20")
     with Workspace.load(plan) as ws:
-        records = ws.drill_history(scenario)[-limit:] if limit > 0 else []
+        records = ws.drill_history(scenario)[-limit:]
     rows = []
     for rec in records:
         j = rec.journal
@@ -207,8 +207,14 @@ def history_cmd(
         )
 
     def render(out: Console) -> None:
+        if not rows and scenario is not None:
+            out.print(
+                f"no drills match --scenario {scenario}: see `drkit drill history` for all",
+                markup=False,
+            )
+            return
         if not rows:
-            out.print("no drills recorded yet: run `drkit drill run SCENARIO`")
+            out.print("no drills recorded yet: run `drkit drill run SCENARIO`", markup=False)
             return
         table = Table(show_header=True, header_style="bold")
         for col in ("when", "scenario", "verdict"):
