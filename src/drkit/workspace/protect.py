@@ -510,6 +510,14 @@ def restore_snapshot(
     if ref == "latest" and component is None and plan is not None:
         with contextlib.suppress(KeyError):
             component = plan.component(to).name
+    if ref == "latest" and component is None:
+        names = sorted({s.component for s in repo.snapshots()})
+        if len(names) > 1:  # the newest of any component is a guess, not an answer
+            raise UsageError(
+                f"'latest' is ambiguous: the repository has snapshots of {len(names)} "
+                f"components ({', '.join(names)})",
+                hint=f"name one: --component {names[0]}",
+            )
     if "@" in ref:
         snap = find_version(repo, ref)
     else:
