@@ -279,7 +279,10 @@ def forget_cmd(
                 f"no snapshots of component(s) {', '.join(map(repr, unknown))}",
                 hint="components with snapshots: " + (", ".join(sorted(have)) or "none"),
             )
-        named = release(r, load_plan_if_any(plan), component, version or [])
+        # the plan is read only for --version (which models a version trained): options
+        # given are the whole policy, so a plan must not be consulted otherwise
+        loaded = load_plan_if_any(plan) if version else None
+        named = release(r, loaded, component, version or [])
         if named and not explicit:  # only the named versions: no policy needed
             results = [forget(r, Policy(), components=component, dry_run=dry_run, release=named)]
         elif not explicit:
