@@ -67,11 +67,13 @@ def test_backup_attempts_every_component_and_reports_each(
     assert " of last:" in lines[1]
     assert "1 files" in lines[0]
     assert lines[2] == f"empty: nothing to back up: {tmp_path / 'empty'} holds no file"
-    assert lines[3].startswith("FAILED missing: ")  # failures last
-    assert "no-such-dir does not exist" in lines[3]
-    assert "datasets[1].path" in lines[3]  # names the plan field (and its line)
-    assert "drkit.yaml:" in lines[3]
-    assert lines[4].strip().startswith("Try: ")
+    assert len(lines) == 3  # failures go to stderr, after the results
+    errors = captured.err.strip().splitlines()
+    assert errors[0].startswith("FAILED missing: ")
+    assert "no-such-dir does not exist" in errors[0]
+    assert "datasets[1].path" in errors[0]  # names the plan field (and its line)
+    assert "drkit.yaml:" in errors[0]
+    assert errors[1].strip().startswith("Try: ")
     assert "2 of 4 backup(s) protected nothing" in captured.err
 
     assert main(["snapshots", "--plan", str(plan), "--json"]) == 0
@@ -98,7 +100,7 @@ def test_backup_of_bad_input_only_exits_2_and_of_good_input_0(
     plan = _plan(tmp_path)
     assert main(["repo", "init", "--plan", str(plan)]) == 0
     assert main(["backup", "missing", "--plan", str(plan)]) == 2
-    assert "FAILED missing" in capsys.readouterr().out
+    assert "FAILED missing" in capsys.readouterr().err
     assert main(["backup", "first", "last", "--plan", str(plan)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2

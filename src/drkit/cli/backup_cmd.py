@@ -162,15 +162,15 @@ def render_results(results: list[Any], skipped: list[Any], json_: bool) -> None:
                     )
         for r in nothing:
             out.print(f"{r.job.component}: {r.message}", markup=False, soft_wrap=True)
-        for r in failed:
-            out.print(
+        for r in failed:  # errors go to stderr (as restic's), results stay on stdout
+            err_console.print(
                 f"[red]FAILED[/] {escape(r.job.component)}: {escape(r.message)}",
                 markup=True,
                 soft_wrap=True,
             )
             hint = getattr(r.error, "hint", None)
             if hint:
-                out.print(f"  Try: {hint}", markup=False, soft_wrap=True)
+                err_console.print(f"  Try: {hint}", markup=False, soft_wrap=True)
         if not results:
             out.print(
                 "nothing due to back up (--all backs up every component)"
