@@ -15,8 +15,9 @@ from rich.console import Console
 
 from drkit.cli.backup_cmd import render_restore, render_results
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
-from drkit.cli.repo_access import RepoOption, load_plan_if_any, opened_repository
+from drkit.cli.repo_access import RepoOption
 from drkit.errors import CheckFailed, UsageError
+from drkit.workspace.access import load_plan_if_any, opened_repository
 
 snapshot_app = typer.Typer(
     name="snapshot",
