@@ -121,6 +121,8 @@ def test_verify_of_a_snapshot_that_holds_nothing_fails(
     out = capsys.readouterr().out
     assert "restore test FAILED" in out
     assert "there was nothing to verify" in out
+    with Workspace.load(plan) as ws, ws.stack().open_repository("primary") as repo:
+        assert repo.verifications() == []  # an empty snapshot is never marked verified
     assert main(["backup", "first", "--plan", str(plan)]) == 0
     assert main(["verify", "first", "--plan", str(plan)]) == 0
     with Workspace.load(plan) as ws:
