@@ -66,14 +66,26 @@ def backup_cmd(
             repo=r,
             all_components=all_,
         )
-        results = backup_each(
-            r,
-            jobs,
-            tags=tuple(tag or ()),
-            full=full,
-            progress=_job_progress(json_),
-            version=version,
-        )
+        results: list[Any] = []
+        try:
+            backup_each(
+                r,
+                jobs,
+                tags=tuple(tag or ()),
+                full=full,
+                progress=_job_progress(json_),
+                version=version,
+                into=results,
+            )
+        except KeyboardInterrupt:
+            # say what was written before the interruption, then stop (exit 130)
+            left = [j.component for j in jobs[len(results) :]]
+            with contextlib.suppress(DrkitError):
+                render_results(results, skipped, json_)
+            err_console.print(
+                f"interrupted: not backed up: {', '.join(left)}", markup=False, soft_wrap=True
+            )
+            raise
     render_results(results, skipped, json_)
 
 
