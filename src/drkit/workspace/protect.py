@@ -332,7 +332,7 @@ def _run_job(
         if not src.exists():
             where = f" ({job.origin})" if job.origin else ""
             raise InputError(
-                f"{job.component}: {src} does not exist{where}",
+                f"{src} does not exist{where}",
                 hint="create it, or fix the path in the plan" if job.origin else "check the path",
             )
         if src.is_dir() and _empty_dir(src):
