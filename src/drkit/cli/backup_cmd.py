@@ -5,7 +5,8 @@ and :mod:`drkit.repository` (repository access: :mod:`drkit.cli.repo_access`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,7 +58,7 @@ def backup_cmd(
     from drkit.workspace.protect import backup_each, backup_jobs
 
     loaded = load_plan_if_any(plan)
-    with opened_repository(repo, plan) as r:
+    with opened_repository(repo, plan) as r, _sigterm_raises():
         jobs, skipped = backup_jobs(
             loaded,
             list(targets or []),
@@ -66,6 +67,7 @@ def backup_cmd(
             repo=r,
             all_components=all_,
         )
+        before = set(r.snapshot_ids())
         results: list[Any] = []
         try:
             backup_each(
@@ -86,7 +88,39 @@ def backup_cmd(
                 f"interrupted: not backed up: {', '.join(left)}", markup=False, soft_wrap=True
             )
             raise
+        except _Terminated:
+            # the repository lock was released on the way out (backup_path's context)
+            done = sorted(set(r.snapshot_ids()) - before)
+            err_console.print(
+                f"terminated (SIGTERM): {len(done)} snapshot(s) written before it"
+                + (f" ({', '.join(d[:8] for d in done)})" if done else "")
+                + "; the rest was not backed up; the lock was released, and the data of the "
+                "unfinished snapshot is removed by the next `drkit prune`",
+                markup=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(143) from None
     render_results(results, skipped, json_)
+
+
+class _Terminated(BaseException):
+    """SIGTERM during a backup: unwinds like Ctrl-C, so locks are released."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _job_progress(json_: bool) -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
@@ -110,7 +144,8 @@ def _item_line(item: Any) -> str:
     version = f" version {s.meta['version']}" if s.meta.get("version") else ""
     return (
         f"snapshot {s.short_id} of {s.component}{version}: {sm['files']} files, "
-        f"{human_size(sm['bytes'])}, {human_size(sm['new_bytes_stored'])} new stored, "
+        + (f"{sm['fifos']} FIFOs, " if sm.get("fifos") else "")
+        + f"{human_size(sm['bytes'])}, {human_size(sm['new_bytes_stored'])} new stored, "
         f"{sm['duration_s']} s"
     )
 
@@ -128,6 +163,14 @@ def render_results(results: list[Any], skipped: list[Any], json_: bool) -> None:
                 out.print(_item_line(item), markup=False, soft_wrap=True)
                 if item.warning:
                     out.print(f"[yellow]warning:[/] {escape(item.warning)}", markup=True)
+                skipped_files = item.snapshot.summary.get("skipped")
+                if skipped_files:
+                    shown = escape(", ".join(item.snapshot.summary.get("skipped_paths", [])))
+                    out.print(
+                        f"[yellow]warning:[/] skipped {skipped_files} special file(s) "
+                        f"(sockets, devices: not data): {shown}",
+                        markup=True,
+                    )
         for r in nothing:
             out.print(f"{r.job.component}: {r.message}", markup=False, soft_wrap=True)
         for r in failed:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from drkit.errors import InputError
 from drkit.repository.snapshot import Snapshot
 
 
@@ -29,6 +30,17 @@ class Policy:
     keep_yearly: int = 0
     keep_within: float | None = None
     keep_tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for rule in ("last", "hourly", "daily", "weekly", "monthly", "yearly"):
+            n = getattr(self, f"keep_{rule}")
+            if n < -1:
+                raise InputError(
+                    f"keep-{rule} {n}: expected a count >= 0, or -1 for all",
+                    hint=f"e.g. --keep-{rule} 7, or --keep-{rule} -1 to keep every one",
+                )
+        if self.keep_within is not None and self.keep_within < 0:
+            raise InputError(f"keep-within {self.keep_within}: a duration cannot be negative")
 
     def empty(self) -> bool:
         return (

@@ -2,8 +2,8 @@
 
 The one chain from "a URL or the plan's primary" to an open :class:`Repository`, used by
 the CLI's repository commands (``repo``, ``backup``, ``snapshot``, ``copy``, ...). The
-repository is the given URL, path or plan repository name (a replica then uses its own
-password source), else the plan's primary. The password comes from
+repository is the given URL, path or name of a repository of the plan, else the plan's
+primary. The password comes from
 ``DRKIT_PASSWORD`` or ``DRKIT_PASSWORD_FILE``, else the plan's repository entry
 (:func:`drkit.plan.secrets.repository_password`), never from the command line.
 
@@ -101,7 +101,7 @@ def resolve_repository(ref: str, plan: Path) -> tuple[str, Plan | None, RepoMode
     """``ref`` as (URL, loaded plan, plan repository): a repository *name* of the plan (the
     primary or a replica) becomes its URL; a URL or path stays itself, and is matched
     against the plan's repositories (their passwords then apply). A bare word that is no
-    name of the plan is a path. A broken plan only matters when a bare word needs it."""
+    name of the plan is a path. The plan is read only for a bare word or when present."""
     bare = bool(_NAME.match(ref))
     try:
         loaded = load_plan_if_any(plan)
@@ -144,9 +144,8 @@ def repository_credentials(ref: str, plan: Path, prefix: str) -> tuple[str, str]
 
 
 def credentials(repo_url: str | None, plan: Path) -> tuple[str, str]:
-    """The repository URL (``repo_url`` — a URL, a path, or a plan repository name —, else
-    the plan's primary) and its password."""
-    plan_repo: RepoModel | None
+    """The repository URL (``repo_url`` — a URL, path, or plan repository name —, else the
+    plan's primary) and its password."""
     if repo_url:
         url, loaded, plan_repo = resolve_repository(repo_url, plan)
         if (
@@ -154,8 +153,8 @@ def credentials(repo_url: str | None, plan: Path) -> tuple[str, str]:
             and plan_repo is not None
             and plan_repo.name != loaded.repositories.primary.name
         ):
-            # a replica: its own password source first (the primary's DRKIT_PASSWORD is
-            # another repository's); without one, the explicit variables as for a URL
+            # a replica by name: its own password source first (the primary's DRKIT_PASSWORD
+            # is another repository's); without one, the explicit variables as for a URL
             if _has_password_source(loaded, plan_repo):
                 from drkit.plan.secrets import repository_password
 
@@ -168,9 +167,8 @@ def credentials(repo_url: str | None, plan: Path) -> tuple[str, str]:
             "no repository given",
             hint="pass --repo URL, set DRKIT_REPO, or run in a directory with drkit.yaml",
         )
-    plan_repo = loaded.repositories.primary
-    url = str(plan_repo.url)
-    return url, password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", loaded, plan_repo)
+    primary = loaded.repositories.primary
+    return str(primary.url), password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", loaded, primary)
 
 
 def kdf_params() -> KdfParams:
@@ -196,7 +194,7 @@ def repository_at(url: str, password: str, *, init: bool = False) -> Iterator[Re
     from drkit.repository import Repository
 
     store = open_store_at(url)
-    if init and not store.exists("config"):
+    if init and not _exists_or_create(store):  # also finishes an interrupted --init
         repo = Repository.init(store, password, kdf=kdf_params())
     else:
         repo = Repository.open(store, password)
@@ -204,3 +202,18 @@ def repository_at(url: str, password: str, *, init: bool = False) -> Iterator[Re
         yield repo
     finally:
         repo.close()
+
+
+def _exists_or_create(store: ObjectStore) -> bool:
+    """Whether ``config`` exists; a missing bucket is created when the store can."""
+    from drkit.errors import ContainerMissing
+
+    try:
+        if store.exists("config"):
+            return True
+        next(iter(store.list("keys/")), None)  # a HEAD cannot tell a missing bucket
+        return False
+    except ContainerMissing:
+        if not store.create_container():
+            raise
+        return False

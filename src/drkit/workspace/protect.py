@@ -15,6 +15,7 @@ newest snapshot is not in the future. ``--all`` ignores the schedules.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -24,11 +25,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from drkit.connectors.objectstore.registry import open_store
-from drkit.connectors.vectorstore.registry import is_vector_store_url, open_vector_store
-from drkit.errors import DrkitError, InputError, UsageError
+from drkit.connectors.vectorstore.registry import (
+    is_vector_store_url,
+    open_vector_store,
+    safe_url,
+)
+from drkit.errors import DrkitError, InputError, NothingToBackUp, UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
-from drkit.replication.vectors import restore_collection, snapshot_collection, user_collections
+from drkit.replication.vectors import (
+    restore_collection,
+    snapshot_collection,
+    user_collections,
+    vector_snapshots,
+)
 from drkit.repository import Repository, Snapshot, backup_path, backup_store, restore
 from drkit.workspace.versions import find_version, is_versioned, version_label
 
@@ -47,6 +57,8 @@ class BackupJob:
     source: str
     #: vector stores: the collections (empty: every collection of the store)
     collections: tuple[str, ...] = ()
+    #: vector stores: no collections (or a listed one missing) is not a failure
+    allow_empty: bool = False
     #: where the source is named (``drkit.yaml:41 datasets[0].path``), for error messages
     origin: str | None = None
     #: a versioned dataset: each snapshot is a named version (``meta.version``)
@@ -88,7 +100,9 @@ def plan_vector_store(plan: Plan | None, name: str) -> VectorStoreModel | None:
 
 def _job_for(plan: Plan, comp: Component) -> BackupJob:
     if isinstance(comp, VectorStoreModel):
-        return BackupJob(comp.name, "vectors", str(comp.engine), tuple(comp.collections))
+        return BackupJob(
+            comp.name, "vectors", str(comp.engine), tuple(comp.collections), comp.allow_empty
+        )
     path = getattr(comp, "path", None)
     if not path:
         raise UsageError(
@@ -199,9 +213,7 @@ def _with_collections(job: BackupJob, collections: Sequence[str]) -> BackupJob:
         return job
     if job.kind != "vectors":
         raise UsageError(f"--collection applies to vector stores; {job.component!r} is not one")
-    return BackupJob(
-        job.component, job.kind, job.source, tuple(collections), job.origin, job.versioned
-    )
+    return dataclasses.replace(job, collections=tuple(collections))
 
 
 @contextlib.contextmanager
@@ -360,7 +372,8 @@ def _run_job(
             return BackupResult(job, (BackupItem(job, snap),))
         items = _backup_vectors(repo, job, tags, full, advance)
         nothing = None if items else "nothing to back up: the store has no collections"
-        return BackupResult(job, tuple(items), nothing=nothing)
+        # allow_empty: the plan says an empty store is expected, shown but not a failure
+        return BackupResult(job, tuple(items), nothing=nothing, nothing_expected=job.allow_empty)
 
 
 def _backup_vectors(
@@ -371,8 +384,9 @@ def _backup_vectors(
     advance: Callable[[int], None],
 ) -> list[BackupItem]:
     out = []
-    with open_vector_store(job.source) as store:
-        for coll in job.collections or tuple(user_collections(store)):
+    # create=False: a backup never creates the store it backs up (a mistyped path)
+    with open_vector_store(job.source, create=False) as store:
+        for coll in _collections_to_back_up(job, user_collections(store)):
             res = snapshot_collection(
                 repo,
                 store,
@@ -394,6 +408,24 @@ def _backup_vectors(
             }
             out.append(BackupItem(job, res.snapshot, coll, stats, res.warning))
     return out
+
+
+def _collections_to_back_up(job: BackupJob, present: Sequence[str]) -> list[str]:
+    """The job's collections; none, or one missing, fails unless ``job.allow_empty``."""
+    wanted = list(job.collections or present)
+    missing = [c for c in wanted if c not in present]
+    if job.allow_empty:
+        return [c for c in wanted if c in present]
+    if missing:
+        raise NothingToBackUp(
+            f"{job.component}: no collection {', '.join(map(repr, missing))} in "
+            f"{safe_url(job.source)} (it has: {', '.join(present) or 'none'})"
+        )
+    if not wanted:
+        raise NothingToBackUp(
+            f"{job.component}: {safe_url(job.source)} has no collections to back up"
+        )
+    return wanted
 
 
 # --- restore ---------------------------------------------------------------------------
@@ -438,6 +470,26 @@ def vector_target(plan: Plan | None, to: str) -> tuple[str, VectorStoreModel | N
     )
 
 
+def _latest_of_collection(
+    repo: Repository, component: str | None, collection: str | None
+) -> Snapshot | None:
+    """``latest`` of a vector component with several collections: the newest snapshot of
+    ``collection`` (refused when it names none of them: which one is meant?)."""
+    if component is None:
+        return None
+    snaps = vector_snapshots(repo, component)
+    names = sorted({str(s.meta.get("collection")) for s in snaps})
+    if len(names) < 2:
+        return None  # one collection: --collection may rename it
+    if collection in names:
+        return vector_snapshots(repo, component, collection)[-1]
+    raise UsageError(
+        f"component {component!r} has snapshots of {len(names)} collections "
+        f"({', '.join(names)}): `latest` of which?",
+        hint=f"name it with --collection {names[0]}, or restore a snapshot id",
+    )
+
+
 def restore_snapshot(
     repo: Repository,
     ref: str,
@@ -461,7 +513,19 @@ def restore_snapshot(
     if ref == "latest" and component is None and plan is not None:
         with contextlib.suppress(KeyError):
             component = plan.component(to).name
-    snap = find_version(repo, ref) if "@" in ref else repo.find_snapshot(ref, component)
+    if ref == "latest" and component is None:
+        names = sorted({s.component for s in repo.snapshots()})
+        if len(names) > 1:  # the newest of any component is a guess, not an answer
+            raise UsageError(
+                f"'latest' is ambiguous: the repository has snapshots of {len(names)} "
+                f"components ({', '.join(names)})",
+                hint=f"name one: --component {names[0]}",
+            )
+    if "@" in ref:
+        snap = find_version(repo, ref)
+    else:
+        latest = _latest_of_collection(repo, component, collection) if ref == "latest" else None
+        snap = latest or repo.find_snapshot(ref, component)
     bar = progress or (lambda _s: _no_progress(BackupJob("", "files", "")))
     if snap.kind == "vectors":
         url, _ = vector_target(plan, to)
