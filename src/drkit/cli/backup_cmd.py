@@ -221,10 +221,11 @@ def snapshots_cmd(
     def render(out: Console) -> None:
         t = Table("id", "time", "component", "source", "tags", "size", "verified")
         for s in snaps:
+            version = s.meta.get("version")  # a named version of a versioned dataset
             t.add_row(
                 s.short_id,
                 s.time[:19].replace("T", " "),
-                s.component,
+                f"{s.component}@{version}" if version else s.component,
                 s.source,
                 ",".join(s.tags),
                 human_size(s.summary.get("bytes", 0)),
