@@ -123,6 +123,8 @@ def test_verify_of_a_snapshot_that_holds_nothing_fails(
     out = capsys.readouterr().out
     assert "restore test FAILED" in out
     assert "there was nothing to verify" in out
+    with Workspace.load(plan) as ws, ws.stack().open_repository("primary") as repo:
+        assert repo.verifications() == []  # an empty snapshot is never marked verified
     assert main(["backup", "first", "--plan", str(plan)]) == 0
     assert main(["verify", "first", "--plan", str(plan)]) == 0
     with Workspace.load(plan) as ws:
@@ -162,3 +164,27 @@ def test_a_dataset_url_path_is_an_object_store_job_and_versioned_datasets_are_ma
         ("last", "files", False),
     ]
     assert jobs[1].source.startswith("s3://bucket/train")
+
+
+@pytest.mark.usefixtures("env")
+def test_an_interrupted_backup_says_what_it_wrote_and_what_it_did_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import drkit.workspace.protect as protect
+
+    plan = _plan(tmp_path)
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    real = protect.backup_path
+
+    def ctrl_c_on_last(repo: Any, path: Path, **kw: Any) -> Any:
+        if kw["component"] == "last":
+            raise KeyboardInterrupt
+        return real(repo, path, **kw)
+
+    monkeypatch.setattr(protect, "backup_path", ctrl_c_on_last)
+    capsys.readouterr()
+    assert main(["backup", "--plan", str(plan)]) == 130
+    captured = capsys.readouterr()
+    assert " of first:" in captured.out  # the snapshot written before Ctrl-C is named
+    assert "FAILED missing" in captured.out
+    assert "interrupted: not backed up: last, empty" in captured.err
