@@ -51,6 +51,9 @@ def test_init_then_check_passes(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["plan", "check", "--plan", str(target / "drkit.yaml")]) == 0
     out = capsys.readouterr().out
     assert "passes the framework check: 0 errors, 0 warnings" in out
+    # no repository yet: DR304 (train@v1 exists) says it could not check, never silently
+    assert "info     DR304" in out
+    assert "could not be checked" in out
 
 
 def test_init_refuses_to_overwrite(plan_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -158,15 +158,19 @@ def check_url_schemes(plan: Plan) -> None:
 
 
 def _overdue(loaded: Plan, path: Path) -> list[Violation]:
-    """Drills and restore tests overdue by the cadence, from drkit's state (drkit.workspace)."""
+    """Drills and restore tests overdue by the cadence, from drkit's state, and DR304
+    (training dataset versions exist) against the repository (drkit.workspace)."""
     from drkit.state.store import plan_state_path
 
-    if not plan_state_path(loaded).exists():
+    asks_repositories = any(m.trained_on for m in loaded.models) or bool(
+        loaded.repositories.replicas
+    )
+    if not asks_repositories and not plan_state_path(loaded).exists():
         return []  # drkit never ran here: judge the plan alone, without loading the workspace
     from drkit.workspace import Workspace
 
     with Workspace(loaded, path) as ws:
-        return ws.overdue()
+        return ws.overdue() + ws.repository_checks()
 
 
 def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:

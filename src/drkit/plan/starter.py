@@ -89,6 +89,8 @@ models:
   - name: support-ft
     version: "1"
     tier: standard
+    # v1: the version the first `drkit backup train` records; `plan check` says whether
+    # it is in the repository (DR304)
     trained_on: [{{dataset: train, version: "v1"}}]
 
 # Eval sets are intellectual property; eval history supports regression detection.
