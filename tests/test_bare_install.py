@@ -161,6 +161,8 @@ def test_command_on_a_bare_install(bare_project: Path, args: list[str], extra: s
 def test_vector_component_backup_names_the_engine_extra(tmp_path: Path) -> None:
     assert run_bare(["init", "."], tmp_path).returncode == 0  # kb on qdrant+local
     assert run_bare(["repo", "init"], tmp_path).returncode == 0
+    (tmp_path / "qdrant").mkdir()  # an (empty) Qdrant local store, so the engine opens
+    (tmp_path / "qdrant" / "meta.json").write_text('{"collections": {}, "aliases": {}}')
     proc = run_bare(["backup", "kb"], tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
