@@ -86,3 +86,24 @@ def test_json_has_one_representation_per_kind() -> None:
 def test_version_json_has_schema_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["version", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_snapshot_has_one_shape_in_backup_and_snapshots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DRKIT_KDF", "fast")
+    monkeypatch.setenv("DRKIT_PASSWORD", "pw")
+    assert main(["init", "--local", str(tmp_path)]) == 0
+    plan = str(tmp_path / "drkit.yaml")
+    assert main(["repo", "init", "--plan", plan]) == 0
+    capsys.readouterr()
+    assert main(["backup", "train", "--plan", plan, "--json"]) == 0
+    (made,) = json.loads(capsys.readouterr().out)
+    assert main(["snapshots", "--plan", plan, "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    # the snapshot's own fields are the same; each command adds what it knows
+    assert {k: v for k, v in made.items() if k not in ("status", "snapshot")} == {
+        k: v for k, v in listed.items() if k != "verified"
+    }
+    assert made["time"].endswith("Z")
+    assert isinstance(made["summary"]["bytes"], int)
