@@ -219,6 +219,10 @@ def snapshots_cmd(
         verified = {v.snapshot for v in r.verifications()}
 
     def render(out: Console) -> None:
+        if not snaps:  # an empty listing says so, and what would fill it
+            what = f" of component {component}" if component else ""
+            out.print(f"no snapshots{what} yet: run `drkit backup`", markup=False)
+            return
         t = Table("id", "time", "component", "source", "tags", "size", "verified")
         for s in snaps:
             version = s.meta.get("version")  # a named version of a versioned dataset

@@ -27,6 +27,7 @@ EXAMPLES: dict[str, str] = {
     "verify": "drkit verify train",
     "snapshot create": "drkit snapshot create kb --collection docs",
     "snapshot restore": "drkit snapshot restore latest --to kb --collection docs_restored",
+    "snapshot leftovers": "drkit snapshot leftovers kb",
     "snapshot export": "drkit snapshot export 3f2a9c1b --format parquet ./export",
     "snapshot leftovers": "drkit snapshot leftovers kb --remove",
     "simulate provider": "drkit simulate provider --dialect openai --port 9101 --admin-port 9102",
