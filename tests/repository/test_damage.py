@@ -39,6 +39,7 @@ def _open(path: Path) -> Repository:
 def test_the_issue_repro_keeps_the_users_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """R3: init refuses a non-empty location; prune and repair never delete foreign files."""
     proj = tmp_path / "proj"
     (proj / "data" / "fi").mkdir(parents=True)
     (proj / "data" / "fi" / "file.txt").write_text("precious")
@@ -82,6 +83,7 @@ def test_a_stray_file_named_like_a_pack_but_not_ours_is_left_alone(tmp_path: Pat
 
 
 def test_a_deleted_manifest_is_detected_and_repaired(tmp_path: Path) -> None:
+    """LG1, LG3, LG4: the ledger makes a lost manifest visible and repairable."""
     src = make_tree(tmp_path / "src", big=1 << 16)
     with _init(tmp_path / "r") as r, _init(tmp_path / "replica") as replica:
         snap = backup_path(r, src, component="c")
@@ -103,6 +105,7 @@ def test_a_deleted_manifest_is_detected_and_repaired(tmp_path: Path) -> None:
 
 
 def test_a_reverse_copy_never_resurrects_a_forgotten_snapshot(tmp_path: Path) -> None:
+    """LG2, LG4: forget writes tombstones; copy honours them."""
     src = make_tree(tmp_path / "src", big=1 << 16)
     with _init(tmp_path / "r") as r, _init(tmp_path / "replica") as replica:
         old = backup_path(r, src, component="c")
@@ -140,6 +143,7 @@ def _key_files(path: Path) -> list[Path]:
 
 
 def test_check_verifies_every_key_file(tmp_path: Path) -> None:
+    """K3."""
     with _init(tmp_path / "r") as r:
         second = r.add_key("second", kdf=KdfParams.fast())
         key = tmp_path / "r" / "keys" / second
@@ -196,6 +200,7 @@ def test_a_damaged_verification_record(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_init_interrupted_between_key_and_config(tmp_path: Path) -> None:
+    """I1."""
     _init(tmp_path / "r").close()
     (tmp_path / "r" / "config").unlink()  # as if killed right after the key was written
     with pytest.raises(RepositoryNotFound, match="interrupted"):
@@ -211,6 +216,7 @@ def test_init_interrupted_between_key_and_config(tmp_path: Path) -> None:
 
 
 def test_plain_check_compares_pack_sizes_with_the_index(tmp_path: Path) -> None:
+    """RD3."""
     with _init(tmp_path / "r") as r:
         backup_path(r, make_tree(tmp_path / "src", big=1 << 16), component="c")
         assert check(r).ok
