@@ -39,9 +39,12 @@ failover read ``retryable``); everything else fails fast.
     │   └── UnsafeRestorePath          exit 2: a path would escape the restore target
     ├── VectorStoreError               a vector engine failed
     │   ├── EngineUnreachable          the engine cannot be reached
+    │   │   └── EngineLocked           an embedded engine's files are held by another process
+    │   ├── EnginePermissionDenied     the engine's files or database refuse drkit's writes
     │   ├── CollectionNotFound         exit 2
     │   ├── CollectionExists           exit 2
-    │   └── IncompatibleTarget         exit 2: config cannot be mapped to the target engine
+    │   ├── IncompatibleTarget         exit 2: config cannot be mapped to the target engine
+    │   └── NothingToBackUp            a store to back up lacks the collections it should hold
     ├── GatewayError                   the LLM gateway (carries an HTTP status)
     │   ├── TranslationError           400: a request that cannot be translated faithfully
     │   ├── AuthenticationError        401: missing or wrong client API key
@@ -216,6 +219,21 @@ class EngineUnreachable(VectorStoreError):
     default_hint = "check the engine URL and that the engine is running"
 
 
+class EngineLocked(EngineUnreachable):
+    """An embedded engine's path is locked by another process (Qdrant local, Milvus Lite)."""
+
+    default_hint = (
+        "stop the process that holds it, or go through the engine's server "
+        "(qdrant+http://, milvus:// with `milvus-lite server`)"
+    )
+
+
+class EnginePermissionDenied(VectorStoreError):
+    """The operating system or the engine's database refused access to its files."""
+
+    default_hint = "give the user drkit runs as write access to the engine's path"
+
+
 class CollectionNotFound(VectorStoreError):
     exit_code = 2
 
@@ -229,6 +247,15 @@ class IncompatibleTarget(VectorStoreError):
     """A collection config that cannot be mapped onto the target engine."""
 
     exit_code = 2
+
+
+class NothingToBackUp(VectorStoreError):
+    """A store to back up has no collections, or lacks one the plan names (exit 1)."""
+
+    default_hint = (
+        "check the store and the plan's collections:, or set allow_empty: true on the "
+        "vector store if an empty store is expected"
+    )
 
 
 # --- gateway ---------------------------------------------------------------------------
@@ -247,7 +274,13 @@ class TranslationError(GatewayError):
 
 
 class AuthenticationError(GatewayError):
+    """A client without a valid gateway key."""
+
     status = 401
+    default_hint = (
+        "send the gateway key as Authorization: Bearer <key> (OpenAI SDK) or x-api-key "
+        "(Anthropic SDK)"
+    )
 
 
 class RouteNotFound(GatewayError):
@@ -279,7 +312,22 @@ class UpstreamError(GatewayError):
 
 
 class AllTargetsFailed(GatewayError):
+    """No target of a route produced an answer; 429 with ``retry_after`` (seconds) when
+    every target asked to slow down."""
+
     status = 503
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int = 503,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.retry_after = retry_after
 
 
 # --- drills and checks -----------------------------------------------------------------

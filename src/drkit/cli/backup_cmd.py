@@ -16,14 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, err_console
-from drkit.cli.repo_access import (
-    RepoOption,
-    human_size,
-    load_plan_if_any,
-    opened_repository,
-    progress_bar,
-    tree_size,
-)
+from drkit.cli.repo_access import RepoOption, human_size, progress_bar, tree_size
+from drkit.workspace.access import load_plan_if_any, opened_repository
 
 
 def backup_cmd(

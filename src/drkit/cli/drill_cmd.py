@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,9 +56,22 @@ def _step_printer(json_: bool) -> Any:
 
 @contextlib.contextmanager
 def _exit_on_interrupt(json_: bool, *, show_journal: bool) -> Iterator[None]:
-    """An interrupted drill (its rollback already ran) exits 130, showing its journal so far."""
+    """An interrupted drill (its rollback already ran) exits 130, showing its journal so far.
+
+    SIGTERM (a service manager, ``kill``, a CI timeout) interrupts it as Ctrl-C does, so
+    its rollback runs too (a drill's sandboxes are never left in the live stores); the
+    exit is then 143.
+    """
     from drkit.drills.engine import DrillInterrupted
 
+    received: list[int] = []
+
+    def terminate(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
         yield
     except DrillInterrupted as exc:
@@ -64,7 +79,10 @@ def _exit_on_interrupt(json_: bool, *, show_journal: bool) -> Iterator[None]:
         if show_journal:
             stopped = exc.journal
             emit(stopped.model_dump(mode="json"), json_, lambda o: render_journal(o, stopped))
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + received[0] if received else 130) from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def render_journal(out: Console, journal: Journal, path: str | None = None) -> None:

@@ -14,20 +14,18 @@ from rich.console import Console
 from rich.table import Table
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
-from drkit.cli.repo_access import (
-    RepoOption,
+from drkit.cli.repo_access import RepoOption, human_size, progress_bar
+from drkit.errors import CheckFailed, InputError, UsageError
+from drkit.workspace.access import (
     credentials,
-    human_size,
     kdf_params,
     load_plan_if_any,
     open_store_at,
     opened_repository,
     other_password,
     password_from,
-    progress_bar,
     repository_at,
 )
-from drkit.errors import CheckFailed, InputError, UsageError
 
 if TYPE_CHECKING:
     from drkit.repository.retention import Policy

@@ -23,11 +23,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from drkit.connectors.objectstore.registry import open_store
-from drkit.connectors.vectorstore.registry import is_vector_store_url, open_vector_store
-from drkit.errors import UsageError
+from drkit.connectors.vectorstore.registry import (
+    is_vector_store_url,
+    open_vector_store,
+    safe_url,
+)
+from drkit.errors import NothingToBackUp, UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
-from drkit.replication.vectors import restore_collection, snapshot_collection, user_collections
+from drkit.replication.vectors import (
+    restore_collection,
+    snapshot_collection,
+    user_collections,
+    vector_snapshots,
+)
 from drkit.repository import Repository, Snapshot, backup_path, backup_store, restore
 
 JobKind = Literal["files", "store", "vectors"]
@@ -45,6 +54,8 @@ class BackupJob:
     source: str
     #: vector stores: the collections (empty: every collection of the store)
     collections: tuple[str, ...] = ()
+    #: vector stores: no collections (or a listed one missing) is not a failure
+    allow_empty: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +93,9 @@ def plan_vector_store(plan: Plan | None, name: str) -> VectorStoreModel | None:
 
 def _job_for(plan: Plan, comp: Component) -> BackupJob:
     if isinstance(comp, VectorStoreModel):
-        return BackupJob(comp.name, "vectors", str(comp.engine), tuple(comp.collections))
+        return BackupJob(
+            comp.name, "vectors", str(comp.engine), tuple(comp.collections), comp.allow_empty
+        )
     path = getattr(comp, "path", None)
     if not path:
         raise UsageError(
@@ -175,7 +188,7 @@ def _with_collections(job: BackupJob, collections: Sequence[str]) -> BackupJob:
         return job
     if job.kind != "vectors":
         raise UsageError(f"--collection applies to vector stores; {job.component!r} is not one")
-    return BackupJob(job.component, job.kind, job.source, tuple(collections))
+    return BackupJob(job.component, job.kind, job.source, tuple(collections), job.allow_empty)
 
 
 @contextlib.contextmanager
@@ -227,8 +240,9 @@ def _backup_vectors(
     advance: Callable[[int], None],
 ) -> list[BackupItem]:
     out = []
-    with open_vector_store(job.source) as store:
-        for coll in job.collections or tuple(user_collections(store)):
+    # create=False: a backup never creates the store it backs up (a mistyped path)
+    with open_vector_store(job.source, create=False) as store:
+        for coll in _collections_to_back_up(job, user_collections(store)):
             res = snapshot_collection(
                 repo,
                 store,
@@ -250,6 +264,24 @@ def _backup_vectors(
             }
             out.append(BackupItem(job, res.snapshot, coll, stats, res.warning))
     return out
+
+
+def _collections_to_back_up(job: BackupJob, present: Sequence[str]) -> list[str]:
+    """The job's collections; none, or one missing, fails unless ``job.allow_empty``."""
+    wanted = list(job.collections or present)
+    missing = [c for c in wanted if c not in present]
+    if job.allow_empty:
+        return [c for c in wanted if c in present]
+    if missing:
+        raise NothingToBackUp(
+            f"{job.component}: no collection {', '.join(map(repr, missing))} in "
+            f"{safe_url(job.source)} (it has: {', '.join(present) or 'none'})"
+        )
+    if not wanted:
+        raise NothingToBackUp(
+            f"{job.component}: {safe_url(job.source)} has no collections to back up"
+        )
+    return wanted
 
 
 # --- restore ---------------------------------------------------------------------------
@@ -294,6 +326,26 @@ def vector_target(plan: Plan | None, to: str) -> tuple[str, VectorStoreModel | N
     )
 
 
+def _latest_of_collection(
+    repo: Repository, component: str | None, collection: str | None
+) -> Snapshot | None:
+    """``latest`` of a vector component with several collections: the newest snapshot of
+    ``collection`` (refused when it names none of them: which one is meant?)."""
+    if component is None:
+        return None
+    snaps = vector_snapshots(repo, component)
+    names = sorted({str(s.meta.get("collection")) for s in snaps})
+    if len(names) < 2:
+        return None  # one collection: --collection may rename it
+    if collection in names:
+        return vector_snapshots(repo, component, collection)[-1]
+    raise UsageError(
+        f"component {component!r} has snapshots of {len(names)} collections "
+        f"({', '.join(names)}): `latest` of which?",
+        hint=f"name it with --collection {names[0]}, or restore a snapshot id",
+    )
+
+
 def restore_snapshot(
     repo: Repository,
     ref: str,
@@ -316,7 +368,8 @@ def restore_snapshot(
     if ref == "latest" and component is None and plan is not None:
         with contextlib.suppress(KeyError):
             component = plan.component(to).name
-    snap = repo.find_snapshot(ref, component)
+    snap = _latest_of_collection(repo, component, collection) if ref == "latest" else None
+    snap = snap or repo.find_snapshot(ref, component)
     bar = progress or (lambda _s: _no_progress(BackupJob("", "files", "")))
     if snap.kind == "vectors":
         url, _ = vector_target(plan, to)

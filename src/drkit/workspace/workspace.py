@@ -256,6 +256,8 @@ class RestoreCheck:
     problems: tuple[str, ...]
     details: dict[str, Any]
     collection: str | None = None
+    #: what the test saw that does not fail it (a live collection that moved on)
+    notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -280,10 +282,12 @@ class RestoreCheck:
             r.snapshot,
             r.ok,
             r.duration_s,
-            f"{r.records_restored}/{r.records_expected} records, top-k overlap {r.overlap}",
+            f"{r.records_restored}/{r.records_expected} records, recall of the exact top-k: "
+            f"restored {r.recall_restored}, live {r.recall_live}; live collection: {r.live}",
             tuple(r.problems),
             {"kind": "vectors", **r.to_json()},
             r.collection,
+            tuple(r.notes),
         )
 
     def to_json(self) -> dict[str, Any]:
