@@ -36,7 +36,7 @@ def _open(path: Path) -> Repository:
 # --- item 6: foreign files -----------------------------------------------------------------
 
 
-def test_the_issue_repro_keeps_the_users_file(
+def test_r3_the_issue_repro_keeps_the_users_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """R3: init refuses a non-empty location; prune and repair never delete foreign files."""
@@ -82,7 +82,7 @@ def test_a_stray_file_named_like_a_pack_but_not_ours_is_left_alone(tmp_path: Pat
 # --- item 7: the set of snapshots is verifiable ---------------------------------------------
 
 
-def test_a_deleted_manifest_is_detected_and_repaired(tmp_path: Path) -> None:
+def test_lg1_lg3_lg4_a_deleted_manifest_is_detected_and_repaired(tmp_path: Path) -> None:
     """LG1, LG3, LG4: the ledger makes a lost manifest visible and repairable."""
     src = make_tree(tmp_path / "src", big=1 << 16)
     with _init(tmp_path / "r") as r, _init(tmp_path / "replica") as replica:
@@ -104,7 +104,7 @@ def test_a_deleted_manifest_is_detected_and_repaired(tmp_path: Path) -> None:
         assert tree_state(out) == tree_state(src)
 
 
-def test_a_reverse_copy_never_resurrects_a_forgotten_snapshot(tmp_path: Path) -> None:
+def test_lg2_a_reverse_copy_never_resurrects_a_forgotten_snapshot(tmp_path: Path) -> None:
     """LG2, LG4: forget writes tombstones; copy honours them."""
     src = make_tree(tmp_path / "src", big=1 << 16)
     with _init(tmp_path / "r") as r, _init(tmp_path / "replica") as replica:
@@ -142,7 +142,7 @@ def _key_files(path: Path) -> list[Path]:
     return sorted((path / "keys").iterdir())
 
 
-def test_check_verifies_every_key_file(tmp_path: Path) -> None:
+def test_k3_check_verifies_every_key_file(tmp_path: Path) -> None:
     """K3."""
     with _init(tmp_path / "r") as r:
         second = r.add_key("second", kdf=KdfParams.fast())
@@ -199,7 +199,7 @@ def test_a_damaged_verification_record(tmp_path: Path, monkeypatch: pytest.Monke
 # --- item 10: an interrupted init is finished by running it again ----------------------------
 
 
-def test_init_interrupted_between_key_and_config(tmp_path: Path) -> None:
+def test_i1_init_interrupted_between_key_and_config(tmp_path: Path) -> None:
     """I1."""
     _init(tmp_path / "r").close()
     (tmp_path / "r" / "config").unlink()  # as if killed right after the key was written
@@ -215,7 +215,7 @@ def test_init_interrupted_between_key_and_config(tmp_path: Path) -> None:
 # --- item 11: pack sizes and temporary files ---------------------------------------------------
 
 
-def test_plain_check_compares_pack_sizes_with_the_index(tmp_path: Path) -> None:
+def test_rd3_plain_check_compares_pack_sizes_with_the_index(tmp_path: Path) -> None:
     """RD3."""
     with _init(tmp_path / "r") as r:
         backup_path(r, make_tree(tmp_path / "src", big=1 << 16), component="c")
