@@ -357,3 +357,18 @@ def test_a_killed_write_leaves_a_leftover_that_list_skips(tmp_path: Path) -> Non
         store.remove_leftover("data/ab/k")  # only temporary files
     store.remove_leftover("data/ab/.drkit-tmp-00ff00ff00ff00ff")
     assert list(store.leftovers()) == []
+
+
+def test_prune_writes_missing_ledger_entries(tmp_path: Path) -> None:
+    with _init(tmp_path / "r") as r:
+        snap = backup_path(r, make_tree(tmp_path / "src", big=1 << 16), component="c")
+        vid = r.mark_verified(snap.id)
+        (tmp_path / "r" / "ledger" / "snapshots" / snap.id).unlink()  # killed before it
+        (tmp_path / "r" / "ledger" / "verifications" / vid).unlink()
+        report = check(r)
+        assert report.ok
+        assert sum("ledger/" in w for w in report.warnings) == 2
+        prune(r)
+        report = check(r, read_data=True)
+        assert report.ok
+        assert not any("ledger/" in w for w in report.warnings)
