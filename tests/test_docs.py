@@ -180,3 +180,94 @@ def test_every_repository_format_rule_is_tested() -> None:
             named.update(part.upper() for part in name.split("_"))
     missing = [r for r in rules_ if r not in named]
     assert not missing, f"repository-format rules no test is named after: {missing}"
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation but ``-`` and ``_``
+    dropped, spaces to ``-``."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(doc: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", doc.read_text(), flags=re.M | re.S)  # not in code
+    return {slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE)}
+
+
+ROOT = DOCS.parent
+LINK = re.compile(r"\]\((?P<file>[A-Za-z0-9_./-]*\.md)?#(?P<anchor>[^)\s]+)\)")
+
+
+def test_every_anchor_a_doc_links_to_exists() -> None:
+    broken = []
+    for doc in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for m in LINK.finditer(doc.read_text()):
+            target = (doc.parent / m.group("file")) if m.group("file") else doc
+            if not target.exists() or m.group("anchor") not in anchors(target):
+                broken.append(f"{doc.name}: {m.group(0)}")
+    assert not broken, f"links to anchors that do not exist: {broken}"
+
+
+def test_every_anchor_a_hint_names_exists() -> None:
+    from drkit.plan.loader import doc_anchor
+
+    plan_anchors = anchors(DOCS / "plan.md")
+    missing = {f: doc_anchor(f) for f in Plan.model_fields if doc_anchor(f) not in plan_anchors}
+    assert not missing, f"error hints link to docs/plan.md anchors that do not exist: {missing}"
+    # and every `docs/X.md#anchor` written in the sources (hints, comments)
+    broken = []
+    for src in (ROOT / "src" / "drkit").rglob("*.py"):
+        for m in re.finditer(r"docs/([a-z0-9_-]+\.md)#([A-Za-z0-9_-]+)", src.read_text()):
+            doc = DOCS / m.group(1)
+            if not doc.exists() or m.group(2) not in anchors(doc):
+                broken.append(f"{src.name}: {m.group(0)}")
+    assert not broken, f"hints link to anchors that do not exist: {broken}"
+
+
+def test_a_plan_error_hint_links_to_an_existing_anchor(tmp_path: Path) -> None:
+    from drkit.errors import PlanError
+    from drkit.plan.loader import parse_plan
+    from drkit.plan.starter import starter_plan
+
+    plan_anchors = anchors(DOCS / "plan.md")
+    base = starter_plan(tmp_path)
+    checked = []
+    for broken in (
+        base.replace("name: my-assistant", "name: [x]"),
+        base.replace("version: 1", "version: 7"),
+        base.replace("  - name: kb\n", "  - name: kb\n    colour: red\n"),
+        base.replace("status_page:\n", "status_page:\n  colour: red\n"),
+        base.replace("  - {name: golden-qa,", "  - {colour: red, name: golden-qa,"),
+    ):
+        assert broken != base
+        with pytest.raises(PlanError) as info:
+            parse_plan(broken, file="drkit.yaml", base_dir=tmp_path, env={})
+        hint = str(info.value.hint)
+        if "plan.md#" not in hint:
+            continue  # a hint without a link (e.g. "did you mean ...")
+        anchor = hint.split("plan.md#", 1)[1].split()[0].rstrip(".,)`")
+        assert anchor in plan_anchors, (str(info.value), hint)
+        checked.append(anchor)
+    assert {"top-level"} <= set(checked), checked  # name and version: once #name, #version
+
+
+def test_docs_do_not_promise_commands_that_do_not_exist() -> None:
+    paths = set(command_paths(typer.main.get_command(app)))
+    texts = {d.name: d.read_text() for d in [ROOT / "README.md", *DOCS.glob("*.md")]}
+    for name, text in texts.items():
+        for m in re.finditer(r"`drkit ([a-z-]+)", text):
+            cmd = m.group(1)
+            if cmd in paths or any(p.startswith(cmd + " ") for p in paths):
+                continue
+            nearby = text[m.start() : m.start() + 200]
+            assert "not implemented yet" in nearby, (
+                f"{name} mentions `drkit {cmd}`, no such command"
+            )
+
+
+def test_demo_script_names_the_engine_the_demo_uses() -> None:
+    script = (ROOT / "scripts" / "demo.sh").read_text()
+    demo = (ROOT / "src" / "drkit" / "workspace" / "demo.py").read_text()
+    assert '"lancedb://"' in demo
+    assert "LanceDB" in script
+    assert "Qdrant" not in script

@@ -146,7 +146,10 @@ def test_plan_repository_component_and_retention(
     assert len(listed) == 2
     dry = _json(capsys, ["forget", "--plan", plan, "--dry-run"])
     assert isinstance(dry, dict)
-    assert len(dry["remove"]) == 1  # keep_daily: both snapshots are on the same day
+    # train is a versioned dataset: each snapshot is a named version that the plan's
+    # retention never removes (keep_daily alone would drop one of the same day)
+    assert dry["remove"] == []
+    assert sorted("version" in k["reasons"] for k in dry["keep"]) == [True, True]
     assert main(["backup", "no-such-component", "--plan", plan]) == 2
 
 

@@ -1,6 +1,7 @@
 """What the repository commands share on the CLI side: the ``--repo`` option, progress bars.
 
-The repository is ``--repo URL`` or ``DRKIT_REPO``, else the plan's primary; reaching it
+The repository is ``--repo URL`` or ``DRKIT_REPO`` (a URL, a path, or the name of a
+repository of the plan), else the plan's primary; reaching it
 (URL, password, opened store and repository) is the composition root's job:
 :mod:`drkit.workspace.access`. Shared by ``repo_cmd``, ``backup_cmd`` and ``vectors_cmd``.
 """
@@ -20,7 +21,9 @@ from drkit.cli.common import err_console
 RepoOption = Annotated[
     str | None,
     typer.Option(
-        "--repo", envvar="DRKIT_REPO", help="Repository URL (default: the plan's primary)."
+        "--repo",
+        envvar="DRKIT_REPO",
+        help="Repository URL, path or plan repository name (default: the plan's primary).",
     ),
 ]
 

@@ -22,9 +22,9 @@ from drkit.workspace.access import (
     load_plan_if_any,
     open_store_at,
     opened_repository,
-    other_password,
     password_from,
     repository_at,
+    repository_credentials,
 )
 
 if TYPE_CHECKING:
@@ -220,6 +220,14 @@ def forget_cmd(
     keep_within: Annotated[str | None, typer.Option("--keep-within", help="e.g. 7d")] = None,
     keep_tag: Annotated[list[str] | None, typer.Option("--keep-tag")] = None,
     component: Annotated[list[str] | None, typer.Option("--component", "-c")] = None,
+    version: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--version",
+            help="Forget this named version of the --component dataset (repeatable); "
+            "versions are kept otherwise.",
+        ),
+    ] = None,
     prune_: Annotated[bool, typer.Option("--prune", help="Prune unreferenced data after.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would go.")] = False,
     repo: RepoOption = None,
@@ -230,11 +238,13 @@ def forget_cmd(
 
     Counts are N >= 0 or -1 for all. Without any --keep-* option the plan's retention is
     used; given options are the whole policy (--keep-last 0 alone is refused: it names
-    no rule).
+    no rule). Named versions of versioned datasets are kept whatever the policy;
+    `--version NAME` forgets one by name.
     """
     from drkit.repository.maintenance import forget, prune
     from drkit.repository.retention import Policy
     from drkit.types import parse_duration
+    from drkit.workspace.versions import release
 
     try:
         within = parse_duration(keep_within) if keep_within else None
@@ -263,20 +273,36 @@ def forget_cmd(
         )
     left = "snapshots already forgotten stay forgotten; run it again to finish"
     with sigterm_exits("forget", lambda: left), opened_repository(repo, plan) as r:
-        if not explicit:
+        have = {s.component for s in r.snapshots()}
+        unknown = [c for c in component or () if c not in have]
+        if unknown:  # a typo would otherwise forget nothing and say nothing
+            raise UsageError(
+                f"no snapshots of component(s) {', '.join(map(repr, unknown))}",
+                hint="components with snapshots: " + (", ".join(sorted(have)) or "none"),
+            )
+        named = release(r, load_plan_if_any(plan), component, version or [])
+        if named and not explicit:  # only the named versions: no policy needed
+            results = [forget(r, Policy(), components=component, dry_run=dry_run, release=named)]
+        elif not explicit:
             per_component = _retention_from_plan(plan)
             if not per_component:
                 raise UsageError(
                     "no retention policy given",
                     hint="pass --keep-last/--keep-daily/... or define retention in the plan",
                 )
+            no_retention = [c for c in component or () if c not in per_component]
+            if no_retention:
+                raise UsageError(
+                    f"the plan has no retention for {', '.join(map(repr, no_retention))}",
+                    hint="pass --keep-last/--keep-daily/..., or add a retention to it",
+                )
             results = [
-                forget(r, pol, components=[name], dry_run=dry_run)
+                forget(r, pol, components=[name], dry_run=dry_run, release=named)
                 for name, pol in per_component.items()
                 if component is None or name in component
             ]
         else:
-            results = [forget(r, policy, components=component, dry_run=dry_run)]
+            results = [forget(r, policy, components=component, dry_run=dry_run, release=named)]
         pruned = None
         if prune_:
             pruned = prune(r, dry_run=dry_run)
@@ -296,6 +322,8 @@ def forget_cmd(
             out.print(f"keep   {d['id'][:8]} {d['component']} {d['time'][:19]} ({why})")
         for d in remove:
             out.print(f"{verb} {d['id'][:8]} {d['component']} {d['time'][:19]}")
+        if not remove:  # a distinct outcome, never a silent exit
+            out.print(f"nothing to forget: the policy keeps all {len(keep)} snapshot(s)")
         if pruned:
             out.print(
                 f"prune: {pruned.packs_deleted} packs deleted, {pruned.packs_repacked} repacked, "
@@ -306,7 +334,7 @@ def forget_cmd(
 
 
 def copy_cmd(
-    to: Annotated[str, typer.Option("--to", help="Destination repository URL.")],
+    to: Annotated[str, typer.Option("--to", help="Destination: a plan replica's name, or a URL.")],
     init: Annotated[
         bool, typer.Option("--init", help="Create the destination if missing.")
     ] = False,
@@ -316,14 +344,16 @@ def copy_cmd(
 ) -> None:
     """Copy snapshots missing in another repository (incremental, verified after).
 
-    The destination's password is DRKIT_TO_PASSWORD / DRKIT_TO_PASSWORD_FILE, else the same.
+    The destination's password: a plan replica's own source (named, or at that URL), else
+    DRKIT_TO_PASSWORD / DRKIT_TO_PASSWORD_FILE, else the same.
     """
     from drkit.repository.replica import copy
 
+    to_url, to_password = repository_credentials(to, plan, "TO")
     with (
         sigterm_exits("copy", lambda: "snapshots copied before it are complete; run it again"),
         opened_repository(repo, plan) as src,
-        repository_at(to, other_password("TO"), init=init) as dst,
+        repository_at(to_url, to_password, init=init) as dst,
         progress_bar(json_, None, "copy") as advance,
     ):
         res = copy(src, dst, progress=advance)
@@ -339,21 +369,25 @@ def copy_cmd(
 
 
 def repair_cmd(
-    from_: Annotated[str, typer.Option("--from", help="Replica repository URL to heal from.")],
+    from_: Annotated[
+        str, typer.Option("--from", help="Replica to heal from: a plan replica's name, or a URL.")
+    ],
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
     """Re-fetch missing or corrupt objects from a replica; exit 1 if some cannot be healed.
 
-    The replica's password is DRKIT_FROM_PASSWORD / DRKIT_FROM_PASSWORD_FILE, else the same.
+    The replica's password: a plan replica's own source (named, or at that URL), else
+    DRKIT_FROM_PASSWORD / DRKIT_FROM_PASSWORD_FILE, else the same.
     """
     from drkit.repository.replica import repair
 
+    from_url, from_password = repository_credentials(from_, plan, "FROM")
     with (
         sigterm_exits("repair", lambda: "what it healed stays healed; run it again to finish"),
         opened_repository(repo, plan) as r,
-        repository_at(from_, other_password("FROM")) as replica,
+        repository_at(from_url, from_password) as replica,
         progress_bar(json_, None, "repair") as advance,
     ):
         res = repair(r, replica, progress=advance)

@@ -5,7 +5,7 @@ Ordering rules (docs/repository-format.md section 8) are noted where they apply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +25,7 @@ from drkit.repository.integrity import (
     remove_leftovers,
 )
 from drkit.repository.repo import Repository, pack_key
-from drkit.repository.retention import Decision, Policy, apply_policy
+from drkit.repository.retention import Decision, Policy, apply_policy, named_version
 from drkit.repository.snapshot import Snapshot
 
 Progress = Callable[[int], None]
@@ -218,13 +218,20 @@ def forget(
     *,
     components: list[str] | None = None,
     dry_run: bool = False,
+    release: Collection[str] = (),
 ) -> ForgetResult:
-    """Apply a retention policy (P3): deletes snapshot manifests only."""
+    """Apply a retention policy (P3): deletes snapshot manifests only. Named versions
+    (:func:`~drkit.repository.retention.named_version`) are kept whatever the policy,
+    except the snapshot ids in ``release``, which go (the user named them)."""
     with repo.lock(exclusive=True):
         snaps = [s for s in repo.snapshots() if components is None or s.component in components]
         verifications = repo.verifications()
         verified = {v.snapshot for v in verifications}
-        decisions = apply_policy(snaps, policy, verified)
+        versions = {s.id for s in snaps if named_version(s) is not None} - set(release)
+        decisions = apply_policy(snaps, policy, verified, versions)
+        for d in decisions:
+            if d.snapshot.id in release:
+                d.keep, d.reasons = False, ["named"]
         removed = [d.snapshot.id for d in decisions if not d.keep]
         if not dry_run:
             gone = set(removed)

@@ -2,7 +2,8 @@
 
 The one chain from "a URL or the plan's primary" to an open :class:`Repository`, used by
 the CLI's repository commands (``repo``, ``backup``, ``snapshot``, ``copy``, ...). The
-repository is the given URL, else the plan's primary. The password comes from
+repository is the given URL, path or name of a repository of the plan, else the plan's
+primary. The password comes from
 ``DRKIT_PASSWORD`` or ``DRKIT_PASSWORD_FILE``, else the plan's repository entry
 (:func:`drkit.plan.secrets.repository_password`), never from the command line.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,21 +85,90 @@ def other_password(prefix: str) -> str:
         return password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE")
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _same_location(a: str, b: str) -> bool:
+    def norm(u: str) -> str:
+        if "://" in u and not u.startswith("file://"):
+            return u.rstrip("/")
+        return os.path.abspath(u.removeprefix("file://"))
+
+    return norm(a) == norm(b)
+
+
+def resolve_repository(ref: str, plan: Path) -> tuple[str, Plan | None, RepoModel | None]:
+    """``ref`` as (URL, loaded plan, plan repository): a repository *name* of the plan (the
+    primary or a replica) becomes its URL; a URL or path stays itself, and is matched
+    against the plan's repositories (their passwords then apply). A bare word that is no
+    name of the plan is a path. The plan is read only for a bare word or when present."""
+    bare = bool(_NAME.match(ref))
+    try:
+        loaded = load_plan_if_any(plan)
+    except InputError:
+        if bare and not Path(ref).exists():
+            raise  # the plan is needed to know what the name means
+        loaded = None  # a URL needs no plan: a broken one does not block it
+    if loaded is None:
+        return ref, None, None
+    repos = [loaded.repositories.primary, *loaded.repositories.replicas]
+    for model in repos:
+        if bare and model.name == ref:
+            return str(model.url), loaded, model
+    for model in repos:
+        if _same_location(str(model.url), ref):
+            return ref, loaded, model
+    return ref, loaded, None
+
+
+def _has_password_source(loaded: Plan, model: RepoModel) -> bool:
+    return bool(
+        model.password is not None
+        or model.password_file
+        or model.password_env
+        or model.name == loaded.repositories.primary.name
+    )
+
+
+def repository_credentials(ref: str, plan: Path, prefix: str) -> tuple[str, str]:
+    """Another repository's URL and password (``copy --to``, ``repair --from``): a plan
+    repository's own password source (``password``, ``password_file``, ``password_env``)
+    when ``ref`` names or locates one that has it, else ``DRKIT_<prefix>_PASSWORD`` /
+    ``..._FILE``, else ``DRKIT_PASSWORD``."""
+    url, loaded, model = resolve_repository(ref, plan)
+    if loaded is not None and model is not None and _has_password_source(loaded, model):
+        from drkit.plan.secrets import repository_password
+
+        return url, repository_password(loaded, model)
+    return url, other_password(prefix)
+
+
 def credentials(repo_url: str | None, plan: Path) -> tuple[str, str]:
-    """The repository URL (``repo_url``, else the plan's primary) and its password."""
-    loaded = None if repo_url else load_plan_if_any(plan)
-    plan_repo: RepoModel | None
+    """The repository URL (``repo_url`` — a URL, path, or plan repository name —, else the
+    plan's primary) and its password."""
     if repo_url:
-        url, plan_repo = repo_url, None
-    elif loaded is None:
+        url, loaded, plan_repo = resolve_repository(repo_url, plan)
+        if (
+            loaded is not None
+            and plan_repo is not None
+            and plan_repo.name != loaded.repositories.primary.name
+        ):
+            # a replica by name: its own password source first (the primary's DRKIT_PASSWORD
+            # is another repository's); without one, the explicit variables as for a URL
+            if _has_password_source(loaded, plan_repo):
+                from drkit.plan.secrets import repository_password
+
+                return url, repository_password(loaded, plan_repo)
+            plan_repo = None
+        return url, password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", loaded, plan_repo)
+    loaded = load_plan_if_any(plan)
+    if loaded is None:
         raise UsageError(
             "no repository given",
             hint="pass --repo URL, set DRKIT_REPO, or run in a directory with drkit.yaml",
         )
-    else:
-        plan_repo = loaded.repositories.primary
-        url = str(plan_repo.url)
-    return url, password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", loaded, plan_repo)
+    primary = loaded.repositories.primary
+    return str(primary.url), password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", loaded, primary)
 
 
 def kdf_params() -> KdfParams:
