@@ -41,7 +41,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import orjson
@@ -56,6 +56,7 @@ from drkit.connectors.llm.sse import (
     is_terminal,
 )
 from drkit.errors import UpstreamError
+from drkit.plan.models import Deadlines as PlanDeadlines
 from drkit.types import Secret
 
 #: Every ``UpstreamError.reason`` this module produces.
@@ -81,27 +82,21 @@ ANTHROPIC_VERSION = "2023-06-01"
 MAX_ERROR_BODY = 64 * 1024
 
 
-class DeadlinesLike(Protocol):
-    """Seconds per phase (``drkit.gateway.config.Deadlines`` is one)."""
-
-    @property
-    def connect(self) -> float: ...
-    @property
-    def first_token(self) -> float: ...
-    @property
-    def stream_idle(self) -> float: ...
-    @property
-    def total(self) -> float: ...
+_PLAN_DEADLINES = PlanDeadlines()
 
 
 @dataclass(frozen=True, slots=True)
 class Deadlines:
-    """Seconds allowed for each phase of one attempt (defaults as in the plan schema)."""
+    """Seconds allowed for each phase of one attempt.
 
-    connect: float = 2.0
-    first_token: float = 10.0
-    stream_idle: float = 15.0
-    total: float = 120.0
+    The runtime twin of the plan's ``serving.routes[].deadlines`` (a plain frozen
+    dataclass: one is built per attempt on the hot path); its defaults are the plan's.
+    """
+
+    connect: float = _PLAN_DEADLINES.connect
+    first_token: float = _PLAN_DEADLINES.first_token
+    stream_idle: float = _PLAN_DEADLINES.stream_idle
+    total: float = _PLAN_DEADLINES.total
 
 
 @dataclass(slots=True)
@@ -252,7 +247,7 @@ class UpstreamStream:
         self,
         response: aiohttp.ClientResponse,
         dialect: Dialect,
-        deadlines: DeadlinesLike,
+        deadlines: Deadlines,
         started: float,
         where: str,
     ) -> None:
@@ -437,7 +432,7 @@ class UpstreamClient:
                 self._header_cache[cache_key] = cached
         return cached[1]
 
-    def _timeout(self, deadlines: DeadlinesLike) -> aiohttp.ClientTimeout:
+    def _timeout(self, deadlines: Deadlines) -> aiohttp.ClientTimeout:
         # connect covers waiting for a pooled connection and the TCP handshake; reads are
         # bounded around each read by the first-token, idle and total deadlines
         connect = deadlines.connect
@@ -453,7 +448,7 @@ class UpstreamClient:
         dialect: Dialect,
         base_url: str,
         body: Mapping[str, Any],
-        deadlines: DeadlinesLike,
+        deadlines: Deadlines,
         api_key: Secret | None,
         headers: Mapping[str, str] | None,
         *,
@@ -514,7 +509,7 @@ class UpstreamClient:
         raise failure  # outside the except block: the aiohttp error is not even __context__
 
     async def _read_error(
-        self, response: aiohttp.ClientResponse, deadlines: DeadlinesLike, started: float, where: str
+        self, response: aiohttp.ClientResponse, deadlines: Deadlines, started: float, where: str
     ) -> UpstreamError:
         try:
             async with asyncio.timeout_at(started + deadlines.total):
@@ -531,7 +526,7 @@ class UpstreamClient:
         dialect: Dialect,
         base_url: str,
         body: Mapping[str, Any],
-        deadlines: DeadlinesLike,
+        deadlines: Deadlines,
         api_key: Secret | None,
         headers: Mapping[str, str] | None,
         name: str | None,
@@ -562,7 +557,7 @@ class UpstreamClient:
         dialect: Dialect,
         base_url: str,
         body: Mapping[str, Any],
-        deadlines: DeadlinesLike,
+        deadlines: Deadlines,
         api_key: Secret | None = None,
         headers: Mapping[str, str] | None = None,
         name: str | None = None,
@@ -613,7 +608,7 @@ class UpstreamClient:
         dialect: Dialect,
         base_url: str,
         body: Mapping[str, Any],
-        deadlines: DeadlinesLike,
+        deadlines: Deadlines,
         api_key: Secret | None = None,
         headers: Mapping[str, str] | None = None,
         name: str | None = None,
