@@ -13,22 +13,13 @@ from typing import Any
 
 import orjson
 
+from drkit.connectors.llm.error_types import anthropic_error_type
 from drkit.gateway.config import Dialect
 
 Event = tuple[str | None, dict[str, Any]]
 
 DONE: Event = ("done", {})
 
-_ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-    503: "overloaded_error",
-}
 _OPENAI_ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -49,7 +40,7 @@ def encode_sse(dialect: Dialect, event: Event) -> bytes:
 
 def error_type(dialect: Dialect, status: int) -> str:
     if dialect == "anthropic":
-        return _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
+        return anthropic_error_type(status)
     return _OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "api_error")
 
 

@@ -46,6 +46,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from drkit.connectors.llm.error_types import ANTHROPIC_STATUS
 from drkit.connectors.llm.sse import (
     DONE,
     Dialect,
@@ -206,18 +207,12 @@ def _error_message(body: bytes) -> str:
     return str(err or "")[:200]
 
 
+#: in-stream error type (or OpenAI code) -> status: Anthropic's table plus OpenAI's names
 _STREAM_ERROR_STATUS = {
-    "overloaded_error": 529,
-    "api_error": 500,
-    "rate_limit_error": 429,
+    **ANTHROPIC_STATUS,
     "rate_limit_exceeded": 429,
-    "invalid_request_error": 400,
-    "authentication_error": 401,
     "invalid_api_key": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
     "model_not_found": 404,
-    "request_too_large": 413,
 }
 
 
