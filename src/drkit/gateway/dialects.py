@@ -72,25 +72,6 @@ def error_message_of(body: Any) -> str | None:
     return None
 
 
-def is_content(dialect: Dialect, event: Event) -> bool:
-    """Does this event carry the first token of the answer (text or a tool call)?"""
-    name, data = event
-    if dialect == "openai":
-        if name is not None:
-            return False
-        for choice in data.get("choices") or ():
-            delta = choice.get("delta") or {}
-            if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
-                return True
-        return False
-    if name == "content_block_delta":
-        return True
-    if name == "content_block_start":
-        block = data.get("content_block") or {}
-        return block.get("type") not in ("text", "thinking", None) or bool(block.get("text"))
-    return False
-
-
 def is_terminal(dialect: Dialect, event: Event) -> bool:
     name = event[0]
     if dialect == "openai":

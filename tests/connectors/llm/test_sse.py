@@ -120,6 +120,33 @@ def ev(data: object, event: str | None = None) -> SSEEvent:
             False,
         ),
         ("anthropic", ev({"type": "message_stop"}, "message_stop"), False, True),
+        # an empty thinking block is not content yet (sse.py said it was, the translator
+        # said not: one rule now), its thinking text is
+        (
+            "anthropic",
+            ev({"type": "content_block_start", "content_block": {"type": "thinking"}}),
+            False,
+            False,
+        ),
+        (
+            "anthropic",
+            ev(
+                {"type": "content_block_delta", "delta": {"type": "thinking_delta", "thinking": ""}}
+            ),
+            False,
+            False,
+        ),
+        (
+            "anthropic",
+            ev(
+                {
+                    "type": "content_block_delta",
+                    "delta": {"type": "thinking_delta", "thinking": "h"},
+                }
+            ),
+            True,
+            False,
+        ),
     ],
 )
 def test_event_meaning(dialect: str, event: SSEEvent, content: bool, terminal: bool) -> None:
