@@ -39,9 +39,9 @@ import email.utils
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -59,6 +59,9 @@ from drkit.connectors.llm.sse import (
 from drkit.errors import UpstreamError
 from drkit.plan.models import Deadlines as PlanDeadlines
 from drkit.types import Secret
+
+if TYPE_CHECKING:
+    from drkit.connectors.llm.provider import ProviderRequest
 
 #: Every ``UpstreamError.reason`` this module produces.
 REASONS = (
@@ -216,7 +219,7 @@ _STREAM_ERROR_STATUS = {
 }
 
 
-def _stream_error(err: Mapping[str, Any], where: str) -> UpstreamError:
+def stream_error(err: Mapping[str, Any], where: str) -> UpstreamError:
     """An error event inside a 200 stream (Anthropic ``event: error``, OpenAI ``{"error"}``)."""
     code = err.get("code")
     # OpenAI's code is the precise one (type invalid_request_error, code invalid_api_key)
@@ -350,7 +353,7 @@ class UpstreamStream:
                 reason="malformed",
             ) from exc
         if err is not None:
-            raise _stream_error(err, self._where)
+            raise stream_error(err, self._where)
         if content:
             self.first_content = True
             self.first_content_at = loop.time()
@@ -595,6 +598,19 @@ class UpstreamClient:
                 reason="malformed",
             )
         return UpstreamResponse(response.status, response.headers, payload)
+
+    def open(self, request: ProviderRequest) -> AbstractAsyncContextManager[UpstreamStream]:
+        """:meth:`drkit.connectors.llm.provider.Provider.open`: :meth:`stream` for one
+        :class:`~drkit.connectors.llm.provider.ProviderRequest`."""
+        return self.stream(
+            dialect=request.dialect,
+            base_url=request.base_url,
+            body=request.body,
+            deadlines=request.deadlines,
+            api_key=request.api_key,
+            headers=request.headers,
+            name=request.name,
+        )
 
     @asynccontextmanager
     async def stream(
