@@ -16,6 +16,8 @@ import orjson
 from drkit.connectors.llm.error_types import anthropic_error_type
 from drkit.gateway.config import Dialect
 
+#: one stream event as the gateway handles it: (SSE event name or None, JSON payload);
+#: the one definition (translate/stream.py had its own)
 Event = tuple[str | None, dict[str, Any]]
 
 DONE: Event = ("done", {})

@@ -20,9 +20,8 @@ from typing import Any
 
 from drkit.connectors.llm.sse import DONE, Dialect, SSEEvent, carries_content
 from drkit.errors import TranslationError, UpstreamError
+from drkit.gateway.dialects import Event
 from drkit.gateway.translate.responses import stop_a2o, stop_o2a, usage_a2o, usage_o2a
-
-Event = tuple[str | None, dict[str, Any]]
 
 
 def event_of(dialect: Dialect, ev: SSEEvent) -> Event:
