@@ -26,6 +26,7 @@ failover read ``retryable``); everything else fails fast.
     │   ├── ObjectExists               put(if_absent=True) of a key that exists
     │   ├── StoreUnreachable           endpoint down or refusing (after retries)
     │   ├── StorageFull                no space left
+    │   ├── ContainerMissing           the bucket / container does not exist
     │   ├── StoragePermissionDenied    credentials or ACLs refuse the operation
     │   └── TransientStorageError      a retryable hiccup (timeout, 5xx, throttling)
     ├── RepositoryError                the backup repository
@@ -38,9 +39,12 @@ failover read ``retryable``); everything else fails fast.
     │   └── UnsafeRestorePath          exit 2: a path would escape the restore target
     ├── VectorStoreError               a vector engine failed
     │   ├── EngineUnreachable          the engine cannot be reached
+    │   │   └── EngineLocked           an embedded engine's files are held by another process
+    │   ├── EnginePermissionDenied     the engine's files or database refuse drkit's writes
     │   ├── CollectionNotFound         exit 2
     │   ├── CollectionExists           exit 2
-    │   └── IncompatibleTarget         exit 2: config cannot be mapped to the target engine
+    │   ├── IncompatibleTarget         exit 2: config cannot be mapped to the target engine
+    │   └── NothingToBackUp            a store to back up lacks the collections it should hold
     ├── GatewayError                   the LLM gateway (carries an HTTP status)
     │   ├── TranslationError           400: a request that cannot be translated faithfully
     │   ├── AuthenticationError        401: missing or wrong client API key
@@ -133,6 +137,12 @@ class StoreUnreachable(StorageError):
     default_hint = "check the URL and that the storage endpoint is up and reachable"
 
 
+class ContainerMissing(StorageError):
+    """The bucket (or container) a store lives in does not exist."""
+
+    default_hint = "create the bucket (or container) first, or check the URL"
+
+
 class StorageFull(StorageError):
     """No space left on the device or quota exceeded."""
 
@@ -209,6 +219,21 @@ class EngineUnreachable(VectorStoreError):
     default_hint = "check the engine URL and that the engine is running"
 
 
+class EngineLocked(EngineUnreachable):
+    """An embedded engine's path is locked by another process (Qdrant local, Milvus Lite)."""
+
+    default_hint = (
+        "stop the process that holds it, or go through the engine's server "
+        "(qdrant+http://, milvus:// with `milvus-lite server`)"
+    )
+
+
+class EnginePermissionDenied(VectorStoreError):
+    """The operating system or the engine's database refused access to its files."""
+
+    default_hint = "give the user drkit runs as write access to the engine's path"
+
+
 class CollectionNotFound(VectorStoreError):
     exit_code = 2
 
@@ -222,6 +247,15 @@ class IncompatibleTarget(VectorStoreError):
     """A collection config that cannot be mapped onto the target engine."""
 
     exit_code = 2
+
+
+class NothingToBackUp(VectorStoreError):
+    """A store to back up has no collections, or lacks one the plan names (exit 1)."""
+
+    default_hint = (
+        "check the store and the plan's collections:, or set allow_empty: true on the "
+        "vector store if an empty store is expected"
+    )
 
 
 # --- gateway ---------------------------------------------------------------------------

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, announce
+from drkit.cli.common import (
+    DEFAULT_PLAN,
+    JsonOption,
+    PlanOption,
+    announce,
+    log_format,
+    log_handler,
+)
 from drkit.errors import UsageError
 
 gateway_app = typer.Typer(
@@ -51,8 +58,7 @@ def serve_cmd(
     from drkit.gateway.server import DEFAULT_HOST, DEFAULT_PORT, serve
     from drkit.plan.loader import load_plan
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler = log_handler(log_format())  # --log-format json: one JSON object a line
     gateway_log = logging.getLogger("drkit.gateway")
     gateway_log.addHandler(handler)
     gateway_log.setLevel(logging.INFO)

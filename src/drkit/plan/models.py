@@ -324,6 +324,32 @@ class VectorStore(Component):
     tier: Name
     engine: UrlStr = Field(description="connector URL, e.g. qdrant+local:///var/lib/qdrant")
     collections: list[str] = Field(default_factory=list, description="empty: all collections")
+    allow_empty: bool = Field(
+        False,
+        description="a store with no collections (or without a listed one) is expected: "
+        "backup skips it instead of failing",
+    )
+    document_key: str | None = Field(
+        None,
+        description="engines without a document field (Qdrant): the payload key that holds "
+        "the document text (default __drkit_document); passed to the connector as "
+        "?document_key= on the engine URL",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _document_key_in_url(cls, data: Any) -> Any:
+        # one definition: the connector reads it from the URL, wherever the URL is opened
+        key = data.get("document_key") if isinstance(data, dict) else None
+        if key and isinstance(data.get("engine"), str):
+            from urllib.parse import quote
+
+            engine = data["engine"]
+            if "document_key=" not in engine:
+                sep = "&" if "?" in engine else "?"
+                engine = f"{engine}{sep}document_key={quote(str(key))}"
+            data = {**data, "engine": engine}
+        return data
 
 
 class Dataset(Component):
