@@ -115,7 +115,7 @@ def _log_request(
 ) -> None:
     """One INFO line per chat request: route, target, attempts, status, latency.
 
-    The fields also go on the record as ``drkit`` (for a JSON log formatter)."""
+    The fields are also the record's ``extra`` (``--log-format json`` shows them as keys)."""
     h = headers or {}
     fields = {
         "route": route,
@@ -127,7 +127,7 @@ def _log_request(
         "failover": h.get("x-drkit-failover-reason"),
     }
     text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-    log.info("request %s", text, extra={"drkit": fields})
+    log.info("request %s", text, extra=fields)
 
 
 class _Reply:
