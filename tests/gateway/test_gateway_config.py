@@ -84,3 +84,19 @@ def test_an_unset_redis_env_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text(PLAN)
     with pytest.raises(SecretMissing, match="CFG_TEST_REDIS"):
         from_plan(load_plan(path))
+
+
+def test_a_serving_dict_is_validated_by_the_plans_model_and_gets_its_defaults() -> None:
+    from drkit.gateway.config import HealthPolicy, from_mapping
+    from drkit.plan.models import Health
+
+    target = {"name": "t", "provider": "openai", "region": "eu-west", "model": "m"}
+    route = {"name": "r", "tier": "critical", "targets": [{**target, "base_url": "http://h/v1"}]}
+    cfg = from_mapping({"auth": {"disabled": True}, "routes": [route]})
+    # one default per setting: the plan's (eject_for was 1 s here and 30 s in the plan)
+    assert cfg.health == HealthPolicy()
+    assert cfg.health.base_ejection == Health().eject_for == 30.0
+    assert cfg.routes[0].deadlines.first_token == 10.0
+    with pytest.raises(PlanError) as err:
+        from_mapping({"routes": [{**route, "targets": [target]}]})
+    assert err.value.field == "serving.routes[0].targets[0].base_url"

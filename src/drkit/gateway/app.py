@@ -32,6 +32,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from drkit.connectors.llm.client import UpstreamClient
+from drkit.connectors.llm.provider import Provider
 from drkit.errors import (
     AllTargetsFailed,
     AuthenticationError,
@@ -114,7 +115,7 @@ def _log_request(
 ) -> None:
     """One INFO line per chat request: route, target, attempts, status, latency.
 
-    The fields also go on the record as ``drkit`` (for a JSON log formatter)."""
+    The fields are also the record's ``extra`` (``--log-format json`` shows them as keys)."""
     h = headers or {}
     fields = {
         "route": route,
@@ -126,7 +127,7 @@ def _log_request(
         "failover": h.get("x-drkit-failover-reason"),
     }
     text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-    log.info("request %s", text, extra={"drkit": fields})
+    log.info("request %s", text, extra=fields)
 
 
 class _Reply:
@@ -229,7 +230,7 @@ class Gateway:
         *,
         events: EventSink | None = None,
         translator: Translator | None = None,
-        client: UpstreamClient | None = None,
+        provider: Provider | None = None,
     ) -> None:
         self.config = config
         if events is None:
@@ -249,16 +250,17 @@ class Gateway:
         self.budget = RetryBudget(
             policy.retry_budget_ratio, policy.retry_budget_min, policy.retry_budget_window
         )
-        self.client = client or UpstreamClient()
+        #: every upstream call goes through this (the pooled HTTP client unless given)
+        self.provider: Provider = provider or UpstreamClient()
         self.engine = Engine(
-            self.client,
-            translator or DefaultTranslator(),
-            self.board,
-            self.budget,
-            self.events,
-            self.metrics,
-            self.keys,
-            self.redactor,
+            self.provider,
+            translator=translator or DefaultTranslator(),
+            board=self.board,
+            budget=self.budget,
+            events=self.events,
+            metrics=self.metrics,
+            keys=self.keys,
+            redactor=self.redactor,
         )
         self._shared: Any = None
 
@@ -266,7 +268,7 @@ class Gateway:
         self.metrics.target(h, h.public(self.board.clock())["state"])
 
     async def start(self) -> None:
-        self.board.start_probing(make_prober(self.client, self.keys, self.config))
+        self.board.start_probing(make_prober(self.provider, self.keys, self.config))
         if self.config.redis_url:
             from drkit.gateway.redis_health import RedisHealth
 
@@ -277,7 +279,7 @@ class Gateway:
         await self.board.stop_probing()
         if self._shared is not None:
             await self._shared.stop()
-        await self.client.aclose()
+        await self.provider.aclose()
 
     # --- the two chat endpoints: plain ASGI (no Request/Response objects on the hot path)
 
@@ -514,7 +516,7 @@ def create_app(
     *,
     events: EventSink | None = None,
     translator: Translator | None = None,
-    client: UpstreamClient | None = None,
+    provider: Provider | None = None,
 ) -> GatewayApp:
     """The ASGI app; ``app.state.gateway`` is the :class:`Gateway` behind it.
 
@@ -522,7 +524,7 @@ def create_app(
     Raises SecretMissing (before serving anything) when a provider key or the client
     keys are not in the environment.
     """
-    gw = Gateway(config, events=events, translator=translator, client=client)
+    gw = Gateway(config, events=events, translator=translator, provider=provider)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,7 +1,9 @@
 """The gateway's runtime configuration: routes, targets, deadlines, health policy.
 
-Plain frozen dataclasses, built from the plan's ``serving`` section by :func:`from_plan`
-(or :func:`from_mapping` for a bare ``serving`` dict, used by tests and the benchmark).
+Plain frozen dataclasses (read on the hot path), built from the plan's ``serving``
+models by :func:`from_plan` (or :func:`from_mapping` for a ``serving`` dict in the plan's
+shape, which the plan's models validate: fields, defaults and constraints are defined
+once, in :mod:`drkit.plan.models`).
 Secrets are never stored here: a target names the environment variable holding its key
 and :func:`resolve_api_key` reads it at the last moment.
 """
@@ -13,24 +15,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from drkit.errors import PlanError, SecretMissing
-from drkit.types import Secret, parse_duration
+from pydantic import ValidationError
 
-Dialect = Literal["openai", "anthropic"]
+from drkit.connectors.llm.client import Deadlines as Deadlines  # re-exported: one definition
+from drkit.connectors.llm.sse import Dialect as Dialect  # re-exported: one definition
+from drkit.errors import PlanError, SecretMissing
+from drkit.plan.models import GatewaySettings, Plan, Route, Serving, Target
+from drkit.types import Secret
+
 StreamFailureMode = Literal["error", "continue"]
 DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic")
 #: Anthropic's own limit for the Messages API: anything a provider accepts gets through
 DEFAULT_MAX_REQUEST_BODY = 32 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Deadlines:
-    """Seconds allowed for each phase of one upstream attempt."""
-
-    connect: float = 2.0
-    first_token: float = 10.0
-    stream_idle: float = 15.0
-    total: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,29 +51,38 @@ class RouteConfig:
 
     name: str
     targets: tuple[TargetConfig, ...]
-    deadlines: Deadlines = Deadlines()
+    deadlines: Deadlines = field(default_factory=Deadlines)
     on_stream_failure: StreamFailureMode = "error"
     tier: str | None = None
 
 
+_PLAN_GATEWAY = GatewaySettings()
+#: the first probe of an ejected target comes this soon (then backs off to probe_every)
+_FIRST_PROBE = 0.5
+
+
 @dataclass(frozen=True, slots=True)
 class HealthPolicy:
-    """Cross-request health: ejection, probing and the retry budget."""
+    """Cross-request health: ejection, probing and the retry budget.
+
+    Defaults are the plan's (``serving.gateway``), so a policy built by hand and one built
+    from a plan that leaves them out agree.
+    """
 
     #: consecutive failed attempts (5xx, 429, malformed) before a target is ejected;
     #: connection errors and timeouts eject at once (a black hole must cost one deadline).
-    eject_after: int = 3
+    eject_after: int = _PLAN_GATEWAY.health.eject_after
     #: first ejection lasts this long, doubling per consecutive ejection up to the max.
-    base_ejection: float = 1.0
+    base_ejection: float = _PLAN_GATEWAY.health.eject_for
     max_ejection: float = 60.0
     #: probes of an ejected target start this often and back off to the max interval;
     #: the max bounds how long a recovered primary waits before traffic returns.
-    probe_interval: float = 0.5
-    max_probe_interval: float = 2.0
+    probe_interval: float = _FIRST_PROBE
+    max_probe_interval: float = _PLAN_GATEWAY.health.probe_every
     #: outer bound on one probe; each probe also has the target's route deadlines
     probe_timeout: float = 30.0
     #: retries may be at most ``ratio`` of requests over ``window`` seconds, plus ``min``.
-    retry_budget_ratio: float = 0.2
+    retry_budget_ratio: float = _PLAN_GATEWAY.retry_budget
     retry_budget_min: int = 10
     retry_budget_window: float = 10.0
 
@@ -140,130 +145,80 @@ def client_key_hashes(config: GatewayConfig) -> frozenset[bytes]:
     return frozenset(hashlib.sha256(k.encode()).digest() for k in keys)
 
 
-# --- building from data -----------------------------------------------------------------
+# --- building from the plan's models ---------------------------------------------------
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def _seconds(value: Any, default: float, where: str) -> float:
-    if value is None:
-        return default
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise PlanError(str(exc), field=where) from exc
-
-
-def _secret(value: Any) -> Secret | None:
-    if value is None or isinstance(value, Secret):
-        return value
-    return Secret(str(value))
-
-
-def _target(raw: Any, where: str) -> TargetConfig:
-    provider = _get(raw, "provider")
-    provider = getattr(provider, "value", provider)
-    if provider not in DIALECTS:
-        raise PlanError(
-            f"provider must be one of {', '.join(DIALECTS)}, not {provider!r}",
-            field=f"{where}.provider",
-        )
-    for required in ("name", "model", "base_url"):
-        if not _get(raw, required):
-            raise PlanError("is required", field=f"{where}.{required}")
-    params = _get(raw, "params") or {}
+def _target(t: Target) -> TargetConfig:
     return TargetConfig(
-        name=str(_get(raw, "name")),
-        provider=provider,
-        model=str(_get(raw, "model")),
-        base_url=str(_get(raw, "base_url")).rstrip("/"),
-        api_key_env=_get(raw, "api_key_env"),
-        api_key=_secret(_get(raw, "api_key")),
-        region=_get(raw, "region"),
-        system_prompt=_get(raw, "system_prompt"),
-        params=dict(params),
+        name=t.name,
+        provider=t.provider,
+        model=t.model,
+        base_url=str(t.base_url).rstrip("/"),
+        api_key_env=t.api_key_env,
+        api_key=t.api_key,
+        region=t.region,
+        system_prompt=t.system_prompt,
+        params=dict(t.params),
     )
 
 
-def _route(raw: Any, where: str) -> RouteConfig:
-    name = _get(raw, "name")
-    if not name:
-        raise PlanError("is required", field=f"{where}.name")
-    raw_targets = _get(raw, "targets") or []
-    if not raw_targets:
-        raise PlanError("a route needs at least one target", field=f"{where}.targets")
-    targets = tuple(_target(t, f"{where}.targets[{i}]") for i, t in enumerate(raw_targets))
+def _route(r: Route, where: str) -> RouteConfig:
+    targets = tuple(_target(t) for t in r.targets)
     names = [t.name for t in targets]
     if len(set(names)) != len(names):
         raise PlanError("target names must be unique within a route", field=f"{where}.targets")
-    d = _get(raw, "deadlines") or {}
-    base = Deadlines()
-    deadlines = Deadlines(
-        connect=_seconds(_get(d, "connect"), base.connect, f"{where}.deadlines.connect"),
-        first_token=_seconds(
-            _get(d, "first_token"), base.first_token, f"{where}.deadlines.first_token"
-        ),
-        stream_idle=_seconds(
-            _get(d, "stream_idle"), base.stream_idle, f"{where}.deadlines.stream_idle"
-        ),
-        total=_seconds(_get(d, "total"), base.total, f"{where}.deadlines.total"),
-    )
-    raw_mode = _get(raw, "on_stream_failure") or "error"
-    raw_mode = getattr(raw_mode, "value", raw_mode)
-    mode: StreamFailureMode = "continue" if raw_mode == "continue" else "error"
-    if raw_mode not in ("error", "continue"):
-        raise PlanError(
-            f"must be 'error' or 'continue', not {raw_mode!r}", field=f"{where}.on_stream_failure"
-        )
-    tier = _get(raw, "tier")
+    d = r.deadlines
     return RouteConfig(
-        name=str(name),
+        name=r.name,
         targets=targets,
-        deadlines=deadlines,
-        on_stream_failure=mode,
-        tier=None if tier is None else str(tier),
+        deadlines=Deadlines(
+            connect=d.connect, first_token=d.first_token, stream_idle=d.stream_idle, total=d.total
+        ),
+        on_stream_failure=r.on_stream_failure,
+        tier=r.tier,
     )
+
+
+def _validated(serving: Serving | Mapping[str, Any]) -> Serving:
+    """The plan's own model of ``serving`` (a bare dict is validated by it, not by hand)."""
+    if isinstance(serving, Serving):
+        return serving
+    try:
+        return Serving.model_validate(serving)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(
+            f"[{p}]" if isinstance(p, int) else str(p) for p in ("serving", *err["loc"])
+        ).replace(".[", "[")
+        message = err["msg"].removeprefix("Value error, ")
+        raise PlanError(message, field=where, hint="see docs/plan.md#serving") from None
 
 
 def from_mapping(
-    serving: Any, *, events_path: str | None = None, redis_url: str | None = None
+    serving: Serving | Mapping[str, Any],
+    *,
+    events_path: str | None = None,
+    redis_url: str | None = None,
 ) -> GatewayConfig:
-    """Build the config from a ``serving`` section (a dict or the plan's pydantic model).
-
-    Reads ``auth`` (client_keys_env, client_keys, disabled), ``routes`` and
-    ``gateway`` (retry_budget, health.eject_after/eject_for/probe_every, redis_url_env).
-    """
-    raw_routes = _get(serving, "routes") or []
-    routes = tuple(_route(r, f"serving.routes[{i}]") for i, r in enumerate(raw_routes))
+    """Build the config from a ``serving`` section: the plan's :class:`Serving` model, or
+    a dict in the plan's shape (validated by that model: one definition of every field,
+    default and constraint)."""
+    model = _validated(serving)
+    routes = tuple(_route(r, f"serving.routes[{i}]") for i, r in enumerate(model.routes))
     names = [r.name for r in routes]
     if len(set(names)) != len(names):
         raise PlanError("route names must be unique", field="serving.routes")
-    auth = _get(serving, "auth") or {}
-    disabled = bool(_get(auth, "disabled", False))
-    keys_env = _get(auth, "client_keys_env", "DRKIT_GATEWAY_KEYS")
-    inline = tuple(s for s in (_secret(k) for k in _get(auth, "client_keys") or ()) if s)
-    gw = _get(serving, "gateway") or {}
-    health = _get(gw, "health") or {}
-    base = HealthPolicy()
-    probe_every = _seconds(
-        _get(health, "probe_every"), base.max_probe_interval, "serving.gateway.health.probe_every"
-    )
+    auth, gw = model.auth, model.gateway
+    health = gw.health
     policy = HealthPolicy(
-        eject_after=int(_get(health, "eject_after") or base.eject_after),
-        base_ejection=_seconds(
-            _get(health, "eject_for"), base.base_ejection, "serving.gateway.health.eject_for"
-        ),
-        max_ejection=base.max_ejection,
-        probe_interval=min(base.probe_interval, probe_every),
-        max_probe_interval=probe_every,
-        retry_budget_ratio=float(_get(gw, "retry_budget", base.retry_budget_ratio)),
+        eject_after=health.eject_after,
+        base_ejection=health.eject_for,
+        probe_interval=min(_FIRST_PROBE, health.probe_every),
+        max_probe_interval=health.probe_every,
+        retry_budget_ratio=gw.retry_budget,
     )
-    if redis_url is None and _get(gw, "redis_url_env"):
-        env = str(_get(gw, "redis_url_env"))
+    if redis_url is None and gw.redis_url_env:
+        env = gw.redis_url_env
         redis_url = os.environ.get(env)
         if not redis_url:
             raise SecretMissing(
@@ -272,25 +227,24 @@ def from_mapping(
             )
     return GatewayConfig(
         routes=routes,
-        client_keys_env=keys_env,
-        client_keys=inline,
-        auth_disabled=disabled,
+        client_keys_env=auth.client_keys_env,
+        client_keys=tuple(k for k in auth.client_keys if k.reveal()),
+        auth_disabled=auth.disabled,
         health=policy,
         redis_url=redis_url,
         events_path=events_path,
-        max_request_body=int(_get(gw, "max_request_body_mib") or 32) * 1024 * 1024,
+        max_request_body=gw.max_request_body_mib * 1024 * 1024,
     )
 
 
 def from_plan(
-    plan: Any, *, events_path: str | None = None, redis_url: str | None = None
+    plan: Plan, *, events_path: str | None = None, redis_url: str | None = None
 ) -> GatewayConfig:
     """Build the config from a loaded :class:`drkit.plan.models.Plan`."""
-    serving = _get(plan, "serving")
-    if serving is None or not _get(serving, "routes"):
+    if not plan.serving.routes:
         raise PlanError(
             "the plan has no serving routes",
             field="serving.routes",
             hint="add serving.routes to drkit.yaml (see docs/gateway.md)",
         )
-    return from_mapping(serving, events_path=events_path, redis_url=redis_url)
+    return from_mapping(plan.serving, events_path=events_path, redis_url=redis_url)

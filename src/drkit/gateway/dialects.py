@@ -13,22 +13,15 @@ from typing import Any
 
 import orjson
 
+from drkit.connectors.llm.error_types import anthropic_error_type
 from drkit.gateway.config import Dialect
 
+#: one stream event as the gateway handles it: (SSE event name or None, JSON payload);
+#: the one definition (translate/stream.py had its own)
 Event = tuple[str | None, dict[str, Any]]
 
 DONE: Event = ("done", {})
 
-_ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-    503: "overloaded_error",
-}
 _OPENAI_ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -49,7 +42,7 @@ def encode_sse(dialect: Dialect, event: Event) -> bytes:
 
 def error_type(dialect: Dialect, status: int) -> str:
     if dialect == "anthropic":
-        return _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
+        return anthropic_error_type(status)
     return _OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "api_error")
 
 
@@ -79,25 +72,6 @@ def error_message_of(body: Any) -> str | None:
         if isinstance(body.get("message"), str):
             return str(body["message"])
     return None
-
-
-def is_content(dialect: Dialect, event: Event) -> bool:
-    """Does this event carry the first token of the answer (text or a tool call)?"""
-    name, data = event
-    if dialect == "openai":
-        if name is not None:
-            return False
-        for choice in data.get("choices") or ():
-            delta = choice.get("delta") or {}
-            if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
-                return True
-        return False
-    if name == "content_block_delta":
-        return True
-    if name == "content_block_start":
-        block = data.get("content_block") or {}
-        return block.get("type") not in ("text", "thinking", None) or bool(block.get("text"))
-    return False
 
 
 def is_terminal(dialect: Dialect, event: Event) -> bool:

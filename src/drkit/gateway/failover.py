@@ -21,7 +21,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from drkit.connectors.llm.client import UpstreamClient, UpstreamStream
+from drkit.connectors.llm.provider import Provider, ProviderRequest, ProviderStream
 from drkit.errors import AllTargetsFailed, UpstreamError
 from drkit.gateway.accumulate import Accumulator, Splicer, prefill
 from drkit.gateway.budget import RetryBudget
@@ -67,8 +67,8 @@ class _Open:
     """An attempt past its first content event."""
 
     target: TargetConfig
-    context: AbstractAsyncContextManager[UpstreamStream]
-    upstream: UpstreamStream
+    context: AbstractAsyncContextManager[ProviderStream]
+    upstream: ProviderStream
     events: AsyncIterator[Any]
     translator: StreamTranslator
     held: list[Event]
@@ -78,9 +78,13 @@ class _Open:
 
 
 class Engine:
+    """Failover over a route's targets through one :class:`Provider` (each attempt is one
+    ``provider.open``); the rest is what the engine reads and updates along the way."""
+
     def __init__(
         self,
-        client: UpstreamClient,
+        provider: Provider,
+        *,
         translator: Translator,
         board: HealthBoard,
         budget: RetryBudget,
@@ -89,7 +93,7 @@ class Engine:
         keys: dict[str, Secret | None],
         redactor: Redactor,
     ) -> None:
-        self.client = client
+        self.provider = provider
         self.translator = translator
         self.board = board
         self.budget = budget
@@ -119,13 +123,15 @@ class Engine:
             stream_idle=d.stream_idle,
             total=remaining,
         )
-        context = self.client.stream(
-            dialect=target.provider,
-            base_url=target.base_url,
-            body=up_body,
-            deadlines=deadlines,
-            api_key=self.keys.get(target.name),
-            name=target.name,
+        context = self.provider.open(
+            ProviderRequest(
+                dialect=target.provider,
+                base_url=target.base_url,
+                body=up_body,
+                deadlines=deadlines,
+                api_key=self.keys.get(target.name),
+                name=target.name,
+            )
         )
         up = await context.__aenter__()  # raises before anything is open
         try:

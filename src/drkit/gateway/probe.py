@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drkit.connectors.llm.client import UpstreamClient
+from drkit.connectors.llm.provider import Provider, ProviderRequest
 from drkit.errors import UpstreamError
 from drkit.gateway.config import Deadlines, GatewayConfig, TargetConfig
 from drkit.gateway.health import Prober
@@ -30,7 +30,7 @@ def probe_body(target: TargetConfig) -> dict[str, Any]:
 
 
 def make_prober(
-    client: UpstreamClient, keys: dict[str, Secret | None], config: GatewayConfig
+    provider: Provider, keys: dict[str, Secret | None], config: GatewayConfig
 ) -> Prober:
     # a probe gets the same connect and first-token deadlines as the target's traffic
     # (the strictest route it serves in): a provider that is slow but within them is up
@@ -48,14 +48,15 @@ def make_prober(
 
     async def probe(target: TargetConfig) -> None:
         try:
-            async with client.stream(
+            request = ProviderRequest(
                 dialect=target.provider,
                 base_url=target.base_url,
                 body=probe_body(target),
                 deadlines=per_target.get(target.name, fallback),
                 api_key=keys.get(target.name),
                 name=target.name,
-            ) as up:
+            )
+            async with provider.open(request) as up:
                 async for _ in up:
                     if up.first_content or up.complete:
                         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -118,6 +120,33 @@ def ev(data: object, event: str | None = None) -> SSEEvent:
             False,
         ),
         ("anthropic", ev({"type": "message_stop"}, "message_stop"), False, True),
+        # an empty thinking block is not content yet (sse.py said it was, the translator
+        # said not: one rule now), its thinking text is
+        (
+            "anthropic",
+            ev({"type": "content_block_start", "content_block": {"type": "thinking"}}),
+            False,
+            False,
+        ),
+        (
+            "anthropic",
+            ev(
+                {"type": "content_block_delta", "delta": {"type": "thinking_delta", "thinking": ""}}
+            ),
+            False,
+            False,
+        ),
+        (
+            "anthropic",
+            ev(
+                {
+                    "type": "content_block_delta",
+                    "delta": {"type": "thinking_delta", "thinking": "h"},
+                }
+            ),
+            True,
+            False,
+        ),
     ],
 )
 def test_event_meaning(dialect: str, event: SSEEvent, content: bool, terminal: bool) -> None:
@@ -136,3 +165,19 @@ def test_error_events() -> None:
 def test_bad_json_raises_value_error() -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - json.JSONDecodeError is a ValueError
         is_content("openai", SSEEvent('{"choices": ['))
+
+
+def test_one_anthropic_error_table_for_simulator_gateway_and_client() -> None:
+    """The simulator's bodies, the gateway's answers and the client's reading of an
+    in-stream error agree (they used three tables that disagreed on 500 and 503)."""
+    from drkit.connectors.llm.error_types import ANTHROPIC_STATUS, anthropic_error_type
+    from drkit.connectors.llm.wire import error_response
+    from drkit.gateway.dialects import error_type
+
+    for status in (400, 401, 403, 404, 413, 429, 500, 503, 529):
+        sim = json.loads(bytes(error_response("anthropic", status, "x").body))
+        assert sim["error"]["type"] == error_type("anthropic", status)
+        assert sim["error"]["type"] == anthropic_error_type(status)
+    assert anthropic_error_type(500) == "api_error"
+    assert ANTHROPIC_STATUS["overloaded_error"] == 529
+    assert ANTHROPIC_STATUS["api_error"] == 500

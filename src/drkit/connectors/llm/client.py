@@ -39,13 +39,14 @@ import email.utils
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
 
+from drkit.connectors.llm.error_types import ANTHROPIC_STATUS
 from drkit.connectors.llm.sse import (
     DONE,
     Dialect,
@@ -56,7 +57,11 @@ from drkit.connectors.llm.sse import (
     is_terminal,
 )
 from drkit.errors import UpstreamError
+from drkit.plan.models import Deadlines as PlanDeadlines
 from drkit.types import Secret
+
+if TYPE_CHECKING:
+    from drkit.connectors.llm.provider import ProviderRequest
 
 #: Every ``UpstreamError.reason`` this module produces.
 REASONS = (
@@ -81,27 +86,21 @@ ANTHROPIC_VERSION = "2023-06-01"
 MAX_ERROR_BODY = 64 * 1024
 
 
-class DeadlinesLike(Protocol):
-    """Seconds per phase (``drkit.gateway.config.Deadlines`` is one)."""
-
-    @property
-    def connect(self) -> float: ...
-    @property
-    def first_token(self) -> float: ...
-    @property
-    def stream_idle(self) -> float: ...
-    @property
-    def total(self) -> float: ...
+_PLAN_DEADLINES = PlanDeadlines()
 
 
 @dataclass(frozen=True, slots=True)
 class Deadlines:
-    """Seconds allowed for each phase of one attempt (defaults as in the plan schema)."""
+    """Seconds allowed for each phase of one attempt.
 
-    connect: float = 2.0
-    first_token: float = 10.0
-    stream_idle: float = 15.0
-    total: float = 120.0
+    The runtime twin of the plan's ``serving.routes[].deadlines`` (a plain frozen
+    dataclass: one is built per attempt on the hot path); its defaults are the plan's.
+    """
+
+    connect: float = _PLAN_DEADLINES.connect
+    first_token: float = _PLAN_DEADLINES.first_token
+    stream_idle: float = _PLAN_DEADLINES.stream_idle
+    total: float = _PLAN_DEADLINES.total
 
 
 @dataclass(slots=True)
@@ -211,22 +210,16 @@ def _error_message(body: bytes) -> str:
     return str(err or "")[:200]
 
 
+#: in-stream error type (or OpenAI code) -> status: Anthropic's table plus OpenAI's names
 _STREAM_ERROR_STATUS = {
-    "overloaded_error": 529,
-    "api_error": 500,
-    "rate_limit_error": 429,
+    **ANTHROPIC_STATUS,
     "rate_limit_exceeded": 429,
-    "invalid_request_error": 400,
-    "authentication_error": 401,
     "invalid_api_key": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
     "model_not_found": 404,
-    "request_too_large": 413,
 }
 
 
-def _stream_error(err: Mapping[str, Any], where: str) -> UpstreamError:
+def stream_error(err: Mapping[str, Any], where: str) -> UpstreamError:
     """An error event inside a 200 stream (Anthropic ``event: error``, OpenAI ``{"error"}``)."""
     code = err.get("code")
     # OpenAI's code is the precise one (type invalid_request_error, code invalid_api_key)
@@ -252,7 +245,7 @@ class UpstreamStream:
         self,
         response: aiohttp.ClientResponse,
         dialect: Dialect,
-        deadlines: DeadlinesLike,
+        deadlines: Deadlines,
         started: float,
         where: str,
     ) -> None:
@@ -360,7 +353,7 @@ class UpstreamStream:
                 reason="malformed",
             ) from exc
         if err is not None:
-            raise _stream_error(err, self._where)
+            raise stream_error(err, self._where)
         if content:
             self.first_content = True
             self.first_content_at = loop.time()
@@ -437,7 +430,7 @@ class UpstreamClient:
                 self._header_cache[cache_key] = cached
         return cached[1]
 
-    def _timeout(self, deadlines: DeadlinesLike) -> aiohttp.ClientTimeout:
+    def _timeout(self, deadlines: Deadlines) -> aiohttp.ClientTimeout:
         # connect covers waiting for a pooled connection and the TCP handshake; reads are
         # bounded around each read by the first-token, idle and total deadlines
         connect = deadlines.connect
@@ -453,7 +446,7 @@ class UpstreamClient:
         dialect: Dialect,
         base_url: str,
         body: Mapping[str, Any],
-        deadlines: DeadlinesLike,
+        deadlines: Deadlines,
         api_key: Secret | None,
         headers: Mapping[str, str] | None,
         *,
@@ -514,7 +507,7 @@ class UpstreamClient:
         raise failure  # outside the except block: the aiohttp error is not even __context__
 
     async def _read_error(
-        self, response: aiohttp.ClientResponse, deadlines: DeadlinesLike, started: float, where: str
+        self, response: aiohttp.ClientResponse, deadlines: Deadlines, started: float, where: str
     ) -> UpstreamError:
         try:
             async with asyncio.timeout_at(started + deadlines.total):
@@ -531,7 +524,7 @@ class UpstreamClient:
         dialect: Dialect,
         base_url: str,
         body: Mapping[str, Any],
-        deadlines: DeadlinesLike,
+        deadlines: Deadlines,
         api_key: Secret | None,
         headers: Mapping[str, str] | None,
         name: str | None,
@@ -562,7 +555,7 @@ class UpstreamClient:
         dialect: Dialect,
         base_url: str,
         body: Mapping[str, Any],
-        deadlines: DeadlinesLike,
+        deadlines: Deadlines,
         api_key: Secret | None = None,
         headers: Mapping[str, str] | None = None,
         name: str | None = None,
@@ -606,6 +599,19 @@ class UpstreamClient:
             )
         return UpstreamResponse(response.status, response.headers, payload)
 
+    def open(self, request: ProviderRequest) -> AbstractAsyncContextManager[UpstreamStream]:
+        """:meth:`drkit.connectors.llm.provider.Provider.open`: :meth:`stream` for one
+        :class:`~drkit.connectors.llm.provider.ProviderRequest`."""
+        return self.stream(
+            dialect=request.dialect,
+            base_url=request.base_url,
+            body=request.body,
+            deadlines=request.deadlines,
+            api_key=request.api_key,
+            headers=request.headers,
+            name=request.name,
+        )
+
     @asynccontextmanager
     async def stream(
         self,
@@ -613,7 +619,7 @@ class UpstreamClient:
         dialect: Dialect,
         base_url: str,
         body: Mapping[str, Any],
-        deadlines: DeadlinesLike,
+        deadlines: Deadlines,
         api_key: Secret | None = None,
         headers: Mapping[str, str] | None = None,
         name: str | None = None,

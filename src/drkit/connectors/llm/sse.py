@@ -196,27 +196,43 @@ def event_type(dialect: Dialect, ev: SSEEvent) -> str:
 
 
 def is_content(dialect: Dialect, ev: SSEEvent) -> bool:
-    """True when the event carries answer content (text, a tool call, a refusal).
-
-    Role-only chunks, ``message_start``, empty text-block starts and pings are not
-    content: a failover before the first content event is invisible to the client.
-    """
+    """True when the event carries answer content (see :func:`carries_content`)."""
     payload = ev.json()
     if not isinstance(payload, dict):
         return False
+    return carries_content(
+        dialect, payload.get("type") if dialect == "anthropic" else None, payload
+    )
+
+
+#: Anthropic delta types whose content is their text; any other delta type counts as
+#: content as soon as it arrives (what is unknown cannot be replayed invisibly)
+_TEXT_DELTAS = {
+    "text_delta": "text",
+    "input_json_delta": "partial_json",
+    "thinking_delta": "thinking",
+}
+
+
+def carries_content(dialect: Dialect, kind: str | None, payload: dict[str, Any]) -> bool:
+    """The one rule for "the first content token": does this event carry answer content?
+
+    Text, a tool call, a refusal, thinking text: yes. Role-only chunks, ``message_start``,
+    pings, usage-only chunks and *empty* block starts (text or thinking) are not content:
+    a failover before the first content event is invisible to the client. ``kind`` is the
+    Anthropic event type (``None`` for an OpenAI chunk). Used on upstream events (the end
+    of the hold-back window) and on the client-dialect events the gateway sends.
+    """
     if dialect == "anthropic":
-        kind = payload.get("type")
         if kind == "content_block_delta":
             delta = payload.get("delta") or {}
-            return bool(
-                delta.get("text")
-                or delta.get("partial_json")
-                or delta.get("thinking")
-                or delta.get("type") not in ("text_delta", "input_json_delta", "thinking_delta")
-            )
+            key = _TEXT_DELTAS.get(delta.get("type"))  # type: ignore[arg-type]
+            return key is None or bool(delta.get(key))
         if kind == "content_block_start":
             block = payload.get("content_block") or {}
-            return block.get("type") != "text" or bool(block.get("text"))
+            return block.get("type") not in ("text", "thinking") or bool(block.get("text"))
+        return False
+    if kind is not None:
         return False
     for choice in payload.get("choices") or ():
         delta = choice.get("delta") or {}

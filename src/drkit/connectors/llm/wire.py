@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+from drkit.connectors.llm.error_types import anthropic_error_type
 from drkit.connectors.llm.faults import Fault
 from drkit.connectors.llm.replies import Reply
 from drkit.connectors.llm.sse import Dialect, encode_json_sse, encode_sse
@@ -73,16 +74,6 @@ _ANTHROPIC_FIELDS = frozenset(
         "context_management",
     ]
 )
-_ANTHROPIC_ERRORS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    529: "overloaded_error",
-}
 _OPENAI_ERRORS = {
     400: "invalid_request_error",
     401: "invalid_request_error",
@@ -113,7 +104,7 @@ def error_response(dialect: Dialect, status: int, message: str, body: Any = None
     headers: dict[str, str] = {}
     if body is None:
         if dialect == "anthropic":
-            etype = _ANTHROPIC_ERRORS.get(status, "api_error")
+            etype = anthropic_error_type(status)
             body = {"type": "error", "error": {"type": etype, "message": message}}
         else:
             etype = _OPENAI_ERRORS.get(
@@ -308,7 +299,7 @@ def stream_error_frame(dialect: Dialect, fault: Fault) -> bytes:
     status = fault.status
     message = fault.message or default_message(status)
     if dialect == "anthropic":
-        etype = _ANTHROPIC_ERRORS.get(status, "api_error")
+        etype = anthropic_error_type(status)
         return encode_json_sse(
             {"type": "error", "error": {"type": etype, "message": message}}, "error"
         )

@@ -12,6 +12,7 @@ Anything that cannot be carried faithfully raises :class:`drkit.errors.Translati
 (HTTP 400) naming the field and why. See ``docs/gateway-translation.md``.
 """
 
+from drkit.gateway.dialects import Event
 from drkit.gateway.translate.requests import (
     DEFAULT_MAX_TOKENS,
     apply_params,
@@ -26,7 +27,7 @@ from drkit.gateway.translate.responses import (
     usage_a2o,
     usage_o2a,
 )
-from drkit.gateway.translate.stream import Event, StreamTranslator, event_of
+from drkit.gateway.translate.stream import StreamTranslator, event_of
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",

@@ -18,11 +18,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from drkit.connectors.llm.sse import DONE, Dialect, SSEEvent
+from drkit.connectors.llm.sse import DONE, Dialect, SSEEvent, carries_content
 from drkit.errors import TranslationError, UpstreamError
+from drkit.gateway.dialects import Event
 from drkit.gateway.translate.responses import stop_a2o, stop_o2a, usage_a2o, usage_o2a
-
-Event = tuple[str | None, dict[str, Any]]
 
 
 def event_of(dialect: Dialect, ev: SSEEvent) -> Event:
@@ -38,21 +37,7 @@ def event_of(dialect: Dialect, ev: SSEEvent) -> Event:
 
 def _client_content(dialect: Dialect, event: Event) -> bool:
     name, data = event
-    if dialect == "openai":
-        if name is not None:
-            return False
-        for choice in data.get("choices") or ():
-            delta = choice.get("delta") or {}
-            if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
-                return True
-        return False
-    if name == "content_block_delta":
-        delta = data.get("delta") or {}
-        return bool(delta.get("text") or delta.get("partial_json") or delta.get("thinking"))
-    if name == "content_block_start":
-        block = data.get("content_block") or {}
-        return block.get("type") not in ("text", "thinking") or bool(block.get("text"))
-    return False
+    return isinstance(data, dict) and carries_content(dialect, name, data)
 
 
 class StreamTranslator:
