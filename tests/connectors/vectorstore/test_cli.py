@@ -296,3 +296,29 @@ def test_restore_latest_of_a_component_with_several_collections(
     code = main(["restore", "latest", "-c", "kb", "--to", "kb", "--collection", "other"])
     assert code == 2
     assert "snapshots of 2 collections (docs, faq)" in capsys.readouterr().err
+
+
+def test_restore_replace_repairs_a_live_collection(
+    plan: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drkit.replication.vectors import collection_fingerprint
+
+    lance = yaml.safe_load(plan.read_text())["vector_stores"][0]["engine"]
+    run(capsys, ["backup", "kb"])
+    with open_vector_store(lance) as store:
+        good = collection_fingerprint(store, "docs")
+        store.delete_ids("docs", sorted(good)[:8])
+    # without --replace the existing collection is refused
+    run(capsys, ["restore", "latest", "--to", "kb"], code=2)
+    out = run(capsys, ["restore", "latest", "--to", "kb", "--replace"])
+    assert isinstance(out, dict)
+    assert out["records"] == 80
+    assert out["replaced"]["action"] == "replaced"
+    with open_vector_store(lance) as store:
+        assert collection_fingerprint(store, "docs") == good
+        assert store.list_collections() == ["docs"]
+    capsys.readouterr()
+    assert main(["snapshot", "restore", "latest", "--to", "kb", "--replace"]) == 0
+    said = " ".join(capsys.readouterr().out.split())  # rich wraps lines
+    assert "replaced docs at" in said
+    assert "count and every checksum verified, swapped in by two renames" in said
