@@ -26,6 +26,7 @@ failover read ``retryable``); everything else fails fast.
     │   ├── ObjectExists               put(if_absent=True) of a key that exists
     │   ├── StoreUnreachable           endpoint down or refusing (after retries)
     │   ├── StorageFull                no space left
+    │   ├── ContainerMissing           the bucket / container does not exist
     │   ├── StoragePermissionDenied    credentials or ACLs refuse the operation
     │   └── TransientStorageError      a retryable hiccup (timeout, 5xx, throttling)
     ├── RepositoryError                the backup repository
@@ -42,7 +43,8 @@ failover read ``retryable``); everything else fails fast.
     │   ├── EnginePermissionDenied     the engine's files or database refuse drkit's writes
     │   ├── CollectionNotFound         exit 2
     │   ├── CollectionExists           exit 2
-    │   └── IncompatibleTarget         exit 2: config cannot be mapped to the target engine
+    │   ├── IncompatibleTarget         exit 2: config cannot be mapped to the target engine
+    │   └── NothingToBackUp            a store to back up lacks the collections it should hold
     ├── GatewayError                   the LLM gateway (carries an HTTP status)
     │   ├── TranslationError           400: a request that cannot be translated faithfully
     │   ├── AuthenticationError        401: missing or wrong client API key
@@ -133,6 +135,12 @@ class StoreUnreachable(StorageError):
     """The store's endpoint is down or refusing connections (after retries)."""
 
     default_hint = "check the URL and that the storage endpoint is up and reachable"
+
+
+class ContainerMissing(StorageError):
+    """The bucket (or container) a store lives in does not exist."""
+
+    default_hint = "create the bucket (or container) first, or check the URL"
 
 
 class StorageFull(StorageError):
@@ -241,6 +249,15 @@ class IncompatibleTarget(VectorStoreError):
     exit_code = 2
 
 
+class NothingToBackUp(VectorStoreError):
+    """A store to back up has no collections, or lacks one the plan names (exit 1)."""
+
+    default_hint = (
+        "check the store and the plan's collections:, or set allow_empty: true on the "
+        "vector store if an empty store is expected"
+    )
+
+
 # --- gateway ---------------------------------------------------------------------------
 
 
@@ -257,7 +274,13 @@ class TranslationError(GatewayError):
 
 
 class AuthenticationError(GatewayError):
+    """A client without a valid gateway key."""
+
     status = 401
+    default_hint = (
+        "send the gateway key as Authorization: Bearer <key> (OpenAI SDK) or x-api-key "
+        "(Anthropic SDK)"
+    )
 
 
 class RouteNotFound(GatewayError):
@@ -289,7 +312,22 @@ class UpstreamError(GatewayError):
 
 
 class AllTargetsFailed(GatewayError):
+    """No target of a route produced an answer; 429 with ``retry_after`` (seconds) when
+    every target asked to slow down."""
+
     status = 503
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int = 503,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.retry_after = retry_after
 
 
 # --- drills and checks -----------------------------------------------------------------

@@ -13,10 +13,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drkit.cli.backup_cmd import render_backup, render_restore
+from drkit.cli.backup_cmd import render_restore, render_results
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
-from drkit.cli.repo_access import RepoOption, load_plan_if_any, opened_repository
+from drkit.cli.repo_access import RepoOption
 from drkit.errors import CheckFailed, UsageError
+from drkit.workspace.access import load_plan_if_any, opened_repository
 
 snapshot_app = typer.Typer(
     name="snapshot",
@@ -44,7 +45,7 @@ def create_cmd(
 
     The same as ``drkit backup TARGET``, refused for anything but a vector store.
     """
-    from drkit.workspace.protect import backup_jobs, run_backup
+    from drkit.workspace.protect import backup_each, backup_jobs
 
     loaded = load_plan_if_any(plan)
     jobs, _ = backup_jobs(loaded, [target], component=component, collections=list(collection or []))
@@ -55,8 +56,8 @@ def create_cmd(
             "postgresql://user@host:5432/db; `drkit backup` snapshots files",
         )
     with opened_repository(repo, plan) as r:
-        items = run_backup(r, jobs, tags=tuple(tag or ()), full=full)
-    render_backup(items, [], json_)
+        results = backup_each(r, jobs, tags=tuple(tag or ()), full=full)
+    render_results(results, [], json_)
 
 
 @snapshot_app.command("restore")

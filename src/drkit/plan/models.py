@@ -11,6 +11,7 @@ datasets; duplicate names).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -150,6 +151,11 @@ class ServingAuth(PlanModel):
     )
     client_keys: list[Secret] = Field(default_factory=list, description="keys given inline")
     disabled: bool = Field(False, description="accept any client (loopback testing only)")
+    allow_unauthenticated_network: bool = Field(
+        False,
+        description="acknowledge that `disabled: true` serves a non-loopback address "
+        "(anyone who reaches it can spend the provider keys)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ServingAuth:
@@ -227,6 +233,9 @@ class GatewaySettings(PlanModel):
     retry_budget: float = Field(
         0.2, ge=0, le=1, description="retries allowed as a fraction of requests"
     )
+    max_request_body_mib: int = Field(
+        32, ge=1, le=1024, description="largest request body accepted (MiB); larger: 413"
+    )
     health: Health = Field(default_factory=Health)
     redis_url_env: EnvName | None = Field(
         None, description="environment variable with a Redis URL for shared health state"
@@ -237,6 +246,23 @@ class Serving(PlanModel):
     auth: ServingAuth = Field(default_factory=ServingAuth)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     routes: list[Route] = Field(default_factory=list)
+
+    def unauthenticated_on_network(self, host: str | None = None) -> bool:
+        """True when the gateway would accept any client on a non-loopback address
+        (``host``, else the plan's) without the plan acknowledging it."""
+        auth = self.auth
+        if not auth.disabled or auth.allow_unauthenticated_network:
+            return False
+        return not _is_loopback(host or self.gateway.host)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
 
 
 # --- data components -------------------------------------------------------------------
@@ -298,6 +324,32 @@ class VectorStore(Component):
     tier: Name
     engine: UrlStr = Field(description="connector URL, e.g. qdrant+local:///var/lib/qdrant")
     collections: list[str] = Field(default_factory=list, description="empty: all collections")
+    allow_empty: bool = Field(
+        False,
+        description="a store with no collections (or without a listed one) is expected: "
+        "backup skips it instead of failing",
+    )
+    document_key: str | None = Field(
+        None,
+        description="engines without a document field (Qdrant): the payload key that holds "
+        "the document text (default __drkit_document); passed to the connector as "
+        "?document_key= on the engine URL",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _document_key_in_url(cls, data: Any) -> Any:
+        # one definition: the connector reads it from the URL, wherever the URL is opened
+        key = data.get("document_key") if isinstance(data, dict) else None
+        if key and isinstance(data.get("engine"), str):
+            from urllib.parse import quote
+
+            engine = data["engine"]
+            if "document_key=" not in engine:
+                sep = "&" if "?" in engine else "?"
+                engine = f"{engine}{sep}document_key={quote(str(key))}"
+            data = {**data, "engine": engine}
+        return data
 
 
 class Dataset(Component):

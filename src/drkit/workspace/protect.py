@@ -15,6 +15,8 @@ newest snapshot is not in the future. ``--all`` ignores the schedules.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -23,8 +25,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from drkit.connectors.objectstore.registry import open_store
-from drkit.connectors.vectorstore.registry import is_vector_store_url, open_vector_store
-from drkit.errors import UsageError
+from drkit.connectors.vectorstore.registry import (
+    is_vector_store_url,
+    open_vector_store,
+    safe_url,
+)
+from drkit.errors import DrkitError, InputError, NothingToBackUp, UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.replication.vectors import (
@@ -35,6 +41,7 @@ from drkit.replication.vectors import (
     vector_snapshots,
 )
 from drkit.repository import Repository, Snapshot, backup_path, backup_store, restore
+from drkit.workspace.versions import find_version, is_versioned, version_label
 
 JobKind = Literal["files", "store", "vectors"]
 #: ``progress(job)`` -> a context manager yielding ``advance(n)``
@@ -51,6 +58,12 @@ class BackupJob:
     source: str
     #: vector stores: the collections (empty: every collection of the store)
     collections: tuple[str, ...] = ()
+    #: vector stores: no collections (or a listed one missing) is not a failure
+    allow_empty: bool = False
+    #: where the source is named (``drkit.yaml:41 datasets[0].path``), for error messages
+    origin: str | None = None
+    #: a versioned dataset: each snapshot is a named version (``meta.version``)
+    versioned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +101,30 @@ def plan_vector_store(plan: Plan | None, name: str) -> VectorStoreModel | None:
 
 def _job_for(plan: Plan, comp: Component) -> BackupJob:
     if isinstance(comp, VectorStoreModel):
-        return BackupJob(comp.name, "vectors", str(comp.engine), tuple(comp.collections))
+        return BackupJob(
+            comp.name, "vectors", str(comp.engine), tuple(comp.collections), comp.allow_empty
+        )
     path = getattr(comp, "path", None)
     if not path:
         raise UsageError(
             f"component {comp.name!r} ({comp.kind}) has nothing drkit backs up",
             hint="give it a path in the plan, or back up a PATH",
         )
-    return BackupJob(comp.name, "files", str(plan.resolve_path(str(path))))
+    where = next((p for p, c in plan.components() if c is comp), None)
+    origin = None
+    if where is not None:
+        loc = plan.locate(*where, "path")
+        origin = (f"{loc.file}:{loc.line} " if loc.file and loc.line else "") + loc.field
+    versioned = is_versioned(plan, comp.name)
+    if "://" in str(path) and not str(path).startswith("file://"):
+        return BackupJob(comp.name, "store", str(path), origin=origin, versioned=versioned)
+    return BackupJob(
+        comp.name,
+        "files",
+        str(plan.resolve_path(str(path).removeprefix("file://"))),
+        origin=origin,
+        versioned=versioned,
+    )
 
 
 def _backupable(comp: Component) -> bool:
@@ -163,7 +192,10 @@ def backup_jobs(
             continue
         if "://" in name and not name.startswith("file://"):
             tail = name.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-            jobs.append(BackupJob(component or tail or "store", "store", name))
+            comp_name = component or tail or "store"
+            jobs.append(
+                BackupJob(comp_name, "store", name, versioned=is_versioned(plan, comp_name))
+            )
             continue
         p = Path(name.removeprefix("file://"))
         if not p.exists():
@@ -172,7 +204,8 @@ def backup_jobs(
                 "of the plan",
                 hint="check the path, or `drkit plan show` for component names",
             )
-        jobs.append(BackupJob(component or p.absolute().name or "root", "files", str(p)))
+        comp_name = component or p.absolute().name or "root"
+        jobs.append(BackupJob(comp_name, "files", str(p), versioned=is_versioned(plan, comp_name)))
     return jobs, skipped
 
 
@@ -181,12 +214,102 @@ def _with_collections(job: BackupJob, collections: Sequence[str]) -> BackupJob:
         return job
     if job.kind != "vectors":
         raise UsageError(f"--collection applies to vector stores; {job.component!r} is not one")
-    return BackupJob(job.component, job.kind, job.source, tuple(collections))
+    return dataclasses.replace(job, collections=tuple(collections))
 
 
 @contextlib.contextmanager
 def _no_progress(_job: BackupJob) -> Iterator[Callable[[int], None]]:
     yield lambda _n: None
+
+
+@dataclass(frozen=True, slots=True)
+class BackupResult:
+    """What one job did: the snapshots it wrote, nothing (and why), or why it failed."""
+
+    job: BackupJob
+    items: tuple[BackupItem, ...] = ()
+    error: DrkitError | OSError | None = None
+    #: why nothing was written, when nothing was (an empty directory, an empty store)
+    nothing: str | None = None
+    #: nothing written, and the plan says that is expected (e.g. a store allowed empty):
+    #: still shown as "nothing", but not a failure
+    nothing_expected: bool = False
+
+    @property
+    def status(self) -> Literal["ok", "nothing", "failed"]:
+        if self.error is not None:
+            return "failed"
+        return "ok" if self.items else "nothing"
+
+    @property
+    def exit_code(self) -> int:
+        """0 when something was protected; 2 for bad input (a missing path); else 1."""
+        if self.status == "ok" or (self.status == "nothing" and self.nothing_expected):
+            return 0
+        return 2 if isinstance(self.error, InputError) else 1
+
+    @property
+    def message(self) -> str:
+        if self.error is None:
+            return self.nothing or "nothing to back up"
+        if isinstance(self.error, OSError):
+            return f"{self.error.strerror or self.error}: {self.error.filename or self.job.source}"
+        return str(self.error)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """One entry per snapshot written, or one entry saying why there is none."""
+        if self.items:
+            return [{**i.to_json(), "status": "ok"} for i in self.items]
+        out: dict[str, Any] = {
+            "component": self.job.component,
+            "kind": self.job.kind,
+            "source": _public_source(self.job),
+            "status": self.status,
+            "message": self.message,
+        }
+        hint = getattr(self.error, "hint", None)
+        if hint:
+            out["hint"] = hint
+        return [out]
+
+
+def _empty_dir(path: Path) -> bool:
+    """No file anywhere under ``path`` (empty directories only); stops at the first file."""
+    return all(not files for _, _, files in os.walk(path))
+
+
+def _public_source(job: BackupJob) -> str:
+    # an engine URL may carry credentials in its query string: show scheme and path only
+    return job.source.split("?", 1)[0]
+
+
+def backup_each(
+    repo: Repository,
+    jobs: Sequence[BackupJob],
+    *,
+    tags: Sequence[str] = (),
+    full: bool = False,
+    progress: ProgressFor | None = None,
+    version: str | None = None,
+) -> list[BackupResult]:
+    """Snapshot each job into ``repo``, every job even when an earlier one failed; the
+    results in job order (the CLI prints failures last). Vector stores: one snapshot per
+    collection. A job that writes nothing says why (:attr:`BackupResult.nothing`). A
+    versioned dataset's snapshot is its next named version, or ``version`` (one job)."""
+    if version is not None and (len(jobs) != 1 or not jobs[0].versioned):
+        raise UsageError(
+            "--version names the version of one versioned dataset",
+            hint="back up one dataset with `versioned: true` in the plan, e.g. "
+            "drkit backup train --version v3",
+        )
+    progress = progress or _no_progress
+    out: list[BackupResult] = []
+    for job in jobs:
+        try:
+            out.append(_run_job(repo, job, tags, full, progress, version))
+        except (DrkitError, OSError) as exc:
+            out.append(BackupResult(job, error=exc))
+    return out
 
 
 def run_backup(
@@ -197,32 +320,58 @@ def run_backup(
     full: bool = False,
     progress: ProgressFor | None = None,
 ) -> list[BackupItem]:
-    """Snapshot each job into ``repo``; vector stores one snapshot per collection."""
-    progress = progress or _no_progress
-    out: list[BackupItem] = []
-    for job in jobs:
-        with progress(job) as advance:
-            if job.kind == "files":
-                snap = backup_path(
-                    repo,
-                    Path(job.source),
-                    component=job.component,
-                    tags=tuple(tags),
-                    progress=advance,
-                )
-                out.append(BackupItem(job, snap))
-            elif job.kind == "store":
-                snap = backup_store(
-                    repo,
-                    open_store(job.source),
-                    component=job.component,
-                    tags=tuple(tags),
-                    progress=advance,
-                )
-                out.append(BackupItem(job, snap))
-            else:
-                out += _backup_vectors(repo, job, tags, full, advance)
-    return out
+    """:func:`backup_each`, raising the first failure after every job was attempted."""
+    results = backup_each(repo, jobs, tags=tags, full=full, progress=progress)
+    for r in results:
+        if r.error is not None:
+            raise r.error
+    return [i for r in results for i in r.items]
+
+
+def _run_job(
+    repo: Repository,
+    job: BackupJob,
+    tags: Sequence[str],
+    full: bool,
+    progress: ProgressFor,
+    version: str | None = None,
+) -> BackupResult:
+    meta = {"version": version_label(repo, job.component, version)} if job.versioned else {}
+    if job.kind == "files":
+        src = Path(job.source)
+        if not src.exists():
+            where = f" ({job.origin})" if job.origin else ""
+            raise InputError(
+                f"{job.component}: {src} does not exist{where}",
+                hint="create it, or fix the path in the plan" if job.origin else "check the path",
+            )
+        if src.is_dir() and _empty_dir(src):
+            return BackupResult(job, nothing=f"nothing to back up: {src} holds no file")
+    with progress(job) as advance:
+        if job.kind == "files":
+            snap = backup_path(
+                repo,
+                Path(job.source),
+                component=job.component,
+                tags=tuple(tags),
+                meta=meta,
+                progress=advance,
+            )
+            return BackupResult(job, (BackupItem(job, snap),))
+        if job.kind == "store":
+            snap = backup_store(
+                repo,
+                open_store(job.source),
+                component=job.component,
+                tags=tuple(tags),
+                meta=meta,
+                progress=advance,
+            )
+            return BackupResult(job, (BackupItem(job, snap),))
+        items = _backup_vectors(repo, job, tags, full, advance)
+        nothing = None if items else "nothing to back up: the store has no collections"
+        # allow_empty: the plan says an empty store is expected, shown but not a failure
+        return BackupResult(job, tuple(items), nothing=nothing, nothing_expected=job.allow_empty)
 
 
 def _backup_vectors(
@@ -233,8 +382,9 @@ def _backup_vectors(
     advance: Callable[[int], None],
 ) -> list[BackupItem]:
     out = []
-    with open_vector_store(job.source) as store:
-        for coll in job.collections or tuple(user_collections(store)):
+    # create=False: a backup never creates the store it backs up (a mistyped path)
+    with open_vector_store(job.source, create=False) as store:
+        for coll in _collections_to_back_up(job, user_collections(store)):
             res = snapshot_collection(
                 repo,
                 store,
@@ -256,6 +406,24 @@ def _backup_vectors(
             }
             out.append(BackupItem(job, res.snapshot, coll, stats, res.warning))
     return out
+
+
+def _collections_to_back_up(job: BackupJob, present: Sequence[str]) -> list[str]:
+    """The job's collections; none, or one missing, fails unless ``job.allow_empty``."""
+    wanted = list(job.collections or present)
+    missing = [c for c in wanted if c not in present]
+    if job.allow_empty:
+        return [c for c in wanted if c in present]
+    if missing:
+        raise NothingToBackUp(
+            f"{job.component}: no collection {', '.join(map(repr, missing))} in "
+            f"{safe_url(job.source)} (it has: {', '.join(present) or 'none'})"
+        )
+    if not wanted:
+        raise NothingToBackUp(
+            f"{job.component}: {safe_url(job.source)} has no collections to back up"
+        )
+    return wanted
 
 
 # --- restore ---------------------------------------------------------------------------
@@ -335,7 +503,8 @@ def restore_snapshot(
     progress: Callable[[Snapshot], AbstractContextManager[Callable[[int], None]]] | None = None,
     replace: bool = False,
 ) -> RestoreOutcome:
-    """Restore snapshot ``ref`` (id, prefix or ``latest``) into ``to``.
+    """Restore snapshot ``ref`` (id, prefix, ``latest``, or ``DATASET@VERSION``, a named
+    version of a versioned dataset) into ``to``.
 
     A vector snapshot goes into a vector store (``to`` = plan component or engine URL),
     as ``collection`` (default: the snapshotted name), atomically; a config the target
@@ -348,8 +517,19 @@ def restore_snapshot(
     if ref == "latest" and component is None and plan is not None:
         with contextlib.suppress(KeyError):
             component = plan.component(to).name
-    snap = _latest_of_collection(repo, component, collection) if ref == "latest" else None
-    snap = snap or repo.find_snapshot(ref, component)
+    if ref == "latest" and component is None:
+        names = sorted({s.component for s in repo.snapshots()})
+        if len(names) > 1:  # the newest of any component is a guess, not an answer
+            raise UsageError(
+                f"'latest' is ambiguous: the repository has snapshots of {len(names)} "
+                f"components ({', '.join(names)})",
+                hint=f"name one: --component {names[0]}",
+            )
+    if "@" in ref:
+        snap = find_version(repo, ref)
+    else:
+        latest = _latest_of_collection(repo, component, collection) if ref == "latest" else None
+        snap = latest or repo.find_snapshot(ref, component)
     bar = progress or (lambda _s: _no_progress(BackupJob("", "files", "")))
     if snap.kind == "vectors":
         url, _ = vector_target(plan, to)

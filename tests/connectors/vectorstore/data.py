@@ -85,7 +85,7 @@ def assert_same_records(
     cfg: CollectionConfig,
     caps: Iterable[Capabilities],
 ) -> None:
-    """Payloads and documents exactly; vectors exactly, or after normalisation where a
+    """Payloads and documents exactly; vectors exactly, or by direction where a
     cosine-normalising engine was on the way (within float32 rounding where one rounds)."""
     caps = list(caps)
     normalised = any(c.normalises_cosine for c in caps)
@@ -99,7 +99,9 @@ def assert_same_records(
             g = np.asarray(row[v.column], dtype=np.float32)[None, :]
             e = np.asarray(exp[v.column], dtype=np.float32)[None, :]
             if v.metric is Metric.COSINE and normalised:
-                np.testing.assert_allclose(g, normalise(e), rtol=1e-6, atol=1e-7)
+                # by direction: Qdrant local gives unit vectors until the client is
+                # reopened and the vectors as given after (a restore's rename reopens it)
+                np.testing.assert_allclose(normalise(g), normalise(e), rtol=1e-6, atol=1e-7)
             elif v.metric is Metric.COSINE and roundoff:
                 np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-7)
             else:

@@ -6,11 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
 from drkit.connectors.vectorstore.base import Metric, VectorStore
 from drkit.connectors.vectorstore.transfer import copy_collection
-from drkit.errors import IncompatibleTarget
 
 from .data import as_dict
 from .engines import Postgres
@@ -40,9 +38,11 @@ def test_pgvector_application_table(
     assert got["7"]["payload"] == {"title": "seven", "score": 0.5, "tags": ["a"]}
     assert got["8"]["payload"] == {"title": None, "score": None, "tags": None}
     assert got["7"]["vector.emb"] == [1.0, 2.0, 3.0]
-    # the application table is not in drkit's layout: restore goes to a new table
-    with pytest.raises(IncompatibleTarget, match="drkit's layout"):
-        pg.import_batches(name, pg.export(name))
+    # import writes payload keys back into the application's own columns (issue 10
+    # item 1; it used to refuse any table not in drkit's layout)
+    before = as_dict(pg.export(name))
+    assert pg.import_batches(name, pg.export(name)) == 2
+    assert as_dict(pg.export(name)) == before
     pg.delete_ids(name, ["8"])
     assert pg.count(name) == 1
     lance = open_store("lancedb")

@@ -12,9 +12,12 @@ Chroma facts that shape the mapping (chromadb 1.x):
   go through ``configuration`` (the legacy ``hnsw:ef_search`` / ``hnsw:ef_construction``
   metadata keys make every insert fail in 1.5). Vectors are stored
   as given (no normalisation).
-- Metadata is flat: str, int, float, bool (and lists in 1.x); no nested objects, no
-  null values, and an empty dict is refused (stored as no metadata). Nested payloads
-  are refused with :class:`IncompatibleTarget`.
+- Metadata is flat: str, int, float, bool, and non-empty lists of one of those types;
+  no nested objects, no null values, and an empty dict is refused (stored as no
+  metadata). Other payloads are refused with :class:`IncompatibleTarget`.
+- The HNSW settings (``ef_construction``, ``ef_search``, ``max_neighbors``, ...) and the
+  application's collection metadata are recorded at export (``index``,
+  ``options["metadata"]``) and applied when restoring into Chroma.
 - ``upsert`` *merges* metadata (old keys survive), so import deletes existing ids first.
 - Cosine-space vectors come back within about 1 ulp, not bit-exact
   (``capabilities.cosine_roundoff``); l2/ip vectors are exact.
@@ -140,11 +143,14 @@ class ChromaStore(VectorStore):
         index = {"type": "hnsw"} | {
             k: v for k, v in hnsw.items() if k != "space" and isinstance(v, int | float)
         }
+        # the application's own collection metadata (drkit's and the legacy hnsw: keys aside)
+        user_meta = {k: v for k, v in meta.items() if k != DIM_KEY and not k.startswith("hnsw:")}
         return CollectionConfig(
             name=name,
             vectors=(VectorField("", int(dim), _SPACES[space], index),),
             engine=self.engine,
             engine_version=self.engine_version(),
+            options={"metadata": user_meta} if user_meta else {},
         )
 
     def count(self, name: str) -> int:
@@ -197,13 +203,23 @@ class ChromaStore(VectorStore):
         meta: dict[str, Any] = {DIM_KEY: v.dimension, "hnsw:space": space}
         hnsw: dict[str, Any] = {"space": space}
         if config.engine == self.engine:  # index parameters only survive into chroma
-            for key in ("ef_construction", "ef_search", "max_neighbors"):
+            for key in ("ef_construction", "ef_search", "max_neighbors", "sync_threshold"):
                 if isinstance(v.index.get(key), int):
                     hnsw[key] = v.index[key]
+            if isinstance(v.index.get("resize_factor"), int | float):
+                hnsw["resize_factor"] = v.index["resize_factor"]
+            user_meta = config.options.get("metadata")
+            if isinstance(user_meta, dict):
+                meta = {**user_meta, **meta}
+        create = partial(
+            self._client.create_collection,
+            name,
+            metadata=meta,
+            configuration={"hnsw": hnsw},
+            embedding_function=None,
+        )
         with exists_as(name, "already exists"):
-            self._call(
-                lambda: self._client.create_collection(name, metadata=meta, embedding_function=None)
-            )
+            self._call(create)
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         config = self.describe(name)

@@ -11,7 +11,13 @@ metric in an index, not in the table, so drkit records it in the schema metadata
 that metadata, else ``l2`` (LanceDB's default). Tables drkit creates have columns
 ``id`` (string), the vectors, ``payload`` (canonical JSON string), ``document``
 (string). Other tables: an ``id`` column is the id, a string ``payload`` column the
-payload, and any other column is folded into the payload by name.
+payload, and any other column is folded into the payload by name (a null cell is an
+absent key, not an explicit null).
+
+Same-engine restore: describe records the table's Arrow schema (``options
+["arrow_schema"]``, base64 of the IPC schema), and a restore into LanceDB creates the
+table with exactly those columns and types (the application's ``where("lang = 'en'")``
+keeps working); import splits the payload back into its columns.
 
 Rename: LanceDB OSS has no ``rename_table``; on a local path a table is the directory
 ``NAME.lance``, which drkit renames with one atomic ``os.rename``.
@@ -19,6 +25,7 @@ Rename: LanceDB OSS has no ``rename_table``; on a local path a table is the dire
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -144,13 +151,16 @@ class LanceDBStore(VectorStore):
         }
 
     def describe(self, name: str) -> CollectionConfig:
-        lay = self._layout(self._table(name), name)
+        table = self._table(name)
+        lay = self._layout(table, name)
+        schema = table.schema.remove_metadata()
         return CollectionConfig(
             name=name,
             vectors=tuple(lay["vectors"]),
             payload_schema=lay["payload_schema"],
             engine=self.engine,
             engine_version=self.engine_version(),
+            options={"arrow_schema": base64.b64encode(schema.serialize()).decode()},
         )
 
     def count(self, name: str) -> int:
@@ -196,7 +206,8 @@ class LanceDBStore(VectorStore):
             for i in range(n):
                 raw_payload = base[i]
                 p = json.loads(raw_payload) if raw_payload else {}
-                p.update({c: _jsonable(v[i]) for c, v in extras.items()})
+                # a null cell is an absent key (import writes an absent key as null)
+                p.update({c: _jsonable(v[i]) for c, v in extras.items() if v[i] is not None})
                 payloads.append(canonical_json(p))
             cols.append(pa.array(payloads, pa.string()))
         else:
@@ -225,25 +236,37 @@ class LanceDBStore(VectorStore):
         return pa.schema(fields, metadata=meta)
 
     def _create(self, config: CollectionConfig, name: str) -> None:
-        schema = self._table_schema(config)
+        schema = self._recorded_schema(config) or self._table_schema(config)
         self._call(lambda: self._db.create_table(name, schema=schema), name)
+
+    def _recorded_schema(self, config: CollectionConfig) -> pa.Schema | None:
+        """The application's own table schema, recorded at export, if it fits ``config``."""
+        raw = config.options.get("arrow_schema") if config.engine == self.engine else None
+        if not isinstance(raw, str):
+            return None
+        schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(raw)))
+        for v in config.vectors:
+            col = v.name or VECTOR
+            if col not in schema.names or not pa.types.is_fixed_size_list(schema.field(col).type):
+                return None
+            if schema.field(col).type.list_size != v.dimension:
+                return None
+        if ID not in schema.names:
+            return None
+        meta = {f"{META}{v.name or VECTOR}": v.metric.value for v in config.vectors}
+        return schema.with_metadata(meta)
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         table = self._table(name)
         lay = self._layout(table, name)
-        if lay["extra"] or not lay["has_payload"] or not lay["has_document"]:
-            raise IncompatibleTarget(
-                f"lancedb table {name!r} is not in drkit's layout (id, vectors, payload, document)",
-                hint="restore into a new table with --collection",
-            )
         config = self.describe(name)
-        schema = self._table_schema(config)
+        schema = table.schema
         written = 0
         for big in batches:
             big = conform(config, big, name)
             for start in range(0, len(big), self.capabilities.max_batch):
                 batch = big.slice(start, self.capabilities.max_batch)
-                data = pa.Table.from_arrays(batch.columns, schema=schema)
+                data = self._table_rows(batch, lay, schema, name)
                 if self._call(table.count_rows, name) == 0:
                     self._call(partial(table.add, data), name)
                 else:
@@ -291,10 +314,63 @@ class LanceDBStore(VectorStore):
             return
         os.rename(src, dst)  # atomic on one filesystem; fails if dst appeared meanwhile
 
+    @staticmethod
+    def _table_rows(
+        batch: pa.RecordBatch, lay: dict[str, Any], schema: pa.Schema, name: str
+    ) -> pa.Table:
+        """Canonical rows in the table's own columns: payload keys that are columns go
+        there (absent -> null), the rest into ``payload``; refused if nothing holds them."""
+        payloads = [json.loads(p) for p in batch.column(PAYLOAD).to_pylist()]
+        extras = {c: [p.pop(c, None) for p in payloads] for c in lay["extra"]}
+        if not lay["has_payload"]:
+            left = sorted({k for p in payloads for k in p})
+            if left:
+                raise IncompatibleTarget(
+                    f"lancedb table {name!r} has no column for payload keys {left[:5]}",
+                    hint="restore into a new table with --collection",
+                )
+        if not lay["has_document"] and batch.column(DOCUMENT).null_count < len(batch):
+            raise IncompatibleTarget(f"lancedb table {name!r} has no document column")
+        vcols = lay["vcols"]
+        canonical_vectors = dict(zip(vcols, batch.columns[1 : 1 + len(vcols)], strict=True))
+        cols: list[pa.Array] = []
+        for f in schema:
+            if f.name == ID:
+                values: Any = batch.column(ID)
+            elif f.name in canonical_vectors:
+                values = canonical_vectors[f.name]
+            elif f.name == PAYLOAD:
+                values = pa.array([canonical_json(p) for p in payloads], pa.string())
+            elif f.name == DOCUMENT:
+                values = batch.column(DOCUMENT)
+            else:
+                values = extras[f.name]
+            cols.append(_to_arrow(values, f, name))
+        return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _to_arrow(values: Any, f: pa.Field, table: str) -> pa.Array:
+    """``values`` (an Arrow array or a list of JSON values) as a column of ``f``'s type."""
+    try:
+        if isinstance(values, pa.Array):
+            return values if values.type == f.type else values.cast(f.type)
+        try:
+            return pa.array(values, type=f.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            return pa.array(values).cast(f.type)  # ISO text -> timestamp, ...
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as exc:
+        raise IncompatibleTarget(
+            f"lancedb table {table!r}: column {f.name!r} ({f.type}) cannot hold the "
+            f"restored values: {exc}",
+            hint="restore into a new table with --collection",
+        ) from exc
+
 
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if hasattr(value, "isoformat"):  # datetime, date, time: ISO text casts back
+        return value.isoformat()
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

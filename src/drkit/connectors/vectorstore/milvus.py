@@ -8,12 +8,22 @@ Collections drkit creates: ``id`` VARCHAR primary key (max 1024 bytes), one
 ``FLOAT_VECTOR`` field per vector (``vector`` for the default one, the vector's name
 for named ones) each with an AUTOINDEX of the metric, ``document`` VARCHAR nullable,
 and the *dynamic field* on: payload keys become top-level dynamic fields, as Milvus
-applications usually query them. A payload key that collides with a schema field is
-refused. Other collections: the primary key (INT64 or VARCHAR) is the id, a VARCHAR
+applications usually query them. A payload key that collides with a schema field
+(``document``, ``id``, a vector's name) is stored as the dynamic field
+``__drkit_key_<key>`` and given back under its own name on export. Other
+collections: the primary key (INT64 or VARCHAR) is the id, a VARCHAR
 ``document`` field the document, and every other scalar/dynamic field goes into the
 payload. Metric: from each vector field's index (``COSINE``/``IP``/``L2``). Vectors are
 stored as given (no cosine normalisation). ``upsert`` in Milvus Lite keeps dynamic
 fields of the old entity, so import deletes the ids first, then inserts.
+
+Same-engine restore: describe records the collection's schema (every field with its
+type, params, nullability, partition key; primary key name and type; the dynamic
+flag), its indexes (type, metric, params, scalar indexes too) and its partitions in
+``options``; a restore into Milvus recreates them, so an INT64 ``pk`` stays INT64 and
+declared fields stay declared. Not carried: which partition a record was in (records
+go to ``_default``; partitions are recreated empty), and ``auto_id`` (restored ids are
+kept, so the primary key is created without it).
 """
 
 from __future__ import annotations
@@ -57,6 +67,10 @@ _METRICS = {"COSINE": Metric.COSINE, "IP": Metric.DOT, "L2": Metric.L2}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 ID_MAX = 1024
 DOC_MAX = 65535
+#: payload keys that collide with a schema field are stored under this prefix
+KEY_ESCAPE = "__drkit_key_"
+#: describe_index keys that are state, not settings
+_INDEX_STATE = {"index_name", "total_rows", "indexed_rows", "pending_index_rows", "state"}
 
 
 class MilvusStore(VectorStore):
@@ -160,8 +174,42 @@ class MilvusStore(VectorStore):
             payload_schema=lay["payload_schema"],
             engine=self.engine,
             engine_version=self.engine_version(),
-            options={"id_type": "int64" if lay["pk_int"] else "varchar"},
+            options={"id_type": "int64" if lay["pk_int"] else "varchar", **self._recorded(name)},
         )
+
+    def _recorded(self, name: str) -> dict[str, Any]:
+        """The collection's schema, indexes and partitions as JSON data (see the docstring)."""
+        desc = self._call(partial(self._client.describe_collection, name), name)
+        fields = []
+        for f in desc["fields"]:
+            field: dict[str, Any] = {
+                "name": f["name"],
+                "type": str(getattr(f["type"], "name", f["type"])),
+                "params": {k: v for k, v in (f.get("params") or {}).items()},
+            }
+            for key in ("is_primary", "nullable", "is_partition_key"):
+                if f.get(key):
+                    field[key] = True
+            if f.get("element_type") is not None:
+                field["element_type"] = str(getattr(f["element_type"], "name", f["element_type"]))
+            if f.get("default_value") is not None:
+                field["default_value"] = _plain(f["default_value"])
+            fields.append(field)
+        indexes = {}
+        for iname in self._call(partial(self._client.list_indexes, name), name):
+            idx = self._call(partial(self._client.describe_index, name, index_name=iname), name)
+            if idx:
+                indexes[iname] = {k: _plain(v) for k, v in idx.items() if k not in _INDEX_STATE}
+        partitions = [
+            p
+            for p in self._call(partial(self._client.list_partitions, name), name)
+            if p != "_default"
+        ]
+        return {
+            "schema": {"fields": fields, "dynamic": bool(desc.get("enable_dynamic_field"))},
+            "indexes": indexes,
+            "partitions": partitions,
+        }
 
     def count(self, name: str) -> int:
         if not self._has(name):
@@ -205,7 +253,10 @@ class MilvusStore(VectorStore):
             v.name: [r[f] for r in rows]
             for v, f in zip(config.vectors, lay["vfields"], strict=True)
         }
-        payloads = [{k: v for k, v in dict(r).items() if k not in skip} for r in rows]
+        payloads = [
+            {k.removeprefix(KEY_ESCAPE): v for k, v in dict(r).items() if k not in skip}
+            for r in rows
+        ]
         docs = [r.get(DOCUMENT) for r in rows] if lay["has_document"] else None
         return make_batch(config, ids, vecs, payloads, docs)
 
@@ -221,6 +272,10 @@ class MilvusStore(VectorStore):
         )
 
     def _create(self, config: CollectionConfig, name: str) -> None:
+        recorded = config.options.get("schema") if config.engine == self.engine else None
+        if isinstance(recorded, dict) and self._fits(recorded, config):
+            self._create_recorded(config, name)
+            return
         from pymilvus import MilvusClient
 
         t = self._types
@@ -238,6 +293,56 @@ class MilvusStore(VectorStore):
                 partial(self._client.create_collection, name, schema=schema, index_params=index)
             )
 
+    @staticmethod
+    def _fits(recorded: dict[str, Any], config: CollectionConfig) -> bool:
+        """The recorded schema still has the config's vectors (a mapping may rename)."""
+        vecs = {
+            f["name"]: f["params"].get("dim")
+            for f in recorded["fields"]
+            if f["type"] == "FLOAT_VECTOR"
+        }
+        return vecs == {v.name or VECTOR: v.dimension for v in config.vectors}
+
+    def _create_recorded(self, config: CollectionConfig, name: str) -> None:
+        from pymilvus import MilvusClient
+
+        t = self._types
+        recorded = config.options["schema"]
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=recorded["dynamic"])
+        for f in recorded["fields"]:
+            kwargs: dict[str, Any] = dict(f["params"])
+            for key in ("is_primary", "nullable", "is_partition_key", "default_value"):
+                if key in f:
+                    kwargs[key] = f[key]
+            if "element_type" in f:
+                kwargs["element_type"] = t[f["element_type"]]
+                if f["element_type"] == "VARCHAR":
+                    kwargs.setdefault("max_length", DOC_MAX)  # Milvus Lite does not report it
+            schema.add_field(f["name"], t[f["type"]], **kwargs)
+        index = self._client.prepare_index_params()
+        metric = {m: k for k, m in _METRICS.items()}
+        by_field = {i["field_name"]: (n, i) for n, i in config.options.get("indexes", {}).items()}
+        for f in recorded["fields"]:
+            n, idx = by_field.get(f["name"], (None, None))
+            if idx is None and f["type"] != "FLOAT_VECTOR":
+                continue
+            v = next((v for v in config.vectors if (v.name or VECTOR) == f["name"]), None)
+            kwargs = {"index_type": (idx or {}).get("index_type", "AUTOINDEX")}
+            if v is not None:
+                kwargs["metric_type"] = metric[v.metric]
+            skip = ("field_name", "index_type", "metric_type", "params")
+            params = dict((idx or {}).get("params") or {})
+            params |= {k: v for k, v in (idx or {}).items() if k not in skip}
+            if params:
+                kwargs["params"] = params
+            index.add_index(f["name"], index_name=n or "", **kwargs)
+        with exists_as(name, "already exist"):
+            self._call(
+                partial(self._client.create_collection, name, schema=schema, index_params=index)
+            )
+        for p in config.options.get("partitions", []):
+            self._call(partial(self._client.create_partition, name, p), name)
+
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         config = self.describe(name)
         lay = self._layout(name)
@@ -252,15 +357,10 @@ class MilvusStore(VectorStore):
                 docs = batch.column(DOCUMENT).to_pylist()
                 rows = []
                 for i, payload in enumerate(payloads_of(batch)):
-                    clash = reserved.intersection(payload)
-                    if clash:
-                        raise IncompatibleTarget(
-                            f"payload key {sorted(clash)[0]!r} of record {ids[i]!r} collides "
-                            "with a milvus schema field"
-                        )
                     if docs[i] is not None and len(docs[i].encode()) > DOC_MAX:
                         raise IncompatibleTarget(f"document of {ids[i]!r} exceeds {DOC_MAX} bytes")
-                    row = dict(payload)
+                    # a key that collides with a schema field is kept under an escaped name
+                    row = {KEY_ESCAPE + k if k in reserved else k: v for k, v in payload.items()}
                     row[lay["pk"]] = int(ids[i]) if lay["pk_int"] else ids[i]
                     for v, f in zip(config.vectors, lay["vfields"], strict=True):
                         row[f] = vecs[v.name][i].tolist()
@@ -314,6 +414,17 @@ class MilvusStore(VectorStore):
 
     def close(self) -> None:
         self._client.close()
+
+
+def _plain(value: Any) -> Any:
+    """pymilvus values (enums, numbers as text) as plain JSON data."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(getattr(value, "name", value))
 
 
 def _in(field: str, keys: Sequence[Any]) -> str:

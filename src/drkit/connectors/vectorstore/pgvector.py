@@ -18,13 +18,19 @@ comment ``drkit:metric=<metric>`` (pgvector keeps the metric in the index, not t
 column). Existing tables are read too: the primary key is the id (rendered as text), a
 column called ``document`` the document, a ``jsonb`` column called ``payload`` the
 payload, and any other column is folded into the payload by name. Metric: from the
-vector column's index operator class, else the comment, else ``l2``. Import needs
-the drkit layout (id, vector columns, ``payload`` jsonb, ``document``).
+vector column's index operator class, else the comment, else ``l2``. Import puts each
+payload key that is a column into that column and the rest into ``payload``.
+
+Same-engine restore rebuilds the table's own DDL (:mod:`.pgvector_ddl`): id type
+(``uuid`` stays ``uuid``), typed columns, NOT NULL/DEFAULT, comments, HNSW parameters,
+btree/GIN indexes and their names. Records are loaded with ``COPY`` into the bare
+table; the indexes are built after the load (``COPY`` then ``CREATE INDEX``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -49,6 +55,12 @@ from drkit.connectors.vectorstore.base import (
     make_batch,
     not_found,
     vectors_of,
+)
+from drkit.connectors.vectorstore.pgvector_ddl import (
+    build_pending,
+    pending_comment,
+    rename_indexes,
+    table_ddl,
 )
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
@@ -229,13 +241,14 @@ class PgvectorStore(VectorStore):
 
     def describe(self, name: str) -> CollectionConfig:
         lay = self._call(lambda c: self._layout(c, name), name)
+        ddl = self._call(lambda c: table_ddl(c, self.schema, name), name)
         return CollectionConfig(
             name=name,
             vectors=tuple(lay["vectors"]),
             payload_schema=lay["payload_schema"],
             engine=self.engine,
             engine_version=self.engine_version(),
-            options={"id_type": lay["pk_type"]},
+            options={"id_type": lay["pk_type"], "id_column": lay["pk"], "ddl": ddl},
         )
 
     def count(self, name: str) -> int:
@@ -336,71 +349,128 @@ class PgvectorStore(VectorStore):
             )
 
     def _create(self, config: CollectionConfig, name: str) -> None:
+        """Create the bare table; its secondary indexes wait in the table comment until
+        the first import has loaded the records (:func:`build_pending`)."""
         from psycopg import sql
 
         table = self._ident(name)
-        cols: list[sql.Composable] = [sql.SQL("id text PRIMARY KEY")]
-        for v in config.vectors:
-            cols.append(
-                sql.SQL("{} vector({})").format(
-                    sql.Identifier(v.name or DEFAULT_COLUMN), v.dimension
-                )
-            )
-        cols.append(sql.SQL("payload jsonb NOT NULL DEFAULT '{}'"))
-        cols.append(sql.SQL("document text"))
-        stmts: list[sql.Composable] = [
-            sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"),
-            sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(cols)),
-        ]
-        for v in config.vectors:
-            col = sql.Identifier(v.name or DEFAULT_COLUMN)
-            stmts.append(
-                sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
-                    table, col, sql.Literal(f"drkit:metric={v.metric.value}")
-                )
-            )
-            if v.dimension <= 2000:  # pgvector's HNSW limit for vector
-                stmts.append(
-                    sql.SQL("CREATE INDEX ON {} USING hnsw ({} {})").format(
-                        table, col, sql.SQL(_OPCLASS[v.metric])
+        recorded = self._recorded_ddl(config)
+        comments: list[tuple[str, str]] = []
+        if recorded is not None:
+            ddl, pk = recorded
+            cols: list[sql.Composable] = []
+            for c in ddl["columns"]:
+                parts = [sql.Identifier(c["name"]), sql.SQL(c["type"])]
+                if c["not_null"] and c["name"] != pk:
+                    parts.append(sql.SQL("NOT NULL"))
+                if c["default"]:
+                    parts.append(sql.SQL("DEFAULT " + c["default"]))
+                cols.append(sql.SQL(" ").join(parts))
+                if c["comment"]:
+                    comments.append((c["name"], c["comment"]))
+            cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(pk)))
+            indexes: list[dict[str, Any]] = list(ddl["indexes"])
+            table_comment = ddl.get("comment")
+        else:
+            cols = [sql.SQL("id text PRIMARY KEY")]
+            for v in config.vectors:
+                cols.append(
+                    sql.SQL("{} vector({})").format(
+                        sql.Identifier(v.name or DEFAULT_COLUMN), v.dimension
                     )
                 )
+            cols.append(sql.SQL("payload jsonb NOT NULL DEFAULT '{}'"))
+            cols.append(sql.SQL("document text"))
+            comments = [
+                (v.name or DEFAULT_COLUMN, f"drkit:metric={v.metric.value}") for v in config.vectors
+            ]
+            indexes = []
+            table_comment = None
 
         def run(conn: Any) -> None:
+            pending = indexes
+            if recorded is None:  # drkit's layout: one HNSW index per vector column
+                pending = [
+                    {
+                        "name": None,
+                        "unique": False,
+                        "using": sql.SQL("USING hnsw ({} {})")
+                        .format(
+                            sql.Identifier(v.name or DEFAULT_COLUMN), sql.SQL(_OPCLASS[v.metric])
+                        )
+                        .as_string(conn),
+                    }
+                    for v in config.vectors
+                    if v.dimension <= 2000  # pgvector's HNSW limit for vector
+                ]
             with conn.transaction():
-                for s in stmts:
-                    conn.execute(s)
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                conn.execute(
+                    sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(cols))
+                )
+                for col, text in comments:
+                    conn.execute(
+                        sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                            table, sql.Identifier(col), sql.Literal(text)
+                        )
+                    )
+                note = pending_comment(pending, table_comment) if pending else table_comment
+                conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(note)))
 
         self._call(run, name)
 
+    def _recorded_ddl(self, config: CollectionConfig) -> tuple[dict[str, Any], str] | None:
+        """The source table's DDL and primary key, if recorded by this engine and its
+        vector columns are still the config's (a mapping may have renamed them)."""
+        ddl = config.options.get("ddl") if config.engine == self.engine else None
+        pk = config.options.get("id_column")
+        if not isinstance(ddl, dict) or not isinstance(pk, str):
+            return None
+        types = {c["name"]: c["type"] for c in ddl.get("columns", [])}
+        vcols = {c for c, t in types.items() if t.startswith("vector(")}
+        wanted = {v.name or DEFAULT_COLUMN: f"vector({v.dimension})" for v in config.vectors}
+        if vcols != set(wanted) or any(types[c] != t for c, t in wanted.items()) or pk not in types:
+            return None
+        return ddl, pk
+
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        """Rows go to their columns (payload keys that are columns, the rest into
+        ``payload``). Into an empty table they are ``COPY``'d straight in; otherwise
+        through a temporary table and ``INSERT ... ON CONFLICT DO UPDATE``. Indexes a
+        restore left pending are built at the end."""
         from psycopg import sql
 
         config = self.describe(name)
         lay = self._call(lambda c: self._layout(c, name), name)
-        if not lay["has_payload"] or lay["extra"] or not lay["has_document"]:
-            raise IncompatibleTarget(
-                f"table {name!r} is not in drkit's layout (id, vectors, payload jsonb, document)",
-                hint="restore into a new table with --collection",
-            )
-        vcols = [sql.Identifier(c) for c in lay["vcols"]]
-        names = [sql.Identifier("id"), *vcols, sql.Identifier(PAYLOAD), sql.Identifier(DOCUMENT)]
+        table = self._ident(name)
+        cols = [lay["pk"], *lay["vcols"]]
+        cols += [PAYLOAD] if lay["has_payload"] else []
+        cols += [DOCUMENT] if lay["has_document"] else []
+        cols += lay["extra"]
+        names = [sql.Identifier(c) for c in cols]
         col_list = sql.SQL(", ").join(names)
         updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(n) for n in names[1:])
         tmp = sql.Identifier("drkit_import")
+        fresh = self.count(name) == 0
         written = 0
         for big in batches:
             big = conform(config, big, name)
             for start in range(0, len(big), self.capabilities.max_batch):
                 batch = big.slice(start, self.capabilities.max_batch)
-                rows = self._rows(config, batch)
+                rows = self._rows(config, batch, lay, name)
 
                 def load(conn: Any, rows: list[tuple[Any, ...]] = rows) -> None:
                     with conn.transaction():
+                        if fresh:  # a restore's new table: no conflicts, COPY straight in
+                            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(table, col_list)
+                            with conn.cursor().copy(copy_sql) as copy:
+                                for row in rows:
+                                    copy.write_row(row)
+                            return
                         conn.execute(
                             sql.SQL(
                                 "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0"
-                            ).format(tmp, col_list, self._ident(name))
+                            ).format(tmp, col_list, table)
                         )
                         copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(tmp, col_list)
                         with conn.cursor().copy(copy_sql) as copy:
@@ -411,32 +481,50 @@ class PgvectorStore(VectorStore):
                                 "INSERT INTO {} ({}) SELECT {} FROM {} "
                                 "ON CONFLICT ({}) DO UPDATE SET {}"
                             ).format(
-                                self._ident(name),
-                                col_list,
-                                col_list,
-                                tmp,
-                                sql.Identifier(lay["pk"]),
-                                updates,
+                                table, col_list, col_list, tmp, sql.Identifier(lay["pk"]), updates
                             )
                         )
 
                 self._call(load, name)
                 written += len(batch)
+        self._call(lambda c: build_pending(c, self.schema, name), name)
         return written
 
     @staticmethod
-    def _rows(config: CollectionConfig, batch: pa.RecordBatch) -> list[tuple[Any, ...]]:
+    def _rows(
+        config: CollectionConfig, batch: pa.RecordBatch, lay: dict[str, Any], name: str
+    ) -> list[tuple[Any, ...]]:
+        from psycopg.types.json import Jsonb
+
         ids = batch.column(ID).to_pylist()
         vec_text = []
         for v in config.vectors:
             mat = vectors_of(batch, v.column)
             # repr of the float64 of a float32 parses back to the same float32 (strtof)
             vec_text.append(["[" + ",".join(map(repr, row)) + "]" for row in mat.tolist()])
-        payloads = batch.column(PAYLOAD).to_pylist()
+        payloads = [json.loads(p) for p in batch.column(PAYLOAD).to_pylist()]
         docs = batch.column(DOCUMENT).to_pylist()
-        return [
-            (ids[i], *(vt[i] for vt in vec_text), payloads[i], docs[i]) for i in range(len(ids))
-        ]
+        extra: list[str] = lay["extra"]
+        is_json = [lay["payload_schema"][c] in ("json", "jsonb") for c in extra]
+        if not lay["has_document"] and any(d is not None for d in docs):
+            raise IncompatibleTarget(f"table {name!r} has no document column for the documents")
+        out = []
+        for i, rid in enumerate(ids):
+            p = payloads[i]
+            cells = [p.pop(c, None) for c in extra]
+            cells = [
+                Jsonb(v) if j and v is not None else v for v, j in zip(cells, is_json, strict=True)
+            ]
+            if not lay["has_payload"] and p:
+                raise IncompatibleTarget(
+                    f"table {name!r} has no column for payload keys {sorted(p)[:5]}",
+                    hint="restore into a new table with --collection",
+                )
+            row: list[Any] = [rid, *(vt[i] for vt in vec_text)]
+            row += [Jsonb(p)] if lay["has_payload"] else []
+            row += [docs[i]] if lay["has_document"] else []
+            out.append((*row, *cells))
+        return out
 
     def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
         from psycopg import sql
@@ -482,7 +570,13 @@ class PgvectorStore(VectorStore):
         q = sql.SQL("ALTER TABLE {} RENAME TO {}").format(
             self._ident(name), sql.Identifier(new_name)
         )
-        self._call(lambda c: c.execute(q), new_name)
+
+        def run(conn: Any) -> None:
+            with conn.transaction():
+                conn.execute(q)
+                rename_indexes(conn, self.schema, name, new_name)
+
+        self._call(run, new_name)
 
     def swap_in(self, new: str, name: str, old: str) -> bool:
         """Both renames in one transaction: atomic for every reader."""

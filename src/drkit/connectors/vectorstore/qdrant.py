@@ -11,22 +11,34 @@ Mapping to the canonical format:
   are stored under ``uuid5(DRKIT_NAMESPACE, id)`` with the original id in the payload key
   ``__drkit_id``; export maps them back and removes the key.
 - Qdrant has no document text; a document is kept in the payload key
-  ``__drkit_document`` and given back as ``document`` on export.
+  ``__drkit_document`` and given back as ``document`` on export. Applications that keep
+  their text under their own key name it with ``?document_key=KEY`` on the URL (the
+  plan's ``vector_stores[].document_key``): a string under that key is the document.
 - COSINE collections store vectors normalised to unit length
   (``capabilities.normalises_cosine``).
+- Rename on a local path (``qdrant+local``) moves the collection's directory and
+  rewrites ``meta.json`` (client closed meanwhile), so a restore writes every point
+  once, instead of into a temporary collection and again into a copy. The directory
+  moves first: a crash in between leaves the temporary collection (empty, a leftover)
+  and a directory no collection names, which ``create`` clears before reusing the name.
 - Unnamed (``""``) and named vectors map one to one. Sparse vectors, multivectors and
   the Manhattan metric are refused with :class:`IncompatibleTarget`.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from functools import partial
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 
@@ -42,6 +54,7 @@ from drkit.connectors.vectorstore.base import (
     VectorStore,
     chunks,
     conform,
+    exists_error,
     make_batch,
     not_found,
     payloads_of,
@@ -86,6 +99,10 @@ class QdrantStore(VectorStore):
         self._models = models
         self.url = url
         parts = urlsplit(url)
+        #: the payload key that holds the document text
+        self._doc_key = parse_qs(parts.query).get("document_key", [DOC_KEY])[0]
+        #: the storage directory of a local-mode store on disk
+        self._path: Path | None = None
         try:
             if parts.scheme == "qdrant+memory":
                 self._client = QdrantClient(location=":memory:")
@@ -93,6 +110,8 @@ class QdrantStore(VectorStore):
             elif parts.scheme == "qdrant+local":
                 self._client = guarded(lambda: QdrantClient(path=parts.path), self.engine, url)
                 self._local = True
+                self._path = Path(parts.path)
+                self.capabilities = replace(self.capabilities, atomic_rename=True)
             else:
                 scheme = parts.scheme.split("+")[1]
                 self._client = QdrantClient(url=f"{scheme}://{parts.netloc}", timeout=30)
@@ -217,7 +236,8 @@ class QdrantStore(VectorStore):
         for p in points:
             payload = dict(p.payload or {})
             ids.append(str(payload.pop(ID_KEY, p.id)))
-            docs.append(payload.pop(DOC_KEY, None))
+            doc = payload.get(self._doc_key)
+            docs.append(payload.pop(self._doc_key) if isinstance(doc, str) else None)
             payloads.append(payload)
             vector = p.vector if isinstance(p.vector, dict) else {"": p.vector}
             for v in config.vectors:
@@ -244,6 +264,10 @@ class QdrantStore(VectorStore):
             vectors_config: Any = params(config.vectors[0])
         else:
             vectors_config = {v.name: params(v) for v in config.vectors}
+        if self._path is not None:  # a directory left by a rename cut short is no collection
+            orphan = self._path / "collection" / name
+            if orphan.is_dir() and not self._exists(name):
+                shutil.rmtree(orphan)
         self._call(lambda: self._client.create_collection(name, vectors_config=vectors_config))
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
@@ -263,7 +287,7 @@ class QdrantStore(VectorStore):
                     if mapped:
                         payload[ID_KEY] = rid
                     if docs[i] is not None:
-                        payload[DOC_KEY] = docs[i]
+                        payload[self._doc_key] = docs[i]
                     if len(vecs) == 1 and "" in vecs:
                         vector: Any = vecs[""][i].tolist()
                     else:
@@ -306,6 +330,42 @@ class QdrantStore(VectorStore):
         if self._absent(name, self._exists(name), missing_ok=missing_ok):
             return
         self._call(lambda: self._client.delete_collection(name), name)
+
+    def rename(self, name: str, new_name: str) -> None:
+        if self._path is None:
+            super().rename(name, new_name)
+            return
+        from qdrant_client import QdrantClient
+
+        if not self._exists(name):
+            raise not_found(name, self.url)
+        if self._exists(new_name):
+            raise exists_error(new_name)
+        self.check_name(new_name)
+        base = self._path / "collection"
+        self._client.close()  # releases the storage lock; meta.json is ours to rewrite
+        try:
+            dst = base / new_name
+            if dst.is_dir():  # not a collection (checked above): a leftover directory
+                shutil.rmtree(dst)
+            os.rename(base / name, dst)
+            meta_path = self._path / "meta.json"
+            meta = json.loads(meta_path.read_text())
+            meta["collections"][new_name] = meta["collections"].pop(name)
+            indexes = meta.get("text_indexes") or {}
+            if name in indexes:
+                indexes[new_name] = indexes.pop(name)
+            meta["aliases"] = {
+                a: (new_name if c == name else c) for a, c in meta.get("aliases", {}).items()
+            }
+            tmp = meta_path.with_name("meta.json.drkit-tmp")
+            tmp.write_text(json.dumps(meta))
+            os.replace(tmp, meta_path)
+        finally:
+            try:
+                self._client = QdrantClient(path=str(self._path))
+            except RuntimeError as exc:  # another client took the path meanwhile
+                raise EngineUnreachable(f"cannot reopen {self.url}: {exc}") from exc
 
     def close(self) -> None:
         self._client.close()

@@ -115,16 +115,38 @@ def normalise(vectors: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.floa
 
 
 def check_flat_payload(payload: Mapping[str, Any], engine: str) -> None:
-    """Refuse payloads an engine with flat scalar metadata cannot hold."""
+    """Refuse payloads an engine with flat metadata cannot hold: scalars (str, int,
+    float, bool) and non-empty lists of one scalar type pass (Chroma 1.x stores those);
+    nested objects, nested or mixed or empty lists, and null are refused."""
     for key, value in payload.items():
+        if isinstance(value, list) and _flat_list(value):
+            continue
         if value is None or isinstance(value, dict | list):
+            what = "null" if value is None else type(value).__name__
+            if isinstance(value, list):
+                what = "an empty list" if not value else "a list of mixed or nested values"
             raise IncompatibleTarget(
-                f"{engine} keeps flat metadata only; payload key {key!r} holds "
-                f"{type(value).__name__ if value is not None else 'null'}",
+                f"{engine} keeps flat metadata only; payload key {key!r} holds {what}",
                 hint="restore into an engine with JSON payloads (Qdrant, pgvector, Milvus)",
             )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise IncompatibleTarget(f"payload key {key!r} is not a finite number")
+        _check_finite(key, value)
+
+
+def _flat_list(values: list[Any]) -> bool:
+    """A non-empty list of one scalar type (bool is not an int here)."""
+    if not values:
+        return False
+    kind = type(values[0])
+    if kind not in (str, int, float, bool) or any(type(v) is not kind for v in values):
+        return False
+    for v in values:
+        _check_finite("list element", v)
+    return True
+
+
+def _check_finite(key: str, value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise IncompatibleTarget(f"payload key {key!r} is not a finite number")
 
 
 def _same_type(got: pa.DataType, expected: pa.DataType) -> bool:

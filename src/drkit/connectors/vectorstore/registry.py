@@ -14,6 +14,11 @@
 ``milvus://HOST:PORT``      a Milvus server (``milvus-lite server`` too)
 ==========================  ==========================================================
 
+Opening for backup or export (``create=False``) never creates a store: the local
+schemes (``qdrant+local``, ``chroma``, ``lancedb``, ``milvus-lite``) would otherwise
+make an empty one at a mistyped path, so a missing path, or a directory that holds no
+store of that engine, is refused first (:data:`LOCAL_STORES`).
+
 Third-party connectors register under the ``drkit.vectorstores`` entry-point group
 (name = URL scheme, value = ``module:Class``); built-ins win on a clash. A class takes
 the URL as its only positional argument.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from drkit.connectors.vectorstore.base import VectorStore
@@ -42,6 +48,15 @@ BUILTIN: dict[str, str] = {
     "lancedb": "drkit.connectors.vectorstore.lancedb:LanceDBStore",
     "milvus-lite": "drkit.connectors.vectorstore.milvus:MilvusStore",
     "milvus": "drkit.connectors.vectorstore.milvus:MilvusStore",
+}
+
+#: Local schemes -> the file an existing store of that engine has under its path
+#: ("" = the path itself is the store: a LanceDB directory, a Milvus Lite file).
+LOCAL_STORES: dict[str, str] = {
+    "qdrant+local": "meta.json",
+    "chroma": "chroma.sqlite3",
+    "lancedb": "",
+    "milvus-lite": "",
 }
 
 _EXTRA = {
@@ -66,10 +81,16 @@ def is_vector_store_url(url: str) -> bool:
     return "://" in url and urlsplit(url).scheme in schemes()
 
 
-def open_vector_store(url: str) -> VectorStore:
+def open_vector_store(url: str, *, create: bool = True) -> VectorStore:
     """Open the store at ``url``. Raises :class:`UsageError` for an unknown scheme and
-    :class:`EngineUnreachable` when the engine cannot be reached."""
+    :class:`EngineUnreachable` when the engine cannot be reached.
+
+    ``create=False`` (backup, export, verify of a live store): a local store that does
+    not exist raises :class:`UsageError` naming the path, with nothing created.
+    """
     scheme = urlsplit(url).scheme if "://" in url else ""
+    if not create:
+        check_exists(url)
     table = schemes()
     target = table.get(scheme)
     if target is None:
@@ -91,6 +112,27 @@ def open_vector_store(url: str) -> VectorStore:
     if not isinstance(store, VectorStore):  # a third-party plug-in gone wrong
         raise UsageError(f"{target} is not a VectorStore")
     return store
+
+
+def check_exists(url: str) -> None:
+    """Raise :class:`UsageError` if ``url`` is a local store whose path holds no store."""
+    parts = urlsplit(url)
+    marker = LOCAL_STORES.get(parts.scheme)
+    if marker is None:
+        return
+    path = Path(parts.path)
+    engine = parts.scheme.split("+")[0]
+    if not path.exists():
+        raise UsageError(
+            f"{engine} store {path} does not exist (from {url})",
+            hint="check the path in the engine URL (the plan's vector_stores[].engine); "
+            "a backup never creates the store it backs up",
+        )
+    if marker and not (path / marker).exists():
+        raise UsageError(
+            f"{path} is not a {engine} store (no {marker} in it; from {url})",
+            hint="check the path and the scheme of the engine URL",
+        )
 
 
 def _safe(url: str) -> str:

@@ -1,0 +1,139 @@
+"""pgvector: a table's own DDL, recorded at export and rebuilt by a same-engine restore.
+
+:func:`table_ddl` reads what the application declared — columns in order with their
+types, ``NOT NULL`` and ``DEFAULT``, column and table comments, the primary key, and
+every secondary index (HNSW with its ``m``/``ef_construction``, btree, GIN, ...) by name
+— into plain JSON data kept in the collection config (``options["ddl"]``).
+
+A restore creates the table from it **without** the secondary indexes and leaves them
+in the table comment (``drkit:pending-indexes=...``); :func:`build_pending` creates
+them once the records are in, because ``COPY`` into an indexed table is several times
+slower than ``COPY`` then ``CREATE INDEX`` (pgvector builds an HNSW graph far faster
+in bulk). A recorded index name is kept where it is free in the schema; otherwise
+PostgreSQL picks one from the table name, and rename carries it to the final name.
+
+Not carried (reported in ``docs/vector-stores.md``): foreign keys and CHECK constraints,
+defaults that call a sequence (``serial``; the sequence is not part of the snapshot),
+and types the target database does not have (an enum of the source database).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+PENDING = "drkit:pending-indexes="
+_INDEXDEF = re.compile(r"CREATE (UNIQUE )?INDEX (\S+) ON (?:ONLY )?(\S+) (USING .*)\Z", re.S)
+
+
+def table_ddl(conn: Any, schema: str, name: str) -> dict[str, Any]:
+    """The table's declared shape as JSON data (see the module docstring)."""
+    cols = conn.execute(
+        """
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum),
+               a.attidentity <> '' OR a.attgenerated <> ''
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid
+        LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+        WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum""",
+        [schema, name],
+    ).fetchall()
+    rows = conn.execute(
+        """
+        SELECT ci.relname, pg_get_indexdef(i.indexrelid), i.indisprimary,
+               obj_description(c.oid, 'pg_class')
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_index i ON i.indrelid = c.oid
+        LEFT JOIN pg_class ci ON ci.oid = i.indexrelid
+        WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'r'
+        ORDER BY ci.relname""",
+        [schema, name],
+    ).fetchall()
+    indexes = []
+    comment = None
+    for iname, idef, primary, tcomment in rows:
+        comment = tcomment
+        m = _INDEXDEF.match(idef or "")
+        if iname is None or primary or m is None:
+            continue
+        indexes.append({"name": iname, "unique": bool(m.group(1)), "using": m.group(4)})
+    if comment and comment.startswith(PENDING):  # a restore that did not finish
+        comment = json.loads(comment[len(PENDING) :]).get("comment")
+    columns = []
+    for cname, ctype, not_null, default, ccomment, generated in cols:
+        if generated or (default and "nextval(" in default):
+            default = None  # identity/serial/generated: no sequence in the snapshot
+        columns.append(
+            {
+                "name": cname,
+                "type": ctype,
+                "not_null": bool(not_null),
+                "default": default,
+                "comment": ccomment,
+            }
+        )
+    return {"columns": columns, "indexes": indexes, "comment": comment}
+
+
+def build_pending(conn: Any, schema: str, name: str) -> None:
+    """Create the indexes a restore left pending on ``name``, then restore its comment."""
+    from psycopg import sql
+
+    table = sql.Identifier(schema, name)
+    comment = conn.execute(
+        "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+        [schema, name],
+    ).fetchone()
+    if not comment or not comment[0] or not comment[0].startswith(PENDING):
+        return
+    pending = json.loads(comment[0][len(PENDING) :])
+    with conn.transaction():
+        for idx in pending["indexes"]:
+            free = idx.get("name") and not _exists(conn, schema, idx["name"])
+            head = sql.SQL("CREATE UNIQUE INDEX" if idx.get("unique") else "CREATE INDEX")
+            iname = sql.Identifier(idx["name"]) if free else sql.SQL("")
+            conn.execute(
+                sql.SQL("{} {} ON {} {}").format(head, iname, table, sql.SQL(idx["using"]))
+            )
+        conn.execute(
+            sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(pending.get("comment")))
+        )
+
+
+def rename_indexes(conn: Any, schema: str, old: str, new: str) -> None:
+    """Indexes named after ``old`` (PostgreSQL's choice on a restore's temporary table)
+    take ``new``'s name, where that name is free."""
+    from psycopg import sql
+
+    rows = conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+        [schema, new],
+    ).fetchall()
+    for (iname,) in rows:
+        if old not in iname:
+            continue
+        target = iname.replace(old, new, 1)
+        if len(target.encode()) > 63 or _exists(conn, schema, target):
+            continue
+        conn.execute(
+            sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(schema, iname), sql.Identifier(target)
+            )
+        )
+
+
+def pending_comment(indexes: list[dict[str, Any]], comment: str | None) -> str:
+    return PENDING + json.dumps({"indexes": indexes, "comment": comment})
+
+
+def _exists(conn: Any, schema: str, relname: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        [schema, relname],
+    ).fetchone()
+    return row is not None
