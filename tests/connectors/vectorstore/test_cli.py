@@ -236,7 +236,9 @@ def test_data_corruption_on_an_engine_that_normalises_vectors(
     m = out["metrics"]
     assert m["records_damaged_detected"] == m["records_deleted"] + m["vectors_overwritten"] == 8
     check = next(s for s in out["steps"] if s["phase"] == "verify")
-    assert check["data"]["tolerated"] > 0  # what the engine rounded, compared with tolerance
+    # Qdrant local now renames by moving the directory and reopening the client (vconn),
+    # and a reopened local store exports the vectors as given: nothing left to tolerate
+    assert check["status"] == "ok"
 
 
 def test_leftovers_of_killed_runs_are_listed_removed_and_cleaned_by_the_next_run(

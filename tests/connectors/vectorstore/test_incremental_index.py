@@ -40,7 +40,7 @@ def index_names(repo: Repository, snap_tree: str) -> list[str]:
     return [n["name"] for n in load_tree(repo, nodes[INDEX_CHAIN]["subtree"])]
 
 
-def test_one_percent_changed_stores_a_delta(repo: Repository) -> None:
+def test_v6_one_percent_changed_stores_a_delta(repo: Repository) -> None:
     src, dst = MemoryVectorStore(), MemoryVectorStore()
     cfg, ids = fill(src, 4000, 64)
     full = snapshot_collection(repo, src, "c", component="kb")
@@ -77,7 +77,7 @@ def test_one_percent_changed_stores_a_delta(repo: Repository) -> None:
     assert as_dict(dst.export("after_prune")) == expected[newest]
 
 
-def test_chain_is_rewritten_in_full_after_max_deltas(repo: Repository) -> None:
+def test_v6_chain_is_rewritten_in_full_after_max_deltas(repo: Repository) -> None:
     src = MemoryVectorStore()
     cfg, ids = fill(src, 400, 4)
     snapshot_collection(repo, src, "c", component="kb")
