@@ -265,3 +265,55 @@ def test_interrupted_data_drill_removes_its_sandbox(build: Build) -> None:
         assert store.list_collections() == ["docs"]  # the sandbox collection was dropped
     assert ws.drill_history("data-corruption")[0].verdict == "interrupted"
     ws.close()
+
+
+def test_data_corruption_live_repairs_the_real_collection(
+    build: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--live: the live collection itself is damaged, then repaired as restore --replace
+    does; it ends equal to the verified snapshot (the writes since it are lost)."""
+    from drkit.replication.vectors import open_snapshot, snapshot_fingerprint
+
+    plan = build()
+    out = run(plan, "data-corruption", capsys, "--seed", "5", "--subject", "kb", "--live")
+    assert out["exit_code"] == 0, out["reasons"]
+    assert not [s for s in out["steps"] if s["name"].startswith("copy ")]
+    recover = next(s for s in out["steps"] if s["name"].startswith("restore kb/docs"))
+    assert recover["data"]["replaced"]["action"] == "replaced"
+    assert out["metrics"]["record_writes_lost"] == 6
+    ws = Workspace.load(plan)
+    with ws.stack().open_repository("primary") as repo, ws.vector_store("kb") as store:
+        opened = open_snapshot(repo, recover["data"]["restore_tests"][0]["snapshot"])
+        assert collection_fingerprint(store, "docs") == snapshot_fingerprint(opened)
+        assert store.list_collections() == ["docs"]
+    ws.close()
+
+
+def test_interrupted_live_drill_repairs_the_collection(build: Build) -> None:
+    import drkit.drills.scenarios.data_corruption as dc
+    from drkit.drills.engine import DrillInterrupted
+    from drkit.drills.scenarios import DrillOptions
+    from drkit.replication.vectors import open_snapshot, snapshot_fingerprint
+
+    plan = build()
+    ws = Workspace.load(plan)
+
+    def interrupt(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    original = dc.diff_collection
+    dc.diff_collection = interrupt  # Ctrl-C while detecting: the live collection is damaged
+    try:
+        with pytest.raises(DrillInterrupted) as info:
+            ws.run_drill("data-corruption", DrillOptions(seed=1, subject="kb", live=True))
+    finally:
+        dc.diff_collection = original
+    steps = info.value.journal.steps
+    assert [s.status for s in steps if s.phase == "rollback"] == ["ok", "ok"]
+    snap = next(s.data["snapshot"] for s in steps if "snapshot" in s.data)
+    with ws.stack().open_repository("primary") as repo, ws.vector_store("kb") as store:
+        assert collection_fingerprint(store, "docs") == snapshot_fingerprint(
+            open_snapshot(repo, snap)
+        )
+        assert store.list_collections() == ["docs"]
+    ws.close()

@@ -250,6 +250,14 @@ def restore_cmd(
         typer.Option("--collection", help="Vectors: the collection to create (default: same)."),
     ] = None,
     component: Annotated[str | None, typer.Option("--component", "-c")] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Vectors: replace the existing collection (restored beside it, verified, "
+            "then swapped in).",
+        ),
+    ] = False,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
@@ -266,6 +274,7 @@ def restore_cmd(
             plan=loaded,
             component=component,
             collection=collection,
+            replace=replace,
             progress=lambda snap: progress_bar(
                 json_,
                 # vector restores advance by records: no byte total for those
@@ -278,7 +287,15 @@ def restore_cmd(
 
 def render_restore(res: Any, json_: bool) -> None:
     def render(out: Console) -> None:
-        if res.kind == "vectors":
+        if res.kind == "vectors" and res.replaced and res.replaced["action"] == "replaced":
+            how = "atomically" if res.replaced["atomic"] else "by two renames"
+            out.print(
+                f"replaced {res.collection} at {res.target} with snapshot {res.snapshot[:8]} "
+                f"({res.records} records) in {res.duration_s} s: restored beside it, count and "
+                f"every checksum verified, swapped in {how}; the previous collection (kept "
+                f"as {res.replaced['old']} until then) was dropped"
+            )
+        elif res.kind == "vectors":
             out.print(
                 f"restored snapshot {res.snapshot[:8]}: {res.records} records into "
                 f"{res.collection} at {res.target} in {res.duration_s} s"

@@ -121,6 +121,14 @@ def run_cmd(
         str | None, typer.Option("--region", help="Region to lose (region-outage).")
     ] = None,
     seed: SeedOption = 0,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="data-corruption: damage the live vector collections and repair them "
+            "with restore --replace (writes since the snapshot are lost).",
+        ),
+    ] = False,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
@@ -138,7 +146,7 @@ def run_cmd(
             err_console.print(f"drill {scenario} on plan {ws.plan.name!r} (seed {seed})")
         journal, path = ws.run_drill(
             scenario,
-            DrillOptions(seed=seed, subject=subject, region=region),
+            DrillOptions(seed=seed, subject=subject, region=region, live=live),
             on_step=_step_printer(json_),
         )
     emit(

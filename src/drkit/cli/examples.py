@@ -29,7 +29,6 @@ EXAMPLES: dict[str, str] = {
     "snapshot restore": "drkit snapshot restore latest --to kb --collection docs_restored",
     "snapshot leftovers": "drkit snapshot leftovers kb",
     "snapshot export": "drkit snapshot export 3f2a9c1b --format parquet ./export",
-    "snapshot leftovers": "drkit snapshot leftovers kb --remove",
     "simulate provider": "drkit simulate provider --dialect openai --port 9101 --admin-port 9102",
     "gateway serve": "DRKIT_GATEWAY_KEYS=k1 drkit gateway serve --port 8787",
     "drill run": "drkit drill run provider-outage --seed 7",

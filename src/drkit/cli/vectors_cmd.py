@@ -69,6 +69,10 @@ def restore_cmd(
     collection: Annotated[
         str | None, typer.Option("--collection", help="Target collection name.")
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Replace the existing collection (verified, swapped in)."),
+    ] = False,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
@@ -79,7 +83,7 @@ def restore_cmd(
     loaded = load_plan_if_any(plan)
     vector_target(loaded, to)  # refuse a non-vector target before opening anything
     with opened_repository(repo, plan) as r:
-        res = restore_snapshot(r, snapshot, to, plan=loaded, collection=collection)
+        res = restore_snapshot(r, snapshot, to, plan=loaded, collection=collection, replace=replace)
     render_restore(res, json_)
 
 

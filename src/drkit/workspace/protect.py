@@ -34,6 +34,7 @@ from drkit.errors import DrkitError, InputError, NothingToBackUp, UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.replication.vectors import (
+    replace_collection,
     restore_collection,
     snapshot_collection,
     user_collections,
@@ -441,6 +442,8 @@ class RestoreOutcome:
     records: int | None = None
     files: int | None = None
     bytes: int | None = None
+    #: ``--replace``: what was done to the live collection (ReplaceReport.to_json())
+    replaced: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -451,6 +454,8 @@ class RestoreOutcome:
         }
         if self.kind == "vectors":
             out |= {"collection": self.collection, "records": self.records}
+            if self.replaced is not None:
+                out["replaced"] = self.replaced
         else:
             out |= {"files": self.files, "bytes": self.bytes}
         return out
@@ -499,6 +504,7 @@ def restore_snapshot(
     component: str | None = None,
     collection: str | None = None,
     progress: Callable[[Snapshot], AbstractContextManager[Callable[[int], None]]] | None = None,
+    replace: bool = False,
 ) -> RestoreOutcome:
     """Restore snapshot ``ref`` (id, prefix, ``latest``, or ``DATASET@VERSION``, a named
     version of a versioned dataset) into ``to``.
@@ -508,7 +514,8 @@ def restore_snapshot(
     cannot hold and an existing collection are refused before anything is written. A
     file-tree snapshot goes into the new (or empty) directory ``to``, atomically.
     ``latest`` with no ``component`` means the newest snapshot of the plan component
-    ``to`` names, if it names one.
+    ``to`` names, if it names one. ``replace``: the collection may exist; the restored
+    copy is verified, then swapped in (:func:`~drkit.replication.vectors.replace_collection`).
     """
     if ref == "latest" and component is None and plan is not None:
         with contextlib.suppress(KeyError):
@@ -530,9 +537,26 @@ def restore_snapshot(
     if snap.kind == "vectors":
         url, _ = vector_target(plan, to)
         with open_vector_store(url) as store, bar(snap) as advance:
+            if replace:
+                swapped = replace_collection(repo, snap, store, collection, progress=advance)
+                return RestoreOutcome(
+                    swapped.snapshot,
+                    "vectors",
+                    swapped.target,
+                    swapped.duration_s,
+                    swapped.collection,
+                    swapped.records,
+                    replaced=swapped.to_json(),
+                )
             rep = restore_collection(repo, snap, store, collection, progress=advance)
         return RestoreOutcome(
             rep.snapshot, "vectors", rep.target, rep.duration_s, rep.collection, rep.records
+        )
+    if replace:
+        raise UsageError(
+            f"snapshot {snap.short_id} is a {snap.kind} snapshot: --replace applies to "
+            "vector snapshots",
+            hint="restore a file tree into a new or empty directory, without --replace",
         )
     if collection is not None:
         raise UsageError(

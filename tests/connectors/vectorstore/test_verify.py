@@ -226,3 +226,44 @@ def test_qdrant_local_cosine_vectors_as_vector_stores_md_says(tmp_path: Path) ->
     client = QdrantClient(path=str(tmp_path / "q"))
     assert client.retrieve("c", [1], with_vectors=True)[0].vector == pytest.approx([3, 4, 0])
     client.close()
+
+
+@pytest.mark.parametrize("engine", ["memory", "lancedb", "pgvector"])
+def test_replace_repairs_the_live_collection(
+    repo: Repository, open_store: Callable[[str], VectorStore], name: str, engine: str
+) -> None:
+    from drkit.replication.vectors import collection_fingerprint, replace_collection
+
+    store = open_store(engine)
+    ids = fill(store, name, 300)
+    good = collection_fingerprint(store, name)
+    snap = snapshot_collection(repo, store, name, component="kb").snapshot
+    store.delete_ids(name, ids[:30])  # the damage
+    rep = replace_collection(repo, snap, store, name)
+    assert rep.action == "replaced"
+    assert rep.records == 300
+    assert rep.atomic is (engine == "pgvector")  # one transaction; two renames elsewhere
+    assert rep.old is not None
+    assert rep.old not in store.list_collections()  # dropped once the new one checked out
+    assert collection_fingerprint(store, name) == good
+    # (the session's PostgreSQL holds other tests' tables too)
+    assert [c for c in store.list_collections() if c.startswith(name)] == [name]
+
+
+def test_replace_with_a_damaged_copy_leaves_the_live_collection(
+    repo: Repository, name: str
+) -> None:
+    from drkit.errors import CheckFailed
+    from drkit.replication.vectors import collection_fingerprint, replace_collection
+
+    clean = MemoryVectorStore()
+    fill(clean, name, 200)
+    snap = snapshot_collection(repo, clean, name, component="kb").snapshot
+    target = Damaging()
+    ids = fill(target, name, 200)
+    target.delete_ids(name, ids[:5])
+    before = collection_fingerprint(target, name)
+    with pytest.raises(CheckFailed, match="does not match snapshot"):
+        replace_collection(repo, snap, target, name)
+    assert collection_fingerprint(target, name) == before  # untouched
+    assert target.list_collections() == [name]  # the restored copy was dropped

@@ -379,6 +379,22 @@ class VectorStore(abc.ABC):
             raise
         self.drop(name)
 
+    def swap_in(self, new: str, name: str, old: str) -> bool:
+        """Rename ``name`` to ``old`` and ``new`` to ``name``; True when that was atomic
+        (readers see one collection or the other under ``name``, never neither).
+
+        The default is two renames (each atomic where ``capabilities.atomic_rename``);
+        when the second fails, the first is undone. Raises :class:`CollectionNotFound`,
+        :class:`CollectionExists` (``old``).
+        """
+        self.rename(name, old)
+        try:
+            self.rename(new, name)
+        except BaseException:
+            self.rename(old, name)
+            raise
+        return False
+
     def _count_checked(
         self, name: str, cut: CutInfo, batches: Iterator[pa.RecordBatch]
     ) -> ExportStream:

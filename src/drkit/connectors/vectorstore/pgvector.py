@@ -578,6 +578,26 @@ class PgvectorStore(VectorStore):
 
         self._call(run, new_name)
 
+    def swap_in(self, new: str, name: str, old: str) -> bool:
+        """Both renames in one transaction: atomic for every reader."""
+        from psycopg import sql
+
+        self.check_name(old)
+        first = sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+            self._ident(name), sql.Identifier(old)
+        )
+        second = sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+            self._ident(new), sql.Identifier(name)
+        )
+
+        def run(conn: Any) -> None:
+            with conn.transaction():
+                conn.execute(first)
+                conn.execute(second)
+
+        self._call(run, name)
+        return True
+
     def close(self) -> None:
         self._reset()
 

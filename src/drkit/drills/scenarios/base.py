@@ -19,6 +19,9 @@ class DrillOptions:
     subject: str | None = None
     #: the region to lose (region-outage); default: the primary repository's region
     region: str | None = None
+    #: data-corruption: damage the live vector collections themselves (no sandbox) and
+    #: repair them as `drkit restore --replace` does; writes since the snapshot are lost
+    live: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,11 @@ re-embedded collection cannot be recovered from the old model's snapshot):
   that snapshot under its name (atomic: temporary collection, then renamed); verify
   checks count and every record's checksum against the snapshot.
 
+With ``--live`` (``DrillOptions.live``) a collection is not copied: the live collection
+itself is damaged and repaired as ``drkit restore --replace`` does (restored beside it,
+verified, swapped in); the rollback repairs it too if the drill stops before recovery.
+File trees are always drilled in a sandbox.
+
 RPO = the writes the restore loses — files, or records, added, changed or removed in the
 live data since that snapshot, counted (``writes_lost``) — and their window, the
 snapshot's age at the fault (the oldest across the components drilled).
@@ -56,10 +61,13 @@ from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.replication.vectors import (
     Opened,
+    ReplaceReport,
+    RestoreReport,
     collection_fingerprint,
     diff_collection,
     fingerprint_diff,
     open_snapshot,
+    replace_collection,
     restore_collection,
     snapshot_fingerprint,
 )
@@ -216,7 +224,7 @@ class _FileCase:
                 f"{len(d.changed)} changed, {len(d.removed)} missing, {len(d.added)} extra"
             )
 
-    def cleanup(self) -> None:
+    def cleanup(self, repos: RepositorySession, primary: str) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
 
     def _verified(self) -> Verified:
@@ -228,14 +236,19 @@ class _FileCase:
 class _VectorCase:
     """One collection of a vector store: a sandbox collection in the same engine."""
 
-    def __init__(self, comp: VectorStoreModel, collection: str, engines: Engines) -> None:
+    def __init__(
+        self, comp: VectorStoreModel, collection: str, engines: Engines, *, live: bool = False
+    ) -> None:
         self.comp = comp
         self.collection = collection
         self.label = f"{comp.name}/{collection}"
         self.engines = engines
-        self.sandbox = temp_name(f"drill_{collection}")
+        #: ``--live``: the live collection is damaged and repaired in place
+        self.live = live
+        self.sandbox = collection if live else temp_name(f"drill_{collection}")
         self.before: dict[str, bytes] = {}
         self.opened: Opened | None = None
+        self.damaged = self.repaired = False
 
     @property
     def store(self) -> Any:
@@ -278,13 +291,16 @@ class _VectorCase:
             copy_collection(self.store, self.collection, self.store, self.sandbox)
             ctx.note("sandbox", self.sandbox)
 
-        return (
+        steps = [
             Step(f"{self.label} is readable ({self.store.url})", readable),
             Step(f"{self.label} has a verified snapshot of its shape in {primary}", known_good),
-            Step(f"copy {self.label} into a sandbox collection", copy),
-        )
+        ]
+        if not self.live:
+            steps.append(Step(f"copy {self.label} into a sandbox collection", copy))
+        return tuple(steps)
 
     def corrupt(self, ctx: DrillContext) -> None:
+        self.damaged = True
         deleted, altered = corrupt_collection(self.store, self.sandbox, list(self.before), ctx.rng)
         ctx.metric("records_deleted", ctx.metrics.get("records_deleted", 0) + len(deleted))
         ctx.metric("vectors_overwritten", ctx.metrics.get("vectors_overwritten", 0) + len(altered))
@@ -308,8 +324,14 @@ class _VectorCase:
         self, ctx: DrillContext, repos: RepositorySession, primary: str, totals: _Totals
     ) -> dict[str, Any]:
         opened = self._opened()
-        self.store.drop(self.sandbox)
-        rep = restore_collection(repos.get(primary), opened, self.store, self.sandbox)
+        if self.live:  # as `drkit restore --replace`: beside it, verified, swapped in
+            swapped = replace_collection(repos.get(primary), opened, self.store, self.collection)
+            self.repaired = True
+            ctx.note("replaced", swapped.to_json())
+            rep: RestoreReport | ReplaceReport = swapped
+        else:
+            self.store.drop(self.sandbox)
+            rep = restore_collection(repos.get(primary), opened, self.store, self.sandbox)
         ctx.note("restored_records", rep.records)
         lost = fingerprint_diff(snapshot_fingerprint(opened), self.before)
         age = _age(ctx, opened.snapshot.datetime.timestamp())
@@ -333,8 +355,12 @@ class _VectorCase:
                 f"{len(d.altered)} altered, {len(d.missing)} missing, {len(d.extra)} extra"
             )
 
-    def cleanup(self) -> None:
-        self.store.drop(self.sandbox, missing_ok=True)
+    def cleanup(self, repos: RepositorySession, primary: str) -> None:
+        if not self.live:
+            self.store.drop(self.sandbox, missing_ok=True)
+        elif self.damaged and not self.repaired:  # never leave the live collection damaged
+            replace_collection(repos.get(primary), self._opened(), self.store, self.collection)
+            self.repaired = True
 
     def _opened(self) -> Opened:
         if self.opened is None:
@@ -365,7 +391,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
             names = list(comp.collections)
             if not names:  # every collection of the store: the engine is asked now
                 names = collections_of(comp, engines.get(str(comp.engine)))
-            cases += [_VectorCase(comp, n, engines) for n in names]
+            cases += [_VectorCase(comp, n, engines, live=options.live) for n in names]
         else:
             cases.append(_FileCase(plan, comp, work))
     totals = _Totals(len(cases))
@@ -410,7 +436,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         errors = []
         for case in cases:
             try:
-                case.cleanup()
+                case.cleanup(repos, primary)
             except Exception as exc:  # every sandbox is tried; the first error is reported
                 errors.append(f"{case.label}: {exc}")
         shutil.rmtree(work, ignore_errors=True)

@@ -5,6 +5,7 @@ Public API::
     snapshot_collection(repo, store, collection, component=...) -> SnapshotResult
     open_snapshot(repo, snapshot) -> Opened;  read_records(repo, opened) -> batches
     restore_collection(repo, snapshot, store, name) -> RestoreReport
+    replace_collection(repo, snapshot, store, name) -> ReplaceReport (verified, swapped in)
     export_parquet(repo, snapshot, directory) -> ExportReport
     verify_collection(repo, snapshot, source) -> VerifyReport
     diff_collection(repo, opened, store, name) -> CollectionDiff (fingerprint comparison)
@@ -21,7 +22,8 @@ from drkit.replication.vectors.compare import (
     snapshot_fingerprint,
     user_collections,
 )
-from drkit.replication.vectors.leftovers import clean_leftovers, leftovers
+from drkit.replication.vectors.leftovers import OLD_MARK, clean_leftovers, leftovers
+from drkit.replication.vectors.replace import ReplaceReport, replace_collection
 from drkit.replication.vectors.restore import (
     ExportReport,
     RestoreReport,
@@ -41,9 +43,11 @@ from drkit.replication.vectors.verify import VerifyReport, verify_collection
 
 __all__ = [
     "KIND",
+    "OLD_MARK",
     "CollectionDiff",
     "ExportReport",
     "Opened",
+    "ReplaceReport",
     "RestoreReport",
     "SnapshotResult",
     "VerifyReport",
@@ -55,6 +59,7 @@ __all__ = [
     "leftovers",
     "open_snapshot",
     "read_records",
+    "replace_collection",
     "restore_collection",
     "snapshot_collection",
     "snapshot_fingerprint",

@@ -32,6 +32,7 @@ from drkit.connectors.vectorstore.transfer import TMP_MARK, map_config
 from drkit.repository import Repository
 
 from .layout import record_hashes
+from .leftovers import OLD_MARK
 from .snapshot import Opened, read_records
 
 
@@ -59,8 +60,9 @@ class CollectionDiff:
 
 
 def user_collections(store: VectorStore) -> list[str]:
-    """The store's collections without drkit's temporary ones (restores, drill sandboxes)."""
-    return [c for c in store.list_collections() if TMP_MARK not in c]
+    """The store's collections without drkit's temporary ones (restores, drill sandboxes,
+    the previous collection kept during a replace)."""
+    return [c for c in store.list_collections() if TMP_MARK not in c and OLD_MARK not in c]
 
 
 def collection_fingerprint(

@@ -7,6 +7,12 @@ A vector snapshot is an ordinary snapshot (``kind: "vectors"``) whose tree is::
     index.arrow                the live records: id, hash, segment, row; sorted by id
     segments/seg-HASH.arrow    record segments: canonical columns + ``_hash``
 
+or, for an incremental snapshot whose index is a chain (instead of ``index.arrow``)::
+
+    index/index-000.arrow      the full index of an ancestor (its blobs, not stored again)
+    index/index-NNN.arrow      deltas, applied in name order: rows for the records added
+                               or changed (segment >= 0), and deleted ids (segment -1)
+
 in Arrow IPC file format, so ``drkit restore`` of it (as files) gives files that pyarrow
 reads directly (``pyarrow.ipc.open_file``) and DuckDB through pyarrow. A
 record's hash (:func:`record_hashes`) covers its id, vectors, payload and document. An
@@ -49,6 +55,12 @@ MANIFEST = "vectors.json"
 CONFIG = "config.json"
 INDEX = "index.arrow"
 SEGMENTS = "segments"
+#: the directory of an index chain (a full index, then deltas)
+INDEX_CHAIN = "index"
+#: a delta row with this segment deletes its id
+DELETED = -1
+#: an index chain holds at most this many deltas; then the next index is written in full
+MAX_DELTAS = 16
 
 INDEX_SCHEMA = pa.schema(
     [

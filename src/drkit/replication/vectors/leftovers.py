@@ -20,6 +20,9 @@ from drkit.connectors.vectorstore.transfer import TMP_MARK, temp_stem
 log = logging.getLogger("drkit.replication.vectors")
 
 _HEX = "[0-9a-f]"
+#: the mark of the previous collection kept while a replace is checked (never removed
+#: automatically: after a killed replace it may be the only copy of the live data)
+OLD_MARK = "_drkit_old_"
 
 
 def _tokens(base: str) -> list[str]:
@@ -36,9 +39,12 @@ def leftover_pattern(base: str) -> re.Pattern[str]:
 
 
 def leftovers(store: VectorStore, base: str | None = None) -> list[str]:
-    """drkit's temporary collections in ``store`` (only those for ``base`` if given)."""
+    """drkit's temporary collections in ``store`` (only those for ``base`` if given),
+    and, without ``base``, previous collections a killed replace kept (``_drkit_old_``)."""
     names = [c for c in store.list_collections() if TMP_MARK in c]
-    if base is not None:
+    if base is None:
+        names += [c for c in store.list_collections() if OLD_MARK in c]
+    else:
         pattern = leftover_pattern(base)
         names = [c for c in names if pattern.fullmatch(c)]
     return sorted(names)

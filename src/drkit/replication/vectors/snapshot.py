@@ -1,12 +1,13 @@
-"""Snapshot a collection into the repository, full or incremental, and read it back.
+"""Snapshot a collection into the repository, full or incremental (reading: ``reading``).
 
 Incremental by per-record hash against the parent snapshot's index: unchanged records
 are referenced where the parent stored them (its segment nodes are carried into the new
 tree, so no byte is stored again); new and changed records go into new segments;
-records missing from the export are deletes (the new index no longer lists them). With
-1% of records changed at random, only those records plus the index (about 34 bytes per
-record) are written. When superseded rows in carried segments outnumber live ones, the
-next snapshot is written in full (compaction), so restores never read mostly garbage.
+records missing from the export are deletes. The index is written as a delta against
+the parent's (:func:`_index_and_segments`), so with 1% of records changed at random only
+those records plus about 60 bytes per changed record are written. When superseded rows
+in carried segments outnumber live ones, the next snapshot is written in full
+(compaction), so restores never read mostly garbage.
 
 An export that fails (engine unreachable, ...) raises before the manifest is written:
 no snapshot appears, and the blobs written so far are unreferenced (``prune`` removes
@@ -21,44 +22,50 @@ import logging
 import os
 import socket
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from drkit.connectors.vectorstore.base import ID, CollectionConfig, VectorStore
-from drkit.errors import CorruptObject, SnapshotNotFound, UsageError, VectorStoreError
-from drkit.repository import BlobType, Repository, Snapshot
-from drkit.repository.codec import MODE_ZSTD, SAMPLE, choose_mode
-from drkit.repository.files import load_tree, write_tree
+from drkit.errors import UsageError
+from drkit.repository import Repository, Snapshot
+from drkit.repository.codec import MODE_ZSTD
+from drkit.repository.files import write_tree
 from drkit.repository.snapshot import now_iso
 
+from .export_pass import BlobWriter, ExportPass
 from .layout import (
     CONFIG,
-    HASH,
+    DELETED,
     INDEX,
+    INDEX_CHAIN,
     INDEX_SCHEMA,
     MANIFEST,
+    MAX_DELTAS,
     SEGMENT_BYTES,
     SEGMENTS,
     Manifest,
     Segment,
-    decode_arrow,
     encode_arrow,
-    pieces,
-    record_hashes,
-    segment_pieces,
-    segment_schema,
 )
+from .reading import KIND, Opened, Progress, open_snapshot, read_records
 
-KIND = "vectors"
+__all__ = [
+    "KIND",
+    "Opened",
+    "Progress",
+    "SnapshotResult",
+    "open_snapshot",
+    "read_records",
+    "same_shape",
+    "snapshot_collection",
+    "vector_snapshots",
+]
+
 log = logging.getLogger("drkit.replication.vectors")
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,151 +81,6 @@ class SnapshotResult:
     export_s: float
     pipeline_s: float
     warning: str | None
-
-
-class _Writer:
-    """Encode blobs in the repository's pool (bounded window), finish them in order."""
-
-    def __init__(self, repo: Repository) -> None:
-        self.repo = repo
-        self.window = repo.workers * 3 + 2
-        self.q: deque[tuple[Future[tuple[bytes, bytes | bytearray | None]], int, list[str], int]]
-        self.q = deque()
-
-    def write(self, data: bytes | memoryview, mode: int | None = None) -> list[str]:
-        """Queue ``data`` (cut into pieces); the returned list is filled by :meth:`drain`."""
-        return self.write_parts([(p, mode) for p in pieces(data)])
-
-    def write_parts(self, parts: list[tuple[bytes | memoryview, int | None]]) -> list[str]:
-        """Queue pieces, each with its codec mode (None: sampled in the pool thread)."""
-        sink = [""] * len(parts)
-        for i, (part, mode) in enumerate(parts):
-            fut = self.repo.pool.submit(self._encode, part, mode)
-            self.q.append((fut, len(part), sink, i))
-            while len(self.q) > self.window:
-                self._finish_one()
-        return sink
-
-    def _encode(
-        self, part: bytes | memoryview, mode: int | None
-    ) -> tuple[bytes, bytes | bytearray | None]:
-        """In a pool thread: pick the mode from the piece's first 64 KiB (when not given)
-        and encode; the sampling was a fifth of the main thread's time."""
-        m = mode if mode is not None else choose_mode(part[:SAMPLE])
-        return self.repo.encode_blob(part, m)
-
-    def _finish_one(self) -> None:
-        fut, n, sink, idx = self.q.popleft()
-        bid, stored = fut.result()
-        if stored is not None:
-            self.repo.add_encoded(BlobType.DATA, bid, stored, n)
-        sink[idx] = bid.hex()
-
-    def drain(self) -> None:
-        while self.q:
-            self._finish_one()
-
-
-# --- reading ---------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Opened:
-    """A vector snapshot opened for reading: manifest and the live-record index."""
-
-    snapshot: Snapshot
-    manifest: Manifest
-    index: pa.Table
-
-
-def _read_content(repo: Repository, node: dict[str, Any]) -> bytes:
-    return b"".join(repo.read_blob(b) for b in node.get("content", []))
-
-
-def open_snapshot(repo: Repository, snapshot: Snapshot | str) -> Opened:
-    """Open a vector snapshot. Raises :class:`SnapshotNotFound` for other kinds and
-    :class:`CorruptObject` when its files do not agree with each other."""
-    snap = snapshot if isinstance(snapshot, Snapshot) else repo.find_snapshot(snapshot)
-    if snap.kind != KIND:
-        raise SnapshotNotFound(
-            f"snapshot {snap.short_id} is a {snap.kind!r} snapshot, not a vector snapshot",
-            hint="list vector snapshots with `drkit snapshots`",
-        )
-    nodes = {n["name"]: n for n in load_tree(repo, snap.tree)}
-    for required in (MANIFEST, INDEX):
-        if required not in nodes:
-            raise CorruptObject(f"snapshot {snap.short_id} lacks {required}")
-    manifest = Manifest.from_bytes(_read_content(repo, nodes[MANIFEST]))
-    index = decode_arrow(_read_content(repo, nodes[INDEX]), f"{INDEX} of {snap.short_id}")
-    if len(index) != manifest.records:
-        raise CorruptObject(
-            f"snapshot {snap.short_id}: index lists {len(index)} records, "
-            f"manifest {manifest.records}"
-        )
-    return Opened(snap, manifest, index)
-
-
-def read_records(
-    repo: Repository, opened: Opened, *, batch_size: int = 5000, progress: Progress | None = None
-) -> Iterator[pa.RecordBatch]:
-    """Yield the snapshot's live records as canonical batches, each record's hash checked.
-
-    Raises :class:`CorruptObject` on a record whose content does not match its hash.
-    """
-    config = opened.manifest.config
-    idx = opened.index
-    segs = idx.column("segment").to_numpy()
-    rows = idx.column("row").to_numpy()
-    hashes = idx.column("hash")
-    order = np.argsort(segs, kind="stable")
-    bounds = np.searchsorted(segs[order], np.arange(len(opened.manifest.segments) + 1))
-    schema = segment_schema(config)
-    canonical = [f.name for f in schema if f.name != HASH]
-    live = [s for s in range(len(opened.manifest.segments)) if bounds[s + 1] > bounds[s]]
-    # read, decrypt, decompress and check the blobs of the next segments in the
-    # repository's pool while this thread checks and yields the current one
-    ahead: deque[list[Future[bytes]]] = deque()
-    window = repo.workers * 2
-    queued = 0
-
-    def top_up() -> None:
-        nonlocal queued
-        while queued < len(live) and len(ahead) < window:
-            seg = opened.manifest.segments[live[queued]]
-            ahead.append([repo.pool.submit(repo.read_blob, b) for b in seg.content])
-            queued += 1
-
-    # the second half of each batch's records is hashed in this thread, the first in
-    # a helper thread (blake3 releases the GIL for the vector bytes)
-    helper = ThreadPoolExecutor(1, thread_name_prefix="drkit-hash")
-    try:
-        for s in live:
-            seg = opened.manifest.segments[s]
-            picks = order[bounds[s] : bounds[s + 1]]
-            top_up()
-            data = b"".join(f.result() for f in ahead.popleft())
-            table = decode_arrow(data, f"segment {seg.name}")
-            if table.schema.names != schema.names or len(table) != seg.rows:
-                raise CorruptObject(f"segment {seg.name} does not match the manifest")
-            wanted = rows[picks]
-            if len(wanted) and (wanted.min() < 0 or wanted.max() >= len(table)):
-                raise CorruptObject(f"the index points outside segment {seg.name}")
-            if len(wanted) == len(table) and bool((wanted == np.arange(len(table))).all()):
-                taken = table  # every row live and in order (a full snapshot): no copy
-            else:
-                taken = table.take(pa.array(wanted))
-            expected = hashes.take(pa.array(picks)).to_pylist()
-            if taken.column(HASH).to_pylist() != expected:
-                raise CorruptObject(f"segment {seg.name}: rows do not match the index")
-            for batch in taken.select(canonical).to_batches(max_chunksize=batch_size):
-                if record_hashes(config, batch, helper) != expected[: len(batch)]:
-                    raise CorruptObject(f"segment {seg.name}: a record does not match its hash")
-                expected = expected[len(batch) :]
-                if progress:
-                    progress(len(batch))
-                yield batch
-    finally:
-        helper.shutdown(wait=True)
 
 
 def vector_snapshots(
@@ -270,284 +132,235 @@ def snapshot_collection(
         raise UsageError("a vector snapshot needs a component name")
     t0 = time.perf_counter()
     config = store.describe(collection)
-    if parent == "auto":
-        previous = vector_snapshots(repo, component, collection)
-        parent = previous[-1] if previous else None
-    elif isinstance(parent, str):
-        parent = repo.find_snapshot(parent)
-    base: Opened | None = None
-    if parent is not None and not full:
-        base = open_snapshot(repo, parent)
-        m = base.manifest
-        dead = sum(s.rows for s in m.segments) - m.records
-        if not same_shape(m.config, config) or dead > m.records:
-            base = None  # config changed, or compaction is due: write in full
-    export_s = 0.0
+    base = _base(repo, component, collection, parent, full, config)
     with (
         repo.lock(exclusive=False),
         ThreadPoolExecutor(1, thread_name_prefix="drkit-hash") as hasher,
     ):
-        writer = _Writer(repo)
-        before = dict(repo.stats)
-        schema = segment_schema(config)
-        # parent: id -> (hash, segment, row)
-        known: dict[str, tuple[bytes, int, int]] = {}
-        if base is not None:
-            ix = base.index
-            known = dict(
-                zip(
-                    ix.column(ID).to_pylist(),
-                    zip(
-                        ix.column("hash").to_pylist(),
-                        ix.column("segment").to_pylist(),
-                        ix.column("row").to_pylist(),
-                        strict=True,
-                    ),
-                    strict=True,
-                )
-            )
-        # index parts: (ids, hashes, segment, row); segment >= 0: new segment number,
-        # < 0: -(parent segment + 1)
-        out: list[tuple[pa.Array, pa.Array, np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
-        new_segments: list[Segment] = []
-        pending: list[pa.RecordBatch] = []
-        pending_bytes = 0
-        added = changed = unchanged = 0
-
-        def flush_segment(rows: int | None = None) -> None:
-            """Write the first ``rows`` pending rows (default all) as one segment."""
-            nonlocal pending, pending_bytes
-            if not pending:
-                return
-            table = pa.Table.from_batches(pending, schema=schema)
-            rest = None
-            if rows is not None and rows < len(table):
-                table, rest = table.slice(0, rows), table.slice(rows)
-            data = encode_arrow(table)
-            content = writer.write_parts(segment_pieces(data, config))
-            seg_no = len(new_segments)
-            new_segments.append(Segment("", content, len(table), len(data)))
-            n = len(table)
-            out.append(
-                (
-                    table.column(ID).combine_chunks(),
-                    table.column(HASH).combine_chunks(),
-                    np.full(n, seg_no, dtype=np.int32),
-                    np.arange(n, dtype=np.int32),
-                )
-            )
-            pending = rest.to_batches() if rest is not None else []
-            pending_bytes = rest.nbytes if rest is not None else 0
-
-        for attempt in range(retries + 1):  # count-check engines: again if it moved
-            out.clear()
-            new_segments.clear()
-            pending.clear()
-            pending_bytes = 0
-            added = changed = unchanged = 0
-            stream = store.export(collection, batch_size=batch_size)
-            t_export = time.perf_counter()
-            for batch in stream:
-                export_s += time.perf_counter() - t_export
-                hashes = record_hashes(config, batch, hasher)
-                fresh: list[int] = []
-                if known:
-                    c_ids: list[str] = []
-                    c_hash: list[bytes] = []
-                    c_seg: list[int] = []
-                    c_row: list[int] = []
-                    for i, (rid, h) in enumerate(
-                        zip(batch.column(ID).to_pylist(), hashes, strict=True)
-                    ):
-                        prev = known.get(rid)
-                        if prev is not None and prev[0] == h:
-                            c_ids.append(rid)
-                            c_hash.append(h)
-                            c_seg.append(-(prev[1] + 1))
-                            c_row.append(prev[2])
-                        else:
-                            fresh.append(i)
-                            if prev is None:
-                                added += 1
-                            else:
-                                changed += 1
-                    if c_ids:
-                        unchanged += len(c_ids)
-                        out.append(
-                            (
-                                pa.array(c_ids, pa.string()),
-                                pa.array(c_hash, pa.binary(16)),
-                                np.array(c_seg, dtype=np.int32),
-                                np.array(c_row, dtype=np.int32),
-                            )
-                        )
-                else:  # a full snapshot: every record is new
-                    fresh = list(range(len(batch)))
-                    added += len(batch)
-                if fresh:
-                    part = batch if len(fresh) == len(batch) else batch.take(pa.array(fresh))
-                    sub = [hashes[i] for i in fresh]
-                    part = pa.RecordBatch.from_arrays(
-                        [*part.columns, pa.array(sub, pa.binary(16))], schema=schema
-                    )
-                    pending.append(part)
-                    pending_bytes += part.nbytes
-                    while pending_bytes >= segment_bytes:
-                        per_row = max(1, pending_bytes // sum(len(b) for b in pending))
-                        flush_segment(max(1, segment_bytes // per_row))
-                if progress:
-                    progress(len(batch))
-                t_export = time.perf_counter()
-            flush_segment()
-            cut = stream.cut
-            all_ids = pa.chunked_array([o[0] for o in out], pa.string())
-            dupes = len(pc.unique(all_ids)) != len(all_ids)
-            if (cut.warning or dupes) and attempt < retries:
-                log.warning(
-                    "%s: exporting %r again (attempt %d of %d)",
-                    cut.warning or "duplicate ids",
-                    collection,
-                    attempt + 2,
-                    retries + 1,
-                )
-                continue
-            if dupes:
-                raise VectorStoreError(
-                    f"the export of {collection!r} returned an id twice: the collection changed "
-                    "during the export",
-                    hint="pause writers and snapshot again",
-                )
-            break
-        deleted = len(known) - unchanged - changed
-
-        # segment table: carried parent segments (still referenced) first, then new ones
-        seg_col = np.concatenate([o[2] for o in out]) if out else np.zeros(0, np.int32)
-        carried = seg_col < 0
-        old = -seg_col[carried] - 1
-        carried_old = np.unique(old)
-        segments = [base.manifest.segments[int(o)] for o in carried_old] if base else []
-        n_carried = len(segments)
-        seg_col[carried] = np.searchsorted(carried_old, old)
-        seg_col[~carried] += n_carried
-        writer.drain()
-        for seg in new_segments:
-            seg.name = f"seg-{seg.content[0][:24]}.arrow"
-        segments += new_segments
-
-        index = pa.table(
-            [
-                pa.chunked_array([o[0] for o in out], pa.string()),
-                pa.chunked_array([o[1] for o in out], pa.binary(16)),
-                pa.array(seg_col, pa.int32()),
-                pa.array(
-                    np.concatenate([o[3] for o in out]) if out else np.zeros(0, np.int32),
-                    pa.int32(),
-                ),
-            ],
-            schema=INDEX_SCHEMA,
-        ).sort_by(ID)
-        records = len(index)
+        run = ExportPass(repo, config, base, segment_bytes, hasher)
+        cut = run.export(store, collection, batch_size, progress, retries)
+        export_s = run.export_s
+        segments, index_files = _index_and_segments(run, base)
         pipeline_s = time.perf_counter() - t0 - export_s
         manifest = Manifest(
             config=config,
             collection=collection,
             source=store.url,
-            records=records,
+            records=run.records,
             segments=segments,
-            stats={
-                "added": added,
-                "changed": changed,
-                "deleted": deleted,
-                "unchanged": unchanged,
-                "new_segments": len(new_segments),
-                "carried_segments": n_carried,
-            },
+            stats=run.stats(len(segments) - len(run.new_segments)),
             cut=cut.to_json(),
             parent=base.snapshot.id if base else None,
         )
-        index_bytes = encode_arrow(index)
-        manifest_bytes = manifest.to_bytes()
-        config_bytes = json.dumps(config.to_json(), sort_keys=True, indent=2).encode()
-        files: dict[str, tuple[bytes | memoryview, list[str]]] = {
-            MANIFEST: (manifest_bytes, writer.write(manifest_bytes, MODE_ZSTD)),
-            CONFIG: (config_bytes, writer.write(config_bytes, MODE_ZSTD)),
-            INDEX: (index_bytes, writer.write(index_bytes, MODE_ZSTD)),
+        tree, files, own = _write_tree(repo, run.writer, manifest, segments, index_files)
+        summary = {
+            "files": len(files) + len(segments),
+            "dirs": 1,
+            "bytes": sum(sg.size for sg in segments) + sum(len(d) for d, _ in files.values()),
+            "new_blobs": repo.stats["new_blobs"] - run.before["new_blobs"],
+            "new_bytes_stored": repo.stats["new_bytes_stored"] - run.before["new_bytes_stored"],
+            # what this snapshot adds to its parent, whatever other snapshots deduplicated
+            "snapshot_bytes": own + sum(sg.size for sg in run.new_segments),
+            "duration_s": round(time.perf_counter() - t0, 3),
         }
-        writer.drain()
-
-        def node(name: str, size: int, content: list[str]) -> dict[str, Any]:
-            return {
-                "name": name,
-                "type": "file",
-                "mode": 0o644,
-                "mtime_ns": 0,
-                "size": size,
-                "content": content,
-            }
-
-        seg_tree = write_tree(repo, [node(s.name, s.size, s.content) for s in segments])
-        root = [node(n, len(data), content) for n, (data, content) in files.items()]
-        root.append(
-            {
-                "name": SEGMENTS,
-                "type": "dir",
-                "mode": 0o755,
-                "mtime_ns": 0,
-                "size": 0,
-                "subtree": seg_tree,
-            }
-        )
-        tree = write_tree(repo, root)
-        repo.flush()
-        total_bytes = sum(s.size for s in segments) + sum(len(d) for d, _ in files.values())
-        duration = time.perf_counter() - t0
-        doc = {
-            "version": 1,
-            "time": now_iso(),
-            "component": component,
-            "source": f"{store.url}#{collection}",
-            "kind": KIND,
-            "host": socket.gethostname(),
-            "user": _user(),
-            "tree": tree,
-            "fingerprint": tree,
-            "tags": sorted(tags),
-            "parent": base.snapshot.id if base else None,
-            "summary": {
-                "files": len(files) + len(segments),
-                "dirs": 1,
-                "bytes": total_bytes,
-                "new_blobs": repo.stats["new_blobs"] - before["new_blobs"],
-                "new_bytes_stored": repo.stats["new_bytes_stored"] - before["new_bytes_stored"],
-                "duration_s": round(duration, 3),
-            },
-            "meta": {
-                "collection": collection,
-                "engine": config.engine,
-                "engine_version": config.engine_version,
-                "records": records,
-                "vectors": [v.column for v in config.vectors],
-                "dimension": config.vectors[0].dimension,
-                "metric": config.vectors[0].metric.value,
-                "incremental": base is not None,
-                **manifest.stats,
-                "cut": cut.to_json(),
-            },
-        }
+        doc = _doc(store, component, collection, config, manifest, tree, tags, base, summary)
         snap = repo.save_snapshot(doc)
+    st = manifest.stats
     return SnapshotResult(
         snapshot=snap,
-        records=records,
-        added=added,
-        changed=changed,
-        deleted=deleted,
-        unchanged=unchanged,
-        new_segments=len(new_segments),
-        carried_segments=n_carried,
+        records=run.records,
+        added=st["added"],
+        changed=st["changed"],
+        deleted=st["deleted"],
+        unchanged=st["unchanged"],
+        new_segments=st["new_segments"],
+        carried_segments=st["carried_segments"],
         export_s=round(export_s, 3),
         pipeline_s=round(pipeline_s, 3),
         warning=cut.warning,
     )
+
+
+def _base(
+    repo: Repository,
+    component: str,
+    collection: str,
+    parent: Snapshot | str | None,
+    full: bool,
+    config: CollectionConfig,
+) -> Opened | None:
+    """The parent to write an incremental snapshot against, or None (a full one)."""
+    if parent == "auto":
+        previous = vector_snapshots(repo, component, collection)
+        parent = previous[-1] if previous else None
+    elif isinstance(parent, str):
+        parent = repo.find_snapshot(parent)
+    if parent is None or full:
+        return None
+    base = open_snapshot(repo, parent)
+    m = base.manifest
+    dead = sum(sg.rows for sg in m.segments) - m.records
+    if not same_shape(m.config, config) or dead > m.records:
+        return None  # config changed, or compaction is due: write in full
+    return base
+
+
+def _index_and_segments(
+    run: ExportPass, base: Opened | None
+) -> tuple[list[Segment], list[tuple[str, bytes | memoryview | None, dict[str, Any] | None]]]:
+    """The manifest's segment table and the index files: ``(name, data, None)`` to write,
+    ``(name, None, node)`` to reference (an ancestor's index files in a chain).
+
+    An index delta (only the records added, changed or deleted) is written when the
+    parent's chain has room and the delta is small; it keeps the parent's segment table
+    as it was (so the parent's row references stay valid) and appends the new segments.
+    Otherwise the index is written in full and only the still-referenced parent segments
+    are carried (renumbered)."""
+    run.writer.drain()
+    for sg in run.new_segments:
+        sg.name = f"seg-{sg.content[0][:24]}.arrow"
+    seg_col = np.concatenate([o[2] for o in run.out]) if run.out else np.zeros(0, np.int32)
+    rows = np.concatenate([o[3] for o in run.out]) if run.out else np.zeros(0, np.int32)
+    ids = pa.chunked_array([o[0] for o in run.out], pa.string())
+    hashes = pa.chunked_array([o[1] for o in run.out], pa.binary(16))
+    carried = seg_col < 0
+    moved = run.added + run.changed + run.deleted
+    if base is not None and len(base.index_nodes) <= MAX_DELTAS and 4 * moved <= run.records:
+        n_base = len(base.manifest.segments)
+        fresh = ~carried
+        gone = sorted(set(run.known) - set(ids.to_pylist()))
+        keep = pa.array(fresh)
+        delta = pa.table(
+            [
+                pa.concat_arrays([ids.combine_chunks().filter(keep), pa.array(gone, pa.string())]),
+                pa.concat_arrays(
+                    [
+                        hashes.combine_chunks().filter(keep),
+                        pa.array([bytes(16)] * len(gone), pa.binary(16)),
+                    ]
+                ),
+                pa.array(
+                    np.concatenate([seg_col[fresh] + n_base, np.full(len(gone), DELETED)]),
+                    pa.int32(),
+                ),
+                pa.array(np.concatenate([rows[fresh], np.zeros(len(gone), np.int32)]), pa.int32()),
+            ],
+            schema=INDEX_SCHEMA,
+        ).sort_by(ID)
+        chain: list[tuple[str, bytes | memoryview | None, dict[str, Any] | None]] = [
+            (f"index-{i:03d}.arrow", None, node) for i, node in enumerate(base.index_nodes)
+        ]
+        chain.append((f"index-{len(chain):03d}.arrow", encode_arrow(delta), None))
+        return [*base.manifest.segments, *run.new_segments], chain
+    # a full index: carried parent segments (still referenced) first, then new ones
+    old = -seg_col[carried] - 1
+    carried_old = np.unique(old)
+    segments = [base.manifest.segments[int(o)] for o in carried_old] if base else []
+    seg_col[carried] = np.searchsorted(carried_old, old)
+    seg_col[~carried] += len(segments)
+    index = pa.table(
+        [ids, hashes, pa.array(seg_col, pa.int32()), pa.array(rows, pa.int32())],
+        schema=INDEX_SCHEMA,
+    ).sort_by(ID)
+    return [*segments, *run.new_segments], [(INDEX, encode_arrow(index), None)]
+
+
+def _node(name: str, size: int, content: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "file",
+        "mode": 0o644,
+        "mtime_ns": 0,
+        "size": size,
+        "content": content,
+    }
+
+
+def _dir(name: str, subtree: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "dir",
+        "mode": 0o755,
+        "mtime_ns": 0,
+        "size": 0,
+        "subtree": subtree,
+    }
+
+
+def _write_tree(
+    repo: Repository,
+    writer: BlobWriter,
+    manifest: Manifest,
+    segments: list[Segment],
+    index_files: list[tuple[str, bytes | memoryview | None, dict[str, Any] | None]],
+) -> tuple[str, dict[str, tuple[bytes | memoryview, list[str]]], int]:
+    """Write manifest, config, index and the trees; returns (tree id, the files written,
+    their bytes)."""
+    manifest_bytes = manifest.to_bytes()
+    config_bytes = json.dumps(manifest.config.to_json(), sort_keys=True, indent=2).encode()
+    files: dict[str, tuple[bytes | memoryview, list[str]]] = {
+        MANIFEST: (manifest_bytes, writer.write(manifest_bytes, MODE_ZSTD)),
+        CONFIG: (config_bytes, writer.write(config_bytes, MODE_ZSTD)),
+    }
+    written: dict[str, tuple[bytes | memoryview, list[str]]] = {}
+    chain: list[dict[str, Any]] = []
+    for name, data, node in index_files:
+        if data is not None:
+            written[name] = (data, writer.write(data, MODE_ZSTD))
+        elif node is not None:  # an ancestor's index file: referenced, not stored again
+            chain.append({**node, "name": name})
+    writer.drain()
+    seg_tree = write_tree(repo, [_node(sg.name, sg.size, sg.content) for sg in segments])
+    root = [_node(n, len(data), content) for n, (data, content) in files.items()]
+    if INDEX in written:
+        root.append(_node(INDEX, len(written[INDEX][0]), written[INDEX][1]))
+    else:
+        chain += [_node(n, len(data), content) for n, (data, content) in written.items()]
+        root.append(_dir(INDEX_CHAIN, write_tree(repo, chain)))
+    root.append(_dir(SEGMENTS, seg_tree))
+    tree = write_tree(repo, root)
+    repo.flush()
+    files |= written
+    return tree, files, sum(len(d) for d, _ in files.values())
+
+
+def _doc(
+    store: VectorStore,
+    component: str,
+    collection: str,
+    config: CollectionConfig,
+    manifest: Manifest,
+    tree: str,
+    tags: tuple[str, ...],
+    base: Opened | None,
+    summary: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "time": now_iso(),
+        "component": component,
+        "source": f"{store.url}#{collection}",
+        "kind": KIND,
+        "host": socket.gethostname(),
+        "user": _user(),
+        "tree": tree,
+        "fingerprint": tree,
+        "tags": sorted(tags),
+        "parent": base.snapshot.id if base else None,
+        "summary": summary,
+        "meta": {
+            "collection": collection,
+            "engine": config.engine,
+            "engine_version": config.engine_version,
+            "records": manifest.records,
+            "vectors": [v.column for v in config.vectors],
+            "dimension": config.vectors[0].dimension,
+            "metric": config.vectors[0].metric.value,
+            "incremental": base is not None,
+            **manifest.stats,
+            "cut": manifest.cut,
+        },
+    }
 
 
 def _user() -> str:

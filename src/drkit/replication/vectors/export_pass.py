@@ -1,0 +1,259 @@
+"""One export of a collection into new segments and index parts (``ExportPass``), and
+the blob writer it encodes through (``BlobWriter``); :mod:`.snapshot` assembles the
+snapshot from them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from drkit.connectors.vectorstore.base import ID, CollectionConfig, CutInfo, VectorStore
+from drkit.errors import VectorStoreError
+from drkit.repository import BlobType, Repository
+from drkit.repository.codec import SAMPLE, choose_mode
+
+from .layout import (
+    HASH,
+    Segment,
+    encode_arrow,
+    pieces,
+    record_hashes,
+    segment_pieces,
+    segment_schema,
+)
+from .reading import Opened, Progress
+
+log = logging.getLogger("drkit.replication.vectors")
+
+
+class BlobWriter:
+    """Encode blobs in the repository's pool (bounded window), finish them in order."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.window = repo.workers * 3 + 2
+        self.q: deque[tuple[Future[tuple[bytes, bytes | bytearray | None]], int, list[str], int]]
+        self.q = deque()
+
+    def write(self, data: bytes | memoryview, mode: int | None = None) -> list[str]:
+        """Queue ``data`` (cut into pieces); the returned list is filled by :meth:`drain`."""
+        return self.write_parts([(p, mode) for p in pieces(data)])
+
+    def write_parts(self, parts: list[tuple[bytes | memoryview, int | None]]) -> list[str]:
+        """Queue pieces, each with its codec mode (None: sampled in the pool thread)."""
+        sink = [""] * len(parts)
+        for i, (part, mode) in enumerate(parts):
+            fut = self.repo.pool.submit(self._encode, part, mode)
+            self.q.append((fut, len(part), sink, i))
+            while len(self.q) > self.window:
+                self._finish_one()
+        return sink
+
+    def _encode(
+        self, part: bytes | memoryview, mode: int | None
+    ) -> tuple[bytes, bytes | bytearray | None]:
+        """In a pool thread: pick the mode from the piece's first 64 KiB (when not given)
+        and encode; the sampling was a fifth of the main thread's time."""
+        m = mode if mode is not None else choose_mode(part[:SAMPLE])
+        return self.repo.encode_blob(part, m)
+
+    def _finish_one(self) -> None:
+        fut, n, sink, idx = self.q.popleft()
+        bid, stored = fut.result()
+        if stored is not None:
+            self.repo.add_encoded(BlobType.DATA, bid, stored, n)
+        sink[idx] = bid.hex()
+
+    def drain(self) -> None:
+        while self.q:
+            self._finish_one()
+
+
+#: index parts: (ids, hashes, segment, row); segment >= 0: new segment number,
+#: < 0: -(parent segment + 1)
+_Part = tuple[pa.Array, pa.Array, np.ndarray[Any, Any], np.ndarray[Any, Any]]
+
+
+class ExportPass:
+    """One export of the collection into new segments and index parts, against the
+    parent's index (unchanged records are referenced where the parent stored them)."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        config: CollectionConfig,
+        base: Opened | None,
+        segment_bytes: int,
+        hasher: ThreadPoolExecutor,
+    ) -> None:
+        self.writer = BlobWriter(repo)
+        self.before = dict(repo.stats)
+        self.config, self.base, self.hasher = config, base, hasher
+        self.segment_bytes = segment_bytes
+        self.schema = segment_schema(config)
+        self.known: dict[str, tuple[bytes, int, int]] = {}  # parent: id -> (hash, seg, row)
+        if base is not None:
+            ix = base.index
+            self.known = dict(
+                zip(
+                    ix.column(ID).to_pylist(),
+                    zip(
+                        ix.column("hash").to_pylist(),
+                        ix.column("segment").to_pylist(),
+                        ix.column("row").to_pylist(),
+                        strict=True,
+                    ),
+                    strict=True,
+                )
+            )
+        self.export_s = 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        self.out: list[_Part] = []
+        self.new_segments: list[Segment] = []
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_bytes = 0
+        self.added = self.changed = self.unchanged = 0
+
+    @property
+    def records(self) -> int:
+        return sum(len(o[0]) for o in self.out)
+
+    @property
+    def deleted(self) -> int:
+        return len(self.known) - self.unchanged - self.changed
+
+    def stats(self, carried: int) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "changed": self.changed,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "new_segments": len(self.new_segments),
+            "carried_segments": carried,
+        }
+
+    def export(
+        self,
+        store: VectorStore,
+        collection: str,
+        batch_size: int,
+        progress: Progress | None,
+        retries: int,
+    ) -> CutInfo:
+        """Export (again while a count-check engine moved, up to ``retries`` times)."""
+        for attempt in range(retries + 1):
+            self.reset()
+            stream = store.export(collection, batch_size=batch_size)
+            t_export = time.perf_counter()
+            for batch in stream:
+                self.export_s += time.perf_counter() - t_export
+                self.add(batch)
+                if progress:
+                    progress(len(batch))
+                t_export = time.perf_counter()
+            self.flush_segment()
+            cut = stream.cut
+            all_ids = pa.chunked_array([o[0] for o in self.out], pa.string())
+            dupes = len(pc.unique(all_ids)) != len(all_ids)
+            if (cut.warning or dupes) and attempt < retries:
+                log.warning(
+                    "%s: exporting %r again (attempt %d of %d)",
+                    cut.warning or "duplicate ids",
+                    collection,
+                    attempt + 2,
+                    retries + 1,
+                )
+                continue
+            if dupes:
+                raise VectorStoreError(
+                    f"the export of {collection!r} returned an id twice: the collection changed "
+                    "during the export",
+                    hint="pause writers and snapshot again",
+                )
+            return cut
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        hashes = record_hashes(self.config, batch, self.hasher)
+        if self.known:
+            fresh = self._carry(batch.column(ID).to_pylist(), hashes)
+        else:  # a full snapshot: every record is new
+            fresh = list(range(len(batch)))
+            self.added += len(batch)
+        if not fresh:
+            return
+        part = batch if len(fresh) == len(batch) else batch.take(pa.array(fresh))
+        sub = [hashes[i] for i in fresh]
+        part = pa.RecordBatch.from_arrays(
+            [*part.columns, pa.array(sub, pa.binary(16))], schema=self.schema
+        )
+        self.pending.append(part)
+        self.pending_bytes += part.nbytes
+        while self.pending_bytes >= self.segment_bytes:
+            per_row = max(1, self.pending_bytes // sum(len(b) for b in self.pending))
+            self.flush_segment(max(1, self.segment_bytes // per_row))
+
+    def _carry(self, ids: list[str], hashes: list[bytes]) -> list[int]:
+        """Reference unchanged records where the parent has them; the others' rows."""
+        fresh: list[int] = []
+        c_ids: list[str] = []
+        c_hash: list[bytes] = []
+        c_seg: list[int] = []
+        c_row: list[int] = []
+        for i, (rid, h) in enumerate(zip(ids, hashes, strict=True)):
+            prev = self.known.get(rid)
+            if prev is not None and prev[0] == h:
+                c_ids.append(rid)
+                c_hash.append(h)
+                c_seg.append(-(prev[1] + 1))
+                c_row.append(prev[2])
+            else:
+                fresh.append(i)
+                if prev is None:
+                    self.added += 1
+                else:
+                    self.changed += 1
+        if c_ids:
+            self.unchanged += len(c_ids)
+            self.out.append(
+                (
+                    pa.array(c_ids, pa.string()),
+                    pa.array(c_hash, pa.binary(16)),
+                    np.array(c_seg, dtype=np.int32),
+                    np.array(c_row, dtype=np.int32),
+                )
+            )
+        return fresh
+
+    def flush_segment(self, rows: int | None = None) -> None:
+        """Write the first ``rows`` pending rows (default all) as one segment."""
+        if not self.pending:
+            return
+        table = pa.Table.from_batches(self.pending, schema=self.schema)
+        rest = None
+        if rows is not None and rows < len(table):
+            table, rest = table.slice(0, rows), table.slice(rows)
+        data = encode_arrow(table)
+        content = self.writer.write_parts(segment_pieces(data, self.config))
+        seg_no = len(self.new_segments)
+        self.new_segments.append(Segment("", content, len(table), len(data)))
+        n = len(table)
+        self.out.append(
+            (
+                table.column(ID).combine_chunks(),
+                table.column(HASH).combine_chunks(),
+                np.full(n, seg_no, dtype=np.int32),
+                np.arange(n, dtype=np.int32),
+            )
+        )
+        self.pending = rest.to_batches() if rest is not None else []
+        self.pending_bytes = rest.nbytes if rest is not None else 0

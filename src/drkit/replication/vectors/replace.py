@@ -1,0 +1,122 @@
+"""Repair a live collection from a snapshot: restore beside it, verify, swap in.
+
+``drkit restore SNAP --to COMPONENT --replace``: the snapshot is restored into a
+temporary collection next to the live one (``NAME_drkit_tmp_...``) and verified there
+(count and every record's checksum against the snapshot); only then is it swapped in
+under the live name — atomically where the engine can (pgvector: both renames in one
+transaction), else by two renames — while the previous collection is kept as
+``NAME_drkit_old_...``. Once the count under the live name is checked, the kept copy is
+dropped. A failure before the swap leaves the live collection untouched; a failed check
+after it swaps the old collection back.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from drkit.connectors.vectorstore.base import VectorStore
+from drkit.connectors.vectorstore.transfer import map_config, temp_name, temp_stem
+from drkit.errors import CheckFailed
+from drkit.repository import Repository, Snapshot
+
+from .compare import diff_collection
+from .leftovers import OLD_MARK, clean_leftovers
+from .restore import RestoreReport, restore_collection, restore_opened
+from .snapshot import Opened, Progress, open_snapshot, read_records
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceReport:
+    snapshot: str
+    target: str
+    collection: str
+    records: int
+    duration_s: float
+    #: "replaced" (a live collection was swapped out) or "created" (there was none)
+    action: str
+    atomic: bool = False
+    #: the name the previous collection had while the new one was checked (dropped after)
+    old: str | None = None
+    cleaned: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def old_name(name: str) -> str:
+    return f"{temp_stem(name)}{OLD_MARK}{secrets.token_hex(4)}"
+
+
+def replace_collection(
+    repo: Repository,
+    snapshot: Snapshot | str | Opened,
+    store: VectorStore,
+    name: str | None = None,
+    *,
+    batch_size: int = 5000,
+    progress: Progress | None = None,
+) -> ReplaceReport:
+    """Replace collection ``name`` (default: the snapshotted name) of ``store`` with the
+    snapshot's records (see the module docstring). Raises :class:`CheckFailed` with the
+    live collection untouched when the restored copy does not match the snapshot."""
+    t0 = time.perf_counter()
+    with repo.lock(exclusive=False):
+        opened = snapshot if isinstance(snapshot, Opened) else open_snapshot(repo, snapshot)
+        m = opened.manifest
+        target = name or m.collection
+        map_config(m.config, store)  # refuse before touching the store
+        if target not in store.list_collections():
+            rep: RestoreReport = restore_collection(
+                repo, opened, store, target, batch_size=batch_size, progress=progress
+            )
+            return ReplaceReport(
+                rep.snapshot,
+                rep.target,
+                target,
+                rep.records,
+                rep.duration_s,
+                "created",
+                cleaned=rep.cleaned,
+            )
+        cleaned = tuple(clean_leftovers(store, target))
+        new = temp_name(target)
+        records = read_records(repo, opened, batch_size=batch_size, progress=progress)
+        try:
+            restore_opened(repo, opened, store, new, batches=records)
+            d = diff_collection(repo, opened, store, new, batch_size=batch_size)
+            if d.total or d.records != m.records:
+                raise CheckFailed(
+                    f"the restored copy of {target!r} does not match snapshot "
+                    f"{opened.snapshot.short_id} ({d.records} records, {len(d.missing)} "
+                    f"missing, {len(d.altered)} altered, {len(d.extra)} extra): the live "
+                    "collection was left as it was",
+                    hint="check the snapshot with `drkit check --read-data`",
+                )
+            old = old_name(target)
+            atomic = store.swap_in(new, target, old)
+        except BaseException:
+            store.drop(new, missing_ok=True)
+            raise
+        count = store.count(target)
+        if count != m.records:  # the swap did not land what was checked: swap back
+            store.swap_in(old, target, new)
+            store.drop(new, missing_ok=True)
+            raise CheckFailed(
+                f"after the swap {target!r} counts {count} records, the snapshot "
+                f"{m.records}: the previous collection was put back"
+            )
+        store.drop(old)
+    return ReplaceReport(
+        opened.snapshot.id,
+        store.url,
+        target,
+        count,
+        round(time.perf_counter() - t0, 3),
+        "replaced",
+        atomic,
+        old,
+        cleaned,
+    )
