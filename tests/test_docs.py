@@ -173,11 +173,7 @@ RULE_TESTS = {
     "R3": "repository/test_damage.py::"
     "test_a_stray_file_named_like_a_pack_but_not_ours_is_left_alone",
     "K3": "repository/test_damage.py::test_a_damaged_sole_key_is_not_a_wrong_password",
-    "I1": "repository/test_damage.py::test_init_interrupted_between_key_and_config",
     "LG2": "repository/test_damage.py::test_an_interrupted_forget_is_finished_by_prune",
-    "LG3": "repository/test_damage.py::test_a_deleted_manifest_is_detected_and_repaired",
-    "LG4": "repository/test_damage.py::test_a_reverse_copy_never_resurrects_a_forgotten_snapshot",
-    "RD3": "repository/test_damage.py::test_plain_check_compares_pack_sizes_with_the_index",
 }
 
 
