@@ -430,3 +430,62 @@ def test_qdrant_document_key_from_the_plan(tmp_path: Path) -> None:
     point = client.retrieve("kb2", [3])[0]
     assert point.payload == {"text": "t3", "lang": "en"}  # the application's key, not drkit's
     client.close()
+
+
+def test_qdrant_sparse_vectors_and_multivectors_are_captured(
+    tmp_path: Path, repo: Repository
+) -> None:
+    from qdrant_client import QdrantClient, models
+
+    path = tmp_path / "q"
+    client = QdrantClient(path=str(path))
+    client.create_collection(
+        "hybrid",
+        vectors_config={
+            "dense": models.VectorParams(size=2, distance=models.Distance.DOT),
+            "colbert": models.VectorParams(
+                size=2,
+                distance=models.Distance.DOT,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM
+                ),
+            ),
+        },
+        sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+    )
+    client.upsert(
+        "hybrid",
+        points=[
+            models.PointStruct(
+                id=i,
+                vector={
+                    "dense": [1.0, float(i)],
+                    "colbert": [[1.0, 0.5 * i], [0.25, 2.0]],
+                    "bm25": models.SparseVector(indices=[i, 100 + i], values=[0.5, 1.25 * i]),
+                },
+                payload={"lang": "en"},
+            )
+            for i in range(6)
+        ],
+    )
+    client.close()
+    round_trip(repo, f"qdrant+local://{path}", "hybrid", "hybrid2")
+
+    client = QdrantClient(path=str(path))
+    params = client.get_collection("hybrid2").config.params
+    assert params.sparse_vectors is not None
+    assert params.sparse_vectors["bm25"].modifier == models.Modifier.IDF
+    assert params.vectors["colbert"].multivector_config is not None
+    point = client.retrieve("hybrid2", [3], with_vectors=True)[0]
+    assert point.payload == {"lang": "en"}
+    assert point.vector["bm25"] == models.SparseVector(indices=[3, 103], values=[0.5, 3.75])
+    assert point.vector["colbert"] == [[1.0, 1.5], [0.25, 2.0]]
+    # the application's hybrid query: sparse search by name
+    hits = client.query_points(
+        "hybrid2",
+        query=models.SparseVector(indices=[103], values=[1.0]),
+        using="bm25",
+        limit=1,
+    ).points
+    assert [h.id for h in hits] == [3]
+    client.close()

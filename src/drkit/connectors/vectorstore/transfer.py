@@ -71,6 +71,13 @@ def not_carried(config: CollectionConfig, store: VectorStore) -> list[str]:
                 f"index parameters of vector {v.name or 'default'!r} ({config.engine}: "
                 f"{dict(v.index)}) are not carried into {store.engine}; it builds its own index"
             )
+    for key, what in (("sparse_vectors", "sparse vectors"), ("multivectors", "multivectors")):
+        if config.options.get(key):
+            names = ", ".join(sorted(config.options[key]))
+            notes.append(
+                f"{what} ({names}) stay in the payload in {store.engine} "
+                f"(as __drkit_{'sparse' if key == 'sparse_vectors' else 'multivector'}.NAME)"
+            )
     key, what = _ENGINE_SCHEMA.get(config.engine, ("", ""))
     if key and config.options.get(key):
         notes.append(
