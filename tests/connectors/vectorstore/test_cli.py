@@ -236,4 +236,7 @@ def test_data_corruption_on_an_engine_that_normalises_vectors(
     m = out["metrics"]
     assert m["records_damaged_detected"] == m["records_deleted"] + m["vectors_overwritten"] == 8
     check = next(s for s in out["steps"] if s["phase"] == "verify")
-    assert check["data"]["tolerated"] > 0  # what the engine rounded, compared with tolerance
+    # a restore into Qdrant local moves the collection's directory instead of copying it
+    # (issue 10 item 7): the points are no longer re-normalised on the way, so nothing
+    # differs by rounding any more (this was > 0 while restore copied the collection)
+    assert check["data"]["tolerated"] == 0

@@ -141,7 +141,11 @@ def test_lancedb_columns_types_and_nulls(tmp_path: Path, repo: Repository) -> No
             "big": pa.array([2**62 + i for i in range(n)], pa.int64()),
         }
     )
-    db.create_table("docs", data=data)
+    source = db.create_table("docs", data=data)
+    from lancedb.index import BTree, LabelList
+
+    source.create_index("lang", config=BTree())
+    source.create_index("tags", config=LabelList())
     with open_vector_store(f"lancedb://{path}") as store:
         exported = as_dict(store.export("docs"))
         # a null cell is an absent key, not an explicit JSON null
@@ -157,6 +161,8 @@ def test_lancedb_columns_types_and_nulls(tmp_path: Path, repo: Repository) -> No
     assert (row["lang"], row["page"], row["tags"], row["big"]) == ("en", 7, ["a", "t1"], 2**62 + 7)
     assert row["created"] == when + dt.timedelta(days=7)
     assert table.search().where("id = 5").to_list()[0]["page"] is None
+    indexes = {(i.columns[0], str(i.index_type), i.name) for i in table.list_indices()}
+    assert indexes == {("lang", "BTree", "lang_idx"), ("tags", "LabelList", "tags_idx")}
 
 
 # --- pgvector --------------------------------------------------------------------------
