@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's `make demo`: `drkit demo` builds an example AI stack from embedded parts in
-# a fresh work directory (a Qdrant collection, a dataset, an eval set, a primary and a
+# a fresh work directory (an embedded LanceDB collection, a dataset, an eval set, a primary and a
 # replica repository, two simulated providers in two regions), then runs
 # backup -> copy -> verify -> game day, prints the scorecard and leaves the HTML report.
 # DEMO_DIR chooses the directory (default: demo-out, replaced if it exists); DEMO_SEED the seed.

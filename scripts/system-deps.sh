@@ -4,9 +4,9 @@
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-if [ "${DRKIT_BENCH:-0}" = 1 ]; then
-  command -v restic >/dev/null 2>&1 || need+=(restic)
-fi
+# restic: the tests check drkit's retention against restic's own `forget --dry-run`, and the
+# benchmarks compare against it
+command -v restic >/dev/null 2>&1 || need+=(restic)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -17,7 +17,10 @@ In a session-scoped pytest fixture::
         with start_moto(tmp_path_factory.mktemp("moto")) as (endpoint, _stop):
             yield endpoint
 
-Servers bind 127.0.0.1 on a free port; ``stop()`` is idempotent.
+Servers bind 127.0.0.1 on a free port; ``stop()`` is idempotent. A server that exits or
+does not come up fails the test loudly (:func:`wait_ready`: ``pytest.fail`` with the tail of
+its log), never silently after a timeout. :func:`uvicorn_in_thread` runs an ASGI app on
+real uvicorn in a thread of the test process.
 """
 
 from __future__ import annotations
@@ -28,11 +31,18 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+import pytest
+
+if TYPE_CHECKING:
+    import uvicorn
 
 BIN = Path(sys.executable).parent
 
@@ -54,20 +64,90 @@ def closed_port() -> int:
     return free_port()
 
 
-def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float) -> None:
+def log_tail(log: Path | None, chars: int = 2000) -> str:
+    """The end of a server's log (what it said before dying), or a note that there is none."""
+    if log is None or not log.exists():
+        return "(no log)"
+    text = log.read_text(errors="replace")[-chars:].strip()
+    return text or "(the log is empty)"
+
+
+def wait_ready(
+    ready: Callable[[], bool],
+    *,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+    timeout: float = 30.0,
+) -> None:
+    """Poll ``ready()`` until it is true; fail the test loudly when ``proc`` exits or time
+    runs out, with the tail of the server's ``log``. ``ready`` may raise ``OSError`` or
+    ``httpx.TransportError``-like errors while the server comes up: those count as not yet."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"server exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}"
+    last = "never answered"
+    while True:
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(
+                f"{what} exited with {proc.returncode} before it was ready; its log:\n"
+                + log_tail(log),
+                pytrace=False,
             )
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            if ready():
                 return
-        except OSError:
-            time.sleep(0.05)
-    _terminate(proc)
-    raise RuntimeError(f"server did not listen on 127.0.0.1:{port} within {timeout}s")
+        except Exception as exc:  # not up yet: refused, reset, ... (reported if it stays so)
+            last = f"last check: {type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            if proc is not None:
+                _terminate(proc)
+            pytest.fail(
+                f"{what} was not ready within {timeout:g}s ({last}); its log:\n" + log_tail(log),
+                pytrace=False,
+            )
+        time.sleep(0.05)
+
+
+def listening(port: int) -> Callable[[], bool]:
+    """A readiness check: something accepts TCP connections on 127.0.0.1:``port``."""
+
+    def check() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+
+    return check
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float) -> None:
+    wait_ready(
+        listening(port), what=f"the server on 127.0.0.1:{port}", proc=proc, log=log, timeout=timeout
+    )
+
+
+@contextmanager
+def uvicorn_in_thread(config: uvicorn.Config, *, what: str = "the server") -> Iterator[str]:
+    """Run ``config``'s app on real uvicorn in a daemon thread on a free loopback port;
+    yield its base URL; stop it on exit. ``config``'s host/port are replaced by the socket."""
+    import uvicorn  # the gateway extra; imported here so that importing this module is cheap
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive():
+                pytest.fail(f"{what} (uvicorn) stopped before it started", pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} (uvicorn) did not start within 10s", pytrace=False)
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:

@@ -51,6 +51,9 @@ def test_init_then_check_passes(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["plan", "check", "--plan", str(target / "drkit.yaml")]) == 0
     out = capsys.readouterr().out
     assert "passes the framework check: 0 errors, 0 warnings" in out
+    # no repository yet: DR304 (train@v1 exists) says it could not check, never silently
+    assert "info     DR304" in out
+    assert "could not be checked" in out
 
 
 def test_init_refuses_to_overwrite(plan_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -298,3 +301,19 @@ def test_real_console_script(plan_file: Path) -> None:
     assert bad.returncode == 2
     assert "invalid duration '5 mins'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_init_local_writes_a_plan_that_passes_with_sample_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "--local", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"path": str(tmp_path / "drkit.yaml")}
+    assert main(["plan", "check", "--plan", str(tmp_path / "drkit.yaml")]) == 0
+    assert len(list((tmp_path / "data" / "train").iterdir())) == 4
+    assert len(list((tmp_path / "evals" / "golden").iterdir())) == 10
+    text = (tmp_path / "drkit.yaml").read_text()
+    assert "http://127.0.0.1:9101/v1" in text
+    assert "http://127.0.0.1:9201" in text
+    assert f"file://{tmp_path.resolve().as_posix()}/backups/us-east" in text
+    assert "api.openai.com" not in text
+    assert "api.anthropic.com" not in text

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer.main
 from pydantic import BaseModel
 
@@ -97,3 +98,176 @@ def test_every_lint_rule_is_documented() -> None:
     text = (DOCS / "framework.md").read_text()
     missing = [f"{r.id} {r.name}" for r in rules() if r.id not in text or r.name not in text]
     assert not missing, f"lint rules missing from docs/framework.md: {missing}"
+
+
+# --- HTTP endpoints, URL schemes, drill scenarios, repository-format rules ---------------
+
+TESTS = Path(__file__).resolve().parent
+
+
+def http_endpoints(app: Any) -> set[str]:
+    """``"GET /healthz"``-style endpoints of a Starlette app (found through ``.routes``,
+    also behind a wrapper that keeps the Starlette app as ``.app``)."""
+    while not hasattr(app, "routes") and hasattr(app, "app"):
+        app = app.app
+    return {
+        f"{method} {route.path}"
+        for route in app.routes
+        for method in sorted(route.methods or ())
+        if method != "HEAD"
+    }
+
+
+def test_every_gateway_endpoint_is_documented(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.gateway.gwkit import CLIENT_KEY, CLIENT_KEYS_ENV, make_config
+
+    from drkit.gateway.app import create_app
+
+    monkeypatch.setenv(CLIENT_KEYS_ENV, CLIENT_KEY)
+    endpoints = http_endpoints(create_app(make_config()))
+    assert {"POST /v1/chat/completions", "POST /v1/messages", "GET /healthz"} <= endpoints
+    text = (DOCS / "gateway.md").read_text()
+    missing = sorted(e for e in endpoints if f"`{e}`" not in text)
+    assert not missing, f"gateway endpoints missing from docs/gateway.md: {missing}"
+
+
+def test_every_simulator_endpoint_is_documented() -> None:
+    from drkit.connectors.llm.simulator_app import SimState, build_app
+
+    text = (DOCS / "simulator.md").read_text()
+    for dialect in ("openai", "anthropic"):
+        endpoints = http_endpoints(build_app(SimState(dialect)))
+        assert "GET /_sim/stats" in endpoints
+        missing = sorted(e for e in endpoints if f"`{e}`" not in text)
+        assert not missing, f"{dialect} simulator endpoints missing from docs/simulator.md"
+
+
+def test_every_url_scheme_is_documented() -> None:
+    from drkit.connectors.objectstore import registry as objectstores
+    from drkit.connectors.vectorstore import registry as vectorstores
+
+    for registry, page in ((objectstores, "storage.md"), (vectorstores, "vector-stores.md")):
+        text = (DOCS / page).read_text()
+        assert registry.BUILTIN
+        missing = sorted(s for s in registry.BUILTIN if f"{s}://" not in text)
+        assert not missing, f"URL schemes missing from docs/{page}: {missing}"
+
+
+def test_every_drill_scenario_is_documented() -> None:
+    from drkit.drills.scenarios import SCENARIOS
+
+    text = (DOCS / "drills.md").read_text()
+    assert {"provider-outage", "region-outage", "data-corruption"} <= set(SCENARIOS)
+    missing = sorted(name for name in SCENARIOS if f"`{name}`" not in text)
+    assert not missing, f"drill scenarios missing from docs/drills.md: {missing}"
+
+
+def must_rules() -> list[str]:
+    """The rule ids of docs/repository-format.md (``- W1. ... MUST ...`` list items)."""
+    text = (DOCS / "repository-format.md").read_text()
+    return re.findall(r"^- ([A-Z]{1,3}\d+)\. ", text, flags=re.MULTILINE)
+
+
+def test_every_repository_format_rule_is_tested() -> None:
+    """Each rule id is named by a test function (``test_w1_w2_...``), as the format page
+    promises ("every MUST below is enforced by a test")."""
+    rules_ = must_rules()
+    assert len(rules_) >= 21
+    assert {"W1", "V5"} <= set(rules_)
+    named: set[str] = set()
+    for path in TESTS.rglob("test_*.py"):
+        for name in re.findall(r"^\s*(?:async )?def test_(\w+)", path.read_text(), re.MULTILINE):
+            named.update(part.upper() for part in name.split("_"))
+    missing = [r for r in rules_ if r not in named]
+    assert not missing, f"repository-format rules no test is named after: {missing}"
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation but ``-`` and ``_``
+    dropped, spaces to ``-``."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(doc: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", doc.read_text(), flags=re.M | re.S)  # not in code
+    return {slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE)}
+
+
+ROOT = DOCS.parent
+LINK = re.compile(r"\]\((?P<file>[A-Za-z0-9_./-]*\.md)?#(?P<anchor>[^)\s]+)\)")
+
+
+def test_every_anchor_a_doc_links_to_exists() -> None:
+    broken = []
+    for doc in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for m in LINK.finditer(doc.read_text()):
+            target = (doc.parent / m.group("file")) if m.group("file") else doc
+            if not target.exists() or m.group("anchor") not in anchors(target):
+                broken.append(f"{doc.name}: {m.group(0)}")
+    assert not broken, f"links to anchors that do not exist: {broken}"
+
+
+def test_every_anchor_a_hint_names_exists() -> None:
+    from drkit.plan.loader import doc_anchor
+
+    plan_anchors = anchors(DOCS / "plan.md")
+    missing = {f: doc_anchor(f) for f in Plan.model_fields if doc_anchor(f) not in plan_anchors}
+    assert not missing, f"error hints link to docs/plan.md anchors that do not exist: {missing}"
+    # and every `docs/X.md#anchor` written in the sources (hints, comments)
+    broken = []
+    for src in (ROOT / "src" / "drkit").rglob("*.py"):
+        for m in re.finditer(r"docs/([a-z0-9_-]+\.md)#([A-Za-z0-9_-]+)", src.read_text()):
+            doc = DOCS / m.group(1)
+            if not doc.exists() or m.group(2) not in anchors(doc):
+                broken.append(f"{src.name}: {m.group(0)}")
+    assert not broken, f"hints link to anchors that do not exist: {broken}"
+
+
+def test_a_plan_error_hint_links_to_an_existing_anchor(tmp_path: Path) -> None:
+    from drkit.errors import PlanError
+    from drkit.plan.loader import parse_plan
+    from drkit.plan.starter import starter_plan
+
+    plan_anchors = anchors(DOCS / "plan.md")
+    base = starter_plan(tmp_path)
+    checked = []
+    for broken in (
+        base.replace("name: my-assistant", "name: [x]"),
+        base.replace("version: 1", "version: 7"),
+        base.replace("  - name: kb\n", "  - name: kb\n    colour: red\n"),
+        base.replace("status_page:\n", "status_page:\n  colour: red\n"),
+        base.replace("  - {name: golden-qa,", "  - {colour: red, name: golden-qa,"),
+    ):
+        assert broken != base
+        with pytest.raises(PlanError) as info:
+            parse_plan(broken, file="drkit.yaml", base_dir=tmp_path, env={})
+        hint = str(info.value.hint)
+        if "plan.md#" not in hint:
+            continue  # a hint without a link (e.g. "did you mean ...")
+        anchor = hint.split("plan.md#", 1)[1].split()[0].rstrip(".,)`")
+        assert anchor in plan_anchors, (str(info.value), hint)
+        checked.append(anchor)
+    assert {"top-level"} <= set(checked), checked  # name and version: once #name, #version
+
+
+def test_docs_do_not_promise_commands_that_do_not_exist() -> None:
+    paths = set(command_paths(typer.main.get_command(app)))
+    texts = {d.name: d.read_text() for d in [ROOT / "README.md", *DOCS.glob("*.md")]}
+    for name, text in texts.items():
+        for m in re.finditer(r"`drkit ([a-z-]+)", text):
+            cmd = m.group(1)
+            if cmd in paths or any(p.startswith(cmd + " ") for p in paths):
+                continue
+            nearby = text[m.start() : m.start() + 200]
+            assert "not implemented yet" in nearby, (
+                f"{name} mentions `drkit {cmd}`, no such command"
+            )
+
+
+def test_demo_script_names_the_engine_the_demo_uses() -> None:
+    script = (ROOT / "scripts" / "demo.sh").read_text()
+    demo = (ROOT / "src" / "drkit" / "workspace" / "demo.py").read_text()
+    assert '"lancedb://"' in demo
+    assert "LanceDB" in script
+    assert "Qdrant" not in script

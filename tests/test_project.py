@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
+import os
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -39,13 +44,150 @@ def test_mypy_strict_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_layer_violation_is_caught(tmp_path: Path) -> None:
-    """The contract really bites: a plan module importing the CLI breaks it."""
-    offender = ROOT / "src" / "drkit" / "plan" / "_layer_probe.py"
-    offender.write_text("import drkit.cli.main  # noqa: F401\n")
+def _lint_imports_with(
+    tmp_path: Path, offenders: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """lint-imports over a copy of the package with ``offenders`` added (never inside src/)."""
+    tree = tmp_path / "src"
+    shutil.copytree(
+        ROOT / "src" / "drkit", tree / "drkit", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for rel, text in offenders.items():
+        path = tree / "drkit" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [str(BIN / "lint-imports"), "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+def test_layer_probe_copy_is_kept_unchanged(tmp_path: Path) -> None:
+    """The copy the probes below start from keeps the contract: they fail for their offender."""
+    result = _lint_imports_with(tmp_path, {})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 kept, 0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "offenders",
+    [
+        # a lower layer importing a higher one
+        {"plan/_layer_probe.py": "import drkit.cli.main  # noqa: F401\n"},
+        # siblings are independent (`|`): connectors may not import drkit's state...
+        {"connectors/_layer_probe.py": "import drkit.state.store  # noqa: F401\n"},
+        # ...and an optional layer, once it exists, is held to the contract too
+        {
+            "cost/__init__.py": '"""cost layer."""\n',
+            "cost/_layer_probe.py": "import drkit.gateway.config  # noqa: F401\n",
+        },
+        {
+            "agent/__init__.py": '"""agent layer."""\n',
+            "agent/_layer_probe.py": "import drkit.cli.main  # noqa: F401\n",
+        },
+    ],
+    ids=[
+        "plan-imports-cli",
+        "connectors-import-state",
+        "cost-imports-gateway",
+        "agent-imports-cli",
+    ],
+)
+def test_layer_violation_is_caught(tmp_path: Path, offenders: dict[str, str]) -> None:
+    """The contract really bites: each probe breaks it, in a copy of the tree outside src/."""
+    result = _lint_imports_with(tmp_path, offenders)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "0 kept, 1 broken" in result.stdout, result.stdout + result.stderr
+
+
+#: the gateway extra's packages (pyproject's [project.optional-dependencies] gateway)
+GATEWAY_EXTRA = ("aiohttp", "starlette", "uvicorn", "orjson", "redis", "prometheus_client")
+#: modules that are the gateway extra's by nature: the gateway itself, the upstream
+#: client, the simulator's server side and the rehearsal that runs them in-process
+NEEDS_GATEWAY_EXTRA = (
+    "drkit.gateway",
+    "drkit.connectors.llm.client",
+    "drkit.connectors.llm.simulator",
+    "drkit.connectors.llm.simulator_app",
+    "drkit.connectors.llm.wire",
+    "drkit.drills.rehearsal",
+)
+
+_BARE_IMPORT_PROBE = """
+import importlib, json, pkgutil, sys
+
+BLOCKED = set(sys.argv[1].split(","))
+NEEDS = tuple(sys.argv[2].split(","))
+
+
+class Absent:  # the gateway extra is not installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Absent())
+import drkit
+
+failed = {}
+for info in pkgutil.walk_packages(drkit.__path__, "drkit."):
+    name = info.name
+    if name == "drkit.__main__" or any(name == n or name.startswith(n + ".") for n in NEEDS):
+        continue
     try:
-        result = _run(str(BIN / "lint-imports"), "--no-cache")
-    finally:
-        offender.unlink()
-    assert result.returncode != 0
-    assert "broken" in result.stdout
+        importlib.import_module(name)
+    except Exception as exc:
+        failed[name] = repr(exc)
+print(json.dumps(failed))
+"""
+
+
+def test_layers_below_the_gateway_import_without_the_gateway_extra() -> None:
+    """Connectors, repository, replication, drills and the workspace work without
+    ``drkit[gateway]``: only the gateway's own modules need aiohttp/starlette/uvicorn."""
+    result = _run(
+        sys.executable,
+        "-c",
+        _BARE_IMPORT_PROBE,
+        ",".join(GATEWAY_EXTRA),
+        ",".join(NEEDS_GATEWAY_EXTRA),
+    )
+    assert result.returncode == 0, result.stderr
+    failed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert failed == {}
+
+
+def test_architecture_page_draws_the_enforced_contract() -> None:
+    """docs/architecture.md's picture and the import-linter contract list the same layers."""
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in contract["contracts"] if c["type"] == "layers"]
+    enforced = [
+        [name.strip().removeprefix("drkit.") for name in layer.split("|")] for layer in layers
+    ]
+    enforced = [[n.replace("(drkit.", "(") for n in layer] for layer in enforced]
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    picture = page.split("```\n", 2)[1]
+    drawn = [
+        [name.strip() for name in line.split("   ")[0].split("|")]
+        for line in picture.splitlines()
+        if line.strip()
+    ]
+    assert drawn == enforced
+
+
+def test_pinned_tooling_is_what_runs() -> None:
+    """ruff, mypy and import-linter are pinned exactly, and the suite runs those versions."""
+    test_extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["test"]
+    pins = dict(req.split("==") for req in test_extra if "==" in req)
+    assert set(pins) == {"ruff", "mypy", "import-linter"}
+    for name, version in pins.items():
+        assert importlib.metadata.version(name) == version, name

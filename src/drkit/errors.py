@@ -26,6 +26,7 @@ failover read ``retryable``); everything else fails fast.
     │   ├── ObjectExists               put(if_absent=True) of a key that exists
     │   ├── StoreUnreachable           endpoint down or refusing (after retries)
     │   ├── StorageFull                no space left
+    │   ├── ContainerMissing           the bucket / container does not exist
     │   ├── StoragePermissionDenied    credentials or ACLs refuse the operation
     │   └── TransientStorageError      a retryable hiccup (timeout, 5xx, throttling)
     ├── RepositoryError                the backup repository
@@ -38,6 +39,8 @@ failover read ``retryable``); everything else fails fast.
     │   └── UnsafeRestorePath          exit 2: a path would escape the restore target
     ├── VectorStoreError               a vector engine failed
     │   ├── EngineUnreachable          the engine cannot be reached
+    │   │   └── EngineLocked           an embedded engine's files are held by another process
+    │   ├── EnginePermissionDenied     the engine's files or database refuse drkit's writes
     │   ├── CollectionNotFound         exit 2
     │   ├── CollectionExists           exit 2
     │   ├── IncompatibleTarget         exit 2: config cannot be mapped to the target engine
@@ -134,6 +137,12 @@ class StoreUnreachable(StorageError):
     default_hint = "check the URL and that the storage endpoint is up and reachable"
 
 
+class ContainerMissing(StorageError):
+    """The bucket (or container) a store lives in does not exist."""
+
+    default_hint = "create the bucket (or container) first, or check the URL"
+
+
 class StorageFull(StorageError):
     """No space left on the device or quota exceeded."""
 
@@ -210,6 +219,21 @@ class EngineUnreachable(VectorStoreError):
     default_hint = "check the engine URL and that the engine is running"
 
 
+class EngineLocked(EngineUnreachable):
+    """An embedded engine's path is locked by another process (Qdrant local, Milvus Lite)."""
+
+    default_hint = (
+        "stop the process that holds it, or go through the engine's server "
+        "(qdrant+http://, milvus:// with `milvus-lite server`)"
+    )
+
+
+class EnginePermissionDenied(VectorStoreError):
+    """The operating system or the engine's database refused access to its files."""
+
+    default_hint = "give the user drkit runs as write access to the engine's path"
+
+
 class CollectionNotFound(VectorStoreError):
     exit_code = 2
 
@@ -250,7 +274,13 @@ class TranslationError(GatewayError):
 
 
 class AuthenticationError(GatewayError):
+    """A client without a valid gateway key."""
+
     status = 401
+    default_hint = (
+        "send the gateway key as Authorization: Bearer <key> (OpenAI SDK) or x-api-key "
+        "(Anthropic SDK)"
+    )
 
 
 class RouteNotFound(GatewayError):
@@ -282,7 +312,22 @@ class UpstreamError(GatewayError):
 
 
 class AllTargetsFailed(GatewayError):
+    """No target of a route produced an answer; 429 with ``retry_after`` (seconds) when
+    every target asked to slow down."""
+
     status = 503
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int = 503,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.retry_after = retry_after
 
 
 # --- drills and checks -----------------------------------------------------------------

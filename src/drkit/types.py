@@ -23,17 +23,29 @@ _DURATION_UNITS = {
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 
 
+#: the longest duration drkit accepts (100 years): past it a value is a typo
+#: (``1000000d``), or ``inf``/``1e400``, that would overflow the datetimes it feeds
+MAX_DURATION_S = 100 * 365 * 86400.0
+
+
+def _bounded(seconds: float, text: object) -> float:
+    if not seconds <= MAX_DURATION_S:  # also NaN and inf
+        raise ValueError(f"duration {text!r} is longer than the longest accepted, 100 years")
+    return seconds
+
+
 def parse_duration(text: str | int | float) -> float:
     """Parse ``90s``, ``15m``, ``1h30m``, ``7d``, ``2w``, ``1y`` (or a number of seconds).
 
-    Raises ``ValueError`` with the accepted forms on anything else (``5 mins``).
+    Raises ``ValueError`` with the accepted forms on anything else (``5 mins``), and on
+    a duration longer than :data:`MAX_DURATION_S`.
     """
     if isinstance(text, bool):
         raise ValueError("expected a duration like 30s, 15m, 1h, 7d, not a boolean")
     if isinstance(text, int | float):
         if text < 0:
             raise ValueError("a duration cannot be negative")
-        return float(text)
+        return _bounded(float(text), text)
     s = text.strip()
     pos, total = 0, 0.0
     for match in _DURATION_RE.finditer(s):
@@ -46,7 +58,7 @@ def parse_duration(text: str | int | float) -> float:
             f"invalid duration {text!r}: use a number and a unit with no spaces, "
             "e.g. 30s, 15m, 1h, 1h30m, 7d, 2w, 1y (units: ms s m h d w y)"
         )
-    return total
+    return _bounded(total, text)
 
 
 def format_duration(seconds: float) -> str:

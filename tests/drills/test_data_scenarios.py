@@ -140,14 +140,44 @@ def test_data_corruption_without_verified_snapshot_fails(
     for subject, name in (("train", "train"), ("kb", "kb/docs")):
         out = run(plan, "data-corruption", capsys, "--subject", subject)
         assert out["exit_code"] == 1
-        assert out["verdict"] == "fail"
+        # found before the sandbox is built (issue 10 item 3): the drill aborts in its
+        # steady state (it was "fail", found after copying and corrupting the sandbox)
+        assert out["verdict"] == "aborted"
         assert f"no verified snapshot of {name!r}" in out["reasons"][0]
+        assert not [s for s in out["steps"] if s["name"].startswith("copy ")]
         assert [s["status"] for s in out["steps"] if s["phase"] == "rollback"] == ["ok", "ok"]
     assert not list((plan.parent / ".drkit" / "scratch").glob("data-corruption-*"))
     ws = Workspace.load(plan)
     with ws.vector_store("kb") as store:
         assert store.list_collections() == ["docs"]  # the sandbox collection was dropped
     ws.close()
+
+
+def test_data_corruption_refuses_a_reembedded_collection(
+    build: Build, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The live collection was re-embedded (other dimension) after the verified snapshot:
+    restoring it would bring back the old model's vectors; found before any sandbox."""
+    from drkit.connectors.vectorstore.base import CollectionConfig, VectorField, make_batch
+
+    plan = build()
+    ws = Workspace.load(plan)
+    with ws.vector_store("kb") as store:
+        old = store.describe("docs")
+        dim = old.vectors[0].dimension // 2
+        store.drop("docs")
+        cfg = CollectionConfig(name="docs", vectors=(VectorField("", dim, old.vectors[0].metric),))
+        store.create(cfg)
+        store.import_batches(
+            "docs", [make_batch(cfg, ["a", "b"], {"": [[0.5] * dim, [0.25] * dim]}, [{}, {}])]
+        )
+    ws.close()
+    out = run(plan, "data-corruption", capsys, "--subject", "kb")
+    assert out["exit_code"] == 1
+    assert out["verdict"] == "aborted"
+    assert f"{dim}-d" in out["reasons"][0]
+    assert "re-embedded" in out["reasons"][0]
+    assert not [s for s in out["steps"] if s["name"].startswith("copy ")]
 
 
 def test_region_outage_serves_and_restores_from_the_other_region(
@@ -209,25 +239,24 @@ def test_unknown_region_and_subject_are_bad_input(
 
 
 def test_interrupted_data_drill_removes_its_sandbox(build: Build) -> None:
-    from drkit.drills import data as data_mod
     from drkit.drills.engine import DrillInterrupted
     from drkit.drills.scenarios import DrillOptions
 
     plan = build()
     ws = Workspace.load(plan)
-    original = data_mod.newest_verified
 
     def interrupt(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
     import drkit.drills.scenarios.data_corruption as dc
 
-    dc.newest_verified = interrupt  # Ctrl-C while detecting, after the fault
+    original = dc.diff  # the file fingerprint diff: first called while detecting
+    dc.diff = interrupt  # Ctrl-C while detecting, after the fault
     try:
         with pytest.raises(DrillInterrupted) as info:
             ws.run_drill("data-corruption", DrillOptions(seed=1))  # kb, then the files
     finally:
-        dc.newest_verified = original
+        dc.diff = original
     journal = info.value.journal
     assert journal.verdict == "interrupted"
     assert [s.phase for s in journal.steps][-1] == "rollback"

@@ -138,3 +138,91 @@ def test_gameday_refuses_bad_scenarios_before_running_any(
     assert main([*args, "--scenario", "data-corruption"]) == 2
     assert "cannot run 'data-corruption'" in capsys.readouterr().err
     assert not (plan.parent / ".drkit" / "drills").exists()  # nothing ran
+
+
+def _cadence_findings(plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[tuple[str, str], str]:
+    assert main(["plan", "check", "--plan", str(plan), "--json"]) in (0, 1)
+    return {
+        (v["field"], v["severity"]): v["message"]
+        for v in json.loads(capsys.readouterr().out)["violations"]
+        if v["rule"] in ("DR591", "DR592")
+    }
+
+
+def _gameday(state: StateStore, passed: bool, at: float) -> None:
+    state.record_event(
+        "gameday.completed", "drill-test", "", {"drills": [], "passed": passed}, at=at
+    )
+
+
+def test_a_failed_gameday_does_not_satisfy_the_gameday_cadence(
+    write_plan: WritePlan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = serving_plan()
+    data["testing"]["gameday_every"] = "180d"
+    plan = write_plan(data)
+    state = StateStore(plan.parent / ".drkit" / "state.db")
+    now = time.time()
+    _gameday(state, False, now - DAY)
+    found = _cadence_findings(plan, capsys)
+    # no passing game day yet, and the newest one failed: an error, not "ok"
+    assert "the last game day failed" in found[("testing.gameday_every", "error")]
+    assert "none has passed yet" in found[("testing.gameday_every", "error")]
+
+    _gameday(state, True, now - 2 * DAY)  # an older pass does not hide the newer failure
+    assert (
+        "the last game day failed"
+        in _cadence_findings(plan, capsys)[("testing.gameday_every", "error")]
+    )
+    _gameday(state, True, now - 60)
+    state.close()
+    assert ("testing.gameday_every", "error") not in _cadence_findings(plan, capsys)
+
+
+def test_a_failed_drill_after_a_passing_one_is_reported(
+    write_plan: WritePlan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write_plan(serving_plan())
+    state = StateStore(plan.parent / ".drkit" / "state.db")
+    now = time.time()
+    _record(state, "provider-outage", "pass", now - 10 * DAY)  # within 90d
+    _record(state, "provider-outage", "interrupted", now - 5 * DAY)  # no verdict: no failure
+    assert ("testing.failover_drill_every", "error") not in _cadence_findings(plan, capsys)
+    _record(state, "provider-outage", "aborted", now - DAY)
+    state.close()
+    found = _cadence_findings(plan, capsys)
+    assert "the last failover drill failed" in found[("testing.failover_drill_every", "error")]
+
+
+def test_a_restore_test_passes_only_when_all_its_collections_pass(
+    write_plan: WritePlan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = serving_plan()
+    data["datasets"] = [{"name": "train", "path": "./data", "tier": "critical"}]
+    plan = write_plan(data)
+    state = StateStore(plan.parent / ".drkit" / "state.db")
+    now = time.time()
+    run = {"run": "r1"}
+    state.record_verification("train", "a", ok=True, duration_s=1, details=run, at=now - 60)
+    state.record_verification("train", "b", ok=False, duration_s=1, details=run, at=now - 60)
+    found = _cadence_findings(plan, capsys)
+    assert "train: the last restore test failed" in found[("datasets[0]", "error")]
+    # a later run of which every check was ok counts
+    state.record_verification("train", "a", ok=True, duration_s=1, details={"run": "r2"}, at=now)
+    state.close()
+    assert ("datasets[0]", "error") not in _cadence_findings(plan, capsys)
+    assert ("datasets[0]", "warning") not in _cadence_findings(plan, capsys)
+
+
+def test_last_success_ignores_failed_gamedays(write_plan: WritePlan) -> None:
+    from drkit.workspace import Workspace
+
+    plan = write_plan(serving_plan())
+    with Workspace.load(plan) as ws:
+        _gameday(ws.state(), False, 1000.0)
+        assert ws.last_success("gameday") is None
+        assert ws.last_failure("gameday") is not None
+        _gameday(ws.state(), True, 2000.0)
+        last = ws.last_success("gameday")
+        assert last is not None
+        assert last.timestamp() == 2000.0

@@ -1,4 +1,5 @@
-"""Ctrl-C in a real `drkit drill run` process: rollback runs, the journal is kept, exit 130."""
+"""Ctrl-C or SIGTERM in a real `drkit drill run` process: rollback runs, the journal is
+kept, exit 130 (143 for SIGTERM)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import WritePlan, serving_plan, target, validate_journal
 
 
-def test_sigint_during_the_fault_rolls_back(write_plan: WritePlan) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_the_fault_rolls_back(write_plan: WritePlan, sig: signal.Signals) -> None:
     data = serving_plan([target("only-eu", "openai", "eu-west")])
     # the black hole holds a request for a minute: the interrupt lands inside it
     data["serving"]["gateway"] = {"health": {"eject_after": 50}}
@@ -30,14 +34,14 @@ def test_sigint_during_the_fault_rolls_back(write_plan: WritePlan) -> None:
                 break
         else:
             raise AssertionError("the drill ended before its fault phase")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
         assert "INTERRUPTED" in out
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, err
+    assert proc.returncode == (130 if sig == signal.SIGINT else 143), err
     assert "interrupted; rollback ran" in err
     [journal_path] = (plan.parent / ".drkit" / "drills").glob("provider-outage-*.json")
     journal = validate_journal(Path(journal_path))

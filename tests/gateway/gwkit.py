@@ -8,15 +8,13 @@ started per test (fresh health state) on 127.0.0.1 and a free port, in a thread.
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import uvicorn
+from tests.servers import free_port, uvicorn_in_thread
 
 from drkit.connectors.llm.simulator import ProviderSimulator
 from drkit.gateway.app import Gateway, create_app
@@ -28,6 +26,8 @@ from drkit.gateway.config import (
     TargetConfig,
 )
 from drkit.gateway.events import MemoryEventSink
+
+__all__ = ["free_port"]  # re-exported: the gateway tests import it from here
 
 #: provider keys the simulators require (and that must never leak through the gateway)
 SIM_KEYS = {
@@ -42,13 +42,6 @@ CLIENT_KEYS_ENV = "DRKIT_TEST_GATEWAY_KEYS"
 FAST = Deadlines(connect=1.0, first_token=0.6, stream_idle=0.6, total=10.0)
 #: no probes unless a test wants them (they would add upstream requests to the counts)
 QUIET = HealthPolicy(probe_interval=60.0, max_probe_interval=60.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -103,8 +96,6 @@ class RunningGateway:
     url: str
     gateway: Gateway
     events: MemoryEventSink
-    server: uvicorn.Server
-    thread: threading.Thread
 
     def headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {CLIENT_KEY}"}
@@ -121,35 +112,14 @@ class RunningGateway:
                 return str(t["state"])
         raise KeyError(target)
 
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
 
 @contextlib.contextmanager
 def run_gateway(config: GatewayConfig) -> Iterator[RunningGateway]:
     events = MemoryEventSink()
     app = create_app(config, events=events)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.01)
-    running = RunningGateway(f"http://127.0.0.1:{port}", app.state.gateway, events, server, thread)
-    try:
-        yield running
-    finally:
-        running.stop()
-        sock.close()
+    server = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
+    with uvicorn_in_thread(server, what="the gateway") as url:
+        yield RunningGateway(url, app.state.gateway, events)
 
 
 def make_config(*routes: RouteConfig, **kw: Any) -> GatewayConfig:

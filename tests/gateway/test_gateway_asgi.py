@@ -9,16 +9,14 @@ and not, next to the Starlette-served endpoints.
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from gwkit import CLIENT_KEY, SIM_KEYS, Sims, make_config, route_for
+from tests.servers import uvicorn_in_thread
 
 from drkit.connectors.llm.simulator import ProviderSimulator
 from drkit.gateway.config import Deadlines
@@ -66,24 +64,10 @@ def test_a_client_gone_mid_stream_cancels_the_upstream_attempt(
 def served(sims: Sims) -> Iterator[str]:
     """A gateway with the exact uvicorn settings of ``drkit gateway serve``."""
     config = make_config(route_for(sims.oa1, sims.an1))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(config, "127.0.0.1", port, events=MemoryEventSink()))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    # host and port are placeholders: uvicorn_in_thread serves on its own free-port socket
+    server = uvicorn_config(config, "127.0.0.1", 0, events=MemoryEventSink())
+    with uvicorn_in_thread(server, what="the gateway") as url:
+        yield url
 
 
 def test_the_served_gateway_answers_many_requests_on_one_connection(sims: Sims) -> None:

@@ -21,6 +21,7 @@ serving:
   auth: {client_keys_env: CFG_TEST_KEYS}
   gateway:
     retry_budget: 0.1
+    max_request_body_mib: 4
     health: {eject_after: 5, eject_for: 10s, probe_every: 3s}
     redis_url_env: CFG_TEST_REDIS
   routes:
@@ -59,6 +60,7 @@ def test_plan_serving_maps_onto_the_gateway_config(
     h = cfg.health
     assert (h.eject_after, h.base_ejection, h.max_probe_interval) == (5, 10.0, 3.0)
     assert h.retry_budget_ratio == 0.1
+    assert cfg.max_request_body == 4 * 1024 * 1024
     assert cfg.redis_url == "redis://127.0.0.1:1/0"
     assert cfg.client_keys_env == "CFG_TEST_KEYS"
 

@@ -164,3 +164,25 @@ def test_events_fan_out_to_the_file_and_the_log(
         ("WARNING", "ejection: target a ejected for 1s"),
         ("INFO", "recovery: target a back in service"),
     ]
+
+
+def test_an_ejected_target_is_the_last_resort_when_the_available_ones_fail(
+    sims: Sims, gateway_for: Any
+) -> None:
+    quiet_long = HealthPolicy(base_ejection=60.0, probe_interval=60.0, max_probe_interval=60.0)
+    gw = gateway_for(route_for(sims.oa1, sims.an2), health=quiet_long)
+    sims.oa1.set_faults({"kind": "error", "status": 503})
+    sims.an2.set_faults({"kind": "refuse"})
+    assert chat(gw.url).status_code == 503  # the secondary refused: ejected at once
+    assert gw.state("anthropic-2") == "ejected"
+    assert gw.state("openai-1") == "healthy"  # one soft failure of three
+    sims.an2.clear_faults()  # recovered, but not re-probed for a minute
+    r = chat(gw.url)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-drkit-target"] == "anthropic-2"
+    assert r.headers["x-drkit-attempts"] == "2"
+    assert r.headers["x-drkit-failover-reason"] == ("anthropic-2:ejected, openai-1:status_5xx")
+    assert gw.state("anthropic-2") == "healthy"  # the answer brought it back
+    failover = [e for e in gw.events.events if e.kind == "failover"][-1]
+    assert failover.data["to"] == "anthropic-2"
+    assert failover.data["last_resort"] is True

@@ -115,3 +115,15 @@ def test_cooling_targets_are_never_tried_early_even_in_a_total_outage() -> None:
     b.record_failure(B, "status_429", retry_after=5.0)
     assert b.order([A, B]) == ([], False)
     assert b.cooldown_left([A, B]) == 3.0
+
+
+def test_ejected_targets_are_the_last_resort_unless_cooling() -> None:
+    b, _clock, _ = board()
+    b.record_failure(B, "connect")  # ejected, no Retry-After
+    assert b.order([A, B]) == ([A], False)
+    assert b.last_resort([A, B], tried=[A]) == [B]
+    assert b.last_resort([A, B], tried=[A, B]) == []
+    for _ in range(3):  # ejected by 429s: inside its Retry-After it is never a last resort
+        b.record_failure(A, "status_429", retry_after=5.0)
+    assert b.health["a"].state == "ejected"
+    assert b.last_resort([A, B], tried=[]) == [B]

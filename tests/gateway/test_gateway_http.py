@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import anthropic
@@ -98,6 +99,8 @@ def test_admin_shows_each_target(sims: Sims, gateway_for: Any) -> None:
         ("/v1/messages", {**ABODY, "model": "nope"}, 404, "assistant"),
         ("/v1/chat/completions", "not json", 400, "not valid JSON"),
         ("/v1/messages", [1, 2], 400, "JSON object"),
+        ("/v1/chat/completions", {"messages": BODY["messages"]}, 400, "needs `model`"),
+        ("/v1/messages", {**ABODY, "model": None}, 400, "this gateway serves: assistant"),
     ],
 )
 def test_bad_requests_get_a_clear_error_in_the_clients_dialect(
@@ -153,3 +156,66 @@ def test_config_reprs_do_not_show_inline_keys() -> None:
     assert "sk-inline-123" not in repr(t)
     cfg = GatewayConfig(routes=(), client_keys=(Secret("client-inline-1"),))
     assert "client-inline-1" not in repr(cfg)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+def test_a_request_body_over_the_limit_is_a_413_before_it_is_parsed(
+    sims: Sims, gateway_for: Any, chunked: bool
+) -> None:
+    gw = gateway_for(route_for(sims.oa1), max_request_body=64 * 1024)
+    big = json.dumps({**BODY, "messages": [{"role": "user", "content": "x" * 100_000}]})
+    content: Any = big.encode()
+    if chunked:  # no content-length: the limit is counted while reading
+        content = iter([content[i : i + 8192] for i in range(0, len(content), 8192)])
+    r = httpx.post(gw.url + "/v1/chat/completions", content=content, headers=gw.headers())
+    assert r.status_code == 413
+    assert "max_request_body_mib" in r.json()["error"]["message"]
+    assert chat_attempts(sims.oa1) == 0
+    # under the limit it is served, and the SDKs see the 413 as their own error type
+    assert httpx.post(gw.url + "/v1/chat/completions", json=BODY, headers=gw.headers()).is_success
+    with (
+        anthropic.Anthropic(base_url=gw.url, api_key=CLIENT_KEY, max_retries=0) as ac,
+        pytest.raises(anthropic.APIStatusError) as err,
+    ):
+        ac.messages.create(
+            model="assistant", max_tokens=5, messages=[{"role": "user", "content": "x" * 100_000}]
+        )
+    assert err.value.status_code == 413
+
+
+def test_a_non_json_upstream_error_is_not_labelled_json(sims: Sims, gateway_for: Any) -> None:
+    gw = gateway_for(route_for(sims.oa1))
+    sims.oa1.set_faults({"kind": "error", "status": 400, "body": "<html>Bad Request</html>"})
+    r = httpx.post(gw.url + "/v1/chat/completions", json=BODY, headers=gw.headers())
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/json"
+    assert "<html>Bad Request</html>" in r.json()["error"]["message"]  # a JSON body, truly
+
+
+def test_every_request_is_logged_once_at_info_with_its_outcome(
+    sims: Sims, gateway_for: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    gw = gateway_for(route_for(sims.oa1, sims.an2))
+    sims.oa1.set_faults({"kind": "error", "status": 503})
+    with caplog.at_level(logging.INFO, logger="drkit.gateway"):
+        assert httpx.post(gw.url + "/v1/chat/completions", json=BODY, headers=gw.headers())
+        with httpx.stream(
+            "POST", gw.url + "/v1/messages", json={**ABODY, "stream": True}, headers=gw.headers()
+        ) as r:
+            r.read()
+        httpx.post(gw.url + "/v1/messages", json={**ABODY, "model": "nope"}, headers=gw.headers())
+    lines = [r for r in caplog.records if r.name == "drkit.gateway"]
+    assert len(lines) == 3
+    first = lines[0].drkit  # type: ignore[attr-defined]
+    assert first["route"] == "assistant"
+    assert first["target"] == "anthropic-2"
+    assert first["attempts"] == 2
+    assert first["status"] == 200
+    assert first["failover"] == "openai-1:status_5xx"
+    assert first["latency_ms"] > 0
+    assert "route=assistant dialect=openai target=anthropic-2 attempts=2 status=200" in (
+        lines[0].getMessage()
+    )
+    assert lines[1].drkit["dialect"] == "anthropic"  # type: ignore[attr-defined]
+    assert lines[2].drkit["status"] == 404  # type: ignore[attr-defined]
+    assert lines[2].drkit["route"] is None  # type: ignore[attr-defined]

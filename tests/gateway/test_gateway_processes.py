@@ -123,7 +123,7 @@ def test_gateway_processes_share_health_through_redis(
             assert r.headers["x-drkit-target"] == "anthropic-2"
             assert r.headers["x-drkit-attempts"] == "1"
         # only probes reach the primary, about one per interval for all processes together
-        time.sleep(1.5)
+        wait_for(lambda: chat_attempts(sims.oa1) - before >= 1)
         probes = chat_attempts(sims.oa1) - before
         assert 1 <= probes <= 3 * 3  # interval backs off 0.15s -> 0.3s; three processes
         sims.oa1.clear_faults()

@@ -7,13 +7,15 @@ error it raises) and on the upstream attempts each simulator counted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anthropic
 import openai
 import pytest
 from gwkit import CLIENT_KEY, Sims, chat_attempts, route_for
+
+from drkit.types import Secret
 
 DIALECTS = ["openai", "anthropic"]
 PROMPT: list[Any] = [{"role": "user", "content": "Tell me about the recovery drill."}]
@@ -148,7 +150,7 @@ def test_latency_under_the_deadline_is_served_by_the_primary(sims: Sims, gateway
 
 
 @pytest.mark.parametrize("client", DIALECTS)
-@pytest.mark.parametrize("status", [400, 404, 422])
+@pytest.mark.parametrize("status", [400, 413, 422])
 def test_client_errors_are_returned_unchanged_without_failover(
     sims: Sims, gateway_for: Any, client: str, status: int
 ) -> None:
@@ -161,6 +163,53 @@ def test_client_errors_are_returned_unchanged_without_failover(
     assert "your request is wrong in a specific way" in str(seen.error)
     assert chat_attempts(sims.primary(client)) == 1
     assert chat_attempts(sims.secondary(other(client))) == 0
+
+
+@pytest.mark.parametrize("client", DIALECTS)
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        pytest.param({"kind": "error", "status": 403}, "upstream_auth", id="403"),
+        pytest.param(
+            {"kind": "error", "status": 404, "message": "model retired"},
+            "model_not_found",
+            id="404",
+        ),
+    ],
+)
+def test_the_gateways_own_config_errors_fail_over_and_eject(
+    sims: Sims, gateway_for: Any, client: str, fault: dict[str, Any], reason: str
+) -> None:
+    """403 and 404 answer the gateway's key and model name, not the client's request."""
+    primary, secondary = sims.primary(client), sims.secondary(other(client))
+    gw = gateway_for(route_for(primary, secondary))
+    primary.set_faults(fault)
+    for attempts in ("2", "1"):  # ejected at once: the next request skips it
+        seen = ask(gw.url, client, False)
+        assert complete(seen, client), seen.error
+        assert seen.headers["x-drkit-target"] == f"{other(client)}-2"
+        assert seen.headers["x-drkit-attempts"] == attempts
+    assert chat_attempts(primary) == 1
+    assert gw.state(f"{client}-1") == "ejected"
+    ejection = next(e for e in gw.events.events if e.kind == "ejection")
+    assert ejection.data["reason"] == reason
+    assert "check the target's" in ejection.message
+
+
+def test_a_revoked_provider_key_fails_over_to_the_secondary(sims: Sims, gateway_for: Any) -> None:
+    route = route_for(sims.oa1, sims.an2)
+    revoked = replace(route.targets[0], api_key_env=None, api_key=Secret("sk-revoked"))
+    gw = gateway_for(replace(route, targets=(revoked, route.targets[1])))
+    seen = ask(gw.url, "openai", True)
+    assert complete(seen, "openai"), seen.error
+    assert seen.headers["x-drkit-target"] == "anthropic-2"
+    assert seen.headers["x-drkit-failover-reason"] == "openai-1:upstream_auth"
+    assert gw.state("openai-1") == "ejected"
+    assert gw.events.events[0].data["reason"] == "upstream_auth"
+    # every target with a bad key: the gateway's fault (503), never the client's 401
+    sims.an2.set_faults({"kind": "error", "status": 401})
+    seen = ask(gw.url, "anthropic", False)
+    assert seen.status == 503
 
 
 @pytest.mark.parametrize("client", DIALECTS)
@@ -206,11 +255,33 @@ def test_mid_stream_failure_is_a_typed_error(
 
 
 @pytest.mark.parametrize("client", DIALECTS)
+@pytest.mark.parametrize(
+    ("fault", "reason"), [pytest.param(f, r, id=i) for i, f, r in MID_STREAM_FAULTS]
+)
+def test_mid_stream_failure_without_streaming_starts_over_on_the_next_target(
+    sims: Sims, gateway_for: Any, client: str, fault: dict[str, Any], reason: str
+) -> None:
+    """A non-streaming client has received nothing: the next target answers afresh."""
+    gw = gateway_for(route_for(sims.oa1, sims.an2, on_stream_failure="error"))
+    sims.oa1.set_faults(fault)
+    seen = ask(gw.url, client, False)
+    assert complete(seen, client), seen.error
+    assert seen.headers["x-drkit-target"] == "anthropic-2"
+    assert seen.headers["x-drkit-attempts"] == "2"
+    assert seen.headers["x-drkit-failover-reason"] == f"openai-1:{reason}"
+    assert (chat_attempts(sims.oa1), chat_attempts(sims.an2)) == (1, 1)
+    # asked from scratch (no prefill of the primary's partial answer)
+    assert sims.an2.last_request["messages"][-1]["role"] == "user"  # type: ignore[index]
+    assert gw.events.events[-1].data["continuation"] is False
+
+
+@pytest.mark.parametrize("client", DIALECTS)
 def test_mid_stream_failure_without_streaming_is_an_error_not_a_partial_answer(
     sims: Sims, gateway_for: Any, client: str
 ) -> None:
     gw = gateway_for(route_for(sims.oa1, sims.an2, on_stream_failure="error"))
     sims.oa1.set_faults({"kind": "stream_cut", "after": 3})
+    sims.an2.set_faults({"kind": "stream_cut", "after": 3})
     seen = ask(gw.url, client, False)
     assert seen.status == 502
     assert "incomplete" in str(seen.error)

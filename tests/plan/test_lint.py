@@ -60,6 +60,11 @@ def slow_failover(d: Data) -> None:
     _route(d)["deadlines"] = {"connect": "200s", "first_token": "200s", "total": "1h"}
 
 
+def open_gateway_on_network(d: Data) -> None:
+    d["serving"]["auth"] = {"disabled": True}
+    d["serving"].setdefault("gateway", {})["host"] = "0.0.0.0"
+
+
 def no_vector_schedule(d: Data) -> None:
     del d["vector_stores"][0]["schedule"]
 
@@ -190,6 +195,7 @@ FAILING: list[tuple[Callable[[Data], None], str, Severity, str, str]] = [
     (one_region, "DR102", Severity.ERROR, "serving.routes[0].targets", "1 region"),
     (critical_single_region, "DR103", Severity.ERROR, "tiers.critical", "not multi_region"),
     (slow_failover, "DR104", Severity.WARNING, "serving.routes[0].deadlines", "6m40s"),
+    (open_gateway_on_network, "DR105", Severity.ERROR, "serving.auth.disabled", "0.0.0.0"),
     (no_vector_schedule, "DR201", Severity.ERROR, "vector_stores[0]", "no snapshot schedule"),
     (weekly_vector_schedule, "DR201", Severity.ERROR, "vector_stores[0].schedule", "7d"),
     (no_vector_retention, "DR202", Severity.ERROR, "vector_stores[0]", "no retention"),
@@ -357,3 +363,15 @@ def test_rules_are_documented_data() -> None:
         assert r.summary
         assert r.framework
         assert r.severity in Severity
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_auth_off_on_loopback_or_acknowledged_is_allowed(
+    starter_data: Data, from_data: FromData, host: str
+) -> None:
+    open_gateway_on_network(starter_data)
+    starter_data["serving"]["gateway"]["host"] = host
+    assert "DR105" not in [v.rule for v in lint(from_data(starter_data))]
+    starter_data["serving"]["gateway"]["host"] = "0.0.0.0"
+    starter_data["serving"]["auth"]["allow_unauthenticated_network"] = True
+    assert "DR105" not in [v.rule for v in lint(from_data(starter_data))]

@@ -63,6 +63,27 @@ def test_backup_restore_copy_on_s3(moto: str, sample_tree: Path, tmp_path: Path)
         back.close()
 
 
+def test_copy_init_creates_the_bucket(
+    moto: str, sample_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drkit.cli.main import main
+
+    monkeypatch.setenv("DRKIT_PASSWORD", PASSWORD)
+    monkeypatch.setenv("DRKIT_KDF", "fast")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", MOTO_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", MOTO_SECRET_KEY)
+    local = str(tmp_path / "local")
+    assert main(["repo", "init", "--repo", local]) == 0
+    assert main(["backup", str(sample_tree), "--repo", local]) == 0
+    bucket = f"new-{uuid.uuid4().hex[:8]}"
+    url = f"s3://{bucket}/drkit?endpoint={moto}&allow_http=true"
+    assert main(["copy", "--to", url, "--repo", local]) == 1  # no bucket, no --init
+    assert main(["copy", "--to", url, "--init", "--repo", local]) == 0
+    with Repository.open(S3Store.from_url(url), PASSWORD) as r:
+        assert len(r.snapshots()) == 1
+        assert check(r, read_data=True).ok
+
+
 def test_full_disk_fails_clearly_and_loses_nothing(tmp_path: Path) -> None:
     real = open_test_store(tmp_path / "repo")
     src = make_tree(tmp_path / "src")

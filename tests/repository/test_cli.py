@@ -84,9 +84,12 @@ def test_keys_and_errors(
     assert "wrong" not in err
     assert "DRKIT_PASSWORD" in err
     monkeypatch.setenv("DRKIT_PASSWORD", "second")
+    capsys.readouterr()
+    assert main(["repo", "key", "remove", added["added"][:10]]) == 2  # the key in use
+    assert "the key this command opened the repository with" in capsys.readouterr().err
+    monkeypatch.setenv("DRKIT_PASSWORD", "cli password")
     assert main(["repo", "key", "remove", added["added"][:10]]) == 0
     assert main(["repo", "key", "remove", added["added"][:10]]) == 2  # gone: no match
-    monkeypatch.setenv("DRKIT_PASSWORD", "cli password")
     assert main(["repo", "key", "remove", keys[0]["id"]]) == 2  # the last key
     assert main(["check", "--read-data-subset", "3/2"]) == 2
     assert main(["restore", "nope", "--to", "x"]) == 2
@@ -101,7 +104,7 @@ def test_check_exits_1_on_damage(env: Path, sample_tree: Path) -> None:
     assert main(["backup", str(sample_tree)]) == 0
     pack = next(p for p in (env / "data").rglob("*") if p.is_file())
     pack.write_bytes(pack.read_bytes()[:-10])
-    assert main(["check"]) == 0  # structure is fine
+    assert main(["check"]) == 1  # the pack's size no longer matches the index
     assert main(["check", "--read-data"]) == 1
 
 
@@ -143,5 +146,27 @@ def test_plan_repository_component_and_retention(
     assert len(listed) == 2
     dry = _json(capsys, ["forget", "--plan", plan, "--dry-run"])
     assert isinstance(dry, dict)
-    assert len(dry["remove"]) == 1  # keep_daily: both snapshots are on the same day
+    # train is a versioned dataset: each snapshot is a named version that the plan's
+    # retention never removes (keep_daily alone would drop one of the same day)
+    assert dry["remove"] == []
+    assert sorted("version" in k["reasons"] for k in dry["keep"]) == [True, True]
     assert main(["backup", "no-such-component", "--plan", plan]) == 2
+
+
+def test_retention_options_are_checked_where_given(
+    env: Path, sample_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["repo", "init"]) == 0
+    assert main(["backup", str(sample_tree)]) == 0
+    capsys.readouterr()
+    assert main(["forget", "--keep-daily", "-3"]) == 2
+    assert "-1 for all" in capsys.readouterr().err
+    # --keep-last 0 is given, so the plan is not used; it names no rule: refused
+    Path("drkit.yaml").write_text("")  # a plan must not be consulted either way
+    assert main(["forget", "--keep-last", "0"]) == 2
+    assert "all 0" in capsys.readouterr().err
+    kept = _json(capsys, ["forget", "--keep-daily", "-1", "--dry-run"])
+    assert isinstance(kept, dict)
+    assert kept["remove"] == []
+    assert main(["check", "--read-data", "--read-data-subset", "1/2"]) == 2
+    assert "exclude each other" in capsys.readouterr().err

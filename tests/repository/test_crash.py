@@ -143,3 +143,60 @@ def test_kill_during_copy(versions: dict[str, Path], tmp_path: Path, trial: int)
     ):
         copy(s, d)
     assert _assert_sound(dst_dir, versions, tmp_path) == len(versions)
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_kill_during_init(tmp_path: Path, trial: int) -> None:
+    rng = random.Random(4000 + trial)
+    repo_dir = tmp_path / "repo"
+    _kill_at_random(_child("init", str(repo_dir)), rng, 0.6)
+    # running the same init again finishes (or finds) the repository: restartable (I1)
+    _kill_at_random(_child("init", str(repo_dir)), rng, 60)
+    _assert_sound(repo_dir, {}, tmp_path)
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_kill_during_copy_init(versions: dict[str, Path], tmp_path: Path, trial: int) -> None:
+    rng = random.Random(5000 + trial)
+    src_dir, dst_dir = tmp_path / "src", tmp_path / "dst"
+    _init(src_dir)
+    with Repository.open(open_test_store(src_dir), PASSWORD) as r:
+        for name, src in versions.items():
+            backup_path(r, src, component="c", tags=(name,))
+    _kill_at_random(_child("copy-init", str(src_dir), str(dst_dir)), rng, 2.0)
+    _kill_at_random(_child("copy-init", str(src_dir), str(dst_dir)), rng, 120)
+    assert _assert_sound(dst_dir, versions, tmp_path) == len(versions)
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_kill_during_repair(versions: dict[str, Path], tmp_path: Path, trial: int) -> None:
+    rng = random.Random(6000 + trial)
+    repo_dir, replica_dir = tmp_path / "repo", tmp_path / "replica"
+    _init(repo_dir)
+    _init(replica_dir)
+    with (
+        Repository.open(open_test_store(repo_dir), PASSWORD) as r,
+        Repository.open(open_test_store(replica_dir), PASSWORD) as replica,
+    ):
+        for name, src in versions.items():
+            backup_path(r, src, component="c", tags=(name,))
+        copy(r, replica)
+    packs = sorted(p for p in (repo_dir / "data").rglob("*") if p.is_file())
+    damaged = rng.choice(packs)
+    damaged.write_bytes(damaged.read_bytes()[:-100])
+    snapshot = next((repo_dir / "snapshots").iterdir())
+    snapshot.unlink()
+    _kill_at_random(_child("repair", str(repo_dir), str(replica_dir)), rng, 1.5)
+    # whatever the kill left, repair again heals everything
+    _kill_at_random(_child("repair", str(repo_dir), str(replica_dir)), rng, 120)
+    assert _assert_sound(repo_dir, versions, tmp_path) == len(versions)
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_kill_during_key_add_and_remove(tmp_path: Path, trial: int) -> None:
+    rng = random.Random(7000 + trial)
+    repo_dir = tmp_path / "repo"
+    _init(repo_dir)
+    _kill_at_random(_child("keys", str(repo_dir)), rng, 0.5)
+    n = _assert_sound(repo_dir, {}, tmp_path)  # opens with the first password, check passes
+    assert n == 0

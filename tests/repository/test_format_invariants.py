@@ -106,7 +106,8 @@ def test_w1_w2_packs_then_index_then_snapshot(rec: Recording, sample_tree: Path)
         rec.log.clear()
         snap = backup_path(r, sample_tree, component="c")
         puts = [k for op, k in rec.log if op == "put" and not k.startswith("locks/")]
-        assert puts[-1] == f"snapshots/{snap.id}"
+        # the manifest, then its ledger twin (section 6a), are the last writes
+        assert puts[-2:] == [f"snapshots/{snap.id}", f"ledger/snapshots/{snap.id}"]
         seen_packs: set[str] = set()
         indexed: set[str] = set()
         for key in puts:

@@ -5,23 +5,20 @@ and :mod:`drkit.repository` (repository access: :mod:`drkit.cli.repo_access`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, err_console
-from drkit.cli.repo_access import (
-    RepoOption,
-    human_size,
-    load_plan_if_any,
-    opened_repository,
-    progress_bar,
-    tree_size,
-)
+from drkit.cli.repo_access import RepoOption, human_size, progress_bar, tree_size
+from drkit.errors import DrkitError, UsageError
+from drkit.workspace.access import load_plan_if_any, opened_repository
 
 
 def backup_cmd(
@@ -43,15 +40,25 @@ def backup_cmd(
         bool, typer.Option("--full", help="Vector stores: do not use the parent snapshot.")
     ] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version", help="A versioned dataset: the label of this version (default: vN+1)."
+        ),
+    ] = None,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
-    """Snapshot plan components (default: those due), PATHs, or store URLs."""
-    from drkit.workspace.protect import backup_jobs, run_backup
+    """Snapshot plan components (default: those due), PATHs, or store URLs.
+
+    Every component is attempted even when an earlier one fails; one line per result,
+    failures last; exit 1 when any failed or wrote nothing (2 when all were bad input).
+    """
+    from drkit.workspace.protect import backup_each, backup_jobs
 
     loaded = load_plan_if_any(plan)
-    with opened_repository(repo, plan) as r:
+    with opened_repository(repo, plan) as r, _sigterm_raises():
         jobs, skipped = backup_jobs(
             loaded,
             list(targets or []),
@@ -60,8 +67,49 @@ def backup_cmd(
             repo=r,
             all_components=all_,
         )
-        items = run_backup(r, jobs, tags=tuple(tag or ()), full=full, progress=_job_progress(json_))
-    render_backup(items, skipped, json_)
+        before = set(r.snapshot_ids())
+        try:
+            results = backup_each(
+                r,
+                jobs,
+                tags=tuple(tag or ()),
+                full=full,
+                progress=_job_progress(json_),
+                version=version,
+            )
+        except _Terminated:
+            # the repository lock was released on the way out (backup_path's context)
+            done = sorted(set(r.snapshot_ids()) - before)
+            err_console.print(
+                f"terminated (SIGTERM): {len(done)} snapshot(s) written before it"
+                + (f" ({', '.join(d[:8] for d in done)})" if done else "")
+                + "; the rest was not backed up; the lock was released, and the data of the "
+                "unfinished snapshot is removed by the next `drkit prune`",
+                markup=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(143) from None
+    render_results(results, skipped, json_)
+
+
+class _Terminated(BaseException):
+    """SIGTERM during a backup: unwinds like Ctrl-C, so locks are released."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _job_progress(json_: bool) -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
@@ -73,38 +121,79 @@ def _job_progress(json_: bool) -> Callable[[Any], contextlib.AbstractContextMana
     return bar
 
 
-def render_backup(items: list[Any], skipped: list[Any], json_: bool) -> None:
-    """Print what ``run_backup`` wrote (and what was not due)."""
+def _item_line(item: Any) -> str:
+    s, sm = item.snapshot, item.snapshot.summary
+    if item.job.kind == "vectors":
+        st = item.stats
+        return (
+            f"snapshot {s.short_id} of {s.component}/{item.collection}: "
+            f"{st['records']} records (+{st['added']} ~{st['changed']} -{st['deleted']}), "
+            f"{human_size(st['bytes_stored'])} new stored, {sm['duration_s']} s"
+        )
+    version = f" version {s.meta['version']}" if s.meta.get("version") else ""
+    return (
+        f"snapshot {s.short_id} of {s.component}{version}: {sm['files']} files, "
+        + (f"{sm['fifos']} FIFOs, " if sm.get("fifos") else "")
+        + f"{human_size(sm['bytes'])}, {human_size(sm['new_bytes_stored'])} new stored, "
+        f"{sm['duration_s']} s"
+    )
+
+
+def render_results(results: list[Any], skipped: list[Any], json_: bool) -> None:
+    """Print one line per result of ``backup_each`` (failures last, with their hint) and
+    exit 1 when any failed or wrote nothing (2 when every one of those was bad input)."""
+    done = [r for r in results if r.status == "ok"]
+    nothing = [r for r in results if r.status == "nothing"]
+    failed = [r for r in results if r.status == "failed"]
 
     def render(out: Console) -> None:
-        for item in items:
-            s, sm = item.snapshot, item.snapshot.summary
-            if item.job.kind == "vectors":
-                st = item.stats
-                out.print(
-                    f"snapshot {s.short_id} of {s.component}/{item.collection}: "
-                    f"{st['records']} records (+{st['added']} ~{st['changed']} -{st['deleted']}), "
-                    f"{human_size(st['bytes_stored'])} new stored, {sm['duration_s']} s"
-                )
+        for r in done:
+            for item in r.items:
+                out.print(_item_line(item), markup=False, soft_wrap=True)
                 if item.warning:
-                    out.print(f"[yellow]warning:[/] {item.warning}", markup=True)
-                continue
+                    out.print(f"[yellow]warning:[/] {escape(item.warning)}", markup=True)
+                skipped_files = item.snapshot.summary.get("skipped")
+                if skipped_files:
+                    shown = escape(", ".join(item.snapshot.summary.get("skipped_paths", [])))
+                    out.print(
+                        f"[yellow]warning:[/] skipped {skipped_files} special file(s) "
+                        f"(sockets, devices: not data): {shown}",
+                        markup=True,
+                    )
+        for r in nothing:
+            out.print(f"{r.job.component}: {r.message}", markup=False, soft_wrap=True)
+        for r in failed:
             out.print(
-                f"snapshot {s.short_id} of {s.component}: {sm['files']} files, "
-                f"{human_size(sm['bytes'])}, {human_size(sm['new_bytes_stored'])} new stored, "
-                f"{sm['duration_s']} s"
+                f"[red]FAILED[/] {escape(r.job.component)}: {escape(r.message)}",
+                markup=True,
+                soft_wrap=True,
             )
-        if not items:
+            hint = getattr(r.error, "hint", None)
+            if hint:
+                out.print(f"  Try: {hint}", markup=False, soft_wrap=True)
+        if not results:
             out.print(
                 "nothing due to back up (--all backs up every component)"
                 if skipped
                 else "nothing to back up"
             )
 
-    # components not due go to stderr, so that --json stays a list of snapshots
+    # components not due go to stderr, so that --json stays a list of results
     for sk in skipped:
         err_console.print(f"{sk.component}: not due, next run {sk.next_due}", markup=False)
-    emit([i.to_json() for i in items], json_, render)
+    emit([e for r in [*done, *nothing, *failed] for e in r.to_json()], json_, render)
+    if not results and not skipped:  # nothing was asked of it: never a silent exit 0
+        raise UsageError(
+            "nothing to back up: no component of the plan has anything drkit backs up",
+            hint="give components a `path` (or add vector stores), or back up a PATH",
+        )
+    bad = [r for r in [*nothing, *failed] if r.exit_code != 0]
+    if bad:
+        what = ", ".join(f"{r.job.component} ({r.status})" for r in bad)
+        message = f"{len(bad)} of {len(results)} backup(s) protected nothing: {what}"
+        if all(r.exit_code == 2 for r in bad):
+            raise UsageError(message, hint="fix the input named above")
+        raise DrkitError(message, hint="see the lines above; the other components were backed up")
 
 
 def snapshots_cmd(
@@ -136,7 +225,10 @@ def snapshots_cmd(
 
 
 def restore_cmd(
-    snapshot: Annotated[str, typer.Argument(help="Snapshot id, unique prefix, or 'latest'.")],
+    snapshot: Annotated[
+        str,
+        typer.Argument(help="Snapshot id, unique prefix, 'latest', or DATASET@VERSION."),
+    ],
     to: Annotated[
         str,
         typer.Option(

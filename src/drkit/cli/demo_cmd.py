@@ -24,7 +24,12 @@ def demo_cmd(
     json_: JsonOption = False,
 ) -> None:
     """Build an example AI stack, back it up, replicate, verify, run a game day."""
+    from drkit.extras import require
     from drkit.workspace.demo import run_demo
+
+    # before anything is written: the demo's vector store and its serving drills
+    require("lancedb", "drkit demo")
+    require("gateway", "drkit demo")
 
     say = (lambda _msg: None) if json_ else (lambda msg: err_console.print(f"[bold]demo[/] {msg}"))
     result = run_demo(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +17,7 @@ from rich.text import Text
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, console, emit, err_console
 from drkit.errors import CheckFailed
+from drkit.extras import require as require_extra
 
 if TYPE_CHECKING:  # drills and the workspace load when a command runs, not at CLI start-up
     from drkit.drills.journal import Journal, Measurement, StepRecord
@@ -54,9 +57,22 @@ def _step_printer(json_: bool) -> Any:
 
 @contextlib.contextmanager
 def _exit_on_interrupt(json_: bool, *, show_journal: bool) -> Iterator[None]:
-    """An interrupted drill (its rollback already ran) exits 130, showing its journal so far."""
+    """An interrupted drill (its rollback already ran) exits 130, showing its journal so far.
+
+    SIGTERM (a service manager, ``kill``, a CI timeout) interrupts it as Ctrl-C does, so
+    its rollback runs too (a drill's sandboxes are never left in the live stores); the
+    exit is then 143.
+    """
     from drkit.drills.engine import DrillInterrupted
 
+    received: list[int] = []
+
+    def terminate(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
     try:
         yield
     except DrillInterrupted as exc:
@@ -64,7 +80,10 @@ def _exit_on_interrupt(json_: bool, *, show_journal: bool) -> Iterator[None]:
         if show_journal:
             stopped = exc.journal
             emit(stopped.model_dump(mode="json"), json_, lambda o: render_journal(o, stopped))
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + received[0] if received else 130) from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def render_journal(out: Console, journal: Journal, path: str | None = None) -> None:
@@ -107,6 +126,11 @@ def run_cmd(
     from drkit.workspace import Workspace
 
     with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=True):
+        if scenario == "provider-outage" or (
+            scenario == "region-outage" and ws.plan.serving.routes
+        ):
+            # the serving rehearsal runs a real gateway and simulators
+            require_extra("gateway", f"drill {scenario}")
         if not json_:
             err_console.print(f"drill {scenario} on plan {ws.plan.name!r} (seed {seed})")
         journal, path = ws.run_drill(
@@ -128,29 +152,41 @@ def run_cmd(
 
 @drill_app.command("list")
 def list_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
-    """The scenarios and whether this plan can run them (and why not)."""
+    """The scenarios and whether this plan can run them now, and if not what is missing."""
+    from drkit.drills.readiness import missing
     from drkit.drills.scenarios import SCENARIOS
     from drkit.workspace import Workspace
 
     with Workspace.load(plan) as ws:
         plan_ = ws.plan
+        needs = missing(ws.stack())
     rows: list[dict[str, Any]] = []
     for s in SCENARIOS.values():
         why = s.why_not(plan_)
+        lacking = [] if why is not None else needs.get(s.name, [])
         rows.append(
-            {"scenario": s.name, "runnable": why is None, "why_not": why, "summary": s.summary}
+            {
+                "scenario": s.name,
+                "runnable": why is None and not lacking,
+                "why_not": why if why is not None else ("; ".join(lacking) or None),
+                "needs": lacking,
+                "summary": s.summary,
+            }
         )
 
     def render(out: Console) -> None:
         table = Table(show_header=True, header_style="bold")
-        for col in ("scenario", "runnable", "what it does / why not"):
+        for col in ("scenario", "runnable", "what it does / what is missing"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(
-                r["scenario"],
-                "[green]yes[/]" if r["runnable"] else "[yellow]no[/]",
-                r["summary"] if r["runnable"] else str(r["why_not"]),
-            )
+            if r["runnable"]:
+                cell = r["summary"]
+            elif r["needs"]:
+                cell = "\n".join(r["needs"])
+            else:
+                cell = str(r["why_not"])
+            runnable = "[green]yes[/]" if r["runnable"] else "[yellow]no[/]"
+            table.add_row(r["scenario"], runnable, cell)
         out.print(table)
 
     emit(rows, json_, render)
@@ -159,15 +195,18 @@ def list_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None
 @drill_app.command("history")
 def history_cmd(
     scenario: Annotated[str | None, typer.Option("--scenario", help="Only this scenario.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Newest N drills.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", help="Newest N drills (N >= 1).")] = 20,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
     """Past drills from drkit's state: when, verdict, measured RTO/RPO against targets."""
+    from drkit.errors import UsageError
     from drkit.workspace import Workspace
 
+    if limit < 1:
+        raise UsageError(f"--limit must be 1 or more, not {limit}", hint="e.g. --limit 20")
     with Workspace.load(plan) as ws:
-        records = ws.drill_history(scenario)[-limit:] if limit > 0 else []
+        records = ws.drill_history(scenario)[-limit:]
     rows = []
     for rec in records:
         j = rec.journal
@@ -186,8 +225,14 @@ def history_cmd(
         )
 
     def render(out: Console) -> None:
+        if not rows and scenario is not None:
+            out.print(
+                f"no drills match --scenario {scenario}: see `drkit drill history` for all",
+                markup=False,
+            )
+            return
         if not rows:
-            out.print("no drills recorded yet: run `drkit drill run SCENARIO`")
+            out.print("no drills recorded yet: run `drkit drill run SCENARIO`", markup=False)
             return
         table = Table(show_header=True, header_style="bold")
         for col in ("when", "scenario", "verdict"):
@@ -258,6 +303,8 @@ def gameday_cmd(
     from drkit.workspace import Workspace, run_gameday
 
     with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=False):
+        if ws.plan.serving.routes:  # serving drills rehearse on a real gateway
+            require_extra("gateway", "gameday on a plan with serving routes")
         day = run_gameday(
             ws,
             seed=seed,

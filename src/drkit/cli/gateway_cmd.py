@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, announce
+from drkit.cli.common import (
+    DEFAULT_PLAN,
+    JsonOption,
+    PlanOption,
+    announce,
+    log_format,
+    log_handler,
+)
+from drkit.errors import UsageError
 
 gateway_app = typer.Typer(
     name="gateway",
@@ -44,13 +52,13 @@ def serve_cmd(
 ) -> None:
     """Serve the plan's routes (OpenAI and Anthropic APIs) until interrupted."""
     import logging
+    import signal
 
     from drkit.gateway.config import from_plan
     from drkit.gateway.server import DEFAULT_HOST, DEFAULT_PORT, serve
     from drkit.plan.loader import load_plan
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler = log_handler(log_format())  # --log-format json: one JSON object a line
     gateway_log = logging.getLogger("drkit.gateway")
     gateway_log.addHandler(handler)
     gateway_log.setLevel(logging.INFO)
@@ -61,6 +69,13 @@ def serve_cmd(
     settings = loaded.serving.gateway
     bind_host = host or settings.host or DEFAULT_HOST
     bind_port = port if port is not None else (settings.port or DEFAULT_PORT)
+    if loaded.serving.unauthenticated_on_network(bind_host):
+        raise UsageError(
+            f"client auth is disabled (serving.auth.disabled) and {bind_host} is not a "
+            "loopback address: anyone who reaches it could spend the provider keys",
+            hint="listen on 127.0.0.1, turn auth on, or set "
+            "serving.auth.allow_unauthenticated_network: true",
+        )
 
     def ready(h: str, p: int) -> None:
         routes = [r.name for r in config.routes]
@@ -71,7 +86,9 @@ def serve_cmd(
             f"auth {'off' if config.auth_disabled else 'on'})",
         )
 
-    serve(config, bind_host, bind_port, on_ready=ready)
+    stopped_by = serve(config, bind_host, bind_port, on_ready=ready)
+    if stopped_by is not None:  # a requested stop: graceful, exit 0 (as documented)
+        gateway_log.info("stopped on %s", signal.Signals(stopped_by).name)
 
 
 def register(app: typer.Typer) -> None:

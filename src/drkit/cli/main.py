@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from drkit import __version__
-from drkit.cli.common import err_console
+from drkit.cli.common import JsonOption, configure_logging, emit, err_console
 from drkit.errors import DrkitError
 
 app = typer.Typer(
     name="drkit",
     help="Disaster recovery for AI systems.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -38,47 +39,94 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"drkit {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log detail (-vv: debug).")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log errors only.")] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Log lines as text or json (one object a line).")
+    ] = "text",
+) -> None:
     """Disaster recovery for AI systems: plan, snapshot, fail over, drill."""
+    configure_logging(verbose=verbose, quiet=quiet, fmt=log_format)
 
 
 @app.command()
-def version() -> None:
+def version(json_: JsonOption = False) -> None:
     """Print drkit's version."""
-    typer.echo(__version__)
+    emit({"version": __version__}, json_, lambda out: out.print(__version__, markup=False))
 
 
 def _register() -> None:
+    from drkit.cli.examples import attach
+
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)
+    attach(app)
 
 
 _register()
 
 
+def _interrupted(argv: list[str] | None) -> int:
+    # what was written stays consistent (atomic writes; a snapshot exists only once its
+    # manifest is written), but the command did not finish: say so, exit 130
+    words = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("-")]
+    err_console.print(
+        f"interrupted: drkit {' '.join(words[:2])} stopped before it finished; "
+        "nothing it did not report was completed (exit 130)",
+        markup=False,
+        soft_wrap=True,
+    )
+    return 130
+
+
+def _report(exc: DrkitError) -> int:
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
+    if exc.hint:
+        err_console.print(f"Try: {exc.hint}", markup=False, soft_wrap=True)
+    return exc.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the process exit code (tests call this directly)."""
     try:
-        code = app(args=argv, standalone_mode=False)  # typer.Exit(n) comes back as n
+        # typer.Exit(n) comes back as n
+        code = app(args=argv, prog_name="drkit", standalone_mode=False)
     except DrkitError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
-        if exc.hint:
-            err_console.print(f"Try: {exc.hint}", markup=False, soft_wrap=True)
-        return exc.exit_code
+        return _report(exc)
+    except ModuleNotFoundError as exc:  # an optional extra that is not installed
+        from drkit.extras import from_import_error
+
+        missing = from_import_error(exc)
+        if missing is None:
+            raise
+        return _report(missing)
     except typer.Exit as exc:  # --help, typer.Exit(code)
         return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        return _interrupted(argv)
     except typer.TyperException as exc:  # usage errors: unknown command, bad option
         show = getattr(exc, "show", None)
         if show is not None:
             show()
         return int(getattr(exc, "exit_code", 2))
-    except typer.Abort:
-        err_console.print("aborted")
-        return 130
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
+    if code == 130:  # typer turns Ctrl-C into a return of 130 (standalone_mode=False)
+        return _interrupted(argv)
     return code if isinstance(code, int) else 0
 
 

@@ -27,13 +27,41 @@ plan_app = typer.Typer(
 )
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)[^/@\s]*@")
+#: after ``://``: ``user:`` then the password up to ``@`` (neither crosses ``/`` or spaces)
+_USERINFO = re.compile(r"[^/@:\s]*:[^/@\s]*@")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+
+
+def mask_userinfo(text: str) -> str:
+    """``scheme://user:password@host`` -> ``scheme://user:**********@host``, in time linear
+    in ``text``: matches are tried only at each ``://``, and neither the scheme scanned
+    back nor the userinfo scanned forward crosses a ``/`` (so each character is looked at
+    a bounded number of times), unlike one regex that retries the scheme at every letter."""
+    out: list[str] = []
+    done = 0
+    at = text.find("://")
+    while at != -1:
+        start = at
+        while start > done and text[start - 1] in _SCHEME_CHARS:
+            start -= 1
+        while start < at and not text[start].isalpha():  # a scheme starts with a letter
+            start += 1
+        m = _USERINFO.match(text, at + 3) if start < at else None
+        if m is not None:
+            colon = text.index(":", at + 3)
+            out.append(text[done : colon + 1] + "**********@")
+            done = m.end()
+            at = text.find("://", done)
+        else:
+            at = text.find("://", at + 3)
+    out.append(text[done:])
+    return "".join(out)
 
 
 def _mask_urls(value: Any) -> Any:
     """Mask the password of ``scheme://user:password@host`` URLs (from ${ENV} expansion)."""
     if isinstance(value, str):
-        return _USERINFO.sub(r"\g<head>**********@", value)
+        return mask_userinfo(value)
     if isinstance(value, dict):
         return {k: _mask_urls(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -62,6 +90,7 @@ def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
     from drkit.plan.loader import load_plan
 
     loaded = load_plan(plan)
+    check_url_schemes(loaded)
     violations = lint(loaded) + _overdue(loaded, plan)
     errors = count(violations, Severity.ERROR)
     warnings = count(violations, Severity.WARNING)
@@ -82,16 +111,66 @@ def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
         )
 
 
+def check_url_schemes(plan: Plan) -> None:
+    """Raise :class:`PlanError` at the first repository or engine URL whose scheme no
+    connector handles (registries are read, no connector is loaded)."""
+    from drkit.connectors.objectstore.registry import scheme_of
+    from drkit.connectors.objectstore.registry import schemes as store_schemes
+    from drkit.connectors.vectorstore.registry import schemes as engine_schemes
+    from drkit.errors import PlanError
+
+    repos = [("primary", None), *(("replicas", i) for i in range(len(plan.repositories.replicas)))]
+    for section, index in repos:
+        model = plan.repositories.primary if index is None else plan.repositories.replicas[index]
+        known = store_schemes()
+        scheme = scheme_of(model.url)
+        if scheme not in known:
+            path: tuple[str | int, ...] = ("repositories", section)
+            if index is not None:
+                path += (index,)
+            loc = plan.locate(*path, "url")
+            raise PlanError(
+                f"no object-store connector handles {scheme}:// URLs",
+                file=loc.file,
+                line=loc.line,
+                field=loc.field,
+                hint="use one of: "
+                + ", ".join(f"{s}://" for s in sorted(known))
+                + " (docs/storage.md)",
+            )
+    for i, vs in enumerate(plan.vector_stores):
+        known = engine_schemes()
+        engine = str(vs.engine)
+        scheme = engine.split("://", 1)[0].lower() if "://" in engine else ""
+        if scheme not in known:
+            loc = plan.locate("vector_stores", i, "engine")
+            raise PlanError(
+                f"no vector-store connector handles {scheme}:// URLs"
+                if scheme
+                else f"engine {engine!r} is not a URL (SCHEME://...)",
+                file=loc.file,
+                line=loc.line,
+                field=loc.field,
+                hint="use one of: "
+                + ", ".join(f"{s}://" for s in sorted(known))
+                + " (docs/vector-stores.md)",
+            )
+
+
 def _overdue(loaded: Plan, path: Path) -> list[Violation]:
-    """Drills and restore tests overdue by the cadence, from drkit's state (drkit.workspace)."""
+    """Drills and restore tests overdue by the cadence, from drkit's state, and DR304
+    (training dataset versions exist) against the repository (drkit.workspace)."""
     from drkit.state.store import plan_state_path
 
-    if not plan_state_path(loaded).exists():
+    asks_repositories = any(m.trained_on for m in loaded.models) or bool(
+        loaded.repositories.replicas
+    )
+    if not asks_repositories and not plan_state_path(loaded).exists():
         return []  # drkit never ran here: judge the plan alone, without loading the workspace
     from drkit.workspace import Workspace
 
     with Workspace(loaded, path) as ws:
-        return ws.overdue()
+        return ws.overdue() + ws.repository_checks()
 
 
 def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:
@@ -165,12 +244,20 @@ def init(
         Path, typer.Argument(help="Directory to write drkit.yaml into.", show_default=True)
     ] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plan.")] = False,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="A plan for this machine alone: provider simulators, local repositories in "
+            "two regions, sample data; no secrets, no provider account.",
+        ),
+    ] = False,
     json_: JsonOption = False,
 ) -> None:
     """Write a commented starter drkit.yaml that passes `drkit plan check`."""
     from drkit.plan.starter import write_starter
 
-    path = write_starter(directory, force=force)
+    path = write_starter(directory, force=force, local=local)
     emit(
         {"path": str(path)},
         json_,

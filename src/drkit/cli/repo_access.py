@@ -1,9 +1,9 @@
-"""How the repository commands reach a repository: URL, password, plan, progress bars.
+"""What the repository commands share on the CLI side: the ``--repo`` option, progress bars.
 
-The repository is ``--repo URL`` or ``DRKIT_REPO``, else the plan's primary. The
-password comes from ``DRKIT_PASSWORD`` or ``DRKIT_PASSWORD_FILE``, else the plan's
-repository entry (:func:`drkit.plan.secrets.repository_password`), never from the
-command line. Shared by ``repo_cmd``, ``backup_cmd`` and ``vectors_cmd``.
+The repository is ``--repo URL`` or ``DRKIT_REPO`` (a URL, a path, or the name of a
+repository of the plan), else the plan's primary; reaching it
+(URL, password, opened store and repository) is the composition root's job:
+:mod:`drkit.workspace.access`. Shared by ``repo_cmd``, ``backup_cmd`` and ``vectors_cmd``.
 """
 
 from __future__ import annotations
@@ -12,129 +12,20 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from drkit.cli.common import err_console
-from drkit.errors import InputError, SecretMissing, UsageError
-
-if TYPE_CHECKING:  # the repository stack loads when a command runs, not at CLI start-up
-    from drkit.connectors.objectstore.base import ObjectStore
-    from drkit.repository import KdfParams, Repository
 
 RepoOption = Annotated[
     str | None,
     typer.Option(
-        "--repo", envvar="DRKIT_REPO", help="Repository URL (default: the plan's primary)."
+        "--repo",
+        envvar="DRKIT_REPO",
+        help="Repository URL, path or plan repository name (default: the plan's primary).",
     ),
 ]
-
-
-def open_store_at(url: str) -> ObjectStore:
-    """The object store at ``url`` (through the registry; plain paths work without it)."""
-    try:
-        from drkit.connectors.objectstore.registry import open_store
-    except ImportError:  # the registry is optional for plain paths
-        from drkit.connectors.objectstore.local import LocalStore
-
-        if "://" in url and not url.startswith("file://"):
-            raise UsageError(f"cannot open {url}: no object-store registry") from None
-        return LocalStore(url.removeprefix("file://"))
-    return open_store(url)
-
-
-def load_plan_if_any(plan: Path) -> Any:
-    """The plan at ``plan``, or None when there is no such file (commands work without one)."""
-    if not plan.exists():
-        return None
-    from drkit.plan.loader import load_plan
-
-    return load_plan(plan)
-
-
-def _explicit_password(env_var: str, file_var: str) -> str | None:
-    if os.environ.get(env_var):
-        return os.environ[env_var]
-    if os.environ.get(file_var):
-        path = Path(os.environ[file_var])
-        try:
-            return path.read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise InputError(f"{file_var}: cannot read {path}: {exc.strerror}") from exc
-    return None
-
-
-def password_from(env_var: str, file_var: str, loaded: Any = None, plan_repo: Any = None) -> str:
-    """``env_var`` / ``file_var``, else the plan repository's own source (the workspace's)."""
-    password = _explicit_password(env_var, file_var)
-    if password is not None:
-        return password
-    if plan_repo is not None:
-        from drkit.plan.secrets import repository_password
-
-        return repository_password(loaded, plan_repo)
-    raise SecretMissing(
-        f"no repository password: set {env_var} or {file_var}",
-        hint=f"export {env_var}=... (passwords are never taken from the command line)",
-    )
-
-
-def other_password(prefix: str) -> str:
-    """``DRKIT_<prefix>_PASSWORD`` / ``..._FILE`` (another repository's), else DRKIT_PASSWORD."""
-    try:
-        return password_from(f"DRKIT_{prefix}_PASSWORD", f"DRKIT_{prefix}_PASSWORD_FILE")
-    except SecretMissing:
-        return password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE")
-
-
-def credentials(repo_url: str | None, plan: Path) -> tuple[str, str]:
-    """The repository URL (``--repo``, else the plan's primary) and its password."""
-    loaded = None if repo_url else load_plan_if_any(plan)
-    if repo_url:
-        url, plan_repo = repo_url, None
-    elif loaded is None:
-        raise UsageError(
-            "no repository given",
-            hint="pass --repo URL, set DRKIT_REPO, or run in a directory with drkit.yaml",
-        )
-    else:
-        plan_repo = loaded.repositories.primary
-        url = str(plan_repo.url)
-    return url, password_from("DRKIT_PASSWORD", "DRKIT_PASSWORD_FILE", loaded, plan_repo)
-
-
-def kdf_params() -> KdfParams:
-    # DRKIT_KDF=fast skips the memory-hard cost, honoured only inside a pytest run so that
-    # a stray environment variable can never weaken real keys
-    from drkit.repository import KdfParams
-
-    fast = os.environ.get("DRKIT_KDF") == "fast" and "PYTEST_CURRENT_TEST" in os.environ
-    return KdfParams.fast() if fast else KdfParams()
-
-
-@contextlib.contextmanager
-def opened_repository(repo_url: str | None, plan: Path) -> Iterator[Repository]:
-    """The repository of ``--repo`` (else the plan's primary), closed after use."""
-    url, password = credentials(repo_url, plan)
-    with repository_at(url, password) as repo:
-        yield repo
-
-
-@contextlib.contextmanager
-def repository_at(url: str, password: str, *, init: bool = False) -> Iterator[Repository]:
-    """Open the repository at ``url`` (create it first if ``init`` and missing); close it after."""
-    from drkit.repository import Repository
-
-    store = open_store_at(url)
-    if init and not store.exists("config"):
-        repo = Repository.init(store, password, kdf=kdf_params())
-    else:
-        repo = Repository.open(store, password)
-    try:
-        yield repo
-    finally:
-        repo.close()
 
 
 @contextlib.contextmanager

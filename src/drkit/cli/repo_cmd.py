@@ -14,20 +14,18 @@ from rich.console import Console
 from rich.table import Table
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
-from drkit.cli.repo_access import (
-    RepoOption,
+from drkit.cli.repo_access import RepoOption, human_size, progress_bar
+from drkit.errors import CheckFailed, InputError, UsageError
+from drkit.workspace.access import (
     credentials,
-    human_size,
     kdf_params,
     load_plan_if_any,
     open_store_at,
     opened_repository,
-    other_password,
     password_from,
-    progress_bar,
     repository_at,
+    repository_credentials,
 )
-from drkit.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
     from drkit.repository.retention import Policy
@@ -44,13 +42,25 @@ repo_app.add_typer(key_app, name="key")
 
 @repo_app.command("init")
 def repo_init(
-    repo: RepoOption = None, plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Create the repository in a location that holds other files (left alone).",
+        ),
+    ] = False,
+    repo: RepoOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
 ) -> None:
-    """Create a new, empty repository."""
+    """Create a new, empty repository (refuses a non-empty location unless --force).
+
+    An init that was interrupted is finished by running it again with the same password.
+    """
     from drkit.repository import Repository
 
     url, password = credentials(repo, plan)
-    r = Repository.init(open_store_at(url), password, kdf=kdf_params())
+    r = Repository.init(open_store_at(url), password, kdf=kdf_params(), force=force)
     data = {"repository": r.store.url, "id": r.id, "key": r.key_id}
     r.close()
     emit(data, json_, lambda out: out.print(f"created repository {r.id[:8]} at {r.store.url}"))
@@ -130,6 +140,11 @@ def check_cmd(
     from drkit.repository.maintenance import check
 
     subset = None
+    if read_data and read_data_subset is not None:
+        raise UsageError(
+            "--read-data and --read-data-subset exclude each other",
+            hint="--read-data re-hashes every pack; --read-data-subset N/T a part of them",
+        )
     if read_data_subset is not None:
         m = _SUBSET.match(read_data_subset)
         if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
@@ -180,56 +195,113 @@ def _retention_from_plan(plan: Path) -> dict[str, Policy]:
     return out
 
 
+_KEEP_HELP = "Keep the newest of each of the N most recent {}s with a snapshot (-1: all)."
+
+
 def forget_cmd(
-    keep_last: Annotated[int, typer.Option("--keep-last")] = 0,
-    keep_hourly: Annotated[int, typer.Option("--keep-hourly")] = 0,
-    keep_daily: Annotated[int, typer.Option("--keep-daily")] = 0,
-    keep_weekly: Annotated[int, typer.Option("--keep-weekly")] = 0,
-    keep_monthly: Annotated[int, typer.Option("--keep-monthly")] = 0,
-    keep_yearly: Annotated[int, typer.Option("--keep-yearly")] = 0,
+    keep_last: Annotated[
+        int | None, typer.Option("--keep-last", help="Keep the N newest (-1: all).")
+    ] = None,
+    keep_hourly: Annotated[
+        int | None, typer.Option("--keep-hourly", help=_KEEP_HELP.format("hour"))
+    ] = None,
+    keep_daily: Annotated[
+        int | None, typer.Option("--keep-daily", help=_KEEP_HELP.format("day"))
+    ] = None,
+    keep_weekly: Annotated[
+        int | None, typer.Option("--keep-weekly", help=_KEEP_HELP.format("week"))
+    ] = None,
+    keep_monthly: Annotated[
+        int | None, typer.Option("--keep-monthly", help=_KEEP_HELP.format("month"))
+    ] = None,
+    keep_yearly: Annotated[
+        int | None, typer.Option("--keep-yearly", help=_KEEP_HELP.format("year"))
+    ] = None,
     keep_within: Annotated[str | None, typer.Option("--keep-within", help="e.g. 7d")] = None,
     keep_tag: Annotated[list[str] | None, typer.Option("--keep-tag")] = None,
     component: Annotated[list[str] | None, typer.Option("--component", "-c")] = None,
+    version: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--version",
+            help="Forget this named version of the --component dataset (repeatable); "
+            "versions are kept otherwise.",
+        ),
+    ] = None,
     prune_: Annotated[bool, typer.Option("--prune", help="Prune unreferenced data after.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would go.")] = False,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
-    """Forget snapshots by retention policy (restic keep-* semantics, per component)."""
+    """Forget snapshots by retention policy (restic keep-* semantics, per component).
+
+    Counts are N >= 0 or -1 for all. Without any --keep-* option the plan's retention is
+    used; given options are the whole policy (--keep-last 0 alone is refused: it names
+    no rule). Named versions of versioned datasets are kept whatever the policy;
+    `--version NAME` forgets one by name.
+    """
     from drkit.repository.maintenance import forget, prune
     from drkit.repository.retention import Policy
     from drkit.types import parse_duration
+    from drkit.workspace.versions import release
 
     try:
         within = parse_duration(keep_within) if keep_within else None
     except ValueError as exc:
         raise UsageError(f"--keep-within: {exc}") from exc
-    policy = Policy(
-        keep_last=keep_last,
-        keep_hourly=keep_hourly,
-        keep_daily=keep_daily,
-        keep_weekly=keep_weekly,
-        keep_monthly=keep_monthly,
-        keep_yearly=keep_yearly,
-        keep_within=within,
-        keep_tags=tuple(keep_tag or ()),
-    )
+    counts = (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly)
+    explicit = any(c is not None for c in counts) or within is not None or bool(keep_tag)
+    try:
+        policy = Policy(
+            keep_last=keep_last or 0,
+            keep_hourly=keep_hourly or 0,
+            keep_daily=keep_daily or 0,
+            keep_weekly=keep_weekly or 0,
+            keep_monthly=keep_monthly or 0,
+            keep_yearly=keep_yearly or 0,
+            keep_within=within,
+            keep_tags=tuple(keep_tag or ()),
+        )
+    except InputError as exc:
+        raise UsageError(f"--{exc}", hint=exc.hint) from exc
+    if explicit and policy.empty():
+        raise UsageError(
+            "the --keep-* options given are all 0: that is no retention rule (it would keep "
+            "nothing by rule, and the plan's retention is not used when options are given)",
+            hint="pass a count >= 1 (or -1 for all), or no --keep-* option to use the plan",
+        )
     with opened_repository(repo, plan) as r:
-        if policy.empty():
+        have = {s.component for s in r.snapshots()}
+        unknown = [c for c in component or () if c not in have]
+        if unknown:  # a typo would otherwise forget nothing and say nothing
+            raise UsageError(
+                f"no snapshots of component(s) {', '.join(map(repr, unknown))}",
+                hint="components with snapshots: " + (", ".join(sorted(have)) or "none"),
+            )
+        named = release(r, load_plan_if_any(plan), component, version or [])
+        if named and not explicit:  # only the named versions: no policy needed
+            results = [forget(r, Policy(), components=component, dry_run=dry_run, release=named)]
+        elif not explicit:
             per_component = _retention_from_plan(plan)
             if not per_component:
                 raise UsageError(
                     "no retention policy given",
                     hint="pass --keep-last/--keep-daily/... or define retention in the plan",
                 )
+            no_retention = [c for c in component or () if c not in per_component]
+            if no_retention:
+                raise UsageError(
+                    f"the plan has no retention for {', '.join(map(repr, no_retention))}",
+                    hint="pass --keep-last/--keep-daily/..., or add a retention to it",
+                )
             results = [
-                forget(r, pol, components=[name], dry_run=dry_run)
+                forget(r, pol, components=[name], dry_run=dry_run, release=named)
                 for name, pol in per_component.items()
                 if component is None or name in component
             ]
         else:
-            results = [forget(r, policy, components=component, dry_run=dry_run)]
+            results = [forget(r, policy, components=component, dry_run=dry_run, release=named)]
         pruned = None
         if prune_:
             pruned = prune(r, dry_run=dry_run)
@@ -249,6 +321,8 @@ def forget_cmd(
             out.print(f"keep   {d['id'][:8]} {d['component']} {d['time'][:19]} ({why})")
         for d in remove:
             out.print(f"{verb} {d['id'][:8]} {d['component']} {d['time'][:19]}")
+        if not remove:  # a distinct outcome, never a silent exit
+            out.print(f"nothing to forget: the policy keeps all {len(keep)} snapshot(s)")
         if pruned:
             out.print(
                 f"prune: {pruned.packs_deleted} packs deleted, {pruned.packs_repacked} repacked, "
@@ -259,7 +333,7 @@ def forget_cmd(
 
 
 def copy_cmd(
-    to: Annotated[str, typer.Option("--to", help="Destination repository URL.")],
+    to: Annotated[str, typer.Option("--to", help="Destination: a plan replica's name, or a URL.")],
     init: Annotated[
         bool, typer.Option("--init", help="Create the destination if missing.")
     ] = False,
@@ -269,13 +343,15 @@ def copy_cmd(
 ) -> None:
     """Copy snapshots missing in another repository (incremental, verified after).
 
-    The destination's password is DRKIT_TO_PASSWORD / DRKIT_TO_PASSWORD_FILE, else the same.
+    The destination's password: a plan replica's own source (named, or at that URL), else
+    DRKIT_TO_PASSWORD / DRKIT_TO_PASSWORD_FILE, else the same.
     """
     from drkit.repository.replica import copy
 
+    to_url, to_password = repository_credentials(to, plan, "TO")
     with (
         opened_repository(repo, plan) as src,
-        repository_at(to, other_password("TO"), init=init) as dst,
+        repository_at(to_url, to_password, init=init) as dst,
         progress_bar(json_, None, "copy") as advance,
     ):
         res = copy(src, dst, progress=advance)
@@ -291,20 +367,24 @@ def copy_cmd(
 
 
 def repair_cmd(
-    from_: Annotated[str, typer.Option("--from", help="Replica repository URL to heal from.")],
+    from_: Annotated[
+        str, typer.Option("--from", help="Replica to heal from: a plan replica's name, or a URL.")
+    ],
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
     """Re-fetch missing or corrupt objects from a replica; exit 1 if some cannot be healed.
 
-    The replica's password is DRKIT_FROM_PASSWORD / DRKIT_FROM_PASSWORD_FILE, else the same.
+    The replica's password: a plan replica's own source (named, or at that URL), else
+    DRKIT_FROM_PASSWORD / DRKIT_FROM_PASSWORD_FILE, else the same.
     """
     from drkit.repository.replica import repair
 
+    from_url, from_password = repository_credentials(from_, plan, "FROM")
     with (
         opened_repository(repo, plan) as r,
-        repository_at(from_, other_password("FROM")) as replica,
+        repository_at(from_url, from_password) as replica,
         progress_bar(json_, None, "repair") as advance,
     ):
         res = repair(r, replica, progress=advance)

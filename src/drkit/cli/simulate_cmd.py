@@ -28,7 +28,9 @@ def provider_cmd(
     ] = 0,
     admin_port: Annotated[
         int | None,
-        typer.Option("--admin-port", help="Admin API port (default: --port + 1, or free)."),
+        typer.Option(
+            "--admin-port", help="Admin API port (default: --port + 10000, or a free one)."
+        ),
     ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     seed: Annotated[int, typer.Option("--seed", help="Seed for answers and fault draws.")] = 0,
@@ -71,7 +73,7 @@ def provider_cmd(
                 hint=f"export {api_key_env}=... or drop --api-key-env",
             )
     if admin_port is None:
-        admin_port = port + 1 if port else 0
+        admin_port = default_admin_port(port)
     try:
         sim = ProviderSimulator(
             dialect,  # type: ignore[arg-type]
@@ -104,6 +106,18 @@ def provider_cmd(
     )
     with contextlib.suppress(KeyboardInterrupt):
         sim.run()
+
+
+#: the admin API's default distance from the API port: far enough that simulators on
+#: neighbouring ports (9101, 9102, ...) never take each other's port, as + 1 did
+ADMIN_PORT_OFFSET = 10000
+
+
+def default_admin_port(port: int) -> int:
+    """``port + 10000``; a free port (0) when ``port`` is 0 or the sum is past 65535."""
+    if port and port + ADMIN_PORT_OFFSET <= 65535:
+        return port + ADMIN_PORT_OFFSET
+    return 0
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""``drkit snapshot create|restore|export`` and ``drkit verify``: vector-store snapshots.
+"""``drkit snapshot create|restore|export|leftovers`` and ``drkit verify``: vector-store snapshots.
 
 Thin shell over :mod:`drkit.replication.vectors`. The repository is found as for the
 ``drkit repo`` commands (``--repo`` / ``DRKIT_REPO`` / the plan's primary; password from
@@ -13,10 +13,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drkit.cli.backup_cmd import render_backup, render_restore
+from drkit.cli.backup_cmd import render_restore, render_results
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
-from drkit.cli.repo_access import RepoOption, load_plan_if_any, opened_repository
+from drkit.cli.repo_access import RepoOption
 from drkit.errors import CheckFailed, UsageError
+from drkit.workspace.access import load_plan_if_any, opened_repository
 
 snapshot_app = typer.Typer(
     name="snapshot",
@@ -44,7 +45,7 @@ def create_cmd(
 
     The same as ``drkit backup TARGET``, refused for anything but a vector store.
     """
-    from drkit.workspace.protect import backup_jobs, run_backup
+    from drkit.workspace.protect import backup_each, backup_jobs
 
     loaded = load_plan_if_any(plan)
     jobs, _ = backup_jobs(loaded, [target], component=component, collections=list(collection or []))
@@ -55,8 +56,8 @@ def create_cmd(
             "postgresql://user@host:5432/db; `drkit backup` snapshots files",
         )
     with opened_repository(repo, plan) as r:
-        items = run_backup(r, jobs, tags=tuple(tag or ()), full=full)
-    render_backup(items, [], json_)
+        results = backup_each(r, jobs, tags=tuple(tag or ()), full=full)
+    render_results(results, [], json_)
 
 
 @snapshot_app.command("restore")
@@ -113,6 +114,41 @@ def export_cmd(
     )
 
 
+@snapshot_app.command("leftovers")
+def leftovers_cmd(
+    target: Annotated[str, typer.Argument(help="A plan vector-store COMPONENT or an engine URL.")],
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Drop them (no restore may be running).")
+    ] = False,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """List (or remove) drkit's temporary collections that killed runs left in an engine.
+
+    A restore, restore test or drill that was killed leaves ``NAME_drkit_tmp_XXXXXXXX``
+    collections with partial rows; the next run for the same name removes its own.
+    """
+    from drkit.connectors.vectorstore.registry import open_vector_store
+    from drkit.replication.vectors import leftovers
+    from drkit.workspace.protect import vector_target
+
+    url, _ = vector_target(load_plan_if_any(plan), target)
+    with open_vector_store(url) as store:
+        found = leftovers(store)
+        for name in found if remove else []:
+            store.drop(name, missing_ok=True)
+
+    def render(con: Console) -> None:
+        if not found:
+            con.print(f"no drkit leftovers in {url}")
+        for name in found:
+            con.print(f"{'removed' if remove else 'left over'}: {name}")
+        if found and not remove:
+            con.print(f"{len(found)} leftover collection(s); remove them with --remove")
+
+    emit({"target": url, "leftovers": found, "removed": found if remove else []}, json_, render)
+
+
 def verify_cmd(
     component: Annotated[str, typer.Argument(help="A plan component.")],
     repo: RepoOption = None,
@@ -131,6 +167,8 @@ def verify_cmd(
             con.print(f"{res.label}: restore test {verdict} in {res.duration_s} s ({res.summary})")
             for p in res.problems:
                 con.print(f"  [red]{p}[/]")
+            for n in res.notes:
+                con.print(f"  [yellow]{n}[/]")
 
     emit([res.to_json() for res in results], json_, render)
     failed = [r.label for r in results if not r.ok]

@@ -14,18 +14,20 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import uvicorn
 
 from drkit.connectors.llm.faults import Fault
-from drkit.connectors.llm.simulator import ProviderSimulator
 from drkit.errors import DrillError
-from drkit.gateway.app import create_app
 from drkit.gateway.config import GatewayConfig, from_mapping
 from drkit.gateway.events import MemoryEventSink
 from drkit.plan.models import Plan, Route
+
+if TYPE_CHECKING:  # servers (the gateway extra) load when a rehearsal starts, not at import
+    import uvicorn
+
+    from drkit.connectors.llm.simulator import ProviderSimulator
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,11 @@ class Rehearsal:
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        import uvicorn
+
+        from drkit.connectors.llm.simulator import ProviderSimulator
+        from drkit.gateway.app import create_app
+
         for i, target in enumerate(self.route.targets):
             sim = ProviderSimulator(
                 target.provider,

@@ -32,7 +32,14 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from drkit.connectors.llm.client import UpstreamClient
-from drkit.errors import AllTargetsFailed, GatewayError, TranslationError, UpstreamError
+from drkit.errors import (
+    AllTargetsFailed,
+    AuthenticationError,
+    GatewayError,
+    RouteNotFound,
+    TranslationError,
+    UpstreamError,
+)
 from drkit.gateway.auth import KeyCheck
 from drkit.gateway.budget import RetryBudget
 from drkit.gateway.config import (
@@ -52,6 +59,11 @@ from drkit.gateway.translation import DefaultTranslator, Translator
 
 log = logging.getLogger("drkit.gateway")
 
+#: the one answer to a request without a valid client key (both dialects, every endpoint)
+_UNAUTHORIZED = AuthenticationError(
+    "missing or invalid API key: send the gateway key as Authorization: Bearer <key> or x-api-key"
+)
+
 _JSON = b"application/json"
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -70,10 +82,51 @@ def _auth_headers(scope: Scope) -> dict[str, str]:
     return out
 
 
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _is_json_object(body: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(body), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
 def _raw_headers(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
     if not headers:
         return []
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def _log_request(
+    route: str | None,
+    dialect: Dialect,
+    status: int | str,
+    headers: dict[str, str] | None,
+    took: float,
+) -> None:
+    """One INFO line per chat request: route, target, attempts, status, latency.
+
+    The fields also go on the record as ``drkit`` (for a JSON log formatter)."""
+    h = headers or {}
+    fields = {
+        "route": route,
+        "dialect": dialect,
+        "target": h.get("x-drkit-target"),
+        "attempts": int(h.get("x-drkit-attempts", 0)),
+        "status": status,
+        "latency_ms": round(took * 1000, 1),
+        "failover": h.get("x-drkit-failover-reason"),
+    }
+    text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    log.info("request %s", text, extra={"drkit": fields})
 
 
 class _Reply:
@@ -238,38 +291,72 @@ class Gateway:
         """Serve one ``POST /v1/chat/completions`` or ``POST /v1/messages``."""
         started = time.monotonic()
         if not self.auth.allows(_auth_headers(scope)):  # before reading any body
-            await self._error_reply(
-                dialect,
-                401,
-                "missing or invalid API key: send the gateway key as Authorization: Bearer "
-                "<key> or x-api-key",
-            ).send(send)
+            await self._gateway_error(dialect, _UNAUTHORIZED).send(send)
+            return
+        limit = self.config.max_request_body
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await self._too_large(dialect, declared).send(send)
             return
         chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client went away before sending its request
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:  # chunked, or more than it declared: stop reading here
+                await self._too_large(dialect, size).send(send)
+                return
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         started_response = False
+        status: int | str = 500
+        headers: dict[str, str] | None = None
+        route_name: list[str] = []  # filled in by _answer once the route is known
         try:
-            answer = await self._answer(dialect, raw, started)
+            answer = await self._answer(dialect, raw, started, route_name)
             if isinstance(answer, _Reply):
                 started_response = True
+                status, headers = answer.status, answer.headers
                 await answer.send(send)
             else:
                 started_response = True
+                headers = answer.trace.headers()
                 await answer.send(receive, send, self.redactor)
+                # the status line said 200; an answer cut off after it is logged as such
+                status = "200-cut" if answer.trace.failed is not None else 200
         except Exception:
             if not started_response:
                 reply = self._error_reply(dialect, 500, "internal gateway error")
                 await reply.send(send)
             raise
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                route = route_name[0] if route_name else None
+                _log_request(route, dialect, status, headers, time.monotonic() - started)
 
-    async def _answer(self, dialect: Dialect, raw: bytes, started: float) -> _Reply | _SSE:
+    def _gateway_error(
+        self, dialect: Dialect, exc: GatewayError, headers: dict[str, str] | None = None
+    ) -> _Reply:
+        """A gateway error as the client's dialect shows errors (its status, its text)."""
+        return self._error_reply(dialect, exc.status, str(exc), headers)
+
+    def _too_large(self, dialect: Dialect, size: int) -> _Reply:
+        limit = self.config.max_request_body
+        return self._error_reply(
+            dialect,
+            413,
+            f"the request body ({size} bytes or more) is over this gateway's limit of "
+            f"{limit} bytes (serving.gateway.max_request_body_mib)",
+        )
+
+    async def _answer(
+        self, dialect: Dialect, raw: bytes, started: float, route_name: list[str]
+    ) -> _Reply | _SSE:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -277,17 +364,24 @@ class Gateway:
         if not isinstance(body, dict):
             return self._error_reply(dialect, 400, "the request body must be a JSON object")
         model = body.get("model")
-        route = self.config.route(model) if isinstance(model, str) else None
-        if route is None:
-            names = ", ".join(r.name for r in self.config.routes)
+        names = ", ".join(r.name for r in self.config.routes)
+        if not isinstance(model, str) or not model:
             return self._error_reply(
-                dialect, 404, f"no route named {model!r}; this gateway serves: {names}"
+                dialect,
+                400,
+                "the request needs `model` (a string): the name of a route; "
+                f"this gateway serves: {names}",
             )
+        route = self.config.route(model)
+        if route is None:
+            missing = RouteNotFound(f"no route named {model!r}; this gateway serves: {names}")
+            return self._gateway_error(dialect, missing)
+        route_name.append(route.name)
         stream = bool(body.get("stream"))
         include_usage = not stream or (
             dialect == "openai" and bool((body.get("stream_options") or {}).get("include_usage"))
         )
-        trace = Trace(route.name, include_usage=include_usage)
+        trace = Trace(route.name, include_usage=include_usage, streaming=stream)
         metrics = self.metrics
         try:
             events = await self.engine.open(route, dialect, body, trace)
@@ -297,15 +391,16 @@ class Gateway:
         except UpstreamError as exc:  # non-retryable: the upstream's 4xx, unchanged
             metrics.request(route.name, dialect, "client_error", None)
             target = next(t for t in route.targets if t.name == trace.target)
-            if exc.body and target.provider == dialect:
+            if exc.body and target.provider == dialect and _is_json_object(exc.body):
                 return _Reply(exc.status, _JSON, self.redactor.bytes(exc.body), trace.headers())
+            # a body that is not JSON (an HTML page from a proxy) is not passed off as
+            # JSON: the client gets the dialect's error object with its first words
             return self._error_reply(dialect, exc.status, str(exc), trace.headers())
         except AllTargetsFailed as exc:
             metrics.request(route.name, dialect, "failed", None)
             headers = trace.headers()
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after is not None:
-                headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+            if exc.retry_after is not None:
+                headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
             return self._error_reply(dialect, exc.status, str(exc), headers)
         if stream:
             metrics.request(route.name, dialect, "ok", time.monotonic() - started)
@@ -330,13 +425,8 @@ class Gateway:
 
     def _unauthorized(self, dialect: Dialect) -> Response:
         return JSONResponse(
-            error_body(
-                dialect,
-                401,
-                "missing or invalid API key: send the gateway key as Authorization: Bearer "
-                "<key> or x-api-key",
-            ),
-            status_code=401,
+            error_body(dialect, _UNAUTHORIZED.status, str(_UNAUTHORIZED)),
+            status_code=_UNAUTHORIZED.status,
         )
 
     async def models(self, request: Request) -> Response:

@@ -19,6 +19,8 @@ from drkit.types import Secret, parse_duration
 Dialect = Literal["openai", "anthropic"]
 StreamFailureMode = Literal["error", "continue"]
 DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic")
+#: Anthropic's own limit for the Messages API: anything a provider accepts gets through
+DEFAULT_MAX_REQUEST_BODY = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class GatewayConfig:
     redis_url: str | None = None
     #: JSONL file where failovers, ejections and recoveries are appended.
     events_path: str | None = None
+    #: request bodies above this many bytes get a 413 before they are read or parsed
+    max_request_body: int = DEFAULT_MAX_REQUEST_BODY
 
     def route(self, name: str) -> RouteConfig | None:
         for route in self.routes:
@@ -274,6 +278,7 @@ def from_mapping(
         health=policy,
         redis_url=redis_url,
         events_path=events_path,
+        max_request_body=int(_get(gw, "max_request_body_mib") or 32) * 1024 * 1024,
     )
 
 

@@ -42,6 +42,9 @@ class Trace:
     route: str
     #: OpenAI clients get a usage chunk when they asked (non-streaming: always, folded in)
     include_usage: bool = True
+    #: False for a non-streaming client: it has received nothing until the answer is
+    #: complete, so a mid-answer failure can start over on the next target
+    streaming: bool = True
     target: str | None = None
     attempts: int = 0
     reasons: list[str] = field(default_factory=list)
@@ -169,7 +172,12 @@ class Engine:
             if t not in order:
                 trace.reasons.append(f"{t.name}:{self._skip_reason(t)}")
         last: UpstreamError | None = None
-        for i, target in enumerate(order):
+        # in panic every target is already a last resort (no half-open claim needed)
+        unclaimed: set[str] = {t.name for t in order} if panic else set()
+        extended = panic
+        i = 0
+        while i < len(order):
+            target = order[i]
             if trace.attempts > 0:
                 if not self.budget.try_spend():
                     self._budget_refused(route, target)
@@ -177,8 +185,9 @@ class Engine:
                     break
                 if time.monotonic() >= deadline_at:
                     break
-            if not panic and not self.board.claim(target):
+            if target.name not in unclaimed and not self.board.claim(target):
                 trace.reasons.append(f"{target.name}:ejected")
+                i += 1
                 continue
             trace.attempts += 1
             try:
@@ -192,6 +201,12 @@ class Engine:
                     raise
                 last = exc
                 trace.reasons.append(f"{target.name}:{exc.reason}")
+                if i + 1 == len(order) and not extended:
+                    # every available target failed: the ejected ones are the last resort
+                    extended = True
+                    extra = self.board.last_resort(route.targets, order)
+                    unclaimed.update(t.name for t in extra)
+                    order.extend(extra)
                 if i + 1 < len(order):
                     self.metrics.failover(route.name, target.name, exc.reason)
                     self.events.record(
@@ -200,6 +215,7 @@ class Engine:
                         self.redactor.text(
                             f"route {route.name}: {target.name} failed ({exc.reason}); "
                             f"trying {order[i + 1].name}"
+                            + (" (ejected: last resort)" if order[i + 1].name in unclaimed else "")
                         ),
                         {
                             "route": route.name,
@@ -207,8 +223,10 @@ class Engine:
                             "to": order[i + 1].name,
                             "reason": exc.reason,
                             "status": exc.status,
+                            "last_resort": order[i + 1].name in unclaimed,
                         },
                     )
+                i += 1
                 continue
             trace.target = target.name
             return self._run(
@@ -218,14 +236,13 @@ class Engine:
         if all(r.endswith((":status_429", ":cooldown")) for r in trace.reasons) and trace.reasons:
             # every target asked us to slow down: say so, with when to come back
             wait = self.board.cooldown_left(route.targets)
-            error = AllTargetsFailed(
+            raise AllTargetsFailed(
                 f"route {route.name}: every target is rate limited ({reasons}); "
                 f"retry in {wait:.1f}s",
                 hint="slow down, or add targets with more capacity to the route",
+                status=429,
+                retry_after=wait,
             )
-            error.status = 429
-            error.retry_after = wait  # type: ignore[attr-defined]
-            raise error
         detail = self.redactor.text(str(last)) if last else "no target could be tried"
         raise AllTargetsFailed(
             f"route {route.name}: every target failed ({reasons}); last error: {detail}",
@@ -282,7 +299,7 @@ class Engine:
                     current = None
                     self._failed(route, failed_target, exc)
                     trace.reasons.append(f"{failed_target.name}:{exc.reason}")
-                    current = await self._continue(
+                    current, fresh = await self._continue(
                         route,
                         client_dialect,
                         body,
@@ -306,7 +323,11 @@ class Engine:
                             )
                         ]
                         return
-                    splicer = Splicer(client_dialect, acc)
+                    if fresh:  # the new attempt answers from the start
+                        acc = trace.output = Accumulator(client_dialect)
+                        splicer = None
+                    else:
+                        splicer = Splicer(client_dialect, acc)
         finally:
             if current is not None:
                 await current.close()
@@ -339,35 +360,60 @@ class Engine:
         exc: UpstreamError,
         rest: list[TargetConfig],
         deadline_at: float,
-    ) -> _Open | None:
-        """After a mid-stream failure: the next target continuing the answer, or None."""
+    ) -> tuple[_Open | None, bool]:
+        """After a mid-stream failure: the next target's attempt (or None), and whether it
+        starts the answer afresh (True) or continues the partial one (False).
+
+        A streaming client has the first tokens already: the answer can only be continued
+        (``on_stream_failure: continue``, plain text) or ended with an error. A
+        non-streaming client has received nothing, so when the answer cannot be continued
+        the next target answers from scratch, as before the first token.
+        """
         mode = route.on_stream_failure
-        can = mode == "continue" and acc.text_only() and bool(acc.text())
-        self.metrics.stream_failure(route.name, failed.name, mode if can else "error")
+        can_continue = mode == "continue" and acc.text_only() and bool(acc.text())
+        fresh = not can_continue and not trace.streaming
+        shown = "retry" if fresh else (mode if can_continue else "error")
+        self.metrics.stream_failure(route.name, failed.name, shown)
+        then = (
+            "retrying from scratch on the next target (the client had received nothing)"
+            if fresh
+            else "continuing on the next target"
+            if can_continue
+            else "error sent"
+        )
         self.events.record(
             "stream_failure",
             f"{route.name}/{failed.name}",
             f"route {route.name}: stream from {failed.name} broke after the first token "
-            f"({exc.reason}); " + ("continuing on the next target" if can else "error sent"),
-            {"route": route.name, "target": failed.name, "reason": exc.reason, "mode": mode},
+            f"({exc.reason}); {then}",
+            {
+                "route": route.name,
+                "target": failed.name,
+                "reason": exc.reason,
+                "mode": mode,
+                "action": shown,
+            },
         )
-        if not can:
-            return None
+        if not (can_continue or fresh):
+            return None, False
         partial = acc.text()
         while rest:
             target = rest.pop(0)
             if not self.budget.try_spend():
                 self._budget_refused(route, target)
                 trace.reasons.append("retry_budget_exhausted")
-                return None
+                return None, False
             if time.monotonic() >= deadline_at:
-                return None
+                return None, False
             if not self.board.claim(target):
                 continue
             trace.attempts += 1
-            # Anthropic refuses a prefill that ends in whitespace; the model re-emits it
-            text = partial.rstrip() if target.provider == "anthropic" else partial
-            cont_body = prefill(client_dialect, body, text)
+            if fresh:
+                cont_body = body
+            else:
+                # Anthropic refuses a prefill that ends in whitespace; the model re-emits it
+                text = partial.rstrip() if target.provider == "anthropic" else partial
+                cont_body = prefill(client_dialect, body, text)
             try:
                 opened = await self._attempt(
                     route, target, client_dialect, cont_body, deadline_at, trace.include_usage
@@ -376,22 +422,23 @@ class Engine:
                 self._failed(route, target, err)
                 trace.reasons.append(f"{target.name}:{err.reason}")
                 if not err.retryable:
-                    return None
+                    return None, False
                 continue
             self.events.record(
                 "failover",
                 f"{route.name}/{failed.name}",
-                f"route {route.name}: continuing the answer on {target.name} after "
-                f"{failed.name} broke mid-stream ({exc.reason})",
+                f"route {route.name}: "
+                + ("answering afresh" if fresh else "continuing the answer")
+                + f" on {target.name} after {failed.name} broke mid-stream ({exc.reason})",
                 {
                     "route": route.name,
                     "from": failed.name,
                     "to": target.name,
                     "reason": exc.reason,
-                    "continuation": True,
+                    "continuation": not fresh,
                 },
             )
             self.metrics.failover(route.name, failed.name, exc.reason)
             trace.target = target.name
-            return opened
-        return None
+            return opened, fresh
+        return None, False

@@ -33,10 +33,26 @@ log = logging.getLogger("drkit.gateway.health")
 
 State = Literal["healthy", "ejected"]
 
-#: failure reasons that eject at once (the next request should not pay them again)
+#: failure reasons that eject at once (the next request should not pay them again); a
+#: rejected provider key or a retired model does not heal by itself between requests
 HARD_REASONS = frozenset(
-    {"connect", "timeout_connect", "timeout_first_token", "timeout_idle", "timeout_total"}
+    {
+        "connect",
+        "timeout_connect",
+        "timeout_first_token",
+        "timeout_idle",
+        "timeout_total",
+        "upstream_auth",
+        "model_not_found",
+    }
 )
+#: what an operator must fix for the reasons that are the gateway's configuration
+_WHY = {
+    "upstream_auth": "the provider refused the gateway's API key for this target "
+    "(revoked or wrong: check the target's api_key_env)",
+    "model_not_found": "the provider does not know the target's model (retired or "
+    "misspelled: check the target's model)",
+}
 #: a target is "stable" again after this long healthy; its ejection backoff resets
 STABLE_AFTER = 60.0
 
@@ -133,6 +149,29 @@ class HealthBoard:
         ejected.sort(key=lambda t: self.health[t.name].ejected_until)
         return ejected, bool(ejected)
 
+    def last_resort(
+        self, targets: Iterable[TargetConfig], tried: Iterable[TargetConfig]
+    ) -> list[TargetConfig]:
+        """Ejected targets not in ``tried``, soonest-back first: what is left to try once
+        every available target of a request has failed retryably.
+
+        An ejection is a guess from past failures (a recovered secondary stays ejected
+        until its next probe); when the alternative is answering 503, trying it costs one
+        attempt from the retry budget. Targets inside a 429's Retry-After are never
+        included: they asked us to wait.
+        """
+        now = self.clock()
+        skip = {t.name for t in tried}
+        out = [
+            t
+            for t in targets
+            if t.name not in skip
+            and self.health[t.name].state == "ejected"
+            and self.health[t.name].cooldown_until <= now
+        ]
+        out.sort(key=lambda t: self.health[t.name].ejected_until)
+        return out
+
     def cooldown_left(self, targets: Iterable[TargetConfig]) -> float:
         """Seconds until the first of ``targets`` leaves its 429 cooldown (0 if none cools)."""
         now = self.clock()
@@ -197,11 +236,12 @@ class HealthBoard:
         if was != "ejected":
             h.probe_interval = self.policy.probe_interval
             h.next_probe_at = now + h.probe_interval
+        why = _WHY.get(reason)
         self.events.record(
             "ejection",
             h.name,
             f"target {h.name} ejected for {period:g}s after {h.consecutive_failures} "
-            f"consecutive failure(s) ({reason})",
+            f"consecutive failure(s) ({reason})" + (f": {why}" if why else ""),
             {
                 "target": h.name,
                 "reason": reason,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import uvicorn
@@ -64,6 +66,30 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self.transport = cast(asyncio.Transport, _CoalescingTransport(transport, self.loop))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a SIGINT/SIGTERM is a requested stop: it shuts down
+    gracefully and returns (exit 0) instead of re-raising the signal once it is done,
+    which made the process die with 130/143 after a clean shutdown."""
+
+    #: the signal that stopped the server, if one did
+    stopped_by: int | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+        if self._captured_signals:
+            self.stopped_by = self._captured_signals[0]
+
+
 def uvicorn_config(
     config: GatewayConfig,
     host: str = DEFAULT_HOST,
@@ -99,8 +125,10 @@ def serve(
     *,
     events: EventSink | None = None,
     on_ready: Callable[[str, int], None] | None = None,
-) -> None:
-    """Serve until interrupted. Raises UsageError when the address is taken."""
+) -> int | None:
+    """Serve until interrupted; the signal that stopped it (SIGINT/SIGTERM), if any.
+
+    Raises UsageError when the address is taken."""
     try:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -115,8 +143,9 @@ def serve(
         if config.events_path:
             sinks.insert(0, JsonlEventSink(config.events_path))
         events = FanOutEventSink(*sinks)
-    server = uvicorn.Server(uvicorn_config(config, host, port, events=events))
+    server = _Server(uvicorn_config(config, host, port, events=events))
     if on_ready is not None:
         on_ready(host, sock.getsockname()[1])
     with contextlib.closing(sock):
         server.run(sockets=[sock])
+    return server.stopped_by

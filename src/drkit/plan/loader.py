@@ -34,6 +34,27 @@ from drkit.plan.source import PathKey, SourceMap, field_name
 MAX_VALUES = 100_000
 _SECRET_WORDS = ("password", "api_key", "client_keys", "secret", "token")
 _DOCS = "docs/plan.md"
+#: plan section -> its heading's anchor in docs/plan.md (GitHub's slugs keep ``_``);
+#: the top-level fields (name, version, state_dir, ...) are under "Top level"
+DOC_ANCHORS: dict[str, str] = {
+    "tiers": "tiers",
+    "repositories": "repositories",
+    "serving": "serving",
+    "vector_stores": "vector_stores",
+    "datasets": "datasets",
+    "models": "models",
+    "eval_sets": "eval_sets-and-eval_results",
+    "eval_results": "eval_sets-and-eval_results",
+    "testing": "testing",
+    "providers": "providers",
+    "status_page": "status_page",
+    "cost": "cost",
+}
+
+
+def doc_anchor(section: str) -> str:
+    """The docs/plan.md anchor that documents plan section ``section``."""
+    return DOC_ANCHORS.get(section, "top-level")
 
 
 class _Loader(yaml.SafeLoader):
@@ -204,6 +225,10 @@ def _compose(text: str, file: str) -> tuple[_Loader, yaml.Node | None]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed YAML"
+        start = exc.context_mark
+        if exc.context and start is not None and (mark is None or start.line != mark.line):
+            # where the unclosed bracket, quote or block began, not only where it ended
+            problem += f" ({exc.context} started at line {start.line + 1})"
         raise PlanError(
             f"malformed YAML: {problem}",
             file=file,
@@ -294,7 +319,7 @@ def _describe(error: ErrorDetails, source: SourceMap) -> PlanError:
     kind = error["type"]
     line = source.line_of(known)
     section = str(loc[0]) if loc else ""
-    hint = f"see {_DOCS}" + (f"#{section.replace('_', '-')}" if section else "")
+    hint = f"see {_DOCS}" + (f"#{doc_anchor(section)}" if section else "")
     if kind == "extra_forbidden":
         key = str(loc[-1])
         field = field_name((*known, key) if known[-1:] != (key,) else known)
@@ -368,12 +393,17 @@ def parse_plan(
     return plan
 
 
+#: a plan is a few kilobytes; past this it is not a plan (``--plan /dev/zero``, a log)
+MAX_PLAN_BYTES = 1024 * 1024
+
+
 def load_plan(path: str | Path, *, env: Mapping[str, str] | None = None) -> Plan:
     """Load ``drkit.yaml`` from ``path``. Raises :class:`PlanError` and nothing else."""
     p = Path(path)
     file = str(path)
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as fh:  # bounded: a device or a huge file is refused, not read
+            raw = fh.read(MAX_PLAN_BYTES + 1)
     except FileNotFoundError:
         raise PlanError(
             "no such plan file",
@@ -390,6 +420,12 @@ def load_plan(path: str | Path, *, env: Mapping[str, str] | None = None) -> Plan
             file=file,
             hint="check the path and its permissions",
         ) from None
+    if len(raw) > MAX_PLAN_BYTES:
+        raise PlanError(
+            f"the plan is larger than {MAX_PLAN_BYTES // 1024} KiB",
+            file=file,
+            hint="pass the plan file itself with --plan (a drkit.yaml is a few KiB)",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

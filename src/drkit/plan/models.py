@@ -11,6 +11,7 @@ datasets; duplicate names).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -150,6 +151,11 @@ class ServingAuth(PlanModel):
     )
     client_keys: list[Secret] = Field(default_factory=list, description="keys given inline")
     disabled: bool = Field(False, description="accept any client (loopback testing only)")
+    allow_unauthenticated_network: bool = Field(
+        False,
+        description="acknowledge that `disabled: true` serves a non-loopback address "
+        "(anyone who reaches it can spend the provider keys)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ServingAuth:
@@ -227,6 +233,9 @@ class GatewaySettings(PlanModel):
     retry_budget: float = Field(
         0.2, ge=0, le=1, description="retries allowed as a fraction of requests"
     )
+    max_request_body_mib: int = Field(
+        32, ge=1, le=1024, description="largest request body accepted (MiB); larger: 413"
+    )
     health: Health = Field(default_factory=Health)
     redis_url_env: EnvName | None = Field(
         None, description="environment variable with a Redis URL for shared health state"
@@ -237,6 +246,23 @@ class Serving(PlanModel):
     auth: ServingAuth = Field(default_factory=ServingAuth)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     routes: list[Route] = Field(default_factory=list)
+
+    def unauthenticated_on_network(self, host: str | None = None) -> bool:
+        """True when the gateway would accept any client on a non-loopback address
+        (``host``, else the plan's) without the plan acknowledging it."""
+        auth = self.auth
+        if not auth.disabled or auth.allow_unauthenticated_network:
+            return False
+        return not _is_loopback(host or self.gateway.host)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
 
 
 # --- data components -------------------------------------------------------------------

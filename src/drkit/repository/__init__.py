@@ -14,17 +14,11 @@ Format: ``docs/repository-format.md``. Public API::
 
 from drkit.repository.codec import BlobType
 from drkit.repository.crypto import KdfParams
-from drkit.repository.files import (
-    RestoreResult,
-    backup_path,
-    backup_store,
-    list_files,
-    read_file,
-    restore,
-    snapshot_files,
-)
-from drkit.repository.repo import KeyInfo, Repository
+from drkit.repository.files import RestoreResult, backup_path, list_files, read_file, restore
+from drkit.repository.keyring import KeyInfo
+from drkit.repository.repo import Repository
 from drkit.repository.snapshot import Snapshot, Verification
+from drkit.repository.sources import backup_store, snapshot_files
 
 __all__ = [
     "BlobType",

@@ -5,18 +5,27 @@ Ordering rules (docs/repository-format.md section 8) are noted where they apply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import blake3
 
-from drkit.errors import CorruptObject, ObjectNotFound, RepositoryError
+from drkit.errors import CorruptObject, ObjectNotFound, RepositoryError, UsageError
 from drkit.repository.files import load_tree
 from drkit.repository.index import BlobEntry, Index, decode_header, parse_trailer
+from drkit.repository.integrity import (
+    CheckReport,
+    check_foreign_and_leftovers,
+    check_keys,
+    check_pack_sizes,
+    check_records,
+    finish_forgets,
+    remove_leftovers,
+)
 from drkit.repository.repo import Repository, pack_key
-from drkit.repository.retention import Decision, Policy, apply_policy
+from drkit.repository.retention import Decision, Policy, apply_policy, named_version
 from drkit.repository.snapshot import Snapshot
 
 Progress = Callable[[int], None]
@@ -76,34 +85,6 @@ def verify_pack(repo: Repository, name: str, expected: list[BlobEntry] | None) -
     return res
 
 
-@dataclass(slots=True)
-class CheckReport:
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    snapshots: int = 0
-    packs: int = 0
-    packs_read: int = 0
-    blobs_read: int = 0
-    damaged_objects: set[str] = field(default_factory=set)
-    missing_blobs: set[str] = field(default_factory=set)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "errors": self.errors,
-            "warnings": self.warnings,
-            "snapshots": self.snapshots,
-            "packs": self.packs,
-            "packs_read": self.packs_read,
-            "blobs_read": self.blobs_read,
-            "damaged_objects": sorted(self.damaged_objects),
-        }
-
-
 def referenced_blobs(
     repo: Repository, snaps: list[Snapshot], report: CheckReport | None = None
 ) -> set[bytes]:
@@ -151,6 +132,11 @@ def check(
     progress: Progress | None = None,
 ) -> CheckReport:
     """Verify structure; with ``read_data`` (or a ``subset`` n/t of the packs) re-hash data."""
+    if read_data and subset:
+        raise UsageError(
+            "--read-data and --read-data-subset exclude each other",
+            hint="pass --read-data for every pack, or --read-data-subset N/T for part of them",
+        )
     progress = progress or _noop
     report = CheckReport()
     for key in repo.load_index():
@@ -166,6 +152,10 @@ def check(
     for name in stored:
         if name not in indexed:
             report.warnings.append(f"{pack_key(name)}: not in any index (run prune to remove)")
+    check_pack_sizes(indexed, stored, report)
+    check_keys(repo, report)
+    check_records(repo, report)
+    check_foreign_and_leftovers(repo.store, report)
     snaps: list[Snapshot] = []
     for sid in repo.snapshot_ids():
         try:
@@ -228,13 +218,20 @@ def forget(
     *,
     components: list[str] | None = None,
     dry_run: bool = False,
+    release: Collection[str] = (),
 ) -> ForgetResult:
-    """Apply a retention policy (P3): deletes snapshot manifests only."""
+    """Apply a retention policy (P3): deletes snapshot manifests only. Named versions
+    (:func:`~drkit.repository.retention.named_version`) are kept whatever the policy,
+    except the snapshot ids in ``release``, which go (the user named them)."""
     with repo.lock(exclusive=True):
         snaps = [s for s in repo.snapshots() if components is None or s.component in components]
         verifications = repo.verifications()
         verified = {v.snapshot for v in verifications}
-        decisions = apply_policy(snaps, policy, verified)
+        versions = {s.id for s in snaps if named_version(s) is not None} - set(release)
+        decisions = apply_policy(snaps, policy, verified, versions)
+        for d in decisions:
+            if d.snapshot.id in release:
+                d.keep, d.reasons = False, ["named"]
         removed = [d.snapshot.id for d in decisions if not d.keep]
         if not dry_run:
             gone = set(removed)
@@ -242,7 +239,7 @@ def forget(
                 repo.forget_snapshot(sid)
             for v in verifications:
                 if v.snapshot in gone:
-                    repo.store.delete(f"verifications/{v.id}")
+                    repo.forget_verification(v.id)
         return ForgetResult(decisions, removed, dry_run)
 
 
@@ -253,6 +250,7 @@ class PruneResult:
     packs_kept: int = 0
     blobs_removed: int = 0
     bytes_freed: int = 0
+    temp_files_removed: int = 0
     dry_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -262,6 +260,7 @@ class PruneResult:
             "packs_kept": self.packs_kept,
             "blobs_removed": self.blobs_removed,
             "bytes_freed": self.bytes_freed,
+            "temp_files_removed": self.temp_files_removed,
             "dry_run": self.dry_run,
         }
 
@@ -345,7 +344,9 @@ def prune(
         live = {s.id for s in snaps}
         for v in repo.verifications():
             if v.snapshot not in live:
-                repo.store.delete(f"verifications/{v.id}")
+                repo.forget_verification(v.id)
+        finish_forgets(repo)
+        res.temp_files_removed = remove_leftovers(repo.store)
         repo.loaded_index_keys = new_keys
     return res
 

@@ -17,6 +17,8 @@ from drkit.repository import codec
 from drkit.repository.codec import BlobType
 from drkit.repository.files import load_tree
 from drkit.repository.index import Index
+from drkit.repository.integrity import heal_records
+from drkit.repository.layout import name_of
 from drkit.repository.maintenance import check, iter_tree_blobs, verify_pack
 from drkit.repository.repo import Repository, pack_key
 
@@ -91,7 +93,8 @@ def copy(
     with src.lock(exclusive=False), dst.lock(exclusive=False):
         dst.load_index()
         packs_before = set(dst.index.packs())
-        have = set(dst.snapshot_ids())
+        # a snapshot the destination forgot on purpose is never brought back
+        have = set(dst.snapshot_ids()) | dst.tombstoned("snapshots")
         for sid in snapshot_ids if snapshot_ids is not None else src.snapshot_ids():
             if sid in have:
                 res.snapshots_present += 1
@@ -110,14 +113,14 @@ def copy(
             res.blobs_copied += len(todo)
             dst.flush()  # W1, W2: packs and index before the manifest
             doc = src.get_object(f"snapshots/{sid}", name_by_plaintext=True)
-            dst.put_object("snapshots", doc, name_by_plaintext=True)
+            dst.write_record("snapshots", doc)
             res.snapshots_copied.append(sid)
-        dst_verifications = {v.id for v in dst.verifications()}
+        dst_verifications = dst.ids("verifications/") | dst.tombstoned("verifications")
         dst_snaps = set(dst.snapshot_ids())
         for key, doc in src.verification_docs():
             vid = key.removeprefix("verifications/")
             if vid not in dst_verifications and doc["snapshot"] in dst_snaps:
-                dst.put_object("verifications", doc, name_by_plaintext=True)
+                dst.write_record("verifications", doc)
                 res.verifications_copied += 1
         # C1: read back everything this copy wrote
         new_packs = {p: es for p, es in dst.index.packs().items() if p not in packs_before}
@@ -146,6 +149,8 @@ class RepairResult:
     blobs_refetched: int = 0
     blobs_salvaged: int = 0
     snapshots_refetched: list[str] = field(default_factory=list)
+    records_healed: list[str] = field(default_factory=list)
+    records_removed: list[str] = field(default_factory=list)
     unrecoverable: list[str] = field(default_factory=list)
     ok: bool = True
 
@@ -157,6 +162,8 @@ class RepairResult:
             "blobs_refetched": self.blobs_refetched,
             "blobs_salvaged": self.blobs_salvaged,
             "snapshots_refetched": self.snapshots_refetched,
+            "records_healed": self.records_healed,
+            "records_removed": self.records_removed,
             "unrecoverable": self.unrecoverable,
         }
 
@@ -199,18 +206,11 @@ def repair(
             if e.id not in bad and name in stored
         }
         repo.index = good
-        # snapshots: damaged manifests are fetched from the replica (same id everywhere)
-        for sid in repo.snapshot_ids():
-            try:
-                repo.load_snapshot(sid)
-            except CorruptObject:
-                try:
-                    doc = replica.get_object(f"snapshots/{sid}", name_by_plaintext=True)
-                except (ObjectNotFound, CorruptObject):
-                    res.unrecoverable.append(f"snapshots/{sid}")
-                    continue
-                repo.put_object("snapshots", doc, name_by_plaintext=True)
-                res.snapshots_refetched.append(sid)
+        # manifests, verification records and their ledger: from the twin or the replica
+        healed, res.records_removed, lost = heal_records(repo, replica)
+        res.records_healed = healed
+        res.snapshots_refetched = [name_of(k) for k in healed if k.startswith("snapshots/")]
+        res.unrecoverable.extend(lost)
 
         def fetch(bid: bytes, is_tree: bool) -> bool:
             data: bytes | None = None

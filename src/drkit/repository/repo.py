@@ -6,11 +6,9 @@ live in their own modules and use the methods here. Format: docs/repository-form
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import secrets
-import socket
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,29 +18,23 @@ from typing import Any
 import blake3
 import zstandard
 
-from drkit.connectors.objectstore.base import ObjectStore, StoreWrapper
-from drkit.connectors.objectstore.local import LocalStore
+from drkit.connectors.objectstore.base import ObjectInfo, ObjectStore
 from drkit.errors import (
     CorruptObject,
-    InputError,
     ObjectNotFound,
     RepositoryError,
     RepositoryExists,
     RepositoryNotFound,
-    SnapshotNotFound,
     WrongPassword,
 )
 from drkit.repository import codec
-from drkit.repository.allocator import tune_allocator
 from drkit.repository.codec import BlobType
 from drkit.repository.crypto import (
     Cipher,
     DecryptError,
     KdfParams,
     MasterKey,
-    parse_key_file,
     unwrap_master_key,
-    wrap_master_key,
 )
 from drkit.repository.index import (
     BlobEntry,
@@ -54,8 +46,12 @@ from drkit.repository.index import (
     parse_trailer,
     trailer,
 )
+from drkit.repository.keyring import Keyring, write_key
+from drkit.repository.layout import is_own_key, name_of
 from drkit.repository.locks import LockInfo, RepoLock, parse_lock
-from drkit.repository.snapshot import Snapshot, Verification, canonical, now_iso
+from drkit.repository.records import Records
+from drkit.repository.snapshot import canonical, now_iso
+from drkit.repository.tuning import drop_cache, tune_allocator
 
 FORMAT_VERSION = 1
 PACK_TARGET = 16 * 1024 * 1024
@@ -65,26 +61,6 @@ INDEX_EVERY_PACKS = 64
 
 def pack_key(name: str) -> str:
     return f"data/{name[:2]}/{name}"
-
-
-def _host() -> str:
-    return socket.gethostname()
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")
-
-
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    id: str
-    created: str
-    host: str
-    user: str
-    current: bool
 
 
 @dataclass(slots=True)
@@ -99,7 +75,7 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-class Repository:
+class Repository(Records, Keyring):
     """An opened repository. Use :meth:`init` or :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, store: ObjectStore, master: MasterKey, key_id: str, config: dict[str, Any]):
@@ -136,10 +112,41 @@ class Repository:
         *,
         kdf: KdfParams | None = None,
         master: MasterKey | None = None,
+        force: bool = False,
     ) -> Repository:
-        """Create a repository in an empty location; raises :class:`RepositoryExists`."""
-        if store.exists("config") or any(True for _ in store.list("keys/")):
+        """Create a repository in an empty location.
+
+        Raises :class:`RepositoryExists` when a repository is there, and when the
+        location holds anything else unless ``force`` (the files stay; ``check`` reports
+        them as foreign, ``prune``/``repair`` never touch them). An init interrupted
+        between its key and its config is finished when run again with the same
+        password (I1).
+        """
+        if store.exists("config"):
             raise RepositoryExists(f"a repository already exists at {store.url}")
+        keys = [i.key for i in store.list("keys/") if is_own_key(i.key)]
+        foreign = next((i.key for i in store.list("") if not i.key.startswith("keys/")), None)
+        if foreign is not None and not force:
+            raise RepositoryExists(
+                f"{store.url} is not empty (it holds {foreign})",
+                hint="choose an empty location, or pass --force to create the repository "
+                "next to the files (they are left alone)",
+            )
+        key_id: str | None = None
+        if keys:  # an interrupted init: finish it with the key it wrote
+            for key in keys:
+                try:
+                    master = unwrap_master_key(store.get(key), password)
+                except (DecryptError, ValueError, ObjectNotFound):
+                    continue
+                key_id = name_of(key)
+                break
+            else:
+                raise RepositoryExists(
+                    f"{store.url} holds keys but no config (an interrupted `repo init`?) "
+                    "and no key opens with this password",
+                    hint="run `drkit repo init` again with the password of the interrupted init",
+                )
         master = master or MasterKey.generate()
         config = {
             "version": FORMAT_VERSION,
@@ -150,21 +157,38 @@ class Repository:
             "hash": "blake3",
             "cipher": "aes-256-gcm-xnonce",
         }
-        key_id = cls._write_key(store, master, password, kdf or KdfParams())
+        if key_id is None:
+            key_id = write_key(store, master, password, kdf or KdfParams())
         store.put("config", Cipher(master.enc_key).encrypt(canonical(config)))
         return cls(store, master, key_id, config)
 
     @classmethod
     def open(cls, store: ObjectStore, password: str) -> Repository:
-        """Open with a password; raises :class:`RepositoryNotFound` / :class:`WrongPassword`."""
+        """Open with a password; raises :class:`RepositoryNotFound` / :class:`WrongPassword`,
+        or :class:`CorruptObject` when no key opens and a key file is damaged (K3)."""
+        keys = [i.key for i in store.list("keys/") if is_own_key(i.key)]
         try:
             raw_config = store.get("config")
         except ObjectNotFound as exc:
+            if keys:
+                raise RepositoryNotFound(
+                    f"no repository at {store.url}: it holds keys but no config "
+                    "(an interrupted `repo init` or `copy --init`?)",
+                    hint="run the same `drkit repo init` (or `copy --init`) again with the "
+                    "same password: it finishes the interrupted init",
+                ) from exc
             raise RepositoryNotFound(f"no repository at {store.url} (no config object)") from exc
-        for info in store.list("keys/"):
+        damaged: list[str] = []
+        for key in keys:
             try:
-                master = unwrap_master_key(store.get(info.key), password)
-            except (DecryptError, ValueError, ObjectNotFound):
+                data = store.get(key)
+            except ObjectNotFound:
+                continue
+            if blake3.blake3(data).hexdigest() != name_of(key):
+                damaged.append(key)
+            try:
+                master = unwrap_master_key(data, password)
+            except (DecryptError, ValueError):
                 continue
             try:
                 config = json.loads(Cipher(master.enc_key).decrypt(raw_config))
@@ -176,7 +200,16 @@ class Repository:
                 raise RepositoryError(
                     f"repository format version {config.get('version')} is not supported"
                 )
-            return cls(store, master, info.key.removeprefix("keys/"), config)
+            return cls(store, master, name_of(key), config)
+        if damaged:
+            raise CorruptObject(
+                f"no key in the repository at {store.url} opens with this password, and "
+                f"{len(damaged)} key file(s) are damaged ({damaged[0]}: content does not "
+                "match its name)",
+                object_id=damaged[0],
+                hint="restore the key file from a copy of the repository's keys/ (a replica "
+                "made by `copy --init` has its own keys), or try another password",
+            )
         raise WrongPassword(f"no key in the repository at {store.url} opens with this password")
 
     def close(self) -> None:
@@ -192,87 +225,11 @@ class Repository:
     def __repr__(self) -> str:
         return f"Repository({self.store.url!r}, id={self.id[:8]})"
 
-    # --- keys --------------------------------------------------------------------------
-
-    @staticmethod
-    def _write_key(store: ObjectStore, master: MasterKey, password: str, kdf: KdfParams) -> str:
-        if not password:
-            raise InputError("the repository password is empty", hint="set DRKIT_PASSWORD")
-        data = wrap_master_key(master, password, kdf, host=_host(), user=_user(), created=now_iso())
-        key_id = blake3.blake3(data).hexdigest()
-        store.put(f"keys/{key_id}", data)
-        return key_id
-
-    def add_key(self, password: str, *, kdf: KdfParams | None = None) -> str:
-        """Add a password for the same master key; returns the new key id."""
-        return self._write_key(self.store, self._master, password, kdf or KdfParams())
-
-    def list_keys(self) -> list[KeyInfo]:
-        out = []
-        for info in self.store.list("keys/"):
-            kid = info.key.removeprefix("keys/")
-            try:
-                doc = parse_key_file(self.store.get(info.key))
-            except (DecryptError, ValueError):
-                doc = {}
-            out.append(
-                KeyInfo(
-                    kid,
-                    str(doc.get("created", "?")),
-                    str(doc.get("host", "?")),
-                    str(doc.get("user", "?")),
-                    kid == self.key_id,
-                )
-            )
-        return sorted(out, key=lambda k: k.created)
-
-    def remove_key(self, key_id: str) -> str:
-        """Remove a key by id or unique prefix; refuses to remove the last key (K1)."""
-        keys = self.list_keys()
-        matches = [k for k in keys if k.id.startswith(key_id)]
-        if len(matches) != 1:
-            raise InputError(
-                f"key {key_id!r} matches {len(matches)} keys",
-                hint="list keys with `drkit repo key list`",
-            )
-        if len(keys) == 1:
-            raise InputError(
-                "refusing to remove the last key of the repository",
-                hint="add another key first with `drkit repo key add`",
-            )
-        with self.lock(exclusive=True):
-            self.store.delete(f"keys/{matches[0].id}")
-        return matches[0].id
-
-    # --- encrypted objects -------------------------------------------------------------
-
-    def put_object(self, prefix: str, doc: Any, *, name_by_plaintext: bool) -> str:
-        """Encrypt a JSON document and store it under ``prefix/<id>``; returns the id."""
-        plain = canonical(doc)
-        stored = self.cipher.encrypt(zstandard.ZstdCompressor(level=3).compress(plain))
-        name = blake3.blake3(plain if name_by_plaintext else stored).hexdigest()
-        self.store.put(f"{prefix}/{name}", stored)
-        return name
-
-    def get_object(self, key: str, *, name_by_plaintext: bool) -> Any:
-        """Fetch, decrypt and verify an object written by :meth:`put_object`."""
-        stored = self.store.get(key)
-        name = key.rsplit("/", 1)[-1]
-        if not name_by_plaintext and blake3.blake3(stored).hexdigest() != name:
-            raise CorruptObject(f"{key}: content does not match its name", object_id=key)
-        try:
-            plain = zstandard.ZstdDecompressor().decompress(self.cipher.decrypt(stored))
-        except (DecryptError, zstandard.ZstdError) as exc:
-            raise CorruptObject(f"{key}: fails authentication ({exc})", object_id=key) from exc
-        if name_by_plaintext and blake3.blake3(plain).hexdigest() != name:
-            raise CorruptObject(f"{key}: content does not match its name", object_id=key)
-        return json.loads(plain)
-
     # --- locks -------------------------------------------------------------------------
 
     def list_locks(self) -> list[LockInfo]:
         out = []
-        for info in self.store.list("locks/"):
+        for info in self.own("locks/"):
             try:
                 plain = self.cipher.decrypt(self.store.get(info.key))
                 out.append(parse_lock(info.key, plain))
@@ -319,7 +276,7 @@ class Repository:
         self.index = Index()
         self.loaded_index_keys = set()
         bad = []
-        for info in self.store.list("index/"):
+        for info in self.own("index/"):
             try:
                 packs = self.read_index_object(info.key)
             except (CorruptObject, ObjectNotFound):
@@ -433,28 +390,10 @@ class Repository:
                 self.write_index_object(write_index)
 
     def _drop_cache(self, key: str) -> None:
-        """Tell the kernel a pack just stored on a local disk will not be read soon.
-
-        ``LocalStore.put`` fsyncs, so its pages are clean and are freed at once; the
-        next pack's write then reuses them. On the development VM, writing into
-        never-touched pages costs ~10 us per 4 KiB (fsync'd 16 MiB writes: 263-294 MiB/s
-        and 1.8-2.0 s of system time per 768 MiB, against 930-1,046 MiB/s and 0.3 s with
-        this). Best effort; other stores and platforms are left alone."""
-        store = self.store
-        while isinstance(store, StoreWrapper):  # Retrying (as opened by the CLI), Faulty
-            store = store.inner
-        if not isinstance(store, LocalStore) or not hasattr(os, "posix_fadvise"):
-            return
-        try:
-            fd = os.open(store.root / key, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        """Free the page cache of a pack just stored on this machine's disk (see
+        :func:`drkit.repository.tuning.drop_cache`); other stores are left alone."""
+        if self.store.capabilities.local:
+            drop_cache(self.store.local_path(key))
 
     def flush(self) -> None:
         """Write partial packs, wait for every upload, then write the index (W1, W2)."""
@@ -530,81 +469,17 @@ class Repository:
         bid = bytes.fromhex(blob) if isinstance(blob, str) else blob
         return self.known(bid)
 
-    # --- snapshots and verification records -------------------------------------------
-
-    def save_snapshot(self, doc: dict[str, Any]) -> Snapshot:
-        """Write a manifest, after flushing its blobs and index (W2)."""
-        self.flush()
-        sid = self.put_object("snapshots", doc, name_by_plaintext=True)
-        return Snapshot.from_doc(sid, doc)
-
-    def snapshot_ids(self) -> list[str]:
-        return [i.key.removeprefix("snapshots/") for i in self.store.list("snapshots/")]
-
-    def load_snapshot(self, sid: str) -> Snapshot:
-        doc = self.get_object(f"snapshots/{sid}", name_by_plaintext=True)
-        return Snapshot.from_doc(sid, doc)
-
-    def snapshots(self, component: str | None = None) -> list[Snapshot]:
-        """All snapshots (oldest first), optionally of one component."""
-        out = []
-        for sid in self.snapshot_ids():
-            try:
-                snap = self.load_snapshot(sid)
-            except ObjectNotFound:
-                continue  # forgotten meanwhile
-            if component is None or snap.component == component:
-                out.append(snap)
-        return sorted(out, key=lambda s: (s.time, s.id))
-
-    def find_snapshot(self, ref: str, component: str | None = None) -> Snapshot:
-        """Resolve an id, a unique id prefix, or ``latest``."""
-        if ref == "latest":
-            snaps = self.snapshots(component)
-            if not snaps:
-                raise SnapshotNotFound(
-                    "the repository has no snapshots"
-                    + (f" of component {component!r}" if component else "")
-                )
-            return snaps[-1]
-        ids = [s for s in self.snapshot_ids() if s.startswith(ref)]
-        if len(ids) != 1 or not ref:
-            what = "no snapshot" if not ids else f"{len(ids)} snapshots"
-            raise SnapshotNotFound(f"{what} match {ref!r}")
-        return self.load_snapshot(ids[0])
-
-    def forget_snapshot(self, sid: str) -> None:
-        self.store.delete(f"snapshots/{sid}")
-
-    def mark_verified(self, snapshot_id: str, details: dict[str, Any] | None = None) -> str:
-        """Record that a snapshot was restored and verified; returns the record id.
-
-        Called by `drkit verify`, the vector-store restore test and drills. The newest
-        verified snapshot of each component is never forgotten.
-        """
-        snap = self.find_snapshot(snapshot_id)
-        doc = {"snapshot": snap.id, "time": now_iso(), "host": _host(), "details": details or {}}
-        return self.put_object("verifications", doc, name_by_plaintext=True)
-
-    def verifications(self) -> list[Verification]:
-        out = []
-        for info in self.store.list("verifications/"):
-            vid = info.key.removeprefix("verifications/")
-            try:
-                doc = self.get_object(info.key, name_by_plaintext=True)
-            except ObjectNotFound:
-                continue
-            out.append(Verification(vid, doc["snapshot"], doc["time"], doc["host"], doc["details"]))
-        return sorted(out, key=lambda v: v.time)
-
-    def verification_docs(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for info in self.store.list("verifications/"):
-            yield info.key, self.get_object(info.key, name_by_plaintext=True)
-
     def list_packs(self) -> dict[str, int]:
         """Stored packs: name -> size."""
-        return {i.key.rsplit("/", 1)[-1]: i.size for i in self.store.list("data/")}
+        return {name_of(i.key): i.size for i in self.own("data/")}
+
+    def own(self, prefix: str) -> Iterator[ObjectInfo]:
+        """The repository's own objects under ``prefix`` (foreign names are skipped)."""
+        return (i for i in self.store.list(prefix) if is_own_key(i.key))
 
     def delete_objects(self, keys: Iterable[str]) -> None:
+        """Delete objects; only ever names of the repository's own forms (R3)."""
         for key in keys:
+            if not is_own_key(key):
+                raise RepositoryError(f"refusing to delete {key}: not a repository object")
             self.store.delete(key)

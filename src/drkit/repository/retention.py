@@ -6,15 +6,17 @@ most recent periods *that have a snapshot* (UTC; weeks are ISO weeks); ``-1`` me
 unlimited. ``keep_within`` keeps everything strictly within that many seconds of the
 component's newest snapshot (as restic). ``keep_tags`` keeps snapshots carrying any of
 those tags. drkit adds: the newest snapshot of a component that has a verification
-record is always kept.
+record is always kept, and so is every snapshot in ``protected`` (the named versions of
+versioned datasets: :func:`named_version`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from drkit.errors import InputError
 from drkit.repository.snapshot import Snapshot
 
 
@@ -28,6 +30,17 @@ class Policy:
     keep_yearly: int = 0
     keep_within: float | None = None
     keep_tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for rule in ("last", "hourly", "daily", "weekly", "monthly", "yearly"):
+            n = getattr(self, f"keep_{rule}")
+            if n < -1:
+                raise InputError(
+                    f"keep-{rule} {n}: expected a count >= 0, or -1 for all",
+                    hint=f"e.g. --keep-{rule} 7, or --keep-{rule} -1 to keep every one",
+                )
+        if self.keep_within is not None and self.keep_within < 0:
+            raise InputError(f"keep-within {self.keep_within}: a duration cannot be negative")
 
     def empty(self) -> bool:
         return (
@@ -67,10 +80,20 @@ _BUCKETS: list[tuple[str, Callable[[datetime], str]]] = [
 ]
 
 
+def named_version(snapshot: Snapshot) -> str | None:
+    """The version label of a snapshot of a versioned dataset (``meta.version``), if any."""
+    label = snapshot.meta.get("version")
+    return str(label) if label not in (None, "") else None
+
+
 def apply_policy(
-    snapshots: Iterable[Snapshot], policy: Policy, verified: set[str] | None = None
+    snapshots: Iterable[Snapshot],
+    policy: Policy,
+    verified: set[str] | None = None,
+    protected: Collection[str] = (),
 ) -> list[Decision]:
-    """Decide, per component, which snapshots to keep; returns decisions newest first."""
+    """Decide, per component, which snapshots to keep; returns decisions newest first.
+    Snapshots in ``protected`` are always kept (reason ``version``)."""
     verified = verified or set()
     groups: dict[str, list[Snapshot]] = {}
     for s in snapshots:
@@ -117,6 +140,10 @@ def apply_policy(
             if set(policy.keep_tags) & set(d.snapshot.tags):
                 d.keep = True
                 d.reasons.append("tag")
+        for d in decisions:
+            if d.snapshot.id in protected:
+                d.keep = True
+                d.reasons.append("version")
         newest_verified = next((d for d in decisions if d.snapshot.id in verified), None)
         if newest_verified is not None:
             newest_verified.reasons.append("newest verified")

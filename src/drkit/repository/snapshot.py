@@ -37,6 +37,8 @@ class Snapshot:
     parent: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The source directory's own ``mode`` and ``mtime_ns`` (file-tree snapshots).
+    root: dict[str, Any] = field(default_factory=dict)
 
     @property
     def short_id(self) -> str:
@@ -65,6 +67,7 @@ class Snapshot:
             "parent": self.parent,
             "summary": self.summary,
             "meta": self.meta,
+            **({"root": self.root} if self.root else {}),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -86,6 +89,7 @@ class Snapshot:
             parent=doc.get("parent"),
             summary=dict(doc.get("summary", {})),
             meta=dict(doc.get("meta", {})),
+            root=dict(doc.get("root", {})),
         )
 
 

@@ -15,6 +15,8 @@ newest snapshot is not in the future. ``--all`` ignores the schedules.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -28,11 +30,17 @@ from drkit.connectors.vectorstore.registry import (
     open_vector_store,
     safe_url,
 )
-from drkit.errors import NothingToBackUp, UsageError
+from drkit.errors import DrkitError, InputError, NothingToBackUp, UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
-from drkit.replication.vectors import restore_collection, snapshot_collection, user_collections
+from drkit.replication.vectors import (
+    restore_collection,
+    snapshot_collection,
+    user_collections,
+    vector_snapshots,
+)
 from drkit.repository import Repository, Snapshot, backup_path, backup_store, restore
+from drkit.workspace.versions import find_version, is_versioned, version_label
 
 JobKind = Literal["files", "store", "vectors"]
 #: ``progress(job)`` -> a context manager yielding ``advance(n)``
@@ -51,6 +59,10 @@ class BackupJob:
     collections: tuple[str, ...] = ()
     #: vector stores: no collections (or a listed one missing) is not a failure
     allow_empty: bool = False
+    #: where the source is named (``drkit.yaml:41 datasets[0].path``), for error messages
+    origin: str | None = None
+    #: a versioned dataset: each snapshot is a named version (``meta.version``)
+    versioned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +109,21 @@ def _job_for(plan: Plan, comp: Component) -> BackupJob:
             f"component {comp.name!r} ({comp.kind}) has nothing drkit backs up",
             hint="give it a path in the plan, or back up a PATH",
         )
-    return BackupJob(comp.name, "files", str(plan.resolve_path(str(path))))
+    where = next((p for p, c in plan.components() if c is comp), None)
+    origin = None
+    if where is not None:
+        loc = plan.locate(*where, "path")
+        origin = (f"{loc.file}:{loc.line} " if loc.file and loc.line else "") + loc.field
+    versioned = is_versioned(plan, comp.name)
+    if "://" in str(path) and not str(path).startswith("file://"):
+        return BackupJob(comp.name, "store", str(path), origin=origin, versioned=versioned)
+    return BackupJob(
+        comp.name,
+        "files",
+        str(plan.resolve_path(str(path).removeprefix("file://"))),
+        origin=origin,
+        versioned=versioned,
+    )
 
 
 def _backupable(comp: Component) -> bool:
@@ -165,7 +191,10 @@ def backup_jobs(
             continue
         if "://" in name and not name.startswith("file://"):
             tail = name.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-            jobs.append(BackupJob(component or tail or "store", "store", name))
+            comp_name = component or tail or "store"
+            jobs.append(
+                BackupJob(comp_name, "store", name, versioned=is_versioned(plan, comp_name))
+            )
             continue
         p = Path(name.removeprefix("file://"))
         if not p.exists():
@@ -174,7 +203,8 @@ def backup_jobs(
                 "of the plan",
                 hint="check the path, or `drkit plan show` for component names",
             )
-        jobs.append(BackupJob(component or p.absolute().name or "root", "files", str(p)))
+        comp_name = component or p.absolute().name or "root"
+        jobs.append(BackupJob(comp_name, "files", str(p), versioned=is_versioned(plan, comp_name)))
     return jobs, skipped
 
 
@@ -183,12 +213,102 @@ def _with_collections(job: BackupJob, collections: Sequence[str]) -> BackupJob:
         return job
     if job.kind != "vectors":
         raise UsageError(f"--collection applies to vector stores; {job.component!r} is not one")
-    return BackupJob(job.component, job.kind, job.source, tuple(collections), job.allow_empty)
+    return dataclasses.replace(job, collections=tuple(collections))
 
 
 @contextlib.contextmanager
 def _no_progress(_job: BackupJob) -> Iterator[Callable[[int], None]]:
     yield lambda _n: None
+
+
+@dataclass(frozen=True, slots=True)
+class BackupResult:
+    """What one job did: the snapshots it wrote, nothing (and why), or why it failed."""
+
+    job: BackupJob
+    items: tuple[BackupItem, ...] = ()
+    error: DrkitError | OSError | None = None
+    #: why nothing was written, when nothing was (an empty directory, an empty store)
+    nothing: str | None = None
+    #: nothing written, and the plan says that is expected (e.g. a store allowed empty):
+    #: still shown as "nothing", but not a failure
+    nothing_expected: bool = False
+
+    @property
+    def status(self) -> Literal["ok", "nothing", "failed"]:
+        if self.error is not None:
+            return "failed"
+        return "ok" if self.items else "nothing"
+
+    @property
+    def exit_code(self) -> int:
+        """0 when something was protected; 2 for bad input (a missing path); else 1."""
+        if self.status == "ok" or (self.status == "nothing" and self.nothing_expected):
+            return 0
+        return 2 if isinstance(self.error, InputError) else 1
+
+    @property
+    def message(self) -> str:
+        if self.error is None:
+            return self.nothing or "nothing to back up"
+        if isinstance(self.error, OSError):
+            return f"{self.error.strerror or self.error}: {self.error.filename or self.job.source}"
+        return str(self.error)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """One entry per snapshot written, or one entry saying why there is none."""
+        if self.items:
+            return [{**i.to_json(), "status": "ok"} for i in self.items]
+        out: dict[str, Any] = {
+            "component": self.job.component,
+            "kind": self.job.kind,
+            "source": _public_source(self.job),
+            "status": self.status,
+            "message": self.message,
+        }
+        hint = getattr(self.error, "hint", None)
+        if hint:
+            out["hint"] = hint
+        return [out]
+
+
+def _empty_dir(path: Path) -> bool:
+    """No file anywhere under ``path`` (empty directories only); stops at the first file."""
+    return all(not files for _, _, files in os.walk(path))
+
+
+def _public_source(job: BackupJob) -> str:
+    # an engine URL may carry credentials in its query string: show scheme and path only
+    return job.source.split("?", 1)[0]
+
+
+def backup_each(
+    repo: Repository,
+    jobs: Sequence[BackupJob],
+    *,
+    tags: Sequence[str] = (),
+    full: bool = False,
+    progress: ProgressFor | None = None,
+    version: str | None = None,
+) -> list[BackupResult]:
+    """Snapshot each job into ``repo``, every job even when an earlier one failed; the
+    results in job order (the CLI prints failures last). Vector stores: one snapshot per
+    collection. A job that writes nothing says why (:attr:`BackupResult.nothing`). A
+    versioned dataset's snapshot is its next named version, or ``version`` (one job)."""
+    if version is not None and (len(jobs) != 1 or not jobs[0].versioned):
+        raise UsageError(
+            "--version names the version of one versioned dataset",
+            hint="back up one dataset with `versioned: true` in the plan, e.g. "
+            "drkit backup train --version v3",
+        )
+    progress = progress or _no_progress
+    out: list[BackupResult] = []
+    for job in jobs:
+        try:
+            out.append(_run_job(repo, job, tags, full, progress, version))
+        except (DrkitError, OSError) as exc:
+            out.append(BackupResult(job, error=exc))
+    return out
 
 
 def run_backup(
@@ -199,32 +319,58 @@ def run_backup(
     full: bool = False,
     progress: ProgressFor | None = None,
 ) -> list[BackupItem]:
-    """Snapshot each job into ``repo``; vector stores one snapshot per collection."""
-    progress = progress or _no_progress
-    out: list[BackupItem] = []
-    for job in jobs:
-        with progress(job) as advance:
-            if job.kind == "files":
-                snap = backup_path(
-                    repo,
-                    Path(job.source),
-                    component=job.component,
-                    tags=tuple(tags),
-                    progress=advance,
-                )
-                out.append(BackupItem(job, snap))
-            elif job.kind == "store":
-                snap = backup_store(
-                    repo,
-                    open_store(job.source),
-                    component=job.component,
-                    tags=tuple(tags),
-                    progress=advance,
-                )
-                out.append(BackupItem(job, snap))
-            else:
-                out += _backup_vectors(repo, job, tags, full, advance)
-    return out
+    """:func:`backup_each`, raising the first failure after every job was attempted."""
+    results = backup_each(repo, jobs, tags=tags, full=full, progress=progress)
+    for r in results:
+        if r.error is not None:
+            raise r.error
+    return [i for r in results for i in r.items]
+
+
+def _run_job(
+    repo: Repository,
+    job: BackupJob,
+    tags: Sequence[str],
+    full: bool,
+    progress: ProgressFor,
+    version: str | None = None,
+) -> BackupResult:
+    meta = {"version": version_label(repo, job.component, version)} if job.versioned else {}
+    if job.kind == "files":
+        src = Path(job.source)
+        if not src.exists():
+            where = f" ({job.origin})" if job.origin else ""
+            raise InputError(
+                f"{job.component}: {src} does not exist{where}",
+                hint="create it, or fix the path in the plan" if job.origin else "check the path",
+            )
+        if src.is_dir() and _empty_dir(src):
+            return BackupResult(job, nothing=f"nothing to back up: {src} holds no file")
+    with progress(job) as advance:
+        if job.kind == "files":
+            snap = backup_path(
+                repo,
+                Path(job.source),
+                component=job.component,
+                tags=tuple(tags),
+                meta=meta,
+                progress=advance,
+            )
+            return BackupResult(job, (BackupItem(job, snap),))
+        if job.kind == "store":
+            snap = backup_store(
+                repo,
+                open_store(job.source),
+                component=job.component,
+                tags=tuple(tags),
+                meta=meta,
+                progress=advance,
+            )
+            return BackupResult(job, (BackupItem(job, snap),))
+        items = _backup_vectors(repo, job, tags, full, advance)
+        nothing = None if items else "nothing to back up: the store has no collections"
+        # allow_empty: the plan says an empty store is expected, shown but not a failure
+        return BackupResult(job, tuple(items), nothing=nothing, nothing_expected=job.allow_empty)
 
 
 def _backup_vectors(
@@ -321,6 +467,26 @@ def vector_target(plan: Plan | None, to: str) -> tuple[str, VectorStoreModel | N
     )
 
 
+def _latest_of_collection(
+    repo: Repository, component: str | None, collection: str | None
+) -> Snapshot | None:
+    """``latest`` of a vector component with several collections: the newest snapshot of
+    ``collection`` (refused when it names none of them: which one is meant?)."""
+    if component is None:
+        return None
+    snaps = vector_snapshots(repo, component)
+    names = sorted({str(s.meta.get("collection")) for s in snaps})
+    if len(names) < 2:
+        return None  # one collection: --collection may rename it
+    if collection in names:
+        return vector_snapshots(repo, component, collection)[-1]
+    raise UsageError(
+        f"component {component!r} has snapshots of {len(names)} collections "
+        f"({', '.join(names)}): `latest` of which?",
+        hint=f"name it with --collection {names[0]}, or restore a snapshot id",
+    )
+
+
 def restore_snapshot(
     repo: Repository,
     ref: str,
@@ -331,7 +497,8 @@ def restore_snapshot(
     collection: str | None = None,
     progress: Callable[[Snapshot], AbstractContextManager[Callable[[int], None]]] | None = None,
 ) -> RestoreOutcome:
-    """Restore snapshot ``ref`` (id, prefix or ``latest``) into ``to``.
+    """Restore snapshot ``ref`` (id, prefix, ``latest``, or ``DATASET@VERSION``, a named
+    version of a versioned dataset) into ``to``.
 
     A vector snapshot goes into a vector store (``to`` = plan component or engine URL),
     as ``collection`` (default: the snapshotted name), atomically; a config the target
@@ -343,7 +510,19 @@ def restore_snapshot(
     if ref == "latest" and component is None and plan is not None:
         with contextlib.suppress(KeyError):
             component = plan.component(to).name
-    snap = repo.find_snapshot(ref, component)
+    if ref == "latest" and component is None:
+        names = sorted({s.component for s in repo.snapshots()})
+        if len(names) > 1:  # the newest of any component is a guess, not an answer
+            raise UsageError(
+                f"'latest' is ambiguous: the repository has snapshots of {len(names)} "
+                f"components ({', '.join(names)})",
+                hint=f"name one: --component {names[0]}",
+            )
+    if "@" in ref:
+        snap = find_version(repo, ref)
+    else:
+        latest = _latest_of_collection(repo, component, collection) if ref == "latest" else None
+        snap = latest or repo.find_snapshot(ref, component)
     bar = progress or (lambda _s: _no_progress(BackupJob("", "files", "")))
     if snap.kind == "vectors":
         url, _ = vector_target(plan, to)

@@ -8,8 +8,10 @@ here and nowhere below. The CLI calls one method per command.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ from drkit.drills.scenarios import get as get_scenario
 from drkit.drills.stack import Stack
 from drkit.errors import UsageError
 from drkit.gateway.config import GatewayConfig, from_plan
-from drkit.plan.lint import LintContext, Violation
+from drkit.plan.lint import Violation
 from drkit.plan.loader import load_plan
 from drkit.plan.models import Plan
 from drkit.plan.models import Repository as RepoModel
@@ -36,8 +38,9 @@ from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.plan.secrets import repository_password
 from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
 from drkit.repository import Repository
-from drkit.state.store import DrillRecord, StateStore, plan_state_path
-from drkit.workspace.overdue import overdue_violations
+from drkit.state.store import DrillRecord, StateStore, Verification, plan_state_path
+from drkit.workspace.overdue import StateContext, overdue_violations
+from drkit.workspace.repo_checks import repository_checks
 
 #: Which scenarios count as which activity of the plan's ``testing`` cadence.
 ACTIVITY_SCENARIOS: dict[str, tuple[str, ...]] = {
@@ -147,7 +150,7 @@ class Workspace:
                     state.record_verification(
                         str(t["component"]),
                         str(t["snapshot"]),
-                        ok=True,
+                        ok=bool(t.get("ok", True)),
                         duration_s=float(t["duration_s"]),
                         details={"by": f"drill {journal.id}"},
                         at=step.ended_at,
@@ -185,14 +188,16 @@ class Workspace:
                     repo, comp.name, scratch, source=component_path(self.plan, comp)
                 )
                 checks = [RestoreCheck.of_files(result)]
+        checks = [c.nothing_verified() for c in checks]
         state = self.state()
+        run = uuid.uuid4().hex  # the checks of one run pass or fail together (last_success)
         for c in checks:
             state.record_verification(
                 c.component,
                 c.snapshot,
                 ok=c.ok,
                 duration_s=c.duration_s,
-                details={"repository": repo.store.url, **c.details},
+                details={"repository": repo.store.url, "run": run, **c.details},
             )
         return checks
 
@@ -224,24 +229,79 @@ class Workspace:
     # --- what the plan's testing cadence reads -----------------------------------------
 
     def last_success(self, activity: str, subject: str | None = None) -> datetime | None:
-        """When ``activity`` last succeeded (a passing drill, an ok restore test)."""
+        """When ``activity`` last succeeded: a passing drill, a passing game day (every
+        drill passed), a restore test of which every check was ok. Failed, aborted and
+        interrupted attempts never count."""
         state = self.state()
         times: list[float] = []
         if activity == "restore_test":
-            times += [v.at for v in state.verifications(subject) if v.ok]
+            times += _passing_runs(state.verifications(subject))
         if activity == "gameday":
-            times += [e.at for e in state.events(kind="gameday.completed")]
+            times += [
+                e.at for e in state.events(kind="gameday.completed") if e.data.get("passed") is True
+            ]
         if activity != "restore_test":  # drills' restores are recorded per component
             for name in ACTIVITY_SCENARIOS.get(activity, ()):
                 times += [d.at for d in state.drills(name) if d.verdict == "pass"]
         return datetime.fromtimestamp(max(times), UTC) if times else None
 
+    def last_failure(self, activity: str, subject: str | None = None) -> datetime | None:
+        """When ``activity`` last failed (a failed, aborted or errored drill or game day,
+        a restore test with a failed check); interrupted drills are not failures."""
+        state = self.state()
+        times: list[float] = []
+        if activity == "restore_test":
+            times += _failed_runs(state.verifications(subject))
+        if activity == "gameday":
+            times += [
+                e.at
+                for e in state.events(kind="gameday.completed")
+                if e.data.get("passed") is not True
+            ]
+        if activity != "restore_test":
+            for name in ACTIVITY_SCENARIOS.get(activity, ()):
+                times += [d.at for d in state.drills(name) if d.verdict in _FAILED]
+        return datetime.fromtimestamp(max(times), UTC) if times else None
+
+    def repository_checks(self, now: datetime | None = None) -> list[Violation]:
+        """What ``plan check`` asks the repositories (DR304, DR593): see
+        :func:`drkit.workspace.repo_checks.repository_checks`."""
+        return repository_checks(self, now)
+
     def overdue(self, now: datetime | None = None) -> list[Violation]:
-        """Drills and restore tests overdue by the plan's cadence (none without a state)."""
+        """Drills and restore tests overdue by the plan's cadence, or whose newest attempt
+        failed (none without a state)."""
         if not self.state_path.exists():
             return []  # drkit never ran here: `plan check` judges the plan alone
-        ctx = LintContext(now=now or datetime.now(UTC), last_success=self.last_success)
+        ctx = StateContext(
+            now=now or datetime.now(UTC),
+            last_success=self.last_success,
+            last_failure=self.last_failure,
+        )
         return overdue_violations(self.plan, ctx)
+
+
+#: drill verdicts that are failures (``interrupted``: stopped by the user, no verdict)
+_FAILED = ("fail", "aborted", "error")
+
+
+def _runs(verifications: list[Verification]) -> list[list[Verification]]:
+    """Restore checks grouped by run (one ``verify`` of a component, all its collections;
+    one drill); records without a run are runs of their own."""
+    runs: dict[tuple[str, str], list[Verification]] = {}
+    for i, v in enumerate(verifications):
+        run = v.details.get("run") or v.details.get("by") or f"#{i}"
+        runs.setdefault((v.component, str(run)), []).append(v)
+    return list(runs.values())
+
+
+def _passing_runs(verifications: list[Verification]) -> list[float]:
+    """When restore tests passed: a run passes only when every one of its checks was ok."""
+    return [max(v.at for v in vs) for vs in _runs(verifications) if all(v.ok for v in vs)]
+
+
+def _failed_runs(verifications: list[Verification]) -> list[float]:
+    return [max(v.at for v in vs) for vs in _runs(verifications) if not all(v.ok for v in vs)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,10 +316,24 @@ class RestoreCheck:
     problems: tuple[str, ...]
     details: dict[str, Any]
     collection: str | None = None
+    #: what the test saw that does not fail it (a live collection that moved on)
+    notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         return self.component + (f"/{self.collection}" if self.collection else "")
+
+    def nothing_verified(self) -> RestoreCheck:
+        """This check, failed when its snapshot held nothing (0 files, 0 records): a
+        restore of nothing proves nothing about the backups."""
+        d = self.details
+        empty = (d.get("kind") == "files" and not d.get("files")) or (
+            d.get("kind") == "vectors" and not d.get("records_expected")
+        )
+        if not empty:
+            return self
+        problem = f"snapshot {self.snapshot[:8]} holds nothing: there was nothing to verify"
+        return dataclasses.replace(self, ok=False, problems=(*self.problems, problem))
 
     @classmethod
     def of_files(cls, t: RestoreTest) -> RestoreCheck:
@@ -280,10 +354,12 @@ class RestoreCheck:
             r.snapshot,
             r.ok,
             r.duration_s,
-            f"{r.records_restored}/{r.records_expected} records, top-k overlap {r.overlap}",
+            f"{r.records_restored}/{r.records_expected} records, recall of the exact top-k: "
+            f"restored {r.recall_restored}, live {r.recall_live}; live collection: {r.live}",
             tuple(r.problems),
             {"kind": "vectors", **r.to_json()},
             r.collection,
+            tuple(r.notes),
         )
 
     def to_json(self) -> dict[str, Any]:

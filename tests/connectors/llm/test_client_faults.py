@@ -105,6 +105,10 @@ def sim_server_connections(sim: ProviderSimulator) -> list[Any]:
         ({"kind": "error", "status": 503}, 503, "status_5xx", True),
         ({"kind": "error", "status": 529}, 529, "status_5xx", True),
         ({"kind": "error", "status": 400, "message": "bad thing"}, 400, "status_4xx", False),
+        ({"kind": "error", "status": 422}, 422, "status_4xx", False),
+        ({"kind": "error", "status": 401}, 401, "upstream_auth", True),
+        ({"kind": "error", "status": 403}, 403, "upstream_auth", True),
+        ({"kind": "error", "status": 404}, 404, "model_not_found", True),
         ({"kind": "rate_limit", "retry_after": 2.5}, 429, "status_429", True),
     ],
 )
@@ -285,6 +289,7 @@ async def test_fail_rate_is_seeded(client: UpstreamClient) -> None:
         (500, "status_5xx", True),
         (429, "status_429", True),
         (400, "status_4xx", False),
+        (401, "upstream_auth", True),
     ],
 )
 async def test_error_event_mid_stream(

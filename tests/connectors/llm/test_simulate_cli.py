@@ -97,3 +97,62 @@ def test_fault_syntax() -> None:
         parse_fault("refuse:1")
     with pytest.raises(UsageError, match="unknown fault field"):
         parse_fault("error:503,colour=red")
+
+
+def _free_run(n: int) -> int:
+    """A port P with P..P+n-1 and their admin ports (+10000) all free (bound, then freed)."""
+    import socket
+
+    for base in range(20000, 40000, 97):
+        socks = []
+        try:
+            for p in [*range(base, base + n), *range(base + 10000, base + 10000 + n)]:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free run of ports")
+
+
+def test_simulators_on_neighbouring_ports_do_not_collide() -> None:
+    """The README starts two simulators on 9101 and 9102: the first one's admin API must
+    not take the second one's port (it was --port + 1)."""
+    from drkit.cli.simulate_cmd import default_admin_port
+
+    assert default_admin_port(9101) == 19101
+    assert default_admin_port(0) == 0
+    assert default_admin_port(60000) == 0  # past 65535: a free port
+    port = _free_run(2)
+    procs = [
+        subprocess.Popen(
+            [DRKIT, "simulate", "provider", "--dialect", d, "--port", str(p), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for d, p in (("anthropic", port), ("openai", port + 1))
+    ]
+    try:
+        infos = []
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert line, proc.communicate(timeout=10)[1]
+            infos.append(json.loads(line))
+        assert [i["base_url"] for i in infos] == [
+            f"http://127.0.0.1:{port}",
+            f"http://127.0.0.1:{port + 1}/v1",
+        ]
+        for info, p in zip(infos, (port, port + 1), strict=True):
+            assert info["admin_url"] == f"http://127.0.0.1:{p + 10000}"
+            assert httpx.get(info["admin_url"] + "/_sim/stats").json()["requests"] == 0
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=10)
+    assert [p.returncode for p in procs] == [0, 0]

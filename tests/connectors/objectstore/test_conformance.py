@@ -246,3 +246,11 @@ def test_full_disk_via_faulty_loses_nothing(store: ObjectStore) -> None:
         full.put("new", b"n" * 600)
     assert store.get("kept") == b"k" * 600
     assert not store.exists("new")
+
+
+def test_leftovers_are_never_objects(store: ObjectStore) -> None:
+    store.put("data/ab/k", b"v")
+    assert list(store.leftovers()) == []  # completed writes leave nothing
+    assert store.local_path("data/ab/k") is None or os.path.exists(
+        str(store.local_path("data/ab/k"))
+    )

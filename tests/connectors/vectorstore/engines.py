@@ -17,36 +17,15 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
+from tests.servers import free_port, listening, wait_ready
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on port {port} within {timeout}s")
 
 
 def _pg_bin() -> Path:
@@ -121,17 +100,18 @@ class Postgres:
             stderr=log,
         )
         log.close()
-        _wait_port(self.port, self.proc, "postgres", 30)
-        deadline = time.monotonic() + 30
-        while True:  # listening comes a moment before accepting queries
+        log_path = self.base / "log"
+        wait_ready(listening(self.port), what="postgres", proc=self.proc, log=log_path)
+
+        def accepts_queries() -> bool:  # listening comes a moment before accepting queries
             probe = subprocess.run(
                 [str(_pg_bin() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
                 capture_output=True,
                 check=False,
             )
-            if probe.returncode == 0 or time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
+            return probe.returncode == 0
+
+        wait_ready(accepts_queries, what="postgres (pg_isready)", proc=self.proc, log=log_path)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -167,11 +147,12 @@ class _ServerProcess:
         raise NotImplementedError
 
     def _spawn(self, exe: str, args: list[str], env: dict[str, str] | None = None) -> None:
-        log = (self.base / f"{exe}.log").open("ab")
+        self.log = self.base / f"{exe}.log"
+        log = self.log.open("ab")
         binary = shutil.which(exe, path=str(BIN)) or exe
         self.proc = subprocess.Popen([binary, *args], stdout=log, stderr=log, env=env)
         log.close()
-        _wait_port(self.port, self.proc, self.name, 60)
+        wait_ready(listening(self.port), what=self.name, proc=self.proc, log=self.log, timeout=60)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -197,13 +178,13 @@ class ChromaServer(_ServerProcess):
         args = ["run", "--host", "127.0.0.1", "--port", str(self.port)]
         env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
         self._spawn("chroma", [*args, "--path", str(self.base / "data")], env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
+        heartbeat = f"http://127.0.0.1:{self.port}/api/v2/heartbeat"
+        wait_ready(
+            lambda: httpx.get(heartbeat, timeout=1).is_success,
+            what="chroma (heartbeat)",
+            proc=self.proc,
+            log=self.log,
+        )
 
 
 class MilvusServer(_ServerProcess):

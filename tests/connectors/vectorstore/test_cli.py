@@ -240,3 +240,62 @@ def test_data_corruption_on_an_engine_that_normalises_vectors(
     # (issue 10 item 7): the points are no longer re-normalised on the way, so nothing
     # differs by rounding any more (this was > 0 while restore copied the collection)
     assert check["data"]["tolerated"] == 0
+
+
+def test_leftovers_of_killed_runs_are_listed_removed_and_cleaned_by_the_next_run(
+    plan: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drkit.connectors.vectorstore.transfer import temp_name
+
+    lance = yaml.safe_load(plan.read_text())["vector_stores"][0]["engine"]
+    assert main(["backup", "kb", "--json"]) == 0
+    cfg = config("docs")
+    # what killed runs leave: a restore into docs2 and into docs_v2 (their temporary
+    # collections), a restore test of docs (the load on the way to its scratch copy)
+    killed = {
+        "docs2": temp_name("docs2"),
+        "docs_v2": temp_name("docs_v2"),
+        "verify": temp_name(temp_name("verify_docs")),
+    }
+    with open_vector_store(lance) as store:
+        for name in killed.values():
+            store.create(cfg, name)
+            store.import_batches(name, [records(cfg, 5, flat=True, seed=9)])
+    out = run(capsys, ["snapshot", "leftovers", "kb"])
+    assert out == {"target": lance, "leftovers": sorted(killed.values()), "removed": []}
+
+    run(capsys, ["restore", "latest", "--to", "kb", "--collection", "docs2"])
+    checks = run(capsys, ["verify", "kb"])
+    assert isinstance(checks, list)
+    assert f"removed {killed['verify']!r}" in checks[0]["notes"][0]
+    out = run(capsys, ["snapshot", "leftovers", "kb"])
+    assert out["leftovers"] == [killed["docs_v2"]]  # only another name's leftover is left
+
+    out = run(capsys, ["snapshot", "leftovers", "kb", "--remove"])
+    assert out["removed"] == [killed["docs_v2"]]
+    with open_vector_store(lance) as store:
+        assert sorted(store.list_collections()) == ["docs", "docs2"]
+    capsys.readouterr()
+    assert main(["snapshot", "leftovers", "kb"]) == 0
+    assert "no drkit leftovers" in capsys.readouterr().out
+
+
+def test_restore_latest_of_a_component_with_several_collections(
+    plan: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lance = yaml.safe_load(plan.read_text())["vector_stores"][0]["engine"]
+    with open_vector_store(lance) as store:
+        cfg = config("faq")
+        store.create(cfg)
+        store.import_batches("faq", [records(cfg, 7, flat=True, seed=4)])
+    run(capsys, ["backup", "kb", "--collection", "faq"])
+    run(capsys, ["backup", "kb", "--collection", "docs"])  # the newest snapshot of kb
+    with open_vector_store(lance) as store:
+        store.drop("faq")
+    out = run(capsys, ["restore", "latest", "-c", "kb", "--to", "kb", "--collection", "faq"])
+    assert isinstance(out, dict)
+    assert (out["collection"], out["records"]) == ("faq", 7)  # not docs' 80 records
+    capsys.readouterr()
+    code = main(["restore", "latest", "-c", "kb", "--to", "kb", "--collection", "other"])
+    assert code == 2
+    assert "snapshots of 2 collections (docs, faq)" in capsys.readouterr().err

@@ -68,6 +68,8 @@ REASONS = (
     "status_429",
     "status_5xx",
     "status_4xx",
+    "upstream_auth",
+    "model_not_found",
     "stream_cut",
     "malformed",
 )
@@ -165,7 +167,10 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 def status_error(
     status: int, body: bytes, headers: Mapping[str, str], *, where: str
 ) -> UpstreamError:
-    """Classify an error status: 429 and 5xx (incl. 529) are retryable, other 4xx not."""
+    """Classify an error status: 429 and 5xx (incl. 529) are retryable, other 4xx not --
+    except 401/403 (``upstream_auth``) and 404 (``model_not_found``): the caller built
+    that request with its own key and its own model name, so those say the target is
+    misconfigured (a revoked key, a retired model), not that the client's request is bad."""
     snippet = _error_message(body)
     message = f"{where} answered HTTP {status}" + (f": {snippet}" if snippet else "")
     if status == 429:
@@ -175,6 +180,14 @@ def status_error(
             retryable=True,
             reason="status_429",
             retry_after=parse_retry_after(headers),
+            body=body[:MAX_ERROR_BODY],
+        )
+    if status in (401, 403, 404):
+        return UpstreamError(
+            message,
+            status=status,
+            retryable=True,
+            reason="model_not_found" if status == 404 else "upstream_auth",
             body=body[:MAX_ERROR_BODY],
         )
     if status >= 500:
@@ -198,21 +211,28 @@ def _error_message(body: bytes) -> str:
     return str(err or "")[:200]
 
 
+_STREAM_ERROR_STATUS = {
+    "overloaded_error": 529,
+    "api_error": 500,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "invalid_api_key": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "model_not_found": 404,
+    "request_too_large": 413,
+}
+
+
 def _stream_error(err: Mapping[str, Any], where: str) -> UpstreamError:
     """An error event inside a 200 stream (Anthropic ``event: error``, OpenAI ``{"error"}``)."""
-    kind = str(err.get("type") or err.get("code") or "error")
+    code = err.get("code")
+    # OpenAI's code is the precise one (type invalid_request_error, code invalid_api_key)
+    kind = str(code if code in _STREAM_ERROR_STATUS else err.get("type") or code or "error")
     message = f"{where} sent an error event mid-stream: {kind}: {err.get('message', '')}"[:300]
-    status = {
-        "overloaded_error": 529,
-        "api_error": 500,
-        "rate_limit_error": 429,
-        "rate_limit_exceeded": 429,
-        "invalid_request_error": 400,
-        "authentication_error": 401,
-        "permission_error": 403,
-        "not_found_error": 404,
-        "request_too_large": 413,
-    }.get(kind, 500)
+    status = _STREAM_ERROR_STATUS.get(kind, 500)
     body = json.dumps({"type": "error", "error": dict(err)}).encode()
     return (
         status_error(status, body, {}, where=where)

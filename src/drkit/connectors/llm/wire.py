@@ -90,6 +90,8 @@ _OPENAI_ERRORS = {
     404: "invalid_request_error",
     429: "rate_limit_exceeded",
 }
+#: the ``code`` OpenAI sets next to the type for these statuses
+_OPENAI_CODES = {401: "invalid_api_key", 404: "model_not_found"}
 _STOP_OPENAI = {
     "end": "stop",
     "stop_sequence": "stop",
@@ -117,7 +119,8 @@ def error_response(dialect: Dialect, status: int, message: str, body: Any = None
             etype = _OPENAI_ERRORS.get(
                 status, "server_error" if status >= 500 else "invalid_request_error"
             )
-            body = {"error": {"message": message, "type": etype, "param": None, "code": None}}
+            code = _OPENAI_CODES.get(status)
+            body = {"error": {"message": message, "type": etype, "param": None, "code": code}}
     if isinstance(body, str | bytes):
         return Response(body, status_code=status, media_type="application/json", headers=headers)
     return JSONResponse(body, status_code=status, headers=headers)
@@ -310,8 +313,9 @@ def stream_error_frame(dialect: Dialect, fault: Fault) -> bytes:
             {"type": "error", "error": {"type": etype, "message": message}}, "error"
         )
     etype = _OPENAI_ERRORS.get(status, "server_error")
+    code = _OPENAI_CODES.get(status)
     return encode_json_sse(
-        {"error": {"message": message, "type": etype, "param": None, "code": None}}
+        {"error": {"message": message, "type": etype, "param": None, "code": code}}
     )
 
 

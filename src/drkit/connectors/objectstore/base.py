@@ -88,6 +88,25 @@ class ObjectStore(abc.ABC):
             return False
         return True
 
+    def create_container(self) -> bool:
+        """Create the bucket (or container) the store lives in; idempotent. Returns False
+        when this store cannot create one (then the user must); raises on failure."""
+        return False
+
+    def local_path(self, key: str) -> str | None:
+        """The file that holds ``key`` when the store is a directory on this machine
+        (``capabilities.local``), for tuning such as dropping its page cache; else None."""
+        return None
+
+    def leftovers(self, older_than: float = 0.0) -> Iterator[ObjectInfo]:
+        """Temporary files that interrupted writes left behind (``.drkit-tmp-*`` on a
+        local disk), last modified more than ``older_than`` seconds ago. They are never
+        listed by :meth:`list`. Stores whose writes cannot leave any yield nothing."""
+        return iter(())
+
+    def remove_leftover(self, key: str) -> None:  # noqa: B027 - stores without leftovers
+        """Delete one object yielded by :meth:`leftovers` (idempotent)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing
         """Release connections; the store is unusable afterwards."""
 
@@ -113,6 +132,18 @@ class StoreWrapper(ObjectStore):
     @capabilities.setter
     def capabilities(self, value: Capabilities) -> None:
         self.inner.capabilities = value
+
+    def create_container(self) -> bool:
+        return self.inner.create_container()
+
+    def local_path(self, key: str) -> str | None:
+        return self.inner.local_path(key)
+
+    def leftovers(self, older_than: float = 0.0) -> Iterator[ObjectInfo]:
+        return self.inner.leftovers(older_than)
+
+    def remove_leftover(self, key: str) -> None:
+        self.inner.remove_leftover(key)
 
     def close(self) -> None:
         self.inner.close()

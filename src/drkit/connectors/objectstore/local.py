@@ -19,6 +19,7 @@ import errno
 import os
 import secrets
 import stat as stat_mod
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -227,6 +228,30 @@ class LocalStore(ObjectStore):
                             yield ObjectInfo(base + name, size)
         except OSError as exc:
             raise self._translate(exc, f"listing {prefix or '/'}") from exc
+
+    def local_path(self, key: str) -> str | None:
+        return str(self._path(key))
+
+    def leftovers(self, older_than: float = 0.0) -> Iterator[ObjectInfo]:
+        cutoff = time.time() - older_than
+        for directory, dirs, files in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not d.startswith(TEMP_PREFIX)]
+            for name in files:
+                if not name.startswith(TEMP_PREFIX):
+                    continue
+                path = Path(directory) / name
+                try:
+                    st = path.stat()
+                except FileNotFoundError:  # its write finished meanwhile
+                    continue
+                if st.st_mtime <= cutoff:
+                    yield ObjectInfo(path.relative_to(self.root).as_posix(), st.st_size)
+
+    def remove_leftover(self, key: str) -> None:
+        head, _, name = key.rpartition("/")
+        if not name.startswith(TEMP_PREFIX) or (head and check_key(head) != head):
+            raise UsageError(f"not a temporary file of this store: {key!r}")
+        _unlink_quiet(self.root / key)
 
     # --- helpers -----------------------------------------------------------------------
 

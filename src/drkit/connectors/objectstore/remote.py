@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from drkit.connectors.objectstore.base import Capabilities, ObjectInfo, ObjectStore
 from drkit.connectors.objectstore.keys import check_key, check_prefix, check_range
 from drkit.errors import (
+    ContainerMissing,
     DrkitError,
     ObjectExists,
     ObjectNotFound,
@@ -293,10 +294,7 @@ class ObstoreStore(ObjectStore):
         message = f"{what} {key} in {self.url}: {self.redact(_summary(raw))}"
         status = _status(exc)
         if "NoSuchBucket" in raw or "ContainerNotFound" in raw:
-            return StorageError(
-                f"{what} {key} in {self.url}: the bucket does not exist",
-                hint="create the bucket (or container) first, or check the URL",
-            )
+            return ContainerMissing(f"{what} {key} in {self.url}: the bucket does not exist")
         if isinstance(exc, FileNotFoundError):
             return ObjectNotFound(f"{key} not found in {self.url}")
         if isinstance(exc, errors.AlreadyExistsError | errors.PreconditionError):

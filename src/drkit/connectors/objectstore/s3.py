@@ -19,6 +19,11 @@ keys set, obstore's default chain (instance/container roles) applies.
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drkit.connectors.objectstore.remote import (
@@ -29,7 +34,7 @@ from drkit.connectors.objectstore.remote import (
     is_loopback,
     retry_config,
 )
-from drkit.errors import SecretMissing, UsageError
+from drkit.errors import SecretMissing, StorageError, UsageError
 from drkit.types import Secret
 
 OPTIONS = frozenset(
@@ -103,6 +108,10 @@ class S3Store(ObstoreStore):
         )
         self.bucket = bucket
         self.prefix = prefix
+        self._bucket_client: Callable[[], Any] = lambda: obstore.store.S3Store(
+            bucket, config=config, client_options=client_options(allow_http=http, timeout=60)
+        )
+        self._region = region
         url = f"s3://{bucket}/{prefix}".rstrip("/")
         query = []
         if endpoint:
@@ -116,6 +125,9 @@ class S3Store(ObstoreStore):
             conditional=conditional,
             secrets=tuple(s for s in (secret, token) if s),
         )
+
+    def create_container(self) -> bool:
+        return _create_bucket(self)
 
     @classmethod
     def from_url(
@@ -142,6 +154,33 @@ class S3Store(ObstoreStore):
             retries=parsed.number("retries", 3),
             timeout=parsed.duration("timeout", 600.0),
         )
+
+
+def _create_bucket(store: S3Store) -> bool:
+    """CreateBucket through a presigned PUT on the bucket's URL (obstore signs it)."""
+    obstore = import_obstore()
+    url = obstore.sign(store._bucket_client(), "PUT", "", timedelta(minutes=5))
+    body = b""
+    if store._region != "us-east-1":
+        body = (
+            "<CreateBucketConfiguration><LocationConstraint>"
+            f"{store._region}</LocationConstraint></CreateBucketConfiguration>"
+        ).encode()
+    request = urllib.request.Request(url, data=body, method="PUT")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return bool(200 <= response.status < 300)
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode("utf-8", "replace")
+        if "BucketAlreadyOwnedByYou" in text:
+            return True
+        raise StorageError(
+            f"creating bucket s3://{store.bucket} failed: HTTP {exc.code} "
+            f"{store.redact(text[:200])}",
+            hint="create the bucket yourself, or check the credentials' permissions",
+        ) from exc
+    except urllib.error.URLError as exc:
+        raise StorageError(f"creating bucket s3://{store.bucket} failed: {exc.reason}") from exc
 
 
 def _check_endpoint(endpoint: str | None, allow_http: bool | None) -> bool:

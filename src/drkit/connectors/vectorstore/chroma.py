@@ -57,6 +57,7 @@ from drkit.connectors.vectorstore.base import (
     payloads_of,
     vectors_of,
 )
+from drkit.connectors.vectorstore.failures import guarded
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
@@ -86,7 +87,11 @@ class ChromaStore(VectorStore):
         settings = Settings(anonymized_telemetry=False)
         try:
             if parts.scheme == "chroma":
-                self._client: Any = chromadb.PersistentClient(path=parts.path, settings=settings)
+                self._client: Any = guarded(
+                    lambda: chromadb.PersistentClient(path=parts.path, settings=settings),
+                    self.engine,
+                    url,
+                )
             else:
                 self._client = chromadb.HttpClient(
                     host=parts.hostname or "127.0.0.1", port=parts.port or 8000, settings=settings
@@ -96,7 +101,7 @@ class ChromaStore(VectorStore):
 
     def _call(self, fn: Callable[[], T], name: str | None = None) -> T:
         try:
-            return fn()
+            return guarded(fn, self.engine, self.url)  # held locks, permissions
         except VectorStoreError:
             raise
         except Exception as exc:

@@ -56,6 +56,7 @@ from drkit.connectors.vectorstore.base import (
     exists_error,
     not_found,
 )
+from drkit.connectors.vectorstore.failures import guarded
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
@@ -83,13 +84,13 @@ class LanceDBStore(VectorStore):
         self.url = url
         self.path = Path(urlsplit(url).path)
         try:
-            self._db: Any = lancedb.connect(str(self.path))
+            self._db: Any = guarded(lambda: lancedb.connect(str(self.path)), self.engine, url)
         except OSError as exc:
             raise EngineUnreachable(f"cannot open lancedb at {url}: {exc}") from exc
 
     def _call(self, fn: Callable[[], T], name: str | None = None) -> T:
         try:
-            return fn()
+            return guarded(fn, self.engine, self.url)  # held locks, permissions
         except VectorStoreError:
             raise
         except ValueError as exc:

@@ -59,6 +59,7 @@ from drkit.connectors.vectorstore.base import (
     payloads_of,
     vectors_of,
 )
+from drkit.connectors.vectorstore.failures import engine_failure, guarded, logged_cause
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
@@ -91,16 +92,20 @@ class MilvusStore(VectorStore):
         self.url = url
         parts = urlsplit(url)
         uri = parts.path if parts.scheme == "milvus-lite" else f"http://{parts.netloc}"
-        try:
-            self._client: Any = MilvusClient(uri=uri, timeout=30)
-        except Exception as exc:
-            raise EngineUnreachable(f"milvus at {url} is unreachable: {exc}") from exc
+        # Milvus Lite logs why it could not start (with a traceback) and raises without it
+        with logged_cause("milvus_lite") as logged:
+            try:
+                self._client: Any = MilvusClient(uri=uri, timeout=30)
+            except Exception as exc:
+                cause = logged[-1] if logged else exc
+                err = engine_failure(cause, self.engine, url)
+                raise err or EngineUnreachable(f"milvus at {url} is unreachable: {exc}") from cause
 
     def _call(self, fn: Callable[[], T], name: str | None = None) -> T:
         from pymilvus.exceptions import MilvusException
 
         try:
-            return fn()
+            return guarded(fn, self.engine, self.url)  # held locks, permissions
         except VectorStoreError:
             raise
         except MilvusException as exc:

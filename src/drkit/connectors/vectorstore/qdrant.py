@@ -66,6 +66,7 @@ from drkit.connectors.vectorstore.base import (
     payloads_of,
     vectors_of,
 )
+from drkit.connectors.vectorstore.failures import guarded
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 DRKIT_NAMESPACE = uuid.UUID("6f1c9d2e-5b1a-4c47-9a0e-d7c4a1e2f3b4")
@@ -115,7 +116,7 @@ class QdrantStore(VectorStore):
                 self._client = QdrantClient(location=":memory:")
                 self._local = True
             elif parts.scheme == "qdrant+local":
-                self._client = QdrantClient(path=parts.path)
+                self._client = guarded(lambda: QdrantClient(path=parts.path), self.engine, url)
                 self._local = True
                 self._path = Path(parts.path)
                 self.capabilities = replace(self.capabilities, atomic_rename=True)
@@ -130,7 +131,7 @@ class QdrantStore(VectorStore):
 
     def _call(self, fn: Callable[[], T], name: str | None = None) -> T:
         try:
-            return fn()
+            return guarded(fn, self.engine, self.url)  # held locks, permissions
         except VectorStoreError:
             raise
         except ValueError as exc:  # local mode: "Collection x not found"

@@ -96,12 +96,16 @@ def rename_columns(
         yield batch
 
 
-def temp_name(name: str) -> str:
-    """A temporary collection name valid in every engine (letters, digits, ``_``)."""
+def temp_stem(name: str) -> str:
+    """The part of :func:`temp_name` derived from ``name``."""
     stem = "".join(c if c.isalnum() and c.isascii() else "_" for c in name)[:40] or "c"
-    if not stem[0].isalpha():
-        stem = "c" + stem
-    return f"{stem}{TMP_MARK}{secrets.token_hex(4)}"
+    return stem if stem[0].isalpha() else "c" + stem
+
+
+def temp_name(name: str) -> str:
+    """A temporary collection name valid in every engine (letters, digits, ``_``):
+    ``temp_stem(name) + TMP_MARK + 8 hex digits``."""
+    return f"{temp_stem(name)}{TMP_MARK}{secrets.token_hex(4)}"
 
 
 def load_collection(

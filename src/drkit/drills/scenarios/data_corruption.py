@@ -2,7 +2,10 @@
 
 Each component drilled (``--subject``, default: every data component of the plan — its
 vector stores, one case per collection, and its components with a ``path``) is worked
-on in a sandbox (a drill must not destroy the data it protects):
+on in a sandbox (a drill must not destroy the data it protects). Before any sandbox is
+built, the steady state checks that a *verified* snapshot exists (and, for a collection,
+that its vectors have the live collection's names, dimensions and metrics: a
+re-embedded collection cannot be recovered from the old model's snapshot):
 
 - *file trees*: a copy of the live directory; the fault deletes and bit-flips a seeded
   share of the files; detection compares the copy's fingerprint with the newest
@@ -27,6 +30,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
+from drkit.connectors.vectorstore.base import CollectionConfig
 from drkit.connectors.vectorstore.transfer import copy_collection, temp_name
 from drkit.drills.data import (
     Fingerprint,
@@ -59,6 +63,8 @@ from drkit.replication.vectors import (
     restore_collection,
     snapshot_fingerprint,
 )
+from drkit.replication.vectors.leftovers import clean_leftovers
+from drkit.replication.vectors.snapshot import same_shape
 from drkit.repository import restore
 
 #: share of the files the fault deletes, and the share it alters (at least one each)
@@ -120,12 +126,22 @@ class _FileCase:
         self.before: Fingerprint = {}
         self.verified: Verified | None = None
 
-    def steady(self) -> tuple[Step, ...]:
+    def steady(self, repos: RepositorySession, primary: str) -> tuple[Step, ...]:
         def readable(ctx: DrillContext) -> None:
             if not self.live.exists():
                 raise DrillError(f"{self.label}: live data {self.live} does not exist")
             self.before = fingerprint(self.live)
             ctx.note("files", len(self.before))
+
+        def known_good(ctx: DrillContext) -> None:
+            verified = newest_verified(repos.get(primary), self.comp.name)
+            if verified is None:
+                raise DrillError(
+                    f"no verified snapshot of {self.label!r} in {primary!r}: a backup that was "
+                    "never restored is not known good, so there is nothing safe to restore"
+                )
+            self.verified = verified
+            ctx.note("snapshot", verified.snapshot.id)
 
         def copy(ctx: DrillContext) -> None:
             shutil.rmtree(self.work, ignore_errors=True)
@@ -134,6 +150,7 @@ class _FileCase:
 
         return (
             Step(f"{self.label} is readable ({self.live})", readable),
+            Step(f"{self.label} has a verified snapshot in {primary}", known_good),
             Step(f"copy {self.label} into a drill sandbox", copy),
         )
 
@@ -159,13 +176,7 @@ class _FileCase:
         ctx.note("altered", altered)
 
     def detect(self, ctx: DrillContext, repos: RepositorySession, primary: str) -> int:
-        verified = newest_verified(repos.get(primary), self.comp.name)
-        if verified is None:
-            raise DrillError(
-                f"no verified snapshot of {self.label!r} in {primary!r}: a backup that was "
-                "never restored is not known good, so there is nothing safe to restore"
-            )
-        self.verified = verified
+        verified = self._verified()
         damage = diff(verified.fingerprint, fingerprint(self.sandbox))
         ctx.note("snapshot", verified.snapshot.id)
         ctx.note("missing", list(damage.removed))
@@ -230,19 +241,46 @@ class _VectorCase:
     def store(self) -> Any:
         return self.engines.get(str(self.comp.engine))
 
-    def steady(self) -> tuple[Step, ...]:
+    def steady(self, repos: RepositorySession, primary: str) -> tuple[Step, ...]:
         def readable(ctx: DrillContext) -> None:
             self.before = collection_fingerprint(self.store, self.collection)
             if not self.before:
                 raise DrillError(f"{self.label} has no records to drill on")
             ctx.note("records", len(self.before))
 
+        def known_good(ctx: DrillContext) -> None:
+            # before the sandbox is built: without a known-good snapshot of the live
+            # collection's shape the drill cannot recover, however long it copies
+            repo = repos.get(primary)
+            snap = newest_verified_vectors(repo, self.comp.name, self.collection)
+            if snap is None:
+                raise DrillError(
+                    f"no verified snapshot of {self.label!r} in {primary!r}: a backup that was "
+                    f"never restored is not known good (run `drkit verify {self.comp.name}`)"
+                )
+            opened = open_snapshot(repo, snap)
+            live = self.store.describe(self.collection)
+            if not same_shape(opened.manifest.config, live):
+                raise DrillError(
+                    f"{self.label}: the live vectors ({_shape(live)}) are not those of the "
+                    f"verified snapshot {snap.short_id} ({_shape(opened.manifest.config)}): "
+                    "the collection was re-embedded since; restoring it would bring back "
+                    f"the old model's vectors (snapshot and verify: `drkit backup "
+                    f"{self.comp.name}`, `drkit verify {self.comp.name}`)"
+                )
+            self.opened = opened
+            ctx.note("snapshot", snap.id)
+
         def copy(ctx: DrillContext) -> None:
+            cleaned = clean_leftovers(self.store, f"drill_{self.collection}")
+            if cleaned:
+                ctx.note("removed_leftovers", cleaned)
             copy_collection(self.store, self.collection, self.store, self.sandbox)
             ctx.note("sandbox", self.sandbox)
 
         return (
             Step(f"{self.label} is readable ({self.store.url})", readable),
+            Step(f"{self.label} has a verified snapshot of its shape in {primary}", known_good),
             Step(f"copy {self.label} into a sandbox collection", copy),
         )
 
@@ -255,15 +293,9 @@ class _VectorCase:
 
     def detect(self, ctx: DrillContext, repos: RepositorySession, primary: str) -> int:
         repo = repos.get(primary)
-        snap = newest_verified_vectors(repo, self.comp.name, self.collection)
-        if snap is None:
-            raise DrillError(
-                f"no verified snapshot of {self.label!r} in {primary!r}: a backup that was "
-                f"never restored is not known good (run `drkit verify {self.comp.name}`)"
-            )
-        self.opened = open_snapshot(repo, snap)
-        d = diff_collection(repo, self.opened, self.store, self.sandbox)
-        ctx.note("snapshot", snap.id)
+        opened = self._opened()
+        d = diff_collection(repo, opened, self.store, self.sandbox)
+        ctx.note("snapshot", opened.snapshot.id)
         ctx.note("records", d.records)
         ctx.note("missing", d.missing[:LISTED])
         ctx.note("altered", d.altered[:LISTED])
@@ -308,6 +340,10 @@ class _VectorCase:
         if self.opened is None:
             raise DrillError(f"{self.label}: no verified snapshot was found")
         return self.opened
+
+
+def _shape(config: CollectionConfig) -> str:
+    return ", ".join(f"{v.column}: {v.dimension}-d {v.metric.value}" for v in config.vectors)
 
 
 def _age(ctx: DrillContext, snapshot_at: float) -> float:
@@ -386,7 +422,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         scenario="data-corruption",
         description=f"{labels}: records/files deleted and altered, restored from the newest "
         "verified snapshots",
-        steady_state=tuple(s for case in cases for s in case.steady()),
+        steady_state=tuple(s for case in cases for s in case.steady(repos, primary)),
         fault=tuple(
             Step(f"delete and alter a seeded share of {case.label}", case.corrupt) for case in cases
         ),

@@ -10,13 +10,17 @@ time until traffic is back on the primary once it recovers.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from drkit.drills.engine import Drill, DrillContext, Step
-from drkit.drills.rehearsal import Rehearsal
 from drkit.drills.scenarios.base import DrillOptions, Scenario
 from drkit.drills.stack import Stack
 from drkit.errors import DrillError, UsageError
 from drkit.plan.models import Plan, Route
+
+if TYPE_CHECKING:  # the rehearsal runs the gateway: it needs the gateway extra, listing does not
+    from drkit.drills.rehearsal import Rehearsal
 
 #: consecutive good answers the verify phase wants from the surviving target
 STABLE_ANSWERS = 5
@@ -38,63 +42,72 @@ def unsupported(plan: Plan) -> str | None:
     return None
 
 
-def _rehearsal(ctx: DrillContext) -> Rehearsal:
-    r = ctx.values["rehearsal"]
-    assert isinstance(r, Rehearsal)
-    return r
-
-
 def recovery_wait(route: Route) -> float:
     """How long recovery may take before the drill gives up: a few attempt deadlines."""
     d = route.deadlines
     return 3 * (d.connect + d.first_token) + 5.0
 
 
-def build(stack: Stack, options: DrillOptions) -> Drill:
-    plan = stack.plan
-    route = pick_route(plan, options.subject)
-    tier = plan.tiers[route.tier]
-    primary = route.targets[0].name
-    rehearsal = Rehearsal(plan, route, seed=options.seed)
+@dataclass
+class ProviderOutage:
+    """One run of the drill: the route, its primary, the rehearsal, what was measured.
 
-    def start(ctx: DrillContext) -> None:
-        ctx.values["rehearsal"] = rehearsal
-        rehearsal.start()
+    Each step is a method; what steps hand on to later ones are typed fields here (the
+    rehearsal, the primary's request count before the fault), not untyped context values.
+    """
 
-    def healthy(ctx: DrillContext) -> bool:
-        a = _rehearsal(ctx).ask("steady state")
-        if not a.ok or a.target != primary:
-            raise DrillError(f"expected a complete answer from {primary}, got {a}")
+    plan: Plan
+    route: Route
+    rehearsal: Rehearsal
+    primary_before: int = 0
+
+    @property
+    def primary(self) -> str:
+        return self.route.targets[0].name
+
+    # --- steady state ---
+
+    def start(self, ctx: DrillContext) -> None:
+        self.rehearsal.start()
+
+    def healthy(self, ctx: DrillContext) -> bool:
+        a = self.rehearsal.ask("steady state")
+        if not a.ok or a.target != self.primary:
+            raise DrillError(f"expected a complete answer from {self.primary}, got {a}")
         return True
 
-    def errors(ctx: DrillContext) -> None:
-        r = _rehearsal(ctx)
-        ctx.values["primary_before"] = r.upstream_requests(primary)
-        r.fail(primary, {"kind": "error", "status": 503})
+    # --- fault ---
+
+    def errors(self, ctx: DrillContext) -> None:
+        r = self.rehearsal
+        self.primary_before = r.upstream_requests(self.primary)
+        r.fail(self.primary, {"kind": "error", "status": 503})
         for i in range(3):
             r.ask(f"during 503s {i}")
 
-    def black_hole(ctx: DrillContext) -> None:
-        r = _rehearsal(ctx)
-        before = r.upstream_requests(primary)
-        r.fail(primary, {"kind": "black_hole"})
+    def black_hole(self, ctx: DrillContext) -> None:
+        r = self.rehearsal
+        before = r.upstream_requests(self.primary)
+        r.fail(self.primary, {"kind": "black_hole"})
         for i in range(2):
             r.ask(f"during black hole {i}")
         # 0 when the earlier errors had already ejected the primary (clients never wait
         # on the black hole); otherwise each one cost a first-token deadline
-        ctx.metric("black_hole_attempts", r.upstream_requests(primary) - before)
+        ctx.metric("black_hole_attempts", r.upstream_requests(self.primary) - before)
 
-    def fail_over(ctx: DrillContext) -> bool:
-        r = _rehearsal(ctx)
+    # --- recovery ---
+
+    def fail_over(self, ctx: DrillContext) -> bool:
+        r, route = self.rehearsal, self.route
         fault_at = ctx.marker("fault_injected") or 0.0
         if len(route.targets) < 2:
             raise DrillError(
-                f"no secondary target: route {route.name!r} has only {primary!r}, "
+                f"no secondary target: route {route.name!r} has only {self.primary!r}, "
                 "so nothing can serve while it is down"
             )
         deadline = time.time() + recovery_wait(route)
         while True:
-            good = [a for a in r.answers if a.at >= fault_at and a.ok and a.target != primary]
+            good = [a for a in r.answers if a.at >= fault_at and a.ok and a.target != self.primary]
             if good:
                 ctx.mark("recovered", f"first good answer from {good[0].target}", at=good[0].at)
                 break
@@ -109,77 +122,96 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         ctx.record_rpo(0.0, "serving is stateless: no data at risk")
         return True
 
-    def stable(ctx: DrillContext) -> bool:
-        r = _rehearsal(ctx)
+    # --- verify ---
+
+    def stable(self, ctx: DrillContext) -> bool:
         bad = []
         for i in range(STABLE_ANSWERS):
-            a = r.ask(f"after failover {i}")
-            if not a.ok or a.target == primary:
+            a = self.rehearsal.ask(f"after failover {i}")
+            if not a.ok or a.target == self.primary:
                 bad.append(a)
         if bad:
             raise DrillError(f"{len(bad)} of {STABLE_ANSWERS} answers after failover were not good")
         return True
 
-    def invisible(ctx: DrillContext) -> bool:
-        r = _rehearsal(ctx)
+    def invisible(self, ctx: DrillContext) -> bool:
+        r = self.rehearsal
         fault_at = ctx.marker("fault_injected") or 0.0
         during = [a for a in r.answers if a.at >= fault_at]
         errors_seen = sum(1 for a in during if not a.ok)
         ctx.metric("requests", len(during))
         ctx.metric("client_visible_errors", errors_seen)
-        before = ctx.values["primary_before"]
-        assert isinstance(before, int)
-        ctx.metric("primary_attempts", r.upstream_requests(primary) - before)
+        ctx.metric("primary_attempts", r.upstream_requests(self.primary) - self.primary_before)
         ctx.metric("max_client_latency_s", round(max(a.latency_s for a in during), 3))
         if errors_seen:
             raise DrillError(f"{errors_seen} client-visible errors during the outage (target 0)")
         return True
 
-    def clear(ctx: DrillContext) -> None:
-        if rehearsal.sims:
-            rehearsal.clear()
+    # --- rollback ---
 
-    def gateway_view(ctx: DrillContext) -> None:
-        """The gateway's own events (failover, ejection, recovery) onto the timeline."""
-        for ev in rehearsal.events.events:
-            ctx.mark(f"gateway.{ev.kind}", f"{ev.component}: {ev.message}", at=ev.ts)
+    def clear(self, ctx: DrillContext) -> None:
+        if self.rehearsal.sims:
+            self.rehearsal.clear()
 
-    def failback(ctx: DrillContext) -> None:
-        if not rehearsal.sims or "recovered" not in {m.name for m in ctx.markers}:
+    def failback(self, ctx: DrillContext) -> None:
+        r = self.rehearsal
+        if not r.sims or "recovered" not in {m.name for m in ctx.markers}:
             return
         cleared = time.time()
-        limit = plan.serving.gateway.health.probe_every * 2 + 5.0
+        limit = self.plan.serving.gateway.health.probe_every * 2 + 5.0
         while time.time() - cleared < limit:
-            if rehearsal.ask("failback").target == primary:
+            if r.ask("failback").target == self.primary:
                 ctx.metric("failback_s", round(time.time() - cleared, 3))
                 return
             time.sleep(0.1)
 
-    return Drill(
-        scenario="provider-outage",
-        description=f"route {route.name!r}: primary {primary!r} returns 503s, then black-holes",
-        steady_state=(
-            Step(f"start gateway and {len(route.targets)} simulated providers", start),
-            Step(f"route answers from its primary {primary}", healthy),
-        ),
-        fault=(
-            Step(f"{primary} answers 503", errors),
-            Step(f"{primary} black-holes requests", black_hole),
-        ),
-        recovery=(Step("gateway serves from another target", fail_over),),
-        verify=(
-            Step(f"{STABLE_ANSWERS} complete answers from the surviving target", stable),
-            Step("no client-visible errors", invisible),
-        ),
-        rollback=(
-            Step("clear the simulator faults", clear),
-            Step("traffic returns to the primary (measured)", failback),
-            Step("stop the rehearsal", lambda ctx: rehearsal.stop()),
-            Step("journal the gateway's events", gateway_view),
-        ),
-        rto_target_s=tier.rto,
-        rpo_target_s=tier.rpo,
-    )
+    def stop(self, ctx: DrillContext) -> None:
+        self.rehearsal.stop()
+
+    def gateway_view(self, ctx: DrillContext) -> None:
+        """The gateway's own events (failover, ejection, recovery) onto the timeline."""
+        for ev in self.rehearsal.events.events:
+            ctx.mark(f"gateway.{ev.kind}", f"{ev.component}: {ev.message}", at=ev.ts)
+
+    def drill(self) -> Drill:
+        tier = self.plan.tiers[self.route.tier]
+        primary, n = self.primary, len(self.route.targets)
+        return Drill(
+            scenario="provider-outage",
+            description=f"route {self.route.name!r}: primary {primary!r} returns 503s, "
+            "then black-holes",
+            steady_state=(
+                Step(f"start gateway and {n} simulated providers", self.start),
+                Step(f"route answers from its primary {primary}", self.healthy),
+            ),
+            fault=(
+                Step(f"{primary} answers 503", self.errors),
+                Step(f"{primary} black-holes requests", self.black_hole),
+            ),
+            recovery=(Step("gateway serves from another target", self.fail_over),),
+            verify=(
+                Step(f"{STABLE_ANSWERS} complete answers from the surviving target", self.stable),
+                Step("no client-visible errors", self.invisible),
+            ),
+            rollback=(
+                Step("clear the simulator faults", self.clear),
+                Step("traffic returns to the primary (measured)", self.failback),
+                Step("stop the rehearsal", self.stop),
+                Step("journal the gateway's events", self.gateway_view),
+            ),
+            rto_target_s=tier.rto,
+            rpo_target_s=tier.rpo,
+        )
+
+
+def build(stack: Stack, options: DrillOptions) -> Drill:
+    # the rehearsal runs the gateway: imported here, so that listing scenarios and the
+    # layers below work without the gateway extra (docs/architecture.md)
+    from drkit.drills.rehearsal import Rehearsal
+
+    route = pick_route(stack.plan, options.subject)
+    rehearsal = Rehearsal(stack.plan, route, seed=options.seed)
+    return ProviderOutage(stack.plan, route, rehearsal).drill()
 
 
 SCENARIO = Scenario(

@@ -17,22 +17,24 @@ from __future__ import annotations
 import secrets
 import shutil
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from drkit.connectors.objectstore.faulty import Faulty
-from drkit.connectors.vectorstore.transfer import temp_name
-from drkit.drills.data import component_path, file_components
+from drkit.drills.data import file_components
 from drkit.drills.engine import Drill, DrillContext, Step
-from drkit.drills.rehearsal import Rehearsal
 from drkit.drills.scenarios.base import DrillOptions, Scenario
 from drkit.drills.scenarios.provider_outage import pick_route, recovery_wait
-from drkit.drills.stack import RepositorySession, Stack
-from drkit.drills.vectors import Engines, snapshotted_collections, vector_components
-from drkit.errors import DrillError, DrkitError, SnapshotNotFound, UsageError
-from drkit.plan.models import Component, Plan
+from drkit.drills.scenarios.regional_restore import RegionRestore, RestoredCopy
+from drkit.drills.stack import Stack
+from drkit.drills.vectors import vector_components
+from drkit.errors import DrillError, UsageError
+from drkit.plan.models import Component, Plan, Route
 from drkit.plan.models import VectorStore as VectorStoreModel
-from drkit.replication.vectors import restore_collection, vector_snapshots
-from drkit.repository import restore
+from drkit.replication.vectors import vector_snapshots
+
+if TYPE_CHECKING:  # the rehearsal runs the gateway: it needs the gateway extra, listing does not
+    from drkit.drills.rehearsal import Rehearsal
 
 PROBES_AFTER = 3
 
@@ -43,65 +45,77 @@ def unsupported(plan: Plan) -> str | None:
     return None
 
 
-def build(stack: Stack, options: DrillOptions) -> Drill:
-    plan = stack.plan
-    region = options.region or plan.repositories.primary.region
-    route = pick_route(plan, options.subject) if plan.serving.routes else None
-    comps = file_components(plan)
-    stores = vector_components(plan)
-    engines = Engines()
-    #: scratch collections restored into: (engine URL, collection, records expected)
-    scratch_collections: list[tuple[str, str, int]] = []
-    lost_repos = [r.name for r in stack.repositories() if r.region == region]
-    lost_targets = [t.name for t in route.targets if t.region == region] if route else []
-    known = {r.region for r in stack.repositories()}
-    if route is not None:
-        known |= {t.region for t in route.targets}
-    if region not in known:
-        raise UsageError(
-            f"nothing of plan {plan.name!r} is in region {region!r}",
-            hint="regions in the plan: " + ", ".join(sorted(known)),
-        )
-    tiers = [plan.tiers[c.tier] for c in [*stores, *comps] if c.tier] + (
-        [plan.tiers[route.tier]] if route else []
-    )
-    rehearsal = Rehearsal(plan, route, seed=options.seed) if route else None
-    work = stack.scratch / f"region-outage-{region}-{secrets.token_hex(4)}"
-    found: dict[str, Any] = {}
+@dataclass
+class RegionOutage:
+    """One run of the drill: what the region holds, the rehearsal, the restores.
 
-    def start(ctx: DrillContext) -> None:
-        if rehearsal is None:
+    Serving steps use the rehearsal (``None`` without a serving route); data steps go
+    through :class:`RegionRestore`. What steps hand on are typed fields here.
+    """
+
+    stack: Stack
+    region: str
+    route: Route | None
+    rehearsal: Rehearsal | None
+    data: RegionRestore
+    comps: list[Component] = field(default_factory=list)
+    stores: list[VectorStoreModel] = field(default_factory=list)
+    #: the gateway's first failover/ejection after the fault
+    serving_detected: float | None = None
+
+    @property
+    def plan(self) -> Plan:
+        return self.stack.plan
+
+    @property
+    def lost_repos(self) -> list[str]:
+        return [r.name for r in self.stack.repositories() if r.region == self.region]
+
+    @property
+    def lost_targets(self) -> list[str]:
+        route = self.route
+        return [t.name for t in route.targets if t.region == self.region] if route else []
+
+    # --- steady state ---
+
+    def start(self, ctx: DrillContext) -> None:
+        if self.rehearsal is None:
             return
-        rehearsal.start()
-        a = rehearsal.ask("steady state")
+        self.rehearsal.start()
+        a = self.rehearsal.ask("steady state")
         if not a.ok:
             raise DrillError(f"the route does not answer before the fault: {a}")
 
-    def have_snapshots(ctx: DrillContext) -> None:
-        if not comps and not stores:
+    def have_snapshots(self, ctx: DrillContext) -> None:
+        if not self.comps and not self.stores:
             return
-        with stack.open_repository(plan.repositories.primary.name) as repo:
-            missing = [c.name for c in comps if not repo.snapshots(c.name)]
-            missing += [v.name for v in stores if not vector_snapshots(repo, v.name)]
+        with self.stack.open_repository(self.plan.repositories.primary.name) as repo:
+            missing = [c.name for c in self.comps if not repo.snapshots(c.name)]
+            missing += [v.name for v in self.stores if not vector_snapshots(repo, v.name)]
         if missing:
             raise DrillError(f"no snapshot in the primary repository of: {', '.join(missing)}")
 
-    def lose_region(ctx: DrillContext) -> None:
-        for name in lost_repos:
-            stack.wrappers[name] = lambda store: Faulty(store, unreachable=True)
-        if rehearsal is not None:
-            for t in lost_targets:
-                rehearsal.fail(t, {"kind": "refuse"})
-        ctx.note("repositories", lost_repos)
-        ctx.note("targets", lost_targets)
+    # --- fault ---
 
-    def serve_elsewhere(ctx: DrillContext) -> None:
+    def lose_region(self, ctx: DrillContext) -> None:
+        for name in self.lost_repos:
+            self.stack.wrappers[name] = lambda store: Faulty(store, unreachable=True)
+        if self.rehearsal is not None:
+            for t in self.lost_targets:
+                self.rehearsal.fail(t, {"kind": "refuse"})
+        ctx.note("repositories", self.lost_repos)
+        ctx.note("targets", self.lost_targets)
+
+    # --- recovery ---
+
+    def serve_elsewhere(self, ctx: DrillContext) -> None:
+        rehearsal, route = self.rehearsal, self.route
         if rehearsal is None or route is None:
             return
-        survivors = [t.name for t in route.targets if t.region != region]
+        survivors = [t.name for t in route.targets if t.region != self.region]
         if not survivors:
             raise DrillError(
-                f"no target outside region {region!r} for route {route.name!r}: "
+                f"no target outside region {self.region!r} for route {route.name!r}: "
                 "serving cannot leave the lost region"
             )
         fault_at = ctx.marker("fault_injected") or 0.0
@@ -109,118 +123,52 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         while True:
             a = rehearsal.ask("region lost")
             if a.ok and a.target in survivors:
-                found["serving_at"] = a.at
                 ctx.metric("serving_rto_s", round(a.at - fault_at, 3))
                 break
             if time.time() > deadline:
                 raise DrillError(f"no good answer from {', '.join(survivors)} in time")
-        ev = rehearsal.first_event("failover", "ejection", since=fault_at)
-        if ev is not None:
-            found.setdefault("detected", ev)
+        self.serving_detected = rehearsal.first_event("failover", "ejection", since=fault_at)
 
-    def restore_elsewhere(ctx: DrillContext) -> None:
-        if not comps and not stores:
+    def restore_elsewhere(self, ctx: DrillContext) -> None:
+        if not self.comps and not self.stores:
             return
         fault_at = ctx.marker("fault_injected") or 0.0
+        work = self.data.work
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        tests: list[dict[str, Any]] = []
+        copies: list[RestoredCopy] = []
         started = time.time()
-        repos = stack.session()  # each surviving repository is opened once
+        repos = self.stack.session()  # each surviving repository is opened once
         try:
-            for vs in stores:
-                tests += restore_vectors(vs, repos, fault_at, found)
-            for comp in comps:
-                tests.append(restore_one(comp, repos, fault_at, found))
+            for vs in self.stores:
+                copies += self.data.vectors(vs, repos, fault_at)
+            for comp in self.comps:
+                copies.append(self.data.files(comp, repos, fault_at))
         finally:
             repos.close()
-        oldest = max((t["age_s"] for t in tests), default=0.0)
+        oldest = max((c.age_s for c in copies), default=0.0)
         ctx.metric("data_rto_s", round(time.time() - fault_at, 3))
         ctx.metric("restore_s", round(time.time() - started, 3))
-        ctx.metric("components_restored", len({t["component"] for t in tests}))
-        ctx.metric("collections_restored", sum(1 for t in tests if "collection" in t))
-        ctx.metric("records_restored", sum(int(t.get("records", 0)) for t in tests))
-        ctx.note("restore_tests", tests)
+        ctx.metric("components_restored", len({c.component for c in copies}))
+        ctx.metric("collections_restored", sum(1 for c in copies if c.collection is not None))
+        ctx.metric("records_restored", sum(c.records or 0 for c in copies))
+        ctx.note("restore_tests", [c.to_json() for c in copies])
         ctx.record_rpo(oldest, "age of the oldest snapshot restored outside the region")
 
-    def restore_one(
-        comp: Component, repos: RepositorySession, fault_at: float, found: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Restore ``comp`` from the first repository that can; primary first."""
-        tried: list[str] = []
-        for model in stack.repositories():
-            try:
-                repo = repos.get(model.name)
-                snap = repo.find_snapshot("latest", comp.name)
-                result = restore(repo, snap, work / comp.name)
-            except SnapshotNotFound:
-                tried.append(f"{model.name}: no snapshot")
-                continue
-            except DrkitError as exc:
-                found.setdefault("detected", time.time())
-                tried.append(f"{model.name}: {type(exc).__name__}")
-                continue
-            return {
-                "component": comp.name,
-                "snapshot": snap.id,
-                "repository": model.name,
-                "duration_s": result.duration_s,
-                "age_s": max(0.0, fault_at - snap.datetime.timestamp()),
-            }
-        raise DrillError(
-            f"no replica outside region {region!r} holds {comp.name!r} (tried {'; '.join(tried)})"
-        )
-
-    def restore_vectors(
-        vs: VectorStoreModel, repos: RepositorySession, fault_at: float, found: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """Restore each collection of ``vs`` from the first repository that holds it,
-        into a scratch collection of its engine."""
-        tried: list[str] = []
-        for model in stack.repositories():
-            try:
-                repo = repos.get(model.name)
-                names = list(vs.collections) or snapshotted_collections(repo, vs.name)
-                snaps = {n: vector_snapshots(repo, vs.name, n) for n in names}
-            except DrkitError as exc:
-                found.setdefault("detected", time.time())
-                tried.append(f"{model.name}: {type(exc).__name__}")
-                continue
-            if not names or not all(snaps.values()):
-                tried.append(f"{model.name}: no snapshot")
-                continue
-            store = engines.get(str(vs.engine))
-            out = []
-            for name in names:
-                snap = snaps[name][-1]
-                scratch = temp_name(f"dr_{name}")
-                expected = int(snap.meta.get("records", -1))
-                scratch_collections.append((str(vs.engine), scratch, expected))
-                rep = restore_collection(repo, snap, store, scratch)
-                out.append(
-                    {
-                        "component": vs.name,
-                        "collection": name,
-                        "snapshot": snap.id,
-                        "repository": model.name,
-                        "duration_s": rep.duration_s,
-                        "records": rep.records,
-                        "scratch": scratch,
-                        "age_s": max(0.0, fault_at - snap.datetime.timestamp()),
-                    }
-                )
-            return out
-        raise DrillError(
-            f"no replica outside region {region!r} holds {vs.name!r} (tried {'; '.join(tried)})"
-        )
-
-    def mark(ctx: DrillContext) -> None:
-        if "detected" in found:
-            ctx.mark("detected", "first failure against the lost region", at=found["detected"])
+    def mark(self, ctx: DrillContext) -> None:
+        # the first failure seen: the gateway's failover, else a lost repository failing
+        detected = self.serving_detected
+        if detected is None:
+            detected = self.data.detected
+        if detected is not None:
+            ctx.mark("detected", "first failure against the lost region", at=detected)
         ctx.mark("recovered", "serving and data back outside the lost region")
 
-    def still_serving(ctx: DrillContext) -> None:
-        if rehearsal is None or route is None:
+    # --- verify ---
+
+    def still_serving(self, ctx: DrillContext) -> None:
+        rehearsal = self.rehearsal
+        if rehearsal is None or self.route is None:
             return
         bad = [a for a in (rehearsal.ask("after") for _ in range(PROBES_AFTER)) if not a.ok]
         fault_at = ctx.marker("fault_injected") or 0.0
@@ -229,56 +177,86 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
         if bad:
             raise DrillError(f"{len(bad)} of {PROBES_AFTER} answers failed after the failover")
 
-    def restored_whole(ctx: DrillContext) -> None:
-        for url, scratch, expected in scratch_collections:
-            got = engines.get(url).count(scratch)
-            if got != expected:
-                raise DrillError(f"{scratch}: {got} records restored, the snapshot has {expected}")
-        for comp in comps:
-            got = sum(1 for p in (work / comp.name).rglob("*") if p.is_file())
-            if got == 0 and any(component_path(plan, comp).iterdir()):
-                raise DrillError(f"{comp.name}: restored nothing")
+    def restored_whole(self, ctx: DrillContext) -> None:
+        self.data.check_whole(self.comps)
 
-    def undo(ctx: DrillContext) -> None:
-        for name in lost_repos:
-            stack.wrappers.pop(name, None)
-        if rehearsal is not None and rehearsal.sims:
-            rehearsal.clear()
+    # --- rollback ---
 
-    def remove_restored() -> None:
-        shutil.rmtree(work, True)
-        try:
-            for url, scratch, _ in scratch_collections:
-                engines.get(url).drop(scratch, missing_ok=True)
-        finally:
-            engines.close()
+    def undo(self, ctx: DrillContext) -> None:
+        for name in self.lost_repos:
+            self.stack.wrappers.pop(name, None)
+        if self.rehearsal is not None and self.rehearsal.sims:
+            self.rehearsal.clear()
 
-    return Drill(
-        scenario="region-outage",
-        description=f"region {region!r} lost: targets {lost_targets or 'none'}, "
-        f"repositories {lost_repos or 'none'} unreachable",
-        steady_state=(
-            Step("route answers" if route else "no serving route", start),
-            Step("primary repository holds every component", have_snapshots),
-        ),
-        fault=(Step(f"region {region} unreachable", lose_region),),
-        recovery=(
-            Step("serving moves to another region", serve_elsewhere),
-            Step("restore every component from outside the region", restore_elsewhere),
-            Step("service and data back", mark),
-        ),
-        verify=(
-            Step("answers keep coming from the surviving region", still_serving),
-            Step("restored data is complete", restored_whole),
-        ),
-        rollback=(
-            Step("bring the region back", undo),
-            Step("stop the rehearsal", lambda ctx: rehearsal.stop() if rehearsal else None),
-            Step("remove restored data", lambda ctx: remove_restored()),
-        ),
-        rto_target_s=min((t.rto for t in tiers), default=None),
-        rpo_target_s=min((t.rpo for t in tiers), default=None),
-    )
+    def stop(self, ctx: DrillContext) -> None:
+        if self.rehearsal is not None:
+            self.rehearsal.stop()
+
+    def remove_restored(self, ctx: DrillContext) -> None:
+        self.data.remove()
+
+    def drill(self) -> Drill:
+        plan, route, region = self.plan, self.route, self.region
+        tiers = [plan.tiers[c.tier] for c in [*self.stores, *self.comps] if c.tier] + (
+            [plan.tiers[route.tier]] if route else []
+        )
+        return Drill(
+            scenario="region-outage",
+            description=f"region {region!r} lost: targets {self.lost_targets or 'none'}, "
+            f"repositories {self.lost_repos or 'none'} unreachable",
+            steady_state=(
+                Step("route answers" if route else "no serving route", self.start),
+                Step("primary repository holds every component", self.have_snapshots),
+            ),
+            fault=(Step(f"region {region} unreachable", self.lose_region),),
+            recovery=(
+                Step("serving moves to another region", self.serve_elsewhere),
+                Step("restore every component from outside the region", self.restore_elsewhere),
+                Step("service and data back", self.mark),
+            ),
+            verify=(
+                Step("answers keep coming from the surviving region", self.still_serving),
+                Step("restored data is complete", self.restored_whole),
+            ),
+            rollback=(
+                Step("bring the region back", self.undo),
+                Step("stop the rehearsal", self.stop),
+                Step("remove restored data", self.remove_restored),
+            ),
+            rto_target_s=min((t.rto for t in tiers), default=None),
+            rpo_target_s=min((t.rpo for t in tiers), default=None),
+        )
+
+
+def build(stack: Stack, options: DrillOptions) -> Drill:
+    plan = stack.plan
+    region = options.region or plan.repositories.primary.region
+    route = pick_route(plan, options.subject) if plan.serving.routes else None
+    known = {r.region for r in stack.repositories()}
+    if route is not None:
+        known |= {t.region for t in route.targets}
+    if region not in known:
+        raise UsageError(
+            f"nothing of plan {plan.name!r} is in region {region!r}",
+            hint="regions in the plan: " + ", ".join(sorted(known)),
+        )
+    rehearsal: Rehearsal | None = None
+    if route is not None:
+        # the rehearsal runs the gateway: imported here, so that listing scenarios and the
+        # layers below work without the gateway extra (docs/architecture.md)
+        from drkit.drills.rehearsal import Rehearsal
+
+        rehearsal = Rehearsal(plan, route, seed=options.seed)
+    work = stack.scratch / f"region-outage-{region}-{secrets.token_hex(4)}"
+    return RegionOutage(
+        stack=stack,
+        region=region,
+        route=route,
+        rehearsal=rehearsal,
+        data=RegionRestore(stack, region, work),
+        comps=file_components(plan),
+        stores=vector_components(plan),
+    ).drill()
 
 
 SCENARIO = Scenario(

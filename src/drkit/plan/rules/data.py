@@ -196,13 +196,26 @@ def model_dataset_version_exists(plan: Plan, ctx: LintContext) -> Iterator[Findi
     for i, model in enumerate(plan.models):
         for j, used in enumerate(model.trained_on):
             known = ctx.dataset_versions(used.dataset)
-            if known is not None and used.version not in known:
+            if known is None or used.version in known:
+                continue
+            where = ("models", i, "trained_on", j, "version")
+            if not known:  # day one: never backed up (a warning, as a drill never run)
                 yield Finding(
-                    ("models", i, "trained_on", j, "version"),
-                    f"model {model.name!r} names {used.dataset}@{used.version}, which is not "
-                    "in the repository",
-                    f"back up that version (`drkit backup {used.dataset}`) or fix the version",
+                    where,
+                    f"model {model.name!r} names {used.dataset}@{used.version}, but dataset "
+                    f"{used.dataset!r} has no version in the repository yet",
+                    f"back it up: `drkit backup {used.dataset}` records v1, the next v2..., "
+                    "or `--version LABEL`",
+                    Severity.WARNING,
                 )
+                continue
+            yield Finding(
+                where,
+                f"model {model.name!r} names {used.dataset}@{used.version}, which is not "
+                f"in the repository (versions: {', '.join(sorted(known))})",
+                f"back up that version (`drkit backup {used.dataset} --version "
+                f"{used.version}`) or fix the version",
+            )
 
 
 def _backed_up_and_replicated(

@@ -107,3 +107,22 @@ def route_failover_within_rto(plan: Plan, ctx: LintContext) -> Iterator[Finding]
                 "shorten the connect/first_token deadlines or order the targets so the "
                 "likeliest to work come first",
             )
+
+
+@rule(
+    "DR105",
+    "gateway-auth-off-on-network",
+    Severity.ERROR,
+    "a gateway with client auth disabled listens on loopback only, unless the plan says so",
+    "Security breach scenario: an open gateway spends the provider keys for anyone who reaches it.",
+)
+def gateway_auth_off_on_network(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
+    serving = plan.serving
+    if serving.unauthenticated_on_network():
+        yield Finding(
+            ("serving", "auth", "disabled"),
+            f"client auth is disabled while the gateway listens on {serving.gateway.host}, "
+            "a non-loopback address: anyone who reaches it can spend the provider keys",
+            "set serving.auth.client_keys_env (and give clients a key), listen on "
+            "127.0.0.1, or acknowledge it with serving.auth.allow_unauthenticated_network: true",
+        )

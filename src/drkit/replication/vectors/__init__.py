@@ -8,6 +8,7 @@ Public API::
     export_parquet(repo, snapshot, directory) -> ExportReport
     verify_collection(repo, snapshot, source) -> VerifyReport
     diff_collection(repo, opened, store, name) -> CollectionDiff (fingerprint comparison)
+    leftovers(store) / clean_leftovers(store, base): what killed runs left in an engine
 
 Format: docs/repository-format.md section 10. Per-engine notes: docs/vector-stores.md.
 """
@@ -20,13 +21,12 @@ from drkit.replication.vectors.compare import (
     snapshot_fingerprint,
     user_collections,
 )
+from drkit.replication.vectors.leftovers import clean_leftovers, leftovers
 from drkit.replication.vectors.restore import (
     ExportReport,
     RestoreReport,
-    VerifyReport,
     export_parquet,
     restore_collection,
-    verify_collection,
 )
 from drkit.replication.vectors.snapshot import (
     KIND,
@@ -37,6 +37,7 @@ from drkit.replication.vectors.snapshot import (
     snapshot_collection,
     vector_snapshots,
 )
+from drkit.replication.vectors.verify import VerifyReport, verify_collection
 
 __all__ = [
     "KIND",
@@ -46,10 +47,12 @@ __all__ = [
     "RestoreReport",
     "SnapshotResult",
     "VerifyReport",
+    "clean_leftovers",
     "collection_fingerprint",
     "diff_collection",
     "export_parquet",
     "fingerprint_diff",
+    "leftovers",
     "open_snapshot",
     "read_records",
     "restore_collection",

@@ -7,17 +7,18 @@ snapshot's index. Engines that re-normalise or round cosine vectors on import
 (``normalises_cosine``, ``cosine_roundoff``) give back a copy whose hashes differ by
 float rounding; for those, a record whose hash differs is compared with the snapshot's
 record within float32 tolerance before it is called altered (cosine vectors of engines
-that normalise: by direction — Qdrant local mode exports the vectors as given until it
-is reopened, and unit vectors after).
+that normalise: by direction — Qdrant local mode (qdrant-client 1.20) exports unit
+vectors from the client that wrote them, and the vectors as given once reopened).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from drkit.connectors.vectorstore.base import (
     DOCUMENT,
@@ -97,10 +98,12 @@ def diff_collection(
     *,
     sample: int = 0,
     batch_size: int = 5000,
+    visit: Callable[[pa.RecordBatch], None] | None = None,
 ) -> CollectionDiff:
     """Compare collection ``name`` of ``store`` with the snapshot ``opened``.
 
     Reads the snapshot's records only for hash mismatches on approximate engines.
+    ``visit`` is shown every exported batch (columns named as in the snapshot).
     """
     m = opened.manifest
     expected = snapshot_fingerprint(opened)
@@ -116,6 +119,8 @@ def diff_collection(
         if back:
             batch = batch.rename_columns([back.get(n, n) for n in batch.schema.names])
         diff.records += len(batch)
+        if visit is not None:
+            visit(batch)
         hashes = record_hashes(m.config, batch)
         ids = batch.column(ID).to_pylist()
         if len(diff.sample) < sample:
@@ -143,8 +148,8 @@ def diff_collection(
                     a = np.asarray(got[v.column], dtype=np.float32)
                     b = np.asarray(row[v.column], dtype=np.float32)
                     if caps.normalises_cosine and v.metric == Metric.COSINE:
-                        # Qdrant local mode exports what it was given until the client is
-                        # reopened, then the unit vectors: compare directions
+                        # Qdrant local mode exports unit vectors from the writing client,
+                        # what it was given once reopened: compare directions
                         a, b = _unit(a), _unit(b)
                     same = same and bool(np.allclose(a, b, rtol=1e-5, atol=1e-6))
                 if same:

@@ -235,7 +235,8 @@ def vector_snapshots(
 # --- writing ---------------------------------------------------------------------------
 
 
-def _same_shape(a: CollectionConfig, b: CollectionConfig) -> bool:
+def same_shape(a: CollectionConfig, b: CollectionConfig) -> bool:
+    """Same vector fields: names, dimensions and metrics."""
     return [(v.name, v.dimension, v.metric) for v in a.vectors] == [
         (v.name, v.dimension, v.metric) for v in b.vectors
     ]
@@ -279,7 +280,7 @@ def snapshot_collection(
         base = open_snapshot(repo, parent)
         m = base.manifest
         dead = sum(s.rows for s in m.segments) - m.records
-        if not _same_shape(m.config, config) or dead > m.records:
+        if not same_shape(m.config, config) or dead > m.records:
             base = None  # config changed, or compaction is due: write in full
     export_s = 0.0
     with (

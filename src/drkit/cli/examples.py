@@ -1,0 +1,52 @@
+"""One example per command, shown at the end of its ``--help`` (``drkit main`` attaches
+them to the commands as epilogs, so command modules stay as they are)."""
+
+from __future__ import annotations
+
+import typer
+
+#: command path -> example command lines
+EXAMPLES: dict[str, str] = {
+    "version": "drkit version --json",
+    "init": "drkit init --local tour && drkit plan check --plan tour/drkit.yaml",
+    "plan check": "drkit plan check --plan drkit.yaml --json",
+    "plan show": "drkit plan show --json",
+    "plan schema": "drkit plan schema > drkit.schema.json",
+    "repo init": "DRKIT_PASSWORD=... drkit repo init --repo file:///var/backups/drkit",
+    "repo key list": "drkit repo key list",
+    "repo key add": "DRKIT_NEW_PASSWORD=... drkit repo key add",
+    "repo key remove": "drkit repo key remove 3f2a9c1b",
+    "repo unlock": "drkit repo unlock --all",
+    "backup": "drkit backup train golden-qa",
+    "snapshots": "drkit snapshots --component train --json",
+    "restore": "drkit restore latest --component train --to ./restored",
+    "check": "drkit check --read-data-subset 1/10",
+    "forget": "drkit forget --keep-daily 30 --keep-monthly 12 --prune",
+    "copy": "drkit copy --to file:///mnt/replica/drkit --init",
+    "repair": "drkit repair --from file:///mnt/replica/drkit",
+    "verify": "drkit verify train",
+    "snapshot create": "drkit snapshot create kb --collection docs",
+    "snapshot restore": "drkit snapshot restore latest --to kb --collection docs_restored",
+    "snapshot export": "drkit snapshot export 3f2a9c1b --format parquet ./export",
+    "simulate provider": "drkit simulate provider --dialect openai --port 9101 --admin-port 9102",
+    "gateway serve": "DRKIT_GATEWAY_KEYS=k1 drkit gateway serve --port 8787",
+    "drill run": "drkit drill run provider-outage --seed 7",
+    "drill list": "drkit drill list --json",
+    "drill history": "drkit drill history --scenario region-outage --limit 5",
+    "gameday": "drkit gameday --report gameday.html",
+    "demo": "drkit demo --dir demo-out",
+}
+
+
+def attach(app: typer.Typer, prefix: str = "") -> None:
+    """Set each registered command's epilog to its example (recursively into groups)."""
+    for info in app.registered_commands:
+        name = info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
+        path = f"{prefix} {name}".strip()
+        example = EXAMPLES.get(path)
+        if example and not info.epilog:
+            info.epilog = f"Example: {example}"
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        if sub is not None:
+            attach(sub, f"{prefix} {group.name or sub.info.name}".strip())

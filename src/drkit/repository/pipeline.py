@@ -1,0 +1,92 @@
+"""The blob-encoding pipeline: hash, compress and encrypt blobs in the repository's pool
+with a bounded window, finishing them in order; and the chunking parameters."""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future
+
+from fastcdc import fastcdc
+
+from drkit.repository import codec
+from drkit.repository.codec import BlobType
+from drkit.repository.repo import Repository
+
+SMALL_FILE = 1 << 20
+#: Large files are read in segments of this size (chunk boundaries carry over).
+SEGMENT = 16 << 20
+CDC_MIN, CDC_AVG, CDC_MAX = 256 << 10, 1 << 20, 4 << 20
+
+#: Blobs smaller than this are encoded on the calling thread: for a few KiB the hand-off
+#: to a pool thread (future, queue, wake-up, GIL ping-pong: ~100 us) costs several times
+#: the work itself (~25 us), and 3,000 small files made up a fifth of a backup's CPU time.
+INLINE_BELOW = 64 << 10
+
+_Encoded = tuple[bytes, bytes | bytearray | None]
+
+
+class _Done:
+    """An already computed result, queued like a future so blobs still finish in order."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: _Encoded) -> None:
+        self.value = value
+
+    def result(self) -> _Encoded:
+        return self.value
+
+
+class BlobPipeline:
+    """Encodes blobs in the pool with a bounded window; finishes them in order."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.window = repo.workers * 8 + 4
+        self.q: deque[tuple[Future[_Encoded] | _Done, int, list[str], int]] = deque()
+        self.submitted = 0
+        self.finished = 0
+
+    def submit(self, data: bytes | memoryview, mode: int, sink: list[str], idx: int) -> None:
+        fut: Future[_Encoded] | _Done
+        if len(data) < INLINE_BELOW:
+            fut = _Done(self.repo.encode_blob(data, mode))
+        else:
+            fut = self.repo.pool.submit(self.repo.encode_blob, data, mode)
+        self.q.append((fut, len(data), sink, idx))
+        self.submitted += 1
+        while len(self.q) > self.window:
+            self._finish_one()
+
+    def wait_for(self, count: int) -> None:
+        """Finish blobs until the first ``count`` submitted ones are done."""
+        while self.finished < count and self.q:
+            self._finish_one()
+
+    def _finish_one(self) -> None:
+        self.finished += 1
+        fut, n, sink, idx = self.q.popleft()
+        bid, stored = fut.result()
+        if stored is not None:
+            self.repo.add_encoded(BlobType.DATA, bid, stored, n)
+        sink[idx] = bid.hex()
+
+    def drain(self) -> None:
+        while self.q:
+            self._finish_one()
+
+
+def chunk_bytes(repo: Repository, data: bytes) -> list[str]:
+    if not data:
+        return []
+    mode = codec.choose_mode(data[: codec.SAMPLE])
+    if len(data) <= SMALL_FILE:
+        return [repo.write_blob(data, mode=mode)]
+    view = memoryview(data)
+    pipe = BlobPipeline(repo)
+    chunks = list(fastcdc(view, CDC_MIN, CDC_AVG, CDC_MAX))
+    sink = [""] * len(chunks)
+    for i, ch in enumerate(chunks):
+        pipe.submit(view[ch.offset : ch.offset + ch.length], mode, sink, i)
+    pipe.drain()
+    return sink
