@@ -5,8 +5,7 @@ and :mod:`drkit.repository` (repository access: :mod:`drkit.cli.repo_access`).
 from __future__ import annotations
 
 import contextlib
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, err_console
-from drkit.cli.repo_access import RepoOption, human_size, progress_bar, tree_size
+from drkit.cli.repo_access import (
+    RepoOption,
+    Terminated,
+    human_size,
+    progress_bar,
+    sigterm_exits,
+    tree_size,
+)
 from drkit.errors import DrkitError, UsageError
 from drkit.workspace.access import load_plan_if_any, opened_repository
 
@@ -58,7 +64,20 @@ def backup_cmd(
     from drkit.workspace.protect import backup_each, backup_jobs
 
     loaded = load_plan_if_any(plan)
-    with opened_repository(repo, plan) as r, _sigterm_raises():
+    before: set[str] = set()
+    written: list[str] = []
+    not_done: list[str] = []
+
+    def what_was_left() -> str:
+        done = [d[:8] for d in written]
+        return (
+            f"{len(done)} snapshot(s) written before it"
+            + (f" ({', '.join(done)})" if done else "")
+            + (f"; not backed up: {', '.join(not_done)}" if not_done else "")
+            + "; the data of the unfinished snapshot is removed by the next `drkit prune`"
+        )
+
+    with sigterm_exits("backup", what_was_left), opened_repository(repo, plan) as r:
         jobs, skipped = backup_jobs(
             loaded,
             list(targets or []),
@@ -68,48 +87,32 @@ def backup_cmd(
             all_components=all_,
         )
         before = set(r.snapshot_ids())
+        results: list[Any] = []
         try:
-            results = backup_each(
+            backup_each(
                 r,
                 jobs,
                 tags=tuple(tag or ()),
                 full=full,
                 progress=_job_progress(json_),
                 version=version,
+                into=results,
             )
-        except _Terminated:
-            # the repository lock was released on the way out (backup_path's context)
-            done = sorted(set(r.snapshot_ids()) - before)
+        except KeyboardInterrupt:
+            # say what was written before the interruption, then stop (exit 130)
+            left = [j.component for j in jobs[len(results) :]]
+            with contextlib.suppress(DrkitError):
+                render_results(results, skipped, json_)
             err_console.print(
-                f"terminated (SIGTERM): {len(done)} snapshot(s) written before it"
-                + (f" ({', '.join(d[:8] for d in done)})" if done else "")
-                + "; the rest was not backed up; the lock was released, and the data of the "
-                "unfinished snapshot is removed by the next `drkit prune`",
-                markup=False,
-                soft_wrap=True,
+                f"interrupted: not backed up: {', '.join(left)}", markup=False, soft_wrap=True
             )
-            raise typer.Exit(143) from None
+            raise
+        except Terminated:
+            # the repository lock was released on the way out (backup_path's context)
+            written.extend(sorted(set(r.snapshot_ids()) - before))
+            not_done.extend(j.component for j in jobs[len(results) :])
+            raise
     render_results(results, skipped, json_)
-
-
-class _Terminated(BaseException):
-    """SIGTERM during a backup: unwinds like Ctrl-C, so locks are released."""
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    def handler(signum: int, frame: object) -> None:
-        raise _Terminated
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (an embedding caller): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _job_progress(json_: bool) -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
@@ -162,15 +165,15 @@ def render_results(results: list[Any], skipped: list[Any], json_: bool) -> None:
                     )
         for r in nothing:
             out.print(f"{r.job.component}: {r.message}", markup=False, soft_wrap=True)
-        for r in failed:
-            out.print(
+        for r in failed:  # errors go to stderr (as restic's), results stay on stdout
+            err_console.print(
                 f"[red]FAILED[/] {escape(r.job.component)}: {escape(r.message)}",
                 markup=True,
                 soft_wrap=True,
             )
             hint = getattr(r.error, "hint", None)
             if hint:
-                out.print(f"  Try: {hint}", markup=False, soft_wrap=True)
+                err_console.print(f"  Try: {hint}", markup=False, soft_wrap=True)
         if not results:
             out.print(
                 "nothing due to back up (--all backs up every component)"
@@ -208,12 +211,17 @@ def snapshots_cmd(
         verified = {v.snapshot for v in r.verifications()}
 
     def render(out: Console) -> None:
+        if not snaps:  # an empty listing says so, and what would fill it
+            what = f" of component {component}" if component else ""
+            out.print(f"no snapshots{what} yet: run `drkit backup`", markup=False)
+            return
         t = Table("id", "time", "component", "source", "tags", "size", "verified")
         for s in snaps:
+            version = s.meta.get("version")  # a named version of a versioned dataset
             t.add_row(
                 s.short_id,
                 s.time[:19].replace("T", " "),
-                s.component,
+                f"{s.component}@{version}" if version else s.component,
                 s.source,
                 ",".join(s.tags),
                 human_size(s.summary.get("bytes", 0)),
