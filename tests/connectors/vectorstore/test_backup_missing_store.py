@@ -52,6 +52,12 @@ def write_plan(tmp: Path, url: str, **extra: object) -> None:
     (tmp / "drkit.yaml").write_text(yaml.safe_dump(doc))
 
 
+def said(capsys: pytest.CaptureFixture[str]) -> str:
+    """What a command printed: per-component lines on stdout, the summary on stderr."""
+    out = capsys.readouterr()
+    return out.out + out.err
+
+
 def snapshots(capsys: pytest.CaptureFixture[str]) -> list[object]:
     capsys.readouterr()
     assert main(["snapshots", "--json"]) == 0
@@ -67,7 +73,7 @@ def test_missing_path_is_refused_and_not_created(
     url = ENGINES[engine].format(path)
     capsys.readouterr()
     assert main(["backup", url, "--component", "kb"]) == 2
-    err = capsys.readouterr().err
+    err = said(capsys)
     assert str(path) in err
     assert "does not exist" in err
     assert "Try:" in err
@@ -75,7 +81,7 @@ def test_missing_path_is_refused_and_not_created(
 
     write_plan(env, url)
     assert main(["backup", "kb"]) == 2
-    assert str(path) in capsys.readouterr().err
+    assert str(path) in said(capsys)
     assert not path.exists()
     assert snapshots(capsys) == []
 
@@ -89,15 +95,16 @@ def test_empty_store_fails_unless_the_plan_expects_it(
     open_vector_store(url).close()  # an existing store without collections
     capsys.readouterr()
     assert main(["backup", url, "--component", "kb"]) == 1
-    assert "has no collections" in capsys.readouterr().err
+    assert "has no collections" in said(capsys)
 
     write_plan(env, url)
     assert main(["backup", "kb"]) == 1
-    assert "allow_empty" in capsys.readouterr().err
+    assert "allow_empty" in said(capsys)
 
     write_plan(env, url, allow_empty=True)
     assert main(["backup", "kb", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+    [result] = json.loads(capsys.readouterr().out)
+    assert result["status"] == "nothing"
     assert snapshots(capsys) == []
 
 
@@ -114,14 +121,14 @@ def test_plan_collection_that_is_absent_fails(
     write_plan(env, url, collections=["docs", "typo"])
     capsys.readouterr()
     assert main(["backup", "kb"]) == 1
-    err = capsys.readouterr().err
+    err = said(capsys)
     assert "'typo'" in err
     assert "docs" in err
     assert snapshots(capsys) == []  # nothing written before the refusal
 
     write_plan(env, url, collections=["docs", "typo"], allow_empty=True)
     assert main(["backup", "kb", "--json"]) == 0
-    written = json.loads(capsys.readouterr().out)
+    written = [w for w in json.loads(capsys.readouterr().out) if w.get("collection")]
     assert [(w["collection"], w["records"]) for w in written] == [("docs", 10)]
 
 
@@ -132,5 +139,5 @@ def test_directory_without_a_store_is_not_written_into(
     path.mkdir()
     capsys.readouterr()
     assert main(["backup", f"qdrant+local://{path}", "--component", "kb"]) == 2
-    assert "is not a qdrant store" in capsys.readouterr().err
+    assert "is not a qdrant store" in said(capsys)
     assert list(path.iterdir()) == []

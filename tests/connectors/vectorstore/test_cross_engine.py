@@ -113,3 +113,22 @@ def test_invalid_target_name_refused_before_writing(
     with pytest.raises(IncompatibleTarget, match="name"):
         load_collection(dst, cfg, [records(cfg, 3, flat=True)], bad)
     assert dst.list_collections() == before
+
+
+def test_what_a_cross_engine_load_cannot_carry_is_reported(
+    open_store: Callable[[str], VectorStore], name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from drkit.connectors.vectorstore.transfer import not_carried
+
+    src, same, other = open_store("pgvector"), open_store("pgvector"), open_store("chroma")
+    cfg = config(name)
+    src.create(cfg)
+    src.import_batches(name, [records(cfg, 3, flat=True)])
+    described = src.describe(name)
+    assert not_carried(described, same) == []
+    notes = not_carried(described, other)
+    assert any("index parameters" in n for n in notes)
+    assert any("typed columns" in n for n in notes)
+    with caplog.at_level("WARNING", logger="drkit.vectorstore"):
+        copy_collection(src, name, other)
+    assert "typed columns" in caplog.text

@@ -141,7 +141,11 @@ def test_lancedb_columns_types_and_nulls(tmp_path: Path, repo: Repository) -> No
             "big": pa.array([2**62 + i for i in range(n)], pa.int64()),
         }
     )
-    db.create_table("docs", data=data)
+    source = db.create_table("docs", data=data)
+    from lancedb.index import BTree, LabelList
+
+    source.create_index("lang", config=BTree())
+    source.create_index("tags", config=LabelList())
     with open_vector_store(f"lancedb://{path}") as store:
         exported = as_dict(store.export("docs"))
         # a null cell is an absent key, not an explicit JSON null
@@ -157,6 +161,8 @@ def test_lancedb_columns_types_and_nulls(tmp_path: Path, repo: Repository) -> No
     assert (row["lang"], row["page"], row["tags"], row["big"]) == ("en", 7, ["a", "t1"], 2**62 + 7)
     assert row["created"] == when + dt.timedelta(days=7)
     assert table.search().where("id = 5").to_list()[0]["page"] is None
+    indexes = {(i.columns[0], str(i.index_type), i.name) for i in table.list_indices()}
+    assert indexes == {("lang", "BTree", "lang_idx"), ("tags", "LabelList", "tags_idx")}
 
 
 # --- pgvector --------------------------------------------------------------------------
@@ -429,4 +435,63 @@ def test_qdrant_document_key_from_the_plan(tmp_path: Path) -> None:
     client = QdrantClient(path=str(path))
     point = client.retrieve("kb2", [3])[0]
     assert point.payload == {"text": "t3", "lang": "en"}  # the application's key, not drkit's
+    client.close()
+
+
+def test_qdrant_sparse_vectors_and_multivectors_are_captured(
+    tmp_path: Path, repo: Repository
+) -> None:
+    from qdrant_client import QdrantClient, models
+
+    path = tmp_path / "q"
+    client = QdrantClient(path=str(path))
+    client.create_collection(
+        "hybrid",
+        vectors_config={
+            "dense": models.VectorParams(size=2, distance=models.Distance.DOT),
+            "colbert": models.VectorParams(
+                size=2,
+                distance=models.Distance.DOT,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM
+                ),
+            ),
+        },
+        sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+    )
+    client.upsert(
+        "hybrid",
+        points=[
+            models.PointStruct(
+                id=i,
+                vector={
+                    "dense": [1.0, float(i)],
+                    "colbert": [[1.0, 0.5 * i], [0.25, 2.0]],
+                    "bm25": models.SparseVector(indices=[i, 100 + i], values=[0.5, 1.25 * i]),
+                },
+                payload={"lang": "en"},
+            )
+            for i in range(6)
+        ],
+    )
+    client.close()
+    round_trip(repo, f"qdrant+local://{path}", "hybrid", "hybrid2")
+
+    client = QdrantClient(path=str(path))
+    params = client.get_collection("hybrid2").config.params
+    assert params.sparse_vectors is not None
+    assert params.sparse_vectors["bm25"].modifier == models.Modifier.IDF
+    assert params.vectors["colbert"].multivector_config is not None
+    point = client.retrieve("hybrid2", [3], with_vectors=True)[0]
+    assert point.payload == {"lang": "en"}
+    assert point.vector["bm25"] == models.SparseVector(indices=[3, 103], values=[0.5, 3.75])
+    assert point.vector["colbert"] == [[1.0, 1.5], [0.25, 2.0]]
+    # the application's hybrid query: sparse search by name
+    hits = client.query_points(
+        "hybrid2",
+        query=models.SparseVector(indices=[103], values=[1.0]),
+        using="bm25",
+        limit=1,
+    ).points
+    assert [h.id for h in hits] == [3]
     client.close()

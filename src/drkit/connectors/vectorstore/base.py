@@ -27,22 +27,27 @@ error); a missing collection :class:`CollectionNotFound`; creating an existing o
 :class:`CollectionExists`; a config or record the engine cannot hold
 :class:`IncompatibleTarget`, raised by :meth:`VectorStore.check_compatible` *before*
 anything is written.
+
+This module is the interface and its contracts only. Around it: :mod:`.records` (the
+canonical batch format), :mod:`.collection` (configs), :mod:`.stream` (export streams
+and their consistency report), :mod:`.support` (helpers the connectors share),
+:mod:`.transfer` (moving collections between stores). Names are re-exported here.
 """
 
 from __future__ import annotations
 
 import abc
-import contextlib
-import logging
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 
+from drkit.connectors.vectorstore.collection import (
+    CollectionConfig,
+    ConsistentCut,
+    Metric,
+    VectorField,
+)
 from drkit.connectors.vectorstore.records import (
     DOCUMENT,
     ID,
@@ -59,121 +64,16 @@ from drkit.connectors.vectorstore.records import (
     vector_column,
     vectors_of,
 )
-from drkit.errors import CollectionExists, CollectionNotFound, IncompatibleTarget
-
-log = logging.getLogger("drkit.vectorstore")
-T = TypeVar("T")
-
-
-class Metric(StrEnum):
-    """Distance metrics, normalised across engines."""
-
-    COSINE = "cosine"
-    DOT = "dot"
-    L2 = "l2"
-
-
-ConsistentCut = Literal["version-pin", "transaction", "count-check"]
-
-
-@dataclass(frozen=True, slots=True)
-class VectorField:
-    """One vector of a record. ``name == ""`` is the default (unnamed) vector."""
-
-    name: str
-    dimension: int
-    metric: Metric
-    #: Engine index parameters as plain JSON data (``{"type": "hnsw", "m": 16, ...}``).
-    #: Informational across engines; the same engine re-creates the index from it.
-    index: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def column(self) -> str:
-        return vector_column(self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class CollectionConfig:
-    """What an engine says about a collection; enough to re-create it elsewhere."""
-
-    name: str
-    vectors: tuple[VectorField, ...]
-    #: Declared payload fields -> engine type name, where the engine declares any
-    #: (Qdrant payload indexes, Milvus/pgvector/LanceDB columns). Chroma declares none.
-    payload_schema: Mapping[str, str] = field(default_factory=dict)
-    engine: str = ""
-    engine_version: str = ""
-    #: Engine-specific extras, plain JSON data (for example pgvector's id column type).
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def default(self) -> VectorField:
-        """The default vector, or the only one; raises if the choice is ambiguous."""
-        for v in self.vectors:
-            if v.name == "":
-                return v
-        if len(self.vectors) == 1:
-            return self.vectors[0]
-        raise IncompatibleTarget(f"collection {self.name!r} has several named vectors")
-
-    @property
-    def dimension(self) -> int:
-        return self.default.dimension
-
-    @property
-    def metric(self) -> Metric:
-        return self.default.metric
-
-    def renamed(self, name: str) -> CollectionConfig:
-        return CollectionConfig(
-            name=name,
-            vectors=self.vectors,
-            payload_schema=self.payload_schema,
-            engine=self.engine,
-            engine_version=self.engine_version,
-            options=self.options,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "vectors": [
-                {
-                    "name": v.name,
-                    "dimension": v.dimension,
-                    "metric": v.metric.value,
-                    "index": dict(v.index),
-                }
-                for v in self.vectors
-            ],
-            "payload_schema": dict(self.payload_schema),
-            "engine": self.engine,
-            "engine_version": self.engine_version,
-            "options": dict(self.options),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CollectionConfig:
-        try:
-            vectors = tuple(
-                VectorField(
-                    name=str(v["name"]),
-                    dimension=int(v["dimension"]),
-                    metric=Metric(v["metric"]),
-                    index=dict(v.get("index", {})),
-                )
-                for v in data["vectors"]
-            )
-            return cls(
-                name=str(data["name"]),
-                vectors=vectors,
-                payload_schema=dict(data.get("payload_schema", {})),
-                engine=str(data.get("engine", "")),
-                engine_version=str(data.get("engine_version", "")),
-                options=dict(data.get("options", {})),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IncompatibleTarget(f"malformed collection config: {exc}") from exc
+from drkit.connectors.vectorstore.stream import CutInfo, ExportStream, count_checked
+from drkit.connectors.vectorstore.support import (
+    brute_force_top_k,
+    check_name_pattern,
+    chunks,
+    exists_as,
+    exists_error,
+    not_found,
+)
+from drkit.errors import IncompatibleTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,51 +98,6 @@ class Capabilities:
     nested_payload: bool = True
     #: Metrics the engine supports.
     metrics: frozenset[Metric] = frozenset(Metric)
-
-
-@dataclass(slots=True)
-class CutInfo:
-    """How consistent an export was; filled in while the stream is consumed."""
-
-    method: ConsistentCut
-    #: The pinned version (LanceDB) or transaction snapshot id (pgvector), if any.
-    version: str | None = None
-    count_before: int | None = None
-    count_after: int | None = None
-    rows: int = 0
-    complete: bool = False
-    #: None when the cut is known consistent; else a sentence for the user.
-    warning: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "version": self.version,
-            "count_before": self.count_before,
-            "count_after": self.count_after,
-            "rows": self.rows,
-            "warning": self.warning,
-        }
-
-
-class ExportStream(Iterator[pa.RecordBatch]):
-    """An iterator of canonical record batches plus, once exhausted, its :class:`CutInfo`.
-
-    Connectors build it from a generator. For ``count-check`` engines the count is taken
-    before and after; if the counts differ, the rows exported differ from them, or an id
-    appears twice, ``cut.warning`` says so (and it is logged): the export is not a
-    consistent cut, because something wrote to the collection meanwhile.
-    """
-
-    def __init__(self, batches: Iterator[pa.RecordBatch], cut: CutInfo) -> None:
-        self._batches = batches
-        self.cut = cut
-
-    def __iter__(self) -> ExportStream:
-        return self
-
-    def __next__(self) -> pa.RecordBatch:
-        return next(self._batches)
 
 
 class VectorStore(abc.ABC):
@@ -424,94 +279,8 @@ class VectorStore(abc.ABC):
         return f"{type(self).__name__}({self.url!r})"
 
 
-def exists_error(name: str) -> CollectionExists:
-    return CollectionExists(f"collection {name!r} already exists")
-
-
-def check_name_pattern(name: str, pattern: re.Pattern[str], engine: str, rule: str) -> None:
-    """Raise :class:`IncompatibleTarget` unless ``name`` matches an engine's naming ``rule``."""
-    if not pattern.fullmatch(name):
-        raise IncompatibleTarget(
-            f"{name!r} is not a valid {engine} collection name ({rule})",
-            hint="choose another name with --collection",
-        )
-
-
-@contextlib.contextmanager
-def exists_as(name: str, marker: str) -> Iterator[None]:
-    """Translate an engine's "already exists" refusal (``marker`` in the message) of a create."""
-    try:
-        yield
-    except IncompatibleTarget as exc:
-        if marker in str(exc):
-            raise exists_error(name) from exc
-        raise
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
-    """``items`` in consecutive lists of at most ``size``."""
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
-def not_found(name: str, url: str) -> CollectionNotFound:
-    return CollectionNotFound(
-        f"no collection {name!r} in {url}",
-        hint="list the collections of the store, or check the collection name",
-    )
-
-
-def count_checked(
-    cut: CutInfo, batches: Iterator[pa.RecordBatch], recount: Any, engine: str, name: str
-) -> Iterator[pa.RecordBatch]:
-    """Wrap a batch generator with the count-check consistency test (see ExportStream)."""
-    seen: set[str] = set()
-    dupes = 0
-    for batch in batches:
-        for i in batch.column(ID).to_pylist():
-            if i in seen:
-                dupes += 1
-            seen.add(i)
-        cut.rows += len(batch)
-        yield batch
-    cut.count_after = int(recount())
-    cut.complete = True
-    problems = []
-    if cut.count_before != cut.count_after:
-        problems.append(f"count changed from {cut.count_before} to {cut.count_after}")
-    if cut.rows != cut.count_after:
-        problems.append(f"{cut.rows} rows exported but the collection counts {cut.count_after}")
-    if dupes:
-        problems.append(f"{dupes} ids were exported twice")
-    if problems:
-        cut.warning = (
-            f"{engine} collection {name!r} changed during the export ({'; '.join(problems)}): "
-            "the snapshot is not a consistent cut; pause writers or snapshot again"
-        )
-        log.warning(cut.warning)
-
-
-def brute_force_top_k(
-    matrix: np.ndarray[Any, Any], query: np.ndarray[Any, Any], metric: Metric, k: int
-) -> list[int]:
-    """Row numbers of the exact top-k of ``query`` in ``matrix`` (best first)."""
-    if len(matrix) == 0:
-        return []
-    q = np.asarray(query, dtype=np.float64)
-    m = np.asarray(matrix, dtype=np.float64)
-    if metric is Metric.L2:
-        score = -np.sum((m - q) ** 2, axis=1)
-    elif metric is Metric.DOT:
-        score = m @ q
-    else:
-        norms = np.linalg.norm(m, axis=1) * (np.linalg.norm(q) or 1.0)
-        norms[norms == 0] = 1.0
-        score = (m @ q) / norms
-    order = np.argsort(-score, kind="stable")[:k]
-    return [int(i) for i in order]
-
-
-#: The interface module also re-exports the record format (drkit.connectors.vectorstore.records).
+#: The interface module also re-exports the record format (``records``), the config types
+#: (``collection``), export streams (``stream``) and the connectors' helpers (``support``).
 __all__ = [
     "DOCUMENT",
     "ID",

@@ -17,7 +17,8 @@ absent key, not an explicit null).
 Same-engine restore: describe records the table's Arrow schema (``options
 ["arrow_schema"]``, base64 of the IPC schema), and a restore into LanceDB creates the
 table with exactly those columns and types (the application's ``where("lang = 'en'")``
-keeps working); import splits the payload back into its columns.
+keeps working); import splits the payload back into its columns, then builds the
+recorded scalar indexes (BTree, Bitmap, LabelList, FTS; vector indexes are not rebuilt).
 
 Rename: LanceDB OSS has no ``rename_table``; on a local path a table is the directory
 ``NAME.lance``, which drkit renames with one atomic ``os.rename``.
@@ -61,6 +62,9 @@ from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 T = TypeVar("T")
 _METRICS = {"cosine": Metric.COSINE, "dot": Metric.DOT, "l2": Metric.L2, "euclidean": Metric.L2}
 META = "drkit.metric."
+#: schema metadata of a restored table: its scalar indexes, built after the first load
+SCALAR_META = "drkit.scalar_indexes"
+_SCALAR_TYPES = ("BTree", "Bitmap", "LabelList", "FTS")
 
 
 class LanceDBStore(VectorStore):
@@ -160,7 +164,14 @@ class LanceDBStore(VectorStore):
             payload_schema=lay["payload_schema"],
             engine=self.engine,
             engine_version=self.engine_version(),
-            options={"arrow_schema": base64.b64encode(schema.serialize()).decode()},
+            options={
+                "arrow_schema": base64.b64encode(schema.serialize()).decode(),
+                "scalar_indexes": [
+                    {"name": i.name, "type": str(i.index_type), "column": i.columns[0]}
+                    for i in self._call(table.list_indices, name)
+                    if str(i.index_type) in _SCALAR_TYPES and len(i.columns) == 1
+                ],
+            },
         )
 
     def count(self, name: str) -> int:
@@ -254,7 +265,21 @@ class LanceDBStore(VectorStore):
         if ID not in schema.names:
             return None
         meta = {f"{META}{v.name or VECTOR}": v.metric.value for v in config.vectors}
+        meta[SCALAR_META] = json.dumps(config.options.get("scalar_indexes", []))
         return schema.with_metadata(meta)
+
+    def _build_scalar_indexes(self, table: Any, name: str) -> None:
+        """Create the recorded scalar indexes a restored table does not have yet."""
+        from lancedb import index
+
+        raw = (table.schema.metadata or {}).get(SCALAR_META.encode())
+        wanted = json.loads(raw) if raw else []
+        have = {tuple(i.columns) for i in self._call(table.list_indices, name)}
+        for idx in wanted:
+            if (idx["column"],) in have or idx["type"] not in _SCALAR_TYPES:
+                continue
+            config = getattr(index, idx["type"])()
+            self._call(partial(table.create_index, idx["column"], config=config, name=idx["name"]))
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         table = self._table(name)
@@ -273,6 +298,8 @@ class LanceDBStore(VectorStore):
                     merge = table.merge_insert(ID).when_matched_update_all()
                     self._call(partial(merge.when_not_matched_insert_all().execute, data), name)
                 written += len(batch)
+        if written:
+            self._build_scalar_indexes(table, name)
         return written
 
     def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:

@@ -105,8 +105,8 @@ def build_pending(conn: Any, schema: str, name: str) -> None:
 
 
 def rename_indexes(conn: Any, schema: str, old: str, new: str) -> None:
-    """Indexes named after ``old`` (PostgreSQL's choice on a restore's temporary table)
-    take ``new``'s name, where that name is free."""
+    """Indexes named ``OLD_...`` (PostgreSQL's choice on a restore's temporary table)
+    become ``NEW_...``, where that name is free."""
     from psycopg import sql
 
     rows = conn.execute(
@@ -114,9 +114,9 @@ def rename_indexes(conn: Any, schema: str, old: str, new: str) -> None:
         [schema, new],
     ).fetchall()
     for (iname,) in rows:
-        if old not in iname:
+        if not iname.startswith(old + "_"):  # PostgreSQL's names: TABLE_pkey, TABLE_col_idx
             continue
-        target = iname.replace(old, new, 1)
+        target = new + iname[len(old) :]
         if len(target.encode()) > 63 or _exists(conn, schema, target):
             continue
         conn.execute(

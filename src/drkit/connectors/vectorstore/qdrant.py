@@ -21,8 +21,14 @@ Mapping to the canonical format:
   once, instead of into a temporary collection and again into a copy. The directory
   moves first: a crash in between leaves the temporary collection (empty, a leftover)
   and a directory no collection names, which ``create`` clears before reusing the name.
-- Unnamed (``""``) and named vectors map one to one. Sparse vectors, multivectors and
-  the Manhattan metric are refused with :class:`IncompatibleTarget`.
+- Unnamed (``""``) and named dense vectors map one to one. The Manhattan metric is
+  refused with :class:`IncompatibleTarget`.
+- Sparse vectors and multivectors (hybrid search, ColBERT) have no column in the
+  canonical format: they travel in the payload, as ``__drkit_sparse.NAME``
+  (``{"indices": [...], "values": [...]}``) and ``__drkit_multivector.NAME`` (a list of
+  vectors), and their config in ``options``. A restore into Qdrant recreates them as
+  vectors; other engines keep them as payload (``not_carried`` reports it). A
+  collection needs at least one dense vector.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 DRKIT_NAMESPACE = uuid.UUID("6f1c9d2e-5b1a-4c47-9a0e-d7c4a1e2f3b4")
 ID_KEY = "__drkit_id"
 DOC_KEY = "__drkit_document"
+SPARSE_KEY = "__drkit_sparse."
+MULTI_KEY = "__drkit_multivector."
 _UINT = re.compile(r"(0|[1-9][0-9]{0,19})")
 
 T = TypeVar("T")
@@ -161,8 +169,11 @@ class QdrantStore(VectorStore):
             raise not_found(name, self.url)
         info = self._call(lambda: self._client.get_collection(name), name)
         params = info.config.params
-        if params.sparse_vectors:
-            raise IncompatibleTarget(f"qdrant collection {name!r} has sparse vectors (unsupported)")
+        sparse = {
+            sname: {"modifier": getattr(sp.modifier, "value", sp.modifier) if sp else None}
+            for sname, sp in (params.sparse_vectors or {}).items()
+        }
+        multi: dict[str, Any] = {}
         raw = params.vectors
         named = {"": raw} if not isinstance(raw, dict) else raw
         hnsw = info.config.hnsw_config
@@ -171,7 +182,14 @@ class QdrantStore(VectorStore):
             if vp is None:
                 continue
             if vp.multivector_config is not None:
-                raise IncompatibleTarget(f"qdrant vector {vname!r} is a multivector (unsupported)")
+                multi[vname] = {
+                    "size": int(vp.size),
+                    "distance": getattr(vp.distance, "value", vp.distance),
+                    "comparator": getattr(
+                        vp.multivector_config.comparator, "value", vp.multivector_config.comparator
+                    ),
+                }
+                continue
             h = vp.hnsw_config or hnsw
             vectors.append(
                 VectorField(
@@ -185,12 +203,22 @@ class QdrantStore(VectorStore):
             k: str(getattr(v.data_type, "value", v.data_type))
             for k, v in (info.payload_schema or {}).items()
         }
+        if not vectors:
+            raise IncompatibleTarget(
+                f"qdrant collection {name!r} has no dense vector (drkit needs one per record)"
+            )
+        options: dict[str, Any] = {}
+        if sparse:
+            options["sparse_vectors"] = sparse
+        if multi:
+            options["multivectors"] = multi
         return CollectionConfig(
             name=name,
             vectors=tuple(vectors),
             payload_schema=schema,
             engine=self.engine,
             engine_version=self.engine_version(),
+            options=options,
         )
 
     def _metric(self, distance: Any, name: str) -> Metric:
@@ -242,6 +270,16 @@ class QdrantStore(VectorStore):
             vector = p.vector if isinstance(p.vector, dict) else {"": p.vector}
             for v in config.vectors:
                 vecs[v.name].append(vector[v.name])
+            for sname in config.options.get("sparse_vectors", {}):
+                sv = vector.get(sname)
+                if sv is not None:
+                    payload[SPARSE_KEY + sname] = {
+                        "indices": [int(i) for i in sv.indices],
+                        "values": [float(x) for x in sv.values],
+                    }
+            for mname in config.options.get("multivectors", {}):
+                if vector.get(mname) is not None:
+                    payload[MULTI_KEY + mname] = [[float(x) for x in row] for row in vector[mname]]
         return make_batch(config, ids, vecs, payloads, docs)
 
     def _create(self, config: CollectionConfig, name: str) -> None:
@@ -260,15 +298,36 @@ class QdrantStore(VectorStore):
                 )
             return m.VectorParams(size=v.dimension, distance=dist[v.metric], hnsw_config=hnsw)
 
-        if len(config.vectors) == 1 and config.vectors[0].name == "":
+        same = config.engine == self.engine
+        multi = config.options.get("multivectors", {}) if same else {}
+        sparse = config.options.get("sparse_vectors", {}) if same else {}
+        if len(config.vectors) == 1 and config.vectors[0].name == "" and not multi:
             vectors_config: Any = params(config.vectors[0])
         else:
             vectors_config = {v.name: params(v) for v in config.vectors}
+            for mname, mv in multi.items():
+                vectors_config[mname] = m.VectorParams(
+                    size=mv["size"],
+                    distance=m.Distance(mv["distance"]),
+                    multivector_config=m.MultiVectorConfig(
+                        comparator=m.MultiVectorComparator(mv["comparator"])
+                    ),
+                )
+        sparse_config = {
+            sname: m.SparseVectorParams(
+                modifier=m.Modifier(sp["modifier"]) if sp["modifier"] else None
+            )
+            for sname, sp in sparse.items()
+        } or None
         if self._path is not None:  # a directory left by a rename cut short is no collection
             orphan = self._path / "collection" / name
             if orphan.is_dir() and not self._exists(name):
                 shutil.rmtree(orphan)
-        self._call(lambda: self._client.create_collection(name, vectors_config=vectors_config))
+        self._call(
+            lambda: self._client.create_collection(
+                name, vectors_config=vectors_config, sparse_vectors_config=sparse_config
+            )
+        )
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         config = self.describe(name)
@@ -288,14 +347,28 @@ class QdrantStore(VectorStore):
                         payload[ID_KEY] = rid
                     if docs[i] is not None:
                         payload[self._doc_key] = docs[i]
-                    if len(vecs) == 1 and "" in vecs:
+                    extra = self._extra_vectors(config, payload)
+                    if len(vecs) == 1 and "" in vecs and not extra:
                         vector: Any = vecs[""][i].tolist()
                     else:
-                        vector = {k: arr[i].tolist() for k, arr in vecs.items()}
+                        vector = {k: arr[i].tolist() for k, arr in vecs.items()} | extra
                     points.append(m.PointStruct(id=pid, vector=vector, payload=payload))
                 self._upsert(name, points)
                 written += len(batch)
         return written
+
+    def _extra_vectors(self, config: CollectionConfig, payload: dict[str, Any]) -> dict[str, Any]:
+        """Sparse vectors and multivectors the collection has, out of the payload."""
+        out: dict[str, Any] = {}
+        for sname in config.options.get("sparse_vectors", {}):
+            sv = payload.pop(SPARSE_KEY + sname, None)
+            if sv is not None:
+                out[sname] = self._models.SparseVector(indices=sv["indices"], values=sv["values"])
+        for mname in config.options.get("multivectors", {}):
+            mv = payload.pop(MULTI_KEY + mname, None)
+            if mv is not None:
+                out[mname] = mv
+        return out
 
     def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
         if not self._exists(name):

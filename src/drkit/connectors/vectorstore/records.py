@@ -17,7 +17,7 @@ import pyarrow as pa
 from drkit.errors import IncompatibleTarget
 
 if TYPE_CHECKING:
-    from drkit.connectors.vectorstore.base import CollectionConfig
+    from drkit.connectors.vectorstore.collection import CollectionConfig
 
 ID = "id"
 VECTOR = "vector"

@@ -43,6 +43,50 @@ def map_config(
     return mapped, renames
 
 
+#: what an engine's recorded schema holds that another engine does not rebuild
+_ENGINE_SCHEMA = {
+    "pgvector": ("ddl", "the table's typed columns, id type, constraints and indexes"),
+    "lancedb": ("arrow_schema", "the table's typed columns"),
+    "milvus": ("schema", "the declared fields, primary key type and partitions"),
+    "chroma": ("metadata", "the collection metadata"),
+}
+
+
+def not_carried(config: CollectionConfig, store: VectorStore) -> list[str]:
+    """What a load of ``config`` into ``store`` cannot carry, one sentence each.
+
+    Empty for a restore into the same engine. Callers report these before writing
+    (:func:`load_collection` logs them); the records themselves are always carried.
+    """
+    notes: list[str] = []
+    if not store.capabilities.named_vectors and len(config.vectors) == 1 and config.vectors[0].name:
+        notes.append(
+            f"named vector {config.vectors[0].name!r} becomes {store.engine}'s default vector"
+        )
+    if config.engine == store.engine:
+        return notes
+    for v in config.vectors:
+        if v.index:
+            notes.append(
+                f"index parameters of vector {v.name or 'default'!r} ({config.engine}: "
+                f"{dict(v.index)}) are not carried into {store.engine}; it builds its own index"
+            )
+    for key, what in (("sparse_vectors", "sparse vectors"), ("multivectors", "multivectors")):
+        if config.options.get(key):
+            names = ", ".join(sorted(config.options[key]))
+            notes.append(
+                f"{what} ({names}) stay in the payload in {store.engine} "
+                f"(as __drkit_{'sparse' if key == 'sparse_vectors' else 'multivector'}.NAME)"
+            )
+    key, what = _ENGINE_SCHEMA.get(config.engine, ("", ""))
+    if key and config.options.get(key):
+        notes.append(
+            f"{what} ({config.engine}) are not rebuilt in {store.engine}: their values "
+            "travel in the payload"
+        )
+    return notes
+
+
 def rename_columns(
     batches: Iterable[pa.RecordBatch], renames: dict[str, str]
 ) -> Iterator[pa.RecordBatch]:
@@ -82,6 +126,8 @@ def load_collection(
     temporary collection, and a partly copied ``name``, are dropped.
     """
     mapped, renames = map_config(config, store)
+    for note in not_carried(config, store):
+        log.warning("loading %r into %s: %s", name, store.engine, note)
     store.check_name(name)
     if name in store.list_collections():
         raise exists_error(name)

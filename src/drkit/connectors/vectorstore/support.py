@@ -1,0 +1,76 @@
+"""Helpers the connectors share: error builders, naming rules, chunking, exact top-k.
+
+Not part of the interface (:mod:`drkit.connectors.vectorstore.base`); connectors import
+them from here (``base`` re-exports them for older imports).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from drkit.connectors.vectorstore.collection import Metric
+from drkit.errors import CollectionExists, CollectionNotFound, IncompatibleTarget
+
+T = TypeVar("T")
+
+
+def exists_error(name: str) -> CollectionExists:
+    return CollectionExists(f"collection {name!r} already exists")
+
+
+def check_name_pattern(name: str, pattern: re.Pattern[str], engine: str, rule: str) -> None:
+    """Raise :class:`IncompatibleTarget` unless ``name`` matches an engine's naming ``rule``."""
+    if not pattern.fullmatch(name):
+        raise IncompatibleTarget(
+            f"{name!r} is not a valid {engine} collection name ({rule})",
+            hint="choose another name with --collection",
+        )
+
+
+@contextlib.contextmanager
+def exists_as(name: str, marker: str) -> Iterator[None]:
+    """Translate an engine's "already exists" refusal (``marker`` in the message) of a create."""
+    try:
+        yield
+    except IncompatibleTarget as exc:
+        if marker in str(exc):
+            raise exists_error(name) from exc
+        raise
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """``items`` in consecutive lists of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def not_found(name: str, url: str) -> CollectionNotFound:
+    return CollectionNotFound(
+        f"no collection {name!r} in {url}",
+        hint="list the collections of the store, or check the collection name",
+    )
+
+
+def brute_force_top_k(
+    matrix: np.ndarray[Any, Any], query: np.ndarray[Any, Any], metric: Metric, k: int
+) -> list[int]:
+    """Row numbers of the exact top-k of ``query`` in ``matrix`` (best first)."""
+    if len(matrix) == 0:
+        return []
+    q = np.asarray(query, dtype=np.float64)
+    m = np.asarray(matrix, dtype=np.float64)
+    if metric is Metric.L2:
+        score = -np.sum((m - q) ** 2, axis=1)
+    elif metric is Metric.DOT:
+        score = m @ q
+    else:
+        norms = np.linalg.norm(m, axis=1) * (np.linalg.norm(q) or 1.0)
+        norms[norms == 0] = 1.0
+        score = (m @ q) / norms
+    order = np.argsort(-score, kind="stable")[:k]
+    return [int(i) for i in order]
