@@ -137,7 +137,7 @@ def leftovers_cmd(
     from drkit.workspace.protect import vector_target
 
     url, _ = vector_target(load_plan_if_any(plan), target)
-    with open_vector_store(url) as store:
+    with open_vector_store(url, create=False) as store:
         found = leftovers(store)
         for name in found if remove else []:
             store.drop(name, missing_ok=True)

@@ -209,7 +209,7 @@ class Workspace:
         return checks
 
     def _vector_restore_test(self, comp: VectorStoreModel, repo: Repository) -> list[RestoreCheck]:
-        with open_vector_store(str(comp.engine)) as store:
+        with open_vector_store(str(comp.engine), create=False) as store:
             names = list(comp.collections) or sorted(
                 {str(s.meta.get("collection")) for s in vector_snapshots(repo, comp.name)}
             )

@@ -141,3 +141,19 @@ def test_directory_without_a_store_is_not_written_into(
     assert main(["backup", f"qdrant+local://{path}", "--component", "kb"]) == 2
     assert "is not a qdrant store" in said(capsys)
     assert list(path.iterdir()) == []
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_verify_and_leftovers_never_create_the_store(
+    engine: str, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The siblings of backup: a restore test or a leftovers listing of a mistyped path
+    is bad input, and creates nothing there."""
+    path = env / "no-such-store"
+    write_plan(env, ENGINES[engine].format(path))
+    capsys.readouterr()
+    assert main(["verify", "kb"]) == 2
+    assert str(path) in said(capsys)
+    assert main(["snapshot", "leftovers", "kb"]) == 2
+    assert str(path) in said(capsys)
+    assert not path.exists()
