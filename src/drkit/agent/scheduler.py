@@ -121,10 +121,14 @@ class Scheduler:
             return []
         now = self.clock()
         started = []
-        for job in self.jobs:
-            if only is not None and job.id not in only:
-                continue
-            if self.next_due(job) > now or self.waiting_for(job) is not None:
+        # the longest-waiting first: a job listed late is not starved by early ones
+        due = sorted(
+            (d, i, job)
+            for i, job in enumerate(self.jobs)
+            if (only is None or job.id in only) and (d := self.next_due(job)) <= now
+        )
+        for _, _, job in due:
+            if self.waiting_for(job) is not None:
                 continue
             thread = threading.Thread(
                 target=self._execute, args=(job,), name=f"drkit-agent {job.id}", daemon=True
