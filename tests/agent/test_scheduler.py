@@ -163,7 +163,8 @@ def test_transient_failure_is_retried_permanent_is_not(history: History) -> None
     sched.step()
     sched.join(5)
     t, p = history.last("t"), history.last("p")
-    assert t is not None and p is not None
+    assert t is not None
+    assert p is not None
     assert (t.status, t.attempts, t.summary) == ("ok", 3, "ok at last")
     assert (p.status, p.attempts) == ("failed", 1)
     assert p.error == "restore test failed: checksum mismatch"
@@ -190,8 +191,10 @@ def test_a_crashing_job_is_recorded_not_fatal(history: History) -> None:
     sched.step()
     sched.join(5)
     x, y = history.last("x"), history.last("y")
-    assert x is not None and x.error == "ZeroDivisionError: bug"
-    assert y is not None and y.status == "ok"
+    assert x is not None
+    assert x.error == "ZeroDivisionError: bug"
+    assert y is not None
+    assert y.status == "ok"
 
 
 def test_jitter_is_seeded_and_bounded(tmp_path: Path) -> None:
@@ -199,7 +202,10 @@ def test_jitter_is_seeded_and_bounded(tmp_path: Path) -> None:
         state = StateStore(tmp_path / f"s{seed}-{len(list(tmp_path.iterdir()))}.db")
         clock = Clock()
         sched = Scheduler(
-            [_job("a", 60), _job("b", 60)], History(state), Policy(jitter=30, seed=seed), clock=clock
+            [_job("a", 60), _job("b", 60)],
+            History(state),
+            Policy(jitter=30, seed=seed),
+            clock=clock,
         )
         sched.step()
         sched.join(5)
@@ -221,5 +227,7 @@ def test_stop_starts_nothing_and_cuts_retry_waits(history: History) -> None:
     sched.stop()
     assert sched.join(5) == []  # the 30 s backoff did not hold the stop
     last = history.last("f")
-    assert last is not None and last.status == "failed" and last.attempts < 6
+    assert last is not None
+    assert last.status == "failed"
+    assert last.attempts < 6
     assert sched.step() == []
