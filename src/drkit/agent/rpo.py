@@ -20,6 +20,7 @@ from drkit.errors import DrkitError, RepositoryNotFound
 from drkit.plan.analysis import achievable_rpo, replicas_of
 from drkit.plan.models import Component
 from drkit.repository import Repository, Snapshot
+from drkit.workspace.access import credentials, repository_at, repository_credentials
 from drkit.workspace.workspace import Workspace
 
 
@@ -90,8 +91,14 @@ def measure_rpo(ws: Workspace, now: float | None = None) -> list[MeasuredRpo]:
         verified: set[str] = set()
         error = None
         try:
+            # the credentials the agent's copy used (a replica without its own password
+            # source: DRKIT_TO_PASSWORD, else DRKIT_PASSWORD), so rpo reads what copy wrote
+            if repo_name == ws.plan.repositories.primary.name:
+                url, password = credentials(None, ws.plan_path)
+            else:
+                url, password = repository_credentials(repo_name, ws.plan_path, "TO")
             with contextlib.ExitStack() as stack:
-                repo: Repository = stack.enter_context(ws.stack().open_repository(repo_name))
+                repo: Repository = stack.enter_context(repository_at(url, password))
                 snaps = repo.snapshots()
                 verified = {v.snapshot for v in repo.verifications()}
         except RepositoryNotFound:

@@ -102,6 +102,24 @@ def prepare(plan_path: Path) -> tuple[Workspace, list[Job]]:
         raise
 
 
+def preflight(ws: Workspace) -> None:
+    """Refuse to start without a primary repository (every job would fail on it); a
+    store that cannot be reached right now is not refused (its jobs retry and report)."""
+    from drkit.connectors.objectstore.registry import open_store
+    from drkit.errors import StorageError
+
+    primary = ws.plan.repositories.primary
+    try:
+        missing = not open_store(primary.url).exists("config")
+    except StorageError:
+        return
+    if missing:
+        raise UsageError(
+            f"no repository at {primary.url} (the plan's primary {primary.name!r})",
+            hint="create it first: drkit repo init",
+        )
+
+
 def run_agent(
     plan_path: Path,
     options: AgentOptions,
@@ -110,8 +128,13 @@ def run_agent(
     on_ready: Callable[[AgentReport], None] | None = None,
 ) -> AgentReport:
     """Run the plan's cadence until stopped (see the module docstring)."""
-    ws, jobs = prepare(plan_path)
     listen = parse_listen(options.listen) if options.listen else None
+    ws, jobs = prepare(plan_path)
+    try:
+        preflight(ws)
+    except BaseException:
+        ws.close()
+        raise
     runs: list[RunRecord] = []
     lock = threading.Lock()
 
