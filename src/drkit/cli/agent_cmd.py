@@ -82,10 +82,15 @@ def run_cmd(
     def ready(report: Any) -> None:
         if report.listen:
             err_console.print(
-                f"agent: /metrics and /healthz on http://{report.listen}", markup=False, emoji=False
+                f"agent: /metrics and /healthz on http://{report.listen}",
+                markup=False,
+                emoji=False,
+                soft_wrap=True,
             )
         if report.endpoint_note:
-            err_console.print(f"agent: {report.endpoint_note}", markup=False, emoji=False)
+            err_console.print(
+                f"agent: {report.endpoint_note}", markup=False, emoji=False, soft_wrap=True
+            )
 
     def ran(run: Any) -> None:
         if not json_:
