@@ -161,9 +161,76 @@ def test_command_on_a_bare_install(bare_project: Path, args: list[str], extra: s
 def test_vector_component_backup_names_the_engine_extra(tmp_path: Path) -> None:
     assert run_bare(["init", "."], tmp_path).returncode == 0  # kb on qdrant+local
     assert run_bare(["repo", "init"], tmp_path).returncode == 0
+    (tmp_path / "qdrant").mkdir()  # an (empty) Qdrant local store, so the engine opens
+    (tmp_path / "qdrant" / "meta.json").write_text('{"collections": {}, "aliases": {}}')
     proc = run_bare(["backup", "kb"], tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "pip install 'drkit[qdrant]'" in proc.stderr
     snaps = run_bare(["snapshots", "--json"], tmp_path)
     assert json.loads(snaps.stdout) == [] or "kb" not in snaps.stdout  # nothing half-written
+
+
+def _bare_venv(cache_dir: Path) -> Path:
+    """A real venv with drkit's core dependencies only (from the package index, as
+    `pip install drkit` would), drkit itself from this checkout on PYTHONPATH;
+    cached under pytest's cache directory, keyed by the core dependency list."""
+    import hashlib
+    import venv
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = sorted(project["dependencies"])
+    key = hashlib.sha256("\n".join([sys.version, *deps]).encode()).hexdigest()[:12]
+    root = cache_dir / f"venv-{key}"
+    python = root / "bin" / "python"
+    if (root / ".complete").exists():
+        return python
+    venv.EnvBuilder(with_pip=True, clear=True).create(root)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *deps],
+        check=True,
+        timeout=600,
+    )
+    (root / ".complete").write_text(key)
+    return python
+
+
+def test_a_real_bare_venv_shows_no_traceback(pytestconfig: pytest.Config, tmp_path: Path) -> None:
+    assert pytestconfig.cache is not None
+    python = _bare_venv(Path(pytestconfig.cache.mkdir("drkit-bare-install")))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRKIT_", "VIRTUAL_ENV"))}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(ROOT / "src"), DRKIT_PASSWORD="pw")
+    env["DRKIT_KDF"] = "fast"
+
+    def drkit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(python), "-m", "drkit", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    probe = subprocess.run(
+        [str(python), "-c", "import starlette"], capture_output=True, env=env, timeout=60
+    )
+    assert probe.returncode != 0  # really bare: no extra is importable
+    for args, code in (
+        (["init", "--local"], 0),
+        (["plan", "check"], 0),
+        (["repo", "init"], 0),
+        (["backup"], 0),
+        (["verify", "train"], 0),
+        (["drill", "list"], 0),
+        (["drill", "history"], 0),
+        (["gateway", "serve", "--port", "0"], 2),
+        (["simulate", "provider", "--dialect", "openai", "--port", "0"], 2),
+        (["gameday"], 2),
+        (["demo", "--dir", "demo-out"], 2),
+    ):
+        proc = drkit(*args)
+        assert "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert proc.returncode == code, (args, proc.stderr)
+        if code == 2:
+            assert "pip install 'drkit[" in proc.stderr, (args, proc.stderr)

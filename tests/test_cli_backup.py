@@ -67,11 +67,13 @@ def test_backup_attempts_every_component_and_reports_each(
     assert " of last:" in lines[1]
     assert "1 files" in lines[0]
     assert lines[2] == f"empty: nothing to back up: {tmp_path / 'empty'} holds no file"
-    assert lines[3].startswith("FAILED missing: ")  # failures last
-    assert "no-such-dir does not exist" in lines[3]
-    assert "datasets[1].path" in lines[3]  # names the plan field (and its line)
-    assert "drkit.yaml:" in lines[3]
-    assert lines[4].strip().startswith("Try: ")
+    assert len(lines) == 3  # failures go to stderr, after the results
+    errors = captured.err.strip().splitlines()
+    assert errors[0].startswith("FAILED missing: ")
+    assert "no-such-dir does not exist" in errors[0]
+    assert "datasets[1].path" in errors[0]  # names the plan field (and its line)
+    assert "drkit.yaml:" in errors[0]
+    assert errors[1].strip().startswith("Try: ")
     assert "2 of 4 backup(s) protected nothing" in captured.err
 
     assert main(["snapshots", "--plan", str(plan), "--json"]) == 0
@@ -98,7 +100,7 @@ def test_backup_of_bad_input_only_exits_2_and_of_good_input_0(
     plan = _plan(tmp_path)
     assert main(["repo", "init", "--plan", str(plan)]) == 0
     assert main(["backup", "missing", "--plan", str(plan)]) == 2
-    assert "FAILED missing" in capsys.readouterr().out
+    assert "FAILED missing" in capsys.readouterr().err
     assert main(["backup", "first", "last", "--plan", str(plan)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2
@@ -121,6 +123,8 @@ def test_verify_of_a_snapshot_that_holds_nothing_fails(
     out = capsys.readouterr().out
     assert "restore test FAILED" in out
     assert "there was nothing to verify" in out
+    with Workspace.load(plan) as ws, ws.stack().open_repository("primary") as repo:
+        assert repo.verifications() == []  # an empty snapshot is never marked verified
     assert main(["backup", "first", "--plan", str(plan)]) == 0
     assert main(["verify", "first", "--plan", str(plan)]) == 0
     with Workspace.load(plan) as ws:
@@ -160,3 +164,27 @@ def test_a_dataset_url_path_is_an_object_store_job_and_versioned_datasets_are_ma
         ("last", "files", False),
     ]
     assert jobs[1].source.startswith("s3://bucket/train")
+
+
+@pytest.mark.usefixtures("env")
+def test_an_interrupted_backup_says_what_it_wrote_and_what_it_did_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import drkit.workspace.protect as protect
+
+    plan = _plan(tmp_path)
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    real = protect.backup_path
+
+    def ctrl_c_on_last(repo: Any, path: Path, **kw: Any) -> Any:
+        if kw["component"] == "last":
+            raise KeyboardInterrupt
+        return real(repo, path, **kw)
+
+    monkeypatch.setattr(protect, "backup_path", ctrl_c_on_last)
+    capsys.readouterr()
+    assert main(["backup", "--plan", str(plan)]) == 130
+    captured = capsys.readouterr()
+    assert " of first:" in captured.out  # the snapshot written before Ctrl-C is named
+    assert "FAILED missing" in captured.out
+    assert "interrupted: not backed up: last, empty" in captured.err

@@ -101,3 +101,16 @@ def test_drill_history_refuses_a_limit_below_one(
 ) -> None:
     assert main(["drill", "history", "--limit", limit, "--plan", str(plan)]) == 2
     assert "--limit must be 1 or more" in capsys.readouterr().err
+
+
+def test_an_empty_snapshot_listing_says_so(
+    plan: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DRKIT_KDF", "fast")
+    monkeypatch.setenv("DRKIT_PASSWORD", "pw")
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    capsys.readouterr()
+    assert main(["snapshots", "--plan", str(plan)]) == 0
+    assert "no snapshots yet: run `drkit backup`" in capsys.readouterr().out
+    assert main(["snapshots", "--plan", str(plan), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

@@ -64,7 +64,8 @@ def test_init_refuses_to_overwrite(plan_file: Path, capsys: pytest.CaptureFixtur
     assert "Try: pass --force" in err
     assert plan_file.read_text() == "mine\n"  # untouched
     assert main(["init", str(plan_file.parent), "--force", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"path": str(plan_file)}
+    # every JSON object carries its schema_version (a deliberate addition)
+    assert json.loads(capsys.readouterr().out) == {"schema_version": 1, "path": str(plan_file)}
     assert "version: 1" in plan_file.read_text()
     assert [p.name for p in plan_file.parent.iterdir()] == ["drkit.yaml"]  # no temp files
 
@@ -307,7 +308,8 @@ def test_init_local_writes_a_plan_that_passes_with_sample_data(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["init", "--local", str(tmp_path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"path": str(tmp_path / "drkit.yaml")}
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"schema_version": 1, "path": str(tmp_path / "drkit.yaml")}
     assert main(["plan", "check", "--plan", str(tmp_path / "drkit.yaml")]) == 0
     assert len(list((tmp_path / "data" / "train").iterdir())) == 4
     assert len(list((tmp_path / "evals" / "golden").iterdir())) == 10

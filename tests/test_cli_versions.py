@@ -96,6 +96,10 @@ def test_versions_are_kept_by_forget_unless_named(
     assert [r["component"] for r in gone["remove"]] == ["train"]
     left = _run(capsys, ["snapshots", "-c", "train"])
     assert sorted(s["meta"]["version"] for s in left) == ["v1", "v2"]
+    assert main(["snapshots", "-c", "train"]) == 0
+    table = capsys.readouterr().out
+    assert "train@v1" in table
+    assert "train@v2" in table
     # a version restores by name
     out = starter.parent / "restored-v1"
     assert _run(capsys, ["restore", "train@v1", "--to", str(out)])["files"] == 1

@@ -310,6 +310,13 @@ def test_model_dataset_version_exists_needs_state(starter_data: Data, from_data:
     [violation] = [v for v in lint(plan, ctx) if v.rule == "DR304"]
     assert "train@v1" in violation.message
     assert violation.field == "models[0].trained_on[0].version"
+    assert violation.severity == Severity.ERROR
+    assert "versions: v0" in violation.message
+    # day one: the dataset has no version at all yet -> a warning, not an error, not silence
+    never = LintContext(dataset_versions=lambda name: set())
+    [first] = [v for v in lint(plan, never) if v.rule == "DR304"]
+    assert first.severity == Severity.WARNING
+    assert "no version in the repository yet" in first.message
     ok = LintContext(dataset_versions=lambda name: {"v1"})
     assert not [v for v in lint(plan, ok) if v.rule == "DR304"]
 

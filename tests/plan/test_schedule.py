@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
@@ -85,6 +85,17 @@ def test_day_of_month_or_day_of_week() -> None:
     # cron's rule: when both are restricted, either matches (the 1st, and every Monday)
     cron = SCHEDULE.validate_python("0 0 1 * mon")
     assert cron.max_gap() <= 7 * 24 * HOUR
+
+
+def test_a_day_field_starting_with_a_star_means_and() -> None:
+    # Debian cron (cronsim): "*/2" restricts the day of month but starts with "*", so both
+    # day fields must match: odd days of the month that are Mondays
+    cron = SCHEDULE.validate_python("0 0 */2 * mon")
+    monday_the_2nd = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # even day: not a match
+    assert cron.next_after(monday_the_2nd - timedelta(minutes=1)) == datetime(
+        2026, 11, 9, 0, 0, tzinfo=UTC
+    )
+    assert cron.max_gap() > 7 * 24 * HOUR
 
 
 def test_retention_span() -> None:

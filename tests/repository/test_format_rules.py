@@ -168,3 +168,14 @@ def test_c1_copy_writes_blobs_then_index_then_snapshot(tmp_path: Path, sample_tr
     assert result.packs_verified > 0  # read back what it wrote before reporting success
     src.close()
     dst.close()
+
+
+def test_lg1_the_ledger_holds_each_record_twice_object_first(rec: Recording) -> None:
+    repo = _repo(rec)
+    snap = snapshot_files(repo, "c", {"a": b"payload"})
+    vid = repo.mark_verified(snap.id, {"by": "test"})
+    repo.close()
+    puts = _puts(rec)
+    for kind, rid in (("snapshots", snap.id), ("verifications", vid)):
+        assert rec.get(f"ledger/{kind}/{rid}") == rec.get(f"{kind}/{rid}")
+        assert puts.index(f"{kind}/{rid}") < puts.index(f"ledger/{kind}/{rid}")

@@ -68,15 +68,26 @@ def backup_cmd(
             all_components=all_,
         )
         before = set(r.snapshot_ids())
+        results: list[Any] = []
         try:
-            results = backup_each(
+            backup_each(
                 r,
                 jobs,
                 tags=tuple(tag or ()),
                 full=full,
                 progress=_job_progress(json_),
                 version=version,
+                into=results,
             )
+        except KeyboardInterrupt:
+            # say what was written before the interruption, then stop (exit 130)
+            left = [j.component for j in jobs[len(results) :]]
+            with contextlib.suppress(DrkitError):
+                render_results(results, skipped, json_)
+            err_console.print(
+                f"interrupted: not backed up: {', '.join(left)}", markup=False, soft_wrap=True
+            )
+            raise
         except _Terminated:
             # the repository lock was released on the way out (backup_path's context)
             done = sorted(set(r.snapshot_ids()) - before)
@@ -162,15 +173,15 @@ def render_results(results: list[Any], skipped: list[Any], json_: bool) -> None:
                     )
         for r in nothing:
             out.print(f"{r.job.component}: {r.message}", markup=False, soft_wrap=True)
-        for r in failed:
-            out.print(
+        for r in failed:  # errors go to stderr (as restic's), results stay on stdout
+            err_console.print(
                 f"[red]FAILED[/] {escape(r.job.component)}: {escape(r.message)}",
                 markup=True,
                 soft_wrap=True,
             )
             hint = getattr(r.error, "hint", None)
             if hint:
-                out.print(f"  Try: {hint}", markup=False, soft_wrap=True)
+                err_console.print(f"  Try: {hint}", markup=False, soft_wrap=True)
         if not results:
             out.print(
                 "nothing due to back up (--all backs up every component)"
@@ -208,12 +219,17 @@ def snapshots_cmd(
         verified = {v.snapshot for v in r.verifications()}
 
     def render(out: Console) -> None:
+        if not snaps:  # an empty listing says so, and what would fill it
+            what = f" of component {component}" if component else ""
+            out.print(f"no snapshots{what} yet: run `drkit backup`", markup=False)
+            return
         t = Table("id", "time", "component", "source", "tags", "size", "verified")
         for s in snaps:
+            version = s.meta.get("version")  # a named version of a versioned dataset
             t.add_row(
                 s.short_id,
                 s.time[:19].replace("T", " "),
-                s.component,
+                f"{s.component}@{version}" if version else s.component,
                 s.source,
                 ",".join(s.tags),
                 human_size(s.summary.get("bytes", 0)),

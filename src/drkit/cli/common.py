@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,16 +28,95 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 DEFAULT_PLAN = Path("drkit.yaml")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+#: the version of the shape of every JSON object drkit prints (``--json``); bumped when
+#: a field is removed or changes meaning, not when one is added
+SCHEMA_VERSION = 1
+#: the width of output that is not a terminal (a pipe, a file, CI): wide enough that
+#: nothing is hard-wrapped; tables still size to their content
+PIPE_WIDTH = 4096
+
+
+def _width(stream: Any) -> int | None:
+    """``None`` (Rich decides: the terminal's width, or ``COLUMNS``) on a terminal or when
+    ``COLUMNS`` is set, else :data:`PIPE_WIDTH`."""
+    if "COLUMNS" in os.environ:
+        return None
+    try:
+        return None if stream.isatty() else PIPE_WIDTH
+    except (AttributeError, ValueError):
+        return PIPE_WIDTH
+
+
+console = Console(highlight=False, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with one representation per kind: times as RFC 3339 strings (UTC),
+    integral floats as integers, paths as strings, tuples and sets as lists."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [json_ready(v) for v in items]
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, datetime):
+        when = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def rfc3339(epoch: float) -> str:
+    """A Unix time as RFC 3339 in UTC, e.g. ``2026-12-01T23:50:00.123Z``."""
+    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def dump_json(data: Any) -> str:
+    """The JSON text of a command's result: objects carry ``schema_version``."""
+    doc = json_ready(data)
+    if isinstance(doc, dict) and "schema_version" not in doc:
+        doc = {"schema_version": SCHEMA_VERSION, **doc}
+    return json.dumps(doc, indent=2)
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Console], None]) -> None:
     """Print ``data`` as JSON when ``as_json``, else call ``render`` with the console."""
     if as_json:
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        sys.stdout.write(dump_json(data) + "\n")
+        _OUTPUT["json_printed"] = True
     else:
         render(console)
+
+
+#: whether this command already printed its JSON result (then an error after it, e.g. a
+#: failed check, is said on stderr only: stdout stays one JSON document)
+_OUTPUT = {"json_printed": False}
+
+
+def json_printed() -> bool:
+    return _OUTPUT["json_printed"]
+
+
+def reset_output() -> None:
+    _OUTPUT["json_printed"] = False
+
+
+def json_error(exc: Exception, *, hint: str | None, exit_code: int) -> str:
+    """The JSON object printed on stdout for an error under ``--json``."""
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "error": {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "hint": hint,
+            "exit_code": exit_code,
+        },
+    }
+    return json.dumps(doc, indent=2)
 
 
 class JsonLogFormatter(logging.Formatter):

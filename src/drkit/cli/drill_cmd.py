@@ -6,7 +6,6 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,7 +14,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, console, emit, err_console
+from drkit.cli.common import (
+    DEFAULT_PLAN,
+    JsonOption,
+    PlanOption,
+    console,
+    emit,
+    err_console,
+    rfc3339,
+)
 from drkit.errors import CheckFailed
 from drkit.extras import require as require_extra
 
@@ -35,10 +42,6 @@ def _fmt(seconds: float | None) -> str:
     from drkit.drills.report import fmt_seconds
 
     return fmt_seconds(seconds)
-
-
-def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _step_printer(json_: bool) -> Any:
@@ -213,7 +216,7 @@ def history_cmd(
         rows.append(
             {
                 "id": rec.id,
-                "at": rec.at,
+                "at": rfc3339(rec.at),
                 "scenario": rec.scenario,
                 "verdict": rec.verdict,
                 "rto_s": j["rto"]["measured_s"],
@@ -242,7 +245,7 @@ def history_cmd(
         for r in rows:
             style = _VERDICT_STYLE.get(r["verdict"], "bold red")
             table.add_row(
-                _when(r["at"]),
+                r["at"].replace("T", " ")[:19] + "Z",
                 r["scenario"],
                 Text(r["verdict"], style=style),
                 f"{_fmt(r['rto_s'])} / {_fmt(r['rto_target_s'])}",

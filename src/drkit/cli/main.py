@@ -14,7 +14,15 @@ import typer
 from rich.markup import escape
 
 from drkit import __version__
-from drkit.cli.common import JsonOption, configure_logging, emit, err_console
+from drkit.cli.common import (
+    JsonOption,
+    configure_logging,
+    emit,
+    err_console,
+    json_error,
+    json_printed,
+    reset_output,
+)
 from drkit.errors import DrkitError
 
 app = typer.Typer(
@@ -96,7 +104,10 @@ def _interrupted(argv: list[str] | None) -> int:
     return 130
 
 
-def _report(exc: DrkitError) -> int:
+def _report(exc: DrkitError, argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    if "--json" in args and not json_printed():  # the reader of stdout gets it as JSON too
+        sys.stdout.write(json_error(exc, hint=exc.hint, exit_code=exc.exit_code) + "\n")
     err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
     if exc.hint:
         err_console.print(f"Try: {exc.hint}", markup=False, soft_wrap=True)
@@ -105,18 +116,19 @@ def _report(exc: DrkitError) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the process exit code (tests call this directly)."""
+    reset_output()
     try:
         # typer.Exit(n) comes back as n
         code = app(args=argv, prog_name="drkit", standalone_mode=False)
     except DrkitError as exc:
-        return _report(exc)
+        return _report(exc, argv)
     except ModuleNotFoundError as exc:  # an optional extra that is not installed
         from drkit.extras import from_import_error
 
         missing = from_import_error(exc)
         if missing is None:
             raise
-        return _report(missing)
+        return _report(missing, argv)
     except typer.Exit as exc:  # --help, typer.Exit(code)
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):

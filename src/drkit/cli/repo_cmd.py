@@ -279,7 +279,8 @@ def forget_cmd(
                 f"no snapshots of component(s) {', '.join(map(repr, unknown))}",
                 hint="components with snapshots: " + (", ".join(sorted(have)) or "none"),
             )
-        named = release(r, load_plan_if_any(plan), component, version or [])
+        # the plan only for --version (the lineage it protects): never consulted otherwise
+        named = release(r, load_plan_if_any(plan) if version else None, component, version or [])
         if named and not explicit:  # only the named versions: no policy needed
             results = [forget(r, Policy(), components=component, dry_run=dry_run, release=named)]
         elif not explicit:

@@ -290,11 +290,14 @@ def backup_each(
     full: bool = False,
     progress: ProgressFor | None = None,
     version: str | None = None,
+    into: list[BackupResult] | None = None,
 ) -> list[BackupResult]:
     """Snapshot each job into ``repo``, every job even when an earlier one failed; the
     results in job order (the CLI prints failures last). Vector stores: one snapshot per
     collection. A job that writes nothing says why (:attr:`BackupResult.nothing`). A
-    versioned dataset's snapshot is its next named version, or ``version`` (one job)."""
+    versioned dataset's snapshot is its next named version, or ``version`` (one job).
+    Results are appended to ``into`` as they come, so that a caller interrupted
+    (Ctrl-C) can still say what was done."""
     if version is not None and (len(jobs) != 1 or not jobs[0].versioned):
         raise UsageError(
             "--version names the version of one versioned dataset",
@@ -302,7 +305,7 @@ def backup_each(
             "drkit backup train --version v3",
         )
     progress = progress or _no_progress
-    out: list[BackupResult] = []
+    out: list[BackupResult] = into if into is not None else []
     for job in jobs:
         try:
             out.append(_run_job(repo, job, tags, full, progress, version))
@@ -341,7 +344,7 @@ def _run_job(
         if not src.exists():
             where = f" ({job.origin})" if job.origin else ""
             raise InputError(
-                f"{job.component}: {src} does not exist{where}",
+                f"{src} does not exist{where}",
                 hint="create it, or fix the path in the plan" if job.origin else "check the path",
             )
         if src.is_dir() and _empty_dir(src):

@@ -184,8 +184,15 @@ class Workspace:
             else:
                 scratch = self.stack().scratch
                 scratch.mkdir(parents=True, exist_ok=True)
+                snap = repo.find_snapshot("latest", comp.name)
                 result = restore_test(
-                    repo, comp.name, scratch, source=component_path(self.plan, comp)
+                    repo,
+                    comp.name,
+                    scratch,
+                    source=component_path(self.plan, comp),
+                    snapshot=snap,
+                    # a snapshot of nothing is never marked verified (nothing_verified)
+                    mark=bool(snap.summary.get("files", 1)),
                 )
                 checks = [RestoreCheck.of_files(result)]
         checks = [c.nothing_verified() for c in checks]
@@ -218,7 +225,11 @@ class Workspace:
                     raise UsageError(
                         f"no snapshot of {comp.name}/{coll}", hint=f"drkit backup {comp.name}"
                     )
-                out.append(RestoreCheck.of_vectors(verify_collection(repo, snaps[-1], store)))
+                newest = snaps[-1]
+                # a snapshot of no record is never marked verified (nothing_verified)
+                mark = bool(newest.meta.get("records", 1))
+                report = verify_collection(repo, newest, store, mark=mark)
+                out.append(RestoreCheck.of_vectors(report))
         return out
 
     def drill_history(self, scenario: str | None = None) -> list[DrillRecord]:
