@@ -162,7 +162,6 @@ def test_retention_options_are_checked_where_given(
     assert main(["forget", "--keep-daily", "-3"]) == 2
     assert "-1 for all" in capsys.readouterr().err
     # --keep-last 0 is given, so the plan is not used; it names no rule: refused
-    Path("drkit.yaml").write_text("")  # a plan must not be consulted either way
     assert main(["forget", "--keep-last", "0"]) == 2
     assert "all 0" in capsys.readouterr().err
     kept = _json(capsys, ["forget", "--keep-daily", "-1", "--dry-run"])

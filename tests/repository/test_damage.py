@@ -36,9 +36,10 @@ def _open(path: Path) -> Repository:
 # --- item 6: foreign files -----------------------------------------------------------------
 
 
-def test_the_issue_repro_keeps_the_users_file(
+def test_r3_the_issue_repro_keeps_the_users_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """R3: init refuses a non-empty location; prune and repair never delete foreign files."""
     proj = tmp_path / "proj"
     (proj / "data" / "fi").mkdir(parents=True)
     (proj / "data" / "fi" / "file.txt").write_text("precious")
@@ -81,7 +82,8 @@ def test_a_stray_file_named_like_a_pack_but_not_ours_is_left_alone(tmp_path: Pat
 # --- item 7: the set of snapshots is verifiable ---------------------------------------------
 
 
-def test_a_deleted_manifest_is_detected_and_repaired(tmp_path: Path) -> None:
+def test_lg1_lg3_lg4_a_deleted_manifest_is_detected_and_repaired(tmp_path: Path) -> None:
+    """LG1, LG3, LG4: the ledger makes a lost manifest visible and repairable."""
     src = make_tree(tmp_path / "src", big=1 << 16)
     with _init(tmp_path / "r") as r, _init(tmp_path / "replica") as replica:
         snap = backup_path(r, src, component="c")
@@ -102,7 +104,8 @@ def test_a_deleted_manifest_is_detected_and_repaired(tmp_path: Path) -> None:
         assert tree_state(out) == tree_state(src)
 
 
-def test_a_reverse_copy_never_resurrects_a_forgotten_snapshot(tmp_path: Path) -> None:
+def test_lg2_a_reverse_copy_never_resurrects_a_forgotten_snapshot(tmp_path: Path) -> None:
+    """LG2, LG4: forget writes tombstones; copy honours them."""
     src = make_tree(tmp_path / "src", big=1 << 16)
     with _init(tmp_path / "r") as r, _init(tmp_path / "replica") as replica:
         old = backup_path(r, src, component="c")
@@ -139,7 +142,8 @@ def _key_files(path: Path) -> list[Path]:
     return sorted((path / "keys").iterdir())
 
 
-def test_check_verifies_every_key_file(tmp_path: Path) -> None:
+def test_k3_check_verifies_every_key_file(tmp_path: Path) -> None:
+    """K3."""
     with _init(tmp_path / "r") as r:
         second = r.add_key("second", kdf=KdfParams.fast())
         key = tmp_path / "r" / "keys" / second
@@ -195,7 +199,8 @@ def test_a_damaged_verification_record(tmp_path: Path, monkeypatch: pytest.Monke
 # --- item 10: an interrupted init is finished by running it again ----------------------------
 
 
-def test_init_interrupted_between_key_and_config(tmp_path: Path) -> None:
+def test_i1_init_interrupted_between_key_and_config(tmp_path: Path) -> None:
+    """I1."""
     _init(tmp_path / "r").close()
     (tmp_path / "r" / "config").unlink()  # as if killed right after the key was written
     with pytest.raises(RepositoryNotFound, match="interrupted"):
@@ -210,7 +215,8 @@ def test_init_interrupted_between_key_and_config(tmp_path: Path) -> None:
 # --- item 11: pack sizes and temporary files ---------------------------------------------------
 
 
-def test_plain_check_compares_pack_sizes_with_the_index(tmp_path: Path) -> None:
+def test_rd3_plain_check_compares_pack_sizes_with_the_index(tmp_path: Path) -> None:
+    """RD3."""
     with _init(tmp_path / "r") as r:
         backup_path(r, make_tree(tmp_path / "src", big=1 << 16), component="c")
         assert check(r).ok
@@ -351,3 +357,18 @@ def test_a_killed_write_leaves_a_leftover_that_list_skips(tmp_path: Path) -> Non
         store.remove_leftover("data/ab/k")  # only temporary files
     store.remove_leftover("data/ab/.drkit-tmp-00ff00ff00ff00ff")
     assert list(store.leftovers()) == []
+
+
+def test_prune_writes_missing_ledger_entries(tmp_path: Path) -> None:
+    with _init(tmp_path / "r") as r:
+        snap = backup_path(r, make_tree(tmp_path / "src", big=1 << 16), component="c")
+        vid = r.mark_verified(snap.id)
+        (tmp_path / "r" / "ledger" / "snapshots" / snap.id).unlink()  # killed before it
+        (tmp_path / "r" / "ledger" / "verifications" / vid).unlink()
+        report = check(r)
+        assert report.ok
+        assert sum("ledger/" in w for w in report.warnings) == 2
+        prune(r)
+        report = check(r, read_data=True)
+        assert report.ok
+        assert not any("ledger/" in w for w in report.warnings)

@@ -5,8 +5,7 @@ and :mod:`drkit.repository` (repository access: :mod:`drkit.cli.repo_access`).
 from __future__ import annotations
 
 import contextlib
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, err_console
-from drkit.cli.repo_access import RepoOption, human_size, progress_bar, tree_size
+from drkit.cli.repo_access import (
+    RepoOption,
+    Terminated,
+    human_size,
+    progress_bar,
+    sigterm_exits,
+    tree_size,
+)
 from drkit.errors import DrkitError, UsageError
 from drkit.workspace.access import load_plan_if_any, opened_repository
 
@@ -58,7 +64,20 @@ def backup_cmd(
     from drkit.workspace.protect import backup_each, backup_jobs
 
     loaded = load_plan_if_any(plan)
-    with opened_repository(repo, plan) as r, _sigterm_raises():
+    before: set[str] = set()
+    written: list[str] = []
+    not_done: list[str] = []
+
+    def what_was_left() -> str:
+        done = [d[:8] for d in written]
+        return (
+            f"{len(done)} snapshot(s) written before it"
+            + (f" ({', '.join(done)})" if done else "")
+            + (f"; not backed up: {', '.join(not_done)}" if not_done else "")
+            + "; the data of the unfinished snapshot is removed by the next `drkit prune`"
+        )
+
+    with sigterm_exits("backup", what_was_left), opened_repository(repo, plan) as r:
         jobs, skipped = backup_jobs(
             loaded,
             list(targets or []),
@@ -88,39 +107,12 @@ def backup_cmd(
                 f"interrupted: not backed up: {', '.join(left)}", markup=False, soft_wrap=True
             )
             raise
-        except _Terminated:
+        except Terminated:
             # the repository lock was released on the way out (backup_path's context)
-            done = sorted(set(r.snapshot_ids()) - before)
-            err_console.print(
-                f"terminated (SIGTERM): {len(done)} snapshot(s) written before it"
-                + (f" ({', '.join(d[:8] for d in done)})" if done else "")
-                + "; the rest was not backed up; the lock was released, and the data of the "
-                "unfinished snapshot is removed by the next `drkit prune`",
-                markup=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(143) from None
+            written.extend(sorted(set(r.snapshot_ids()) - before))
+            not_done.extend(j.component for j in jobs[len(results) :])
+            raise
     render_results(results, skipped, json_)
-
-
-class _Terminated(BaseException):
-    """SIGTERM during a backup: unwinds like Ctrl-C, so locks are released."""
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    def handler(signum: int, frame: object) -> None:
-        raise _Terminated
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (an embedding caller): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _job_progress(json_: bool) -> Callable[[Any], contextlib.AbstractContextManager[Any]]:

@@ -72,3 +72,36 @@ def human_size(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     return f"{n} B"
+
+
+class Terminated(BaseException):
+    """SIGTERM during a repository command: unwinds like Ctrl-C, so locks are released."""
+
+
+@contextlib.contextmanager
+def sigterm_exits(what: str, left: Callable[[], str]) -> Iterator[None]:
+    """Turn SIGTERM (a service manager, ``kill``, a CI timeout) into an orderly exit 143:
+    the ``with`` blocks inside release the repository lock on the way out, then one line
+    says what ``left()`` reports was left behind."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    except Terminated:
+        signal.signal(signal.SIGTERM, previous)
+        err_console.print(
+            f"terminated (SIGTERM) during {what}: the lock was released; {left()}",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(143) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
-from drkit.cli.repo_access import RepoOption, human_size, progress_bar
+from drkit.cli.repo_access import RepoOption, human_size, progress_bar, sigterm_exits
 from drkit.errors import CheckFailed, InputError, UsageError
 from drkit.workspace.access import (
     credentials,
@@ -271,7 +271,8 @@ def forget_cmd(
             "nothing by rule, and the plan's retention is not used when options are given)",
             hint="pass a count >= 1 (or -1 for all), or no --keep-* option to use the plan",
         )
-    with opened_repository(repo, plan) as r:
+    left = "snapshots already forgotten stay forgotten; run it again to finish"
+    with sigterm_exits("forget", lambda: left), opened_repository(repo, plan) as r:
         have = {s.component for s in r.snapshots()}
         unknown = [c for c in component or () if c not in have]
         if unknown:  # a typo would otherwise forget nothing and say nothing
@@ -351,6 +352,7 @@ def copy_cmd(
 
     to_url, to_password = repository_credentials(to, plan, "TO")
     with (
+        sigterm_exits("copy", lambda: "snapshots copied before it are complete; run it again"),
         opened_repository(repo, plan) as src,
         repository_at(to_url, to_password, init=init) as dst,
         progress_bar(json_, None, "copy") as advance,
@@ -384,6 +386,7 @@ def repair_cmd(
 
     from_url, from_password = repository_credentials(from_, plan, "FROM")
     with (
+        sigterm_exits("repair", lambda: "what it healed stays healed; run it again to finish"),
         opened_repository(repo, plan) as r,
         repository_at(from_url, from_password) as replica,
         progress_bar(json_, None, "repair") as advance,

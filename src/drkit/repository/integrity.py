@@ -143,7 +143,7 @@ def check_records(repo: Repository, report: CheckReport) -> None:
         for rid in sorted(primary - ledger):
             report.warnings.append(
                 f"ledger/{kind}/{rid}: missing (an interrupted write, or deleted); "
-                "`drkit repair` rewrites it"
+                "the next `drkit prune` (or `drkit repair`) rewrites it"
             )
         for rid in sorted(primary & tombs):
             report.warnings.append(f"{kind}/{rid}: forgotten, not yet deleted (prune finishes it)")
@@ -164,10 +164,20 @@ def _read(repo: Repository, key: str, report: CheckReport) -> None:
 
 
 def finish_forgets(repo: Repository) -> None:
-    """Delete records whose tombstone was written by a forget that was interrupted."""
+    """Delete records whose tombstone was written by a forget that was interrupted, and
+    write the ledger entries that a writer killed after its record (or a repository
+    from before the ledger) lacks."""
     for kind in KINDS:
-        for rid in repo.ids(f"{kind}/") & repo.tombstoned(kind):
+        objects, tombs = repo.ids(f"{kind}/"), repo.tombstoned(kind)
+        for rid in objects & tombs:
             repo.delete_objects([f"{kind}/{rid}"])
+        for rid in sorted(objects - tombs - repo.ids(f"ledger/{kind}/")):
+            try:
+                stored = repo.store.get(f"{kind}/{rid}")
+                repo.decode_object(f"{kind}/{rid}", stored)
+            except (CorruptObject, ObjectNotFound):
+                continue  # damage is check's and repair's business
+            repo.store.put(f"ledger/{kind}/{rid}", stored)
 
 
 def remove_leftovers(store: ObjectStore, older_than: float = LEFTOVER_AGE_S) -> int:

@@ -286,30 +286,7 @@ def prune(
         used = referenced_blobs(repo, snaps)  # raises on damage: never prune blind
         old_index_keys = set(repo.loaded_index_keys)
         stored = repo.list_packs()
-        indexed = repo.index.packs()
-        placed: set[bytes] = set()
-        keep: dict[str, list[BlobEntry]] = {}
-        repack: dict[str, list[BlobEntry]] = {}
-        delete: list[str] = [p for p in stored if p not in indexed]
-        for pack, entries in sorted(indexed.items()):
-            if pack not in stored:
-                continue
-            wanted = [e for e in entries if e.id in used and e.id not in placed]
-            placed.update(e.id for e in wanted)
-            if len(wanted) == len(entries):
-                keep[pack] = entries
-            elif wanted:
-                repack[pack] = wanted
-                res.blobs_removed += len(entries) - len(wanted)
-            else:
-                delete.append(pack)
-                res.blobs_removed += len(entries)
-        missing = used - placed
-        if missing:
-            raise RepositoryError(
-                f"{len(missing)} blobs referenced by snapshots are missing",
-                hint="run `drkit repair --from REPLICA` before pruning",
-            )
+        keep, repack, delete = _plan_prune(repo, used, stored, res)
         res.packs_kept = len(keep)
         res.packs_repacked = len(repack)
         res.packs_deleted = len(delete)
@@ -349,6 +326,37 @@ def prune(
         res.temp_files_removed = remove_leftovers(repo.store)
         repo.loaded_index_keys = new_keys
     return res
+
+
+def _plan_prune(
+    repo: Repository, used: set[bytes], stored: dict[str, int], res: PruneResult
+) -> tuple[dict[str, list[BlobEntry]], dict[str, list[BlobEntry]], list[str]]:
+    """Which packs stay whole, which are repacked (their used blobs) and which go."""
+    indexed = repo.index.packs()
+    placed: set[bytes] = set()
+    keep: dict[str, list[BlobEntry]] = {}
+    repack: dict[str, list[BlobEntry]] = {}
+    delete: list[str] = [p for p in stored if p not in indexed]
+    for pack, entries in sorted(indexed.items()):
+        if pack not in stored:
+            continue
+        wanted = [e for e in entries if e.id in used and e.id not in placed]
+        placed.update(e.id for e in wanted)
+        if len(wanted) == len(entries):
+            keep[pack] = entries
+        elif wanted:
+            repack[pack] = wanted
+            res.blobs_removed += len(entries) - len(wanted)
+        else:
+            delete.append(pack)
+            res.blobs_removed += len(entries)
+    missing = used - placed
+    if missing:
+        raise RepositoryError(
+            f"{len(missing)} blobs referenced by snapshots are missing",
+            hint="run `drkit repair --from REPLICA` before pruning",
+        )
+    return keep, repack, delete
 
 
 def iter_tree_blobs(repo: Repository, snap: Snapshot) -> Iterator[tuple[bool, bytes]]:

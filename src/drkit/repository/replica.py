@@ -16,7 +16,7 @@ from drkit.errors import CheckFailed, CorruptObject, ObjectNotFound
 from drkit.repository import codec
 from drkit.repository.codec import BlobType
 from drkit.repository.files import load_tree
-from drkit.repository.index import Index
+from drkit.repository.index import BlobEntry, Index
 from drkit.repository.integrity import heal_records
 from drkit.repository.layout import name_of
 from drkit.repository.maintenance import check, iter_tree_blobs, verify_pack
@@ -172,9 +172,47 @@ def repair(
     repo: Repository, replica: Repository, *, progress: Progress | None = None
 ) -> RepairResult:
     """Heal missing or corrupt objects of ``repo`` from ``replica`` (exclusive lock)."""
-    progress = progress or _noop
     res = RepairResult()
     with repo.lock(exclusive=True), replica.lock(exclusive=False):
+        healer = _Healer(repo, replica, res)
+        old_index_keys = healer.scan_packs(progress or _noop)
+        # manifests, verification records and their ledger: from the twin or the replica
+        healed, res.records_removed, lost = heal_records(repo, replica)
+        res.records_healed = healed
+        res.snapshots_refetched = [name_of(k) for k in healed if k.startswith("snapshots/")]
+        res.unrecoverable.extend(lost)
+        for sid in repo.snapshot_ids():
+            try:
+                snap = repo.load_snapshot(sid)
+            except CorruptObject:
+                continue
+            healer.heal_tree(snap.tree)
+        repo.flush()
+        # a full index of the healed state, then drop old indexes and damaged packs (P2)
+        repo.write_index_object(dict(repo.index.packs()))
+        new_keys = {k for k in repo.loaded_index_keys if k not in old_index_keys}
+        repo.delete_objects(k for k in old_index_keys if k not in new_keys)
+        repo.delete_objects(pack_key(p) for p in healer.damaged)
+        repo.loaded_index_keys = new_keys
+    final = check(repo)
+    res.ok = final.ok and not res.unrecoverable
+    if not res.ok and not res.unrecoverable:
+        raise CheckFailed(f"repository still damaged after repair: {final.errors[0]}")
+    return res
+
+
+class _Healer:
+    """The state of one repair: damaged packs, what can be salvaged from them."""
+
+    def __init__(self, repo: Repository, replica: Repository, res: RepairResult) -> None:
+        self.repo, self.replica, self.res = repo, replica, res
+        self.damaged: dict[str, set[bytes]] = {}
+        self.salvage: dict[bytes, tuple[str, BlobEntry]] = {}
+
+    def scan_packs(self, progress: Progress) -> set[str]:
+        """Verify every pack; keep only intact ones in the index. Returns the index keys
+        that the final index replaces."""
+        repo, res = self.repo, self.res
         bad_index = repo.load_index()
         res.damaged_indexes = bad_index
         old_index_keys = set(repo.loaded_index_keys) | set(bad_index)
@@ -187,86 +225,69 @@ def repair(
                     indexed[name] = repo.read_pack_header(name, stored[name])
                 except CorruptObject:
                     res.damaged_packs.append(name)
-        damaged: dict[str, set[bytes]] = {n: set() for n in res.damaged_packs}
+        self.damaged = {n: set() for n in res.damaged_packs}
         for name, entries in indexed.items():
             chk = verify_pack(repo, name, entries)
             progress(stored.get(name, 0))
             if not chk.ok:
-                damaged[name] = chk.bad_blobs
+                self.damaged[name] = chk.bad_blobs
                 res.damaged_packs.append(name)
         # rebuild the in-memory index from intact packs only
         good = Index()
         for name, entries in indexed.items():
-            if name not in damaged and name in stored:
+            if name not in self.damaged and name in stored:
                 good.add_pack(name, entries)
-        salvage = {
+        self.salvage = {
             e.id: (name, e)
-            for name, bad in damaged.items()
+            for name, bad in self.damaged.items()
             for e in indexed.get(name, [])
             if e.id not in bad and name in stored
         }
         repo.index = good
-        # manifests, verification records and their ledger: from the twin or the replica
-        healed, res.records_removed, lost = heal_records(repo, replica)
-        res.records_healed = healed
-        res.snapshots_refetched = [name_of(k) for k in healed if k.startswith("snapshots/")]
-        res.unrecoverable.extend(lost)
+        return old_index_keys
 
-        def fetch(bid: bytes, is_tree: bool) -> bool:
-            data: bytes | None = None
-            if bid in salvage:
-                name, e = salvage[bid]
-                try:
-                    data = repo.decode_verified(
-                        name, e, repo.store.get_range(pack_key(name), e.offset, e.length)
-                    )
-                    res.blobs_salvaged += 1
-                except (CorruptObject, ObjectNotFound):
-                    data = None
-            if data is None:
-                try:
-                    data = replica.read_blob(bid)
-                    res.blobs_refetched += 1
-                except CorruptObject:
-                    res.unrecoverable.append(f"blob {bid.hex()[:16]}")
-                    return False
-            repo.write_blob(data, BlobType.TREE if is_tree else BlobType.DATA)
-            return True
-
-        for sid in repo.snapshot_ids():
+    def fetch(self, bid: bytes, is_tree: bool) -> bool:
+        """Rewrite a blob from an intact part of a damaged pack, else from the replica."""
+        repo, res = self.repo, self.res
+        data: bytes | None = None
+        if bid in self.salvage:
+            name, e = self.salvage[bid]
             try:
-                snap = repo.load_snapshot(sid)
+                stored = repo.store.get_range(pack_key(name), e.offset, e.length)
+                data = repo.decode_verified(name, e, stored)
+                res.blobs_salvaged += 1
+            except (CorruptObject, ObjectNotFound):
+                data = None
+        if data is None:
+            try:
+                data = self.replica.read_blob(bid)
+                res.blobs_refetched += 1
             except CorruptObject:
+                res.unrecoverable.append(f"blob {bid.hex()[:16]}")
+                return False
+        repo.write_blob(data, BlobType.TREE if is_tree else BlobType.DATA)
+        return True
+
+    def heal_tree(self, root: str) -> None:
+        """Make every blob reachable from ``root`` present again."""
+        repo = self.repo
+        stack = [root]
+        seen: set[str] = set()
+        while stack:
+            tid = stack.pop()
+            if tid in seen:
                 continue
-            stack = [snap.tree]
-            seen: set[str] = set()
-            while stack:
-                tid = stack.pop()
-                if tid in seen:
-                    continue
-                seen.add(tid)
-                tb = bytes.fromhex(tid)
-                if not repo.known(tb) and not fetch(tb, True):
-                    continue
-                if not repo.index.has(tb):
-                    repo.flush()
-                for n in load_tree(repo, tid):
-                    if n.get("type") == "dir":
-                        stack.append(n["subtree"])
-                    elif n.get("type") == "file":
-                        for b in n.get("content", []):
-                            bid = bytes.fromhex(b)
-                            if not repo.known(bid):
-                                fetch(bid, False)
-        repo.flush()
-        # a full index of the healed state, then drop old indexes and damaged packs (P2)
-        repo.write_index_object(dict(repo.index.packs()))
-        new_keys = {k for k in repo.loaded_index_keys if k not in old_index_keys}
-        repo.delete_objects(k for k in old_index_keys if k not in new_keys)
-        repo.delete_objects(pack_key(p) for p in damaged)
-        repo.loaded_index_keys = new_keys
-    final = check(repo)
-    res.ok = final.ok and not res.unrecoverable
-    if not res.ok and not res.unrecoverable:
-        raise CheckFailed(f"repository still damaged after repair: {final.errors[0]}")
-    return res
+            seen.add(tid)
+            tb = bytes.fromhex(tid)
+            if not repo.known(tb) and not self.fetch(tb, True):
+                continue
+            if not repo.index.has(tb):
+                repo.flush()
+            for n in load_tree(repo, tid):
+                if n.get("type") == "dir":
+                    stack.append(n["subtree"])
+                elif n.get("type") == "file":
+                    for b in n.get("content", []):
+                        bid = bytes.fromhex(b)
+                        if not repo.known(bid):
+                            self.fetch(bid, False)
