@@ -44,6 +44,7 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.drill_cmd",
     "drkit.cli.demo_cmd",
     "drkit.cli.vectors_cmd",
+    "drkit.cli.agent_cmd",
 ]
 
 

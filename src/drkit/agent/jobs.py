@@ -1,0 +1,228 @@
+"""The plan's cadence as agent jobs, and what each job calls.
+
+One job per thing the plan says must happen regularly:
+
+- ``backup:<component>``: every component drkit backs up that has a ``schedule``;
+- ``copy:<replica>``: every replica some component replicates to, every ``copy_every``;
+- ``restore-test:<component>``: every ``testing.restore_test_every`` (after its backup);
+- ``retention``: forget by each component's ``retention``, then prune, every
+  :data:`RETENTION_EVERY` (after the backups).
+
+A job's function raises on failure (a :class:`~drkit.errors.DrkitError`; only
+``retryable`` ones are retried) and returns a one-line summary on success. Jobs open
+their repositories themselves, so that two jobs never share a repository object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from drkit.errors import CheckFailed, NothingToBackUp, UsageError
+from drkit.plan.models import Plan
+from drkit.plan.schedule import CronSchedule, IntervalSchedule
+from drkit.types import format_duration
+from drkit.workspace.access import repository_at, repository_credentials
+
+#: How often retention (forget + prune) runs: the plan gives no cadence for it.
+RETENTION_EVERY = 86400.0
+#: The shortest interval the agent schedules (a tighter one is a typo, or a busy loop).
+MIN_INTERVAL = 1.0
+
+JobKind = str  # "backup" | "copy" | "restore-test" | "retention"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One recurring task: an id, its cadence, and the function that does it."""
+
+    id: str
+    kind: JobKind
+    schedule: IntervalSchedule | CronSchedule
+    run: Callable[[], str]
+    #: jobs that must have succeeded once (and not be running) before this one starts
+    after: tuple[str, ...] = ()
+    #: runs alone: no other job of the agent runs meanwhile (prune's exclusive lock)
+    exclusive: bool = False
+    #: the plan field that sets the cadence, for messages
+    origin: str = ""
+
+
+def _interval(seconds: float) -> IntervalSchedule:
+    return IntervalSchedule(every=seconds)
+
+
+def _check_minimum(plan: Plan, schedule: IntervalSchedule | CronSchedule, where: str) -> None:
+    if isinstance(schedule, IntervalSchedule) and schedule.every < MIN_INTERVAL:
+        raise UsageError(
+            f"{where}: {format_duration(schedule.every)} is below the agent's minimum "
+            f"interval of {format_duration(MIN_INTERVAL)}",
+            hint=f"schedule it every {format_duration(MIN_INTERVAL)} or more",
+        )
+
+
+def _where(plan: Plan, *path: str | int) -> str:
+    loc = plan.locate(*path)
+    return (f"{loc.file}:{loc.line} " if loc.file and loc.line else "") + loc.field
+
+
+def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
+    """The jobs of ``plan``'s cadence (``UsageError`` naming the field: a schedule below
+    :data:`MIN_INTERVAL`; nothing to schedule at all)."""
+    from drkit.workspace.protect import _backupable
+
+    jobs: list[Job] = []
+    backups: dict[str, str] = {}
+    for path, comp in plan.components():
+        if comp.schedule is None or not _backupable(comp):
+            continue
+        where = _where(plan, *path, "schedule")
+        _check_minimum(plan, comp.schedule, where)
+        jid = f"backup:{comp.name}"
+        backups[comp.name] = jid
+        jobs.append(Job(jid, "backup", comp.schedule, _backup(plan_path, comp.name), origin=where))
+    for i, rep in enumerate(plan.repositories.replicas):
+        names = [c.name for _, c in plan.components() if rep.name in c.replicate_to]
+        if not names:
+            continue
+        where = _where(plan, "repositories", "replicas", i, "copy_every")
+        sched = _interval(rep.copy_every)
+        _check_minimum(plan, sched, where)
+        after = tuple(backups[n] for n in names if n in backups)
+        jobs.append(
+            Job(
+                f"copy:{rep.name}",
+                "copy",
+                sched,
+                _copy(plan_path, rep.name, names),
+                after,
+                origin=where,
+            )
+        )
+    every = plan.testing.restore_test_every
+    if every is not None:
+        where = _where(plan, "testing", "restore_test_every")
+        _check_minimum(plan, _interval(every), where)
+        for name, jid in backups.items():
+            jobs.append(
+                Job(
+                    f"restore-test:{name}",
+                    "restore-test",
+                    _interval(every),
+                    _restore_test(plan_path, name),
+                    (jid,),
+                    origin=where,
+                )
+            )
+    kept = [c.name for _, c in plan.components() if c.retention is not None]
+    if kept:
+        jobs.append(
+            Job(
+                "retention",
+                "retention",
+                _interval(RETENTION_EVERY),
+                _retention(plan_path),
+                tuple(backups[n] for n in kept if n in backups),
+                exclusive=True,
+                origin="retention",
+            )
+        )
+    if not jobs:
+        raise UsageError(
+            f"plan {plan.name!r} schedules nothing: no component has a schedule",
+            hint="give components a `schedule:` (e.g. 1h or '0 * * * *') in the plan",
+        )
+    return jobs
+
+
+# --- what each job does ------------------------------------------------------------------
+
+
+def _backup(plan_path: Path, component: str) -> Callable[[], str]:
+    def run() -> str:
+        from drkit.plan.loader import load_plan
+        from drkit.workspace.access import opened_repository
+        from drkit.workspace.protect import backup_each, backup_jobs
+
+        plan = load_plan(plan_path)
+        with opened_repository(None, plan_path) as repo:
+            jobs, _ = backup_jobs(plan, [component], repo=repo)
+            results = backup_each(repo, jobs)
+        for r in results:
+            if r.error is not None:
+                raise r.error
+            if r.status == "nothing" and not r.nothing_expected:
+                raise NothingToBackUp(f"{component}: {r.message}")
+        snaps = [i.snapshot.short_id for r in results for i in r.items]
+        return f"{len(snaps)} snapshot(s): {', '.join(snaps) or 'none (expected)'}"
+
+    return run
+
+
+def _copy(plan_path: Path, replica: str, components: list[str]) -> Callable[[], str]:
+    def run() -> str:
+        from drkit.repository.replica import copy
+        from drkit.workspace.access import opened_repository
+
+        url, password = repository_credentials(replica, plan_path, "TO")
+        with (
+            opened_repository(None, plan_path) as src,
+            repository_at(url, password, init=True) as dst,
+        ):
+            ids = [s.id for s in src.snapshots() if s.component in components]
+            res = copy(src, dst, snapshot_ids=ids)
+        return (
+            f"{len(res.snapshots_copied)} snapshot(s) copied to {replica}, "
+            f"{res.snapshots_present} already there"
+        )
+
+    return run
+
+
+def _restore_test(plan_path: Path, component: str) -> Callable[[], str]:
+    def run() -> str:
+        from drkit.workspace.workspace import Workspace
+
+        with Workspace.load(plan_path) as ws:
+            checks = ws.restore_test(component)
+        bad = [c for c in checks if not c.ok]
+        if bad:
+            raise CheckFailed(
+                f"restore test of {bad[0].label} failed: "
+                + "; ".join(bad[0].problems or ("not verified",))
+            )
+        return ", ".join(f"{c.label} verified in {c.duration_s:.2f}s" for c in checks)
+
+    return run
+
+
+def _retention(plan_path: Path) -> Callable[[], str]:
+    def run() -> str:
+        from drkit.plan.loader import load_plan
+        from drkit.repository.maintenance import forget, prune
+        from drkit.repository.retention import Policy
+        from drkit.workspace.access import opened_repository
+
+        plan = load_plan(plan_path)
+        removed = 0
+        with opened_repository(None, plan_path) as repo:
+            have = {s.component for s in repo.snapshots()}
+            for _, comp in plan.components():
+                ret = comp.retention
+                if ret is None or comp.name not in have:
+                    continue
+                policy = Policy(
+                    keep_last=ret.keep_last or 0,
+                    keep_hourly=ret.keep_hourly or 0,
+                    keep_daily=ret.keep_daily or 0,
+                    keep_weekly=ret.keep_weekly or 0,
+                    keep_monthly=ret.keep_monthly or 0,
+                    keep_yearly=ret.keep_yearly or 0,
+                    keep_within=ret.keep_within,
+                )
+                removed += len(forget(repo, policy, components=[comp.name]).removed)
+            pruned = prune(repo)
+        return f"{removed} snapshot(s) forgotten, {pruned.packs_deleted} pack(s) deleted"
+
+    return run

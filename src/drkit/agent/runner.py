@@ -1,0 +1,247 @@
+"""``drkit agent run``: the loop around the scheduler, its stop and its endpoints.
+
+The loop starts what is due, sleeps until the next job is due (or one ends), and stops on
+SIGTERM/SIGINT, at ``max_runtime``, or — ``once`` — when every job that was due at start
+has run (jobs waiting on another one's first success run in the same pass). On a stop no
+new job starts; running ones get ``grace`` seconds to finish. Bad input (a plan that
+does not load, a schedule below the minimum, a ``listen`` address that cannot be bound)
+fails before any job starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drkit.agent.history import History, RunRecord
+from drkit.agent.jobs import Job, plan_jobs
+from drkit.agent.scheduler import Policy, Scheduler
+from drkit.errors import UsageError
+from drkit.workspace.workspace import Workspace
+
+log = logging.getLogger("drkit.agent")
+
+
+@dataclass
+class AgentOptions:
+    once: bool = False
+    max_runtime: float | None = None
+    grace: float = 30.0
+    policy: Policy = field(default_factory=Policy)
+    #: ``HOST:PORT`` for /metrics and /healthz (None: no endpoint)
+    listen: str | None = None
+    #: how often the measured RPO is refreshed for the endpoints
+    rpo_every: float = 30.0
+
+
+@dataclass
+class AgentReport:
+    runs: list[RunRecord]
+    stopped_by: str
+    abandoned: list[str]
+    listen: str | None = None
+    endpoint_note: str | None = None
+    #: ``once``: jobs due at start that could not run (waiting on a failed job)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[RunRecord]:
+        return [r for r in self.runs if r.status != "ok"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stopped_by": self.stopped_by,
+            "runs": [r.to_json() for r in self.runs],
+            "failed": len(self.failed),
+            "abandoned": self.abandoned,
+            "skipped": self.skipped,
+            "listen": self.listen,
+            "endpoint": self.endpoint_note,
+        }
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
+    return host or "127.0.0.1", int(port)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[str], None]) -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        stop(signal.Signals(signum).name)
+
+    previous: dict[int, Any] = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread (an embedding caller): leave signals alone
+        pass
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def prepare(plan_path: Path) -> tuple[Workspace, list[Job]]:
+    """The workspace and the jobs of the plan; raises on bad input before anything runs."""
+    ws = Workspace.load(plan_path)
+    try:
+        return ws, plan_jobs(ws.plan, plan_path)
+    except BaseException:
+        ws.close()
+        raise
+
+
+def preflight(ws: Workspace) -> None:
+    """Refuse to start without a primary repository (every job would fail on it); a
+    store that cannot be reached right now is not refused (its jobs retry and report)."""
+    from drkit.connectors.objectstore.registry import open_store
+    from drkit.errors import StorageError
+
+    primary = ws.plan.repositories.primary
+    try:
+        missing = not open_store(primary.url).exists("config")
+    except StorageError:
+        return
+    if missing:
+        raise UsageError(
+            f"no repository at {primary.url} (the plan's primary {primary.name!r})",
+            hint="create it first: drkit repo init",
+        )
+
+
+def run_agent(
+    plan_path: Path,
+    options: AgentOptions,
+    *,
+    on_run: Callable[[RunRecord], None] | None = None,
+    on_ready: Callable[[AgentReport], None] | None = None,
+) -> AgentReport:
+    """Run the plan's cadence until stopped (see the module docstring)."""
+    listen = parse_listen(options.listen) if options.listen else None
+    ws, jobs = prepare(plan_path)
+    try:
+        preflight(ws)
+    except BaseException:
+        ws.close()
+        raise
+    runs: list[RunRecord] = []
+    lock = threading.Lock()
+
+    def record(run: RunRecord) -> None:
+        with lock:
+            runs.append(run)
+        if on_run is not None:
+            on_run(run)
+
+    with ws:
+        history = History(ws.state())
+        sched = Scheduler(jobs, history, options.policy, on_run=record)
+        report = AgentReport(runs, "", [])
+        server = None
+        view = None
+        if listen is not None:
+            from drkit.agent import http
+
+            view = http.Snapshot(jobs, history, next_due=sched.next_due)
+            try:
+                server = http.serve(view, *listen)
+            except ModuleNotFoundError:
+                report.endpoint_note = (
+                    "no /metrics endpoint: prometheus-client is not installed "
+                    "(pip install 'drkit[gateway]')"
+                )
+                log.warning(report.endpoint_note)
+            except OSError as exc:
+                raise UsageError(
+                    f"--listen {options.listen}: cannot listen there: {exc.strerror}",
+                    hint="pick a free port, or 127.0.0.1:0 for any",
+                ) from exc
+            else:
+                host, port = server.server_address[:2]
+                report.listen = f"{host!s}:{port}"
+        stop_reason: list[str] = []
+
+        def stop(why: str) -> None:
+            if not stop_reason:
+                stop_reason.append(why)
+            sched.stop()
+
+        deadline = None if options.max_runtime is None else time.monotonic() + options.max_runtime
+        due_at_start = {j.id for j in jobs if sched.next_due(j) <= sched.clock()}
+        last_rpo = float("-inf")
+        if on_ready is not None:
+            on_ready(report)
+        try:
+            with _stop_on_signals(stop):
+                while not sched.stopping:
+                    if view is not None and time.monotonic() - last_rpo >= options.rpo_every:
+                        last_rpo = time.monotonic()
+                        _refresh_rpo(ws, view)
+                    if options.once:
+                        sched.step(only=due_at_start - {r.job for r in runs})
+                        if not sched.running:
+                            stop("once")
+                            break
+                    else:
+                        sched.step()
+                    if deadline is not None and time.monotonic() >= deadline:
+                        stop("max-runtime")
+                        break
+                    wake = 1.0 if options.once else sched.next_wake()
+                    if deadline is not None:
+                        wake = min(wake, max(0.0, deadline - time.monotonic()))
+                    if view is not None:
+                        wake = min(wake, options.rpo_every)
+                    sched.wait(max(0.05, min(wake, 60.0)))
+                report.abandoned = sched.join(options.grace)
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        report.stopped_by = stop_reason[0] if stop_reason else "stopped"
+        report.skipped = sorted(due_at_start - {r.job for r in runs}) if options.once else []
+        return report
+
+
+def _refresh_rpo(ws: Workspace, view: Any) -> None:
+    from drkit.agent.rpo import measure_rpo
+
+    try:
+        view.rpo = measure_rpo(ws)
+        view.rpo_error = None
+    except Exception as exc:  # the endpoint says why, the agent goes on
+        view.rpo_error = f"{type(exc).__name__}: {exc}"
+
+
+def agent_status(plan_path: Path, now: float | None = None) -> list[dict[str, Any]]:
+    """Every job of the plan: its cadence, last run (with result), last success, next run."""
+    ws, jobs = prepare(plan_path)
+    with ws:
+        history = History(ws.state())
+        sched = Scheduler(jobs, history, clock=(lambda: now) if now is not None else time.time)
+        out = []
+        for job in jobs:
+            last, ok = history.last(job.id), history.last_success(job.id)
+            out.append(
+                {
+                    "job": job.id,
+                    "kind": job.kind,
+                    "every": str(job.schedule),
+                    "last": last.to_json() if last else None,
+                    "last_success": ok.ended if ok else None,
+                    "next_due": sched.next_due(job),
+                    "overdue": last is not None and sched.next_due(job) < sched.clock(),
+                }
+            )
+        return out
