@@ -212,15 +212,7 @@ def _retention(plan_path: Path) -> Callable[[], str]:
                 ret = comp.retention
                 if ret is None or comp.name not in have:
                     continue
-                policy = Policy(
-                    keep_last=ret.keep_last or 0,
-                    keep_hourly=ret.keep_hourly or 0,
-                    keep_daily=ret.keep_daily or 0,
-                    keep_weekly=ret.keep_weekly or 0,
-                    keep_monthly=ret.keep_monthly or 0,
-                    keep_yearly=ret.keep_yearly or 0,
-                    keep_within=ret.keep_within,
-                )
+                policy = Policy.from_plan(ret)
                 removed += len(forget(repo, policy, components=[comp.name]).removed)
             pruned = prune(repo)
         return f"{removed} snapshot(s) forgotten, {pruned.packs_deleted} pack(s) deleted"

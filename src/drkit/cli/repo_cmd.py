@@ -183,15 +183,7 @@ def _retention_from_plan(plan: Path) -> dict[str, Policy]:
     for _, comp in loaded.components() if loaded is not None else ():
         ret = comp.retention
         if ret is not None:
-            out[comp.name] = Policy(
-                keep_last=ret.keep_last or 0,
-                keep_hourly=ret.keep_hourly or 0,
-                keep_daily=ret.keep_daily or 0,
-                keep_weekly=ret.keep_weekly or 0,
-                keep_monthly=ret.keep_monthly or 0,
-                keep_yearly=ret.keep_yearly or 0,
-                keep_within=ret.keep_within,
-            )
+            out[comp.name] = Policy.from_plan(ret)
     return out
 
 

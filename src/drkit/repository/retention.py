@@ -15,9 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from drkit.errors import InputError
 from drkit.repository.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from drkit.plan.models import Retention
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,19 @@ class Policy:
                 )
         if self.keep_within is not None and self.keep_within < 0:
             raise InputError(f"keep-within {self.keep_within}: a duration cannot be negative")
+
+    @classmethod
+    def from_plan(cls, ret: Retention) -> Policy:
+        """The policy of a plan component's ``retention`` (unset counts are 0)."""
+        return cls(
+            keep_last=ret.keep_last or 0,
+            keep_hourly=ret.keep_hourly or 0,
+            keep_daily=ret.keep_daily or 0,
+            keep_weekly=ret.keep_weekly or 0,
+            keep_monthly=ret.keep_monthly or 0,
+            keep_yearly=ret.keep_yearly or 0,
+            keep_within=ret.keep_within,
+        )
 
     def empty(self) -> bool:
         return (
