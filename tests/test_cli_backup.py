@@ -186,5 +186,5 @@ def test_an_interrupted_backup_says_what_it_wrote_and_what_it_did_not(
     assert main(["backup", "--plan", str(plan)]) == 130
     captured = capsys.readouterr()
     assert " of first:" in captured.out  # the snapshot written before Ctrl-C is named
-    assert "FAILED missing" in captured.out
+    assert "FAILED missing" in captured.err  # failures go to stderr
     assert "interrupted: not backed up: last, empty" in captured.err

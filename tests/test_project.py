@@ -113,6 +113,7 @@ GATEWAY_EXTRA = ("aiohttp", "starlette", "uvicorn", "orjson", "redis", "promethe
 NEEDS_GATEWAY_EXTRA = (
     "drkit.gateway",
     "drkit.connectors.llm.client",
+    "drkit.connectors.llm.provider",  # the Provider interface beside its aiohttp client
     "drkit.connectors.llm.simulator",
     "drkit.connectors.llm.simulator_app",
     "drkit.connectors.llm.wire",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import anthropic
@@ -192,6 +193,10 @@ def test_a_non_json_upstream_error_is_not_labelled_json(sims: Sims, gateway_for:
     assert "<html>Bad Request</html>" in r.json()["error"]["message"]  # a JSON body, truly
 
 
+def _gateway_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "drkit.gateway"]
+
+
 def test_every_request_is_logged_once_at_info_with_its_outcome(
     sims: Sims, gateway_for: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -204,7 +209,12 @@ def test_every_request_is_logged_once_at_info_with_its_outcome(
         ) as r:
             r.read()
         httpx.post(gw.url + "/v1/messages", json={**ABODY, "model": "nope"}, headers=gw.headers())
-    lines = [r for r in caplog.records if r.name == "drkit.gateway"]
+        # a stream's line is written when the server has finished it, which may come a
+        # moment after the client read the last byte: wait for it (bounded)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(_gateway_lines(caplog)) < 3:
+            time.sleep(0.01)
+    lines = sorted(_gateway_lines(caplog), key=lambda r: (r.dialect != "openai", r.status))
     assert len(lines) == 3
     first = vars(lines[0])  # the fields are the record's extra
     assert first["route"] == "assistant"

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from drkit.connectors.llm.client import Deadlines as Deadlines  # re-exported: one definition
+from drkit.connectors.llm.deadlines import Deadlines as Deadlines  # re-exported: one definition
 from drkit.connectors.llm.sse import Dialect as Dialect  # re-exported: one definition
 from drkit.errors import PlanError, SecretMissing
 from drkit.plan.models import GatewaySettings, Plan, Route, Serving, Target

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
+from drkit.connectors.llm.deadlines import Deadlines as Deadlines  # re-exported
 from drkit.connectors.llm.error_types import ANTHROPIC_STATUS
 from drkit.connectors.llm.sse import (
     DONE,
@@ -57,7 +58,6 @@ from drkit.connectors.llm.sse import (
     is_terminal,
 )
 from drkit.errors import UpstreamError
-from drkit.plan.models import Deadlines as PlanDeadlines
 from drkit.types import Secret
 
 if TYPE_CHECKING:
@@ -84,23 +84,6 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 #: Upstream error bodies kept on the error (for 4xx returned to the client), at most.
 MAX_ERROR_BODY = 64 * 1024
-
-
-_PLAN_DEADLINES = PlanDeadlines()
-
-
-@dataclass(frozen=True, slots=True)
-class Deadlines:
-    """Seconds allowed for each phase of one attempt.
-
-    The runtime twin of the plan's ``serving.routes[].deadlines`` (a plain frozen
-    dataclass: one is built per attempt on the hot path); its defaults are the plan's.
-    """
-
-    connect: float = _PLAN_DEADLINES.connect
-    first_token: float = _PLAN_DEADLINES.first_token
-    stream_idle: float = _PLAN_DEADLINES.stream_idle
-    total: float = _PLAN_DEADLINES.total
 
 
 @dataclass(slots=True)
