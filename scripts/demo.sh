@@ -2,7 +2,9 @@
 # The README's `make demo`: `drkit demo` builds an example AI stack from embedded parts in
 # a fresh work directory (an embedded LanceDB collection, a dataset, an eval set, a primary and a
 # replica repository, two simulated providers in two regions), then runs
-# backup -> copy -> verify -> game day, prints the scorecard and leaves the HTML report.
+# backup -> copy -> verify -> game day, prints the scorecard and leaves the HTML report;
+# then `drkit agent run --once` keeps the plan's cadence once (what is due: backups, copy,
+# restore tests, retention) and `drkit rpo` prints the measured RPO per component and region.
 # DEMO_DIR chooses the directory (default: demo-out, replaced if it exists); DEMO_SEED the seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,5 +21,12 @@ echo "== drkit plan check --plan $dir/drkit.yaml"
 echo
 echo "== drkit drill history --plan $dir/drkit.yaml"
 "$DRKIT" drill history --plan "$dir/drkit.yaml"
+echo
+echo "== drkit agent run --once --plan $dir/drkit.yaml"
+"$DRKIT" agent run --once --plan "$dir/drkit.yaml"
+"$DRKIT" agent status --plan "$dir/drkit.yaml"
+echo
+echo "== drkit rpo --plan $dir/drkit.yaml"
+"$DRKIT" rpo --plan "$dir/drkit.yaml"
 echo
 echo "The game-day report: $dir/gameday-report.html"
