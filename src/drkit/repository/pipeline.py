@@ -37,22 +37,30 @@ class _Done:
         return self.value
 
 
+def _encode(repo: Repository, data: bytes | memoryview, mode: int | None) -> _Encoded:
+    # sampling the mode in the pool thread: it was a fifth of a vector export's main thread
+    m = mode if mode is not None else codec.choose_mode(data[: codec.SAMPLE])
+    return repo.encode_blob(data, m)
+
+
 class BlobPipeline:
     """Encodes blobs in the pool with a bounded window; finishes them in order."""
 
-    def __init__(self, repo: Repository) -> None:
+    def __init__(self, repo: Repository, *, window: int | None = None) -> None:
         self.repo = repo
-        self.window = repo.workers * 8 + 4
+        self.window = window if window is not None else repo.workers * 8 + 4
         self.q: deque[tuple[Future[_Encoded] | _Done, int, list[str], int]] = deque()
         self.submitted = 0
         self.finished = 0
 
-    def submit(self, data: bytes | memoryview, mode: int, sink: list[str], idx: int) -> None:
+    def submit(self, data: bytes | memoryview, mode: int | None, sink: list[str], idx: int) -> None:
+        """Queue ``data`` to be stored as ``sink[idx]``; ``mode`` None: the codec mode is
+        sampled from the blob's first 64 KiB where it is encoded (in the pool thread)."""
         fut: Future[_Encoded] | _Done
         if len(data) < INLINE_BELOW:
-            fut = _Done(self.repo.encode_blob(data, mode))
+            fut = _Done(_encode(self.repo, data, mode))
         else:
-            fut = self.repo.pool.submit(self.repo.encode_blob, data, mode)
+            fut = self.repo.pool.submit(_encode, self.repo, data, mode)
         self.q.append((fut, len(data), sink, idx))
         self.submitted += 1
         while len(self.q) > self.window:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -16,8 +15,8 @@ import pyarrow.compute as pc
 
 from drkit.connectors.vectorstore.base import ID, CollectionConfig, CutInfo, VectorStore
 from drkit.errors import VectorStoreError
-from drkit.repository import BlobType, Repository
-from drkit.repository.codec import SAMPLE, choose_mode
+from drkit.repository import Repository
+from drkit.repository.pipeline import BlobPipeline
 
 from .layout import (
     HASH,
@@ -33,14 +32,12 @@ from .reading import Opened, Progress
 log = logging.getLogger("drkit.replication.vectors")
 
 
-class BlobWriter:
-    """Encode blobs in the repository's pool (bounded window), finish them in order."""
+class BlobWriter(BlobPipeline):
+    """The repository's blob pipeline with a smaller window (vector pieces are large),
+    fed whole buffers or pre-cut pieces."""
 
     def __init__(self, repo: Repository) -> None:
-        self.repo = repo
-        self.window = repo.workers * 3 + 2
-        self.q: deque[tuple[Future[tuple[bytes, bytes | bytearray | None]], int, list[str], int]]
-        self.q = deque()
+        super().__init__(repo, window=repo.workers * 3 + 2)
 
     def write(self, data: bytes | memoryview, mode: int | None = None) -> list[str]:
         """Queue ``data`` (cut into pieces); the returned list is filled by :meth:`drain`."""
@@ -50,30 +47,8 @@ class BlobWriter:
         """Queue pieces, each with its codec mode (None: sampled in the pool thread)."""
         sink = [""] * len(parts)
         for i, (part, mode) in enumerate(parts):
-            fut = self.repo.pool.submit(self._encode, part, mode)
-            self.q.append((fut, len(part), sink, i))
-            while len(self.q) > self.window:
-                self._finish_one()
+            self.submit(part, mode, sink, i)
         return sink
-
-    def _encode(
-        self, part: bytes | memoryview, mode: int | None
-    ) -> tuple[bytes, bytes | bytearray | None]:
-        """In a pool thread: pick the mode from the piece's first 64 KiB (when not given)
-        and encode; the sampling was a fifth of the main thread's time."""
-        m = mode if mode is not None else choose_mode(part[:SAMPLE])
-        return self.repo.encode_blob(part, m)
-
-    def _finish_one(self) -> None:
-        fut, n, sink, idx = self.q.popleft()
-        bid, stored = fut.result()
-        if stored is not None:
-            self.repo.add_encoded(BlobType.DATA, bid, stored, n)
-        sink[idx] = bid.hex()
-
-    def drain(self) -> None:
-        while self.q:
-            self._finish_one()
 
 
 #: index parts: (ids, hashes, segment, row); segment >= 0: new segment number,
