@@ -62,12 +62,28 @@ CREATE INDEX IF NOT EXISTS drills_scenario ON drills(scenario, at);
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One fact (``gateway.failover``, ``drill.step``...): the one event type of drkit.
+
+    ``id`` is the row id in the state store; events kept elsewhere (the gateway's JSONL
+    file, a memory sink) number theirs by position, from 1.
+    """
+
     id: int
     at: float
     kind: str
     component: str
     message: str
     data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at,
+            "kind": self.kind,
+            "component": self.component,
+            "message": self.message,
+            "data": self.data,
+        }
 
 
 @dataclass(frozen=True, slots=True)
