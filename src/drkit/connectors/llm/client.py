@@ -48,7 +48,7 @@ import aiohttp
 import orjson
 
 from drkit.connectors.llm.deadlines import Deadlines as Deadlines  # re-exported
-from drkit.connectors.llm.error_types import ANTHROPIC_STATUS
+from drkit.connectors.llm.error_types import ANTHROPIC_STATUS, OPENAI_ERRORS
 from drkit.connectors.llm.sse import (
     DONE,
     Dialect,
@@ -195,11 +195,15 @@ def _error_message(body: bytes) -> str:
 
 
 #: in-stream error type (or OpenAI code) -> status: Anthropic's table plus OpenAI's names
+#: that say one status (``invalid_request_error`` is any 4xx for OpenAI: Anthropic's 400)
 _STREAM_ERROR_STATUS = {
     **ANTHROPIC_STATUS,
-    "rate_limit_exceeded": 429,
-    "invalid_api_key": 401,
-    "model_not_found": 404,
+    **{
+        name: status
+        for status, names in OPENAI_ERRORS.items()
+        for name in names
+        if name and name != "invalid_request_error"
+    },
 }
 
 
