@@ -186,8 +186,8 @@ def test_one_anthropic_error_table_for_simulator_gateway_and_client() -> None:
 def test_one_openai_error_table_for_simulator_gateway_and_client() -> None:
     """The simulator's OpenAI bodies (HTTP and in-stream) and the gateway's answers to
     OpenAI clients give the same type and code (they used two tables that disagreed)."""
-    from drkit.connectors.llm.faults import Fault
     from drkit.connectors.llm.client import stream_error
+    from drkit.connectors.llm.faults import Fault
     from drkit.connectors.llm.sse import parse_sse
     from drkit.connectors.llm.wire import error_response, stream_error_frame
     from drkit.gateway.dialects import error_body
