@@ -137,3 +137,18 @@ def test_online_copy_is_consistent_while_a_writer_writes(tmp_path: Path) -> None
         ids = [r[0] for r in db.execute("SELECT data FROM events ORDER BY id")]
         db.close()
         assert [json.loads(x)["i"] for x in ids] == list(range(count))  # a prefix, no gap
+
+
+@pytest.mark.usefixtures("env")
+def test_restore_latest_ignores_the_state_snapshots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"file://{tmp_path / 'repo'}"
+    assert main(["repo", "init", "--repo", url]) == 0
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("a\n")
+    assert main(["backup", str(tmp_path / "data"), "--repo", url]) == 0
+    StateStore(tmp_path / "state" / "state.db").close()
+    assert main(["state", "backup", "--repo", url]) == 0  # newer than the data snapshot
+    assert main(["restore", "latest", "--repo", url, "--to", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "a.txt").read_text() == "a\n"

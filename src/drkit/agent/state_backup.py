@@ -28,10 +28,10 @@ from drkit.repository.maintenance import forget
 from drkit.repository.restore import restore
 from drkit.repository.retention import Policy
 from drkit.repository.snapshot import Snapshot
-from drkit.state.store import check_state_file, copy_state
+from drkit.state.store import STATE_COMPONENT, check_state_file, copy_state
 
-#: The snapshot component of drkit's state (no plan component can shadow it: see the docs).
-STATE_COMPONENT = "drkit-state"
+__all__ = ["STATE_COMPONENT", "restore_state", "snapshot_state"]
+
 STATE_TAG = "drkit-state"
 #: The agent keeps this many state snapshots (the newest), plus one per day for a week.
 STATE_KEEP = Policy(keep_last=24, keep_daily=7)

@@ -89,6 +89,9 @@ class DrillRecord:
     journal: dict[str, Any]
 
 
+#: The repository component of drkit's own state snapshots (``drkit state backup``).
+STATE_COMPONENT = "drkit-state"
+
 #: Where the state lives unless ``DRKIT_STATE`` or an explicit path says otherwise.
 DEFAULT_STATE_DIR = ".drkit"
 
