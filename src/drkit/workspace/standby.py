@@ -26,6 +26,7 @@ from drkit.replication.standby import (
     StandbyCheck,
     check_standby,
     lag_of,
+    ledger_file,
     source_collections,
     sync_collection,
 )
@@ -52,7 +53,7 @@ def standby_of(plan: Plan, name: str) -> tuple[VectorStoreModel, Standby]:
 
 
 def ledger_path(ws: Workspace, name: str) -> Path:
-    return ws.state_dir / "standby" / f"{name}.sqlite"
+    return ledger_file(ws.state_dir, name)
 
 
 def open_ledger(ws: Workspace, name: str, standby: Standby) -> Ledger:

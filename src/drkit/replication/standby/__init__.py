@@ -11,7 +11,7 @@ User guide: docs/standby.md.
 """
 
 from drkit.replication.standby.check import MIN_OVERLAP, StandbyCheck, check_standby
-from drkit.replication.standby.ledger import Ledger
+from drkit.replication.standby.ledger import Ledger, ledger_file
 from drkit.replication.standby.sync import (
     CollectionSync,
     apply_spool,
@@ -28,6 +28,7 @@ __all__ = [
     "apply_spool",
     "check_standby",
     "lag_of",
+    "ledger_file",
     "source_collections",
     "sync_collection",
 ]

@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+def ledger_file(state_dir: Path, component: str) -> Path:
+    """Where the sync state of ``component``'s standby lives."""
+    return state_dir / "standby" / f"{component}.sqlite"
+
+
 def encode_batch(batch: pa.RecordBatch) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
