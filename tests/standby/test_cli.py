@@ -115,3 +115,14 @@ def test_bad_input(plan: Path, capsys: pytest.CaptureFixture[str], tmp_path: Pat
     run(capsys, ["standby", "verify", "kb"], code=2)  # never synced: nothing checked
     (tmp_path / "exists.yaml").write_text("x")
     run(capsys, ["standby", "promote", "kb", "--plan-out", str(tmp_path / "exists.yaml")], code=2)
+
+
+def test_agent_runs_a_standby_job(plan: Path) -> None:
+    from drkit.agent.jobs import plan_jobs
+
+    jobs = {j.id: j for j in plan_jobs(load_plan(plan), plan)}
+    job = jobs["standby:kb"]
+    assert job.kind == "standby"
+    assert job.schedule.every == 60.0  # type: ignore[union-attr]
+    assert job.run().startswith("50 upserted, 0 deleted on qdrant+local://")
+    assert job.run().startswith("0 upserted, 0 deleted")

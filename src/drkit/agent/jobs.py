@@ -6,7 +6,8 @@ One job per thing the plan says must happen regularly:
 - ``copy:<replica>``: every replica some component replicates to, every ``copy_every``;
 - ``restore-test:<component>``: every ``testing.restore_test_every`` (after its backup);
 - ``retention``: forget by each component's ``retention``, then prune, every
-  :data:`RETENTION_EVERY` (after the backups).
+  :data:`RETENTION_EVERY` (after the backups);
+- ``standby:<vector store>``: one sync pass of its warm standby, every ``standby.interval``.
 
 A job's function raises on failure (a :class:`~drkit.errors.DrkitError`; only
 ``retryable`` ones are retried) and returns a one-line summary on success. Jobs open
@@ -128,6 +129,9 @@ def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
                 origin="retention",
             )
         )
+    from drkit.agent.standby import standby_jobs  # warm standbys, every standby.interval
+
+    jobs += standby_jobs(plan, plan_path)
     if not jobs:
         raise UsageError(
             f"plan {plan.name!r} schedules nothing: no component has a schedule",
