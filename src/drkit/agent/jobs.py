@@ -9,7 +9,8 @@ One job per thing the plan says must happen regularly:
   :data:`RETENTION_EVERY` (after the backups);
 - ``state-backup``: drkit's own state snapshotted into the primary repository (see
   :mod:`drkit.agent.state_backup`), every :func:`state_backup_every`; copies carry it,
-  retention keeps :data:`~drkit.agent.state_backup.STATE_KEEP` of those snapshots.
+  retention keeps :data:`~drkit.agent.state_backup.STATE_KEEP` of those snapshots;
+- ``standby:<vector store>``: one sync pass of its warm standby, every ``standby.interval``.
 
 To add a job kind (e.g. a standby sync): write a ``_kind(plan_path, ...) -> Callable[[],
 str]`` factory below and append a :class:`Job` in :func:`plan_jobs`; the scheduler,
@@ -138,6 +139,9 @@ def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
                 origin="retention",
             )
         )
+    from drkit.agent.standby import standby_jobs  # warm standbys, every standby.interval
+
+    jobs += standby_jobs(plan, plan_path)
     if not jobs:
         raise UsageError(
             f"plan {plan.name!r} schedules nothing: no component has a schedule",

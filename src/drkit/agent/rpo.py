@@ -122,4 +122,6 @@ def measure_rpo(ws: Workspace, now: float | None = None) -> list[MeasuredRpo]:
                     error,
                 )
             )
-    return out
+    from drkit.agent.standby import standby_rows  # warm standbys: their lag is an RPO too
+
+    return out + standby_rows(ws, moment)

@@ -318,6 +318,23 @@ class Component(PlanModel):
     )
 
 
+class Standby(PlanModel):
+    """A warm standby of a vector store: a second engine, usually in another region, kept
+    in step by ``drkit standby sync`` (docs/standby.md)."""
+
+    engine: UrlStr = Field(
+        description="connector URL of the standby engine; any supported engine, not only "
+        "the primary's (e.g. qdrant+http://standby.eu-central:6333)"
+    )
+    region: Region = Field(description="the standby's region (a regional failover promotes it)")
+    batch_size: int = Field(
+        1000, ge=1, le=100_000, description="records read and written per batch during a sync"
+    )
+    interval: PositiveDur = Field(
+        60.0, description="how often the agent (and `standby sync --follow`) syncs it"
+    )
+
+
 class VectorStore(Component):
     kind: ClassVar[str] = "vector_store"
 
@@ -334,6 +351,9 @@ class VectorStore(Component):
         description="engines without a document field (Qdrant): the payload key that holds "
         "the document text (default __drkit_document); passed to the connector as "
         "?document_key= on the engine URL",
+    )
+    standby: Standby | None = Field(
+        None, description="a warm standby engine kept in step incrementally (docs/standby.md)"
     )
 
     @model_validator(mode="before")

@@ -153,7 +153,18 @@ class RegionOutage:
         ctx.metric("collections_restored", sum(1 for c in copies if c.collection is not None))
         ctx.metric("records_restored", sum(c.records or 0 for c in copies))
         ctx.note("restore_tests", [c.to_json() for c in copies])
+        self.promote_standbys(ctx)
         ctx.record_rpo(oldest, "age of the oldest snapshot restored outside the region")
+
+    def promote_standbys(self, ctx: DrillContext) -> None:
+        """Warm standbys outside the region: the promotion's RTO next to the restore's."""
+        from drkit.drills.standby import rehearse_promotions
+
+        promos = rehearse_promotions(self.stores, self.region, self.stack.scratch.parent)
+        if promos:
+            ctx.note("standby_promotions", promos)
+            ctx.metric("promotion_rto_s", max(p["promotion_rto_s"] for p in promos))
+            ctx.metric("standbys_ready", sum(1 for p in promos if p["ok"]))
 
     def mark(self, ctx: DrillContext) -> None:
         # the first failure seen: the gateway's failover, else a lost repository failing
