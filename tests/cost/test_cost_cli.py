@@ -169,3 +169,43 @@ def test_measured_sizes_are_the_repository_stored_bytes(
     out = capsys.readouterr().out
     for word in ("measured", "plan estimate", "route chat"):
         assert word in out
+
+
+@pytest.mark.usefixtures("env")
+def test_providers_sla_measured_and_switching_readiness(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    from drkit.state.store import StateStore
+
+    plan = _plan(tmp_path)
+    capsys.readouterr()
+    # no traffic and no drill yet: the secondary is not proven, exit 1
+    assert main(["providers", "--plan", str(plan), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    [ready] = doc["readiness"]
+    assert (ready["target"], ready["served_recently"], ready["ready"]) == ("b", False, False)
+    assert {p["vendor"]: p["sla"] for p in doc["providers"]} == {
+        "openai": 99.9,
+        "anthropic": 99.5,
+    }
+    now = time.time()
+    state = StateStore(tmp_path / "state.db")
+    state.record_event("gateway.ejection", "a", "out", {}, at=now - 3600)
+    state.record_event("gateway.recovery", "a", "back", {}, at=now - 3600 + 360)
+    state.record_event(
+        "gateway.failover",
+        "chat/a",
+        "to b",
+        {"route": "chat", "from": "a", "to": "b"},
+        at=now - 3600,
+    )
+    state.close()
+    assert main(["providers", "--plan", str(plan), "--json", "--window", "1d"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ready"] is True
+    measured = {p["vendor"]: p["measured"] for p in doc["providers"]}
+    assert measured["openai"] == pytest.approx(100 * (1 - 360 / 86400), abs=1e-3)
+    assert measured["anthropic"] is None  # no event: not measured, never 100%
+    assert main(["providers", "--plan", str(plan), "--window", "soon"]) == 2

@@ -37,6 +37,7 @@ EXAMPLES: dict[str, str] = {
     "gameday": "drkit gameday --report gameday.html",
     "demo": "drkit demo --dir demo-out",
     "cost": "drkit cost --json",
+    "providers": "drkit providers --window 7d",
 }
 
 

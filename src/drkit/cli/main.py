@@ -46,6 +46,7 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.vectors_cmd",
     "drkit.cli.agent_cmd",
     "drkit.cli.cost_cmd",
+    "drkit.cli.providers_cmd",
 ]
 
 

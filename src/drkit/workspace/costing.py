@@ -8,7 +8,7 @@ the drills' scenario catalogue (which activity a drill counts as).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from drkit.connectors.objectstore.registry import open_store
 from drkit.cost.history import state_figures
@@ -41,3 +41,24 @@ def measure(ws: Workspace, *, now: float | None = None) -> Measurements:
         vendor_of = {t.name: t.operator for r in ws.plan.serving.routes for t in r.targets}
         state = state_figures(ws.state(), activities=activities, vendor_of=vendor_of, now=moment)
     return Measurements(repos, state)
+
+
+def providers(ws: Workspace, *, window: float, now: float | None = None) -> dict[str, Any]:
+    """``drkit providers``: :func:`drkit.cost.providers.providers_report` with the
+    state's measured availability over ``window``."""
+    from drkit.cost.history import measured_availability
+    from drkit.cost.providers import providers_report
+    from drkit.workspace.workspace import ACTIVITY_SCENARIOS
+
+    moment = time.time() if now is None else now
+    state = ws.state() if ws.state_path.exists() else None
+    vendor_of = {t.name: t.operator for r in ws.plan.serving.routes for t in r.targets}
+    measured = measured_availability(state, vendor_of, moment, window) if state else {}
+    return providers_report(
+        ws.plan,
+        measured,
+        state,
+        now=moment,
+        window=window,
+        drill_scenarios=ACTIVITY_SCENARIOS["failover_drill"],
+    )
