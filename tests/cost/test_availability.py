@@ -82,3 +82,40 @@ def test_state_figures_from_recorded_runs_and_events() -> None:
     assert figs.eval_tokens_month == {"a": 1500, "chat": 15}
     assert figs.availability == {"openai": pytest.approx(1 - 50 / window)}
     assert figs.incident_hours_year is None
+
+
+def test_over_investment_warning_for_a_non_critical_tier() -> None:
+    from drkit.cost.model import estimate
+    from drkit.plan.models import Plan
+
+    def plan(standby: float) -> Plan:
+        target = {
+            "provider": "openai",
+            "region": "eu",
+            "model": "m",
+            "base_url": "http://127.0.0.1:9",
+        }
+        return Plan.model_validate(
+            {
+                "version": 1,
+                "name": "p",
+                "tiers": {"standard": {"rto": "4h", "rpo": "1d"}},
+                "repositories": {"primary": {"name": "r", "url": "file:///x", "region": "eu"}},
+                "serving": {
+                    "routes": [
+                        {"name": "chat", "tier": "standard", "targets": [{"name": "a", **target}]}
+                    ]
+                },
+                "providers": [{"name": "openai", "sla": 99.0}],
+                "cost": {
+                    "standby_per_month": {"standard": standby},
+                    "outage_cost_per_hour": {"standard": 10},
+                },
+            }
+        )
+
+    # 1% of 8760 h × 10 = 876 a year of expected loss
+    assert estimate(plan(72.0)).warnings(plan(72.0)) == []  # 864 a year: less
+    [warning] = estimate(plan(100.0)).warnings(plan(100.0))
+    assert "tier 'standard'" in warning
+    assert "1,200.00 USD a year" in warning

@@ -66,6 +66,8 @@ def _render(out: Console, data: dict[str, Any]) -> None:
             f"loss {_money(r['outage_loss_year'], cur)}/year"
         )
     out.print(f"total: {_money(data['monthly'], cur)} per month")
+    for w in data["warnings"]:
+        out.print(f"warning: {w}")
 
 
 def register(app: typer.Typer) -> None:

@@ -151,9 +151,25 @@ class CostReport:
             total += (without - with_dr) * price
         return total if routes else None
 
+    def warnings(self, plan: Plan) -> list[str]:
+        """Over-investment: a non-critical tier whose DR costs more per year than the
+        outage loss its routes are expected to cause ("don't over-invest in DR for
+        low-criticality systems")."""
+        out = []
+        for t in self.tiers(plan):
+            if t.tier == PLAN_WIDE or plan.is_critical(t.tier) or t.outage_loss_year is None:
+                continue
+            if t.monthly * 12 > t.outage_loss_year:
+                out.append(
+                    f"tier {t.tier!r}: DR costs {t.monthly * 12:,.2f} {self.currency} a year, "
+                    f"more than its expected outage loss of {t.outage_loss_year:,.2f}"
+                )
+        return out
+
     def to_json(self, plan: Plan) -> dict[str, Any]:
         return {
             "plan": self.plan,
+            "warnings": self.warnings(plan),
             "currency": self.currency,
             "monthly": round(self.monthly, 2),
             "yearly": round(self.monthly * 12, 2),
