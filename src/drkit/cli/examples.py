@@ -39,6 +39,8 @@ EXAMPLES: dict[str, str] = {
     "drill history": "drkit drill history --scenario region-outage --limit 5",
     "gameday": "drkit gameday --report gameday.html",
     "demo": "drkit demo --dir demo-out",
+    "cost": "drkit cost --json",
+    "providers": "drkit providers --window 7d",
 }
 
 

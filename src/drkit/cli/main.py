@@ -47,6 +47,8 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.agent_cmd",
     "drkit.cli.state_cmd",
     "drkit.cli.standby_cmd",
+    "drkit.cli.cost_cmd",
+    "drkit.cli.providers_cmd",
 ]
 
 

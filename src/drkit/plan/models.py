@@ -426,6 +426,11 @@ class ProviderSLA(PlanModel):
     credits_counted_as_dr: bool = False
     dr_capabilities: str | None = None
     regions: list[Region] = Field(default_factory=list)
+    outages_per_year: NonNegFloat | None = Field(
+        None,
+        description="how often it fails over a year (drkit cost counts a failover's time per "
+        "outage in a route's composite availability; default 12)",
+    )
 
 
 class StatusComponent(PlanModel):
@@ -456,6 +461,19 @@ class CostInputs(PlanModel):
     )
     drill_hours_per_year: NonNegFloat = 0.0
     drill_cost_per_hour: NonNegFloat = 0.0
+    monthly_change: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.1,
+        description="share of a component's data that is new each month: the egress "
+        "estimate while no repository measured it",
+    )
+    responders_per_drill: NonNegFloat = Field(
+        0.0, description="people busy during a drill or an incident"
+    )
+    responder_cost_per_hour: NonNegFloat = Field(0.0, description="cost of one responder-hour")
+    token_price_per_million: dict[Name, NonNegFloat] = Field(
+        default_factory=dict,
+        description="price of a million tokens per route target (eval runs' cost)",
+    )
 
 
 # --- the plan --------------------------------------------------------------------------

@@ -1,0 +1,75 @@
+"""``drkit providers``: SLA vs measured availability, and switching readiness per route."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
+from drkit.errors import CheckFailed, UsageError
+
+
+def providers_cmd(
+    window: Annotated[
+        str, typer.Option("--window", help="How far back measured figures look, e.g. 7d.")
+    ] = "30d",
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Each provider's SLA beside its availability measured from the gateway's events, each
+    route's composite availability, and whether every secondary target is ready to take
+    over (SLA recorded, credits not counted as DR, served recently); exit 1 when one is not."""
+    from drkit.types import parse_duration
+    from drkit.workspace import Workspace
+    from drkit.workspace.costing import providers
+
+    try:
+        span = parse_duration(window)
+    except ValueError as exc:
+        raise UsageError(f"--window {window!r}: {exc}", hint="e.g. --window 7d") from exc
+    with Workspace.load(plan) as ws:
+        data = providers(ws, window=span)
+    emit(data, json_, lambda out: _render(out, data))
+    if not data["ready"]:
+        raise CheckFailed(
+            "a secondary target is not ready to take over",
+            hint="run `drkit drill run provider-outage` and record every provider's SLA",
+        )
+
+
+def _render(out: Console, data: dict[str, Any]) -> None:
+    table = Table(title="Providers")
+    for col in ("vendor", "SLA %", "measured %", "credits as DR", "routes"):
+        table.add_column(col)
+    for p in data["providers"]:
+        table.add_row(
+            p["vendor"],
+            "-" if p["sla"] is None else str(p["sla"]),
+            "not measured" if p["measured"] is None else str(p["measured"]),
+            "yes (DR701)" if p["credits_counted_as_dr"] else "no",
+            ", ".join(p["routes"]) or "-",
+        )
+    out.print(table)
+    for r in data["routes"]:
+        a = r["availability"]
+        shown = "unknown" if a is None else f"{a * 100:.4f}%"
+        out.print(f"route {r['route']}: composite availability {shown} ({r['source']})")
+    for s in data["readiness"]:
+        missing = [
+            what
+            for what, ok in (
+                ("SLA not recorded", s["sla_recorded"]),
+                ("credits counted as DR", s["credits_not_dr"]),
+                ("not served recently", s["served_recently"]),
+            )
+            if not ok
+        ]
+        verdict = "ready" if s["ready"] else "NOT ready: " + ", ".join(missing)
+        out.print(f"  {s['route']} -> {s['target']} ({s['vendor']}): {verdict}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("providers")(providers_cmd)

@@ -1,0 +1,107 @@
+"""Provider risk: each vendor's SLA beside its measured availability, and whether each
+route could switch to its secondaries today (``drkit providers``).
+
+Switching readiness of a route's secondary target: its vendor's SLA is recorded, its SLA
+credits are not counted as DR (DR701), and it took traffic recently: a ``gateway.failover``
+event whose ``data.to`` is that target within the window, or a passing failover drill in
+the window (the drill fails the primary over to the secondaries). The eval gate and the
+translator's refusal list are not consulted yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from drkit.cost.availability import route_availability
+from drkit.plan.analysis import route_operators
+from drkit.plan.models import Plan
+from drkit.state.store import StateStore
+
+
+@dataclass(frozen=True)
+class SecondaryReadiness:
+    route: str
+    target: str
+    vendor: str
+    sla_recorded: bool
+    credits_not_dr: bool
+    served_recently: bool
+
+    @property
+    def ready(self) -> bool:
+        return self.sla_recorded and self.credits_not_dr and self.served_recently
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "target": self.target,
+            "vendor": self.vendor,
+            "sla_recorded": self.sla_recorded,
+            "credits_not_dr": self.credits_not_dr,
+            "served_recently": self.served_recently,
+            "ready": self.ready,
+        }
+
+
+def providers_report(
+    plan: Plan,
+    measured: Mapping[str, float],
+    state: StateStore | None,
+    *,
+    now: float,
+    window: float,
+    drill_scenarios: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """SLA vs measured per vendor, composite availability and readiness per route."""
+    vendors = list(
+        dict.fromkeys(v for r in plan.serving.routes for v in route_operators(r))
+        | {p.name: None for p in plan.providers}
+    )
+    by_name = {p.name: p for p in plan.providers}
+    rows = []
+    for v in vendors:
+        p = by_name.get(v)
+        rows.append(
+            {
+                "vendor": v,
+                "sla": p.sla if p else None,
+                "measured": None if v not in measured else round(measured[v] * 100, 4),
+                "credits_counted_as_dr": bool(p and p.credits_counted_as_dr),
+                "routes": [r.name for r in plan.serving.routes if v in route_operators(r)],
+            }
+        )
+    tried: set[str] = set()
+    drilled = False
+    if state is not None:
+        for e in state.events(kind="gateway.failover", since=now - window):
+            if isinstance(e.data.get("to"), str):
+                tried.add(e.data["to"])
+        drilled = any(
+            d.verdict == "pass" and d.at >= now - window
+            for s in drill_scenarios
+            for d in state.drills(s)
+        )
+    readiness = []
+    for route in plan.serving.routes:
+        for t in route.targets[1:]:
+            p = by_name.get(t.operator)
+            readiness.append(
+                SecondaryReadiness(
+                    route.name,
+                    t.name,
+                    t.operator,
+                    p is not None and p.sla is not None,
+                    not (p and p.credits_counted_as_dr),
+                    t.name in tried or drilled,
+                )
+            )
+    return {
+        "plan": plan.name,
+        "window_s": window,
+        "providers": rows,
+        "routes": [route_availability(plan, r, measured).to_json() for r in plan.serving.routes],
+        "readiness": [r.to_json() for r in readiness],
+        "ready": all(r.ready for r in readiness),
+    }

@@ -1,0 +1,211 @@
+"""``drkit cost`` on a real repository with real backups: measured sizes are the bytes
+the repository stores; without a repository the plan's sizes, labelled as estimates."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drkit.cli.main import main
+from drkit.repository.repo import Repository
+from drkit.workspace.access import repository_at
+
+
+def _plan(tmp_path: Path) -> Path:
+    data: dict[str, Any] = {
+        "version": 1,
+        "name": "cost-test",
+        "tiers": {
+            "critical": {"rto": "15m", "rpo": "1h", "multi_region": True},
+            "standard": {"rto": "4h", "rpo": "1d"},
+        },
+        "repositories": {
+            "primary": {"name": "primary", "url": f"file://{tmp_path / 'repo'}", "region": "eu"},
+            "replicas": [{"name": "far", "url": f"file://{tmp_path / 'far'}", "region": "us"}],
+        },
+        "serving": {
+            "routes": [
+                {
+                    "name": "chat",
+                    "tier": "critical",
+                    "targets": [
+                        {
+                            "name": "a",
+                            "provider": "openai",
+                            "region": "eu",
+                            "model": "m",
+                            "base_url": "http://127.0.0.1:9",
+                        },
+                        {
+                            "name": "b",
+                            "provider": "anthropic",
+                            "region": "us",
+                            "model": "m",
+                            "base_url": "http://127.0.0.1:9",
+                        },
+                    ],
+                }
+            ]
+        },
+        "datasets": [
+            {"name": "train", "path": "./train", "tier": "critical", "replicate_to": ["far"]},
+            {"name": "notes", "path": "./notes", "tier": "standard"},
+        ],
+        "providers": [{"name": "openai", "sla": 99.9}, {"name": "anthropic", "sla": 99.5}],
+        "cost": {
+            "storage_per_gb_month": 20.0,
+            "egress_per_gb": 10.0,
+            "sizes_gb": {"train": 5, "notes": 1},
+            "standby_per_month": {"critical": 300},
+            "outage_cost_per_hour": {"critical": 1000},
+        },
+    }
+    path = tmp_path / "drkit.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    for name in ("train", "notes"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a.bin").write_bytes(os.urandom(200_000))
+        (tmp_path / name / "same.txt").write_text("shared line\n" * 5000)
+    return path
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DRKIT_REPO", raising=False)
+    monkeypatch.delenv("DRKIT_PASSWORD_FILE", raising=False)
+    monkeypatch.setenv("DRKIT_PASSWORD", "pw")
+    monkeypatch.setenv("DRKIT_KDF", "fast")
+    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+
+
+def _cost(plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    capsys.readouterr()
+    assert main(["cost", "--plan", str(plan), "--json"]) == 0
+    doc: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert doc["schema_version"] == 1
+    return doc
+
+
+def _lines(doc: dict[str, Any], category: str) -> list[dict[str, Any]]:
+    return [x for x in doc["lines"] if x["category"] == category]
+
+
+@pytest.mark.usefixtures("env")
+def test_plan_estimate_before_any_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = _cost(_plan(tmp_path), capsys)
+    storage = {(x["component"], x["region"]): x for x in _lines(doc, "storage")}
+    assert storage["train", "eu"]["source"] == "plan estimate"
+    assert storage["train", "eu"]["monthly"] == pytest.approx(5 * 20.0)
+    assert storage["train", "us"]["monthly"] == pytest.approx(5 * 20.0)  # the replica's copy
+    assert storage["notes", "eu"]["monthly"] == pytest.approx(20.0)
+    assert ("notes", "us") not in storage  # not replicated
+    [egress] = _lines(doc, "egress")
+    assert egress["source"] == "plan estimate"
+    assert egress["monthly"] == pytest.approx(5 * 0.1 * 10.0)  # monthly_change 0.1
+    [standby] = _lines(doc, "standby")
+    assert (standby["tier"], standby["monthly"]) == ("critical", 300)
+    [route] = doc["routes"]
+    # two vendors in parallel, plus one failover (connect 2 s + first_token 10 s) per
+    # outage of the first (12 a year): worked by hand
+    unavailable = 0.001 * 0.005 + 12 * 12.0 / (365 * 86400)
+    assert route["availability"] == pytest.approx(1 - unavailable)
+    assert route["outage_loss_year"] == pytest.approx(unavailable * 8760 * 1000, rel=1e-6)
+    critical = next(t for t in doc["tiers"] if t["tier"] == "critical")
+    assert critical["monthly"] == pytest.approx(100 + 100 + 5 + 300)
+    # without failover, the primary's SLA alone: 0.1% of a year down
+    assert critical["outage_loss_bought_down_year"] == pytest.approx(
+        (0.001 - unavailable) * 8760 * 1000, rel=1e-6
+    )
+
+
+@pytest.mark.usefixtures("env")
+def test_measured_sizes_are_the_repository_stored_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _plan(tmp_path)
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    assert main(["backup", "--plan", str(plan)]) == 0
+    (tmp_path / "train" / "b.bin").write_bytes(os.urandom(50_000))
+    assert main(["backup", "train", "--plan", str(plan)]) == 0
+    doc = _cost(plan, capsys)
+    usage = doc["repositories"]["primary"]
+    # what the repository stores, object by object
+    with repository_at(f"file://{tmp_path / 'repo'}", "pw") as repo:
+        assert isinstance(repo, Repository)
+        on_disk = sum(i.size for i in repo.own(""))
+        repo.load_index()
+        packed = sum(e.length for es in repo.index.packs().values() for e in es)
+    assert usage["total_bytes"] == on_disk
+    assert sum(usage["components"].values()) == pytest.approx(packed, abs=2)
+    # dedup: the text file shared by both components is stored once, split between them;
+    # compression: the repetitive text shrinks, the random bytes do not
+    assert 250_000 < usage["components"]["train"] < 300_000
+    assert 200_000 < usage["components"]["notes"] < 230_000
+    storage = {(x["component"], x["region"]): x for x in _lines(doc, "storage")}
+    assert storage["train", "eu"]["source"] == "measured"
+    assert storage["train", "eu"]["monthly"] == pytest.approx(
+        usage["components"]["train"] / 1e9 * 20.0, rel=1e-3
+    )
+    # the replica was never copied to: still the plan's estimate, and it says why
+    assert storage["train", "us"]["source"] == "plan estimate"
+    assert "no repository yet" in storage["train", "us"]["basis"]
+    [overhead] = [x for x in _lines(doc, "storage") if x["component"] == "primary"]
+    assert overhead["monthly"] == pytest.approx(usage["overhead_bytes"] / 1e9 * 20.0, rel=1e-3)
+    # egress: everything was added in the last 30 days and is copied to the far replica
+    [egress] = _lines(doc, "egress")
+    assert egress["source"] == "measured"
+    assert egress["monthly"] == pytest.approx(
+        usage["new_bytes_month"]["train"] / 1e9 * 10.0, rel=1e-3
+    )
+    # the human rendering names every source
+    assert main(["cost", "--plan", str(plan)]) == 0
+    out = capsys.readouterr().out
+    for word in ("measured", "plan estimate", "route chat"):
+        assert word in out
+
+
+@pytest.mark.usefixtures("env")
+def test_providers_sla_measured_and_switching_readiness(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    from drkit.state.store import StateStore
+
+    plan = _plan(tmp_path)
+    capsys.readouterr()
+    # no traffic and no drill yet: the secondary is not proven, exit 1
+    assert main(["providers", "--plan", str(plan), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    [ready] = doc["readiness"]
+    assert (ready["target"], ready["served_recently"], ready["ready"]) == ("b", False, False)
+    assert {p["vendor"]: p["sla"] for p in doc["providers"]} == {
+        "openai": 99.9,
+        "anthropic": 99.5,
+    }
+    now = time.time()
+    state = StateStore(tmp_path / "state.db")
+    state.record_event("gateway.ejection", "a", "out", {}, at=now - 3600)
+    state.record_event("gateway.recovery", "a", "back", {}, at=now - 3600 + 360)
+    state.record_event(
+        "gateway.failover",
+        "chat/a",
+        "to b",
+        {"route": "chat", "from": "a", "to": "b"},
+        at=now - 3600,
+    )
+    state.close()
+    assert main(["providers", "--plan", str(plan), "--json", "--window", "1d"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ready"] is True
+    measured = {p["vendor"]: p["measured"] for p in doc["providers"]}
+    assert measured["openai"] == pytest.approx(100 * (1 - 360 / 86400), abs=1e-3)
+    assert measured["anthropic"] is None  # no event: not measured, never 100%
+    assert main(["providers", "--plan", str(plan), "--window", "soon"]) == 2
