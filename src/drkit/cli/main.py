@@ -49,6 +49,7 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.standby_cmd",
     "drkit.cli.cost_cmd",
     "drkit.cli.providers_cmd",
+    "drkit.cli.model_cmd",
 ]
 
 

@@ -236,6 +236,7 @@ def forget_cmd(
     from drkit.repository.maintenance import forget, prune
     from drkit.repository.retention import Policy
     from drkit.types import parse_duration
+    from drkit.workspace.models import lineage_protected
     from drkit.workspace.versions import release
 
     try:
@@ -274,8 +275,18 @@ def forget_cmd(
             )
         # the plan only for --version (the lineage it protects): never consulted otherwise
         named = release(r, load_plan_if_any(plan) if version else None, component, version or [])
+        kept = lineage_protected(plan)  # what a model rollback within its window needs
         if named and not explicit:  # only the named versions: no policy needed
-            results = [forget(r, Policy(), components=component, dry_run=dry_run, release=named)]
+            results = [
+                forget(
+                    r,
+                    Policy(),
+                    components=component,
+                    dry_run=dry_run,
+                    release=named,
+                    protected=kept,
+                )
+            ]
         elif not explicit:
             per_component = _retention_from_plan(plan)
             if not per_component:
@@ -290,12 +301,16 @@ def forget_cmd(
                     hint="pass --keep-last/--keep-daily/..., or add a retention to it",
                 )
             results = [
-                forget(r, pol, components=[name], dry_run=dry_run, release=named)
+                forget(r, pol, components=[name], dry_run=dry_run, release=named, protected=kept)
                 for name, pol in per_component.items()
                 if component is None or name in component
             ]
         else:
-            results = [forget(r, policy, components=component, dry_run=dry_run, release=named)]
+            results = [
+                forget(
+                    r, policy, components=component, dry_run=dry_run, release=named, protected=kept
+                )
+            ]
         pruned = None
         if prune_:
             pruned = prune(r, dry_run=dry_run)

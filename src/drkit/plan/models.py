@@ -392,6 +392,11 @@ class Model(Component):
     version: VersionLabel
     path: str | None = Field(None, description="model artifacts to snapshot, if drkit keeps them")
     trained_on: list[TrainedOn] = Field(default_factory=list)
+    rollback_window: PositiveDur | None = Field(
+        None,
+        description="how far back a version an alias named stays restorable: retention keeps "
+        "its training data and artifacts (default 30d)",
+    )
 
 
 class EvalSet(Component):

@@ -5,7 +5,7 @@ Ordering rules (docs/repository-format.md section 8) are noted where they apply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,10 +219,12 @@ def forget(
     components: list[str] | None = None,
     dry_run: bool = False,
     release: Collection[str] = (),
+    protected: Mapping[str, str] | None = None,
 ) -> ForgetResult:
     """Apply a retention policy (P3): deletes snapshot manifests only. Named versions
     (:func:`~drkit.repository.retention.named_version`) are kept whatever the policy,
-    except the snapshot ids in ``release``, which go (the user named them)."""
+    except the snapshot ids in ``release``, which go (the user named them). The snapshot
+    ids in ``protected`` (id -> reason, e.g. what a model rollback needs) are always kept."""
     with repo.lock(exclusive=True):
         snaps = [s for s in repo.snapshots() if components is None or s.component in components]
         verifications = repo.verifications()
@@ -232,6 +234,9 @@ def forget(
         for d in decisions:
             if d.snapshot.id in release:
                 d.keep, d.reasons = False, ["named"]
+            if protected and d.snapshot.id in protected:
+                d.keep = True
+                d.reasons.append(protected[d.snapshot.id])
         removed = [d.snapshot.id for d in decisions if not d.keep]
         if not dry_run:
             gone = set(removed)
