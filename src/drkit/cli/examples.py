@@ -36,6 +36,10 @@ EXAMPLES: dict[str, str] = {
     "drill history": "drkit drill history --scenario region-outage --limit 5",
     "gameday": "drkit gameday --report gameday.html",
     "demo": "drkit demo --dir demo-out",
+    "eval run": "drkit eval run capitals.jsonl --gateway http://127.0.0.1:8787 --route chat",
+    "eval show": "drkit eval show 20261202T031500-a1b2c3",
+    "eval history": "drkit eval history --eval-set capitals --json",
+    "eval compare": "drkit eval compare 20261202T031500-a1b2c3 20261202T041500-d4e5f6",
 }
 
 
