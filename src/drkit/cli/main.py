@@ -46,6 +46,7 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.vectors_cmd",
     "drkit.cli.agent_cmd",
     "drkit.cli.eval_cmd",
+    "drkit.cli.state_cmd",
 ]
 
 
