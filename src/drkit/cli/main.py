@@ -45,6 +45,7 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.demo_cmd",
     "drkit.cli.vectors_cmd",
     "drkit.cli.agent_cmd",
+    "drkit.cli.eval_cmd",
     "drkit.cli.state_cmd",
     "drkit.cli.standby_cmd",
     "drkit.cli.cost_cmd",

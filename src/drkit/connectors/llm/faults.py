@@ -20,6 +20,8 @@ Kinds::
     stream_error  after `after` tokens, an in-stream error event (Anthropic `event: error`
                   overloaded_error for status 529; OpenAI `{"error": ...}`), then the end;
                   a non-streaming request gets `status` instead
+    wrong_answer  answer HTTP 200 with a plausible but wrong text (a "silent model swap");
+                  with `topic=WORD`, only requests whose messages contain WORD
 
 The command-line form is ``KIND[:VALUE][,key=value...]``, e.g. ``error:529``,
 ``rate_limit:retry_after=2``, ``latency:delay=0.5``, ``stream_cut:after=5``,
@@ -44,6 +46,7 @@ FaultKind = Literal[
     "stream_stall",
     "malformed",
     "stream_error",
+    "wrong_answer",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 #: The key a bare ``KIND:VALUE`` sets, per kind.
@@ -55,6 +58,7 @@ _SHORT_KEY = {
     "stream_stall": "after",
     "malformed": "after",
     "stream_error": "after",
+    "wrong_answer": "rate",
 }
 
 
@@ -72,6 +76,8 @@ class Fault:
     mode: str = "drop"
     rate: float = 1.0
     first: int | None = None
+    #: wrong_answer: only requests whose message text contains this (case-insensitive)
+    topic: str | None = None
     #: requests this rule has considered / fired on since it was set (reported, not set)
     seen: int = 0
     fired: int = 0

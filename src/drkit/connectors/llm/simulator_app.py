@@ -252,6 +252,11 @@ def build_app(state: SimState) -> Starlette:
             return response, False
         rid = state.next_id()
         reply = make_reply(dialect, body, seed=state.seed, mode=state.mode)
+        if fault is not None and fault.kind == "wrong_answer":
+            said = json.dumps(body.get("messages"), ensure_ascii=False).casefold()
+            if fault.topic is None or fault.topic.casefold() in said:
+                reply = make_reply(dialect, body, seed=state.seed + 1_000_003, mode="lorem")
+            fault = None
         headers = {"request-id" if dialect == "anthropic" else "x-request-id": "req_" + rid}
         if body.get("stream"):
             return _stream(request, body, reply, rid, fault, headers), True  # gen() ends it

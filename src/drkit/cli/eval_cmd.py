@@ -1,0 +1,245 @@
+"""``drkit eval``: run eval sets through the serving path, keep history, compare runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from drkit.cli.common import JsonOption, emit
+from drkit.errors import CheckFailed, SecretMissing, UsageError
+
+eval_app = typer.Typer(
+    name="eval",
+    help="Eval sets through the serving path: run, history, show, compare.",
+    no_args_is_help=True,
+)
+
+HistoryOption = Annotated[
+    Path,
+    typer.Option(
+        "--history", envvar="DRKIT_EVAL_HISTORY", help="Directory of eval-run Parquet files."
+    ),
+]
+DEFAULT_HISTORY = Path(".drkit/evals")
+
+
+def _state_path(history: Path) -> Path:
+    env = os.environ.get("DRKIT_STATE")
+    return Path(env) if env else history.parent / "state.db"
+
+
+@eval_app.command("run")
+def run_cmd(
+    eval_set: Annotated[Path, typer.Argument(help="The eval set (JSONL, docs/evals.md).")],
+    gateway: Annotated[
+        str | None, typer.Option("--gateway", help="URL of a running drkit gateway.")
+    ] = None,
+    route: Annotated[
+        str | None, typer.Option("--route", help="The gateway route (model name) to evaluate.")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Base URL of one provider target, bypassing the gateway."),
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="Model name sent to --target.")] = "default",
+    dialect: Annotated[
+        str, typer.Option("--dialect", help="Wire dialect: openai or anthropic.")
+    ] = "openai",
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="Model version recorded with the run.")
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option("--api-key-env", help="Environment variable holding the API key.")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Requests in flight at once.")
+    ] = 8,
+    history: HistoryOption = DEFAULT_HISTORY,
+    as_json: JsonOption = False,
+) -> None:
+    """Run EVAL_SET through a gateway route or one target; store the run in eval history."""
+    from rich.progress import Progress
+
+    from drkit.evals.evalset import load_eval_set
+    from drkit.evals.history import new_run_id, summarise, write_run
+    from drkit.evals.runner import Endpoint, ExampleResult, run_examples
+    from drkit.state.store import StateStore
+
+    if (gateway is None) == (target is None):
+        raise UsageError(
+            "give one of --gateway URL (with --route) or --target URL",
+            hint="drkit eval run set.jsonl --gateway http://127.0.0.1:8080 --route chat",
+        )
+    if gateway is not None and not route:
+        raise UsageError("--gateway needs --route", hint="--route NAME (the route's model name)")
+    if dialect not in ("openai", "anthropic"):
+        raise UsageError(f"--dialect {dialect!r}: must be openai or anthropic")
+    key = None
+    if api_key_env:
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise SecretMissing(f"--api-key-env {api_key_env}: the variable is not set")
+    es = load_eval_set(eval_set)
+    if gateway is not None:
+        base = gateway.rstrip("/") + ("/v1" if dialect == "openai" else "")
+        ep = Endpoint(base, dialect, route or "", key, "route")  # type: ignore[arg-type]
+    else:
+        ep = Endpoint(target or "", dialect, model, key, "target")  # type: ignore[arg-type]
+    run_id = new_run_id()
+    started = time.time()
+    t0 = time.perf_counter()
+    with Progress(transient=True, disable=as_json) as bar:
+        task = bar.add_task(f"eval {es.name}", total=len(es))
+
+        def tick(_: ExampleResult) -> None:
+            bar.advance(task)
+
+        results = asyncio.run(run_examples(es, ep, concurrency=concurrency, progress=tick))
+    duration = time.perf_counter() - t0
+    path = history / f"{run_id}.parquet"
+    summary = summarise(
+        run_id,
+        es.name,
+        es.digest,
+        results,
+        route=route if gateway else None,
+        target=target,
+        model_version=model_version,
+        started_at=started,
+        duration_s=duration,
+        path=str(path),
+    )
+    write_run(history, summary, results)
+    state = StateStore(_state_path(history))
+    try:
+        state.record_event(
+            "eval.run",
+            es.name,
+            f"eval {es.name}: mean score {summary.mean_score:.3f} over {summary.n}",
+            summary.to_dict(),
+        )
+    finally:
+        state.close()
+    data = {"schema_version": 1, **summary.to_dict()}
+    emit(
+        data,
+        as_json,
+        lambda out: out.print(
+            f"run {run_id}: {es.name} ({es.digest[:12]}) n={summary.n} "
+            f"mean score {summary.mean_score:.3f} errors {summary.errors} "
+            f"tokens {summary.input_tokens}/{summary.output_tokens} in {duration:.2f}s",
+            markup=False,
+        ),
+    )
+    if summary.errors == summary.n:
+        raise CheckFailed(
+            f"every example of {es.name} failed to get an answer",
+            hint="check --gateway/--target and that the server is up",
+        )
+
+
+@eval_app.command("show")
+def show_cmd(
+    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    history: HistoryOption = DEFAULT_HISTORY,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one eval run: its summary and per-example scores."""
+    from drkit.evals.history import read_rows, read_summary, run_path
+
+    p = run_path(history, run)
+    summary, rows = read_summary(p), read_rows(p)
+    data = {"schema_version": 1, **summary.to_dict(), "examples": rows}
+
+    def render(out: Console) -> None:
+        out.print(
+            f"run {summary.run_id}: {summary.eval_set} mean {summary.mean_score:.3f}", markup=False
+        )
+        for r in rows:
+            out.print(
+                f"  {r['example_id']}: {r['score']:.2f} via {r['served_by']} "
+                f"{r['latency_s'] * 1000:.0f} ms {r['error'] or ''}",
+                markup=False,
+            )
+
+    emit(data, as_json, render)
+
+
+@eval_app.command("history")
+def history_cmd(
+    eval_set: Annotated[
+        str | None, typer.Option("--eval-set", help="Only runs of this eval set (name).")
+    ] = None,
+    route: Annotated[str | None, typer.Option("--route", help="Only runs of this route.")] = None,
+    history: HistoryOption = DEFAULT_HISTORY,
+    as_json: JsonOption = False,
+) -> None:
+    """List eval runs, oldest first."""
+    from drkit.evals.history import list_runs
+
+    runs = [
+        s
+        for s in list_runs(history)
+        if (eval_set is None or s.eval_set == eval_set) and (route is None or s.route == route)
+    ]
+    data = {"schema_version": 1, "runs": [s.to_dict() for s in runs]}
+
+    def render(out: Console) -> None:
+        for s in runs:
+            out.print(
+                f"{s.run_id}  {s.eval_set} {s.eval_set_digest[:12]}  "
+                f"{s.route or s.target}  n={s.n} mean {s.mean_score:.3f}",
+                markup=False,
+            )
+
+    emit(data, as_json, render)
+
+
+@eval_app.command("compare")
+def compare_cmd(
+    baseline: Annotated[str, typer.Argument(help="The baseline run id.")],
+    candidate: Annotated[str, typer.Argument(help="The candidate run id.")],
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    max_drop: Annotated[
+        float, typer.Option("--max-drop", help="Largest tolerated drop of the mean score.")
+    ] = 0.0,
+    history: HistoryOption = DEFAULT_HISTORY,
+    as_json: JsonOption = False,
+) -> None:
+    """Paired test of CANDIDATE against BASELINE; exit 1 on a significant regression."""
+    from drkit.evals.compare import compare
+    from drkit.evals.history import read_rows, run_path
+
+    c = compare(
+        read_rows(run_path(history, baseline)),
+        read_rows(run_path(history, candidate)),
+        alpha=alpha,
+        max_drop=max_drop,
+        baseline_id=baseline,
+        candidate_id=candidate,
+    )
+    data = {"schema_version": 1, **c.to_dict()}
+    emit(
+        data,
+        as_json,
+        lambda out: out.print(
+            f"{c.verdict}: {c.candidate_mean:.3f} vs {c.baseline_mean:.3f} "
+            f"(effect {c.effect:+.3f}, {100 * (1 - c.alpha):.0f}% CI "
+            f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]) "
+            f"{c.test} p={c.p_value:.4g} n={c.n} losses {c.losses} wins {c.wins}; "
+            f"smallest detectable drop at this size {c.min_detectable_drop:.3f}",
+            markup=False,
+        ),
+    )
+    if c.regressed:
+        raise CheckFailed(f"{candidate} regressed against {baseline} (p={c.p_value:.4g})")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(eval_app, name="eval")
