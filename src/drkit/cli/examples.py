@@ -36,6 +36,13 @@ EXAMPLES: dict[str, str] = {
     "drill history": "drkit drill history --scenario region-outage --limit 5",
     "gameday": "drkit gameday --report gameday.html",
     "demo": "drkit demo --dir demo-out",
+    "status serve": "DRKIT_STATUS_KEY=... drkit status serve --port 8788",
+    "incident open": "drkit incident open 'Slow answers' -c 'Assistant API' --severity sev2",
+    "incident update": "drkit incident update inc-1 --status identified -m 'Provider 503s'",
+    "incident approve": "drkit incident approve inc-1",
+    "incident resolve": "drkit incident resolve inc-1 -m 'Primary is back'",
+    "incident list": "drkit incident list --json",
+    "incident show": "drkit incident show inc-1",
 }
 
 

@@ -45,6 +45,8 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.demo_cmd",
     "drkit.cli.vectors_cmd",
     "drkit.cli.agent_cmd",
+    "drkit.cli.status_cmd",
+    "drkit.cli.incident_cmd",
 ]
 
 
