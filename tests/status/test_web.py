@@ -231,6 +231,7 @@ async def test_a_real_gateway_with_a_failing_primary_turns_the_page_degraded(
     from drkit.gateway.app import create_app as gateway_app
     from drkit.gateway.config import from_plan
     from drkit.gateway.events import StateEventSink
+    from drkit.status import postmortem
     from drkit.status.page import draft_incidents, snapshot, timeline
 
     eu = ProviderSimulator("openai", api_key="k").start()
@@ -261,6 +262,25 @@ async def test_a_real_gateway_with_a_failing_primary_turns_the_page_degraded(
         assert draft_incidents(plan, store, snapshot(plan, store)) == []  # once per outage
         lines = timeline(plan, store, drafted[0])
         assert {"gateway.ejection", "incident.opened"} <= {t.kind for t in lines}
+        book = Incidents(store, ["Assistant API"])
+        book.approve(drafted[0].id, by="alice")
+        book.resolve(drafted[0].id, "sim-eu answers again")
+        text = postmortem.draft(plan, store, book.get(drafted[0].id))
+        m = postmortem.measure(book.get(drafted[0].id), timeline(plan, store, drafted[0]), store)
+        assert m.failovers >= 2
+        assert m.targets_ejected == ["sim-eu"]
+        assert m.detect_s is not None
+        assert m.detect_s >= 0
+        for heading in (
+            "## Summary",
+            "## Impact",
+            "## Root cause",
+            "## Detection",
+            "## Timeline (UTC)",
+            "## Action items",
+        ):
+            assert heading in text
+        assert f"Time to detect (first signal to incident): {m.detect_s:.1f} s" in text
     finally:
         eu.stop()
         us.stop()

@@ -43,6 +43,7 @@ EXAMPLES: dict[str, str] = {
     "incident resolve": "drkit incident resolve inc-1 -m 'Primary is back'",
     "incident list": "drkit incident list --json",
     "incident show": "drkit incident show inc-1",
+    "postmortem": "drkit postmortem inc-1 -o postmortem-inc-1.md",
 }
 
 

@@ -175,5 +175,40 @@ def show_cmd(
     _show(_book(plan).get(incident), as_json)
 
 
+def postmortem_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id.")],
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write the Markdown here (default: stdout)."),
+    ] = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Draft the incident's postmortem (Google SRE template) with what drkit measured."""
+    from pathlib import Path
+
+    from drkit.extras import require
+
+    require("status", "drkit postmortem")
+    from drkit.plan.loader import load_plan
+    from drkit.state.store import StateStore, plan_state_path
+    from drkit.status.postmortem import draft
+
+    loaded = load_plan(plan)
+    book = _book(plan)
+    text = draft(loaded, StateStore(plan_state_path(loaded)), book.get(incident))
+    if output:
+        Path(output).write_text(text)
+
+    def render(out: Console) -> None:
+        if output:
+            out.print(f"postmortem of {incident} written to {output}", markup=False)
+        else:
+            out.print(text, markup=False, end="")
+
+    emit({"incident": incident, "output": output, "markdown": text}, as_json, render)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(incident_app, name="incident")
+    app.command("postmortem")(postmortem_cmd)
