@@ -39,6 +39,7 @@ def test_once_runs_the_whole_cadence_then_nothing_is_due(
         "restore-test:golden",
         "restore-test:train",
         "retention",
+        "state-backup",
     ]
     assert report["failed"] == 0
 

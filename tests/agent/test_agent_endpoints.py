@@ -88,4 +88,4 @@ def test_the_local_starter_plan_runs_once(
     assert main(["agent", "run", "--once", "--plan", plan]) == 0
     assert main(["rpo", "--plan", plan]) == 0
     out = capsys.readouterr().out
-    assert "6 run(s), 0 failed" in out
+    assert "7 run(s), 0 failed" in out  # + state-backup

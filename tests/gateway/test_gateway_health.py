@@ -186,3 +186,28 @@ def test_an_ejected_target_is_the_last_resort_when_the_available_ones_fail(
     failover = [e for e in gw.events.events if e.kind == "failover"][-1]
     assert failover.data["to"] == "anthropic-2"
     assert failover.data["last_resort"] is True
+
+
+def test_gateway_events_are_the_state_store_events(tmp_path: Path) -> None:
+    """One Event type: the file, the memory sink and the state store give the same values."""
+    from drkit.gateway.events import MemoryEventSink
+    from drkit.state.store import Event, StateStore
+
+    path = tmp_path / "e.jsonl"
+    JsonlEventSink(path).record("ejection", "a", "target a ejected", {"until": 2.0})
+    with path.open("a") as f:  # a line written before the field was named ``at``
+        f.write('{"ts": 5.0, "kind": "recovery", "component": "a", "message": "m", "data": {}}\n')
+    read = read_events(path)
+    assert all(type(e) is Event for e in read)
+    assert [(e.id, e.kind) for e in read] == [(1, "ejection"), (2, "recovery")]
+    assert read[1].at == 5.0
+    assert read[0].data == {"until": 2.0}
+    memory = MemoryEventSink()
+    memory.record("failover", "r/a", "moved", {"to": "b"})
+    assert type(memory.events[0]) is Event
+    assert memory.events[0].id == 1
+    store = StateStore(tmp_path / "state.db")
+    store.record_event("gateway.failover", "r/a", "moved", {"to": "b"})
+    stored = store.events(kind="gateway.")[0]
+    store.close()
+    assert set(stored.to_dict()) == set(memory.events[0].to_dict())

@@ -6,7 +6,14 @@ One job per thing the plan says must happen regularly:
 - ``copy:<replica>``: every replica some component replicates to, every ``copy_every``;
 - ``restore-test:<component>``: every ``testing.restore_test_every`` (after its backup);
 - ``retention``: forget by each component's ``retention``, then prune, every
-  :data:`RETENTION_EVERY` (after the backups).
+  :data:`RETENTION_EVERY` (after the backups);
+- ``state-backup``: drkit's own state snapshotted into the primary repository (see
+  :mod:`drkit.agent.state_backup`), every :func:`state_backup_every`; copies carry it,
+  retention keeps :data:`~drkit.agent.state_backup.STATE_KEEP` of those snapshots.
+
+To add a job kind (e.g. a standby sync): write a ``_kind(plan_path, ...) -> Callable[[],
+str]`` factory below and append a :class:`Job` in :func:`plan_jobs`; the scheduler,
+history, retries, /metrics and ``agent status`` need nothing else.
 
 A job's function raises on failure (a :class:`~drkit.errors.DrkitError`; only
 ``retryable`` ones are retried) and returns a one-line summary on success. Jobs open
@@ -27,10 +34,12 @@ from drkit.workspace.access import repository_at, repository_credentials
 
 #: How often retention (forget + prune) runs: the plan gives no cadence for it.
 RETENTION_EVERY = 86400.0
+#: Bounds of the state backup's cadence (it follows the shortest backup interval).
+STATE_BACKUP_BOUNDS = (60.0, 3600.0)
 #: The shortest interval the agent schedules (a tighter one is a typo, or a busy loop).
 MIN_INTERVAL = 1.0
 
-JobKind = str  # "backup" | "copy" | "restore-test" | "retention"
+JobKind = str  # "backup" | "copy" | "restore-test" | "retention" | "state-backup"
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ def _where(plan: Plan, *path: str | int) -> str:
 def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
     """The jobs of ``plan``'s cadence (``UsageError`` naming the field: a schedule below
     :data:`MIN_INTERVAL`; nothing to schedule at all)."""
+    from drkit.agent.state_backup import STATE_COMPONENT
     from drkit.workspace.protect import _backupable
 
     jobs: list[Job] = []
@@ -89,13 +99,13 @@ def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
         where = _where(plan, "repositories", "replicas", i, "copy_every")
         sched = _interval(rep.copy_every)
         _check_minimum(plan, sched, where)
-        after = tuple(backups[n] for n in names if n in backups)
+        after = (*(backups[n] for n in names if n in backups), STATE_JOB)
         jobs.append(
             Job(
                 f"copy:{rep.name}",
                 "copy",
                 sched,
-                _copy(plan_path, rep.name, names),
+                _copy(plan_path, rep.name, [*names, STATE_COMPONENT]),
                 after,
                 origin=where,
             )
@@ -133,7 +143,26 @@ def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
             f"plan {plan.name!r} schedules nothing: no component has a schedule",
             hint="give components a `schedule:` (e.g. 1h or '0 * * * *') in the plan",
         )
+    every = state_backup_every(plan)
+    jobs.append(
+        Job(STATE_JOB, "state-backup", _interval(every), _state_backup(plan_path), origin="state")
+    )
     return jobs
+
+
+STATE_JOB = "state-backup"
+
+
+def state_backup_every(plan: Plan) -> float:
+    """The shortest interval among the plan's backup schedules (a cron one counts as
+    an hour), within :data:`STATE_BACKUP_BOUNDS`."""
+    low, high = STATE_BACKUP_BOUNDS
+    intervals = [
+        c.schedule.every if isinstance(c.schedule, IntervalSchedule) else high
+        for _, c in plan.components()
+        if c.schedule is not None
+    ]
+    return max(low, min([high, *intervals]))
 
 
 # --- what each job does ------------------------------------------------------------------
@@ -197,8 +226,23 @@ def _restore_test(plan_path: Path, component: str) -> Callable[[], str]:
     return run
 
 
+def _state_backup(plan_path: Path) -> Callable[[], str]:
+    def run() -> str:
+        from drkit.agent.state_backup import snapshot_state
+        from drkit.plan.loader import load_plan
+        from drkit.state.store import plan_state_path
+        from drkit.workspace.access import opened_repository
+
+        with opened_repository(None, plan_path) as repo:
+            done = snapshot_state(repo, plan_state_path(load_plan(plan_path)))
+        return f"state snapshot {done.snapshot.short_id} ({done.events} event(s))"
+
+    return run
+
+
 def _retention(plan_path: Path) -> Callable[[], str]:
     def run() -> str:
+        from drkit.agent.state_backup import prune_state_snapshots
         from drkit.plan.loader import load_plan
         from drkit.repository.maintenance import forget, prune
         from drkit.repository.retention import Policy
@@ -214,6 +258,7 @@ def _retention(plan_path: Path) -> Callable[[], str]:
                     continue
                 policy = Policy.from_plan(ret)
                 removed += len(forget(repo, policy, components=[comp.name]).removed)
+            removed += prune_state_snapshots(repo)
             pruned = prune(repo)
         return f"{removed} snapshot(s) forgotten, {pruned.packs_deleted} pack(s) deleted"
 

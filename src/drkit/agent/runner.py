@@ -24,6 +24,7 @@ from drkit.agent.history import History, RunRecord
 from drkit.agent.jobs import Job, plan_jobs
 from drkit.agent.scheduler import Policy, Scheduler
 from drkit.errors import UsageError
+from drkit.state.store import StateStore
 from drkit.workspace.workspace import Workspace
 
 log = logging.getLogger("drkit.agent")
@@ -37,8 +38,10 @@ class AgentOptions:
     policy: Policy = field(default_factory=Policy)
     #: ``HOST:PORT`` for /metrics and /healthz (None: no endpoint)
     listen: str | None = None
-    #: how often the measured RPO is refreshed for the endpoints
+    #: how often the measured RPO is refreshed (endpoints, ``rpo.breach`` events)
     rpo_every: float = 30.0
+    #: how late past its due time a job that has not started is ``job.overdue``
+    overdue_slack: float = 60.0
 
 
 @dataclass
@@ -180,14 +183,19 @@ def run_agent(
         deadline = None if options.max_runtime is None else time.monotonic() + options.max_runtime
         due_at_start = {j.id for j in jobs if sched.next_due(j) <= sched.clock()}
         last_rpo = float("-inf")
+        alarms = Alarms(ws.state(), options.overdue_slack)
         if on_ready is not None:
             on_ready(report)
         try:
             with _stop_on_signals(stop):
                 while not sched.stopping:
-                    if view is not None and time.monotonic() - last_rpo >= options.rpo_every:
+                    if not options.once and time.monotonic() - last_rpo >= options.rpo_every:
                         last_rpo = time.monotonic()
-                        _refresh_rpo(ws, view)
+                        rows = _refresh_rpo(ws, view)
+                        if rows is not None:
+                            alarms.rpo(rows)
+                    if not options.once:
+                        alarms.overdue(jobs, sched.next_due, sched.clock())
                     if options.once:
                         sched.step(only=due_at_start - {r.job for r in runs})
                         if not sched.running:
@@ -201,7 +209,7 @@ def run_agent(
                     wake = 1.0 if options.once else sched.next_wake()
                     if deadline is not None:
                         wake = min(wake, max(0.0, deadline - time.monotonic()))
-                    if view is not None:
+                    if not options.once:
                         wake = min(wake, options.rpo_every)
                     sched.wait(max(0.05, min(wake, 60.0)))
                 report.abandoned = sched.join(options.grace)
@@ -214,14 +222,55 @@ def run_agent(
         return report
 
 
-def _refresh_rpo(ws: Workspace, view: Any) -> None:
+def _refresh_rpo(ws: Workspace, view: Any) -> list[Any] | None:
     from drkit.agent.rpo import measure_rpo
 
     try:
-        view.rpo = measure_rpo(ws)
-        view.rpo_error = None
+        rows = measure_rpo(ws)
     except Exception as exc:  # the endpoint says why, the agent goes on
-        view.rpo_error = f"{type(exc).__name__}: {exc}"
+        if view is not None:
+            view.rpo_error = f"{type(exc).__name__}: {exc}"
+        return None
+    if view is not None:
+        view.rpo = rows
+        view.rpo_error = None
+    return rows
+
+
+class Alarms:
+    """``rpo.breach`` and ``job.overdue`` events, each once per breach / missed slot
+    (an RPO that stays exceeded is not re-reported every refresh)."""
+
+    def __init__(self, state: StateStore, slack: float) -> None:
+        self.state = state
+        self.slack = slack
+        self.breached: set[tuple[str, str]] = set()
+        self.late: dict[str, float] = {}
+
+    def rpo(self, rows: list[Any]) -> None:
+        now = {(m.component, m.repository): m for m in rows if m.exceeded}
+        for key in sorted(set(now) - self.breached):
+            m = now[key]
+            self.state.record_event(
+                "rpo.breach",
+                m.component,
+                f"measured RPO of {m.component} in {m.repository} exceeds its target"
+                + (f" ({m.error})" if m.error else ""),
+                m.to_json(),
+            )
+        self.breached = set(now)
+
+    def overdue(self, jobs: list[Job], next_due: Callable[[Job], float], clock: float) -> None:
+        for job in jobs:
+            due = next_due(job)
+            if clock - due > self.slack and self.late.get(job.id) != due:
+                self.late[job.id] = due
+                self.state.record_event(
+                    "job.overdue",
+                    job.id,
+                    f"{job.id} has not started {clock - due:.0f}s after it was due",
+                    {"job": job.id, "due": due, "late_s": round(clock - due, 3)},
+                )
 
 
 def agent_status(plan_path: Path, now: float | None = None) -> list[dict[str, Any]]:

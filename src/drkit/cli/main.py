@@ -47,6 +47,7 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.agent_cmd",
     "drkit.cli.status_cmd",
     "drkit.cli.incident_cmd",
+    "drkit.cli.state_cmd",
 ]
 
 

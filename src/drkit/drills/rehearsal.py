@@ -197,8 +197,8 @@ class Rehearsal:
 
     def first_event(self, *kinds: str, since: float = 0.0) -> float | None:
         for ev in self.events.events:
-            if ev.kind in kinds and ev.ts >= since:
-                return ev.ts
+            if ev.kind in kinds and ev.at >= since:
+                return ev.at
         return None
 
     def target_state(self, target: str) -> str:

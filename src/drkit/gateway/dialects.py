@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from drkit.connectors.llm.error_types import anthropic_error_type
+from drkit.connectors.llm.error_types import anthropic_error_type, openai_error
 from drkit.gateway.config import Dialect
 
 #: one stream event as the gateway handles it: (SSE event name or None, JSON payload);
@@ -21,14 +21,6 @@ from drkit.gateway.config import Dialect
 Event = tuple[str | None, dict[str, Any]]
 
 DONE: Event = ("done", {})
-
-_OPENAI_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
-}
 
 
 def encode_sse(dialect: Dialect, event: Event) -> bytes:
@@ -43,17 +35,20 @@ def encode_sse(dialect: Dialect, event: Event) -> bytes:
 def error_type(dialect: Dialect, status: int) -> str:
     if dialect == "anthropic":
         return anthropic_error_type(status)
-    return _OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "api_error")
+    return openai_error(status)[0]
 
 
 def error_body(
     dialect: Dialect, status: int, message: str, code: str | None = None
 ) -> dict[str, Any]:
     """The error object a client of ``dialect`` expects for an HTTP error response."""
-    etype = error_type(dialect, status)
     if dialect == "anthropic":
+        etype = anthropic_error_type(status)
         return {"type": "error", "error": {"type": etype, "message": message}}
-    return {"error": {"message": message, "type": etype, "param": None, "code": code}}
+    etype, default_code = openai_error(status)
+    return {
+        "error": {"message": message, "type": etype, "param": None, "code": code or default_code}
+    }
 
 
 def stream_error_event(dialect: Dialect, message: str, code: str) -> Event:

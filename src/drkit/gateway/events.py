@@ -10,7 +10,9 @@ their own write errors. Kinds used by the gateway:
 - ``recovery``: an ejected target was put back in service (``data.via`` probe|traffic);
 - ``retry_budget_exhausted``: a failover was refused to protect upstream capacity.
 
-``component`` is ``route/target`` (or ``target`` for health events).
+``component`` is ``route/target`` (or ``target`` for health events). Events are
+:class:`drkit.state.store.Event` values, the one event type of drkit; a sink numbers its
+events by position (``id`` from 1), the JSONL file by line.
 """
 
 from __future__ import annotations
@@ -20,32 +22,26 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from drkit.state.store import Event
+
+__all__ = [
+    "Event",
+    "EventSink",
+    "FanOutEventSink",
+    "JsonlEventSink",
+    "LoggingEventSink",
+    "MemoryEventSink",
+    "NullEventSink",
+    "read_events",
+]
 
 
 class EventSink(Protocol):
     def record(self, kind: str, component: str, message: str, data: dict[str, Any]) -> None:
         """Record one event; never raises."""
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    ts: float
-    kind: str
-    component: str
-    message: str
-    data: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ts": self.ts,
-            "kind": self.kind,
-            "component": self.component,
-            "message": self.message,
-            "data": self.data,
-        }
 
 
 class NullEventSink:
@@ -60,7 +56,8 @@ class MemoryEventSink:
         self.events: list[Event] = []
 
     def record(self, kind: str, component: str, message: str, data: dict[str, Any]) -> None:
-        self.events.append(Event(time.time(), kind, component, message, dict(data)))
+        n = len(self.events) + 1
+        self.events.append(Event(n, time.time(), kind, component, message, dict(data)))
 
     def kinds(self) -> list[str]:
         return [e.kind for e in self.events]
@@ -76,7 +73,8 @@ class JsonlEventSink:
         self._lock = threading.Lock()
 
     def record(self, kind: str, component: str, message: str, data: dict[str, Any]) -> None:
-        line = json.dumps(Event(time.time(), kind, component, message, data).to_dict(), default=str)
+        record = {"at": time.time(), "kind": kind, "component": component, "message": message}
+        line = json.dumps({**record, "data": data}, default=str)
         payload = (line + "\n").encode()
         try:
             with self._lock:
@@ -114,7 +112,10 @@ class FanOutEventSink:
 
 
 def read_events(path: str | Path) -> list[Event]:
-    """All events of a JSONL file in order; a torn last line is skipped."""
+    """All events of a JSONL file in order, numbered from 1; a torn last line is skipped.
+
+    Files written before the one ``Event`` type name the time ``ts``; they read the same.
+    """
     out: list[Event] = []
     p = Path(path)
     if not p.exists():
@@ -124,7 +125,9 @@ def read_events(path: str | Path) -> list[Event]:
             d = json.loads(line)
         except json.JSONDecodeError:
             continue
-        out.append(Event(d["ts"], d["kind"], d["component"], d["message"], d.get("data", {})))
+        at = float(d["at"] if "at" in d else d["ts"])
+        n = len(out) + 1
+        out.append(Event(n, at, d["kind"], d["component"], d["message"], d.get("data", {})))
     return out
 
 

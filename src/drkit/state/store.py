@@ -62,12 +62,28 @@ CREATE INDEX IF NOT EXISTS drills_scenario ON drills(scenario, at);
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One fact (``gateway.failover``, ``drill.step``...): the one event type of drkit.
+
+    ``id`` is the row id in the state store; events kept elsewhere (the gateway's JSONL
+    file, a memory sink) number theirs by position, from 1.
+    """
+
     id: int
     at: float
     kind: str
     component: str
     message: str
     data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at,
+            "kind": self.kind,
+            "component": self.component,
+            "message": self.message,
+            "data": self.data,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +105,9 @@ class DrillRecord:
     journal: dict[str, Any]
 
 
+#: The repository component of drkit's own state snapshots (``drkit state backup``).
+STATE_COMPONENT = "drkit-state"
+
 #: Where the state lives unless ``DRKIT_STATE`` or an explicit path says otherwise.
 DEFAULT_STATE_DIR = ".drkit"
 
@@ -102,6 +121,45 @@ def default_state_path(plan_path: Path | None = None) -> Path:
 def plan_state_path(plan: Plan) -> Path:
     """``$DRKIT_STATE``, else ``<state_dir>/state.db`` (``state_dir`` relative to the plan)."""
     return _env_state_path() or plan.resolve_path(plan.state_dir) / "state.db"
+
+
+def copy_state(source: Path, dest: Path) -> int:
+    """A consistent copy of the state database at ``source`` into a new file ``dest``,
+    through SQLite's online backup API (writers may keep writing meanwhile); returns the
+    number of events copied. ``InputError`` when ``source`` is no state database."""
+    if not source.is_file():
+        raise InputError(
+            f"there is no drkit state at {source}",
+            hint="set DRKIT_STATE, or run a drkit command that records state first",
+        )
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30.0)
+    try:
+        dst = sqlite3.connect(str(dest))
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            return check_state_file(dst, source)
+        finally:
+            dst.close()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(
+            f"{source} is not a readable drkit state database: {exc}",
+            hint="point DRKIT_STATE at drkit's state.db",
+        ) from exc
+    finally:
+        src.close()
+
+
+def check_state_file(db: sqlite3.Connection, where: Path | str) -> int:
+    """``PRAGMA integrity_check`` plus drkit's tables; the number of events."""
+    ok = db.execute("PRAGMA integrity_check").fetchone()
+    if not ok or ok[0] != "ok":
+        raise InputError(f"{where}: the state database is corrupt ({ok[0] if ok else '?'})")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    missing = {"events", "verifications", "drills"} - tables
+    if missing:
+        raise InputError(f"{where}: not a drkit state database (no {', '.join(sorted(missing))})")
+    return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
 def _env_state_path() -> Path | None:

@@ -521,13 +521,17 @@ def restore_snapshot(
         with contextlib.suppress(KeyError):
             component = plan.component(to).name
     if ref == "latest" and component is None:
-        names = sorted({s.component for s in repo.snapshots()})
+        from drkit.state.store import STATE_COMPONENT
+
+        names = sorted({s.component for s in repo.snapshots()} - {STATE_COMPONENT})
         if len(names) > 1:  # the newest of any component is a guess, not an answer
             raise UsageError(
                 f"'latest' is ambiguous: the repository has snapshots of {len(names)} "
                 f"components ({', '.join(names)})",
                 hint=f"name one: --component {names[0]}",
             )
+        if names:  # drkit's own state snapshots are restored by `drkit state restore`
+            component = names[0]
     if "@" in ref:
         snap = find_version(repo, ref)
     else:

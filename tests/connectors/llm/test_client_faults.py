@@ -19,12 +19,13 @@ KEY = Secret("sk-very-secret-key-0123")
 FAST = Deadlines(connect=1.0, first_token=0.4, stream_idle=0.4, total=5.0)
 
 
-def body(sim: ProviderSimulator, *, stream: bool) -> dict[str, Any]:
+def body(sim: ProviderSimulator) -> dict[str, Any]:
+    """A streaming request: every upstream call streams (the gateway folds the events for
+    a non-streaming client)."""
     out: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
     if sim.dialect == "anthropic":
         out["max_tokens"] = 200
-    if stream:
-        out["stream"] = True
+    out["stream"] = True
     return out
 
 
@@ -35,18 +36,16 @@ async def client() -> AsyncIterator[UpstreamClient]:
 
 
 async def run(
-    client: UpstreamClient, sim: ProviderSimulator, *, stream: bool, deadlines: Deadlines = FAST
-) -> list[SSEEvent] | dict[str, Any]:
+    client: UpstreamClient, sim: ProviderSimulator, *, deadlines: Deadlines = FAST
+) -> list[SSEEvent]:
     kw: dict[str, Any] = {
         "dialect": sim.dialect,
         "base_url": sim.base_url,
-        "body": body(sim, stream=stream),
+        "body": body(sim),
         "deadlines": deadlines,
         "api_key": KEY,
         "name": "primary",
     }
-    if not stream:
-        return (await client.complete(**kw)).body
     async with client.stream(**kw) as upstream:
         events = [ev async for ev in upstream]
         assert upstream.complete
@@ -55,10 +54,10 @@ async def run(
 
 
 async def failure(
-    client: UpstreamClient, sim: ProviderSimulator, *, stream: bool, deadlines: Deadlines = FAST
+    client: UpstreamClient, sim: ProviderSimulator, *, deadlines: Deadlines = FAST
 ) -> UpstreamError:
     with pytest.raises(UpstreamError) as exc:
-        await run(client, sim, stream=stream, deadlines=deadlines)
+        await run(client, sim, deadlines=deadlines)
     err = exc.value
     cause = err.__cause__
     for text in (str(err), repr(err), repr(err.body), str(err.hint), repr(cause), str(cause)):
@@ -66,23 +65,19 @@ async def failure(
     return err
 
 
-async def test_answers_stream_and_not(client: UpstreamClient, sim: ProviderSimulator) -> None:
-    whole = await run(client, sim, stream=False)
-    assert isinstance(whole, dict)
-    assert whole["model"] == "m"
-    events = await run(client, sim, stream=True)
+async def test_answers_stream(client: UpstreamClient, sim: ProviderSimulator) -> None:
+    events = await run(client, sim)
     assert isinstance(events, list)
     last = events[-1]
     assert last.data == "[DONE]" if sim.dialect == "openai" else last.event == "message_stop"
-    assert sim.stats()["completed"] == 2
+    assert sim.stats()["completed"] == 1
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 async def test_pooled_connections_are_reused(
-    client: UpstreamClient, sim: ProviderSimulator, stream: bool
+    client: UpstreamClient, sim: ProviderSimulator
 ) -> None:
     for _ in range(5):
-        await run(client, sim, stream=stream)
+        await run(client, sim)
     assert sim.stats()["requests"] == 5
     # keep-alive: one connection served them all
     assert len(sim_server_connections(sim)) == 1
@@ -97,7 +92,6 @@ def sim_server_connections(sim: ProviderSimulator) -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 @pytest.mark.parametrize(
     ("fault", "status", "reason", "retryable"),
     [
@@ -115,14 +109,13 @@ def sim_server_connections(sim: ProviderSimulator) -> list[Any]:
 async def test_error_statuses(
     client: UpstreamClient,
     sim: ProviderSimulator,
-    stream: bool,
     fault: dict[str, Any],
     status: int,
     reason: str,
     retryable: bool,
 ) -> None:
     sim.set_faults(fault)
-    err = await failure(client, sim, stream=stream)
+    err = await failure(client, sim)
     assert (err.status, err.reason, err.retryable) == (status, reason, retryable)
     assert err.body
     assert b"error" in err.body
@@ -133,29 +126,28 @@ async def test_error_statuses(
     assert sim.stats()["requests"] == 1
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 async def test_black_hole_and_latency_hit_the_first_token_deadline(
-    client: UpstreamClient, sim: ProviderSimulator, stream: bool
+    client: UpstreamClient, sim: ProviderSimulator
 ) -> None:
     sim.set_faults({"kind": "black_hole"})
-    err = await failure(client, sim, stream=stream)
+    err = await failure(client, sim)
     assert (err.reason, err.retryable) == ("timeout_first_token", True)
     sim.set_faults({"kind": "latency", "delay": 2.0})
-    err = await failure(client, sim, stream=stream)
+    err = await failure(client, sim)
     assert err.reason == "timeout_first_token"
     sim.set_faults({"kind": "latency", "delay": 0.05})
-    assert await run(client, sim, stream=stream)
+    assert await run(client, sim)
 
 
 async def test_refused_connections(client: UpstreamClient, sim: ProviderSimulator) -> None:
-    await run(client, sim, stream=False)  # a pooled keep-alive connection exists
+    await run(client, sim)  # a pooled keep-alive connection exists
     sim.set_faults({"kind": "refuse"})
-    for stream in (False, True):
-        err = await failure(client, sim, stream=stream)
+    for _ in range(2):
+        err = await failure(client, sim)
         assert (err.reason, err.retryable) == ("connect", True)
     assert sim.stats()["requests"] == 1
     sim.clear_faults()
-    assert await run(client, sim, stream=True)
+    assert await run(client, sim)
 
 
 @pytest.fixture
@@ -179,12 +171,13 @@ def full_backlog() -> Iterator[int]:
 
 async def test_connect_timeout(client: UpstreamClient, full_backlog: int) -> None:
     with pytest.raises(UpstreamError) as exc:
-        await client.complete(
+        async with client.stream(
             dialect="openai",
             base_url=f"http://127.0.0.1:{full_backlog}/v1",
-            body={"model": "m", "messages": []},
+            body={"model": "m", "messages": [], "stream": True},
             deadlines=Deadlines(connect=0.3, first_token=5, stream_idle=5, total=5),
-        )
+        ):
+            pass
     assert (exc.value.reason, exc.value.retryable) == ("timeout_connect", True)
 
 
@@ -202,7 +195,7 @@ async def test_stream_cut_after_tokens(
     async with client.stream(
         dialect=sim.dialect,
         base_url=sim.base_url,
-        body=body(sim, stream=True),
+        body=body(sim),
         deadlines=FAST,
         api_key=KEY,
     ) as upstream:
@@ -214,41 +207,31 @@ async def test_stream_cut_after_tokens(
     assert seen  # the tokens before the cut were delivered
 
 
-async def test_cut_non_stream_body(client: UpstreamClient, sim: ProviderSimulator) -> None:
-    sim.set_faults({"kind": "stream_cut"})
-    err = await failure(client, sim, stream=False)
-    assert err.reason == "stream_cut"
-    sim.set_faults({"kind": "stream_cut", "mode": "clean"})
-    err = await failure(client, sim, stream=False)
-    assert err.reason == "malformed"  # half a JSON body, cleanly ended
-
-
 async def test_stall_hits_idle_deadline_and_total(
     client: UpstreamClient, sim: ProviderSimulator
 ) -> None:
     sim.set_faults({"kind": "stream_stall", "after": 2})
-    err = await failure(client, sim, stream=True)
+    err = await failure(client, sim)
     assert (err.reason, err.retryable) == ("timeout_idle", True)
     slow = Deadlines(connect=1, first_token=1, stream_idle=5, total=0.6)
-    err = await failure(client, sim, stream=True, deadlines=slow)
+    err = await failure(client, sim, deadlines=slow)
     assert err.reason == "timeout_total"
     # a stall shorter than the idle deadline is only a hiccup
     sim.set_faults({"kind": "stream_stall", "after": 2, "delay": 0.1})
-    assert await run(client, sim, stream=True)
+    assert await run(client, sim)
 
 
 async def test_stall_before_first_token_counts_against_first_token(
     client: UpstreamClient, sim: ProviderSimulator
 ) -> None:
     sim.set_faults({"kind": "stream_stall", "after": 0})
-    err = await failure(client, sim, stream=True)
+    err = await failure(client, sim)
     assert err.reason == "timeout_first_token"
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-async def test_malformed(client: UpstreamClient, sim: ProviderSimulator, stream: bool) -> None:
+async def test_malformed(client: UpstreamClient, sim: ProviderSimulator) -> None:
     sim.set_faults({"kind": "malformed", "after": 1})
-    err = await failure(client, sim, stream=stream)
+    err = await failure(client, sim)
     assert (err.reason, err.retryable) == ("malformed", True)
 
 
@@ -257,7 +240,7 @@ async def test_fault_first_n_then_recovers(client: UpstreamClient, sim: Provider
     reasons = []
     for _ in range(4):
         try:
-            await run(client, sim, stream=True)
+            await run(client, sim)
             reasons.append("ok")
         except UpstreamError as exc:
             reasons.append(exc.reason)
@@ -273,7 +256,7 @@ async def test_fail_rate_is_seeded(client: UpstreamClient) -> None:
             run_outcome = []
             for _ in range(12):
                 try:
-                    await run(client, sim, stream=False)
+                    await run(client, sim)
                     run_outcome.append(True)
                 except UpstreamError:
                     run_outcome.append(False)
@@ -300,7 +283,7 @@ async def test_error_event_mid_stream(
     async with client.stream(
         dialect=sim.dialect,
         base_url=sim.base_url,
-        body=body(sim, stream=True),
+        body=body(sim),
         deadlines=FAST,
         api_key=KEY,
     ) as upstream:
@@ -308,9 +291,6 @@ async def test_error_event_mid_stream(
             await collect(upstream, seen)
     assert (exc.value.reason, exc.value.retryable) == (reason, retryable)
     assert upstream.first_content
-    # a non-streaming request gets the status itself
-    err = await failure(client, sim, stream=False)
-    assert err.status == status
 
 
 async def test_garbage_instead_of_http_never_leaks_the_key(client: UpstreamClient) -> None:
@@ -326,13 +306,14 @@ async def test_garbage_instead_of_http_never_leaks_the_key(client: UpstreamClien
     port = server.sockets[0].getsockname()[1]
     try:
         with pytest.raises(UpstreamError) as exc:
-            await client.complete(
+            async with client.stream(
                 dialect="openai",
                 base_url=f"http://127.0.0.1:{port}/v1",
-                body={"model": "m", "messages": []},
+                body={"model": "m", "messages": [], "stream": True},
                 deadlines=FAST,
                 api_key=KEY,
-            )
+            ):
+                pass
     finally:
         server.close()
         await server.wait_closed()

@@ -181,3 +181,24 @@ def test_one_anthropic_error_table_for_simulator_gateway_and_client() -> None:
     assert anthropic_error_type(500) == "api_error"
     assert ANTHROPIC_STATUS["overloaded_error"] == 529
     assert ANTHROPIC_STATUS["api_error"] == 500
+
+
+def test_one_openai_error_table_for_simulator_gateway_and_client() -> None:
+    """The simulator's OpenAI bodies (HTTP and in-stream) and the gateway's answers to
+    OpenAI clients give the same type and code (they used two tables that disagreed)."""
+    from drkit.connectors.llm.client import stream_error
+    from drkit.connectors.llm.faults import Fault
+    from drkit.connectors.llm.sse import parse_sse
+    from drkit.connectors.llm.wire import error_response, stream_error_frame
+    from drkit.gateway.dialects import error_body
+
+    # what the client reads back from the in-stream error (it has no status of its own)
+    read_as = {400: 400, 401: 401, 403: 403, 404: 404, 409: 400, 429: 429, 500: 500, 503: 500}
+    for status, read in read_as.items():
+        sim = json.loads(bytes(error_response("openai", status, "x").body))["error"]
+        gateway = error_body("openai", status, "x")["error"]
+        assert (sim["type"], sim["code"]) == (gateway["type"], gateway["code"])
+        frame = parse_sse(stream_error_frame("openai", Fault(kind="stream_error", status=status)))
+        in_stream = json.loads(frame[0].data)["error"]
+        assert (in_stream["type"], in_stream["code"]) == (sim["type"], sim["code"])
+        assert stream_error(in_stream, "t").status == read

@@ -20,10 +20,12 @@ from drkit.connectors.llm.client import Deadlines, UpstreamClient
 from drkit.connectors.llm.simulator import ProviderSimulator
 from drkit.connectors.llm.sse import Dialect, encode_json_sse, parse_sse
 from drkit.errors import TranslationError
+from drkit.gateway.accumulate import Accumulator
 from drkit.gateway.translate import (
     StreamTranslator,
     prepare_request,
-    translate_response,
+    stop_a2o,
+    stop_o2a,
     usage_a2o,
     usage_o2a,
 )
@@ -146,17 +148,31 @@ async def test_non_streaming(
 ) -> None:
     sim = sims[upstream_d]
     up = prepare_request(
-        request(client_d, tools=tools), client=client_d, upstream=upstream_d, model="up-model"
+        request(client_d, tools=tools),
+        client=client_d,
+        upstream=upstream_d,
+        model="up-model",
+        stream=True,
     )
-    result = await client.complete(
+    # the gateway's non-streaming path: upstream streams, the client-dialect events are
+    # folded into one response (upstream calls always stream)
+    translator = StreamTranslator(
+        upstream_d, client_d, model="assistant", include_usage=True, created=1
+    )
+    acc = Accumulator(client_d)
+    async with client.stream(
         dialect=upstream_d,
         base_url=sim.base_url,
         body=up,
         deadlines=DEADLINES,
         api_key=None,
         headers={"authorization": "Bearer k", "x-api-key": "k"},
-    )
-    out = translate_response(result.body, upstream_d, client_d, model="assistant", created=1)
+    ) as stream:
+        async for ev in stream:
+            for event in translator.feed(ev):
+                acc.feed(event)
+    assert acc.terminal
+    out = acc.result()
     text, args, stop = answer_of(client_d, out)
     if tools:
         assert args == '{"city":"sim"}'
@@ -273,16 +289,8 @@ def test_untranslatable_stream_content_is_refused() -> None:
     ],
 )
 def test_stop_reasons(anthropic_stop: str, openai_finish: str, back: str) -> None:
-    message = {
-        "id": "m",
-        "model": "x",
-        "content": [{"type": "text", "text": "t"}],
-        "stop_reason": anthropic_stop,
-        "usage": {"input_tokens": 1, "output_tokens": 1},
-    }
-    as_openai = translate_response(message, "anthropic", "openai")
-    assert as_openai["choices"][0]["finish_reason"] == openai_finish
-    assert translate_response(as_openai, "openai", "anthropic")["stop_reason"] == back
+    assert stop_a2o(anthropic_stop) == openai_finish
+    assert stop_o2a(openai_finish) == back
 
 
 def test_usage_with_cache() -> None:

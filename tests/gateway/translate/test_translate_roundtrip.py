@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from drkit.connectors.llm.sse import SSEEvent
 from drkit.errors import TranslationError, UpstreamError
-from drkit.gateway.translate import StreamTranslator, translate_request, translate_response
+from drkit.gateway.translate import StreamTranslator, translate_request
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
 name = st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True)
@@ -144,22 +144,6 @@ def test_any_malformed_body_is_a_translation_error(body: dict[str, Any], source:
     except TranslationError as exc:
         status = exc.status
     assert status in (200, 400)
-
-
-@settings(max_examples=100, deadline=None)
-@given(json_values, st.sampled_from(["openai", "anthropic"]))
-def test_any_malformed_response_is_a_translation_error(body: Any, upstream: str) -> None:
-    client = "anthropic" if upstream == "openai" else "openai"
-    try:
-        out = translate_response(
-            body if isinstance(body, dict) else {"content": body},
-            upstream,  # type: ignore[arg-type]
-            client,  # type: ignore[arg-type]
-        )
-        ok = isinstance(out, dict)
-    except TranslationError:
-        ok = True
-    assert ok
 
 
 @settings(max_examples=150, deadline=None)

@@ -1,5 +1,8 @@
 """The upstream client: one attempt against one provider target, every failure classified.
 
+Every call streams (the gateway folds the events for a non-streaming client, so the
+first-token and idle deadlines protect those requests too).
+
 One shared :class:`UpstreamClient` (one pooled ``aiohttp`` session) serves the whole
 gateway. The transport is aiohttp rather than httpx for speed: on this hot path httpx's
 connection pool cost ~3 ms of CPU per request at 32 concurrent streams (its pool scans
@@ -9,8 +12,7 @@ Each call gets four deadlines, enforced separately:
 
 - ``connect``: TCP (and TLS) connection set-up; also bounds waiting for a pool slot;
 - ``first_token``: from sending the request to the first *content* event of a stream
-  (:func:`drkit.connectors.llm.sse.is_content`); for a non-streaming call, to the
-  response headers (which providers send with the complete answer);
+  (:func:`drkit.connectors.llm.sse.is_content`);
 - ``stream_idle``: after the first content event, the longest gap between two events;
 - ``total``: the whole attempt, whatever the phase.
 
@@ -40,14 +42,13 @@ import json
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
 
 from drkit.connectors.llm.deadlines import Deadlines as Deadlines  # re-exported
-from drkit.connectors.llm.error_types import ANTHROPIC_STATUS
+from drkit.connectors.llm.error_types import ANTHROPIC_STATUS, OPENAI_ERRORS
 from drkit.connectors.llm.sse import (
     DONE,
     Dialect,
@@ -86,15 +87,6 @@ ANTHROPIC_VERSION = "2023-06-01"
 MAX_ERROR_BODY = 64 * 1024
 
 
-@dataclass(slots=True)
-class UpstreamResponse:
-    """A successful non-streaming answer: status (2xx), headers and the parsed JSON body."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: dict[str, Any]
-
-
 def endpoint_url(dialect: Dialect, base_url: str) -> str:
     """The chat endpoint for a base URL, following each official SDK's convention.
 
@@ -121,6 +113,15 @@ def request_headers(
         headers["authorization"] = "Bearer " + api_key.reveal()
     if extra:
         headers.update(extra)
+    return headers
+
+
+def stream_headers(
+    dialect: Dialect, api_key: Secret | None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """:func:`request_headers` for a streaming call (``accept: text/event-stream``)."""
+    headers = request_headers(dialect, api_key, extra)
+    headers["accept"] = "text/event-stream"
     return headers
 
 
@@ -194,11 +195,15 @@ def _error_message(body: bytes) -> str:
 
 
 #: in-stream error type (or OpenAI code) -> status: Anthropic's table plus OpenAI's names
+#: that say one status (``invalid_request_error`` is any 4xx for OpenAI: Anthropic's 400)
 _STREAM_ERROR_STATUS = {
     **ANTHROPIC_STATUS,
-    "rate_limit_exceeded": 429,
-    "invalid_api_key": 401,
-    "model_not_found": 404,
+    **{
+        name: status
+        for status, names in OPENAI_ERRORS.items()
+        for name in names
+        if name and name != "invalid_request_error"
+    },
 }
 
 
@@ -370,7 +375,7 @@ class UpstreamClient:
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         # request headers per (dialect, key object, streaming): they hold the revealed key,
         # so they stay in this private map and are never logged or shown
-        self._header_cache: dict[tuple[str, int, bool], tuple[Secret | None, dict[str, str]]] = {}
+        self._header_cache: dict[tuple[str, int], tuple[Secret | None, dict[str, str]]] = {}
 
     def _http(self) -> aiohttp.ClientSession:
         session = self._session
@@ -400,14 +405,12 @@ class UpstreamClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _headers(self, dialect: Dialect, api_key: Secret | None, stream: bool) -> dict[str, str]:
+    def _headers(self, dialect: Dialect, api_key: Secret | None) -> dict[str, str]:
         """The request headers for a call without extra headers (built once per key)."""
-        cache_key = (dialect, id(api_key), stream)
+        cache_key = (dialect, id(api_key))
         cached = self._header_cache.get(cache_key)
         if cached is None or cached[0] is not api_key:
-            hdrs = request_headers(dialect, api_key)
-            if stream:
-                hdrs["accept"] = "text/event-stream"
+            hdrs = stream_headers(dialect, api_key)
             cached = (api_key, hdrs)
             if len(self._header_cache) < 256:
                 self._header_cache[cache_key] = cached
@@ -433,7 +436,6 @@ class UpstreamClient:
         api_key: Secret | None,
         headers: Mapping[str, str] | None,
         *,
-        stream: bool,
         started: float,
         where: str,
     ) -> aiohttp.ClientResponse:
@@ -442,12 +444,11 @@ class UpstreamClient:
             content = orjson.dumps(body)
         except TypeError:  # what orjson refuses (integers beyond 64 bits, ...)
             content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        if headers:
-            hdrs = request_headers(dialect, api_key, headers)
-            if stream:
-                hdrs["accept"] = "text/event-stream"
-        else:
-            hdrs = self._headers(dialect, api_key, stream)
+        hdrs = (
+            stream_headers(dialect, api_key, headers)
+            if headers
+            else self._headers(dialect, api_key)
+        )
         budget = min(deadlines.first_token, deadlines.total)
         phase = (
             "timeout_first_token" if deadlines.first_token <= deadlines.total else "timeout_total"
@@ -511,8 +512,6 @@ class UpstreamClient:
         api_key: Secret | None,
         headers: Mapping[str, str] | None,
         name: str | None,
-        *,
-        stream: bool,
     ) -> tuple[aiohttp.ClientResponse, float, str]:
         """Send the request; a 2xx response with its start time and label, else UpstreamError."""
         started = asyncio.get_running_loop().time()
@@ -524,63 +523,12 @@ class UpstreamClient:
             deadlines,
             api_key,
             headers,
-            stream=stream,
             started=started,
             where=where,
         )
         if response.status >= 400:
             raise await self._read_error(response, deadlines, started, where)
         return response, started, where
-
-    async def complete(
-        self,
-        *,
-        dialect: Dialect,
-        base_url: str,
-        body: Mapping[str, Any],
-        deadlines: Deadlines,
-        api_key: Secret | None = None,
-        headers: Mapping[str, str] | None = None,
-        name: str | None = None,
-    ) -> UpstreamResponse:
-        """One non-streaming call; the parsed JSON body of a 2xx, else UpstreamError."""
-        response, started, where = await self._open(
-            dialect, base_url, body, deadlines, api_key, headers, name, stream=False
-        )
-        failure: UpstreamError | None = None
-        raw = b""
-        try:
-            async with asyncio.timeout_at(started + deadlines.total):
-                raw = await response.read()
-        except TimeoutError:
-            response.close()
-            raise UpstreamError(
-                f"{where}: {_PHASE_TEXT['timeout_total']}",
-                status=504,
-                retryable=True,
-                reason="timeout_total",
-            ) from None
-        except aiohttp.ClientError as exc:
-            response.close()
-            failure = _failure(
-                f"{where}: the connection dropped while reading the answer", "stream_cut", exc
-            )
-        finally:
-            response.release()
-        if failure is not None:
-            raise failure
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            raise UpstreamError(
-                f"{where}: malformed response body (not a JSON object)",
-                status=502,
-                retryable=True,
-                reason="malformed",
-            )
-        return UpstreamResponse(response.status, response.headers, payload)
 
     def open(self, request: ProviderRequest) -> AbstractAsyncContextManager[UpstreamStream]:
         """:meth:`drkit.connectors.llm.provider.Provider.open`: :meth:`stream` for one
@@ -613,7 +561,7 @@ class UpstreamClient:
         statuses; iterating yields events and raises for cuts, stalls and bad events.
         """
         response, started, where = await self._open(
-            dialect, base_url, body, deadlines, api_key, headers, name, stream=True
+            dialect, base_url, body, deadlines, api_key, headers, name
         )
         upstream = UpstreamStream(response, dialect, deadlines, started, where)
         try:

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from drkit.connectors.llm.error_types import anthropic_error_type
+from drkit.connectors.llm.error_types import anthropic_error_type, openai_error
 from drkit.connectors.llm.faults import Fault
 from drkit.connectors.llm.replies import Reply
 from drkit.connectors.llm.sse import Dialect, encode_json_sse, encode_sse
@@ -74,15 +74,6 @@ _ANTHROPIC_FIELDS = frozenset(
         "context_management",
     ]
 )
-_OPENAI_ERRORS = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    403: "permission_denied",
-    404: "invalid_request_error",
-    429: "rate_limit_exceeded",
-}
-#: the ``code`` OpenAI sets next to the type for these statuses
-_OPENAI_CODES = {401: "invalid_api_key", 404: "model_not_found"}
 _STOP_OPENAI = {
     "end": "stop",
     "stop_sequence": "stop",
@@ -107,10 +98,7 @@ def error_response(dialect: Dialect, status: int, message: str, body: Any = None
             etype = anthropic_error_type(status)
             body = {"type": "error", "error": {"type": etype, "message": message}}
         else:
-            etype = _OPENAI_ERRORS.get(
-                status, "server_error" if status >= 500 else "invalid_request_error"
-            )
-            code = _OPENAI_CODES.get(status)
+            etype, code = openai_error(status)
             body = {"error": {"message": message, "type": etype, "param": None, "code": code}}
     if isinstance(body, str | bytes):
         return Response(body, status_code=status, media_type="application/json", headers=headers)
@@ -303,8 +291,7 @@ def stream_error_frame(dialect: Dialect, fault: Fault) -> bytes:
         return encode_json_sse(
             {"type": "error", "error": {"type": etype, "message": message}}, "error"
         )
-    etype = _OPENAI_ERRORS.get(status, "server_error")
-    code = _OPENAI_CODES.get(status)
+    etype, code = openai_error(status)
     return encode_json_sse(
         {"error": {"message": message, "type": etype, "param": None, "code": code}}
     )

@@ -171,7 +171,7 @@ class ProviderOutage:
     def gateway_view(self, ctx: DrillContext) -> None:
         """The gateway's own events (failover, ejection, recovery) onto the timeline."""
         for ev in self.rehearsal.events.events:
-            ctx.mark(f"gateway.{ev.kind}", f"{ev.component}: {ev.message}", at=ev.ts)
+            ctx.mark(f"gateway.{ev.kind}", f"{ev.component}: {ev.message}", at=ev.at)
 
     def drill(self) -> Drill:
         tier = self.plan.tiers[self.route.tier]

@@ -5,8 +5,8 @@ The gateway calls, per attempt on a target:
 - :func:`prepare_request` — the client's body as the target's upstream request
   (translated, ``model`` set, the target's ``system_prompt`` and ``params`` applied);
 - :class:`StreamTranslator` — upstream SSE events -> client ``(name, data)`` events,
-  with ``first_content`` (end of the hold-back window) and ``done``;
-- :func:`translate_response` — a non-streaming upstream body in the client's dialect.
+  with ``first_content`` (end of the hold-back window) and ``done``; a non-streaming
+  client's answer is folded from those events (:mod:`drkit.gateway.accumulate`).
 
 Anything that cannot be carried faithfully raises :class:`drkit.errors.TranslationError`
 (HTTP 400) naming the field and why. See ``docs/gateway-translation.md``.
@@ -23,7 +23,8 @@ from drkit.gateway.translate.requests import (
 from drkit.gateway.translate.responses import (
     STOP_A2O,
     STOP_O2A,
-    translate_response,
+    stop_a2o,
+    stop_o2a,
     usage_a2o,
     usage_o2a,
 )
@@ -39,8 +40,9 @@ __all__ = [
     "apply_system_prompt",
     "event_of",
     "prepare_request",
+    "stop_a2o",
+    "stop_o2a",
     "translate_request",
-    "translate_response",
     "usage_a2o",
     "usage_o2a",
 ]
