@@ -7,6 +7,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # restic: the tests check drkit's retention against restic's own `forget --dry-run`, and the
 # benchmarks compare against it
 command -v restic >/dev/null 2>&1 || need+=(restic)
+# chromium: the status page's browser tests (Playwright with executable_path=/usr/bin/chromium)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

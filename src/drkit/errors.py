@@ -20,7 +20,8 @@ failover read ``retryable``); everything else fails fast.
     ├── InputError                     exit 2: the user's input is wrong
     │   ├── PlanError                  a plan file problem: file, line, field
     │   ├── UsageError                 bad command-line arguments or options
-    │   └── SecretMissing              an environment variable the plan needs is unset
+    │   ├── SecretMissing              an environment variable the plan needs is unset
+    │   └── IncidentNotFound           404: no incident with that id
     ├── StorageError                   an object store failed
     │   ├── ObjectNotFound             get/stat of a key that does not exist
     │   ├── ObjectExists               put(if_absent=True) of a key that exists
@@ -106,6 +107,12 @@ class PlanError(InputError):
         prefix = f"{where}: {field}: " if field else f"{where}: "
         super().__init__(prefix + message, hint=hint)
         self.reason = message
+
+
+class IncidentNotFound(InputError):
+    """No incident with that id (``drkit incident``, the status page)."""
+
+    status = 404
 
 
 class UsageError(InputError):

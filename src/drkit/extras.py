@@ -28,6 +28,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "lancedb": "lancedb",
     "pymilvus": "milvus",
     "milvus_lite": "milvus",
+    "jinja2": "status",
 }
 
 

@@ -53,6 +53,14 @@ EXAMPLES: dict[str, str] = {
     "eval show": "drkit eval show 20261202T031500-a1b2c3",
     "eval history": "drkit eval history --eval-set capitals --json",
     "eval compare": "drkit eval compare 20261202T031500-a1b2c3 20261202T041500-d4e5f6",
+    "status serve": "DRKIT_STATUS_KEY=... drkit status serve --port 8788",
+    "incident open": "drkit incident open 'Slow answers' -c 'Assistant API' --severity sev2",
+    "incident update": "drkit incident update inc-1 --status identified -m 'Provider 503s'",
+    "incident approve": "drkit incident approve inc-1",
+    "incident resolve": "drkit incident resolve inc-1 -m 'Primary is back'",
+    "incident list": "drkit incident list --json",
+    "incident show": "drkit incident show inc-1",
+    "postmortem": "drkit postmortem inc-1 -o postmortem-inc-1.md",
 }
 
 

@@ -86,7 +86,23 @@ def serve_cmd(
             f"auth {'off' if config.auth_disabled else 'on'})",
         )
 
-    stopped_by = serve(config, bind_host, bind_port, on_ready=ready)
+    from drkit.gateway.events import (
+        EventSink,
+        FanOutEventSink,
+        JsonlEventSink,
+        LoggingEventSink,
+        StateEventSink,
+    )
+    from drkit.state.store import StateStore, plan_state_path
+
+    # events also go to drkit's state: the status page turns them into component states
+    sinks: list[EventSink] = [
+        LoggingEventSink(),
+        StateEventSink(StateStore(plan_state_path(loaded))),
+    ]
+    if config.events_path:
+        sinks.insert(0, JsonlEventSink(config.events_path))
+    stopped_by = serve(config, bind_host, bind_port, events=FanOutEventSink(*sinks), on_ready=ready)
     if stopped_by is not None:  # a requested stop: graceful, exit 0 (as documented)
         gateway_log.info("stopped on %s", signal.Signals(stopped_by).name)
 

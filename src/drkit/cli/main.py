@@ -46,6 +46,8 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.vectors_cmd",
     "drkit.cli.agent_cmd",
     "drkit.cli.eval_cmd",
+    "drkit.cli.status_cmd",
+    "drkit.cli.incident_cmd",
     "drkit.cli.state_cmd",
     "drkit.cli.standby_cmd",
     "drkit.cli.cost_cmd",

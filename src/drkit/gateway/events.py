@@ -129,3 +129,18 @@ def read_events(path: str | Path) -> list[Event]:
         n = len(out) + 1
         out.append(Event(n, at, d["kind"], d["component"], d["message"], d.get("data", {})))
     return out
+
+
+class StateEventSink:
+    """Records each event in drkit's state as ``gateway.<kind>`` (the status page and the
+    war-room timeline read them there); a write error is counted, never raised."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state  # a drkit.state.store.StateStore
+        self.write_errors = 0
+
+    def record(self, kind: str, component: str, message: str, data: dict[str, Any]) -> None:
+        try:
+            self.state.record_event(f"gateway.{kind}", component, message, data)
+        except Exception:  # the request path must not fail on a full disk or a locked db
+            self.write_errors += 1

@@ -1,0 +1,1 @@
+"""drkit's web shell: the status page and its internal side (an ASGI app, starlette)."""

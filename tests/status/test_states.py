@@ -1,0 +1,112 @@
+"""Component states from events: the rules of drkit.status.states, and the uptime weights."""
+
+from __future__ import annotations
+
+import pytest
+
+from drkit.errors import IncidentNotFound, InputError
+from drkit.state.store import StateStore
+from drkit.status import uptime
+from drkit.status.incidents import Incidents
+from drkit.status.states import (
+    FAILOVER_WINDOW_S,
+    PageComponent,
+    Signal,
+    State,
+    current_states,
+    replay,
+    rollup,
+)
+
+COMPS = [PageComponent("Assistant API", ("assistant",)), PageComponent("Knowledge base", ("kb",))]
+ROUTES = {"assistant": ["primary", "secondary"]}
+
+
+def states(signals: list[Signal], now: float, **kw: object) -> dict[str, State]:
+    changes = replay(COMPS, ROUTES, signals, now=now, **kw)  # type: ignore[arg-type]
+    return {k: v.state for k, v in current_states(changes).items()}
+
+
+def eject(at: float, target: str, reason: str = "http_5xx") -> Signal:
+    return Signal(at, "gateway.ejection", target, {"target": target, "reason": reason})
+
+
+def test_primary_ejected_is_degraded_performance_and_recovery_clears_it() -> None:
+    sig = [eject(10, "primary")]
+    assert states(sig, 20)["Assistant API"] == State.DEGRADED_PERFORMANCE
+    sig.append(Signal(30, "gateway.recovery", "primary", {"target": "primary"}))
+    assert states(sig, 40)["Assistant API"] == State.OPERATIONAL
+    assert states(sig, 40)["Knowledge base"] == State.OPERATIONAL
+
+
+def test_all_targets_ejected_is_major_outage() -> None:
+    got = states([eject(10, "primary"), eject(11, "secondary")], 20)
+    assert got["Assistant API"] == State.MAJOR_OUTAGE
+    assert rollup(got.values()) == State.MAJOR_OUTAGE
+
+
+def test_quality_ejection_and_failed_eval_are_degraded_quality() -> None:
+    assert states([eject(10, "secondary", "quality")], 20)["Assistant API"] == (
+        State.DEGRADED_QUALITY
+    )
+    ev = [Signal(10, "eval.run", "assistant", {"route": "assistant", "passed": False})]
+    assert states(ev, 20)["Assistant API"] == State.DEGRADED_QUALITY
+    ev.append(Signal(15, "eval.run", "assistant", {"route": "assistant", "passed": True}))
+    assert states(ev, 20)["Assistant API"] == State.OPERATIONAL
+
+
+def test_a_failover_degrades_for_its_window_only() -> None:
+    sig = [Signal(100, "gateway.failover", "assistant/primary", {"route": "assistant"})]
+    assert states(sig, 110)["Assistant API"] == State.DEGRADED_PERFORMANCE
+    assert states(sig, 100 + FAILOVER_WINDOW_S + 1)["Assistant API"] == State.OPERATIONAL
+
+
+def test_rpo_breach_degrades_a_data_component_until_it_is_met() -> None:
+    sig = [Signal(10, "rpo.breach", "kb", {}, "kb: newest snapshot 3h old (target 1h)")]
+    changes = replay(COMPS, ROUTES, sig, now=20)
+    now = current_states(changes)["Knowledge base"]
+    assert now.state == State.DEGRADED_PERFORMANCE
+    assert "3h old" in now.cause
+    sig.append(Signal(15, "rpo.ok", "kb", {}))
+    assert states(sig, 20)["Knowledge base"] == State.OPERATIONAL
+
+
+def test_a_drill_window_is_maintenance_and_not_downtime() -> None:
+    sig = [eject(110, "primary"), eject(111, "secondary")]
+    got = states(sig, 150, maintenance=[(100.0, 200.0, "drill provider-outage")])
+    assert got["Assistant API"] == State.UNDER_MAINTENANCE
+    changes = replay(COMPS, ROUTES, sig, now=150, maintenance=[(100.0, 200.0, "drill")])
+    day = uptime.bars(changes, "Assistant API", now=150, days=1, since=0)[0]
+    assert day.uptime == 1.0  # 100 s operational, 50 s maintenance excluded
+
+
+def test_uptime_weights_major_and_partial_outages() -> None:
+    sig = [eject(50, "primary"), eject(50, "secondary")]
+    changes = replay(COMPS, ROUTES, sig, now=100)
+    day = uptime.bars(changes, "Assistant API", now=100, days=1, since=0)[0]
+    assert day.uptime == pytest.approx(0.5)
+    assert day.level == "major_outage"
+    assert uptime.WEIGHTS[State.PARTIAL_OUTAGE] == 0.3
+
+
+def test_incidents_are_event_sourced_and_validated() -> None:
+    store = StateStore(":memory:")
+    book = Incidents(store, ["Assistant API"])
+    with pytest.raises(InputError, match="unknown status component"):
+        book.open("x", components=["Nope"])
+    assert store.events(kind="incident.") == []  # a refused command writes nothing
+    inc = book.open("Slow answers", components=["Assistant API"], draft=True)
+    assert not inc.public
+    book.approve(inc.id, by="alice")
+    assert book.get(inc.id).public
+    book.update(inc.id, "identified", "Primary provider returns 503s")
+    book.set_role(inc.id, "commander", "alice")
+    book.resolve(inc.id)
+    got = book.get(inc.id)
+    assert [u.status for u in got.updates] == ["investigating", "identified", "resolved"]
+    assert got.roles == {"commander": "alice"}
+    assert got.resolved
+    with pytest.raises(InputError, match="resolved"):
+        book.update(inc.id, "monitoring", "more")
+    with pytest.raises(IncidentNotFound):
+        book.get("inc-99")
