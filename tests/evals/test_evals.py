@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -141,3 +142,39 @@ def test_no_change_not_flagged_over_seeds() -> None:
         alarms += compare(rows[0], rows[1], alpha=0.05).regressed
     assert alarms / 200 <= 0.05
     assert read_rows  # the public API re-exports the history reader
+
+
+def test_promote_gate_is_the_paired_test_of_real_eval_runs(
+    sim: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`drkit model promote` decides with drkit.evals' paired test over the per-example rows
+    of `drkit eval run --model-version MODEL@VERSION` (one definition of a regression)."""
+    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+    monkeypatch.setenv("EVAL_TEST_KEY", "sk-eval-test-key")
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(tmp_path)]) == 0
+    es = _write_set(tmp_path / "caps.jsonl")
+    run = ["eval", "run", str(es), "--target", sim.base_url, "--history", str(tmp_path / "h")]
+    run += ["--api-key-env", "EVAL_TEST_KEY", "--json"]
+    for v in ("1", "2", "3"):
+        assert cli(capsys, "model", "register", "assistant", v)[0] == 0
+    assert cli(capsys, *run, "--model-version", "assistant@1")[0] == 0
+    alias = ["model", "alias", "set", "assistant", "champion", "1", "--reason", "first"]
+    assert cli(capsys, *alias)[0] == 0
+    sim.set_faults({"kind": "wrong_answer", "topic": "capital"})
+    assert cli(capsys, *run, "--model-version", "assistant@2")[0] == 0
+    code, out, _ = cli(capsys, "model", "promote", "assistant", "2", "--to", "champion", "--json")
+    assert code == 1
+    refused = json.loads(out)
+    assert refused["promoted"] is False
+    assert "McNemar" in refused["gate"]["reason"] or "p=" in refused["gate"]["reason"]
+    assert refused["gate"]["metrics"]["mean_score"]["baseline"] == 1.0
+    assert refused["gate"]["metrics"]["mean_score"]["candidate"] == 0.5
+    sim.set_faults()
+    assert cli(capsys, *run, "--model-version", "assistant@3")[0] == 0
+    code, out, err = cli(capsys, "model", "promote", "assistant", "3", "--to", "champion", "--json")
+    assert code == 0, err
+    assert json.loads(out)["change"]["to"] == "3"

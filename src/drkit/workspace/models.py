@@ -273,19 +273,43 @@ EVAL_RUN = "eval.run"
 
 def _run_model(e: Event) -> tuple[str | None, str | None]:
     d = e.data
-    return d.get("model"), (
-        str(d["model_version"]) if d.get("model_version") is not None else d.get("version")
-    )
+    model = d.get("model")
+    version = str(d["model_version"]) if d.get("model_version") is not None else d.get("version")
+    if model is None and version is not None and "@" in version:
+        # `drkit eval run --model-version MODEL@VERSION` (drkit.evals' eval.run event)
+        model, version = version.split("@", 1)
+    return model, version
 
 
 def _eval_set_key(e: Event) -> str:
     d = e.data
-    return f"{d.get('eval_set', '?')}@{d.get('eval_set_version', d.get('eval_set_snapshot', '?'))}"
+    version = d.get("eval_set_version") or d.get("eval_set_digest") or d.get("eval_set_snapshot")
+    return f"{d.get('eval_set', '?')}@{version or '?'}"
 
 
 def _scores(e: Event) -> dict[str, float]:
     raw = e.data.get("metrics") or e.data.get("scores") or {}
+    if not raw and isinstance(e.data.get("mean_score"), int | float):
+        raw = {"mean_score": e.data["mean_score"]}
     return {str(k): float(v) for k, v in dict(raw).items() if isinstance(v, int | float)}
+
+
+def _paired(base: Event, cand: Event, tolerance: float) -> dict[str, Any] | None:
+    """drkit.evals' paired test of two runs' per-example rows (their Parquet files), or
+    None when either run has no readable rows (then the recorded metrics decide)."""
+    from drkit.evals import compare, read_rows
+
+    paths = [Path(str(e.data["path"])) for e in (base, cand) if e.data.get("path")]
+    if len(paths) != 2 or not all(p.is_file() for p in paths):
+        return None
+    got = compare(read_rows(paths[0]), read_rows(paths[1]), max_drop=tolerance)
+    return {
+        "regressed": got.regressed,
+        "test": got.test,
+        "p_value": got.p_value,
+        "effect": got.effect,
+        "n": got.n,
+    }
 
 
 def eval_runs_of(state: StateStore, model: str, version: str | None = None) -> list[Event]:
@@ -369,8 +393,22 @@ def recorded_eval_gate(state: StateStore, tolerance: float = 0.0) -> Gate:
             }
             for name in sorted(set(cand) & set(base))
         }
-        worse = [n for n, m in metrics.items() if m["delta"] < -tolerance]
         ids = (str(newest.id), str(base_runs[-1].id))
+        paired = _paired(base_runs[-1], newest, tolerance)
+        if paired is not None:
+            # per-example rows: the paired test decides (one definition: drkit.evals.compare)
+            verdict = (
+                f"{paired['test']} p={paired['p_value']:.3g} effect {paired['effect']:+.3f}"
+                f" over {paired['n']} examples"
+            )
+            if paired["regressed"]:
+                return GateResult(
+                    False, candidate, baseline, f"regression on {key}: {verdict}", metrics, key, ids
+                )
+            return GateResult(
+                True, candidate, baseline, f"no regression on {key}: {verdict}", metrics, key, ids
+            )
+        worse = [n for n, m in metrics.items() if m["delta"] < -tolerance]
         if worse:
             detail = ", ".join(
                 f"{n} {metrics[n]['candidate']:.4g} < {metrics[n]['baseline']:.4g}" for n in worse
