@@ -195,3 +195,27 @@ def test_forget_prune_keeps_what_an_aliased_version_needs(
     restored = starter.parent / "restored"
     assert main(["restore", ids["1"], "--to", str(restored)]) == 0
     assert any(p.name == "weights.bin" for p in restored.rglob("*"))
+
+
+def test_the_agents_retention_job_keeps_what_an_aliased_version_needs(
+    starter: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The agent's unattended retention is the same forget: it keeps the snapshots a
+    rollback within the window needs, as `drkit forget` does."""
+    import yaml
+
+    from drkit.agent.jobs import _retention
+
+    ids = {}
+    for v in ("1", "2", "3"):
+        art = _artifacts(starter.parent, int(v))
+        ids[v] = _run(capsys, ["model", "register", "support-ft", v, "--artifacts", art])[
+            "artifacts"
+        ]
+    _run(capsys, ["model", "alias", "set", "support-ft", "champion", "1", "--reason", "x"])
+    data = yaml.safe_load(starter.read_text())
+    data["models"][0]["retention"] = {"keep_last": 1}
+    starter.write_text(yaml.safe_dump(data))
+    _retention(starter)()
+    left = {s["id"] for s in _run(capsys, ["snapshots", "--component", "support-ft"])}
+    assert left == {ids["1"], ids["3"]}  # 2 went; 1 is what champion rolls back to

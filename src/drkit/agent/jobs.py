@@ -251,8 +251,10 @@ def _retention(plan_path: Path) -> Callable[[], str]:
         from drkit.repository.maintenance import forget, prune
         from drkit.repository.retention import Policy
         from drkit.workspace.access import opened_repository
+        from drkit.workspace.models import lineage_protected
 
         plan = load_plan(plan_path)
+        kept = lineage_protected(plan_path)  # what a model rollback within its window needs
         removed = 0
         with opened_repository(None, plan_path) as repo:
             have = {s.component for s in repo.snapshots()}
@@ -261,7 +263,7 @@ def _retention(plan_path: Path) -> Callable[[], str]:
                 if ret is None or comp.name not in have:
                     continue
                 policy = Policy.from_plan(ret)
-                removed += len(forget(repo, policy, components=[comp.name]).removed)
+                removed += len(forget(repo, policy, components=[comp.name], protected=kept).removed)
             removed += prune_state_snapshots(repo)
             pruned = prune(repo)
         return f"{removed} snapshot(s) forgotten, {pruned.packs_deleted} pack(s) deleted"
