@@ -29,6 +29,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "pymilvus": "milvus",
     "milvus_lite": "milvus",
     "jinja2": "status",
+    "scipy": "evals",
 }
 
 
