@@ -118,6 +118,7 @@ NEEDS_GATEWAY_EXTRA = (
     "drkit.connectors.llm.simulator_app",
     "drkit.connectors.llm.wire",
     "drkit.drills.rehearsal",
+    "drkit.web",  # the status page's ASGI app (starlette, from the status extra)
 )
 
 _BARE_IMPORT_PROBE = """

@@ -182,6 +182,7 @@ def run_agent(
 
         deadline = None if options.max_runtime is None else time.monotonic() + options.max_runtime
         due_at_start = {j.id for j in jobs if sched.next_due(j) <= sched.clock()}
+        started: set[str] = set()
         last_rpo = float("-inf")
         alarms = Alarms(ws.state(), options.overdue_slack)
         if on_ready is not None:
@@ -197,7 +198,9 @@ def run_agent(
                     if not options.once:
                         alarms.overdue(jobs, sched.next_due, sched.clock())
                     if options.once:
-                        sched.step(only=due_at_start - {r.job for r in runs})
+                        # by what started, not what has recorded its run: a job that has
+                        # just finished but not yet recorded must not start a second time
+                        started |= set(sched.step(only=due_at_start - started))
                         if not sched.running:
                             stop("once")
                             break
