@@ -112,6 +112,25 @@ STATE_COMPONENT = "drkit-state"
 DEFAULT_STATE_DIR = ".drkit"
 
 
+def open_database(path: Path | str, schema: str, *, what: str) -> sqlite3.Connection:
+    """One of drkit's SQLite files (WAL, autocommit, shared across threads) with its
+    schema; ``InputError`` naming ``what`` when its directory cannot be created."""
+    if str(path) != ":memory:":
+        parent = Path(path).parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"cannot create the {what} directory {parent}: {exc.strerror}",
+                hint="set DRKIT_STATE to a writable path",
+            ) from exc
+    db = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(schema)
+    return db
+
+
 def default_state_path(plan_path: Path | None = None) -> Path:
     """``$DRKIT_STATE``, else ``.drkit/state.db`` beside the plan (or the working dir)."""
     base = plan_path.parent if plan_path is not None else Path.cwd()
@@ -172,21 +191,8 @@ class StateStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
-        if self.path is not None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise InputError(
-                    f"cannot create the state directory {self.path.parent}: {exc.strerror}",
-                    hint="set DRKIT_STATE to a writable path",
-                ) from exc
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(path), timeout=30.0, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA, what="state")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from drkit.errors import InputError
+from drkit.state.store import open_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records(
@@ -62,20 +62,8 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(
-                f"cannot create the standby state directory {path.parent}: {exc.strerror}",
-                hint="set DRKIT_STATE to a writable path",
-            ) from exc
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(path), timeout=30.0, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA, what="standby state")
 
     def close(self) -> None:
         with self._lock:
