@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -102,6 +102,11 @@ class GatewayConfig:
     events_path: str | None = None
     #: request bodies above this many bytes get a 413 before they are read or parsed
     max_request_body: int = DEFAULT_MAX_REQUEST_BODY
+    #: env var with the admin keys of the live-fault API (:mod:`drkit.gateway.live`)
+    admin_keys_env: str | None = "DRKIT_GATEWAY_ADMIN_KEYS"
+    #: the plan's testing.live_limits, enforced by the gateway too
+    live_max_fraction: float = 0.1
+    live_max_duration: float = 3600.0
 
     def route(self, name: str) -> RouteConfig | None:
         for route in self.routes:
@@ -234,6 +239,7 @@ def from_mapping(
         redis_url=redis_url,
         events_path=events_path,
         max_request_body=gw.max_request_body_mib * 1024 * 1024,
+        admin_keys_env=auth.admin_keys_env,
     )
 
 
@@ -247,4 +253,8 @@ def from_plan(
             field="serving.routes",
             hint="add serving.routes to drkit.yaml (see docs/gateway.md)",
         )
-    return from_mapping(plan.serving, events_path=events_path, redis_url=redis_url)
+    config = from_mapping(plan.serving, events_path=events_path, redis_url=redis_url)
+    limits = plan.testing.live_limits
+    return replace(
+        config, live_max_fraction=limits.max_fraction, live_max_duration=limits.max_duration
+    )

@@ -29,6 +29,7 @@ from drkit.gateway.config import Deadlines, Dialect, RouteConfig, TargetConfig
 from drkit.gateway.dialects import Event, stream_error_event
 from drkit.gateway.events import EventSink
 from drkit.gateway.health import HealthBoard
+from drkit.gateway.live import LIVE_REASON, LiveFaults
 from drkit.gateway.metrics import GatewayMetrics
 from drkit.gateway.redact import Redactor
 from drkit.gateway.translation import StreamTranslator, Translator
@@ -101,6 +102,8 @@ class Engine:
         self.metrics = metrics
         self.keys = keys
         self.redactor = redactor
+        #: live drill faults (checked before each attempt), when the gateway has them
+        self.live: LiveFaults | None = None
 
     # --- one attempt ----------------------------------------------------------------------
 
@@ -113,6 +116,8 @@ class Engine:
         deadline_at: float,
         include_usage: bool,
     ) -> _Open:
+        if self.live is not None:
+            self.live.check(route.name, target.name)  # raises for a faulted attempt
         tr = self.translator
         up_body = tr.request(body, client_dialect, target)
         remaining = max(0.001, deadline_at - time.monotonic())
@@ -155,7 +160,7 @@ class Engine:
 
     def _failed(self, route: RouteConfig, target: TargetConfig, exc: UpstreamError) -> None:
         self.metrics.attempt(route.name, target.name, exc.reason)
-        if exc.retryable:
+        if exc.retryable and exc.reason != LIVE_REASON:  # a drill's fault is not ill health
             self.board.record_failure(target, exc.reason, exc.retry_after)
 
     # --- the request ----------------------------------------------------------------------
@@ -215,6 +220,8 @@ class Engine:
                     order.extend(extra)
                 if i + 1 < len(order):
                     self.metrics.failover(route.name, target.name, exc.reason)
+                if i + 1 < len(order) and exc.reason != LIVE_REASON:
+                    # a live drill's failovers are its figures, not events that page
                     self.events.record(
                         "failover",
                         f"{route.name}/{target.name}",

@@ -100,6 +100,9 @@ def signals(state: StateStore, since: float | None = None) -> list[Signal]:
 
 
 def maintenance_windows(state: StateStore) -> list[tuple[float, float, str]]:
+    lifted = {
+        str(e.data.get("drill")): e.at for e in state.events(kind="gateway.live_fault_lifted")
+    }
     return [
         (
             float(d.journal["started_at"]),
@@ -107,6 +110,13 @@ def maintenance_windows(state: StateStore) -> list[tuple[float, float, str]]:
             f"drill {d.scenario} ({d.id})",
         )
         for d in state.drills()
+    ] + [  # a live drill's fault on the running gateway: from install to lift
+        (
+            e.at,
+            lifted.get(str(e.data.get("drill")), float(e.data.get("ends_at", e.at))),
+            f"live drill {e.data.get('drill')}",
+        )
+        for e in state.events(kind="gateway.live_fault")
     ]
 
 

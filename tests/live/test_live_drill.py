@@ -1,0 +1,121 @@
+"""A live provider-outage drill on a running ``drkit gateway serve`` under SDK load."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.live.conftest import Load, Sims, admin_view, drkit, serve, wait_for, write_plan
+
+from drkit.state.store import StateStore
+
+
+def run_drill(
+    plan: Path, url: str, *extra: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        drkit(
+            "drill",
+            "run",
+            "provider-outage",
+            "--plan",
+            str(plan),
+            "--live",
+            url,
+            "--json",
+            "--owner",
+            "tester@ci",
+            *extra,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_live_drill_faults_the_fraction_and_measures_real_traffic(
+    sims: Sims, tmp_path: Path
+) -> None:
+    plan = write_plan(tmp_path, sims)
+    with serve(plan) as url, Load([url], clients=4) as load:
+        wait_for(lambda: len(load.answers) >= 20, what="steady load")
+        started = time.time()
+        done = run_drill(plan, url, "--fraction", "0.2", "--duration", "3s")
+        ended = time.time()
+        time.sleep(0.3)
+    assert done.returncode == 0, done.stdout + done.stderr
+    journal = json.loads(done.stdout)
+    m = journal["metrics"]
+    assert journal["verdict"] == "pass"
+    # the gateway's own count agrees with what the SDK clients saw
+    during = [a for a in load.answers if started + 0.5 <= a.at <= ended - 0.5]
+    seen = sum("live_drill" in a.reasons for a in during)
+    n = m["requests"]
+    assert n >= 30
+    # binomial: the share is within 5 standard deviations of the fraction
+    assert abs(m["share"] - 0.2) <= 5 * math.sqrt(0.2 * 0.8 / n), m
+    assert seen > 0
+    assert m["affected"] > 0
+    assert m["client_visible_errors"] == 0
+    assert not load.errors
+    assert all(a.ok and a.target == "us-secondary" for a in during if "live_drill" in a.reasons)
+    assert m["carried_after_s"] < 3
+    assert {"detected", "recovered"} <= {mk["name"] for mk in journal["markers"]}
+    # after the end every request goes to the primary again, unfaulted
+    after = [a for a in load.answers if a.at > ended + 0.1]
+    assert after
+    assert all(a.target == "eu-primary" and not a.reasons for a in after)
+    state = StateStore(plan.parent / ".drkit" / "state.db")
+    kinds = [e.kind for e in state.events(kind="gateway.")]
+    assert "gateway.live_fault" in kinds
+    assert "gateway.live_fault_lifted" in kinds
+    assert "gateway.failover" not in kinds  # a drill's failovers do not page
+    assert [d.id for d in state.drills()] == [journal["id"]]
+
+
+def test_kill_9_of_the_drill_lifts_the_fault_within_the_lease(sims: Sims, tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, sims)
+    with serve(plan) as url, Load([url], clients=2) as load:
+        proc = subprocess.Popen(
+            drkit(
+                "drill",
+                "run",
+                "provider-outage",
+                "--plan",
+                str(plan),
+                "--live",
+                url,
+                "--fraction",
+                "0.3",
+                "--duration",
+                "60s",
+                "--owner",
+                "tester@ci",
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: bool(admin_view(url)["live_faults"]), timeout=30, what="fault on")
+            view = admin_view(url)
+            primary = next(t for t in view["targets"] if t["name"] == "eu-primary")
+            assert primary["live_fault"]["owner"] == "tester@ci"
+            assert primary["live_fault"]["drill"].startswith("provider-outage-")
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGKILL)
+            killed = time.time()
+            proc.wait(timeout=10)
+            lifted = wait_for(lambda: not admin_view(url)["live_faults"], timeout=5, what="lift")
+            gone = time.time()
+            wait_for(lambda: len(load.since(gone)) >= 5, what="requests after the lift")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    # the lease is 1s: the fault ends within it (plus the timer's tick and a poll)
+    assert lifted <= 1.0 + 0.5
+    assert gone - killed <= 1.5
+    assert all(not a.reasons and a.target == "eu-primary" for a in load.since(gone))
