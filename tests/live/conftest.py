@@ -142,6 +142,7 @@ class Answer:
     target: str | None
     reasons: str
     latency: float
+    url: str = ""
 
 
 @dataclass
@@ -173,11 +174,12 @@ class Load:
                             raw.headers.get("x-drkit-target"),
                             raw.headers.get("x-drkit-failover-reason", ""),
                             time.monotonic() - t0,
+                            url,
                         )
                     )
                 except openai.OpenAIError as exc:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
-                    self.answers.append(Answer(time.time(), False, None, "", 0.0))
+                    self.answers.append(Answer(time.time(), False, None, "", 0.0, url))
         finally:
             client.close()
 

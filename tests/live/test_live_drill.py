@@ -119,3 +119,25 @@ def test_kill_9_of_the_drill_lifts_the_fault_within_the_lease(sims: Sims, tmp_pa
     assert lifted <= 1.0 + 0.5
     assert gone - killed <= 1.5
     assert all(not a.reasons and a.target == "eu-primary" for a in load.since(gone))
+
+
+def test_a_stop_condition_lifts_the_fault_at_once(sims: Sims, tmp_path: Path) -> None:
+    # any client-visible error stops the drill; the secondary fails too, so the faulted
+    # requests have nowhere to go
+    plan = write_plan(tmp_path, sims, max_error_rate=0.0)
+    with serve(plan) as url, Load([url], clients=3) as load:
+        wait_for(lambda: len(load.answers) >= 10, what="steady load")
+        sims.secondary.set_faults({"kind": "error", "status": 503})
+        t0 = time.time()
+        done = run_drill(plan, url, "--fraction", "0.5", "--duration", "60s")
+        took = time.time() - t0
+        assert not admin_view(url)["live_faults"]
+        gone = time.time()
+        wait_for(lambda: len(load.since(gone)) >= 5, what="requests after the lift")
+    assert done.returncode == 1, done.stdout + done.stderr
+    journal = json.loads(done.stdout)
+    assert journal["verdict"] == "fail"
+    assert any("stop condition tripped" in r for r in journal["reasons"]), journal["reasons"]
+    assert journal["metrics"]["client_visible_errors"] >= 1
+    assert took < 20  # lifted at the first error, not after the 60s duration
+    assert all(a.ok and not a.reasons for a in load.since(gone))

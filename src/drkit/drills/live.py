@@ -243,6 +243,7 @@ class LiveDrill:
             self._marks(ctx, self.fault)
         self.final = self._settled()
         self._marks(ctx, self.final)
+        self._measured(ctx, self.final.get("figures") or {})
         why = str(self.final.get("why") or "")
         ctx.note("lifted", why)
         if why.startswith("stop_condition"):
@@ -274,8 +275,8 @@ class LiveDrill:
 
     # --- verify ---
 
-    def figures(self, ctx: DrillContext) -> bool:
-        fig = self.final.get("figures") or self.gateway.get(self.id)["figures"]
+    def _measured(self, ctx: DrillContext, fig: dict[str, Any]) -> None:
+        """The gateway's figures of the real traffic as the journal's metrics."""
         ctx.note("figures", fig)
         ctx.metric("fraction", self.options.fraction)
         for key in ("requests", "affected", "carried", "client_visible_errors"):
@@ -285,6 +286,9 @@ class LiveDrill:
                 ctx.metric(key, round(float(fig[key]), 4))
         ctx.metric("processes", float(self.final.get("processes", 1)))
         ctx.record_rpo(0.0, "serving is stateless: no data at risk")
+
+    def figures(self, ctx: DrillContext) -> bool:
+        fig = self.final.get("figures") or {}
         if not fig.get("requests"):
             raise DrillError(
                 "no real request reached the route while the fault was on: nothing was measured"
