@@ -141,3 +141,58 @@ def test_a_stop_condition_lifts_the_fault_at_once(sims: Sims, tmp_path: Path) ->
     assert journal["metrics"]["client_visible_errors"] >= 1
     assert took < 20  # lifted at the first error, not after the 60s duration
     assert all(a.ok and not a.reasons for a in load.since(gone))
+
+
+def test_drill_abort_lifts_the_fault_and_the_drill_fails_aborted(
+    sims: Sims, tmp_path: Path
+) -> None:
+    from drkit.cli.main import main
+
+    plan = write_plan(tmp_path, sims)
+    with serve(plan) as url, Load([url], clients=2) as load:
+        proc = subprocess.Popen(
+            drkit(
+                "drill",
+                "run",
+                "provider-outage",
+                "--plan",
+                str(plan),
+                "--live",
+                url,
+                "--fraction",
+                "0.3",
+                "--duration",
+                "60s",
+                "--json",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            wait_for(lambda: bool(admin_view(url)["live_faults"]), timeout=30, what="fault on")
+            drill_id = admin_view(url)["live_faults"][0]["drill"]
+            # the gateway's URL comes from drkit's state (the drill recorded it)
+            assert main(["drill", "abort", drill_id, "--plan", str(plan)]) == 0
+            assert not admin_view(url)["live_faults"]
+            out, _ = proc.communicate(timeout=30)
+            # an id the gateway does not know: exit 2
+            assert main(["drill", "abort", "nope", "--plan", str(plan), "--live", url]) == 2
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        gone = time.time()
+        wait_for(lambda: len(load.since(gone)) >= 3, what="requests after the abort")
+    assert proc.returncode == 1
+    journal = json.loads(out)
+    assert journal["id"] == drill_id
+    assert any("aborted" in r for r in journal["reasons"])
+    assert journal["metrics"]["requests"] > 0
+    assert all(not a.reasons for a in load.since(gone))
+    # the status page shows the fault's window as maintenance
+    from drkit.status.page import maintenance_windows
+
+    windows = [w for w in maintenance_windows(StateStore(plan.parent / ".drkit" / "state.db"))]
+    live = [w for w in windows if w[2] == f"live drill {drill_id}"]
+    assert len(live) == 1
+    assert live[0][1] - live[0][0] < 30  # ends at the abort, not at the planned 60s
