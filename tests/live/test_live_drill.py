@@ -64,6 +64,7 @@ def test_live_drill_faults_the_fraction_and_measures_real_traffic(
     assert not load.errors
     assert all(a.ok and a.target == "us-secondary" for a in during if "live_drill" in a.reasons)
     assert m["carried_after_s"] < 3
+    assert m["failback_s"] < 5  # the primary answers real requests again after the lift
     assert {"detected", "recovered"} <= {mk["name"] for mk in journal["markers"]}
     # after the end every request goes to the primary again, unfaulted
     after = [a for a in load.answers if a.at > ended + 0.1]

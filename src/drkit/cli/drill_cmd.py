@@ -38,7 +38,7 @@ SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the injected fa
 #: ``--live in-place``: data-corruption damages and repairs the live collections
 _IN_PLACE = "in-place"
 #: the scenarios that run on a live gateway (``--live GATEWAY_URL``)
-_LIVE_SCENARIOS = ("provider-outage",)
+_LIVE_SCENARIOS = ("provider-outage", "region-outage")
 _VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "aborted": "yellow"}
 
 
@@ -239,6 +239,8 @@ def _live_options(
             f"--live GATEWAY_URL is for {' and '.join(_LIVE_SCENARIOS)}, not {scenario}",
             hint="data-corruption takes --live without a URL",
         )
+    if fraction is None and scenario == "region-outage":
+        fraction = 1.0  # the regional exercise drains the region (within the plan's limit)
     if fraction is None or duration is None:
         raise UsageError(
             "a live drill needs --fraction and --duration",

@@ -15,9 +15,11 @@ Only httpx here: the drill is a client of the gateway, never a part of it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +32,12 @@ from drkit.types import Secret, format_duration
 
 #: event kind in drkit's state when a live fault was installed (``drill abort`` reads it)
 EVENT_STARTED = "drill.live_fault"
+#: a journal metric set to 1 by live drills: only such a region-outage run counts as the
+#: regional failover exercise (``testing.regional_failover_every``)
+LIVE_METRIC = "live"
+#: one sample of the gateway's attempts counter in the Prometheus text format
+_ATTEMPTS = re.compile(r"^drkit_gateway_attempts_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 class LiveGateway:
@@ -90,6 +98,26 @@ class LiveGateway:
     def lift(self, drill: str) -> dict[str, Any]:
         out: dict[str, Any] = self._call("DELETE", f"/admin/live-faults/{drill}")
         return out
+
+    def ok_attempts(self, route: str, targets: tuple[str, ...]) -> float:
+        """Upstream attempts of ``route`` that ``targets`` answered, from ``GET /metrics``."""
+        try:
+            text = httpx.get(self.url + "/metrics", timeout=self.timeout).text
+        except httpx.HTTPError as exc:
+            raise DrillError(f"cannot read {self.url}/metrics: {type(exc).__name__}") from exc
+        total = 0.0
+        for line in text.splitlines():
+            m = _ATTEMPTS.match(line)
+            if m is None:
+                continue
+            labels = dict(_LABEL.findall(m["labels"]))
+            if (
+                labels.get("route") == route
+                and labels.get("target") in targets
+                and labels.get("result") == "ok"
+            ):
+                total += float(m["value"])
+        return total
 
 
 def as_input_error(exc: LiveFaultRefused, url: str) -> InputError:
@@ -162,6 +190,9 @@ class LiveDrill:
     #: records an event in drkit's state (kind, component, message, data)
     record: Callable[[str, str, str, dict[str, Any]], None] | None = None
     sleep: Callable[[float], None] = time.sleep
+    #: region-outage: the region drained, and where the standby ledgers are
+    region: str | None = None
+    state_dir: Path | None = None
     fault: dict[str, Any] = field(default_factory=dict)
     final: dict[str, Any] = field(default_factory=dict)
 
@@ -260,8 +291,16 @@ class LiveDrill:
         while True:
             view = self.gateway.get(self.id)
             if view["state"] == "lifted" or time.time() > deadline:
-                return view
+                break
             self.sleep(0.05)
+        if view.get("processes", 1) > 1 or self.gateway_shared(view):
+            self.sleep(0.3)  # the other processes leave their final figures as they lift
+            view = self.gateway.get(self.id)
+        return view
+
+    @staticmethod
+    def gateway_shared(view: dict[str, Any]) -> bool:
+        return bool(view.get("shared"))
 
     @staticmethod
     def _marks(ctx: DrillContext, fault: dict[str, Any]) -> None:
@@ -273,11 +312,31 @@ class LiveDrill:
             at = float(fault["started_at"]) + float(fig["carried_after_s"])
             ctx.mark("recovered", "another target carried a faulted request", at=at)
 
+    def promote_standbys(self, ctx: DrillContext) -> None:
+        """Warm standbys outside the drained region, checked and timed as a promotion
+        would be (a rehearsal: nothing is promoted)."""
+        from drkit.drills.standby import rehearse_promotions
+
+        if self.region is None or self.state_dir is None:
+            return
+        promos = rehearse_promotions(list(self.plan.vector_stores), self.region, self.state_dir)
+        ctx.note("standby_promotions", promos)
+        if promos:
+            ctx.metric("promotion_rto_s", max(p["promotion_rto_s"] for p in promos))
+            ctx.metric("standbys_ready", sum(1 for p in promos if p["ok"]))
+            bad = [p for p in promos if not p["ok"]]
+            if bad:
+                raise DrillError(
+                    f"standby of {bad[0]['component']} is not ready to promote: "
+                    f"{bad[0].get('problem')}"
+                )
+
     # --- verify ---
 
     def _measured(self, ctx: DrillContext, fig: dict[str, Any]) -> None:
         """The gateway's figures of the real traffic as the journal's metrics."""
         ctx.note("figures", fig)
+        ctx.metric(LIVE_METRIC, 1.0)
         ctx.metric("fraction", self.options.fraction)
         for key in ("requests", "affected", "carried", "client_visible_errors"):
             ctx.metric(key, float(fig.get(key) or 0))
@@ -327,29 +386,52 @@ class LiveDrill:
             raise DrillError(f"the gateway still shows the fault of {self.id}")
         return True
 
+    def failback(self, ctx: DrillContext) -> None:
+        """Time from the lift until the faulted targets answer real requests again."""
+        if not self.fault:
+            return
+        lifted = time.time()
+        before = self.gateway.ok_attempts(self.route.name, self.targets)
+        limit = self.plan.serving.gateway.health.probe_every * 2 + 5.0
+        while time.time() - lifted < limit:
+            if self.gateway.ok_attempts(self.route.name, self.targets) > before:
+                ctx.metric("failback_s", round(time.time() - lifted, 3))
+                return
+            self.sleep(0.05)
+        ctx.note("failback", f"no real request reached {', '.join(self.targets)} in {limit:g}s")
+
     def drill(self) -> Drill:
         tier = self.plan.tiers[self.route.tier]
         pct = f"{self.options.fraction:.2%}"
         targets = ", ".join(self.targets)
+        what = f"region {self.region} drained: " if self.region else ""
+        recovery: tuple[Step, ...] = (
+            Step(
+                "hold the fault, renewing its lease; the gateway watches the stop conditions",
+                self.hold,
+            ),
+        )
+        if self.region is not None and any(
+            vs.standby is not None and vs.standby.region != self.region
+            for vs in self.plan.vector_stores
+        ):
+            step = Step("promote the other region's standbys (rehearsal)", self.promote_standbys)
+            recovery = (step, *recovery)
         return Drill(
             scenario=self.scenario,
-            description=f"live: {pct} of route {self.route.name!r}'s real requests find "
+            description=f"live: {what}{pct} of route {self.route.name!r}'s real requests find "
             f"{targets} failed for {format_duration(self.options.duration_s)} on "
             f"{self.gateway.url} (owner {self.options.owner})",
             steady_state=(
                 Step("the gateway serves the route with a healthy secondary", self.steady),
             ),
             fault=(Step(f"install the live fault on {targets} ({pct})", self.install),),
-            recovery=(
-                Step(
-                    "hold the fault, renewing its lease; the gateway watches the stop conditions",
-                    self.hold,
-                ),
-            ),
+            recovery=recovery,
             verify=(Step("figures of the real traffic within the limits", self.figures),),
             rollback=(
                 Step("lift the live fault", self.lift),
                 Step("the gateway shows no fault of this drill", self.confirm),
+                Step("traffic returns to the faulted targets (measured)", self.failback),
             ),
             rto_target_s=tier.rto,
             rpo_target_s=tier.rpo,
@@ -363,12 +445,35 @@ def build_live(
     options: LiveOptions,
     *,
     scenario: str = "provider-outage",
+    region: str | None = None,
+    state_dir: Path | None = None,
     record: Callable[[str, str, str, dict[str, Any]], None] | None = None,
 ) -> Drill:
-    """Check everything that can be checked first (exit 2), then the drill to run."""
+    """Check everything that can be checked first (exit 2), then the drill to run.
+
+    ``region`` (region-outage): every target of the route in that region is faulted."""
+    if region is not None:
+        in_region = tuple(t.name for t in route.targets if t.region == region)
+        if not in_region:
+            regions = sorted({t.region for t in route.targets})
+            raise UsageError(
+                f"route {route.name} has no target in region {region!r}",
+                hint="its regions: " + ", ".join(regions),
+            )
+        options = replace(options, targets=in_region)
     gateway = LiveGateway(options.url, options.admin_key)
     targets = preflight(plan, route, options, gateway)
-    return LiveDrill(plan, route, options, gateway, targets, scenario, record=record).drill()
+    return LiveDrill(
+        plan,
+        route,
+        options,
+        gateway,
+        targets,
+        scenario,
+        record=record,
+        region=region,
+        state_dir=state_dir,
+    ).drill()
 
 
 def abort(url: str, admin_key: Secret, drill: str) -> dict[str, Any]:

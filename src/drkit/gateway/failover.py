@@ -102,7 +102,7 @@ class Engine:
         self.metrics = metrics
         self.keys = keys
         self.redactor = redactor
-        #: live drill faults (checked before each attempt), when the gateway has them
+        #: live drill faults (each request's targets are checked), when the gateway has them
         self.live: LiveFaults | None = None
 
     # --- one attempt ----------------------------------------------------------------------
@@ -116,8 +116,6 @@ class Engine:
         deadline_at: float,
         include_usage: bool,
     ) -> _Open:
-        if self.live is not None:
-            self.live.check(route.name, target.name)  # raises for a faulted attempt
         tr = self.translator
         up_body = tr.request(body, client_dialect, target)
         remaining = max(0.001, deadline_at - time.monotonic())
@@ -160,7 +158,7 @@ class Engine:
 
     def _failed(self, route: RouteConfig, target: TargetConfig, exc: UpstreamError) -> None:
         self.metrics.attempt(route.name, target.name, exc.reason)
-        if exc.retryable and exc.reason != LIVE_REASON:  # a drill's fault is not ill health
+        if exc.retryable:
             self.board.record_failure(target, exc.reason, exc.retry_after)
 
     # --- the request ----------------------------------------------------------------------
@@ -189,6 +187,13 @@ class Engine:
         i = 0
         while i < len(order):
             target = order[i]
+            if self.live is not None and self.live.hit(route.name, target.name):
+                # a live drill's share: the target is skipped as if ejected (no upstream
+                # call, no retry budget, health untouched, no event that would page)
+                trace.reasons.append(f"{target.name}:{LIVE_REASON}")
+                self.metrics.failover(route.name, target.name, LIVE_REASON)
+                i += 1
+                continue
             if trace.attempts > 0:
                 if not self.budget.try_spend():
                     self._budget_refused(route, target)
@@ -220,8 +225,6 @@ class Engine:
                     order.extend(extra)
                 if i + 1 < len(order):
                     self.metrics.failover(route.name, target.name, exc.reason)
-                if i + 1 < len(order) and exc.reason != LIVE_REASON:
-                    # a live drill's failovers are its figures, not events that page
                     self.events.record(
                         "failover",
                         f"{route.name}/{target.name}",

@@ -1,10 +1,11 @@
 """Live drill faults: a share of a route's real requests treats chosen targets as failed.
 
 A live drill (``drkit drill run provider-outage --live URL``) installs a fault through the
-authenticated admin API; the gateway then fails that fraction of the attempts on the
-faulted targets *before* contacting them (reason ``live_drill``), so the failover engine
-moves those requests to the next target exactly as in a real outage. The fault never
-touches the health board (a 5 % fault must not eject the primary and move 100 %).
+authenticated admin API; for that fraction of the route's requests the failover engine
+then finds the faulted targets out of service and skips them as it skips an ejected
+target (reason ``live_drill``: no upstream call, no retry budget spent), so those requests
+go to the next target as in a real outage once the gateway has detected it. The fault
+never touches the health board (a 5 % fault must not eject the primary and move 100 %).
 
 The **dead-man timer is the gateway's**: every fault carries the end of its duration and
 the end of its lease; the drill renews the lease, and the gateway lifts the fault when
@@ -47,7 +48,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from drkit.errors import LiveFaultRefused, UpstreamError
+from drkit.errors import LiveFaultRefused
 from drkit.gateway.auth import KeyCheck
 from drkit.gateway.config import GatewayConfig, RouteConfig
 from drkit.gateway.events import EventSink
@@ -210,13 +211,14 @@ class LiveFault:
             max_added_p99_s=_opt_float(d.get("max_added_p99_s")),
         )
 
-    def public(self, now: float) -> dict[str, Any]:
+    def public(self, now: float, shared: bool = False) -> dict[str, Any]:
         parts = [self.stats.to_json(), *self.remote_stats.values()]
         out = self.spec()
         out["state"] = "active" if self.active else "lifted"
         out["lease_left_s"] = max(0.0, self.lease_until - now) if self.active else 0.0
         out["remaining_s"] = max(0.0, self.ends_at - now) if self.active else 0.0
         out["processes"] = len(parts)
+        out["shared"] = shared
         out["figures"] = summarize(parts, self.started_at)
         return out
 
@@ -237,6 +239,12 @@ class SharedLive(Protocol):
     async def refresh(self) -> None:
         """Adopt faults other processes installed or lifted."""
 
+    async def share_stats(self, fault: LiveFault) -> None:
+        """Leave this process's figures of ``fault`` for the others."""
+
+    async def read_stats(self, fault: LiveFault) -> None:
+        """Fetch the other processes' figures of ``fault`` (``fault.remote_stats``)."""
+
 
 def admin_key_hashes(env: str | None) -> frozenset[bytes]:
     """sha256 digests of the admin keys in ``env`` (none: the live-fault API is off)."""
@@ -248,7 +256,7 @@ def admin_key_hashes(env: str | None) -> frozenset[bytes]:
 class LiveFaults:
     """The live faults of one gateway process, their dead-man timer and stop conditions.
 
-    The request path calls :meth:`check` before each attempt and :meth:`observe` after
+    The request path calls :meth:`hit` for each target it would try and :meth:`observe` after
     each answer; both are O(1) and cost one dict lookup while no fault is on.
     """
 
@@ -279,26 +287,22 @@ class LiveFaults:
 
     # --- request path -------------------------------------------------------------------
 
-    def check(self, route: str, target: str) -> None:
-        """Raise the ``live_drill`` UpstreamError when this attempt is to fail."""
+    def hit(self, route: str, target: str) -> bool:
+        """True when this request is to find ``target`` failed (the drill's share)."""
         fault = self.by_route.get(route)
         if fault is None or target not in fault.targets:
-            return
+            return False
         now = self.clock()
         why = fault.due(now)
         if why is not None:  # the dead man, inline: no request is faulted after the end
             self.lift(fault, why)
-            return
+            return False
         if self.rng.random() >= fault.fraction:
-            return
+            return False
         stats = fault.stats
         if stats.first_affected_at is None:
             stats.first_affected_at = now
-        raise UpstreamError(
-            f"{target}: failed on purpose by live drill {fault.drill} ({fault.owner})",
-            status=503,
-            reason=LIVE_REASON,
-        )
+        return True
 
     def observe(
         self, route: str | None, status: int | str, reasons: str | None, took: float
@@ -412,29 +416,39 @@ class LiveFaults:
         while len(self.lifted) > KEEP_LIFTED:
             self.lifted.popitem(last=False)
         log.warning("live fault of drill %s lifted: %s", fault.drill, why)
-        if not record:
-            return
-        if self.shared is None:
-            self._record_lift(fault)
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._record_lift(fault)
+            loop = None
+        if self.shared is None or loop is None:
+            if record:
+                self._record_lift(fault)
             return
-        task = loop.create_task(self._lift_shared(fault))
+        task = loop.create_task(self._lift_shared(fault, record))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _lift_shared(self, fault: LiveFault) -> None:
-        first = True
-        if self.shared is not None:
+    async def _lift_shared(self, fault: LiveFault, record: bool) -> None:
+        first = record
+        shared = self.shared
+        if shared is not None:
             try:
-                first = await self.shared.remove(fault)
+                if record:
+                    first = await shared.remove(fault)
+                await shared.share_stats(fault)  # every process's final figures
             except Exception as exc:  # Redis away: every process lifts by its own timer
                 log.warning("shared live fault lift failed: %s", type(exc).__name__)
         if first:
             self._record_lift(fault)
+
+    async def figures_of(self, fault: LiveFault) -> LiveFault:
+        """``fault`` with the other processes' newest figures (shared state only)."""
+        if self.shared is not None:
+            try:
+                await self.shared.read_stats(fault)
+            except Exception as exc:
+                log.warning("shared live figures unavailable: %s", type(exc).__name__)
+        return fault
 
     def _record_lift(self, fault: LiveFault) -> None:
         figures = fault.public(self.clock())["figures"]

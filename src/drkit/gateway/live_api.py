@@ -68,7 +68,7 @@ def routes(live: LiveFaults) -> list[Route]:
     """The Starlette routes of the API, bound to one gateway's :class:`LiveFaults`."""
 
     def view(fault: Any) -> dict[str, Any]:
-        out: dict[str, Any] = fault.public(live.clock())
+        out: dict[str, Any] = fault.public(live.clock(), live.shared is not None)
         return out
 
     async def create(request: Request) -> Response:
@@ -79,7 +79,8 @@ def routes(live: LiveFaults) -> list[Route]:
         return JSONResponse({"live_faults": [view(f) for f in live.faults()]})
 
     async def one(request: Request) -> Response:
-        return JSONResponse(view(live.find(request.path_params["drill"])))
+        fault = await live.figures_of(live.find(request.path_params["drill"]))
+        return JSONResponse(view(fault))
 
     async def renew(request: Request) -> Response:
         body = await _body(request)

@@ -80,9 +80,16 @@ class RedisLive:
             pipe.hdel(self._hash, fault.drill)
             pipe.publish(self._hash, payload)
             await pipe.execute()
-        with contextlib.suppress(Exception):
-            await self._share_stats([fault])
         return bool(first)
+
+    async def share_stats(self, fault: LiveFault) -> None:
+        await self._share_stats([fault])
+
+    async def read_stats(self, fault: LiveFault) -> None:
+        parts = await self.redis.hgetall(f"{self._hash}:stats:{fault.drill}")
+        fault.remote_stats = {
+            str(origin): json.loads(v) for origin, v in parts.items() if origin != self.origin
+        }
 
     async def refresh(self) -> None:
         specs = await self.redis.hgetall(self._hash)
@@ -142,10 +149,7 @@ class RedisLive:
 
     async def _read_stats(self) -> None:
         for fault in list(self.live.by_route.values()):
-            parts = await self.redis.hgetall(f"{self._hash}:stats:{fault.drill}")
-            fault.remote_stats = {
-                str(origin): json.loads(v) for origin, v in parts.items() if origin != self.origin
-            }
+            await self.read_stats(fault)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

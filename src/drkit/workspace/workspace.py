@@ -253,7 +253,9 @@ class Workspace:
             ]
         if activity != "restore_test":  # drills' restores are recorded per component
             for name in ACTIVITY_SCENARIOS.get(activity, ()):
-                times += [d.at for d in state.drills(name) if d.verdict == "pass"]
+                times += [
+                    d.at for d in state.drills(name) if d.verdict == "pass" and _counts(activity, d)
+                ]
         return datetime.fromtimestamp(max(times), UTC) if times else None
 
     def last_failure(self, activity: str, subject: str | None = None) -> datetime | None:
@@ -271,7 +273,11 @@ class Workspace:
             ]
         if activity != "restore_test":
             for name in ACTIVITY_SCENARIOS.get(activity, ()):
-                times += [d.at for d in state.drills(name) if d.verdict in _FAILED]
+                times += [
+                    d.at
+                    for d in state.drills(name)
+                    if d.verdict in _FAILED and _counts(activity, d)
+                ]
         return datetime.fromtimestamp(max(times), UTC) if times else None
 
     def repository_checks(self, now: datetime | None = None) -> list[Violation]:
@@ -294,6 +300,15 @@ class Workspace:
 
 #: drill verdicts that are failures (``interrupted``: stopped by the user, no verdict)
 _FAILED = ("fail", "aborted", "error")
+
+
+def _counts(activity: str, drill: DrillRecord) -> bool:
+    """The regional failover exercise is real traffic on the other region: only a live
+    region-outage (``--live GATEWAY_URL``, journal metric ``live``) is one."""
+    if activity != "regional_failover":
+        return True
+    metrics = drill.journal.get("metrics") or {}
+    return bool(metrics.get("live"))
 
 
 def _runs(verifications: list[Verification]) -> list[list[Verification]]:
