@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from tests.live.conftest import Load, Sims, admin_view, drkit, serve, wait_for, write_plan
 
 from drkit.state.store import StateStore
@@ -197,3 +198,40 @@ def test_drill_abort_lifts_the_fault_and_the_drill_fails_aborted(
     live = [w for w in windows if w[2] == f"live drill {drill_id}"]
     assert len(live) == 1
     assert live[0][1] - live[0][0] < 30  # ends at the abort, not at the planned 60s
+
+
+def test_gameday_live_reports_the_figures_of_the_real_traffic(
+    sims: Sims, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drkit.cli.main import main
+
+    plan = write_plan(tmp_path, sims)
+    report = tmp_path / "gameday.html"
+    with serve(plan) as url, Load([url], clients=2) as load:
+        wait_for(lambda: len(load.answers) >= 10, what="steady load")
+        code = main(
+            [
+                "gameday",
+                "--plan",
+                str(plan),
+                "--scenario",
+                "provider-outage",
+                "--live",
+                url,
+                "--fraction",
+                "0.2",
+                "--duration",
+                "2s",
+                "--report",
+                str(report),
+                "--json",
+            ]
+        )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    row = out["scorecard"][0]
+    assert row["metrics"]["live"] == 1
+    assert row["metrics"]["requests"] > 0
+    html = report.read_text()
+    assert "share=" in html
+    assert "client_visible_errors=0" in html

@@ -455,6 +455,23 @@ def gameday_cmd(
         typer.Option("--report", help="Where to write the HTML report."),
     ] = None,
     seed: SeedOption = 0,
+    live: Annotated[
+        str | None,
+        typer.Option(
+            "--live",
+            metavar="GATEWAY_URL",
+            help="Run provider-outage as a live drill on the gateway running there "
+            "(with --fraction and --duration); the other drills as usual.",
+        ),
+    ] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option("--fraction", help="Live provider-outage: share of requests to fault."),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", help="Live provider-outage: how long (e.g. 10m)."),
+    ] = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
@@ -462,6 +479,9 @@ def gameday_cmd(
     from drkit.workspace import Workspace, run_gameday
 
     with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=False):
+        gateway = _live_options(
+            ws.plan, "provider-outage", live, fraction, duration, None, None, None
+        )
         if ws.plan.serving.routes:  # serving drills rehearse on a real gateway
             require_extra("gateway", "gameday on a plan with serving routes")
         day = run_gameday(
@@ -469,6 +489,7 @@ def gameday_cmd(
             seed=seed,
             scenarios=list(scenario or []),
             report=report,
+            live=gateway,
             on_drill=None if json_ else lambda name: err_console.print(f"[bold]drill {name}[/]"),
             on_step=_step_printer(json_),
         )
