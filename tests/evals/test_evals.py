@@ -178,3 +178,93 @@ def test_promote_gate_is_the_paired_test_of_real_eval_runs(
     code, out, err = cli(capsys, "model", "promote", "assistant", "3", "--to", "champion", "--json")
     assert code == 0, err
     assert json.loads(out)["change"]["to"] == "3"
+
+
+def test_rollback_over_real_eval_runs_picks_the_version_that_passed(
+    sim: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every eval run records a verdict (`passed`, `pass_threshold`); `drkit eval run` exits
+    1 on a run below the threshold, and `drkit model rollback` skips a version whose run
+    did not pass for the one whose run did."""
+    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+    monkeypatch.setenv("EVAL_TEST_KEY", "sk-eval-test-key")
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(tmp_path)]) == 0
+    es = _write_set(tmp_path / "caps.jsonl")
+    run = ["eval", "run", str(es), "--target", sim.base_url, "--history", str(tmp_path / "h")]
+    run += ["--api-key-env", "EVAL_TEST_KEY", "--pass-threshold", "0.9", "--json"]
+    for v in ("1", "2", "3"):
+        assert cli(capsys, "model", "register", "assistant", v)[0] == 0
+    code, out, _ = cli(capsys, *run, "--model-version", "assistant@1")
+    good = json.loads(out)
+    assert (code, good["passed"], good["pass_threshold"]) == (0, True, 0.9)
+    assert good["pass_threshold_from"] == "command line"
+    assert good["max_errors"] == 0
+    sim.set_faults({"kind": "wrong_answer", "topic": "capital"})
+    code, out, _ = cli(capsys, *run, "--model-version", "assistant@2")
+    bad = json.loads(out)
+    assert (code, bad["passed"], bad["mean_score"]) == (1, False, 0.5)
+    sim.set_faults()
+    alias = ["model", "alias", "set", "assistant", "champion", "3", "--reason", "shipped"]
+    assert cli(capsys, *alias)[0] == 0
+    code, out, err = cli(capsys, "model", "rollback", "assistant", "--json")
+    assert code == 0, err
+    done = json.loads(out)
+    assert done["change"]["to"] == "1"
+    assert [s["candidate"] for s in done["skipped"]] == ["2"]
+    assert done["gate"]["eval_runs"] == [
+        str(e.id)
+        for e in StateStore(tmp_path / "state.db").events(kind="eval.run")
+        if e.data["run_id"] == good["run_id"]
+    ]
+
+
+def test_max_errors_decides_instead_of_all_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+    from tests.servers import free_port
+
+    es = _write_set(tmp_path / "caps.jsonl", n=3)
+    dead = f"http://127.0.0.1:{free_port()}"
+    run = ["eval", "run", str(es), "--target", dead, "--history", str(tmp_path / "h"), "--json"]
+    code, out, err = cli(capsys, *run)
+    assert code == 1
+    assert "3 of 3 examples" in err
+    assert json.loads(out)["passed"] is False
+    code, out, _ = cli(capsys, *run, "--max-errors", "3")
+    assert (code, json.loads(out)["passed"], json.loads(out)["max_errors"]) == (0, True, 3)
+
+
+def test_thresholds_come_from_the_most_specific_place_in_the_plan(tmp_path: Path) -> None:
+    from drkit.evals.thresholds import resolve
+    from drkit.plan.loader import load_plan
+
+    assert main(["init", str(tmp_path)]) == 0
+    plan_file = tmp_path / "drkit.yaml"
+    text = plan_file.read_text()
+    text = text.replace(
+        "critical: {rto: 5m, rpo: 1h, multi_region: true}",
+        "critical: {rto: 5m, rpo: 1h, multi_region: true, "
+        "quality: {floor: 0.8, alpha: 0.01, max_errors: 2}}",
+    )
+    text = text.replace(
+        "      tier: critical\n      on_stream_failure",
+        "      tier: critical\n      quality: {floor: 0.95}\n      on_stream_failure",
+    )
+    plan_file.write_text(text)
+    plan = load_plan(plan_file)
+    t = resolve(plan, eval_set="golden", route="assistant")
+    assert (t.floor, t.alpha, t.max_errors, t.max_drop) == (0.95, 0.01, 2, 0.0)
+    assert t.sources["floor"] == "serving.routes.assistant.quality"
+    assert t.sources["alpha"] == "tiers.critical.quality"
+    assert t.sources["max_drop"] == "default"
+    t = resolve(plan, eval_set="golden", route="assistant", overrides={"floor": 0.5})
+    assert (t.floor, t.sources["floor"]) == (0.5, "command line")
+    assert resolve(plan, eval_set="golden").floor is None
+    assert t.verdict(0.5, 2)
+    assert not t.verdict(0.49, 0)
+    assert not t.verdict(1.0, 3)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drkit.cli.common import JsonOption, emit
+from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
 from drkit.errors import CheckFailed, SecretMissing, UsageError
 
 eval_app = typer.Typer(
@@ -60,16 +60,40 @@ def run_cmd(
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Requests in flight at once.")
     ] = 8,
+    pass_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--pass-threshold",
+            min=0.0,
+            max=1.0,
+            help="Mean score the run must reach to pass (default: the plan's quality.floor).",
+        ),
+    ] = None,
+    max_errors: Annotated[
+        int | None,
+        typer.Option(
+            "--max-errors",
+            min=0,
+            help="Examples that may fail to get an answer in a passing run "
+            "(default: the plan's quality.max_errors, else 0).",
+        ),
+    ] = None,
     history: HistoryOption = DEFAULT_HISTORY,
+    plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
-    """Run EVAL_SET through a gateway route or one target; store the run in eval history."""
+    """Run EVAL_SET through a gateway route or one target; store the run in eval history.
+
+    Exit 1 when the run did not pass (more errors than --max-errors, or a mean score
+    below the pass threshold)."""
     from rich.progress import Progress
 
     from drkit.evals.evalset import load_eval_set
     from drkit.evals.history import new_run_id, summarise, write_run
     from drkit.evals.runner import Endpoint, ExampleResult, run_examples
+    from drkit.evals.thresholds import resolve
     from drkit.state.store import StateStore
+    from drkit.workspace.access import load_plan_if_any
 
     if (gateway is None) == (target is None):
         raise UsageError(
@@ -86,6 +110,14 @@ def run_cmd(
         if not key:
             raise SecretMissing(f"--api-key-env {api_key_env}: the variable is not set")
     es = load_eval_set(eval_set)
+    thresholds = resolve(
+        load_plan_if_any(plan),
+        eval_set=es.name,
+        file=eval_set,
+        model_version=model_version,
+        route=route if gateway else None,
+        overrides={"floor": pass_threshold, "max_errors": max_errors},
+    )
     if gateway is not None:
         base = gateway.rstrip("/") + ("/v1" if dialect == "openai" else "")
         ep = Endpoint(base, dialect, route or "", key, "route")  # type: ignore[arg-type]
@@ -114,6 +146,7 @@ def run_cmd(
         started_at=started,
         duration_s=duration,
         path=str(path),
+        thresholds=thresholds,
     )
     write_run(history, summary, results)
     state = StateStore(_state_path(history))
@@ -127,20 +160,33 @@ def run_cmd(
     finally:
         state.close()
     data = {"schema_version": 1, **summary.to_dict()}
+    floor = (
+        f"floor {summary.pass_threshold:.3f} ({summary.pass_threshold_from})"
+        if summary.pass_threshold is not None
+        else "no quality floor (plan quality.floor or --pass-threshold): errors only"
+    )
     emit(
         data,
         as_json,
         lambda out: out.print(
             f"run {run_id}: {es.name} ({es.digest[:12]}) n={summary.n} "
             f"mean score {summary.mean_score:.3f} errors {summary.errors} "
-            f"tokens {summary.input_tokens}/{summary.output_tokens} in {duration:.2f}s",
+            f"tokens {summary.input_tokens}/{summary.output_tokens} in {duration:.2f}s: "
+            f"{'passed' if summary.passed else 'FAILED'}; {floor}, "
+            f"max errors {summary.max_errors}",
             markup=False,
         ),
     )
-    if summary.errors == summary.n:
+    if summary.errors > summary.max_errors:
         raise CheckFailed(
-            f"every example of {es.name} failed to get an answer",
-            hint="check --gateway/--target and that the server is up",
+            f"{summary.errors} of {summary.n} examples of {es.name} failed to get an answer "
+            f"(at most {summary.max_errors} allowed)",
+            hint="check --gateway/--target and that the server is up, or raise --max-errors",
+        )
+    if not summary.passed:
+        raise CheckFailed(
+            f"{es.name}: mean score {summary.mean_score:.3f} is below the pass threshold "
+            f"{summary.pass_threshold:.3f} ({summary.pass_threshold_from})"
         )
 
 
