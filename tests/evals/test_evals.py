@@ -268,3 +268,67 @@ def test_thresholds_come_from_the_most_specific_place_in_the_plan(tmp_path: Path
     assert t.verdict(0.5, 2)
     assert not t.verdict(0.49, 0)
     assert not t.verdict(1.0, 3)
+
+
+def test_history_lives_in_the_plans_eval_results_and_is_backed_up(
+    sim: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without --history or $DRKIT_STATE: the run goes to the plan's eval_results component
+    and is indexed in the plan's state; `drkit backup` puts it in the repository, and a
+    restore gives back a Parquet file pyarrow reads."""
+    monkeypatch.setenv("EVAL_TEST_KEY", "sk-eval-test-key")
+    monkeypatch.setenv("DRKIT_PASSWORD", "eval-history-pw")
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(tmp_path)]) == 0
+    es = _write_set(tmp_path / "caps.jsonl", n=4)
+    run = ["eval", "run", str(es), "--target", sim.base_url, "--api-key-env", "EVAL_TEST_KEY"]
+    code, out, err = cli(capsys, *run, "--json")
+    assert code == 0, err
+    s = json.loads(out)
+    results = tmp_path / "evals" / "results"
+    assert Path(s["path"]) == results / f"{s['run_id']}.parquet"
+    assert s["history_component"] == "eval-history"
+    events = StateStore(tmp_path / ".drkit" / "state.db").events(kind="eval.run")
+    assert [e.data["run_id"] for e in events] == [s["run_id"]]
+    listed = json.loads(cli(capsys, "eval", "history", "--json")[1])["runs"]
+    assert [r["run_id"] for r in listed] == [s["run_id"]]
+    shown = json.loads(cli(capsys, "eval", "show", s["run_id"][:10], "--json")[1])
+    assert len(shown["examples"]) == 4
+
+    assert cli(capsys, "repo", "init")[0] == 0
+    code, _, err = cli(capsys, "backup", "eval-history")
+    assert code == 0, err
+    restored = tmp_path / "restored"
+    code, _, err = cli(capsys, "restore", "latest", "-c", "eval-history", "--to", str(restored))
+    assert code == 0, err
+    rows = pq.read_table(restored / f"{s['run_id']}.parquet").to_pylist()
+    assert [r["example_id"] for r in rows] == ["q0", "q1", "q2", "q3"]
+
+
+def test_route_runs_through_the_plans_gateway_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.servers import free_port
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(tmp_path)]) == 0
+    port = free_port()
+    plan = tmp_path / "drkit.yaml"
+    plan.write_text(
+        plan.read_text().replace("serving:\n", f"serving:\n  gateway: {{port: {port}}}\n")
+    )
+    es = _write_set(tmp_path / "caps.jsonl", n=2)
+    code, _, err = cli(capsys, "eval", "run", str(es), "--route", "nope")
+    assert code == 2
+    assert "no such route" in err
+    assert "assistant" in err
+    # the plan's gateway (nothing listens on its port): every example errors, over there
+    code, out, _ = cli(capsys, "eval", "run", str(es), "--route", "assistant", "--json")
+    assert code == 1
+    run = json.loads(out)
+    assert (run["route"], run["errors"], run["target"]) == ("assistant", 2, None)
+    rows = pq.read_table(run["path"]).to_pylist()
+    assert {r["error"] for r in rows} == {"transport: ConnectError"}

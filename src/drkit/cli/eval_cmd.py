@@ -6,13 +6,16 @@ import asyncio
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
 from drkit.errors import CheckFailed, SecretMissing, UsageError
+
+if TYPE_CHECKING:
+    from drkit.workspace.eval_history import EvalPlace
 
 eval_app = typer.Typer(
     name="eval",
@@ -21,24 +24,33 @@ eval_app = typer.Typer(
 )
 
 HistoryOption = Annotated[
-    Path,
+    Path | None,
     typer.Option(
-        "--history", envvar="DRKIT_EVAL_HISTORY", help="Directory of eval-run Parquet files."
+        "--history",
+        envvar="DRKIT_EVAL_HISTORY",
+        help="Directory of eval-run Parquet files "
+        "(default: the plan's eval_results component, else <state_dir>/evals).",
+        show_default=False,
     ),
 ]
-DEFAULT_HISTORY = Path(".drkit/evals")
 
 
-def _state_path(history: Path) -> Path:
-    env = os.environ.get("DRKIT_STATE")
-    return Path(env) if env else history.parent / "state.db"
+def _place(plan: Path, history: Path | None) -> EvalPlace:
+    from drkit.workspace.eval_history import eval_place
+
+    return eval_place(plan, history)
 
 
 @eval_app.command("run")
 def run_cmd(
     eval_set: Annotated[Path, typer.Argument(help="The eval set (JSONL, docs/evals.md).")],
     gateway: Annotated[
-        str | None, typer.Option("--gateway", help="URL of a running drkit gateway.")
+        str | None,
+        typer.Option(
+            "--gateway",
+            help="URL of a running drkit gateway (default with --route: the plan's "
+            "serving.gateway host and port).",
+        ),
     ] = None,
     route: Annotated[
         str | None, typer.Option("--route", help="The gateway route (model name) to evaluate.")
@@ -78,7 +90,7 @@ def run_cmd(
             "(default: the plan's quality.max_errors, else 0).",
         ),
     ] = None,
-    history: HistoryOption = DEFAULT_HISTORY,
+    history: HistoryOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
@@ -92,16 +104,19 @@ def run_cmd(
     from drkit.evals.history import new_run_id, summarise, write_run
     from drkit.evals.runner import Endpoint, ExampleResult, run_examples
     from drkit.evals.thresholds import resolve
-    from drkit.state.store import StateStore
-    from drkit.workspace.access import load_plan_if_any
 
+    place = _place(plan, history)
+    if gateway is None and route and target is None:
+        gateway = place.gateway_url()
     if (gateway is None) == (target is None):
         raise UsageError(
-            "give one of --gateway URL (with --route) or --target URL",
-            hint="drkit eval run set.jsonl --gateway http://127.0.0.1:8080 --route chat",
+            "give one of --route R (through the plan's gateway, or --gateway URL) or --target URL",
+            hint="drkit eval run set.jsonl --gateway http://127.0.0.1:8787 --route chat",
         )
     if gateway is not None and not route:
         raise UsageError("--gateway needs --route", hint="--route NAME (the route's model name)")
+    if gateway is not None and route:
+        place.check_route(route)
     if dialect not in ("openai", "anthropic"):
         raise UsageError(f"--dialect {dialect!r}: must be openai or anthropic")
     key = None
@@ -111,7 +126,7 @@ def run_cmd(
             raise SecretMissing(f"--api-key-env {api_key_env}: the variable is not set")
     es = load_eval_set(eval_set)
     thresholds = resolve(
-        load_plan_if_any(plan),
+        place.plan,
         eval_set=es.name,
         file=eval_set,
         model_version=model_version,
@@ -134,7 +149,7 @@ def run_cmd(
 
         results = asyncio.run(run_examples(es, ep, concurrency=concurrency, progress=tick))
     duration = time.perf_counter() - t0
-    path = history / f"{run_id}.parquet"
+    path = place.history / f"{run_id}.parquet"
     summary = summarise(
         run_id,
         es.name,
@@ -147,18 +162,16 @@ def run_cmd(
         duration_s=duration,
         path=str(path),
         thresholds=thresholds,
+        history_component=place.component,
     )
-    write_run(history, summary, results)
-    state = StateStore(_state_path(history))
-    try:
-        state.record_event(
-            "eval.run",
-            es.name,
-            f"eval {es.name}: mean score {summary.mean_score:.3f} over {summary.n}",
-            summary.to_dict(),
-        )
-    finally:
-        state.close()
+    write_run(place.history, summary, results)
+    place.record(
+        "eval.run",
+        es.name,
+        f"eval {es.name}: mean score {summary.mean_score:.3f} over {summary.n} "
+        f"({'passed' if summary.passed else 'did not pass'})",
+        summary.to_dict(),
+    )
     data = {"schema_version": 1, **summary.to_dict()}
     floor = (
         f"floor {summary.pass_threshold:.3f} ({summary.pass_threshold_from})"
@@ -193,13 +206,14 @@ def run_cmd(
 @eval_app.command("show")
 def show_cmd(
     run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-    history: HistoryOption = DEFAULT_HISTORY,
+    history: HistoryOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
     """Show one eval run: its summary and per-example scores."""
     from drkit.evals.history import read_rows, read_summary, run_path
 
-    p = run_path(history, run)
+    p = run_path(_place(plan, history).history, run)
     summary, rows = read_summary(p), read_rows(p)
     data = {"schema_version": 1, **summary.to_dict(), "examples": rows}
 
@@ -223,7 +237,8 @@ def history_cmd(
         str | None, typer.Option("--eval-set", help="Only runs of this eval set (name).")
     ] = None,
     route: Annotated[str | None, typer.Option("--route", help="Only runs of this route.")] = None,
-    history: HistoryOption = DEFAULT_HISTORY,
+    history: HistoryOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
     """List eval runs, oldest first."""
@@ -231,7 +246,7 @@ def history_cmd(
 
     runs = [
         s
-        for s in list_runs(history)
+        for s in list_runs(_place(plan, history).history)
         if (eval_set is None or s.eval_set == eval_set) and (route is None or s.route == route)
     ]
     data = {"schema_version": 1, "runs": [s.to_dict() for s in runs]}
@@ -251,26 +266,52 @@ def history_cmd(
 def compare_cmd(
     baseline: Annotated[str, typer.Argument(help="The baseline run id.")],
     candidate: Annotated[str, typer.Argument(help="The candidate run id.")],
-    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            "--alpha", help="Significance level (default: the plan's quality.alpha, else 0.05)."
+        ),
+    ] = None,
     max_drop: Annotated[
-        float, typer.Option("--max-drop", help="Largest tolerated drop of the mean score.")
-    ] = 0.0,
-    history: HistoryOption = DEFAULT_HISTORY,
+        float | None,
+        typer.Option(
+            "--max-drop",
+            help="Largest tolerated drop of the mean score "
+            "(default: the plan's quality.max_drop, else 0).",
+        ),
+    ] = None,
+    history: HistoryOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
     """Paired test of CANDIDATE against BASELINE; exit 1 on a significant regression."""
     from drkit.evals.compare import compare
-    from drkit.evals.history import read_rows, run_path
+    from drkit.evals.history import read_rows, read_summary, run_path
+    from drkit.evals.thresholds import resolve
 
+    place = _place(plan, history)
+    base_path, cand_path = run_path(place.history, baseline), run_path(place.history, candidate)
+    run = read_summary(cand_path)
+    t = resolve(
+        place.plan,
+        eval_set=run.eval_set,
+        model_version=run.model_version,
+        route=run.route,
+        overrides={"alpha": alpha, "max_drop": max_drop},
+    )
     c = compare(
-        read_rows(run_path(history, baseline)),
-        read_rows(run_path(history, candidate)),
-        alpha=alpha,
-        max_drop=max_drop,
+        read_rows(base_path),
+        read_rows(cand_path),
+        alpha=t.alpha,
+        max_drop=t.max_drop,
         baseline_id=baseline,
         candidate_id=candidate,
     )
-    data = {"schema_version": 1, **c.to_dict()}
+    data = {
+        "schema_version": 1,
+        **c.to_dict(),
+        "thresholds_from": {k: t.sources[k] for k in ("alpha", "max_drop")},
+    }
     emit(
         data,
         as_json,

@@ -71,6 +71,8 @@ class RunSummary:
     max_errors: int = 0
     #: where the threshold came from (``command line``, ``tiers.critical.quality``, ``default``)
     pass_threshold_from: str = "default"
+    #: the plan's ``eval_results`` component whose directory holds ``path`` (None: none)
+    history_component: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +95,7 @@ def summarise(
     duration_s: float,
     path: str,
     thresholds: Thresholds,
+    history_component: str | None = None,
 ) -> RunSummary:
     n = len(results)
     mean = sum(r.score for r in results) / n if n else 0.0
@@ -117,6 +120,7 @@ def summarise(
         pass_threshold=thresholds.floor,
         max_errors=thresholds.max_errors,
         pass_threshold_from=thresholds.sources["floor"],
+        history_component=history_component,
     )
 
 
