@@ -225,6 +225,25 @@ class Target(PlanModel):
         return self
 
 
+class Canary(PlanModel):
+    """The gateway's quality canary of a route (docs/evals.md#the-quality-canary): a small
+    pinned eval set sent to each target on an interval; a target scoring below the
+    route's quality floor is taken out of the route until it passes again."""
+
+    eval_set: str = Field(
+        min_length=1,
+        description="a JSONL eval set (docs/evals.md), relative to the plan; keep it small "
+        "(each round sends every example to every target)",
+    )
+    every: PositiveDur = Field(60.0, description="interval between canary rounds")
+    max_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.1,
+        description="canary requests never exceed this share of the gateway's upstream "
+        "requests over the retry budget's window (no client traffic: no canary)",
+    )
+    max_tokens: int = Field(64, ge=1, le=4096, description="max_tokens of a canary request")
+
+
 class Route(PlanModel):
     """A model name clients ask for, served by ordered targets (first is primary)."""
 
@@ -239,6 +258,9 @@ class Route(PlanModel):
     deadlines: Deadlines = Field(default_factory=Deadlines)
     targets: list[Target] = Field(min_length=1)
     quality: Quality | None = Field(None, description="eval thresholds of runs through it")
+    canary: Canary | None = Field(
+        None, description="the gateway's quality canary (needs a quality floor: route or tier)"
+    )
 
 
 class Health(PlanModel):
