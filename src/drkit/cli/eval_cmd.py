@@ -69,6 +69,14 @@ def run_cmd(
     api_key_env: Annotated[
         str | None, typer.Option("--api-key-env", help="Environment variable holding the API key.")
     ] = None,
+    judge_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-api-key-env",
+            help="Environment variable with the gateway key for llm_judge routes "
+            "(default: --api-key-env's when running through the gateway).",
+        ),
+    ] = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Requests in flight at once.")
     ] = 8,
@@ -102,7 +110,9 @@ def run_cmd(
 
     from drkit.evals.evalset import load_eval_set
     from drkit.evals.history import new_run_id, summarise, write_run
+    from drkit.evals.judge import Judge
     from drkit.evals.runner import Endpoint, ExampleResult, run_examples
+    from drkit.evals.scorers import JUDGED
     from drkit.evals.thresholds import resolve
 
     place = _place(plan, history)
@@ -138,6 +148,20 @@ def run_cmd(
         ep = Endpoint(base, dialect, route or "", key, "route")  # type: ignore[arg-type]
     else:
         ep = Endpoint(target or "", dialect, model, key, "target")  # type: ignore[arg-type]
+    judge = None
+    if any(ex.scorer in JUDGED for ex in es.examples):
+        judge_gw = gateway or place.gateway_url()
+        if judge_gw is None:
+            raise UsageError(
+                f"{es.name} uses the llm_judge scorer, which asks a route of a gateway",
+                hint="run with --gateway URL, or with a plan whose serving.gateway runs",
+            )
+        judge_key = key if gateway else None
+        if judge_key_env:
+            judge_key = os.environ.get(judge_key_env)
+            if not judge_key:
+                raise SecretMissing(f"--judge-api-key-env {judge_key_env}: the variable is not set")
+        judge = Judge(judge_gw.rstrip("/") + "/v1", judge_key)
     run_id = new_run_id()
     started = time.time()
     t0 = time.perf_counter()
@@ -147,7 +171,9 @@ def run_cmd(
         def tick(_: ExampleResult) -> None:
             bar.advance(task)
 
-        results = asyncio.run(run_examples(es, ep, concurrency=concurrency, progress=tick))
+        results = asyncio.run(
+            run_examples(es, ep, concurrency=concurrency, progress=tick, judge=judge)
+        )
     duration = time.perf_counter() - t0
     path = place.history / f"{run_id}.parquet"
     summary = summarise(

@@ -20,6 +20,7 @@ def canary_from_plan(plan: Plan) -> QualityCanary | None:
     A route's floor is its ``quality.floor`` (else its tier's); a canary without one is a
     plan error, as is a canary eval set that does not load (``file:line``)."""
     from drkit.evals.evalset import load_eval_set
+    from drkit.evals.scorers import JUDGED
     from drkit.gateway.canary import CanarySpec, QualityCanary
 
     specs: list[CanarySpec] = []
@@ -28,6 +29,17 @@ def canary_from_plan(plan: Plan) -> QualityCanary | None:
         if c is None:
             continue
         es = load_eval_set(plan.resolve_path(c.eval_set))
+        judged = [ex for ex in es.examples if ex.scorer in JUDGED]
+        if judged:
+            loc = plan.locate("serving", "routes", i, "canary", "eval_set")
+            raise PlanError(
+                f"the canary set {es.name} scores {judged[0].id!r} with {judged[0].scorer}: "
+                "the gateway's canary scores answers itself, without calling a model",
+                file=loc.file,
+                line=loc.line,
+                field=loc.field,
+                hint="give the canary a set with exact/contains/regex/... scorers",
+            )
         floor = resolve(plan, eval_set=es.name, route=route.name).floor
         if floor is None:
             loc = plan.locate("serving", "routes", i, "canary")
