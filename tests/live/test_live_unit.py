@@ -100,3 +100,21 @@ def test_the_error_rate_counts_over_a_minimum_sample(monkeypatch: pytest.MonkeyP
     live.observe("r", "200-cut", None, 0.1)  # a stream cut after its status is one too
     assert live.lifted["d"].why is not None
     assert "2 client-visible errors in 2 requests" in str(live.lifted["d"].why)
+
+
+def test_a_quality_hold_stops_the_drill_and_is_no_secondary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from drkit.errors import LiveFaultRefused
+
+    live, _, _, _ = faults(monkeypatch)
+    held: set[str] = set()
+    live.held = held.__contains__
+    held.add("b")
+    with pytest.raises(LiveFaultRefused, match="no healthy target besides a"):
+        asyncio.run(live.install(spec(fraction=0.1)))
+    held.clear()
+    asyncio.run(live.install(spec(fraction=0.1)))
+    held.add("b")  # the canary holds the secondary mid-drill
+    live.tick()
+    assert live.lifted["d"].why == "stop_condition: the quality canary holds b"

@@ -44,6 +44,7 @@ from drkit.errors import (
 )
 from drkit.gateway.auth import KeyCheck
 from drkit.gateway.budget import RetryBudget
+from drkit.gateway.canary import QualityCanary
 from drkit.gateway.config import (
     Dialect,
     GatewayConfig,
@@ -234,6 +235,7 @@ class Gateway:
         events: EventSink | None = None,
         translator: Translator | None = None,
         provider: Provider | None = None,
+        canary: QualityCanary | None = None,
     ) -> None:
         self.config = config
         if events is None:
@@ -269,6 +271,14 @@ class Gateway:
         #: live drill faults and their dead-man timer (drkit.gateway.live)
         self.live = self.engine.live = LiveFaults(config, self.board, self.events)
         self._shared_live: Any = None
+        self.canary = canary
+        if canary is not None:
+            canary.attach(self)
+        self.live.held = self._quality_held
+
+    def _quality_held(self, target: str) -> bool:
+        hold = self.engine.quality_hold
+        return hold is not None and hold(target)
 
     def _state_changed(self, h: TargetHealth) -> None:
         self.metrics.target(h, h.public(self.board.clock())["state"])
@@ -285,11 +295,15 @@ class Gateway:
             self._shared_live = RedisLive(self.live, self.config.redis_url)
             await self._shared_live.start()
         self.live.start()
+        if self.canary is not None:
+            await self.canary.start()
 
     async def stop(self) -> None:
         await self.live.stop()
         if self._shared_live is not None:
             await self._shared_live.stop()
+        if self.canary is not None:
+            await self.canary.stop()
         await self.board.stop_probing()
         if self._shared is not None:
             await self._shared.stop()
@@ -507,6 +521,7 @@ class Gateway:
                 "live_faults": [f.public(self.live.clock()) for f in faults],
                 "retry_budget": self.budget.snapshot(),
                 "shared_state": "redis" if self.config.redis_url else "local",
+                "quality": self.canary.snapshot() if self.canary is not None else [],
             }
         )
 
@@ -546,6 +561,7 @@ def create_app(
     events: EventSink | None = None,
     translator: Translator | None = None,
     provider: Provider | None = None,
+    canary: QualityCanary | None = None,
 ) -> GatewayApp:
     """The ASGI app; ``app.state.gateway`` is the :class:`Gateway` behind it.
 
@@ -553,7 +569,7 @@ def create_app(
     Raises SecretMissing (before serving anything) when a provider key or the client
     keys are not in the environment.
     """
-    gw = Gateway(config, events=events, translator=translator, provider=provider)
+    gw = Gateway(config, events=events, translator=translator, provider=provider, canary=canary)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -281,7 +281,9 @@ class LiveFaults:
         self.by_route: dict[str, LiveFault] = {}
         self.lifted: OrderedDict[str, LiveFault] = OrderedDict()
         self.shared: SharedLive | None = None
-        self.on_fault: Callable[[str, str, str], None] | None = None  # metrics hook
+        #: ``held(target) -> True`` while the quality canary holds a target
+        #: (drkit.gateway.canary; the gateway wires it): a stop condition
+        self.held: Callable[[str], bool] | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
 
@@ -498,6 +500,8 @@ class LiveFaults:
 
     def _stop_condition(self, fault: LiveFault) -> str | None:
         for name in self._route_targets(fault.route):
+            if self.held is not None and self.held(name):
+                return f"stop_condition: the quality canary holds {name}"
             h = self.board.health.get(name)
             if (
                 h is not None
@@ -609,10 +613,11 @@ class LiveFaults:
         )
 
     def _need_secondary(self, route: RouteConfig, targets: tuple[str, ...]) -> None:
+        held = self.held or (lambda name: False)
         healthy = [
             t.name
             for t in route.targets
-            if t.name not in targets and self.board.is_available(t.name)
+            if t.name not in targets and self.board.is_available(t.name) and not held(t.name)
         ]
         if not healthy:
             raise LiveFaultRefused(
