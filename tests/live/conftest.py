@@ -4,6 +4,7 @@ steady load of official ``openai`` SDK clients (threads of this test process).""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -105,27 +106,60 @@ def drkit(*args: str) -> list[str]:
     return [sys.executable, "-m", "drkit", *args]
 
 
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``drkit ARGS`` in this process (no interpreter start-up: the drill is the same code
+    as in its own process; the kill -9 tests start that one)."""
+    from drkit.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def serve_many(plan: Path, n: int, *extra: str) -> Iterator[list[str]]:
+    """``n`` processes of ``drkit gateway serve``, started together; their URLs."""
+    procs: list[tuple[int, Path, subprocess.Popen[bytes]]] = []
+    try:
+        for _ in range(n):
+            port = free_port()
+            log = plan.parent / f"gateway-{port}.log"
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    drkit("gateway", "serve", "--plan", str(plan), "--port", str(port), *extra),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            procs.append((port, log, proc))
+        for port, log, proc in procs:
+            wait_ready(listening(port), what="drkit gateway serve", proc=proc, log=log, timeout=30)
+        yield [f"http://127.0.0.1:{port}" for port, _, _ in procs]
+    finally:
+        for _, _, proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for _, _, proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 @contextlib.contextmanager
 def serve(plan: Path, *extra: str) -> Iterator[str]:
     """``drkit gateway serve`` in its own process; its URL."""
-    port = free_port()
-    log = plan.parent / f"gateway-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            drkit("gateway", "serve", "--plan", str(plan), "--port", str(port), *extra),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_ready(listening(port), what="drkit gateway serve", proc=proc, log=log, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serve_many(plan, 1, *extra) as urls:
+        yield urls[0]
+
+
+def lifted_fault(url: str) -> dict[str, Any]:
+    """The newest fault the gateway lifted, as it recorded it (its own clock)."""
+    r = httpx.get(url + "/admin/live-faults", headers={"x-api-key": ADMIN_KEY}, timeout=5)
+    r.raise_for_status()
+    lifted = [f for f in r.json()["live_faults"] if f["state"] == "lifted"]
+    out: dict[str, Any] = lifted[0]
+    return out
 
 
 def admin_view(url: str) -> dict[str, Any]:
@@ -243,4 +277,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-__all__ = ["ADMIN_KEY", "Load", "admin_view", "drkit", "os", "serve", "wait_for", "write_plan"]
+__all__ = [
+    "ADMIN_KEY",
+    "Load",
+    "admin_view",
+    "drkit",
+    "lifted_fault",
+    "os",
+    "serve",
+    "wait_for",
+    "write_plan",
+]

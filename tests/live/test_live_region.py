@@ -4,11 +4,10 @@ gateway's real traffic; only such a run satisfies ``testing.regional_failover_ev
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
-from tests.live.conftest import Load, Sims, drkit, serve, wait_for, write_plan
+from tests.live.conftest import Load, Sims, run_cli, serve, wait_for, write_plan
 
 from drkit.state.store import StateStore
 from drkit.workspace import Workspace
@@ -21,24 +20,19 @@ def test_live_region_outage_drains_the_region_and_measures_failback(
     with serve(plan) as url, Load([url], clients=3) as load:
         wait_for(lambda: len(load.answers) >= 10, what="steady load")
         started = time.time()
-        done = subprocess.run(
-            drkit(
-                "drill",
-                "run",
-                "region-outage",
-                "--plan",
-                str(plan),
-                "--live",
-                url,
-                "--region",
-                "eu-west",
-                "--duration",
-                "2s",
-                "--json",
-            ),
-            capture_output=True,
-            text=True,
-            timeout=60,
+        done = run_cli(
+            "drill",
+            "run",
+            "region-outage",
+            "--plan",
+            str(plan),
+            "--live",
+            url,
+            "--region",
+            "eu-west",
+            "--duration",
+            "2s",
+            "--json",
         )
         ended = time.time()
     assert done.returncode == 0, done.stdout + done.stderr
