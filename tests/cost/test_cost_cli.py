@@ -9,78 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from tests.cost.plans import cost_plan as _plan
 
 from drkit.cli.main import main
 from drkit.repository.repo import Repository
 from drkit.workspace.access import repository_at
 
-
-def _plan(tmp_path: Path) -> Path:
-    data: dict[str, Any] = {
-        "version": 1,
-        "name": "cost-test",
-        "tiers": {
-            "critical": {"rto": "15m", "rpo": "1h", "multi_region": True},
-            "standard": {"rto": "4h", "rpo": "1d"},
-        },
-        "repositories": {
-            "primary": {"name": "primary", "url": f"file://{tmp_path / 'repo'}", "region": "eu"},
-            "replicas": [{"name": "far", "url": f"file://{tmp_path / 'far'}", "region": "us"}],
-        },
-        "serving": {
-            "routes": [
-                {
-                    "name": "chat",
-                    "tier": "critical",
-                    "targets": [
-                        {
-                            "name": "a",
-                            "provider": "openai",
-                            "region": "eu",
-                            "model": "m",
-                            "base_url": "http://127.0.0.1:9",
-                        },
-                        {
-                            "name": "b",
-                            "provider": "anthropic",
-                            "region": "us",
-                            "model": "m",
-                            "base_url": "http://127.0.0.1:9",
-                        },
-                    ],
-                }
-            ]
-        },
-        "datasets": [
-            {"name": "train", "path": "./train", "tier": "critical", "replicate_to": ["far"]},
-            {"name": "notes", "path": "./notes", "tier": "standard"},
-        ],
-        "providers": [{"name": "openai", "sla": 99.9}, {"name": "anthropic", "sla": 99.5}],
-        "cost": {
-            "storage_per_gb_month": 20.0,
-            "egress_per_gb": 10.0,
-            "sizes_gb": {"train": 5, "notes": 1},
-            "standby_per_month": {"critical": 300},
-            "outage_cost_per_hour": {"critical": 1000},
-        },
-    }
-    path = tmp_path / "drkit.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    for name in ("train", "notes"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "a.bin").write_bytes(os.urandom(200_000))
-        (tmp_path / name / "same.txt").write_text("shared line\n" * 5000)
-    return path
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("DRKIT_REPO", raising=False)
-    monkeypatch.delenv("DRKIT_PASSWORD_FILE", raising=False)
-    monkeypatch.setenv("DRKIT_PASSWORD", "pw")
-    monkeypatch.setenv("DRKIT_KDF", "fast")
-    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def _cost(plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
@@ -95,7 +30,6 @@ def _lines(doc: dict[str, Any], category: str) -> list[dict[str, Any]]:
     return [x for x in doc["lines"] if x["category"] == category]
 
 
-@pytest.mark.usefixtures("env")
 def test_plan_estimate_before_any_repository(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -125,7 +59,6 @@ def test_plan_estimate_before_any_repository(
     )
 
 
-@pytest.mark.usefixtures("env")
 def test_measured_sizes_are_the_repository_stored_bytes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -171,7 +104,6 @@ def test_measured_sizes_are_the_repository_stored_bytes(
         assert word in out
 
 
-@pytest.mark.usefixtures("env")
 def test_providers_sla_measured_and_switching_readiness(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
