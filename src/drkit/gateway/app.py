@@ -56,6 +56,7 @@ from drkit.gateway.health import HealthBoard, TargetHealth
 from drkit.gateway.metrics import GatewayMetrics
 from drkit.gateway.probe import make_prober
 from drkit.gateway.redact import Redactor
+from drkit.gateway.status_feeds import StatusFeeds
 from drkit.gateway.translation import DefaultTranslator, Translator
 
 log = logging.getLogger("drkit.gateway")
@@ -263,12 +264,14 @@ class Gateway:
             redactor=self.redactor,
         )
         self._shared: Any = None
+        self.feeds = StatusFeeds(config.status_feeds, self.board.demoted, events)
 
     def _state_changed(self, h: TargetHealth) -> None:
         self.metrics.target(h, h.public(self.board.clock())["state"])
 
     async def start(self) -> None:
         self.board.start_probing(make_prober(self.provider, self.keys, self.config))
+        self.feeds.start()
         if self.config.redis_url:
             from drkit.gateway.redis_health import RedisHealth
 
@@ -277,6 +280,7 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.board.stop_probing()
+        await self.feeds.stop()
         if self._shared is not None:
             await self._shared.stop()
         await self.provider.aclose()
@@ -478,6 +482,7 @@ class Gateway:
                 "targets": self.board.snapshot(),
                 "retry_budget": self.budget.snapshot(),
                 "shared_state": "redis" if self.config.redis_url else "local",
+                "status_feeds": self.feeds.snapshot(),
             }
         )
 
