@@ -151,19 +151,43 @@ class CostReport:
             total += (without - with_dr) * price
         return total if routes else None
 
+    def over_invested(self, plan: Plan) -> list[TierCost]:
+        """Tiers that are not critical whose DR costs more per year than the outage loss
+        their routes are expected to cause ("don't over-invest in DR for low-criticality
+        systems"; DR711)."""
+        return [
+            t
+            for t in self.tiers(plan)
+            if t.tier != PLAN_WIDE
+            and not plan.is_critical(t.tier)
+            and t.outage_loss_year is not None
+            and t.monthly * 12 > t.outage_loss_year
+        ]
+
+    def testing_year(self) -> float:
+        """What the testing cadence costs a year: restore tests, drills and game days and
+        the responders' time during them (not incidents); DR712 holds it to
+        ``testing.budget``."""
+        return 12 * sum(
+            line.monthly
+            for line in self.lines
+            if line.category == "testing"
+            or (line.category == "responders" and line.component != "incidents")
+        )
+
     def warnings(self, plan: Plan) -> list[str]:
-        """Over-investment: a non-critical tier whose DR costs more per year than the
-        outage loss its routes are expected to cause ("don't over-invest in DR for
-        low-criticality systems")."""
-        out = []
-        for t in self.tiers(plan):
-            if t.tier == PLAN_WIDE or plan.is_critical(t.tier) or t.outage_loss_year is None:
-                continue
-            if t.monthly * 12 > t.outage_loss_year:
-                out.append(
-                    f"tier {t.tier!r}: DR costs {t.monthly * 12:,.2f} {self.currency} a year, "
-                    f"more than its expected outage loss of {t.outage_loss_year:,.2f}"
-                )
+        """What ``drkit cost`` warns about: over-investment and testing over its budget."""
+        out = [
+            f"tier {t.tier!r}: DR costs {t.monthly * 12:,.2f} {self.currency} a year, "
+            f"more than its expected outage loss of {t.outage_loss_year or 0.0:,.2f}"
+            for t in self.over_invested(plan)
+        ]
+        budget = plan.testing.budget
+        if budget is not None and self.testing_year() > budget:
+            out.append(
+                f"testing costs {self.testing_year():,.2f} {self.currency} a year, more than "
+                f"testing.budget {budget:,.2f}"
+            )
         return out
 
     def to_json(self, plan: Plan) -> dict[str, Any]:

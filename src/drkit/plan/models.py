@@ -421,6 +421,11 @@ class Testing(PlanModel):
     failover_drill_every: PositiveDur | None = None
     regional_failover_every: PositiveDur | None = None
     gameday_every: PositiveDur | None = None
+    budget: NonNegFloat | None = Field(
+        None,
+        description="what testing may cost a year, in cost.currency (drills, restore tests "
+        "and their responders, as drkit cost prices them; DR712 warns above it)",
+    )
 
 
 class ProviderSLA(PlanModel):
