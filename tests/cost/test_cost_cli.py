@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from tests.cost.plans import cost_plan as _plan
 
 from drkit.cli.main import main
@@ -141,3 +142,37 @@ def test_providers_sla_measured_and_switching_readiness(
     assert measured["openai"] == pytest.approx(100 * (1 - 360 / 86400), abs=1e-3)
     assert measured["anthropic"] is None  # no event: not measured, never 100%
     assert main(["providers", "--plan", str(plan), "--window", "soon"]) == 2
+
+
+def test_egress_is_measured_from_the_bytes_a_copy_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drkit.state.store import StateStore
+
+    plan = _plan(tmp_path)
+    data = yaml.safe_load(plan.read_text())
+    data["repositories"]["replicas"][0]["password_env"] = "DRKIT_PASSWORD"
+    plan.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    assert main(["backup", "--plan", str(plan)]) == 0
+    capsys.readouterr()
+    assert main(["copy", "--to", "far", "--init", "--plan", str(plan), "--json"]) == 0
+    copied = json.loads(capsys.readouterr().out)
+    # stored bytes: compressed and encrypted, less than the plaintext of the text files
+    assert 0 < copied["stored_bytes"] < copied["bytes_copied"]
+    state = StateStore(tmp_path / "state.db")
+    [event] = state.events(kind="repository.copied")
+    state.close()
+    assert event.component == "far"
+    assert event.data["stored_bytes"] == copied["stored_bytes"]
+    assert (event.data["region"], event.data["from"]) == ("us", "primary")
+    doc = _cost(plan, capsys)
+    # what the copy sent, not what the primary grew by
+    [egress] = _lines(doc, "egress")
+    assert egress["component"] == "train"  # the only component that names the far replica
+    assert egress["source"] == "measured"
+    assert "copy events" in egress["basis"]
+    assert egress["monthly"] == pytest.approx(copied["stored_bytes"] / 1e9 * 10.0)
+    # the replica now measured too: its storage lines come from its own index
+    storage = {(x["component"], x["region"]): x for x in _lines(doc, "storage")}
+    assert storage["train", "us"]["source"] == "measured", storage["train", "us"]["basis"]

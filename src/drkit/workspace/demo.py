@@ -40,6 +40,7 @@ from drkit.errors import CheckFailed, UsageError
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.repository import KdfParams, Repository
 from drkit.repository.replica import CopyResult, copy
+from drkit.workspace.costing import record_copy
 from drkit.workspace.demo_sizes import SIZES
 from drkit.workspace.protect import BackupItem, backup_jobs, run_backup
 from drkit.workspace.workspace import GameDay, RestoreCheck, Workspace, run_gameday
@@ -277,6 +278,7 @@ def copy_to_replicas(ws: Workspace) -> list[CopyResult]:
             stack.open_repository(replica.name) as dst,
         ):
             out.append(copy(src, dst))
+        record_copy(ws.state(), ws.plan, replica.name, out[-1])
     return out
 
 
