@@ -110,3 +110,21 @@ def test_bad_what_if_is_one_line_and_exit_2(
     assert words in err
     assert "Try:" in err
     assert "Traceback" not in err
+
+
+def test_html_report_with_the_what_if(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = cost_plan(tmp_path)
+    out = tmp_path / "cost.html"
+    args = ["cost", "--plan", str(plan), "--html", str(out), "--what-if", "train=standard"]
+    assert main(args) == 0
+    assert f"HTML report: {out}" in capsys.readouterr().out
+    page = out.read_text()
+    assert "<h2>Per tier</h2>" in page
+    assert "505.00 USD" in page  # the critical tier before the what-if
+    assert "What if train=standard" in page
+    assert "-105.00 USD" in page
+    assert "plan estimate" in page
+    # bad input leaves no page behind and exits 2
+    missing = tmp_path / "no" / "such" / "dir" / "cost.html"
+    assert main(["cost", "--plan", str(plan), "--html", str(missing)]) == 2
+    assert not missing.exists()

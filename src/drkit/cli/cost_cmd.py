@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
+from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, console, emit
 
 
 def cost_cmd(
@@ -20,6 +21,14 @@ def cost_cmd(
             help="Price a change of the plan: move a component or route to another tier "
             "(kb=standard) or change a tier's rto, rpo, multi_region or critical "
             "(critical.multi_region=false); repeatable, applied in order.",
+        ),
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Also write the report (and the what-if) as one HTML page to FILE.",
         ),
     ] = None,
     plan: PlanOption = DEFAULT_PLAN,
@@ -38,15 +47,43 @@ def cost_cmd(
     specs = list(what_if or [])
     for spec in specs:
         parse(spec)  # bad syntax fails before anything is opened
+    if html is not None:
+        from drkit.extras import require
+
+        require("status", "drkit cost --html")
     with Workspace.load(plan) as ws:
         measured = measure(ws)
-        if specs:
-            delta = price_change(ws.plan, specs, measured)
-            emit(delta, json_, lambda out: _render_what_if(out, delta))
-            return
-        report = estimate(ws.plan, measured)
-        data = report.to_json(ws.plan)
-    emit(data, json_, lambda out: _render(out, data))
+        data = estimate(ws.plan, measured).to_json(ws.plan)
+        delta = price_change(ws.plan, specs, measured) if specs else None
+    if html is not None:
+        from drkit.cost.html import render
+
+        _write(html, render(data, delta))
+    if delta is not None:
+        emit(delta, json_, lambda out: _render_what_if(out, delta))
+    else:
+        emit(data, json_, lambda out: _render(out, data))
+    if html is not None and not json_:
+        console.print(f"HTML report: {html}")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` whole or not at all (a temporary file renamed into place)."""
+    import os
+    import tempfile
+
+    from drkit.errors import UsageError
+
+    target = path.expanduser()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise UsageError(
+            f"--html {path}: {exc.strerror or exc}", hint="give a file in a writable directory"
+        ) from exc
 
 
 def _money(x: float | None, cur: str) -> str:
