@@ -166,13 +166,18 @@ def test_egress_is_measured_from_the_bytes_a_copy_sent(
     assert event.component == "far"
     assert event.data["stored_bytes"] == copied["stored_bytes"]
     assert (event.data["region"], event.data["from"]) == ("us", "primary")
+    assert sum(copied["stored_by_component"].values()) == copied["stored_bytes"]
+    assert event.data["components"] == copied["stored_by_component"]
     doc = _cost(plan, capsys)
-    # what the copy sent, not what the primary grew by
+    # what the copy sent of train's snapshots, not what the primary grew by; `drkit copy`
+    # also sent notes', which the plan does not replicate there (not priced as DR)
     [egress] = _lines(doc, "egress")
     assert egress["component"] == "train"  # the only component that names the far replica
     assert egress["source"] == "measured"
-    assert "copy events" in egress["basis"]
-    assert egress["monthly"] == pytest.approx(copied["stored_bytes"] / 1e9 * 10.0)
+    assert "repository.copied events" in egress["basis"]
+    train_sent = copied["stored_by_component"]["train"]
+    assert 0 < train_sent < copied["stored_bytes"]
+    assert egress["monthly"] == pytest.approx(train_sent / 1e9 * 10.0)
     # the replica now measured too: its storage lines come from its own index
     storage = {(x["component"], x["region"]): x for x in _lines(doc, "storage")}
     assert storage["train", "us"]["source"] == "measured", storage["train", "us"]["basis"]

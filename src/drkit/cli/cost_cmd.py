@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, console, emit
+from drkit.cost.model import amount
 
 
 def cost_cmd(
@@ -87,7 +88,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _money(x: float | None, cur: str) -> str:
-    return "unknown" if x is None else f"{x:,.2f} {cur}"
+    return "unknown" if x is None else f"{amount(x)} {cur}"
 
 
 def _render(out: Console, data: dict[str, Any]) -> None:
@@ -133,13 +134,19 @@ def _render(out: Console, data: dict[str, Any]) -> None:
 
 
 def _signed(x: float | None, cur: str) -> str:
-    return "unknown" if x is None else f"{x:+,.2f} {cur}"
+    return "unknown" if x is None else f"{amount(x, '+')} {cur}"
 
 
 def _dur(s: float | None) -> str:
     from drkit.types import format_duration
 
     return "-" if s is None else format_duration(s)
+
+
+def _region_loss(row: dict[str, Any]) -> str:
+    if not row["offsite_copies"]:
+        return "all data (no copy in another region)"
+    return _dur(row["rpo_region_loss_s"])
 
 
 def _render_what_if(out: Console, data: dict[str, Any]) -> None:
@@ -170,7 +177,8 @@ def _render_what_if(out: Console, data: dict[str, Any]) -> None:
         if "rpo_achievable_s" in b:
             text += (
                 f", achievable RPO {_dur(b['rpo_achievable_s'])} -> "
-                f"{_dur(a['rpo_achievable_s'])}, copies in another region "
+                f"{_dur(a['rpo_achievable_s'])}, RPO on a region loss "
+                f"{_region_loss(b)} -> {_region_loss(a)}, copies in another region "
                 f"{len(b['offsite_copies'])} -> {len(a['offsite_copies'])}"
             )
         else:

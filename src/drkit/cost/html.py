@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from drkit.cost.model import amount
 from drkit.types import format_duration
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -24,10 +25,10 @@ def render(report: dict[str, Any], what_if: dict[str, Any] | None = None) -> str
     cur = report["currency"]
 
     def money(x: float | None) -> str:
-        return "unknown" if x is None else f"{x:,.2f} {cur}"
+        return "unknown" if x is None else f"{amount(x)} {cur}"
 
     def signed(x: float | None) -> str:
-        return "unknown" if x is None else f"{x:+,.2f} {cur}"
+        return "unknown" if x is None else f"{amount(x, '+')} {cur}"
 
     def dur(s: float | None) -> str:
         return "-" if s is None else format_duration(s)

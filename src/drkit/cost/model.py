@@ -11,6 +11,7 @@ has the formulas.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -212,8 +213,21 @@ class CostReport:
         }
 
 
+def amount(x: float, sign: str = "") -> str:
+    """A sum of money: two decimals, or two significant digits below 0.01 (a measured
+    trickle is not nothing): ``1,234.50``, ``0.00000032``; ``sign="+"`` for deltas."""
+    if 0 < abs(x) < 0.01:
+        digits = 1 - math.floor(math.log10(abs(x)))
+        return f"{x:{sign}.{digits}f}"
+    return f"{x:{sign},.2f}"
+
+
 def _gb(n: float) -> str:
-    return f"{n / GB:.3f} GB"
+    """Bytes in decimal units (as the prices count them): ``412.3 kB``, ``1.234 GB``."""
+    for unit, size in (("GB", GB), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.{3 if unit == 'GB' else 1}f} {unit}"
+    return f"{n:.0f} B"
 
 
 def estimate(plan: Plan, measured: Measurements | None = None) -> CostReport:
@@ -329,6 +343,23 @@ def _egress(plan: Plan, m: Measurements) -> list[Line]:
             usage.new_bytes_month if isinstance(usage, RepoUsage) else {}
         )
         weights = {c.name: measured_new.get(c.name, 0.0) for c in comps}
+        per_component = m.state.copied_by_component_month.get(rep.name) if m.state else None
+        if per_component is not None:
+            for c in comps:
+                n = per_component.get(c.name, 0.0)
+                out.append(
+                    Line(
+                        c.tier or PLAN_WIDE,
+                        c.name,
+                        "egress",
+                        n / GB * price,
+                        "measured",
+                        f"{_gb(n)} of its snapshots copied to {rep.name} in 30 days "
+                        f"(repository.copied events) × {price}/GB",
+                        rep.region,
+                    )
+                )
+            continue
         if rep.name in copied and sum(weights.values()) > 0:
             total = copied[rep.name]
             for c in comps:

@@ -192,18 +192,29 @@ def _objectives(plan: Plan) -> dict[str, dict[str, Any]]:
             row["targets"] = [t.name for t in e.targets]
         else:
             est = achievable_rpo(plan, e)
+            far = offsite_replicas(plan, e)
             row["rpo_achievable_s"] = est.total if est else None
-            row["offsite_copies"] = [r.name for r in offsite_replicas(plan, e)]
+            row["offsite_copies"] = [r.name for r in far]
+            # a region loss loses everything no other region holds (None: all of it)
+            row["rpo_region_loss_s"] = est.total if est and far else None
         out[name] = row
     return out
 
 
 def _delta(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else round(b - a, 2)
+    return None if a is None or b is None else _r(b - a)
 
 
 def _tier_rows(report: CostReport, plan: Plan) -> dict[str, dict[str, Any]]:
-    return {t.tier: t.to_json() for t in report.tiers(plan)}
+    return {
+        t.tier: {"monthly": t.monthly, "outage_loss_year": t.outage_loss_year}
+        for t in report.tiers(plan)
+    }
+
+
+def _r(x: float | None) -> float | None:
+    """Rounded for JSON, finely enough that a measured trickle stays visible."""
+    return None if x is None else round(x, 8)
 
 
 def _loss(report: CostReport) -> float | None:
@@ -228,11 +239,11 @@ def what_if(
         tiers.append(
             {
                 "tier": name,
-                "monthly_before": b.get("monthly", 0.0),
-                "monthly_after": n.get("monthly", 0.0),
-                "monthly_delta": round(n.get("monthly", 0.0) - b.get("monthly", 0.0), 2),
-                "outage_loss_year_before": b.get("outage_loss_year"),
-                "outage_loss_year_after": n.get("outage_loss_year"),
+                "monthly_before": _r(b.get("monthly", 0.0)),
+                "monthly_after": _r(n.get("monthly", 0.0)),
+                "monthly_delta": _delta(b.get("monthly", 0.0), n.get("monthly", 0.0)),
+                "outage_loss_year_before": _r(b.get("outage_loss_year")),
+                "outage_loss_year_after": _r(n.get("outage_loss_year")),
                 "outage_loss_year_delta": _delta(
                     b.get("outage_loss_year"), n.get("outage_loss_year")
                 ),
@@ -261,12 +272,12 @@ def what_if(
         "currency": plan.cost.currency,
         "what_if": list(specs),
         "changes": done,
-        "monthly_before": round(base.monthly, 2),
-        "monthly_after": round(after.monthly, 2),
-        "monthly_delta": round(after.monthly - base.monthly, 2),
-        "yearly_delta": round((after.monthly - base.monthly) * 12, 2),
-        "outage_loss_year_before": None if loss_before is None else round(loss_before, 2),
-        "outage_loss_year_after": None if loss_after is None else round(loss_after, 2),
+        "monthly_before": _r(base.monthly),
+        "monthly_after": _r(after.monthly),
+        "monthly_delta": _delta(base.monthly, after.monthly),
+        "yearly_delta": _r((after.monthly - base.monthly) * 12),
+        "outage_loss_year_before": _r(loss_before),
+        "outage_loss_year_after": _r(loss_after),
         "outage_loss_year_delta": _delta(loss_before, loss_after),
         "tiers": tiers,
         "objectives": objectives,

@@ -37,6 +37,8 @@ class CopyResult:
     bytes_copied: int = 0
     #: the same blobs as stored (compressed and encrypted): what crossed the wire
     stored_bytes: int = 0
+    #: stored bytes per component (the snapshot that first needed each blob)
+    stored_by_component: dict[str, int] = field(default_factory=dict)
     verifications_copied: int = 0
     packs_verified: int = 0
 
@@ -47,6 +49,7 @@ class CopyResult:
             "blobs_copied": self.blobs_copied,
             "bytes_copied": self.bytes_copied,
             "stored_bytes": self.stored_bytes,
+            "stored_by_component": self.stored_by_component,
             "verifications_copied": self.verifications_copied,
             "packs_verified": self.packs_verified,
         }
@@ -117,6 +120,8 @@ def copy(
             plain, stored = _transfer(src, dst, todo, progress)
             res.bytes_copied += plain
             res.stored_bytes += stored
+            by = res.stored_by_component
+            by[snap.component] = by.get(snap.component, 0) + stored
             res.blobs_copied += len(todo)
             dst.flush()  # W1, W2: packs and index before the manifest
             doc = src.get_object(f"snapshots/{sid}", name_by_plaintext=True)

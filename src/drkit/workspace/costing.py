@@ -47,6 +47,7 @@ def record_copy(state: StateStore, plan: Plan, replica: str, res: CopyResult) ->
             "from": plan.repositories.primary.name,
             "from_region": plan.repositories.primary.region,
             "stored_bytes": res.stored_bytes,
+            "components": res.stored_by_component,
             "bytes_copied": res.bytes_copied,
             "blobs_copied": res.blobs_copied,
             "snapshots_copied": len(res.snapshots_copied),

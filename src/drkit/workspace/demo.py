@@ -218,12 +218,21 @@ def _plan(root: Path) -> dict[str, Any]:
             "failover_drill_every": "90d",
             "regional_failover_every": "365d",
             "gameday_every": "180d",
+            "budget": 20000,
         },
         "providers": [
             {"name": "sim-openai", "sla": 99.9, "regions": ["eu-west"]},
             {"name": "sim-anthropic", "sla": 99.9, "regions": ["us-east"]},
         ],
         "status_page": {"components": [{"name": "Assistant API", "covers": ["assistant"]}]},
+        # what `drkit cost` multiplies the measured sizes and runs by (example prices)
+        "cost": {
+            "outage_cost_per_hour": {"critical": 2000, "standard": 50},
+            "standby_per_month": {"critical": 120},
+            "drill_cost_per_hour": 30,
+            "responders_per_drill": 2,
+            "responder_cost_per_hour": 90,
+        },
     }
 
 
