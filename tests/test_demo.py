@@ -49,6 +49,7 @@ def test_demo_end_to_end(
     report = Path(out["report"])
     assert report == work / "gameday-report.html"
     assert "<svg" in report.read_text()
+    assert "<h2>Cost per tier</h2>" in report.read_text()  # beside RTO/RPO (drkit cost)
 
     # passwords are generated into the work dir, private, and never printed
     for name in ("primary", "replica"):

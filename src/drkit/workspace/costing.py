@@ -130,3 +130,18 @@ def providers(ws: Workspace, *, window: float, now: float | None = None) -> dict
         window=window,
         drill_scenarios=ACTIVITY_SCENARIOS["failover_drill"],
     )
+
+
+def gameday_cost_tiers(ws: Workspace) -> list[dict[str, Any]]:
+    """``drkit cost``'s per-tier rows for the game-day report (beside RTO/RPO); none, and
+    a log warning, when pricing fails: a cost figure never fails a game day."""
+    import logging
+
+    from drkit.cost.model import estimate
+
+    try:
+        rows: list[dict[str, Any]] = estimate(ws.plan, measure(ws)).to_json(ws.plan)["tiers"]
+    except DrkitError as exc:
+        logging.getLogger("drkit.cost").warning("game-day report without cost: %s", exc)
+        return []
+    return rows
