@@ -68,6 +68,10 @@ def test_measured_sizes_are_the_repository_stored_bytes(
     assert main(["backup", "--plan", str(plan)]) == 0
     (tmp_path / "train" / "b.bin").write_bytes(os.urandom(50_000))
     assert main(["backup", "train", "--plan", str(plan)]) == 0
+    (tmp_path / "stray").mkdir()
+    (tmp_path / "stray" / "s.bin").write_bytes(os.urandom(30_000))
+    args = ["backup", str(tmp_path / "stray"), "--component", "stray", "--plan", str(plan)]
+    assert main(args) == 0
     doc = _cost(plan, capsys)
     usage = doc["repositories"]["primary"]
     # what the repository stores, object by object
@@ -90,6 +94,11 @@ def test_measured_sizes_are_the_repository_stored_bytes(
     # the replica was never copied to: still the plan's estimate, and it says why
     assert storage["train", "us"]["source"] == "plan estimate"
     assert "no repository yet" in storage["train", "us"]["basis"]
+    # a snapshot of something the plan does not name is billed too, plan-wide
+    [stray] = [x for x in _lines(doc, "storage") if x["component"] == "stray"]
+    assert (stray["tier"], stray["source"]) == ("-", "measured")
+    assert stray["monthly"] == pytest.approx(usage["components"]["stray"] / 1e9 * 20.0)
+    assert "no plan component" in stray["basis"]
     [overhead] = [x for x in _lines(doc, "storage") if x["component"] == "primary"]
     assert overhead["monthly"] == pytest.approx(usage["overhead_bytes"] / 1e9 * 20.0, rel=1e-3)
     # egress: everything was added in the last 30 days and is copied to the far replica
@@ -181,3 +190,15 @@ def test_egress_is_measured_from_the_bytes_a_copy_sent(
     # the replica now measured too: its storage lines come from its own index
     storage = {(x["component"], x["region"]): x for x in _lines(doc, "storage")}
     assert storage["train", "us"]["source"] == "measured", storage["train", "us"]["basis"]
+
+
+def test_a_negative_price_is_the_plan_file_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _plan(tmp_path, egress_per_gb=-0.5)
+    capsys.readouterr()
+    assert main(["cost", "--plan", str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert f"{plan}:" in err
+    assert "cost.egress_per_gb" in err
+    assert "Traceback" not in err

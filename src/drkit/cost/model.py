@@ -311,6 +311,25 @@ def _storage(plan: Plan, m: Measurements) -> list[Line]:
                         region,
                     )
                 )
+    named = {c.name for _, c in plan.components()}
+    for name, usage in m.repositories.items():
+        if not isinstance(usage, RepoUsage):
+            continue
+        for comp, n in sorted(usage.components.items()):
+            if comp in named:
+                continue
+            out.append(
+                Line(
+                    PLAN_WIDE,
+                    comp,
+                    "storage",
+                    n / GB * price,
+                    "measured",
+                    f"{_gb(n)} stored in {name} for snapshots of {comp!r}, which is no plan "
+                    "component (drkit's own state, or one removed from the plan)",
+                    usage.region,
+                )
+            )
     for name, usage in m.repositories.items():
         if isinstance(usage, RepoUsage) and usage.overhead_bytes > 0:
             out.append(
