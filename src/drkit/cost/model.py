@@ -315,17 +315,17 @@ def _storage(plan: Plan, m: Measurements) -> list[Line]:
     for name, usage in m.repositories.items():
         if not isinstance(usage, RepoUsage):
             continue
-        for comp, n in sorted(usage.components.items()):
-            if comp in named:
+        for other, n in sorted(usage.components.items()):
+            if other in named:
                 continue
             out.append(
                 Line(
                     PLAN_WIDE,
-                    comp,
+                    other,
                     "storage",
                     n / GB * price,
                     "measured",
-                    f"{_gb(n)} stored in {name} for snapshots of {comp!r}, which is no plan "
+                    f"{_gb(n)} stored in {name} for snapshots of {other!r}, which is no plan "
                     "component (drkit's own state, or one removed from the plan)",
                     usage.region,
                 )
