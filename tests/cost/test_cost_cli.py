@@ -152,6 +152,24 @@ def test_providers_sla_measured_and_switching_readiness(
     assert measured["anthropic"] is None  # no event: not measured, never 100%
     assert main(["providers", "--plan", str(plan), "--window", "soon"]) == 2
 
+    # the secondary's vendor announces an outage on its status feed (the gateway's event):
+    # not ready while it lasts; an unreadable feed afterwards changes nothing
+    state = StateStore(tmp_path / "state.db")
+    data = {"vendor": "anthropic", "level": "major", "description": "Partial System Outage"}
+    state.record_event("gateway.status_feed_outage", "anthropic", "down", data, at=now - 60)
+    state.record_event("gateway.status_feed_unreachable", "anthropic", "?", data, at=now - 30)
+    state.close()
+    assert main(["providers", "--plan", str(plan), "--json", "--window", "1d"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    [ready] = doc["readiness"]
+    assert (ready["feed_clear"], ready["ready"]) == (False, False)
+    feed = next(p for p in doc["providers"] if p["vendor"] == "anthropic")["status_feed"]
+    assert (feed["state"], feed["level"]) == ("outage", "major")
+    state = StateStore(tmp_path / "state.db")
+    state.record_event("gateway.status_feed_clear", "anthropic", "up", data, at=now - 10)
+    state.close()
+    assert main(["providers", "--plan", str(plan), "--window", "1d"]) == 0
+
 
 def test_egress_is_measured_from_the_bytes_a_copy_sent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
