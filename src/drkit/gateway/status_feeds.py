@@ -20,7 +20,8 @@ Feed formats (the level is Statuspage's indicator: ``none < minor < major < crit
   unavailable, else ``minor``.
 
 A feed that cannot be fetched or read changes nothing (a status page down is not the
-provider down): a ``status_feed_unreachable`` event and a log warning, once per spell.
+provider down): a ``status_feed_unreachable`` event once per spell (``drkit gateway
+serve`` logs it, and ``status_feed_outage``, as warnings: LoggingEventSink).
 Events (``component`` = the vendor): ``status_feed_outage`` (targets demoted),
 ``status_feed_clear`` (promoted back), ``status_feed_unreachable``. Never raises into the
 gateway.
@@ -303,6 +304,7 @@ class StatusFeeds:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # FeedError, and anything a broken feed may provoke
+            log.debug("status feed of %s not read", feed.vendor, exc_info=True)
             self._unreachable(state, str(exc) if isinstance(exc, FeedError) else repr(exc))
             return
         now = self.clock()
@@ -330,7 +332,6 @@ class StatusFeeds:
         why = f"status feed of {state.config.vendor}: {reading.level} ({reading.description})"
         for name in state.config.targets:
             self.demoted[name] = why
-        log.warning("%s: targets %s demoted", why, ", ".join(state.config.targets))
         self.events.record(
             "status_feed_outage",
             state.config.vendor,
@@ -357,7 +358,6 @@ class StatusFeeds:
         if not first:
             return
         url = shown_url(state.config.url)
-        log.warning("status feed of %s (%s) not read: %s", state.config.vendor, url, why)
         self.events.record(
             "status_feed_unreachable",
             state.config.vendor,
