@@ -37,4 +37,7 @@ echo
 echo "== drkit cost --plan $dir/drkit.yaml --what-if kb=standard"
 "$DRKIT" cost --plan "$dir/drkit.yaml" --what-if kb=standard
 echo
+echo "== scripts/demo-evals.sh: quality as a recovery objective (eval runs, the gate, the canary)"
+DRKIT="$DRKIT" PY=.venv/bin/python bash scripts/demo-evals.sh "$dir"
+echo
 echo "The game-day report: $dir/gameday-report.html; the cost report: $dir/cost-report.html"

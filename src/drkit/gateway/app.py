@@ -43,6 +43,7 @@ from drkit.errors import (
 )
 from drkit.gateway.auth import KeyCheck
 from drkit.gateway.budget import RetryBudget
+from drkit.gateway.canary import QualityCanary
 from drkit.gateway.config import (
     Dialect,
     GatewayConfig,
@@ -232,6 +233,7 @@ class Gateway:
         events: EventSink | None = None,
         translator: Translator | None = None,
         provider: Provider | None = None,
+        canary: QualityCanary | None = None,
     ) -> None:
         self.config = config
         if events is None:
@@ -265,6 +267,9 @@ class Gateway:
         )
         self._shared: Any = None
         self.feeds = StatusFeeds(config.status_feeds, self.board.demoted, events)
+        self.canary = canary
+        if canary is not None:
+            canary.attach(self)
 
     def _state_changed(self, h: TargetHealth) -> None:
         self.metrics.target(h, h.public(self.board.clock())["state"])
@@ -277,8 +282,12 @@ class Gateway:
 
             self._shared = RedisHealth(self.board, self.config.redis_url)
             await self._shared.start()
+        if self.canary is not None:
+            await self.canary.start()
 
     async def stop(self) -> None:
+        if self.canary is not None:
+            await self.canary.stop()
         await self.board.stop_probing()
         await self.feeds.stop()
         if self._shared is not None:
@@ -483,6 +492,7 @@ class Gateway:
                 "retry_budget": self.budget.snapshot(),
                 "shared_state": "redis" if self.config.redis_url else "local",
                 "status_feeds": self.feeds.snapshot(),
+                "quality": self.canary.snapshot() if self.canary is not None else [],
             }
         )
 
@@ -522,6 +532,7 @@ def create_app(
     events: EventSink | None = None,
     translator: Translator | None = None,
     provider: Provider | None = None,
+    canary: QualityCanary | None = None,
 ) -> GatewayApp:
     """The ASGI app; ``app.state.gateway`` is the :class:`Gateway` behind it.
 
@@ -529,7 +540,7 @@ def create_app(
     Raises SecretMissing (before serving anything) when a provider key or the client
     keys are not in the environment.
     """
-    gw = Gateway(config, events=events, translator=translator, provider=provider)
+    gw = Gateway(config, events=events, translator=translator, provider=provider, canary=canary)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
