@@ -169,6 +169,21 @@ def test_providers_sla_measured_and_switching_readiness(
     state.record_event("gateway.status_feed_clear", "anthropic", "up", data, at=now - 10)
     state.close()
     assert main(["providers", "--plan", str(plan), "--window", "1d"]) == 0
+    assert "quality not evaluated" in capsys.readouterr().out
+    # the eval gate: a run through the route that only b served, failed; then one passed
+    state = StateStore(tmp_path / "state.db")
+    run = {"route": "chat", "served_by": ["b"], "passed": False}
+    state.record_event("eval.run", "golden", "failed", run, at=now - 9)
+    state.close()
+    assert main(["providers", "--plan", str(plan), "--json", "--window", "1d"]) == 1
+    [ready] = json.loads(capsys.readouterr().out)["readiness"]
+    assert (ready["eval_gate"], ready["ready"]) == ("failed", False)
+    state = StateStore(tmp_path / "state.db")
+    state.record_event("eval.run", "golden", "ok", {"target": "b", "passed": True}, at=now - 5)
+    state.close()
+    assert main(["providers", "--plan", str(plan), "--json", "--window", "1d"]) == 0
+    [ready] = json.loads(capsys.readouterr().out)["readiness"]
+    assert ready["eval_gate"] == "passed"
 
 
 def test_egress_is_measured_from_the_bytes_a_copy_sent(

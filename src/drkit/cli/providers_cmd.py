@@ -75,10 +75,13 @@ def _render(out: Console, data: dict[str, Any]) -> None:
                 ("credits counted as DR", s["credits_not_dr"]),
                 ("not served recently", s["served_recently"]),
                 ("its status feed announces an outage", s["feed_clear"]),
+                ("failed the eval gate", s["eval_gate"] != "failed"),
             )
             if not ok
         ]
         verdict = "ready" if s["ready"] else "NOT ready: " + ", ".join(missing)
+        if s["ready"] and s["eval_gate"] == "not evaluated":
+            verdict += " (quality not evaluated: no eval run it served in the window)"
         out.print(f"  {s['route']} -> {s['target']} ({s['vendor']}): {verdict}")
 
 

@@ -6,20 +6,25 @@ credits are not counted as DR (DR701), and it took traffic recently: a ``gateway
 event whose ``data.to`` is that target within the window, or a passing failover drill in
 the window (the drill fails the primary over to the secondaries), and its vendor's status feed does
 not announce an outage (the newest ``gateway.status_feed_outage`` / ``_clear`` event of the
-window; a feed the gateway never reported on counts as clear). The eval gate and the
-translator's refusal list are not consulted yet.
+window; a feed the gateway never reported on counts as clear), and its newest eval run in
+the window did not fail the eval gate (``eval.run`` events: ``data.target`` is the target,
+or the run through the route was served by it alone; ``passed``). A secondary no eval run
+reached is ``not evaluated``: shown, not counted against it (quality is checked where eval
+runs exist). The translator's refusal list is not consulted yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from drkit.cost.availability import route_availability
 from drkit.plan.analysis import route_operators
 from drkit.plan.models import Plan
 from drkit.state.store import StateStore
+
+EvalGate = Literal["passed", "failed", "not evaluated"]
 
 
 @dataclass(frozen=True)
@@ -31,11 +36,16 @@ class SecondaryReadiness:
     credits_not_dr: bool
     served_recently: bool
     feed_clear: bool = True
+    eval_gate: EvalGate = "not evaluated"
 
     @property
     def ready(self) -> bool:
         return (
-            self.sla_recorded and self.credits_not_dr and self.served_recently and self.feed_clear
+            self.sla_recorded
+            and self.credits_not_dr
+            and self.served_recently
+            and self.feed_clear
+            and self.eval_gate != "failed"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -47,6 +57,7 @@ class SecondaryReadiness:
             "credits_not_dr": self.credits_not_dr,
             "served_recently": self.served_recently,
             "feed_clear": self.feed_clear,
+            "eval_gate": self.eval_gate,
             "ready": self.ready,
         }
 
@@ -96,11 +107,19 @@ def providers_report(
             }
         )
     tried: set[str] = set()
+    gates: dict[str, EvalGate] = {}  # target -> its newest eval run's verdict
     drilled = False
     if state is not None:
         for e in state.events(kind="gateway.failover", since=now - window):
             if isinstance(e.data.get("to"), str):
                 tried.add(e.data["to"])
+        for e in state.events(kind="eval.run", since=now - window):  # oldest first
+            served = e.data.get("served_by")
+            who = e.data.get("target") or (
+                served[0] if isinstance(served, list) and len(served) == 1 else None
+            )
+            if isinstance(who, str) and isinstance(e.data.get("passed"), bool):
+                gates[who] = "passed" if e.data["passed"] else "failed"
         drilled = any(
             d.verdict == "pass" and d.at >= now - window
             for s in drill_scenarios
@@ -119,6 +138,7 @@ def providers_report(
                     not (p and p.credits_counted_as_dr),
                     t.name in tried or drilled,
                     _feed_clear(feeds, t.operator),
+                    gates.get(t.name, "not evaluated"),
                 )
             )
     return {
