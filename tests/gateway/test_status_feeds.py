@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import yaml
@@ -288,3 +289,41 @@ def test_the_plan_providers_become_the_gateway_feeds(tmp_path: Path) -> None:
 
     with pytest.raises(PlanError, match="http"):
         load_plan(path)
+
+
+def test_drkit_gateway_serve_polls_the_plan_feeds_and_providers_reads_them(
+    sims: Sims, feed: FeedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole path: the plan's providers[].status_url, `drkit gateway serve` (a process),
+    its events in drkit's state, `drkit providers`."""
+    from test_gateway_processes import chat, serve, write_plan
+
+    from drkit.cli.main import main
+
+    plan = write_plan(tmp_path / "drkit.yaml", sims)
+    plan.write_text(
+        plan.read_text() + f"providers:\n  - {{name: openai, sla: 99.9, status_url: '{feed.url}',"
+        " status_poll_every: 200ms}\n  - {name: anthropic, sla: 99.9}\n"
+    )
+    feed.say(statuspage("critical"))
+    with serve(plan) as url:
+
+        def demoted() -> bool:
+            r = httpx.get(url + "/admin/targets", headers={"x-api-key": CLIENT_KEY})
+            return bool(r.json()["status_feeds"][0]["demoted"])
+
+        _eventually("the primary is demoted", demoted)
+        for _ in range(3):
+            assert chat(url).headers["x-drkit-target"] == "anthropic-2"
+        assert chat_attempts(sims.oa1) == 0  # before its first failure: none was sent
+        capsys.readouterr()
+        main(["providers", "--plan", str(plan), "--json"])
+        doc = json.loads(capsys.readouterr().out)
+        row = next(p for p in doc["providers"] if p["vendor"] == "openai")
+        assert row["status_feed"]["state"] == "outage"
+        assert row["status_feed"]["level"] == "critical"
+        feed.say(statuspage("none"))
+        _eventually(
+            "back on the primary",
+            lambda: chat(url).headers.get("x-drkit-target") == "openai-1",
+        )
