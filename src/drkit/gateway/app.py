@@ -60,6 +60,7 @@ from drkit.gateway.live_api import routes as live_routes
 from drkit.gateway.metrics import GatewayMetrics
 from drkit.gateway.probe import make_prober
 from drkit.gateway.redact import Redactor
+from drkit.gateway.status_feeds import StatusFeeds
 from drkit.gateway.translation import DefaultTranslator, Translator
 
 log = logging.getLogger("drkit.gateway")
@@ -271,6 +272,7 @@ class Gateway:
         #: live drill faults and their dead-man timer (drkit.gateway.live)
         self.live = self.engine.live = LiveFaults(config, self.board, self.events)
         self._shared_live: Any = None
+        self.feeds = StatusFeeds(config.status_feeds, self.board.demoted, events)
         self.canary = canary
         if canary is not None:
             canary.attach(self)
@@ -285,6 +287,7 @@ class Gateway:
 
     async def start(self) -> None:
         self.board.start_probing(make_prober(self.provider, self.keys, self.config))
+        self.feeds.start()
         if self.config.redis_url:
             from drkit.gateway.redis_health import RedisHealth
 
@@ -305,6 +308,7 @@ class Gateway:
         if self.canary is not None:
             await self.canary.stop()
         await self.board.stop_probing()
+        await self.feeds.stop()
         if self._shared is not None:
             await self._shared.stop()
         await self.provider.aclose()
@@ -521,6 +525,7 @@ class Gateway:
                 "live_faults": [f.public(self.live.clock()) for f in faults],
                 "retry_budget": self.budget.snapshot(),
                 "shared_state": "redis" if self.config.redis_url else "local",
+                "status_feeds": self.feeds.snapshot(),
                 "quality": self.canary.snapshot() if self.canary is not None else [],
             }
         )

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from drkit.connectors.llm.deadlines import Deadlines as Deadlines  # re-exported: one definition
 from drkit.connectors.llm.sse import Dialect as Dialect  # re-exported: one definition
 from drkit.errors import PlanError, SecretMissing
+from drkit.gateway.status_feeds import StatusFeedConfig
 from drkit.plan.models import GatewaySettings, Plan, Route, Serving, Target
 from drkit.types import Secret
 
@@ -107,6 +108,8 @@ class GatewayConfig:
     #: the plan's testing.live_limits, enforced by the gateway too
     live_max_fraction: float = 0.1
     live_max_duration: float = 3600.0
+    #: providers' status feeds to poll (drkit.gateway.status_feeds; the plan's providers)
+    status_feeds: tuple[StatusFeedConfig, ...] = ()
 
     def route(self, name: str) -> RouteConfig | None:
         for route in self.routes:
@@ -256,5 +259,31 @@ def from_plan(
     config = from_mapping(plan.serving, events_path=events_path, redis_url=redis_url)
     limits = plan.testing.live_limits
     return replace(
-        config, live_max_fraction=limits.max_fraction, live_max_duration=limits.max_duration
+        config,
+        status_feeds=status_feeds(plan),
+        live_max_fraction=limits.max_fraction,
+        live_max_duration=limits.max_duration,
     )
+
+
+def status_feeds(plan: Plan) -> tuple[StatusFeedConfig, ...]:
+    """The plan's providers with a ``status_url``, each with the targets it operates."""
+    out = []
+    for p in plan.providers:
+        if p.status_url is None:
+            continue
+        operated = (t.name for r in plan.serving.routes for t in r.targets if t.operator == p.name)
+        targets = tuple(dict.fromkeys(operated))
+        if not targets:
+            continue  # nothing of the gateway's to demote
+        out.append(
+            StatusFeedConfig(
+                vendor=p.name,
+                url=p.status_url,
+                targets=targets,
+                poll_every=p.status_poll_every,
+                components=tuple(p.status_components),
+                demote_at=p.status_demote_at,
+            )
+        )
+    return tuple(out)
