@@ -93,16 +93,25 @@ def serve_cmd(
         LoggingEventSink,
         StateEventSink,
     )
+    from drkit.lineage.registry import Registry
     from drkit.state.store import StateStore, plan_state_path
+    from drkit.workspace.models import RegistryResolver
 
     # events also go to drkit's state: the status page turns them into component states
-    sinks: list[EventSink] = [
-        LoggingEventSink(),
-        StateEventSink(StateStore(plan_state_path(loaded))),
-    ]
+    state = StateStore(plan_state_path(loaded))
+    sinks: list[EventSink] = [LoggingEventSink(), StateEventSink(state)]
     if config.events_path:
         sinks.insert(0, JsonlEventSink(config.events_path))
-    stopped_by = serve(config, bind_host, bind_port, events=FanOutEventSink(*sinks), on_ready=ready)
+    # targets naming `@MODEL:ALIAS` follow the registry in the same state (all processes)
+    resolver = RegistryResolver(Registry(state))
+    stopped_by = serve(
+        config,
+        bind_host,
+        bind_port,
+        events=FanOutEventSink(*sinks),
+        on_ready=ready,
+        resolver=resolver,
+    )
     if stopped_by is not None:  # a requested stop: graceful, exit 0 (as documented)
         gateway_log.info("stopped on %s", signal.Signals(stopped_by).name)
 

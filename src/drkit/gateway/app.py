@@ -11,7 +11,8 @@ Endpoints::
     GET  /admin/targets         each target's health state (authenticated)
 
 Every answer carries ``x-drkit-target`` (who served), ``x-drkit-attempts`` and, when a
-target was skipped or failed, ``x-drkit-failover-reason``.
+target was skipped or failed, ``x-drkit-failover-reason``; a target that follows a registry
+alias (``@MODEL:ALIAS``, :mod:`drkit.gateway.model_alias`) adds ``x-drkit-model-version``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from drkit.gateway.events import EventSink, JsonlEventSink, NullEventSink
 from drkit.gateway.failover import Engine, Trace
 from drkit.gateway.health import HealthBoard, TargetHealth
 from drkit.gateway.metrics import GatewayMetrics
+from drkit.gateway.model_alias import VERSION_HEADER, AliasTable, ModelResolver
 from drkit.gateway.probe import make_prober
 from drkit.gateway.redact import Redactor
 from drkit.gateway.translation import DefaultTranslator, Translator
@@ -125,6 +127,7 @@ def _log_request(
         "status": status,
         "latency_ms": round(took * 1000, 1),
         "failover": h.get("x-drkit-failover-reason"),
+        "model_version": h.get(VERSION_HEADER),
     }
     text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
     log.info("request %s", text, extra=fields)
@@ -231,6 +234,7 @@ class Gateway:
         events: EventSink | None = None,
         translator: Translator | None = None,
         provider: Provider | None = None,
+        resolver: ModelResolver | None = None,
     ) -> None:
         self.config = config
         if events is None:
@@ -263,12 +267,18 @@ class Gateway:
             redactor=self.redactor,
         )
         self._shared: Any = None
+        #: targets that follow a registry alias (None when no target names one)
+        self.aliases = AliasTable.for_routes(config.routes, resolver, self.events)
 
     def _state_changed(self, h: TargetHealth) -> None:
         self.metrics.target(h, h.public(self.board.clock())["state"])
 
     async def start(self) -> None:
-        self.board.start_probing(make_prober(self.provider, self.keys, self.config))
+        prober = make_prober(self.provider, self.keys, self.config)
+        if self.aliases is not None:
+            prober = self.aliases.prober(prober)
+            self.aliases.start()
+        self.board.start_probing(prober)
         if self.config.redis_url:
             from drkit.gateway.redis_health import RedisHealth
 
@@ -277,6 +287,8 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.board.stop_probing()
+        if self.aliases is not None:
+            await self.aliases.stop()
         if self._shared is not None:
             await self._shared.stop()
         await self.provider.aclose()
@@ -379,11 +391,15 @@ class Gateway:
             missing = RouteNotFound(f"no route named {model!r}; this gateway serves: {names}")
             return self._gateway_error(dialect, missing)
         route_name.append(route.name)
+        if self.aliases is not None:
+            route = self.aliases.route(route)
         stream = bool(body.get("stream"))
         include_usage = not stream or (
             dialect == "openai" and bool((body.get("stream_options") or {}).get("include_usage"))
         )
         trace = Trace(route.name, include_usage=include_usage, streaming=stream)
+        if self.aliases is not None:
+            trace.model_versions = self.aliases.versions
         metrics = self.metrics
         try:
             events = await self.engine.open(route, dialect, body, trace)
@@ -517,14 +533,16 @@ def create_app(
     events: EventSink | None = None,
     translator: Translator | None = None,
     provider: Provider | None = None,
+    resolver: ModelResolver | None = None,
 ) -> GatewayApp:
     """The ASGI app; ``app.state.gateway`` is the :class:`Gateway` behind it.
 
 
     Raises SecretMissing (before serving anything) when a provider key or the client
-    keys are not in the environment.
+    keys are not in the environment, and PlanError when a target names a registry alias
+    (``@MODEL:ALIAS``) that ``resolver`` cannot resolve.
     """
-    gw = Gateway(config, events=events, translator=translator, provider=provider)
+    gw = Gateway(config, events=events, translator=translator, provider=provider, resolver=resolver)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from drkit.errors import CheckFailed, SnapshotNotFound, UsageError
+from drkit.gateway.model_alias import ServedModel
 from drkit.lineage.registry import (
     AliasChange,
     DatasetRef,
@@ -205,6 +206,18 @@ def resolve_alias_target(
             f"(it has: {', '.join(sorted(v.upstream)) or 'none'})",
         )
     return upstream, v.version
+
+
+class RegistryResolver:
+    """The gateway's :class:`~drkit.gateway.model_alias.ModelResolver` over the registry in
+    drkit's state: every gateway process reading the same state follows the same alias."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def resolve(self, model: str, alias: str, provider: str) -> ServedModel:
+        upstream, version = resolve_alias_target(self.registry, model, alias, provider)
+        return ServedModel(f"{model}@{version}", upstream)
 
 
 # --- retention: what a rollback needs ----------------------------------------------------
