@@ -27,7 +27,6 @@ from drkit.gateway.config import GatewayConfig, RouteConfig, TargetConfig
 from drkit.gateway.events import MemoryEventSink
 from drkit.lineage.registry import Registry
 from drkit.state.store import StateStore
-from drkit.workspace.models import RegistryResolver
 
 DRKIT = Path(sys.executable).parent / "drkit"
 KEY_ENV = "DRKIT_TEST_SIM_KEY"
@@ -62,7 +61,7 @@ def _config(sim: ProviderSimulator, model: str = "@assistant:champion") -> Gatew
 def _gateway(sim: ProviderSimulator, state_path: Path) -> Iterator[tuple[str, MemoryEventSink]]:
     events = MemoryEventSink()
     state = StateStore(state_path)  # its own connection: as another process would
-    app = create_app(_config(sim), events=events, resolver=RegistryResolver(Registry(state)))
+    app = create_app(_config(sim), events=events, resolver=Registry(state).serving)
     app.state.gateway.aliases.refresh = 0.2
     config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
     try:
@@ -149,7 +148,7 @@ def test_an_alias_that_does_not_resolve_is_refused_before_serving(
     sim: ProviderSimulator, tmp_path: Path
 ) -> None:
     reg = _registry(tmp_path / "state.db")
-    resolver = RegistryResolver(reg)
+    resolver = reg.serving
     with pytest.raises(PlanError, match="@assistant:canary does not resolve"):
         create_app(_config(sim, "@assistant:canary"), resolver=resolver)
     with pytest.raises(PlanError, match="no model registry"):

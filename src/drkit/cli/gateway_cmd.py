@@ -95,7 +95,6 @@ def serve_cmd(
     )
     from drkit.lineage.registry import Registry
     from drkit.state.store import StateStore, plan_state_path
-    from drkit.workspace.models import RegistryResolver
 
     # events also go to drkit's state: the status page turns them into component states
     state = StateStore(plan_state_path(loaded))
@@ -103,7 +102,7 @@ def serve_cmd(
     if config.events_path:
         sinks.insert(0, JsonlEventSink(config.events_path))
     # targets naming `@MODEL:ALIAS` follow the registry in the same state (all processes)
-    resolver = RegistryResolver(Registry(state))
+    resolver = Registry(state).serving
     stopped_by = serve(
         config,
         bind_host,

@@ -52,8 +52,9 @@ class ServedModel:
 
 
 class ModelResolver(Protocol):
-    def resolve(self, model: str, alias: str, provider: str) -> ServedModel:
-        """What ``@MODEL:ALIAS`` names for ``provider`` now.
+    def __call__(self, model: str, alias: str, provider: str) -> tuple[str, str]:
+        """(``MODEL@VERSION``, upstream model name) that ``@MODEL:ALIAS`` names for
+        ``provider`` now (e.g. :meth:`drkit.lineage.registry.Registry.serving`).
 
         Blocking (the table calls it in a worker thread); raises a :class:`DrkitError`
         when the model, the alias or the version's upstream for ``provider`` is missing.
@@ -128,7 +129,7 @@ class AliasTable:
         Raises PlanError when a target names an alias and there is no resolver, or an
         alias does not resolve (nothing is served on a guess)."""
         routes = tuple(routes)
-        table = cls(routes, resolver or _NoRegistry(), events, refresh=refresh)
+        table = cls(routes, resolver or _no_registry, events, refresh=refresh)
         if not table._refs:
             return None
         if resolver is None:
@@ -141,7 +142,7 @@ class AliasTable:
             )
         for name, ref in table._refs.items():
             try:
-                table._set(name, resolver.resolve(ref.model, ref.alias, ref.target.provider))
+                table._set(name, ServedModel(*resolver(ref.model, ref.alias, ref.target.provider)))
             except DrkitError as exc:
                 raise PlanError(
                     f"target {name!r}: {ref.label} does not resolve: {exc}",
@@ -213,8 +214,10 @@ class AliasTable:
         changed = 0
         for name, ref in self._refs.items():
             try:
-                served = await asyncio.to_thread(
-                    self.resolver.resolve, ref.model, ref.alias, ref.target.provider
+                served = ServedModel(
+                    *await asyncio.to_thread(
+                        self.resolver, ref.model, ref.alias, ref.target.provider
+                    )
                 )
             except Exception as exc:  # a refresh must never stop serving
                 current = self.served.get(name)
@@ -254,6 +257,5 @@ class AliasTable:
                 await task
 
 
-class _NoRegistry:
-    def resolve(self, model: str, alias: str, provider: str) -> ServedModel:
-        raise PlanError("this gateway has no model registry")
+def _no_registry(model: str, alias: str, provider: str) -> tuple[str, str]:
+    raise PlanError("this gateway has no model registry")
