@@ -170,7 +170,9 @@ def _overdue(loaded: Plan, path: Path) -> list[Violation]:
     from drkit.workspace import Workspace
 
     with Workspace(loaded, path) as ws:
-        return ws.overdue() + ws.repository_checks()
+        from drkit.workspace.lineage import lineage_violations
+
+        return ws.overdue() + ws.repository_checks() + lineage_violations(ws)
 
 
 def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:

@@ -12,12 +12,25 @@ The gate is a callable (:data:`Gate`): ``gate(model, candidate, baseline)`` retu
 
 from __future__ import annotations
 
+__all__ = [
+    "EVAL_RUN",
+    "Gate",
+    "GateRefused",
+    "GateResult",
+    "eval_gate",
+    "eval_runs_of",
+    "promote",
+    "recorded_eval_gate",
+    "rollback",
+]
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from drkit.errors import CheckFailed, UsageError
+from drkit.lineage.graph import EVAL_RUN, eval_runs_of, eval_set_key
 from drkit.lineage.registry import AliasChange, Registry, check_name
 from drkit.state.store import Event, StateStore
 
@@ -50,24 +63,6 @@ class GateResult:
 #: ``gate(model, candidate_version, baseline_version or None) -> GateResult``
 Gate = Callable[[str, str, str | None], GateResult]
 
-EVAL_RUN = "eval.run"
-
-
-def _run_model(e: Event) -> tuple[str | None, str | None]:
-    d = e.data
-    model = d.get("model")
-    version = str(d["model_version"]) if d.get("model_version") is not None else d.get("version")
-    if model is None and version is not None and "@" in version:
-        # `drkit eval run --model-version MODEL@VERSION` (drkit.evals' eval.run event)
-        model, version = version.split("@", 1)
-    return model, version
-
-
-def _eval_set_key(e: Event) -> str:
-    d = e.data
-    version = d.get("eval_set_version") or d.get("eval_set_digest") or d.get("eval_set_snapshot")
-    return f"{d.get('eval_set', '?')}@{version or '?'}"
-
 
 def _scores(e: Event) -> dict[str, float]:
     raw = e.data.get("metrics") or e.data.get("scores") or {}
@@ -94,16 +89,6 @@ def _paired(base: Event, cand: Event, tolerance: float) -> dict[str, Any] | None
     }
 
 
-def eval_runs_of(state: StateStore, model: str, version: str | None = None) -> list[Event]:
-    """The ``eval.run`` events of ``model`` (one version, or all), oldest first."""
-    out = []
-    for e in state.events(kind=EVAL_RUN):
-        m, v = _run_model(e)
-        if m == model and (version is None or v == version):
-            out.append(e)
-    return out
-
-
 def recorded_eval_gate(state: StateStore, tolerance: float = 0.0) -> Gate:
     """The gate over recorded ``eval.run`` events (data: ``model``, ``model_version``,
     ``eval_set``, ``eval_set_version``, ``metrics``, ``passed``).
@@ -119,7 +104,7 @@ def recorded_eval_gate(state: StateStore, tolerance: float = 0.0) -> Gate:
         if not runs:
             return GateResult(False, candidate, baseline, f"no eval run of {model}@{candidate}")
         newest = runs[-1]
-        key = _eval_set_key(newest)
+        key = eval_set_key(newest)
         cand = _scores(newest)
         if newest.data.get("passed") is False:
             return GateResult(
@@ -134,8 +119,8 @@ def recorded_eval_gate(state: StateStore, tolerance: float = 0.0) -> Gate:
             # on its own (rollback): a run on the model's current eval-set version that
             # says it passed; "no run" or "no verdict" is not a pass
             all_runs = eval_runs_of(state, model)
-            current = _eval_set_key(all_runs[-1])
-            on_current = [e for e in runs if _eval_set_key(e) == current]
+            current = eval_set_key(all_runs[-1])
+            on_current = [e for e in runs if eval_set_key(e) == current]
             if not on_current:
                 return GateResult(
                     False,
@@ -156,7 +141,7 @@ def recorded_eval_gate(state: StateStore, tolerance: float = 0.0) -> Gate:
                 eval_set=current,
                 eval_runs=(str(last.id),),
             )
-        base_runs = [e for e in eval_runs_of(state, model, baseline) if _eval_set_key(e) == key]
+        base_runs = [e for e in eval_runs_of(state, model, baseline) if eval_set_key(e) == key]
         if not base_runs:
             return GateResult(
                 False,

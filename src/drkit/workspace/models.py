@@ -27,6 +27,7 @@ from drkit.drills.model_gate import (
     rollback,
 )
 from drkit.errors import SnapshotNotFound, UsageError
+from drkit.lineage.graph import closure, needed
 from drkit.lineage.registry import (
     DatasetRef,
     ModelVersion,
@@ -224,16 +225,11 @@ def protected_snapshots(
     alias names now or named within the model's rollback window."""
     now = now if now is not None else datetime.now(UTC).timestamp()
     out: dict[str, str] = {}
-    for model in registry.models():
-        window = rollback_window(plan, model)
-        for alias, versions in sorted(registry.served_within(model, now - window).items()):
-            for label in sorted(versions):
-                v = registry.version(model, label)
-                why = f"lineage {v.ref} ({model}:{alias})"
-                for t in v.trained_on:
-                    out.setdefault(t.snapshot, why)
-                if v.artifacts:
-                    out.setdefault(v.artifacts, why)
+    for (model, label), whys in needed(registry, lambda m: rollback_window(plan, m), now).items():
+        v = registry.version(model, label)
+        alias = whys[0].split(" ", 1)[0]
+        for need in closure(v):
+            out.setdefault(need.snapshot, f"lineage {v.ref} ({alias})")
     return out
 
 
