@@ -149,3 +149,31 @@ def test_plan_check_flags_an_alias_target_that_does_not_resolve(
     [dr311] = [v for v in check["violations"] if v["rule"] == "DR311"]
     assert dr311["message"].startswith("us-replica does not exist yet")
     assert dr311["hint"] == "drkit copy --to us-replica --init"
+
+
+def test_the_registry_and_lineage_come_back_from_the_repository_alone(
+    starter: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _registered(starter.parent, capsys)
+    before = {
+        "show": _run(capsys, ["model", "show", "assistant"]),
+        "history": _run(capsys, ["model", "alias", "history", "assistant"]),
+        "lineage": _run(capsys, ["lineage", "show", "assistant@1"]),
+        "impact": _run(capsys, ["lineage", "impact", "train@v2"]),
+    }
+    repo_url = (starter.parent / "backups" / "eu-west").as_uri()
+    _run(capsys, ["state", "backup"])
+    # the state and the plan are lost: the repository and its key (DRKIT_PASSWORD) remain
+    (starter.parent / "state.db").unlink()
+    starter.unlink()
+    restored = starter.parent / "restored" / "state.db"
+    monkeypatch.setenv("DRKIT_STATE", str(restored))
+    _run(capsys, ["state", "restore", "--repo", repo_url])
+    after = {
+        "show": _run(capsys, ["model", "show", "assistant"]),
+        "history": _run(capsys, ["model", "alias", "history", "assistant"]),
+        "lineage": _run(capsys, ["lineage", "show", "assistant@1"]),
+        "impact": _run(capsys, ["lineage", "impact", "train@v2"]),
+    }
+    assert after == before
+    assert _run(capsys, ["lineage", "check", "--repo", repo_url])["passed"] is True
