@@ -27,6 +27,7 @@ EXAMPLES: dict[str, str] = {
     "model alias history": "drkit model alias history assistant --at 2026-11-24T09:00:00Z",
     "model promote": "drkit model promote assistant 3 --to champion",
     "model rollback": "drkit model rollback assistant --alias champion",
+    "model import mlflow": "drkit model import mlflow --tracking-uri http://127.0.0.1:5000",
     "lineage show": "drkit lineage show assistant@2",
     "lineage impact": "drkit lineage impact train@v2",
     "lineage check": "drkit lineage check --repo replica",
