@@ -26,6 +26,11 @@ echo
 echo "== drkit model alias history assistant --plan $dir/drkit.yaml"
 "$DRKIT" model alias history assistant --plan "$dir/drkit.yaml"
 echo
+echo "== drkit lineage show assistant@2 / impact train@v1 / check --repo replica"
+"$DRKIT" lineage show assistant@2 --plan "$dir/drkit.yaml"
+"$DRKIT" lineage impact train@v1 --plan "$dir/drkit.yaml"
+"$DRKIT" lineage check --repo replica --plan "$dir/drkit.yaml"
+echo
 echo "== drkit agent run --once --plan $dir/drkit.yaml"
 "$DRKIT" agent run --once --plan "$dir/drkit.yaml"
 "$DRKIT" agent status --plan "$dir/drkit.yaml"

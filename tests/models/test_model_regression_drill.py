@@ -122,7 +122,16 @@ def test_the_drill_breaks_the_next_version_and_rolls_back(
     assert [(c.to_version, c.event_id) for c in reg.history("assistant")] == ledger
     assert [v.version for v in reg.versions("assistant")] == ["1", "2"]
     assert not list(state.events(kind="eval.run"))
+    # what it rehearsed is on the version's lineage (an event, not a registry change)
+    [drilled] = [e.data for e in state.events(kind="model.drill")]
     state.close()
+    assert drilled["candidate"] == "2"
+    assert drilled["rolled_back_to"] == "1"
+    assert drilled["rto_s"] == pytest.approx(journal["rto"]["measured_s"], abs=0.01)
+    capsys.readouterr()
+    assert main(["lineage", "show", "assistant@2", "--plan", str(plan), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [d["rolled_back_to"] for d in shown["drills"]] == ["1"]
     assert not list((tmp_path / "state" / "scratch").glob("model-regression-*"))
 
 

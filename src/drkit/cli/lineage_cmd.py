@@ -78,6 +78,14 @@ def show_cmd(
             _move(out, c)
         names = ", ".join(f"{model}:{a}" for a in data["aliases_now"]) or "no alias"
         out.print(f"named now by: {names}", markup=False)
+        for d in data["drills"]:
+            out.print(
+                f"drill {d['at']:%Y-%m-%d %H:%M:%S}Z {d['scenario']}: {d['candidate']} broke "
+                f"{model}:{d['alias']}, detected in {d['detection_s']}s, rolled back to "
+                f"{d['rolled_back_to']} (RTO {d['rto_s']}s, quality back in "
+                f"{d['time_to_quality_recovery_s']}s; sandbox registry)",
+                markup=False,
+            )
 
     emit(data, json_, render)
 

@@ -26,6 +26,8 @@ from drkit.lineage.registry import AliasChange, ModelVersion, Registry
 from drkit.state.store import Event, StateStore
 
 EVAL_RUN = "eval.run"
+#: a model-regression drill rehearsed versions of the model (in a sandbox registry)
+DRILLED = "model.drill"
 
 
 def eval_run_model(e: Event) -> tuple[str | None, str | None]:
@@ -135,6 +137,11 @@ def show(registry: Registry, model: str, version: str) -> dict[str, Any]:
         "eval_runs": [_run_json(e) for e in eval_runs_of(registry.state, model, version)],
         "alias_events": [c.to_json() for c in _moves_of(registry, model, {version})],
         "aliases_now": sorted(a for a, target in now.items() if target == version),
+        "drills": [
+            {"at": datetime.fromtimestamp(e.at, UTC), **e.data}
+            for e in registry.state.events(kind=DRILLED, component=model)
+            if version in (e.data.get("versions") or ())
+        ],
     }
 
 

@@ -443,7 +443,43 @@ class ModelRegression:
         if after != self.real_before:
             raise DrillError(f"the real registry of {self.model!r} changed during the drill")
         ctx.note("real_aliases", dict(after[1]))
+        self._record(ctx)
         return True
+
+    def _record(self, ctx: DrillContext) -> None:
+        """One ``model.drill`` event in the real state (not a registry event: the ledger
+        is unchanged), so ``drkit lineage show`` lists the rehearsals of each version."""
+        assert self.state_path is not None
+        fault = ctx.marker("fault_injected")
+
+        def since(name: str) -> float | None:
+            at = ctx.marker(name)
+            return round(at - fault, 3) if at is not None and fault is not None else None
+
+        back = next((r.version for k, r in self.runs.items() if k == "recovered"), None)
+        state = StateStore(self.state_path)
+        try:
+            state.record_event(
+                "model.drill",
+                self.model,
+                f"model-regression drill of {self.model}:{self.alias}: {self.bad} detected, "
+                f"rolled back to {back or '?'}",
+                {
+                    "scenario": "model-regression",
+                    "model": self.model,
+                    "alias": self.alias,
+                    "serving": self.good,
+                    "candidate": self.bad,
+                    "versions": sorted({self.good, self.bad}),
+                    "rolled_back_to": back.split("@", 1)[1] if back else None,
+                    "detection_s": since("detected"),
+                    "rto_s": since("recovered"),
+                    "time_to_quality_recovery_s": ctx.metrics.get("time_to_quality_recovery_s"),
+                    "sandbox_only": True,
+                },
+            )
+        finally:
+            state.close()
 
     def drill(self) -> Drill:
         tier = self.plan.tiers[self.route.tier]
