@@ -101,6 +101,8 @@ def serve_cmd(
     sinks: list[EventSink] = [LoggingEventSink(), StateEventSink(state)]
     if config.events_path:
         sinks.insert(0, JsonlEventSink(config.events_path))
+    from drkit.workspace.canary import canary_from_plan
+
     # targets naming `@MODEL:ALIAS` follow the registry in the same state (all processes)
     resolver = Registry(state).serving
     stopped_by = serve(
@@ -109,6 +111,7 @@ def serve_cmd(
         bind_port,
         events=FanOutEventSink(*sinks),
         on_ready=ready,
+        canary=canary_from_plan(loaded),  # routes with `canary:` (docs/evals.md)
         resolver=resolver,
     )
     if stopped_by is not None:  # a requested stop: graceful, exit 0 (as documented)

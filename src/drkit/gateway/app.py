@@ -44,9 +44,11 @@ from drkit.errors import (
 )
 from drkit.gateway.auth import KeyCheck
 from drkit.gateway.budget import RetryBudget
+from drkit.gateway.canary import QualityCanary
 from drkit.gateway.config import (
     Dialect,
     GatewayConfig,
+    RouteConfig,
     client_key_hashes,
     resolve_api_key,
 )
@@ -58,6 +60,7 @@ from drkit.gateway.metrics import GatewayMetrics
 from drkit.gateway.model_alias import VERSION_HEADER, AliasTable, ModelResolver
 from drkit.gateway.probe import make_prober
 from drkit.gateway.redact import Redactor
+from drkit.gateway.status_feeds import StatusFeeds
 from drkit.gateway.translation import DefaultTranslator, Translator
 
 log = logging.getLogger("drkit.gateway")
@@ -234,6 +237,7 @@ class Gateway:
         events: EventSink | None = None,
         translator: Translator | None = None,
         provider: Provider | None = None,
+        canary: QualityCanary | None = None,
         resolver: ModelResolver | None = None,
     ) -> None:
         self.config = config
@@ -269,6 +273,18 @@ class Gateway:
         self._shared: Any = None
         #: targets that follow a registry alias (None when no target names one)
         self.aliases = AliasTable.for_routes(config.routes, resolver, self.events)
+        self.feeds = StatusFeeds(config.status_feeds, self.board.demoted, events)
+        self.canary = canary
+        if canary is not None:
+            canary.attach(self)
+
+    def serving_route(self, name: str) -> RouteConfig | None:
+        """Route ``name`` as it serves now: targets following a registry alias carry the
+        upstream model it names (what requests, probes and the canary send)."""
+        route = self.config.route(name)
+        if route is not None and self.aliases is not None:
+            route = self.aliases.route(route)
+        return route
 
     def _state_changed(self, h: TargetHealth) -> None:
         self.metrics.target(h, h.public(self.board.clock())["state"])
@@ -279,16 +295,22 @@ class Gateway:
             prober = self.aliases.prober(prober)
             self.aliases.start()
         self.board.start_probing(prober)
+        self.feeds.start()
         if self.config.redis_url:
             from drkit.gateway.redis_health import RedisHealth
 
             self._shared = RedisHealth(self.board, self.config.redis_url)
             await self._shared.start()
+        if self.canary is not None:
+            await self.canary.start()
 
     async def stop(self) -> None:
+        if self.canary is not None:
+            await self.canary.stop()
         await self.board.stop_probing()
         if self.aliases is not None:
             await self.aliases.stop()
+        await self.feeds.stop()
         if self._shared is not None:
             await self._shared.stop()
         await self.provider.aclose()
@@ -386,13 +408,11 @@ class Gateway:
                 "the request needs `model` (a string): the name of a route; "
                 f"this gateway serves: {names}",
             )
-        route = self.config.route(model)
+        route = self.serving_route(model)
         if route is None:
             missing = RouteNotFound(f"no route named {model!r}; this gateway serves: {names}")
             return self._gateway_error(dialect, missing)
         route_name.append(route.name)
-        if self.aliases is not None:
-            route = self.aliases.route(route)
         stream = bool(body.get("stream"))
         include_usage = not stream or (
             dialect == "openai" and bool((body.get("stream_options") or {}).get("include_usage"))
@@ -494,6 +514,8 @@ class Gateway:
                 "targets": self.board.snapshot(),
                 "retry_budget": self.budget.snapshot(),
                 "shared_state": "redis" if self.config.redis_url else "local",
+                "status_feeds": self.feeds.snapshot(),
+                "quality": self.canary.snapshot() if self.canary is not None else [],
             }
         )
 
@@ -533,6 +555,7 @@ def create_app(
     events: EventSink | None = None,
     translator: Translator | None = None,
     provider: Provider | None = None,
+    canary: QualityCanary | None = None,
     resolver: ModelResolver | None = None,
 ) -> GatewayApp:
     """The ASGI app; ``app.state.gateway`` is the :class:`Gateway` behind it.
@@ -542,7 +565,14 @@ def create_app(
     keys are not in the environment, and PlanError when a target names a registry alias
     (``@MODEL:ALIAS``) that ``resolver`` cannot resolve.
     """
-    gw = Gateway(config, events=events, translator=translator, provider=provider, resolver=resolver)
+    gw = Gateway(
+        config,
+        events=events,
+        translator=translator,
+        provider=provider,
+        canary=canary,
+        resolver=resolver,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -88,6 +88,26 @@ class PlanModel(BaseModel):
 # --- tiers -----------------------------------------------------------------------------
 
 
+class Quality(PlanModel):
+    """What an eval run must reach (docs/evals.md); each field unset here falls through to
+    the next, less specific place (eval set, model, route, tier, then the default)."""
+
+    floor: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None,
+        description="the mean score an eval run must reach to pass (its pass_threshold); "
+        "unset everywhere: only max_errors decides",
+    )
+    max_drop: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="largest tolerated drop of the mean score against a baseline (0)"
+    )
+    alpha: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        None, description="significance level of the paired comparison (0.05)"
+    )
+    max_errors: NonNegInt | None = Field(
+        None, description="examples that may fail to get an answer in a passing run (0)"
+    )
+
+
 class Tier(PlanModel):
     """A recovery class: how fast (RTO) and how little data loss (RPO) it needs."""
 
@@ -96,6 +116,7 @@ class Tier(PlanModel):
     multi_region: bool = Field(
         False, description="must survive the loss of a region (critical workloads)"
     )
+    quality: Quality | None = Field(None, description="eval thresholds of this tier's models")
     critical: bool | None = Field(
         None, description="mission-critical; defaults to true for the tier named 'critical'"
     )
@@ -206,6 +227,25 @@ class Target(PlanModel):
         return self
 
 
+class Canary(PlanModel):
+    """The gateway's quality canary of a route (docs/evals.md#the-quality-canary): a small
+    pinned eval set sent to each target on an interval; a target scoring below the
+    route's quality floor is taken out of the route until it passes again."""
+
+    eval_set: str = Field(
+        min_length=1,
+        description="a JSONL eval set (docs/evals.md), relative to the plan; keep it small "
+        "(each round sends every example to every target)",
+    )
+    every: PositiveDur = Field(60.0, description="interval between canary rounds")
+    max_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.1,
+        description="canary requests never exceed this share of the gateway's upstream "
+        "requests over the retry budget's window (no client traffic: no canary)",
+    )
+    max_tokens: int = Field(64, ge=1, le=4096, description="max_tokens of a canary request")
+
+
 class Route(PlanModel):
     """A model name clients ask for, served by ordered targets (first is primary)."""
 
@@ -219,6 +259,10 @@ class Route(PlanModel):
     )
     deadlines: Deadlines = Field(default_factory=Deadlines)
     targets: list[Target] = Field(min_length=1)
+    quality: Quality | None = Field(None, description="eval thresholds of runs through it")
+    canary: Canary | None = Field(
+        None, description="the gateway's quality canary (needs a quality floor: route or tier)"
+    )
 
 
 class Health(PlanModel):
@@ -399,12 +443,14 @@ class Model(Component):
         description="how far back a version an alias named stays restorable: retention keeps "
         "its training data and artifacts (default 30d)",
     )
+    quality: Quality | None = Field(None, description="eval thresholds of its versions")
 
 
 class EvalSet(Component):
     kind: ClassVar[str] = "eval_set"
 
     path: str = Field(min_length=1)
+    quality: Quality | None = Field(None, description="eval thresholds of runs of this set")
 
 
 class EvalResults(Component):
@@ -423,6 +469,11 @@ class Testing(PlanModel):
     failover_drill_every: PositiveDur | None = None
     regional_failover_every: PositiveDur | None = None
     gameday_every: PositiveDur | None = None
+    budget: NonNegFloat | None = Field(
+        None,
+        description="what testing may cost a year, in cost.currency (drills, restore tests "
+        "and their responders, as drkit cost prices them; DR712 warns above it)",
+    )
 
 
 class ProviderSLA(PlanModel):
@@ -437,6 +488,23 @@ class ProviderSLA(PlanModel):
         None,
         description="how often it fails over a year (drkit cost counts a failover's time per "
         "outage in a route's composite availability; default 12)",
+    )
+    status_url: HttpUrlStr | None = Field(
+        None,
+        description="the provider's status feed: Statuspage JSON (/api/v2/summary.json or "
+        "status.json) or an Atom/RSS incident feed; the gateway polls it and demotes the "
+        "provider's targets while it announces an outage",
+    )
+    status_poll_every: PositiveDur = Field(60.0, description="how often the gateway polls it")
+    status_components: list[str] = Field(
+        default_factory=list,
+        description="Statuspage component names to watch (summary.json); empty: the whole "
+        "page's indicator",
+    )
+    status_demote_at: Literal["minor", "major", "critical"] = Field(
+        "major",
+        description="the Statuspage indicator at which the targets are demoted (major: a "
+        "partial outage or worse; critical: a major outage only)",
     )
 
 

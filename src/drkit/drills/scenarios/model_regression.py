@@ -214,6 +214,7 @@ class ModelRegression:
         ``eval.run`` (``model_version``, ``passed``, per-example Parquet rows)."""
         from drkit.evals import Endpoint, load_eval_set, read_rows
         from drkit.evals.history import new_run_id, summarise, write_run
+        from drkit.evals.thresholds import resolve
 
         version = self._served_version() or "?"
         es = load_eval_set(self._eval_set())
@@ -233,16 +234,18 @@ class ModelRegression:
             started_at=started,
             duration_s=time.time() - started,
             path=str(history / f"{run_id}.parquet"),
+            # the drill's own floor: its eval set is the drill's, not one of the plan's
+            thresholds=resolve(None, eval_set=es.name, overrides={"floor": PASS_SCORE}),
         )
         path = write_run(history, summary, results)
-        passed = summary.mean_score >= PASS_SCORE and summary.errors == 0
+        passed = summary.passed
         sandbox = self.sandbox
         assert sandbox is not None
         event = sandbox.record_event(
             "eval.run",
             es.name,
             f"eval {es.name} on {version}: mean score {summary.mean_score:.3f}",
-            {**summary.to_dict(), "passed": passed},
+            summary.to_dict(),
         )
         run = EvalRun(
             version, summary.mean_score, summary.errors, passed, event, read_rows(path), time.time()
