@@ -81,6 +81,12 @@ def _served(url: str) -> tuple[str, str]:
     return raw.headers["x-drkit-model-version"], raw.headers["x-drkit-target"]
 
 
+def _ask(url: str) -> None:
+    """One client request (whichever target serves it)."""
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused")
+    client.chat.completions.create(model="assistant", messages=[{"role": "user", "content": "x"}])
+
+
 def _until(check: object, want: str, timeout: float = 5.0) -> float:
     start = time.monotonic()
     while True:
@@ -237,3 +243,70 @@ def test_drkit_gateway_serve_follows_drkit_model_alias_set(
     assert result.returncode == 2, result.stderr
     assert "@assistant:canary does not resolve" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_quality_canary_sends_what_the_alias_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The canary probes a target following an alias with the upstream model the alias
+    names now: moved to a version whose model answers wrongly, the target is held."""
+    from drkit.gateway.config import from_plan
+    from drkit.gateway.server import uvicorn_config
+    from drkit.plan.loader import load_plan
+    from drkit.workspace.canary import canary_from_plan
+
+    reg = _registry(tmp_path / "state.db")
+    (tmp_path / "canary.jsonl").write_text(
+        "".join(
+            f'{{"id": "c{i}", "prompt": "word{i}", "expected": "word{i}", "scorer": "contains"}}\n'
+            for i in range(3)
+        )
+    )
+    with (
+        ProviderSimulator("openai", mode="echo", api_key=SIM_KEY) as good,
+        ProviderSimulator("openai", mode="echo", api_key=SIM_KEY) as other,
+    ):
+        good.set_faults({"kind": "wrong_answer", "model": "sim-large"})
+        plan = tmp_path / "drkit.yaml"
+        plan.write_text(
+            f"""
+version: 1
+name: alias-canary
+tiers:
+  critical: {{rto: 5m, rpo: 1h, quality: {{floor: 0.8}}}}
+repositories:
+  primary: {{name: primary, url: "file://{tmp_path}/repo", region: eu-west}}
+serving:
+  auth: {{disabled: true}}
+  routes:
+    - name: assistant
+      tier: critical
+      canary: {{eval_set: canary.jsonl, every: 0.25s, max_share: 0.8}}
+      targets:
+        - {{name: sim-1, provider: openai, region: eu-west, model: "@assistant:champion",
+           base_url: "{good.base_url}", api_key_env: {KEY_ENV}}}
+        - {{name: sim-2, provider: openai, region: eu-west, model: sim-small,
+           base_url: "{other.base_url}", api_key_env: {KEY_ENV}}}
+"""
+        )
+        loaded = load_plan(plan)
+        canary = canary_from_plan(loaded)
+        assert canary is not None
+        config = uvicorn_config(
+            from_plan(loaded), events=MemoryEventSink(), canary=canary, resolver=reg.serving
+        )
+        config.app.state.gateway.aliases.refresh = 0.2  # type: ignore[attr-defined]
+        with uvicorn_in_thread(config, what="the gateway") as url:
+            # the canary spends a share of client traffic: keep some flowing
+            deadline = time.monotonic() + 10
+            while canary.quality["sim-1"].rounds < 2:  # version 1: sim-small answers right
+                assert time.monotonic() < deadline, canary.snapshot()
+                _ask(url)
+            assert not canary.is_held("sim-1")
+            reg.set_alias("assistant", "champion", "2", reason="the regressed release")
+            deadline = time.monotonic() + 10
+            while not canary.is_held("sim-1"):
+                assert time.monotonic() < deadline, canary.snapshot()
+                _ask(url)
+            assert not canary.is_held("sim-2")
+    reg.state.close()
