@@ -28,7 +28,13 @@ from drkit.repository.maintenance import forget
 from drkit.repository.restore import restore
 from drkit.repository.retention import Policy
 from drkit.repository.snapshot import Snapshot
-from drkit.state.store import STATE_COMPONENT, check_state_file, copy_state
+from drkit.state.store import (
+    STATE_COMPONENT,
+    check_state_file,
+    copy_state,
+    describe_location,
+    is_state_url,
+)
 
 __all__ = ["STATE_COMPONENT", "restore_state", "snapshot_state"]
 
@@ -52,9 +58,12 @@ class StateBackup:
         }
 
 
-def snapshot_state(repo: Repository, state_path: Path) -> StateBackup:
-    """A consistent copy of the state at ``state_path``, snapshotted into ``repo``."""
-    work = Path(tempfile.mkdtemp(prefix=".state-backup-", dir=_writable_dir(state_path)))
+def snapshot_state(repo: Repository, state_path: Path | str) -> StateBackup:
+    """A consistent copy of the state at ``state_path`` (a file, or a ``postgresql://``
+    URL), snapshotted into ``repo``."""
+    where = describe_location(state_path)
+    local = None if is_state_url(state_path) else _writable_dir(Path(state_path))
+    work = Path(tempfile.mkdtemp(prefix=".state-backup-", dir=local))
     try:
         copy = work / "state.db"
         events = copy_state(state_path, copy)
@@ -64,11 +73,11 @@ def snapshot_state(repo: Repository, state_path: Path) -> StateBackup:
             component=STATE_COMPONENT,
             tags=(STATE_TAG,),
             parent=None,
-            meta={"drkit_state": {"events": events, "path": str(state_path)}},
+            meta={"drkit_state": {"events": events, "path": where}},
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return StateBackup(snap, events, str(state_path))
+    return StateBackup(snap, events, where)
 
 
 def _writable_dir(state_path: Path) -> Path | None:

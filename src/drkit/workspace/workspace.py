@@ -38,7 +38,13 @@ from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.plan.secrets import repository_password
 from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
 from drkit.repository import Repository
-from drkit.state.store import DrillRecord, StateStore, Verification, plan_state_path
+from drkit.state.store import (
+    DrillRecord,
+    StateStore,
+    Verification,
+    plan_state_location,
+    plan_state_path,
+)
 from drkit.workspace.overdue import StateContext, overdue_violations
 from drkit.workspace.repo_checks import repository_checks
 
@@ -76,7 +82,7 @@ class Workspace:
 
     def state(self) -> StateStore:
         if self._state is None:
-            self._state = StateStore(self.state_path)
+            self._state = StateStore(plan_state_location(self.plan))
         return self._state
 
     def close(self) -> None:
