@@ -11,6 +11,10 @@
   backoff; anything else fails the run at once and is recorded with its message.
 - *Stop*: :meth:`Scheduler.stop` starts no new job and cuts retry waits short; running
   jobs finish (the caller waits for them up to a grace period).
+- *Interrupted*: a run recorded ``interrupted`` (its agent died or lost the lease
+  mid-run) makes the job due again at once: its slot is rerun, not skipped.
+- *Fenced*: under a lease, a job is claimed before it runs; a claim or a result that the
+  state rejects (another agent leads now) ends the run without a record.
 
 The clock is injected (``clock``), so tests can drive the cadence without waiting.
 """
@@ -81,6 +85,8 @@ class Scheduler:
         last = self.history.last(job.id)
         if last is None:
             return self.started_at
+        if last.status == "interrupted":
+            return last.started
         anchor = datetime.fromtimestamp(last.started, UTC)
         return job.schedule.next_after(anchor).timestamp() + self._jitter(job, last.started)
 
@@ -144,6 +150,11 @@ class Scheduler:
         attempts = 0
         record: RunRecord
         try:
+            try:
+                self.history.claim(job.id, started)
+            except DrkitError as exc:  # deposed (Fenced) or the state is unreachable
+                log.warning("%s not started: %s", job.id, exc)
+                return
             while True:
                 attempts += 1
                 try:
@@ -181,7 +192,11 @@ class Scheduler:
                 else:
                     record = RunRecord(job.id, started, self.clock(), "ok", attempts, summary)
                 break
-            self.history.record(record)
+            try:
+                self.history.record(record)
+            except DrkitError as exc:  # a deposed leader's late result is rejected
+                log.error("%s: its result was not recorded: %s", job.id, exc)
+                return
             if record.status == "ok":
                 log.info("%s ok in %.2fs: %s", job.id, record.duration_s, record.summary)
             else:
