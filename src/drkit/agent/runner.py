@@ -25,6 +25,7 @@ from drkit.agent.history import History, RunRecord
 from drkit.agent.jobs import Job, plan_jobs
 from drkit.agent.leader import LEADER_KIND, Leadership, reconcile
 from drkit.agent.scheduler import Policy, Scheduler
+from drkit.agent.webhooks import Webhooks, check_urls
 from drkit.errors import UsageError
 from drkit.state.store import StateStore
 from drkit.workspace.workspace import Workspace
@@ -46,6 +47,8 @@ class AgentOptions:
     overdue_slack: float = 60.0
     #: the leader lease's TTL (None: the plan's ``state.lease_ttl``)
     lease_ttl: float | None = None
+    #: URLs the alarms are POSTed to, signed (:mod:`drkit.agent.webhooks`)
+    webhooks: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -141,6 +144,7 @@ def run_agent(
 ) -> AgentReport:
     """Run the plan's cadence until stopped (see the module docstring)."""
     listen = parse_listen(options.listen) if options.listen else None
+    secret = check_urls(options.webhooks)
     ws, jobs = prepare(plan_path)
     try:
         preflight(ws)
@@ -151,15 +155,23 @@ def run_agent(
     runs: list[RunRecord] = []
     lock = threading.Lock()
 
+    ttl = options.lease_ttl or (ws.plan.state.lease_ttl if ws.plan.state else 15.0)
+    leader = Leadership(state, ttl)
+    hooks = None
+    if secret is not None:
+        hooks = Webhooks(options.webhooks, secret, state, agent=leader.holder, plan=ws.plan.name)
+
     def record(run: RunRecord) -> None:
         with lock:
             runs.append(run)
+        if hooks is not None and run.status == "failed":
+            hooks.notify("job.failed", run.job, run.error or "failed", run.to_json())
         if on_run is not None:
             on_run(run)
 
-    with ws:
-        ttl = options.lease_ttl or (ws.plan.state.lease_ttl if ws.plan.state else 15.0)
-        leader = Leadership(state, ttl)
+    with ws, contextlib.ExitStack() as cleanup:
+        if hooks is not None:
+            cleanup.callback(hooks.close, min(options.grace, 10.0))
         report = AgentReport(runs, "", [], holder=leader.holder)
         server = None
         view = None
@@ -216,7 +228,7 @@ def run_agent(
         started: set[str] = set()
         last_rpo = float("-inf")
         next_tick = 0.0
-        alarms = Alarms(state, options.overdue_slack)
+        alarms = Alarms(state, options.overdue_slack, hooks.notify if hooks else None)
         if on_ready is not None:
             on_ready(report)
         try:
@@ -313,9 +325,15 @@ class Alarms:
     """``rpo.breach`` and ``job.overdue`` events, each once per breach / missed slot
     (an RPO that stays exceeded is not re-reported every refresh)."""
 
-    def __init__(self, state: StateStore, slack: float) -> None:
+    def __init__(
+        self,
+        state: StateStore,
+        slack: float,
+        notify: Callable[[str, str, str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.state = state
         self.slack = slack
+        self.notify = notify
         self.breached: set[tuple[str, str]] = set()
         self.late: dict[str, float] = {}
 
@@ -323,13 +341,12 @@ class Alarms:
         now = {(m.component, m.repository): m for m in rows if m.exceeded}
         for key in sorted(set(now) - self.breached):
             m = now[key]
-            self.state.record_event(
-                "rpo.breach",
-                m.component,
-                f"measured RPO of {m.component} in {m.repository} exceeds its target"
-                + (f" ({m.error})" if m.error else ""),
-                m.to_json(),
+            message = f"measured RPO of {m.component} in {m.repository} exceeds its target" + (
+                f" ({m.error})" if m.error else ""
             )
+            self.state.record_event("rpo.breach", m.component, message, m.to_json())
+            if self.notify is not None:
+                self.notify("rpo.breach", m.component, message, m.to_json())
         self.breached = set(now)
 
     def overdue(self, jobs: list[Job], next_due: Callable[[Job], float], clock: float) -> None:
@@ -337,12 +354,11 @@ class Alarms:
             due = next_due(job)
             if clock - due > self.slack and self.late.get(job.id) != due:
                 self.late[job.id] = due
-                self.state.record_event(
-                    "job.overdue",
-                    job.id,
-                    f"{job.id} has not started {clock - due:.0f}s after it was due",
-                    {"job": job.id, "due": due, "late_s": round(clock - due, 3)},
-                )
+                message = f"{job.id} has not started {clock - due:.0f}s after it was due"
+                data = {"job": job.id, "due": due, "late_s": round(clock - due, 3)}
+                self.state.record_event("job.overdue", job.id, message, data)
+                if self.notify is not None:
+                    self.notify("job.overdue", job.id, message, data)
 
 
 def agent_status(plan_path: Path, now: float | None = None) -> list[dict[str, Any]]:

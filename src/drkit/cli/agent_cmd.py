@@ -55,6 +55,14 @@ def run_cmd(
         str | None,
         typer.Option("--listen", help="Serve /metrics and /healthz on HOST:PORT (port 0: any)."),
     ] = None,
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--webhook",
+            help="POST alarms (rpo.breach, job.overdue, job.failed) here, signed with"
+            " HMAC-SHA256 of $DRKIT_WEBHOOK_SECRET; repeatable.",
+        ),
+    ] = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
@@ -77,6 +85,7 @@ def run_cmd(
             retries=retries,
         ),
         listen=listen,
+        webhooks=list(webhook or []),
     )
 
     def ready(report: Any) -> None:
