@@ -89,6 +89,11 @@ class PgStateStore(StateStore):
     _NOW = "(EXTRACT(EPOCH FROM clock_timestamp())::double precision)"
     _LOCK_ROW = " FOR UPDATE"
     _SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+    _RESEQUENCE = tuple(
+        f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), COALESCE(MAX(id), 0) + 1, false)"
+        f" FROM {t}"
+        for t in ("events", "verifications")
+    )
 
     def __init__(self, location: Path | str) -> None:
         try:
@@ -100,7 +105,7 @@ class PgStateStore(StateStore):
         self._psycopg = psycopg
         self.path = None
         self.url = str(location)
-        self.where = masked_url(self.url)
+        self._where = masked_url(self.url)
         self._lock = threading.Lock()
         self._conn: Any = None
         try:
@@ -118,6 +123,10 @@ class PgStateStore(StateStore):
 
     def __repr__(self) -> str:
         return f"PgStateStore({self.where!r})"
+
+    @property
+    def where(self) -> str:
+        return self._where
 
     def _connection(self) -> Any:
         if self._conn is None or self._conn.closed:

@@ -267,6 +267,44 @@ def _export(store: StateStore, dest: Path) -> int:
         out.close()
 
 
+def load_state(dest: StateStore, source: Path, *, replace: bool) -> int:
+    """Fill the state ``dest`` (any backend) with the rows of the SQLite state file
+    ``source``, in one transaction; the number of events loaded. ``InputError`` when
+    ``dest`` holds history already and not ``replace`` (then nothing is written). The
+    lease rows of ``source`` are added only where ``dest`` has none (a live lease's
+    token never goes back)."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        events = check_state_file(src, source)
+        rows = {
+            table: list(src.execute(f"SELECT {cols} FROM {table}").fetchall())
+            for table, cols in _COPIED.items()
+        }
+    finally:
+        src.close()
+    with dest._tx() as db:
+        held = sum(int(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in _HISTORY)
+        if held and not replace:
+            raise InputError(
+                f"the state {dest.where} already holds {held} record(s): not overwritten",
+                hint="pass --force to replace it",
+            )
+        for table in _HISTORY:
+            db.execute(f"DELETE FROM {table}")
+        for table, cols in _COPIED.items():
+            marks = ",".join("?" * len(cols.split(",")))
+            conflict = " ON CONFLICT(name) DO NOTHING" if table == "leases" else ""
+            for row in rows[table]:
+                db.execute(f"INSERT INTO {table}({cols}) VALUES ({marks}){conflict}", row)
+        for statement in dest._RESEQUENCE:
+            db.execute(statement)
+    return events
+
+
+#: the tables of history (what a restore replaces)
+_HISTORY = ("events", "verifications", "drills")
+
+
 def check_state_file(db: sqlite3.Connection, where: Path | str) -> int:
     """``PRAGMA integrity_check`` plus drkit's tables; the number of events."""
     ok = db.execute("PRAGMA integrity_check").fetchone()
@@ -325,6 +363,13 @@ class StateStore:
     _LOCK_ROW = ""
     #: the first statement of a transaction that must read one snapshot of several tables
     _SNAPSHOT = ""
+    #: run after rows with explicit ids were loaded (PostgreSQL: move the id sequences on)
+    _RESEQUENCE: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        """This state for messages (a file path, or a URL without its password)."""
+        return str(self.path) if self.path is not None else ":memory:"
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
