@@ -93,12 +93,12 @@ def serve_cmd(
         LoggingEventSink,
         StateEventSink,
     )
-    from drkit.state.store import StateStore, plan_state_path
+    from drkit.state.store import StateStore, plan_state_location
 
     # events also go to drkit's state: the status page turns them into component states
     sinks: list[EventSink] = [
         LoggingEventSink(),
-        StateEventSink(StateStore(plan_state_path(loaded))),
+        StateEventSink(StateStore(plan_state_location(loaded))),
     ]
     if config.events_path:
         sinks.insert(0, JsonlEventSink(config.events_path))

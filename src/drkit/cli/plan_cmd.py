@@ -164,20 +164,19 @@ def _overdue(loaded: Plan, path: Path, rpo_rows: list[Any] | None = None) -> lis
     """Drills and restore tests overdue by the cadence, from drkit's state, and DR304
     (training dataset versions exist) against the repository (drkit.workspace); beside a
     state, the measured RPO (DR594; its rows appended to ``rpo_rows``)."""
-    from drkit.state.store import is_state_url, plan_state_location
+    from drkit.state.store import has_state, plan_state_location
 
-    location = plan_state_location(loaded)
-    has_state = is_state_url(location) or Path(location).exists()
+    state_exists = has_state(plan_state_location(loaded))
     asks_repositories = any(m.trained_on for m in loaded.models) or bool(
         loaded.repositories.replicas
     )
-    if not asks_repositories and not has_state:
+    if not asks_repositories and not state_exists:
         return []  # drkit never ran here: judge the plan alone, without loading the workspace
     from drkit.workspace import Workspace
 
     with Workspace(loaded, path) as ws:
         found = ws.overdue() + ws.repository_checks()
-        if has_state and rpo_rows is not None:
+        if state_exists and rpo_rows is not None:
             from drkit.agent.rpo import measure_rpo, measured_findings
 
             rows = measure_rpo(ws)

@@ -20,16 +20,10 @@ state_app = typer.Typer(
 def _state_path(plan: Path) -> Path | str:
     """``$DRKIT_STATE`` (a file or a ``postgresql://`` URL), else the plan's ``state.url``
     or ``state_dir`` (a plan is optional), else ``./.drkit/state.db``."""
-    import os
-
-    from drkit.state.store import default_state_path, is_state_url, plan_state_location
+    from drkit.state.store import state_location
     from drkit.workspace.access import load_plan_if_any
 
-    loaded = load_plan_if_any(plan)
-    if loaded is not None:
-        return plan_state_location(loaded)
-    env = os.environ.get("DRKIT_STATE")
-    return str(env) if is_state_url(env) else default_state_path(None)
+    return state_location(load_plan_if_any(plan))
 
 
 @state_app.command("backup", epilog="Example: drkit state backup --repo replica")

@@ -328,6 +328,20 @@ def plan_state_location(plan: Plan) -> Path | str:
     return plan_state_path(plan)
 
 
+def state_location(plan: Plan | None, plan_path: Path | None = None) -> Path | str:
+    """Where the state is, with or without a plan: :func:`plan_state_location` of the
+    plan, else a ``postgresql://`` ``$DRKIT_STATE``, else :func:`default_state_path`."""
+    if plan is not None:
+        return plan_state_location(plan)
+    env = os.environ.get("DRKIT_STATE")
+    return str(env) if is_state_url(env) else default_state_path(plan_path)
+
+
+def has_state(location: Path | str) -> bool:
+    """Whether drkit has recorded anything there yet (a database URL: assumed)."""
+    return is_state_url(location) or Path(location).exists()
+
+
 def _env_state_path() -> Path | None:
     env = os.environ.get("DRKIT_STATE")
     return Path(env) if env and not is_state_url(env) else None

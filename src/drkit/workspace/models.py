@@ -32,7 +32,7 @@ from drkit.lineage.registry import (
 from drkit.plan.models import Plan
 from drkit.repository import Repository, Snapshot
 from drkit.repository.retention import named_version
-from drkit.state.store import Event, StateStore, default_state_path, plan_state_path
+from drkit.state.store import Event, StateStore, has_state, state_location
 from drkit.workspace.access import load_plan_if_any
 
 #: how far back an alias's versions stay restorable when the plan does not say
@@ -41,7 +41,7 @@ DEFAULT_ROLLBACK_WINDOW = 30 * 86400.0
 
 def state_for(plan_path: Path, plan: Plan | None) -> StateStore:
     """drkit's state for this plan (``$DRKIT_STATE``, else beside the plan)."""
-    return StateStore(plan_state_path(plan) if plan is not None else default_state_path(plan_path))
+    return StateStore(state_location(plan, plan_path))
 
 
 @contextlib.contextmanager
@@ -502,8 +502,8 @@ def lineage_protected(plan_path: Path) -> dict[str, str]:
     """:func:`protected_snapshots` of this plan's state; empty when there is no state yet
     (forget must not create one)."""
     plan = load_plan_if_any(plan_path)
-    path = plan_state_path(plan) if plan is not None else default_state_path(plan_path)
-    if not path.exists():
+    path = state_location(plan, plan_path)
+    if not has_state(path):
         return {}
     state = StateStore(path)
     try:

@@ -42,6 +42,7 @@ from drkit.state.store import (
     DrillRecord,
     StateStore,
     Verification,
+    has_state,
     plan_state_location,
     plan_state_path,
 )
@@ -239,7 +240,7 @@ class Workspace:
         return out
 
     def drill_history(self, scenario: str | None = None) -> list[DrillRecord]:
-        if not self.state_path.exists():
+        if not has_state(plan_state_location(self.plan)):
             return []
         return self.state().drills(scenario)
 
@@ -288,7 +289,7 @@ class Workspace:
     def overdue(self, now: datetime | None = None) -> list[Violation]:
         """Drills and restore tests overdue by the plan's cadence, or whose newest attempt
         failed (none without a state)."""
-        if not self.state_path.exists():
+        if not has_state(plan_state_location(self.plan)):
             return []  # drkit never ran here: `plan check` judges the plan alone
         ctx = StateContext(
             now=now or datetime.now(UTC),
