@@ -26,7 +26,7 @@ from drkit.agent.jobs import Job, plan_jobs
 from drkit.agent.leader import LEADER_KIND, Leadership, reconcile
 from drkit.agent.scheduler import Policy, Scheduler
 from drkit.agent.webhooks import Webhooks, check_urls
-from drkit.errors import UsageError
+from drkit.errors import DrkitError, UsageError
 from drkit.state.store import StateStore
 from drkit.workspace.workspace import Workspace
 
@@ -243,7 +243,12 @@ def run_agent(
                         term[0].stop()
                         retired.append(term.pop())
                     if leader.is_leader and not term:
-                        term.append(start_term())
+                        try:
+                            term.append(start_term())
+                        except DrkitError as exc:  # the state went away: try again
+                            if options.once or not exc.retryable:
+                                raise
+                            log.warning("agent %s: cannot start its term: %s", leader.holder, exc)
                     if view is not None:
                         view.role = "leader" if term else "follower"
                     if not term and options.once:
@@ -254,12 +259,14 @@ def run_agent(
                         )
                     if term and not options.once:
                         term[0].step()  # due jobs start before the (slower) RPO measurement
-                        alarms.overdue(jobs, term[0].next_due, term[0].clock())
+                        with _unless_unreachable("job.overdue"):
+                            alarms.overdue(jobs, term[0].next_due, term[0].clock())
                     if not options.once and time.monotonic() - last_rpo >= options.rpo_every:
                         last_rpo = time.monotonic()
                         rows = _refresh_rpo(ws, view)
                         if rows is not None and term:
-                            alarms.rpo(rows)
+                            with _unless_unreachable("rpo.breach"):
+                                alarms.rpo(rows)
                     if deadline is not None and time.monotonic() >= deadline:
                         stop("max-runtime")
                         break
@@ -304,6 +311,17 @@ def run_agent(
         due = due_at_start or set()
         report.skipped = sorted(due - {r.job for r in runs}) if options.once else []
         return report
+
+
+@contextlib.contextmanager
+def _unless_unreachable(what: str) -> Iterator[None]:
+    """An alarm the state cannot take right now is logged, not fatal to the agent."""
+    try:
+        yield
+    except DrkitError as exc:
+        if not exc.retryable:
+            raise
+        log.warning("%s not recorded: %s", what, exc)
 
 
 def _refresh_rpo(ws: Workspace, view: Any) -> list[Any] | None:

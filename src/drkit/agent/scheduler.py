@@ -35,6 +35,9 @@ from drkit.errors import DrkitError
 
 log = logging.getLogger("drkit.agent")
 
+#: retries of a run's record while the state is unreachable (about 30s in all)
+RECORD_RETRIES = 8
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -192,10 +195,7 @@ class Scheduler:
                 else:
                     record = RunRecord(job.id, started, self.clock(), "ok", attempts, summary)
                 break
-            try:
-                self.history.record(record)
-            except DrkitError as exc:  # a deposed leader's late result is rejected
-                log.error("%s: its result was not recorded: %s", job.id, exc)
+            if not self._record(record):
                 return
             if record.status == "ok":
                 log.info("%s ok in %.2fs: %s", job.id, record.duration_s, record.summary)
@@ -207,6 +207,21 @@ class Scheduler:
             with self._cond:
                 self._running.pop(job.id, None)
                 self._cond.notify_all()
+
+    def _record(self, record: RunRecord) -> bool:
+        """Record ``record``, retrying while the state is unreachable (a restarted
+        database): safe, since a fenced write is rejected once another agent leads;
+        whether it was recorded."""
+        for attempt in range(RECORD_RETRIES + 1):
+            try:
+                self.history.record(record)
+                return True
+            except DrkitError as exc:  # Fenced: a deposed leader's late result
+                if not exc.retryable or attempt == RECORD_RETRIES:
+                    log.error("%s: its result was not recorded: %s", record.job, exc)
+                    return False
+                time.sleep(min(0.5 * 2**attempt, 5.0))
+        return False
 
     def wait(self, timeout: float) -> None:
         """Sleep up to ``timeout`` seconds, woken early by a job ending or :meth:`stop`."""
