@@ -68,7 +68,10 @@ def test_once_runs_the_whole_cadence_then_nothing_is_due(
     assert train["last"]["status"] == "ok"
     assert train["next_due"] == pytest.approx(train["last"]["started"] + 2, abs=1e-6)
     assert main(["agent", "status", "--plan", str(plan)]) == 0
-    assert "backup:train" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "backup:train" in out
+    # the --once agents released the lease as they stopped: nobody leads now
+    assert "leader: none now (the last, " in out
 
 
 @pytest.mark.usefixtures("env")

@@ -400,3 +400,20 @@ def agent_status(plan_path: Path, now: float | None = None) -> list[dict[str, An
                 }
             )
         return out
+
+
+def leader_status(plan_path: Path) -> dict[str, Any] | None:
+    """Who holds the agents' leader lease of this plan's state (``None``: no agent ever
+    led): ``holder``, ``token``, ``expires_in_s`` (negative: expired, no leader now)."""
+    from drkit.agent.leader import LEASE
+
+    ws, _ = prepare(plan_path)
+    with ws:
+        lease, now = ws.state().lease(LEASE)
+    if lease is None:
+        return None
+    return {
+        "holder": lease.holder,
+        "token": lease.token,
+        "expires_in_s": round(lease.expires - now, 3),
+    }
