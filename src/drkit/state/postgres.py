@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from drkit.errors import InputError
-from drkit.state.store import StateStore, StateUnreachable
+from drkit.state.store import StateNotReachable, StateStore, StateUnreachable
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS events (
@@ -109,17 +108,16 @@ class PgStateStore(StateStore):
         self._lock = threading.Lock()
         self._conn: Any = None
         try:
-            with self._lock:
-                conn = self._connection()
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
+            with self._tx() as db:
+                db.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+                for statement in _SCHEMA:
+                    db.execute(statement)
         except StateUnreachable as exc:
-            raise InputError(
-                f"cannot reach the state database {self.where}: {exc.message}",
+            raise StateNotReachable(
+                f"cannot reach the state database {self.where}: "
+                + exc.message.removeprefix(f"state database {self.where}: "),
                 hint="check state.url / DRKIT_STATE and that PostgreSQL is up",
-            ) from exc
+            ) from None
 
     def __repr__(self) -> str:
         return f"PgStateStore({self.where!r})"
@@ -131,8 +129,18 @@ class PgStateStore(StateStore):
     def _connection(self) -> Any:
         if self._conn is None or self._conn.closed:
             try:
+                # a cut network must fail a call within seconds, not hang the agent's loop:
+                # unacknowledged data (tcp_user_timeout), an idle dead peer (keepalives),
+                # a server that accepts and then stalls (statement_timeout)
                 self._conn = self._psycopg.connect(
-                    self.url, autocommit=True, connect_timeout=5, keepalives_idle=5
+                    self.url,
+                    autocommit=True,
+                    connect_timeout=5,
+                    keepalives_idle=5,
+                    keepalives_interval=2,
+                    keepalives_count=3,
+                    tcp_user_timeout=10_000,
+                    options="-c statement_timeout=10000",
                 )
             except self._psycopg.Error as exc:
                 self._conn = None

@@ -151,6 +151,13 @@ class StateUnreachable(DrkitError):
     retryable = True
 
 
+class StateNotReachable(InputError):
+    """A state URL that cannot be reached when it is opened: bad input for a command
+    (exit 2, nothing started), and retryable for a job that opens it mid-run."""
+
+    retryable = True
+
+
 def is_state_url(location: object) -> bool:
     """Whether ``location`` names a PostgreSQL state (``postgresql://...``)."""
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
