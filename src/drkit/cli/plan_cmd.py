@@ -162,8 +162,10 @@ def check_url_schemes(plan: Plan) -> None:
 
 def _overdue(loaded: Plan, path: Path, rpo_rows: list[Any] | None = None) -> list[Violation]:
     """Drills and restore tests overdue by the cadence, from drkit's state, and DR304
-    (training dataset versions exist) against the repository (drkit.workspace); beside a
-    state, the measured RPO (DR594; its rows appended to ``rpo_rows``)."""
+    (training dataset versions exist) against the repository (drkit.workspace); the cost
+    rules DR711/DR712 (drkit.cost.checks) priced from what was measured, else the plan;
+    beside a state, the measured RPO (DR594; its rows appended to ``rpo_rows``)."""
+    from drkit.cost.checks import cost_violations
     from drkit.state.store import has_state, plan_state_location
 
     state_exists = has_state(plan_state_location(loaded))
@@ -171,11 +173,12 @@ def _overdue(loaded: Plan, path: Path, rpo_rows: list[Any] | None = None) -> lis
         loaded.repositories.replicas
     )
     if not asks_repositories and not state_exists:
-        return []  # drkit never ran here: judge the plan alone, without loading the workspace
+        return cost_violations(loaded)  # drkit never ran here: the plan alone
     from drkit.workspace import Workspace
+    from drkit.workspace.costing import measure
 
     with Workspace(loaded, path) as ws:
-        found = ws.overdue() + ws.repository_checks()
+        found = ws.overdue() + ws.repository_checks() + cost_violations(loaded, measure(ws))
         if state_exists and rpo_rows is not None:
             from drkit.agent.rpo import measure_rpo, measured_findings
 
