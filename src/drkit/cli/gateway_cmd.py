@@ -94,10 +94,10 @@ def serve_cmd(
         StateEventSink,
     )
     from drkit.lineage.registry import Registry
-    from drkit.state.store import StateStore, plan_state_path
+    from drkit.state.store import StateStore, plan_state_location
 
     # events also go to drkit's state: the status page turns them into component states
-    state = StateStore(plan_state_path(loaded))
+    state = StateStore(plan_state_location(loaded))
     sinks: list[EventSink] = [LoggingEventSink(), StateEventSink(state)]
     if config.events_path:
         sinks.insert(0, JsonlEventSink(config.events_path))

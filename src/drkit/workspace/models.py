@@ -38,7 +38,11 @@ from drkit.lineage.registry import (
 from drkit.plan.models import Plan
 from drkit.repository import Repository, Snapshot
 from drkit.repository.retention import named_version
-from drkit.state.store import StateStore, default_state_path, plan_state_path
+from drkit.state.store import (
+    StateStore,
+    has_state,
+    state_location,
+)
 from drkit.workspace.access import load_plan_if_any
 
 #: the gate, re-exported (defined once, in drkit.drills.model_gate)
@@ -60,7 +64,7 @@ DEFAULT_ROLLBACK_WINDOW = 30 * 86400.0
 
 def state_for(plan_path: Path, plan: Plan | None) -> StateStore:
     """drkit's state for this plan (``$DRKIT_STATE``, else beside the plan)."""
-    return StateStore(plan_state_path(plan) if plan is not None else default_state_path(plan_path))
+    return StateStore(state_location(plan, plan_path))
 
 
 @contextlib.contextmanager
@@ -237,8 +241,8 @@ def lineage_protected(plan_path: Path) -> dict[str, str]:
     """:func:`protected_snapshots` of this plan's state; empty when there is no state yet
     (forget must not create one)."""
     plan = load_plan_if_any(plan_path)
-    path = plan_state_path(plan) if plan is not None else default_state_path(plan_path)
-    if not path.exists():
+    path = state_location(plan, plan_path)
+    if not has_state(path):
         return {}
     state = StateStore(path)
     try:
