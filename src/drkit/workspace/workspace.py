@@ -39,7 +39,14 @@ from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.plan.secrets import repository_password
 from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
 from drkit.repository import Repository
-from drkit.state.store import DrillRecord, StateStore, Verification, plan_state_path
+from drkit.state.store import (
+    DrillRecord,
+    StateStore,
+    Verification,
+    has_state,
+    plan_state_location,
+    plan_state_path,
+)
 from drkit.workspace.costing import gameday_cost_tiers
 from drkit.workspace.overdue import StateContext, overdue_violations
 from drkit.workspace.repo_checks import repository_checks
@@ -78,7 +85,7 @@ class Workspace:
 
     def state(self) -> StateStore:
         if self._state is None:
-            self._state = StateStore(self.state_path)
+            self._state = StateStore(plan_state_location(self.plan))
         return self._state
 
     def close(self) -> None:
@@ -115,7 +122,12 @@ class Workspace:
         )
 
     def stack(self) -> Stack:
-        return Stack(plan=self.plan, password=self.password, scratch=self.state_dir / "scratch")
+        return Stack(
+            plan=self.plan,
+            password=self.password,
+            scratch=self.state_dir / "scratch",
+            state_path=self.state_path,
+        )
 
     # --- drills ------------------------------------------------------------------------
 
@@ -235,7 +247,7 @@ class Workspace:
         return out
 
     def drill_history(self, scenario: str | None = None) -> list[DrillRecord]:
-        if not self.state_path.exists():
+        if not has_state(plan_state_location(self.plan)):
             return []
         return self.state().drills(scenario)
 
@@ -290,7 +302,7 @@ class Workspace:
     def overdue(self, now: datetime | None = None) -> list[Violation]:
         """Drills and restore tests overdue by the plan's cadence, or whose newest attempt
         failed (none without a state)."""
-        if not self.state_path.exists():
+        if not has_state(plan_state_location(self.plan)):
             return []  # drkit never ran here: `plan check` judges the plan alone
         ctx = StateContext(
             now=now or datetime.now(UTC),
