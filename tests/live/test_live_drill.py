@@ -150,7 +150,9 @@ def test_a_stop_condition_lifts_the_fault_at_once(sims: Sims, tmp_path: Path) ->
     assert journal["metrics"]["client_visible_errors"] >= 1
     assert fault["why"].startswith("stop_condition: 1 client-visible errors")
     assert fault["lifted_at"] - fault["started_at"] < 30  # not the 60s duration
-    assert all(a.ok and not a.reasons for a in load.since(gone))
+    # after the lift nothing is faulted (the failing secondary may show as ejected)
+    after = load.since(gone)
+    assert all(a.ok and a.target == "eu-primary" and "live_drill" not in a.reasons for a in after)
 
 
 def test_drill_abort_lifts_the_fault_and_the_drill_fails_aborted(
