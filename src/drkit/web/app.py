@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -34,7 +35,7 @@ from starlette.routing import Route
 from drkit.errors import DrkitError
 from drkit.plan.models import Plan
 from drkit.state.store import StateStore
-from drkit.status import api
+from drkit.status import api, notify
 from drkit.status.incidents import ROLES, STATUSES, Incidents
 from drkit.status.page import Snapshot, draft_incidents, snapshot, timeline
 from drkit.web.auth import Caller, KeyCheck
@@ -236,6 +237,50 @@ def create_app(
 
         return await write(request, act)
 
+    async def briefing(request: Request) -> Response:
+        caller = caller_of(request)
+        if isinstance(caller, Response):
+            return caller
+        s = snap()
+        open_incs = [i for i in s.incidents if not i.resolved]
+        rows = []
+        for inc in open_incs:
+            customers = [
+                c.name
+                for c in plan.status_page.escalation
+                if not c.components or set(c.components) & set(inc.components)
+            ]
+            rows.append((inc, customers, notify.deliveries(state, inc.id)))
+        return render("briefing.html", snap=s, caller=caller, rows=rows)
+
+    def _unsubscribe_ok(request: Request) -> str | None:
+        name = request.query_params.get("s", "")
+        token = request.query_params.get("t", "")
+        link_key = keys.link_key
+        known = {c.name for c in plan.status_page.subscribers}
+        if not link_key or name not in known:
+            return None
+        if not hmac.compare_digest(notify.unsubscribe_token(link_key, name), token):
+            return None
+        return name
+
+    async def unsubscribe(request: Request) -> Response:
+        name = _unsubscribe_ok(request)
+        if name is None:
+            return PlainTextResponse("this unsubscribe link is not valid", status_code=403)
+        if request.method == "GET":  # a confirm step: mail scanners follow links, not forms
+            return render(
+                "unsubscribe.html",
+                who=name,
+                action=f"/unsubscribe?{request.url.query}",
+                done=name in notify.unsubscribed(state),
+            )
+        if name not in notify.unsubscribed(state):
+            state.record_event(
+                "subscriber.unsubscribed", name, f"{name} unsubscribed", {"via": "link"}
+            )
+        return render("unsubscribe.html", who=name, action="", done=True)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -243,7 +288,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = None
         if draft_every:
-            task = asyncio.create_task(_drafting(plan, state, clock, draft_every))
+            task = asyncio.create_task(
+                _drafting(plan, state, clock, draft_every, link_key=keys.link_key)
+            )
         try:
             yield
         finally:
@@ -262,7 +309,9 @@ def create_app(
         Route("/api/v2/incidents/unresolved.json", unresolved_json),
         Route("/history.atom", atom),
         Route("/healthz", healthz),
+        Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
         Route("/internal", internal),
+        Route("/internal/briefing", briefing),
         Route("/internal/incidents", open_incident, methods=["POST"]),
         Route("/internal/incidents/{id}", warroom),
         Route("/internal/incidents/{id}/updates", post_update, methods=["POST"]),
@@ -284,13 +333,27 @@ def from_env() -> Starlette:
 
 
 async def _drafting(
-    plan: Plan, state: StateStore, clock: Callable[[], float], every: float
+    plan: Plan,
+    state: StateStore,
+    clock: Callable[[], float],
+    every: float,
+    *,
+    link_key: bytes | None = None,
 ) -> None:
+    """Every ``every`` seconds: draft incidents from signals, then send the notices due
+    (in a thread: a slow mail relay never blocks a request)."""
     while True:
         try:
             s = await asyncio.to_thread(snapshot, plan, state, now=clock())
             for inc in await asyncio.to_thread(draft_incidents, plan, state, s):
                 log.warning("drafted incident %s: %s (%s)", inc.id, inc.title, inc.cause)
+            if plan.status_page.subscribers or plan.status_page.escalation:
+                s = await asyncio.to_thread(snapshot, plan, state, now=clock())
+                for o in await asyncio.to_thread(
+                    notify.deliver, plan, state, s, now=clock(), link_key=link_key
+                ):
+                    if not o.ok:
+                        log.warning("notice %s failed: %s", o.notice.key, o.error)
         except DrkitError as exc:  # a state hiccup must not stop the page
             log.warning("drafting incidents failed: %s", exc)
         await asyncio.sleep(every)
