@@ -61,6 +61,17 @@ def test_a_failover_degrades_for_its_window_only() -> None:
     assert states(sig, 100 + FAILOVER_WINDOW_S + 1)["Assistant API"] == State.OPERATIONAL
 
 
+def test_the_failed_target_recovering_ends_the_failover_window() -> None:
+    failover = {"route": "assistant", "from": "primary", "to": "secondary"}
+    sig = [Signal(100, "gateway.failover", "assistant/primary", failover), eject(101, "primary")]
+    assert states(sig, 110)["Assistant API"] == State.DEGRADED_PERFORMANCE
+    sig.append(Signal(120, "gateway.recovery", "primary", {"target": "primary"}))
+    assert states(sig, 121)["Assistant API"] == State.OPERATIONAL
+    other = [Signal(100, "gateway.failover", "assistant/primary", failover)]
+    other.append(Signal(120, "gateway.recovery", "secondary", {"target": "secondary"}))
+    assert states(other, 121)["Assistant API"] == State.DEGRADED_PERFORMANCE
+
+
 def test_rpo_breach_degrades_a_data_component_until_it_is_met() -> None:
     sig = [Signal(10, "rpo.breach", "kb", {}, "kb: newest snapshot 3h old (target 1h)")]
     changes = replay(COMPS, ROUTES, sig, now=20)

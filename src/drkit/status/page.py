@@ -99,15 +99,34 @@ def signals(state: StateStore, since: float | None = None) -> list[Signal]:
     return out
 
 
-def maintenance_windows(state: StateStore) -> list[tuple[float, float, str]]:
-    return [
+#: a drill that started and never journaled (it crashed) keeps the page in maintenance
+#: at most this long
+OPEN_DRILL_S = 3600.0
+
+
+def maintenance_windows(
+    state: StateStore, now: float | None = None
+) -> list[tuple[float, float, str]]:
+    """Drill windows: each journal's start to end, and a drill still running (its
+    ``drill.started`` event without a journal of the scenario since) up to ``now``."""
+    now = time.time() if now is None else now
+    drills = state.drills()
+    out = [
         (
             float(d.journal["started_at"]),
             float(d.journal.get("ended_at", d.at)),
             f"drill {d.scenario} ({d.id})",
         )
-        for d in state.drills()
+        for d in drills
     ]
+    for e in state.events(kind="drill.started", since=now - OPEN_DRILL_S):
+        scenario = str(e.data.get("scenario", e.component))
+        done = any(
+            d.scenario == scenario and float(d.journal["started_at"]) >= e.at - 1.0 for d in drills
+        )
+        if not done and e.at <= now:
+            out.append((e.at, now + 1e-3, f"drill {scenario} (running)"))
+    return out
 
 
 def snapshot(plan: Plan, state: StateStore, *, now: float | None = None) -> Snapshot:
@@ -116,7 +135,12 @@ def snapshot(plan: Plan, state: StateStore, *, now: float | None = None) -> Snap
     sigs = signals(state)
     comps = page_components(plan)
     changes = replay(
-        comps, plan_routes(plan), sigs, maintenance=maintenance_windows(state), start=start, now=now
+        comps,
+        plan_routes(plan),
+        sigs,
+        maintenance=maintenance_windows(state, now),
+        start=start,
+        now=now,
     )
     first = min((s.at for s in sigs), default=now)
     latest = current_states(changes)

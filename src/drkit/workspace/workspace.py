@@ -129,6 +129,10 @@ class Workspace:
         An interrupted drill (Ctrl-C) is journaled and recorded too before the
         :class:`~drkit.drills.engine.DrillInterrupted` propagates.
         """
+        # the status page shows the drill's window as maintenance while it runs
+        self.state().record_event(
+            "drill.started", scenario, f"drill {scenario} started", {"scenario": scenario}
+        )
         try:
             journal = run_scenario(
                 self.stack(), scenario, options, plan_label=str(self.plan_path), on_step=on_step
