@@ -261,3 +261,26 @@ def test_contacts_are_checked_when_the_plan_loads(tmp_path: Path) -> None:
             load_plan(path)
         assert "status_page" in str(err.value), what
         assert what.split(":")[0] in str(err.value) or "Nope" in str(err.value), err.value
+
+
+async def test_the_war_room_discards_a_draft(tmp_path: Path) -> None:
+    plan = plan_with_contacts(tmp_path, free_port(), "http://127.0.0.1:9/hook")
+    store = StateStore(tmp_path / "state.db")
+    inc = Incidents(store, ["Assistant API"]).open(
+        "Maybe", components=["Assistant API"], draft=True
+    )
+    app = create_app(plan, store, keys=KeyCheck(KEY), draft_every=None)
+    async with client(app) as c:
+        room = await c.get(f"/internal/incidents/{inc.id}", headers=basic(KEY))
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', room.text)
+        assert csrf is not None
+        assert "Discard draft" in room.text
+        url = f"/internal/incidents/{inc.id}/discard"
+        forged = await c.post(url, headers=basic(KEY), data={"csrf": "0", "reason": "x"})
+        assert forged.status_code == 403
+        r = await c.post(url, headers=basic(KEY), data={"csrf": csrf.group(1), "reason": "noise"})
+        assert r.status_code == 303
+        room = await c.get(f"/internal/incidents/{inc.id}", headers=basic(KEY))
+        assert "Discarded: noise" in room.text
+        assert "Discard draft" not in room.text
+    assert notify.due(plan, store, snapshot(plan, store), now=time.time()) == []

@@ -121,3 +121,23 @@ def test_incidents_are_event_sourced_and_validated() -> None:
         book.update(inc.id, "monitoring", "more")
     with pytest.raises(IncidentNotFound):
         book.get("inc-99")
+
+
+def test_a_draft_can_be_discarded_a_public_incident_cannot() -> None:
+    store = StateStore(":memory:")
+    book = Incidents(store, ["Assistant API"])
+    public = book.open("Outage", components=["Assistant API"])
+    with pytest.raises(InputError, match="cannot be discarded"):
+        book.discard(public.id, "oops")
+    draft = book.open("Maybe", components=["Assistant API"], draft=True)
+    with pytest.raises(InputError, match="reason is empty"):
+        book.discard(draft.id, " ")
+    book.discard(draft.id, "false alarm: a load test", by="alice")
+    got = book.get(draft.id)
+    assert got.discarded == "false alarm: a load test"
+    assert got.closed
+    assert not got.public
+    with pytest.raises(InputError, match="discarded"):
+        book.approve(draft.id)
+    with pytest.raises(InputError, match="discarded"):
+        book.update(draft.id, "identified", "x")

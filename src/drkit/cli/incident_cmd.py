@@ -33,6 +33,7 @@ def _doc(inc: Any) -> dict[str, Any]:
         "severity": inc.severity,
         "status": inc.status,
         "public": inc.public,
+        "discarded": inc.discarded or None,
         "components": inc.components,
         "roles": inc.roles,
         "created_at": rfc3339(inc.created_at),
@@ -141,6 +142,19 @@ def resolve_cmd(
     _show(book.get(incident), as_json)
 
 
+@incident_app.command("discard")
+def discard_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (false alarm, drill...).")],
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Discard a drafted incident that never went public."""
+    book = _book(plan)
+    book.discard(incident, reason, by="cli")
+    _show(book.get(incident), as_json)
+
+
 @incident_app.command("list")
 def list_cmd(plan: PlanOption = DEFAULT_PLAN, as_json: JsonOption = False) -> None:
     """List incidents, newest first (drafts included)."""
@@ -157,7 +171,7 @@ def list_cmd(plan: PlanOption = DEFAULT_PLAN, as_json: JsonOption = False) -> No
                 i.title,
                 i.severity,
                 i.status,
-                "yes" if i.public else "draft",
+                "yes" if i.public else "discarded" if i.discarded else "draft",
                 rfc3339(i.created_at),
             )
         out.print(table)

@@ -16,7 +16,8 @@ from drkit.connectors.objectstore.registry import open_store
 from drkit.errors import DrkitError
 from drkit.plan.models import Plan
 from drkit.plan.models import Repository as RepoModel
-from drkit.repository import Repository
+from drkit.repository import KdfParams, Repository
+from drkit.state.store import StateStore
 
 #: Wraps an object store (e.g. ``Faulty(store, unreachable=True)`` for a lost region).
 StoreWrapper = Callable[[ObjectStore], ObjectStore]
@@ -33,6 +34,10 @@ class Stack:
     scratch: Path
     #: extra store wrappers per repository name, applied when a drill opens it
     wrappers: dict[str, StoreWrapper] = field(default_factory=dict)
+    #: key stretching of keys a drill adds (security-breach); the workspace's choice
+    kdf: KdfParams = field(default_factory=KdfParams)
+    #: drkit's state, for drills that open incidents (``None``: they journal only)
+    state: StateStore | None = None
 
     def open(self, name: str, wrap: StoreWrapper | None = None) -> Repository:
         """Open the plan's repository ``name`` (``KeyError`` when the plan has none)."""

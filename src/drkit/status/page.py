@@ -221,7 +221,7 @@ def draft_incidents(plan: Plan, state: StateStore, snap: Snapshot) -> list[Incid
     """Draft an incident (not public) for each unwell component no open incident covers."""
     from drkit.status.incidents import Incidents
 
-    covered = {c for i in snap.incidents if not i.resolved for c in i.components}
+    covered = {c for i in snap.incidents if not i.closed for c in i.components}
     book = Incidents(state, [c.name for c in snap.components])
     drafted = []
     for c in snap.components:

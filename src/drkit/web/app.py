@@ -237,12 +237,21 @@ def create_app(
 
         return await write(request, act)
 
+    async def discard(request: Request) -> Response:
+        inc_id = request.path_params["id"]
+
+        def act(f: dict[str, str], c: Caller) -> str:
+            book.discard(inc_id, f.get("reason", ""), by=c.name)
+            return f"/internal/incidents/{inc_id}"
+
+        return await write(request, act)
+
     async def briefing(request: Request) -> Response:
         caller = caller_of(request)
         if isinstance(caller, Response):
             return caller
         s = snap()
-        open_incs = [i for i in s.incidents if not i.resolved]
+        open_incs = [i for i in s.incidents if not i.closed]
         rows = []
         for inc in open_incs:
             customers = [
@@ -316,6 +325,7 @@ def create_app(
         Route("/internal/incidents/{id}", warroom),
         Route("/internal/incidents/{id}/updates", post_update, methods=["POST"]),
         Route("/internal/incidents/{id}/approve", approve, methods=["POST"]),
+        Route("/internal/incidents/{id}/discard", discard, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

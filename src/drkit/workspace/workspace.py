@@ -39,6 +39,7 @@ from drkit.plan.secrets import repository_password
 from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
 from drkit.repository import Repository
 from drkit.state.store import DrillRecord, StateStore, Verification, plan_state_path
+from drkit.workspace.access import kdf_params
 from drkit.workspace.overdue import StateContext, overdue_violations
 from drkit.workspace.repo_checks import repository_checks
 
@@ -113,7 +114,13 @@ class Workspace:
         )
 
     def stack(self) -> Stack:
-        return Stack(plan=self.plan, password=self.password, scratch=self.state_dir / "scratch")
+        return Stack(
+            plan=self.plan,
+            password=self.password,
+            scratch=self.state_dir / "scratch",
+            kdf=kdf_params(),
+            state=self.state(),
+        )
 
     # --- drills ------------------------------------------------------------------------
 

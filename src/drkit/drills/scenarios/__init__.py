@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from drkit.drills.scenarios import data_corruption, designed, provider_outage, region_outage
+from drkit.drills.scenarios import (
+    data_corruption,
+    designed,
+    provider_outage,
+    region_outage,
+    security_breach,
+)
 from drkit.drills.scenarios.base import DrillOptions, Scenario
 from drkit.errors import UsageError
 
@@ -13,7 +19,7 @@ SCENARIOS: dict[str, Scenario] = {
         region_outage.SCENARIO,
         data_corruption.SCENARIO,
         designed.MODEL_REGRESSION,
-        designed.SECURITY_BREACH,
+        security_breach.SCENARIO,
     )
 }
 

@@ -31,14 +31,3 @@ MODEL_REGRESSION = Scenario(
     missing="a model registry with aliases and rollback, and eval history with regression "
     "detection (drkit.lineage)",
 )
-
-SECURITY_BREACH = Scenario(
-    name="security-breach",
-    summary="a compromised key tampers with a dataset and a collection; affected data is "
-    "identified by fingerprint, the repository key rotated, data restored, an incident opened",
-    cadence=None,
-    unsupported=_never,
-    build=_not_built,
-    missing="lineage of which models and collections derive from which data (drkit.lineage) "
-    "and incidents (drkit.status)",
-)
