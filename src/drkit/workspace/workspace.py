@@ -12,7 +12,7 @@ import dataclasses
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -454,10 +454,12 @@ def run_gameday(
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
     out = report or ws.state_dir / "gamedays" / f"gameday-{stamp}.html"
 
+    history = _past_journals(ws, names)
+
     def write_report() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(render_html(ws.plan.name, journals, started_at=started))
+        tmp.write_text(render_html(ws.plan.name, journals, started_at=started, history=history))
         os.replace(tmp, out)
 
     for name in names:
@@ -481,3 +483,18 @@ def run_gameday(
         at=started,
     )
     return result
+
+
+def _past_journals(ws: Workspace, scenarios: Sequence[str]) -> list[Journal]:
+    """Earlier journals of these scenarios from the state (the report's trends); one
+    that no longer parses (an older journal version) is left out of the trend."""
+    from pydantic import ValidationError
+
+    out = []
+    for record in ws.state().drills():
+        if record.scenario in scenarios:
+            try:
+                out.append(Journal.model_validate(record.journal))
+            except ValidationError:
+                continue
+    return out
