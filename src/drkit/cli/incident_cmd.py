@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, rfc3339
 
@@ -189,12 +190,38 @@ def show_cmd(
     _show(_book(plan).get(incident), as_json)
 
 
+class _IncidentFirst(TyperGroup):
+    """``drkit postmortem INCIDENT ...`` drafts; ``drkit postmortem action ...`` tracks the
+    action items (an incident id is never a subcommand's name)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["draft", *args]
+        return super().parse_args(ctx, args)
+
+
+postmortem_app = typer.Typer(
+    name="postmortem",
+    cls=_IncidentFirst,
+    help="Postmortems: `drkit postmortem INCIDENT [--format md|html] [-o FILE]` drafts one "
+    "(Google SRE template, with what drkit measured); `drkit postmortem action ...` tracks "
+    "its action items to closure.",
+    no_args_is_help=True,
+)
+action_app = typer.Typer(
+    name="action", help="A postmortem's action items, tracked to closure.", no_args_is_help=True
+)
+postmortem_app.add_typer(action_app, name="action")
+
+
+@postmortem_app.command("draft", hidden=True)
 def postmortem_cmd(
     incident: Annotated[str, typer.Argument(help="Incident id.")],
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Write the Markdown here (default: stdout)."),
+        typer.Option("--output", "-o", help="Write it here (default: stdout)."),
     ] = None,
+    format: Annotated[str, typer.Option("--format", help="md (Markdown) or html.")] = "md",
     plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
@@ -210,7 +237,7 @@ def postmortem_cmd(
 
     loaded = load_plan(plan)
     book = _book(plan)
-    text = draft(loaded, StateStore(plan_state_path(loaded)), book.get(incident))
+    text = draft(loaded, StateStore(plan_state_path(loaded)), book.get(incident), format=format)
     if output:
         Path(output).write_text(text)
 
@@ -220,9 +247,86 @@ def postmortem_cmd(
         else:
             out.print(text, markup=False, end="")
 
-    emit({"incident": incident, "output": output, "markdown": text}, as_json, render)
+    emit({"incident": incident, "output": output, "format": format, "text": text}, as_json, render)
+
+
+def _actions(plan: Any) -> Any:
+    from drkit.plan.loader import load_plan
+    from drkit.state.store import StateStore, plan_state_path
+    from drkit.status.actions import Actions
+
+    return Actions(StateStore(plan_state_path(load_plan(plan))))
+
+
+def _action_doc(a: Any) -> dict[str, Any]:
+    return {
+        "incident": a.incident,
+        "id": a.id,
+        "text": a.text,
+        "type": a.type,
+        "owner": a.owner,
+        "due": a.due,
+        "status": a.status,
+        "overdue": a.overdue(),
+        "note": a.note,
+    }
+
+
+def _show_actions(found: list[Any], as_json: bool) -> None:
+    def render(out: Console) -> None:
+        if not found:
+            out.print("no action items")
+            return
+        table = Table("incident", "id", "action", "type", "owner", "due", "status")
+        for a in found:
+            status = a.status + (" (overdue)" if a.overdue() else "")
+            table.add_row(a.incident, a.id, a.text, a.type, a.owner, a.due, status)
+        out.print(table)
+
+    emit({"actions": [_action_doc(a) for a in found]}, as_json, render)
+
+
+@action_app.command("add")
+def action_add_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id.")],
+    text: Annotated[str, typer.Argument(help="What will be done.")],
+    type: Annotated[str, typer.Option("--type", help="mitigate|prevent|process.")],
+    owner: Annotated[str, typer.Option("--owner", help="Who owns it.")],
+    due: Annotated[str, typer.Option("--due", help="Due date, YYYY-MM-DD.")],
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Add an action item to an incident's postmortem."""
+    action = _actions(plan).add(incident, text, type=type, owner=owner, due=due)
+    _show_actions([action], as_json)
+
+
+@action_app.command("close")
+def action_close_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id.")],
+    action: Annotated[str, typer.Argument(help="Action id, e.g. a1.")],
+    note: Annotated[str, typer.Option("--note", "-m", help="How it was done.")] = "",
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Close an action item."""
+    _show_actions([_actions(plan).close(incident, action, note, by="cli")], as_json)
+
+
+@action_app.command("list")
+def action_list_cmd(
+    incident: Annotated[
+        str | None, typer.Argument(help="Incident id (default: every incident).")
+    ] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only open items.")] = False,
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """List action items, with the overdue ones marked."""
+    found = [a for a in _actions(plan).all(incident) if not open_only or a.status == "open"]
+    _show_actions(found, as_json)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(incident_app, name="incident")
-    app.command("postmortem")(postmortem_cmd)
+    app.add_typer(postmortem_app, name="postmortem")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader
 
+from drkit.errors import InputError
 from drkit.status.incidents import Incident
 from drkit.status.page import Snapshot, TimelineEntry, snapshot, timeline
 from drkit.status.states import State
@@ -144,14 +145,28 @@ def _plan_figures(
     }
 
 
-def draft(plan: Plan, state: StateStore, inc: Incident, *, now: float | None = None) -> str:
-    """The postmortem's Markdown text."""
+FORMATS = ("md", "html")
+
+
+def draft(
+    plan: Plan,
+    state: StateStore,
+    inc: Incident,
+    *,
+    now: float | None = None,
+    format: str = "md",
+) -> str:
+    """The postmortem as Markdown (``md``) or a standalone HTML page (``html``)."""
     from datetime import UTC, datetime
 
+    from drkit.status.actions import Actions
+
+    if format not in FORMATS:
+        raise InputError(f"format {format!r}", hint=f"one of {', '.join(FORMATS)}")
     lines = timeline(plan, state, inc, now=now)
     env = Environment(
         loader=FileSystemLoader(_TEMPLATES),
-        autoescape=False,
+        autoescape=format == "html",
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -163,11 +178,14 @@ def draft(plan: Plan, state: StateStore, inc: Incident, *, now: float | None = N
     def dur(s: float | None) -> str:
         return "not measured" if s is None else f"{s:.1f} s"
 
-    return env.get_template("postmortem.md").render(
+    when = time.time() if now is None else now
+    return env.get_template(f"postmortem.{format}").render(
         inc=inc,
         lines=lines,
         m=measure(inc, lines, state, plan, now=now),
         fmt=fmt,
         dur=dur,
-        drafted=fmt(time.time() if now is None else now),
+        drafted=fmt(when),
+        actions=Actions(state).all(inc.id),
+        now=when,
     )
