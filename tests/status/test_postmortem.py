@@ -56,3 +56,40 @@ def test_action_items_are_tracked_to_closure_and_drafted_into_the_postmortem(
         code, _, err = cli(*bad)
         assert code == 2, bad
         assert why in err
+
+
+async def test_a_reviewed_postmortem_is_published_on_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.status.test_web import KEY, client
+
+    from drkit.state.store import StateStore, plan_state_path
+    from drkit.web.app import create_app
+    from drkit.web.auth import KeyCheck
+
+    monkeypatch.delenv("DRKIT_STATE", raising=False)
+    loaded = plan_for(tmp_path)
+    plan = str(tmp_path / "drkit.yaml")
+    reviewed = tmp_path / "reviewed.md"
+    reviewed.write_text(
+        "# What happened\n\n| a | b |\n| - | - |\n| 1 | 2 |\n\n<script>x</script>\n"
+    )
+    assert main(["incident", "open", "Outage", "-c", "Assistant API", "--plan", plan]) == 0
+    assert main(["postmortem", "publish", "inc-1", str(reviewed), "--plan", plan]) == 2
+    assert "not resolved" in capsys.readouterr().err
+    assert main(["incident", "resolve", "inc-1", "--plan", plan]) == 0
+    assert main(["postmortem", "publish", "inc-1", str(tmp_path / "nope.md"), "--plan", plan]) == 2
+    assert main(["postmortem", "publish", "inc-1", str(reviewed), "--plan", plan]) == 0
+    capsys.readouterr()
+    app = create_app(
+        loaded, StateStore(plan_state_path(loaded)), keys=KeyCheck(KEY), draft_every=None
+    )
+    async with client(app) as c:
+        assert "data-postmortem" in (await c.get("/incidents/inc-1")).text
+        page = await c.get("/incidents/inc-1/postmortem")
+        assert page.status_code == 200
+        assert "<h1>What happened</h1>" in page.text
+        assert "<td>1</td>" in page.text
+        assert "<script>x" not in page.text  # raw HTML in the Markdown is escaped
+        assert "&lt;script&gt;" in page.text
+        assert (await c.get("/incidents/inc-9/postmortem")).status_code == 404

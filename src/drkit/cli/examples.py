@@ -66,6 +66,7 @@ EXAMPLES: dict[str, str] = {
     "--type prevent --owner alice --due 2026-12-31",
     "postmortem action close": "drkit postmortem action close inc-1 a1 -m 'alert shipped'",
     "postmortem action list": "drkit postmortem action list --open",
+    "postmortem publish": "drkit postmortem publish inc-1 postmortem-inc-1.md",
 }
 
 

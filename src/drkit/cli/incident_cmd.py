@@ -250,6 +250,36 @@ def postmortem_cmd(
     emit({"incident": incident, "output": output, "format": format, "text": text}, as_json, render)
 
 
+@postmortem_app.command("publish")
+def publish_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id (resolved, public).")],
+    file: Annotated[str, typer.Argument(help="The reviewed postmortem, Markdown.")],
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Publish a reviewed postmortem on the status page (/incidents/ID/postmortem)."""
+    from pathlib import Path
+
+    from drkit.errors import InputError
+    from drkit.plan.loader import load_plan
+    from drkit.state.store import StateStore, plan_state_path
+    from drkit.status.postmortem import publish
+
+    loaded = load_plan(plan)
+    path = Path(file)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file}: cannot read it ({exc})", hint="give the Markdown file") from exc
+    publish(StateStore(plan_state_path(loaded)), _book(plan).get(incident), text, by="cli")
+
+    def render(out: Console) -> None:
+        out.print(f"postmortem of {incident} published: /incidents/{incident}/postmortem")
+
+    emit({"incident": incident, "published": True, "path": f"/incidents/{incident}/postmortem"},
+         as_json, render)  # fmt: skip
+
+
 def _actions(plan: Any) -> Any:
     from drkit.plan.loader import load_plan
     from drkit.state.store import StateStore, plan_state_path

@@ -8,6 +8,7 @@ targets. What only people know (root cause, what went well) is left as prompts.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,3 +190,42 @@ def draft(
         actions=Actions(state).all(inc.id),
         now=when,
     )
+
+
+#: the largest postmortem text accepted for publishing
+MAX_PUBLISHED = 200_000
+
+
+def publish(state: StateStore, inc: Incident, text: str, *, by: str = "") -> None:
+    """Put a person's reviewed postmortem (Markdown) on the public page: only for a
+    public, resolved incident (a draft or an ongoing incident has none to publish)."""
+    if not inc.public or not inc.resolved:
+        raise InputError(
+            f"incident {inc.id} is {'not public' if not inc.public else 'not resolved'}: "
+            "only a resolved public incident gets a published postmortem",
+            hint=f"resolve it first: drkit incident resolve {inc.id}",
+        )
+    if not text.strip() or len(text) > MAX_PUBLISHED:
+        raise InputError(
+            f"the postmortem is empty or over {MAX_PUBLISHED} characters",
+            hint=f"draft one with drkit postmortem {inc.id} -o FILE, review it, publish the file",
+        )
+    state.record_event(
+        "postmortem.published",
+        inc.id,
+        f"postmortem of {inc.id} published",
+        {"text": text, "by": by, "sha256": hashlib.sha256(text.encode()).hexdigest()},
+    )
+
+
+def published(state: StateStore, incident_id: str) -> tuple[float, str] | None:
+    """The newest published postmortem of the incident: (when, Markdown)."""
+    found = state.events(kind="postmortem.published", component=incident_id)
+    return (found[-1].at, str(found[-1].data.get("text", ""))) if found else None
+
+
+def to_html(markdown: str) -> str:
+    """Markdown rendered for the public page: CommonMark plus tables, raw HTML escaped."""
+    from markdown_it import MarkdownIt
+
+    return str(MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown))

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -35,7 +36,7 @@ from starlette.routing import Route
 from drkit.errors import DrkitError
 from drkit.plan.models import Plan
 from drkit.state.store import StateStore
-from drkit.status import api, notify
+from drkit.status import api, notify, postmortem
 from drkit.status.incidents import ROLES, STATUSES, Incidents
 from drkit.status.page import Snapshot, draft_incidents, snapshot, timeline
 from drkit.web.auth import Caller, KeyCheck
@@ -91,7 +92,26 @@ def create_app(
         inc = next((i for i in s.public_incidents if i.id == request.path_params["id"]), None)
         if inc is None:
             return PlainTextResponse("no such incident", status_code=404)
-        return render("incident.html", snap=s, inc=inc)
+        return render(
+            "incident.html",
+            snap=s,
+            inc=inc,
+            postmortem=postmortem.published(state, inc.id) is not None,
+        )
+
+    async def postmortem_page(request: Request) -> Response:
+        s = snap()
+        inc = next((i for i in s.public_incidents if i.id == request.path_params["id"]), None)
+        got = postmortem.published(state, inc.id) if inc is not None else None
+        if inc is None or got is None:
+            return PlainTextResponse("no published postmortem", status_code=404)
+        return render(
+            "postmortem_public.html",
+            snap=s,
+            inc=inc,
+            at=got[0],
+            body=Markup(postmortem.to_html(got[1])),  # rendered with raw HTML escaped
+        )
 
     async def summary(request: Request) -> Response:
         return JSONResponse(api.summary(snap(), base_url(request)))
@@ -311,6 +331,7 @@ def create_app(
     routes = [
         Route("/", index),
         Route("/incidents/{id}", incident_page),
+        Route("/incidents/{id}/postmortem", postmortem_page),
         Route("/api/v2/summary.json", summary),
         Route("/api/v2/status.json", status_json),
         Route("/api/v2/components.json", components_json),
