@@ -30,6 +30,9 @@ echo
 echo "== drkit rpo --plan $dir/drkit.yaml"
 "$DRKIT" rpo --plan "$dir/drkit.yaml"
 echo
+echo "== scripts/demo-evals.sh: quality as a recovery objective (eval runs, the gate, the canary)"
+DRKIT="$DRKIT" PY=.venv/bin/python bash scripts/demo-evals.sh "$dir"
+echo
 echo "== drkit status serve --plan $dir/drkit.yaml (the status page, shown for a moment)"
 port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 DRKIT_STATUS_KEY="$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(16))')" \
