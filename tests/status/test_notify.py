@@ -284,3 +284,55 @@ async def test_the_war_room_discards_a_draft(tmp_path: Path) -> None:
         assert "Discarded: noise" in room.text
         assert "Discard draft" not in room.text
     assert notify.due(plan, store, snapshot(plan, store), now=time.time()) == []
+
+
+async def test_self_service_subscription_is_confirmed_by_the_subscriber(tmp_path: Path) -> None:
+    from drkit.status import subscriptions
+
+    with smtp_server() as box:
+        plan = plan_with_contacts(tmp_path, box.port, "http://127.0.0.1:9/hook")
+        plan.status_page.url = "http://status.test"
+        plan.status_page.subscribers, plan.status_page.escalation = [], []
+        store = StateStore(tmp_path / "state.db")
+        keys = KeyCheck(KEY)
+        app = create_app(plan, store, keys=keys, draft_every=None)
+        async with client(app) as c:
+            assert "data-subscribe-form" in (await c.get("/")).text
+            for bad, why in (
+                ({"email": "not-an-address"}, "not an email address"),
+                ({"email": "a@b.test", "component": "Nope"}, "unknown status component"),
+            ):
+                r = await c.post("/subscribe", data=bad)
+                assert r.status_code == 400
+                assert why in r.text
+            evil = await c.post(
+                "/subscribe", data={"email": "a@b.test"}, headers={"origin": "http://evil.test"}
+            )
+            assert evil.status_code == 403
+            form = {"email": "new@reader.test", "component": "Assistant API"}
+            assert "data-sent" in (await c.post("/subscribe", data=form)).text
+            await c.post("/subscribe", data=form)  # again within the hour: no second mail
+            assert subscriptions.send_confirmations(plan, store, keys.link_key) == 1
+            [mail] = box.messages
+            assert mail["To"] == "new@reader.test"
+            link = re.search(r"http://status\.test(/subscribe/confirm\?\S+)", mail.get_content())
+            assert link is not None
+            forged = re.sub(r"t=[0-9a-f]+", "t=" + "0" * 64, link.group(1))
+            assert (await c.get(forged)).status_code == 403
+            assert "Confirm subscription" in (await c.get(link.group(1))).text
+            assert subscriptions.active(store) == []  # a GET confirms nothing
+            assert "data-confirmed" in (await c.post(link.group(1))).text
+            [who] = subscriptions.active(store)
+            assert (who.email, who.components) == ("new@reader.test", ["Assistant API"])
+
+            book = Incidents(store, ["Assistant API"])
+            book.open("Outage", components=["Assistant API"], body="Investigating")
+            sent = notify.deliver(plan, store, snapshot(plan, store), link_key=keys.link_key)
+            assert [(o.notice.contact.name, o.ok) for o in sent] == [(who.name, True)]
+            notice = box.messages[-1]
+            assert notice["To"] == "new@reader.test"
+            unsub = notice["List-Unsubscribe"].strip("<>").removeprefix("http://status.test")
+            await c.post(unsub)
+            assert subscriptions.active(store) == []
+            book.update("inc-1", "identified", "Found it")
+            assert notify.deliver(plan, store, snapshot(plan, store)) == []

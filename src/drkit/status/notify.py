@@ -140,7 +140,12 @@ def due(plan: Plan, state: StateStore, snap: Snapshot, *, now: float) -> list[No
             gave_up.add(key)
         elif e.kind == "notify.failed":
             failed[key] = float(e.data.get("next_at", 0.0))
+    from drkit.status.subscriptions import active
+
     gone = unsubscribed(state)
+    # the plan's subscribers (unless unsubscribed), then the confirmed self-service ones
+    subscribers = [c for c in plan.status_page.subscribers if c.name not in gone]
+    subscribers += active(state)
     out: list[Notice] = []
     for inc in snap.public_incidents:
         ups = inc.public_updates
@@ -150,14 +155,12 @@ def due(plan: Plan, state: StateStore, snap: Snapshot, *, now: float) -> list[No
             event: Literal["published", "updated", "resolved"] = (
                 "resolved" if up.status == "resolved" else "published" if i == 0 else "updated"
             )
-            groups: list[tuple[Group, Sequence[StatusContact]]] = [
-                ("subscriber", plan.status_page.subscribers)
-            ]
+            groups: list[tuple[Group, Sequence[StatusContact]]] = [("subscriber", subscribers)]
             if event in ("published", "resolved"):
                 groups.append(("escalation", plan.status_page.escalation))
             for group, contacts in groups:
                 for c in contacts:
-                    if not _follows(c, inc) or (group == "subscriber" and c.name in gone):
+                    if not _follows(c, inc):
                         continue
                     channels: list[Channel] = []
                     if c.email:

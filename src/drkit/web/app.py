@@ -36,7 +36,7 @@ from starlette.routing import Route
 from drkit.errors import DrkitError
 from drkit.plan.models import Plan
 from drkit.state.store import StateStore
-from drkit.status import api, notify, postmortem
+from drkit.status import api, notify, postmortem, subscriptions
 from drkit.status.incidents import ROLES, STATUSES, Incidents
 from drkit.status.page import Snapshot, draft_incidents, snapshot, timeline
 from drkit.web.auth import Caller, KeyCheck
@@ -85,7 +85,9 @@ def create_app(
         return str(request.base_url).rstrip("/")
 
     async def index(request: Request) -> Response:
-        return render("page.html", snap=snap())
+        return render(
+            "page.html", snap=snap(), subscribe=subscriptions.enabled(plan, keys.link_key)
+        )
 
     async def incident_page(request: Request) -> Response:
         s = snap()
@@ -167,13 +169,9 @@ def create_app(
         return got
 
     async def form_of(request: Request, caller: Caller) -> dict[str, str] | Response:
-        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        raw = await _bounded(request)
+        if raw is None:
             return PlainTextResponse("body too large", status_code=413)
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_BODY:
-                return PlainTextResponse("body too large", status_code=413)
         origin = request.headers.get("origin")
         if origin and origin.rstrip("/") != base_url(request):
             return PlainTextResponse("cross-origin form refused", status_code=403)
@@ -287,6 +285,7 @@ def create_app(
         token = request.query_params.get("t", "")
         link_key = keys.link_key
         known = {c.name for c in plan.status_page.subscribers}
+        known |= {c.name for c in subscriptions.active(state)}
         if not link_key or name not in known:
             return None
         if not hmac.compare_digest(notify.unsubscribe_token(link_key, name), token):
@@ -309,6 +308,50 @@ def create_app(
                 "subscriber.unsubscribed", name, f"{name} unsubscribed", {"via": "link"}
             )
         return render("unsubscribe.html", who=name, action="", done=True)
+
+    async def subscribe(request: Request) -> Response:
+        if not subscriptions.enabled(plan, keys.link_key):
+            return PlainTextResponse("subscriptions are not offered here", status_code=404)
+        origin = request.headers.get("origin")
+        if origin and origin.rstrip("/") != base_url(request):
+            return PlainTextResponse("cross-origin form refused", status_code=403)
+        raw = await _bounded(request)
+        if raw is None:
+            return PlainTextResponse("body too large", status_code=413)
+        form = parse_qs(raw.decode(errors="replace"))
+        try:
+            subscriptions.request(
+                plan,
+                state,
+                (form.get("email") or [""])[-1],
+                form.get("component", []),
+                now=clock(),
+            )
+        except DrkitError as exc:
+            return render("subscribe.html", status=exc.status, error=str(exc))
+        return render("subscribe.html", sent=True)
+
+    async def subscribe_confirm(request: Request) -> Response:
+        link_key = keys.link_key
+        try:
+            rid = int(request.query_params.get("r", ""))
+        except ValueError:
+            rid = 0
+        tok = request.query_params.get("t", "")
+        found = subscriptions.pending(state, rid)
+        if (
+            link_key is None
+            or found is None
+            or not hmac.compare_digest(subscriptions.token(link_key, rid, found.email), tok)
+        ):
+            return PlainTextResponse("this confirmation link is not valid", status_code=403)
+        if request.method == "GET":  # a confirm step: mail scanners follow links, not forms
+            return render("subscribe.html", confirm=f"/subscribe/confirm?{request.url.query}")
+        try:
+            subscriptions.confirm(state, link_key, rid, tok, now=clock())
+        except DrkitError as exc:
+            return render("subscribe.html", status=exc.status, error=str(exc))
+        return render("subscribe.html", confirmed=True)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -340,6 +383,8 @@ def create_app(
         Route("/history.atom", atom),
         Route("/healthz", healthz),
         Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
+        Route("/subscribe", subscribe, methods=["POST"]),
+        Route("/subscribe/confirm", subscribe_confirm, methods=["GET", "POST"]),
         Route("/internal", internal),
         Route("/internal/briefing", briefing),
         Route("/internal/incidents", open_incident, methods=["POST"]),
@@ -349,6 +394,18 @@ def create_app(
         Route("/internal/incidents/{id}/discard", discard, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _bounded(request: Request) -> bytes | None:
+    """The body, or None when it is over :data:`MAX_BODY` bytes (nothing more is read)."""
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        return None
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            return None
+    return raw
 
 
 def from_env() -> Starlette:
@@ -378,13 +435,21 @@ async def _drafting(
             s = await asyncio.to_thread(snapshot, plan, state, now=clock())
             for inc in await asyncio.to_thread(draft_incidents, plan, state, s):
                 log.warning("drafted incident %s: %s (%s)", inc.id, inc.title, inc.cause)
-            if plan.status_page.subscribers or plan.status_page.escalation:
+            if (
+                plan.status_page.subscribers
+                or plan.status_page.escalation
+                or subscriptions.enabled(plan, link_key)
+            ):
                 s = await asyncio.to_thread(snapshot, plan, state, now=clock())
                 for o in await asyncio.to_thread(
                     notify.deliver, plan, state, s, now=clock(), link_key=link_key
                 ):
                     if not o.ok:
                         log.warning("notice %s failed: %s", o.notice.key, o.error)
+            if subscriptions.enabled(plan, link_key):
+                await asyncio.to_thread(
+                    subscriptions.send_confirmations, plan, state, link_key, now=clock()
+                )
         except DrkitError as exc:  # a state hiccup must not stop the page
             log.warning("drafting incidents failed: %s", exc)
         await asyncio.sleep(every)
