@@ -189,7 +189,10 @@ def run_the_flow(
                     http_credentials={"username": "alice", "password": KEY}
                 ).new_page()
                 internal.goto(f"{url}/internal/incidents/{inc.id}")
-                assert "gateway.ejection" in internal.locator(".timeline").inner_text()
+                room = internal.locator(".timeline").inner_text()
+                assert "gateway.ejection" in room
+                assert "drill.journal" in room  # the provider-outage drill just before
+                assert "drill.started" in room
                 internal.get_by_role("button", name="Approve and publish").click()
                 internal.wait_for_load_state()
                 internal.screenshot(path=str(tmp_path / "4-war-room.png"), full_page=True)
