@@ -141,3 +141,21 @@ def test_a_draft_can_be_discarded_a_public_incident_cannot() -> None:
         book.approve(draft.id)
     with pytest.raises(InputError, match="discarded"):
         book.update(draft.id, "identified", "x")
+
+
+def test_a_running_drill_is_maintenance_until_it_ends() -> None:
+    from drkit.status.page import OPEN_DRILL_S, maintenance_windows
+
+    store = StateStore(":memory:")
+    store.record_event(
+        "drill.started", "provider-outage", "", {"scenario": "provider-outage"}, at=100
+    )
+    [(start, end, why)] = maintenance_windows(store, now=150)
+    assert (start, why) == (100, "drill provider-outage (running)")
+    assert end > 150
+    store.record_event(
+        "drill.ended", "provider-outage", "", {"scenario": "provider-outage"}, at=160
+    )
+    assert maintenance_windows(store, now=200) == [(100, 160, "drill provider-outage")]
+    store.record_event("drill.started", "region-outage", "", {"scenario": "region-outage"}, at=300)
+    assert maintenance_windows(store, now=300 + OPEN_DRILL_S + 1)[-1:] == []  # a killed drill

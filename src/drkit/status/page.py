@@ -99,33 +99,38 @@ def signals(state: StateStore, since: float | None = None) -> list[Signal]:
     return out
 
 
-#: a drill that started and never journaled (it crashed) keeps the page in maintenance
-#: at most this long
+#: a drill that started and never ended (its process was killed) keeps the page in
+#: maintenance at most this long
 OPEN_DRILL_S = 3600.0
 
 
 def maintenance_windows(
     state: StateStore, now: float | None = None
 ) -> list[tuple[float, float, str]]:
-    """Drill windows: each journal's start to end, and a drill still running (its
-    ``drill.started`` event without a journal of the scenario since) up to ``now``."""
+    """Drill windows: each journal's start to end, and each ``drill.started`` to its
+    ``drill.ended`` (a drill still running: up to ``now``, for at most an hour)."""
     now = time.time() if now is None else now
-    drills = state.drills()
     out = [
         (
             float(d.journal["started_at"]),
             float(d.journal.get("ended_at", d.at)),
             f"drill {d.scenario} ({d.id})",
         )
-        for d in drills
+        for d in state.drills()
     ]
-    for e in state.events(kind="drill.started", since=now - OPEN_DRILL_S):
+    marks = state.events(kind="drill.", since=now - OPEN_DRILL_S)
+    for k, e in enumerate(marks):
+        if e.kind != "drill.started" or e.at > now:
+            continue
         scenario = str(e.data.get("scenario", e.component))
-        done = any(
-            d.scenario == scenario and float(d.journal["started_at"]) >= e.at - 1.0 for d in drills
+        ended = next(
+            (x.at for x in marks[k + 1 :] if x.kind == "drill.ended" and x.component == scenario),
+            None,
         )
-        if not done and e.at <= now:
+        if ended is None:  # still running
             out.append((e.at, now + 1e-3, f"drill {scenario} (running)"))
+        else:  # the journal's window covers it, or the drill never started its steps
+            out.append((e.at, ended, f"drill {scenario}"))
     return out
 
 

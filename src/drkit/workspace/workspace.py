@@ -119,7 +119,6 @@ class Workspace:
             password=self.password,
             scratch=self.state_dir / "scratch",
             kdf=kdf_params(),
-            state=self.state(),
         )
 
     # --- drills ------------------------------------------------------------------------
@@ -136,17 +135,27 @@ class Workspace:
         An interrupted drill (Ctrl-C) is journaled and recorded too before the
         :class:`~drkit.drills.engine.DrillInterrupted` propagates.
         """
+        get_scenario(scenario)  # an unknown name is refused before anything is recorded
         # the status page shows the drill's window as maintenance while it runs
-        self.state().record_event(
+        state = self.state()
+        state.record_event(
             "drill.started", scenario, f"drill {scenario} started", {"scenario": scenario}
         )
         try:
             journal = run_scenario(
-                self.stack(), scenario, options, plan_label=str(self.plan_path), on_step=on_step
+                dataclasses.replace(self.stack(), state=state),  # drills open incidents
+                scenario,
+                options,
+                plan_label=str(self.plan_path),
+                on_step=on_step,
             )
         except DrillInterrupted as exc:
             self._keep(exc.journal)
             raise
+        finally:
+            state.record_event(
+                "drill.ended", scenario, f"drill {scenario} ended", {"scenario": scenario}
+            )
         return journal, self._keep(journal)
 
     def _keep(self, journal: Journal) -> Path:
