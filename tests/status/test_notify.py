@@ -336,3 +336,22 @@ async def test_self_service_subscription_is_confirmed_by_the_subscriber(tmp_path
             assert subscriptions.active(store) == []
             book.update("inc-1", "identified", "Found it")
             assert notify.deliver(plan, store, snapshot(plan, store)) == []
+
+
+async def test_the_war_room_assigns_roles(tmp_path: Path) -> None:
+    plan = plan_with_contacts(tmp_path, free_port(), "http://127.0.0.1:9/hook")
+    store = StateStore(tmp_path / "state.db")
+    inc = Incidents(store, ["Assistant API"]).open("Outage", components=["Assistant API"])
+    app = create_app(plan, store, keys=KeyCheck(KEY), draft_every=None)
+    async with client(app) as c:
+        room = await c.get(f"/internal/incidents/{inc.id}", headers=basic(KEY))
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', room.text)
+        assert csrf is not None
+        url = f"/internal/incidents/{inc.id}/roles"
+        form = {"csrf": csrf.group(1), "role": "communications", "person": "Dana <b>"}
+        assert (await c.post(url, headers=basic(KEY), data=form)).status_code == 303
+        bad = await c.post(url, headers=basic(KEY), data={**form, "role": "chef"})
+        assert bad.status_code == 400
+        room = await c.get(f"/internal/incidents/{inc.id}", headers=basic(KEY))
+        assert "communications: Dana &lt;b&gt;" in room.text
+    assert Incidents(store, []).get(inc.id).roles == {"communications": "Dana <b>"}

@@ -58,6 +58,7 @@ EXAMPLES: dict[str, str] = {
     "incident update": "drkit incident update inc-1 --status identified -m 'Provider 503s'",
     "incident approve": "drkit incident approve inc-1",
     "incident resolve": "drkit incident resolve inc-1 -m 'Primary is back'",
+    "incident role": "drkit incident role inc-1 communications 'Dana Lee'",
     "incident discard": "drkit incident discard inc-2 --reason 'false alarm: a load test'",
     "incident list": "drkit incident list --json",
     "incident show": "drkit incident show inc-1",

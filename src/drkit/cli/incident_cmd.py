@@ -143,6 +143,20 @@ def resolve_cmd(
     _show(book.get(incident), as_json)
 
 
+@incident_app.command("role")
+def role_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id.")],
+    role: Annotated[str, typer.Argument(help="commander|communications|scribe.")],
+    person: Annotated[str, typer.Argument(help="Who holds it.")],
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Assign an incident role (incident commander, communications lead, scribe)."""
+    book = _book(plan)
+    book.set_role(incident, role, person)
+    _show(book.get(incident), as_json)
+
+
 @incident_app.command("discard")
 def discard_cmd(
     incident: Annotated[str, typer.Argument(help="Incident id.")],

@@ -255,6 +255,15 @@ def create_app(
 
         return await write(request, act)
 
+    async def set_role(request: Request) -> Response:
+        inc_id = request.path_params["id"]
+
+        def act(f: dict[str, str], c: Caller) -> str:
+            book.set_role(inc_id, f.get("role", ""), f.get("person", ""))
+            return f"/internal/incidents/{inc_id}"
+
+        return await write(request, act)
+
     async def discard(request: Request) -> Response:
         inc_id = request.path_params["id"]
 
@@ -392,6 +401,7 @@ def create_app(
         Route("/internal/incidents/{id}/updates", post_update, methods=["POST"]),
         Route("/internal/incidents/{id}/approve", approve, methods=["POST"]),
         Route("/internal/incidents/{id}/discard", discard, methods=["POST"]),
+        Route("/internal/incidents/{id}/roles", set_role, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
