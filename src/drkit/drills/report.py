@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -281,15 +281,47 @@ def _steps(j: Journal) -> str:
     )
 
 
+def _cost_card(tiers: Sequence[Mapping[str, Any]], currency: str) -> str:
+    table = _cost_table(tiers, currency)
+    return f'<section class="card" data-cost>{table}</section>' if table else ""
+
+
+def _cost_table(tiers: Sequence[Mapping[str, Any]], currency: str) -> str:
+    """Cost per tier beside its RTO/RPO targets (rows of ``drkit cost --json``'s tiers)."""
+    if not tiers:
+        return ""
+
+    def money(x: Any) -> str:
+        return "unknown" if x is None else f"{x:,.2f} {_e(currency)}"
+
+    rows = "".join(
+        f"<tr><td>{_e(t['tier'])}</td><td>{fmt_seconds(t['rto_s'])}</td>"
+        f"<td>{fmt_seconds(t['rpo_s'])}</td><td>{money(t['monthly'])}</td>"
+        f"<td>{money(t['outage_loss_year'])}</td>"
+        f"<td>{money(t['outage_loss_bought_down_year'])}</td></tr>"
+        for t in tiers
+    )
+    return (
+        "<h2>Cost per tier</h2>\n<p>From <code>drkit cost</code>: measured sizes and runs "
+        "where drkit has them, else the plan's estimates.</p>\n<table>\n<tr><th>tier</th>"
+        "<th>RTO target</th><th>RPO target</th><th>DR per month</th>"
+        "<th>expected outage loss a year</th><th>loss bought down a year</th></tr>\n"
+        f"{rows}\n</table>\n"
+    )
+
+
 def render_html(
     plan_name: str,
     journals: Sequence[Journal],
     *,
     started_at: float,
     history: Sequence[Journal] = (),
+    cost_tiers: Sequence[Mapping[str, Any]] = (),
+    currency: str = "USD",
 ) -> str:
     """The report of one game day; ``history`` holds earlier runs (any order) for the
-    trends: the newest :data:`TREND_RUNS` of each scenario, this game day's included."""
+    trends: the newest :data:`TREND_RUNS` of each scenario, this game day's included;
+    ``cost_tiers`` are rows of ``drkit cost --json``'s tiers (the cost card)."""
     cards = []
     for r, j in zip(scorecard(journals), journals, strict=True):
         metrics = "".join(
@@ -364,6 +396,7 @@ the plan's target</p>
 <div class="banner {banner}" data-verdict="{banner}">{passed} of {len(journals)} drills
 passed</div>
 {"".join(cards)}
+{_cost_card(cost_tiers, currency)}
 <section class="card"><h2>Timeline</h2>
 <p class="meta">each drill scaled to its own duration; hover a segment for its step</p>
 {_timeline(journals)}

@@ -40,6 +40,7 @@ from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_col
 from drkit.repository import Repository
 from drkit.state.store import DrillRecord, StateStore, Verification, plan_state_path
 from drkit.workspace.access import kdf_params
+from drkit.workspace.costing import gameday_cost_tiers
 from drkit.workspace.overdue import StateContext, overdue_violations
 from drkit.workspace.repo_checks import repository_checks
 
@@ -468,7 +469,15 @@ def run_gameday(
     def write_report() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(render_html(ws.plan.name, journals, started_at=started, history=history))
+        page = render_html(
+            ws.plan.name,
+            journals,
+            started_at=started,
+            history=history,
+            cost_tiers=gameday_cost_tiers(ws),
+            currency=ws.plan.cost.currency,
+        )
+        tmp.write_text(page)
         os.replace(tmp, out)
 
     for name in names:
