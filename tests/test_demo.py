@@ -29,13 +29,20 @@ def test_demo_end_to_end(
         "build stack",
         "init repositories",
         "backup",
+        "register models",
         "copy to replica",
         "verify",
         "writes after the backup",
         "game day",
     ]
     cards = {r["scenario"]: r for r in out["scorecard"]}
-    assert set(cards) == {"provider-outage", "region-outage", "data-corruption", "security-breach"}
+    assert set(cards) == {
+        "provider-outage",
+        "region-outage",
+        "data-corruption",
+        "model-regression",
+        "security-breach",
+    }
     breach = cards["security-breach"]["metrics"]
     assert breach["records_affected"] >= 1
     assert breach["identify_s"] <= breach["contain_s"] <= breach["restore_s"]
@@ -49,6 +56,9 @@ def test_demo_end_to_end(
     backup = next(s for s in out["steps"] if s["step"] == "backup")
     assert "kb/docs@" in backup["snapshots"]
     assert cards["provider-outage"]["metrics"]["client_visible_errors"] == 0
+    # the model-regression drill: detected by the gate, rolled back, quality measured
+    regression = cards["model-regression"]
+    assert regression["metrics"]["time_to_quality_recovery_s"] > 0
     report = Path(out["report"])
     assert report == work / "gameday-report.html"
     assert "<svg" in report.read_text()

@@ -18,12 +18,12 @@ incident_app = typer.Typer(
 
 def _book(plan: Any) -> Any:
     from drkit.plan.loader import load_plan
-    from drkit.state.store import StateStore, plan_state_path
+    from drkit.state.store import StateStore, plan_state_location
     from drkit.status.incidents import Incidents
 
     loaded = load_plan(plan)
     return Incidents(
-        StateStore(plan_state_path(loaded)), [c.name for c in loaded.status_page.components]
+        StateStore(plan_state_location(loaded)), [c.name for c in loaded.status_page.components]
     )
 
 
@@ -246,12 +246,12 @@ def postmortem_cmd(
 
     require("status", "drkit postmortem")
     from drkit.plan.loader import load_plan
-    from drkit.state.store import StateStore, plan_state_path
+    from drkit.state.store import StateStore, plan_state_location
     from drkit.status.postmortem import draft
 
     loaded = load_plan(plan)
     book = _book(plan)
-    text = draft(loaded, StateStore(plan_state_path(loaded)), book.get(incident), format=format)
+    text = draft(loaded, StateStore(plan_state_location(loaded)), book.get(incident), format=format)
     if output:
         Path(output).write_text(text)
 
@@ -276,7 +276,7 @@ def publish_cmd(
 
     from drkit.errors import InputError
     from drkit.plan.loader import load_plan
-    from drkit.state.store import StateStore, plan_state_path
+    from drkit.state.store import StateStore, plan_state_location
     from drkit.status.postmortem import publish
 
     loaded = load_plan(plan)
@@ -285,7 +285,7 @@ def publish_cmd(
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{file}: cannot read it ({exc})", hint="give the Markdown file") from exc
-    publish(StateStore(plan_state_path(loaded)), _book(plan).get(incident), text, by="cli")
+    publish(StateStore(plan_state_location(loaded)), _book(plan).get(incident), text, by="cli")
 
     def render(out: Console) -> None:
         out.print(f"postmortem of {incident} published: /incidents/{incident}/postmortem")
@@ -296,10 +296,10 @@ def publish_cmd(
 
 def _actions(plan: Any) -> Any:
     from drkit.plan.loader import load_plan
-    from drkit.state.store import StateStore, plan_state_path
+    from drkit.state.store import StateStore, plan_state_location
     from drkit.status.actions import Actions
 
-    return Actions(StateStore(plan_state_path(load_plan(plan))))
+    return Actions(StateStore(plan_state_location(load_plan(plan))))
 
 
 def _action_doc(a: Any) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from drkit.errors import DrkitError
 from drkit.plan.models import Plan
 from drkit.plan.models import Repository as RepoModel
 from drkit.repository import KdfParams, Repository
-from drkit.state.store import StateStore
 
 #: Wraps an object store (e.g. ``Faulty(store, unreachable=True)`` for a lost region).
 StoreWrapper = Callable[[ObjectStore], ObjectStore]
@@ -34,10 +33,11 @@ class Stack:
     scratch: Path
     #: extra store wrappers per repository name, applied when a drill opens it
     wrappers: dict[str, StoreWrapper] = field(default_factory=dict)
+    #: drkit's state database (the model registry, eval history, incidents), when the
+    #: stack has one
+    state_path: Path | None = None
     #: key stretching of keys a drill adds (security-breach); the workspace's choice
     kdf: KdfParams = field(default_factory=KdfParams)
-    #: drkit's state, for drills that open incidents (``None``: they journal only)
-    state: StateStore | None = None
 
     def open(self, name: str, wrap: StoreWrapper | None = None) -> Repository:
         """Open the plan's repository ``name`` (``KeyError`` when the plan has none)."""

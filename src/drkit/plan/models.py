@@ -204,7 +204,9 @@ class Target(PlanModel):
         description="who operates the endpoint (matches providers[].name); defaults to the dialect",
     )
     region: Region
-    model: str = Field(min_length=1, description="the upstream model name")
+    model: str = Field(
+        min_length=1, description="the upstream model name, or @MODEL:ALIAS (a registry alias)"
+    )
     base_url: HttpUrlStr
     api_key_env: EnvName | None = Field(None, description="environment variable with the key")
     api_key: Secret | None = Field(None, description="the key itself (use ${ENV})")
@@ -591,6 +593,27 @@ class CostInputs(PlanModel):
     )
 
 
+class StateSettings(PlanModel):
+    """Where drkit's own state lives when it is not the embedded SQLite file."""
+
+    url: Secret | None = Field(
+        None,
+        description="a postgresql:// URL (use ${ENV}): several agents share the state and "
+        "hold a leader lease in it",
+    )
+    lease_ttl: PositiveDur = Field(
+        15.0, description="the agents' leader lease: a dead leader is replaced after this long"
+    )
+
+    @model_validator(mode="after")
+    def _postgres_only(self) -> StateSettings:
+        if self.url is not None and not self.url.reveal().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("state.url must be a postgresql:// URL (SQLite is the default)")
+        return self
+
+
 # --- the plan --------------------------------------------------------------------------
 
 
@@ -601,6 +624,7 @@ class Plan(PlanModel):
     name: Name
     description: str | None = None
     state_dir: str = Field(".drkit", description="drkit's own state; relative to the plan")
+    state: StateSettings | None = Field(None, description="drkit's state in PostgreSQL")
     tiers: dict[Name, Tier] = Field(min_length=1)
     repositories: Repositories
     serving: Serving = Field(default_factory=Serving)

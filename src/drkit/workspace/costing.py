@@ -15,6 +15,7 @@ from drkit.cost.history import state_figures
 from drkit.cost.measure import RepoUsage, repository_usage
 from drkit.cost.model import Measurements
 from drkit.errors import DrkitError
+from drkit.state.store import has_state, plan_state_location
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,7 +60,7 @@ def record_copy_at(plan_path: Path, to: str, res: CopyResult) -> None:
     """:func:`record_copy` in the state of the plan at ``plan_path`` (``to``: the replica's
     name or URL, matched against the plan's repositories); nothing without a plan."""
     from drkit.errors import InputError
-    from drkit.state.store import StateStore, plan_state_path
+    from drkit.state.store import StateStore, plan_state_location
     from drkit.workspace.access import resolve_repository
 
     try:
@@ -68,7 +69,7 @@ def record_copy_at(plan_path: Path, to: str, res: CopyResult) -> None:
         return
     if loaded is None:
         return  # a copy between two URLs: no plan, no state to record in
-    state = StateStore(plan_state_path(loaded))
+    state = StateStore(plan_state_location(loaded))
     try:
         record_copy(state, loaded, model.name if model is not None else to, res)
     finally:
@@ -104,7 +105,7 @@ def measure(ws: Workspace, *, now: float | None = None) -> Measurements:
         except DrkitError as exc:
             repos[model.name] = str(exc)
     state = None
-    if ws.state_path.exists():
+    if has_state(plan_state_location(ws.plan)):
         activities = {s: a for a, names in ACTIVITY_SCENARIOS.items() for s in names}
         vendor_of = {t.name: t.operator for r in ws.plan.serving.routes for t in r.targets}
         state = state_figures(ws.state(), activities=activities, vendor_of=vendor_of, now=moment)
@@ -119,7 +120,7 @@ def providers(ws: Workspace, *, window: float, now: float | None = None) -> dict
     from drkit.workspace.workspace import ACTIVITY_SCENARIOS
 
     moment = time.time() if now is None else now
-    state = ws.state() if ws.state_path.exists() else None
+    state = ws.state() if has_state(plan_state_location(ws.plan)) else None
     vendor_of = {t.name: t.operator for r in ws.plan.serving.routes for t in r.targets}
     measured = measured_availability(state, vendor_of, moment, window) if state else {}
     return providers_report(

@@ -38,7 +38,14 @@ from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.plan.secrets import repository_password
 from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
 from drkit.repository import Repository
-from drkit.state.store import DrillRecord, StateStore, Verification, plan_state_path
+from drkit.state.store import (
+    DrillRecord,
+    StateStore,
+    Verification,
+    has_state,
+    plan_state_location,
+    plan_state_path,
+)
 from drkit.workspace.access import kdf_params
 from drkit.workspace.costing import gameday_cost_tiers
 from drkit.workspace.overdue import StateContext, overdue_violations
@@ -78,7 +85,7 @@ class Workspace:
 
     def state(self) -> StateStore:
         if self._state is None:
-            self._state = StateStore(self.state_path)
+            self._state = StateStore(plan_state_location(self.plan))
         return self._state
 
     def close(self) -> None:
@@ -119,6 +126,7 @@ class Workspace:
             plan=self.plan,
             password=self.password,
             scratch=self.state_dir / "scratch",
+            state_path=self.state_path,
             kdf=kdf_params(),
         )
 
@@ -144,7 +152,7 @@ class Workspace:
         )
         try:
             journal = run_scenario(
-                dataclasses.replace(self.stack(), state=state),  # drills open incidents
+                self.stack(),
                 scenario,
                 options,
                 plan_label=str(self.plan_path),
@@ -254,7 +262,7 @@ class Workspace:
         return out
 
     def drill_history(self, scenario: str | None = None) -> list[DrillRecord]:
-        if not self.state_path.exists():
+        if not has_state(plan_state_location(self.plan)):
             return []
         return self.state().drills(scenario)
 
@@ -303,7 +311,7 @@ class Workspace:
     def overdue(self, now: datetime | None = None) -> list[Violation]:
         """Drills and restore tests overdue by the plan's cadence, or whose newest attempt
         failed (none without a state)."""
-        if not self.state_path.exists():
+        if not has_state(plan_state_location(self.plan)):
             return []  # drkit never ran here: `plan check` judges the plan alone
         ctx = StateContext(
             now=now or datetime.now(UTC),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drkit.drills.scenarios import (
     data_corruption,
-    designed,
+    model_regression,
     provider_outage,
     region_outage,
     security_breach,
@@ -18,7 +18,7 @@ SCENARIOS: dict[str, Scenario] = {
         provider_outage.SCENARIO,
         region_outage.SCENARIO,
         data_corruption.SCENARIO,
-        designed.MODEL_REGRESSION,
+        model_regression.SCENARIO,
         security_breach.SCENARIO,
     )
 }

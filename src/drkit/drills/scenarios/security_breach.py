@@ -210,10 +210,10 @@ class SecurityBreach:
     def tell(self, ctx: DrillContext) -> None:
         title, body = self.notice()
         ctx.note("customer_notice", body)
-        state = self.stack.state
-        if state is None:
+        if self.stack.state_path is None:
             ctx.note("incident", "no state store: the notice is in this journal only")
             return
+        from drkit.state.store import StateStore
         from drkit.status.incidents import Incidents
 
         plan = self.stack.plan
@@ -223,15 +223,19 @@ class SecurityBreach:
         if not shown:
             ctx.note("incident", "the plan has no status_page components: notice journaled only")
             return
-        inc = Incidents(state, [c.name for c in plan.status_page.components]).open(
-            f"Drill: {title}",
-            components=shown,
-            severity="sev1",
-            body=body,
-            author="drkit drill",
-            draft=True,
-            cause="drill security-breach",
-        )
+        state = StateStore(self.stack.state_path)
+        try:
+            inc = Incidents(state, [c.name for c in plan.status_page.components]).open(
+                f"Drill: {title}",
+                components=shown,
+                severity="sev1",
+                body=body,
+                author="drkit drill",
+                draft=True,
+                cause="drill security-breach",
+            )
+        finally:
+            state.close()
         self.incident = inc.id
         ctx.note("incident", inc.id)
 
@@ -260,12 +264,15 @@ class SecurityBreach:
             except Exception as exc:
                 errors.append(f"{case.label}: {exc}")
         shutil.rmtree(self.work, ignore_errors=True)
-        if self.incident and self.stack.state is not None:
+        if self.incident and self.stack.state_path is not None:
+            from drkit.state.store import StateStore
             from drkit.status.incidents import Incidents
 
-            Incidents(self.stack.state, []).discard(
-                self.incident, "the drill is over", by="drkit drill"
-            )
+            state = StateStore(self.stack.state_path)
+            try:
+                Incidents(state, []).discard(self.incident, "the drill is over", by="drkit drill")
+            finally:
+                state.close()
         self.repos.close()
         self.engines.close()
         if errors:
