@@ -332,3 +332,39 @@ def test_route_runs_through_the_plans_gateway_address(
     assert (run["route"], run["errors"], run["target"]) == ("assistant", 2, None)
     rows = pq.read_table(run["path"]).to_pylist()
     assert {r["error"] for r in rows} == {"transport: ConnectError"}
+
+
+def test_an_interrupted_run_leaves_no_history_entry(
+    sim: ProviderSimulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C in the middle of a run: no Parquet file (not even a temporary one), no
+    eval.run event; the next run is whole."""
+    import drkit.evals.runner as runner
+
+    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+    monkeypatch.setenv("EVAL_TEST_KEY", "sk-eval-test-key")
+    es = _write_set(tmp_path / "caps.jsonl", n=10)
+    hist = tmp_path / "hist"
+    run = ["eval", "run", str(es), "--target", sim.base_url, "--history", str(hist)]
+    run += ["--api-key-env", "EVAL_TEST_KEY", "--concurrency", "1"]
+    real_one = runner._one
+    calls = {"n": 0}
+
+    async def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 5:  # the fifth example: the user presses Ctrl-C
+            raise KeyboardInterrupt
+        return await real_one(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_one", interrupted)
+    code, _, _ = cli(capsys, *run)
+    assert code == 130
+    assert calls["n"] == 5
+    assert not hist.exists() or list(hist.iterdir()) == []
+    assert StateStore(tmp_path / "state.db").events(kind="eval.run") == []
+    monkeypatch.setattr(runner, "_one", real_one)
+    assert cli(capsys, *run)[0] == 0
+    assert len(list(hist.glob("*.parquet"))) == 1
