@@ -4,7 +4,9 @@
 # replica repository, two simulated providers in two regions), then runs
 # backup -> copy -> verify -> game day, prints the scorecard and leaves the HTML report;
 # then `drkit agent run --once` keeps the plan's cadence once (what is due: backups, copy,
-# restore tests, retention) and `drkit rpo` prints the measured RPO per component and region.
+# restore tests, retention) and `drkit rpo` prints the measured RPO per component and region;
+# `drkit cost` prices the DR setup per tier from the measured sizes and runs, and what moving
+# the vector store to the standard tier would save and risk.
 # DEMO_DIR chooses the directory (default: demo-out, replaced if it exists); DEMO_SEED the seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +31,13 @@ echo
 echo "== drkit rpo --plan $dir/drkit.yaml"
 "$DRKIT" rpo --plan "$dir/drkit.yaml"
 echo
+echo "== drkit cost --plan $dir/drkit.yaml --html $dir/cost-report.html"
+"$DRKIT" cost --plan "$dir/drkit.yaml" --html "$dir/cost-report.html"
+echo
+echo "== drkit cost --plan $dir/drkit.yaml --what-if kb=standard"
+"$DRKIT" cost --plan "$dir/drkit.yaml" --what-if kb=standard
+echo
 echo "== scripts/demo-evals.sh: quality as a recovery objective (eval runs, the gate, the canary)"
 DRKIT="$DRKIT" PY=.venv/bin/python bash scripts/demo-evals.sh "$dir"
 echo
-echo "The game-day report: $dir/gameday-report.html"
+echo "The game-day report: $dir/gameday-report.html; the cost report: $dir/cost-report.html"

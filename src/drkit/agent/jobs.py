@@ -205,6 +205,9 @@ def _copy(plan_path: Path, replica: str, components: list[str]) -> Callable[[], 
         ):
             ids = [s.id for s in src.snapshots() if s.component in components]
             res = copy(src, dst, snapshot_ids=ids)
+        from drkit.workspace.costing import record_copy_at
+
+        record_copy_at(plan_path, replica, res)
         return (
             f"{len(res.snapshots_copied)} snapshot(s) copied to {replica}, "
             f"{res.snapshots_present} already there"

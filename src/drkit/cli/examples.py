@@ -47,7 +47,7 @@ EXAMPLES: dict[str, str] = {
     "drill history": "drkit drill history --scenario region-outage --limit 5",
     "gameday": "drkit gameday --report gameday.html",
     "demo": "drkit demo --dir demo-out",
-    "cost": "drkit cost --json",
+    "cost": "drkit cost --what-if kb=standard --what-if critical.multi_region=false",
     "providers": "drkit providers --window 7d",
     "eval run": "drkit eval run capitals.jsonl --route chat --pass-threshold 0.9",
     "eval show": "drkit eval show 20261202T031500-a1b2c3",

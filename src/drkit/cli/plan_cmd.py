@@ -159,18 +159,21 @@ def check_url_schemes(plan: Plan) -> None:
 
 def _overdue(loaded: Plan, path: Path) -> list[Violation]:
     """Drills and restore tests overdue by the cadence, from drkit's state, and DR304
-    (training dataset versions exist) against the repository (drkit.workspace)."""
+    (training dataset versions exist) against the repository (drkit.workspace); the cost
+    rules DR711/DR712 (drkit.cost.checks) priced from what was measured, else the plan."""
+    from drkit.cost.checks import cost_violations
     from drkit.state.store import plan_state_path
 
     asks_repositories = any(m.trained_on for m in loaded.models) or bool(
         loaded.repositories.replicas
     )
     if not asks_repositories and not plan_state_path(loaded).exists():
-        return []  # drkit never ran here: judge the plan alone, without loading the workspace
+        return cost_violations(loaded)  # drkit never ran here: the plan alone
     from drkit.workspace import Workspace
+    from drkit.workspace.costing import measure
 
     with Workspace(loaded, path) as ws:
-        return ws.overdue() + ws.repository_checks()
+        return ws.overdue() + ws.repository_checks() + cost_violations(loaded, measure(ws))
 
 
 def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:

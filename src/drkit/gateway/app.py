@@ -57,6 +57,7 @@ from drkit.gateway.health import HealthBoard, TargetHealth
 from drkit.gateway.metrics import GatewayMetrics
 from drkit.gateway.probe import make_prober
 from drkit.gateway.redact import Redactor
+from drkit.gateway.status_feeds import StatusFeeds
 from drkit.gateway.translation import DefaultTranslator, Translator
 
 log = logging.getLogger("drkit.gateway")
@@ -265,6 +266,7 @@ class Gateway:
             redactor=self.redactor,
         )
         self._shared: Any = None
+        self.feeds = StatusFeeds(config.status_feeds, self.board.demoted, events)
         self.canary = canary
         if canary is not None:
             canary.attach(self)
@@ -274,6 +276,7 @@ class Gateway:
 
     async def start(self) -> None:
         self.board.start_probing(make_prober(self.provider, self.keys, self.config))
+        self.feeds.start()
         if self.config.redis_url:
             from drkit.gateway.redis_health import RedisHealth
 
@@ -286,6 +289,7 @@ class Gateway:
         if self.canary is not None:
             await self.canary.stop()
         await self.board.stop_probing()
+        await self.feeds.stop()
         if self._shared is not None:
             await self._shared.stop()
         await self.provider.aclose()
@@ -487,6 +491,7 @@ class Gateway:
                 "targets": self.board.snapshot(),
                 "retry_budget": self.budget.snapshot(),
                 "shared_state": "redis" if self.config.redis_url else "local",
+                "status_feeds": self.feeds.snapshot(),
                 "quality": self.canary.snapshot() if self.canary is not None else [],
             }
         )

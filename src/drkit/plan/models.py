@@ -467,6 +467,11 @@ class Testing(PlanModel):
     failover_drill_every: PositiveDur | None = None
     regional_failover_every: PositiveDur | None = None
     gameday_every: PositiveDur | None = None
+    budget: NonNegFloat | None = Field(
+        None,
+        description="what testing may cost a year, in cost.currency (drills, restore tests "
+        "and their responders, as drkit cost prices them; DR712 warns above it)",
+    )
 
 
 class ProviderSLA(PlanModel):
@@ -481,6 +486,23 @@ class ProviderSLA(PlanModel):
         None,
         description="how often it fails over a year (drkit cost counts a failover's time per "
         "outage in a route's composite availability; default 12)",
+    )
+    status_url: HttpUrlStr | None = Field(
+        None,
+        description="the provider's status feed: Statuspage JSON (/api/v2/summary.json or "
+        "status.json) or an Atom/RSS incident feed; the gateway polls it and demotes the "
+        "provider's targets while it announces an outage",
+    )
+    status_poll_every: PositiveDur = Field(60.0, description="how often the gateway polls it")
+    status_components: list[str] = Field(
+        default_factory=list,
+        description="Statuspage component names to watch (summary.json); empty: the whole "
+        "page's indicator",
+    )
+    status_demote_at: Literal["minor", "major", "critical"] = Field(
+        "major",
+        description="the Statuspage indicator at which the targets are demoted (major: a "
+        "partial outage or worse; critical: a major outage only)",
     )
 
 

@@ -40,6 +40,7 @@ from drkit.errors import CheckFailed, UsageError
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.repository import KdfParams, Repository
 from drkit.repository.replica import CopyResult, copy
+from drkit.workspace.costing import record_copy
 from drkit.workspace.demo_sizes import SIZES
 from drkit.workspace.protect import BackupItem, backup_jobs, run_backup
 from drkit.workspace.workspace import GameDay, RestoreCheck, Workspace, run_gameday
@@ -217,12 +218,21 @@ def _plan(root: Path) -> dict[str, Any]:
             "failover_drill_every": "90d",
             "regional_failover_every": "365d",
             "gameday_every": "180d",
+            "budget": 20000,
         },
         "providers": [
             {"name": "sim-openai", "sla": 99.9, "regions": ["eu-west"]},
             {"name": "sim-anthropic", "sla": 99.9, "regions": ["us-east"]},
         ],
         "status_page": {"components": [{"name": "Assistant API", "covers": ["assistant"]}]},
+        # what `drkit cost` multiplies the measured sizes and runs by (example prices)
+        "cost": {
+            "outage_cost_per_hour": {"critical": 2000, "standard": 50},
+            "standby_per_month": {"critical": 120},
+            "drill_cost_per_hour": 30,
+            "responders_per_drill": 2,
+            "responder_cost_per_hour": 90,
+        },
     }
 
 
@@ -277,6 +287,7 @@ def copy_to_replicas(ws: Workspace) -> list[CopyResult]:
             stack.open_repository(replica.name) as dst,
         ):
             out.append(copy(src, dst))
+        record_copy(ws.state(), ws.plan, replica.name, out[-1])
     return out
 
 

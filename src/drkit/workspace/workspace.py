@@ -39,6 +39,7 @@ from drkit.plan.secrets import repository_password
 from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
 from drkit.repository import Repository
 from drkit.state.store import DrillRecord, StateStore, Verification, plan_state_path
+from drkit.workspace.costing import gameday_cost_tiers
 from drkit.workspace.overdue import StateContext, overdue_violations
 from drkit.workspace.repo_checks import repository_checks
 
@@ -446,7 +447,14 @@ def run_gameday(
     def write_report() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(render_html(ws.plan.name, journals, started_at=started))
+        page = render_html(
+            ws.plan.name,
+            journals,
+            started_at=started,
+            cost_tiers=gameday_cost_tiers(ws),
+            currency=ws.plan.cost.currency,
+        )
+        tmp.write_text(page)
         os.replace(tmp, out)
 
     for name in names:
