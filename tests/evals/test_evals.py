@@ -297,6 +297,8 @@ def test_history_lives_in_the_plans_eval_results_and_is_backed_up(
     assert [r["run_id"] for r in listed] == [s["run_id"]]
     shown = json.loads(cli(capsys, "eval", "show", s["run_id"][:10], "--json")[1])
     assert len(shown["examples"]) == 4
+    assert f"{s['run_id']}  caps" in cli(capsys, "eval", "history")[1]
+    assert "mean 1.000 passed" in cli(capsys, "eval", "show", s["run_id"])[1]
 
     assert cli(capsys, "repo", "init")[0] == 0
     code, _, err = cli(capsys, "backup", "eval-history")
