@@ -2,7 +2,8 @@
 # The README's `make demo`: `drkit demo` builds an example AI stack from embedded parts in
 # a fresh work directory (an embedded LanceDB collection, a dataset, an eval set, a primary and a
 # replica repository, two simulated providers in two regions), then runs
-# backup -> copy -> verify -> game day, prints the scorecard and leaves the HTML report;
+# backup -> register two model versions -> copy -> verify -> game day (the model-regression
+# drill included), prints the scorecard and leaves the HTML report;
 # then `drkit agent run --once` keeps the plan's cadence once (what is due: backups, copy,
 # restore tests, retention) and `drkit rpo` prints the measured RPO per component and region;
 # `drkit cost` prices the DR setup per tier from the measured sizes and runs, and what moving
@@ -23,6 +24,14 @@ echo "== drkit plan check --plan $dir/drkit.yaml"
 echo
 echo "== drkit drill history --plan $dir/drkit.yaml"
 "$DRKIT" drill history --plan "$dir/drkit.yaml"
+echo
+echo "== drkit model alias history assistant --plan $dir/drkit.yaml"
+"$DRKIT" model alias history assistant --plan "$dir/drkit.yaml"
+echo
+echo "== drkit lineage show assistant@2 / impact train@v1 / check --repo replica"
+"$DRKIT" lineage show assistant@2 --plan "$dir/drkit.yaml"
+"$DRKIT" lineage impact train@v1 --plan "$dir/drkit.yaml"
+"$DRKIT" lineage check --repo replica --plan "$dir/drkit.yaml"
 echo
 echo "== drkit agent run --once --plan $dir/drkit.yaml"
 "$DRKIT" agent run --once --plan "$dir/drkit.yaml"

@@ -29,13 +29,14 @@ def test_demo_end_to_end(
         "build stack",
         "init repositories",
         "backup",
+        "register models",
         "copy to replica",
         "verify",
         "writes after the backup",
         "game day",
     ]
     cards = {r["scenario"]: r for r in out["scorecard"]}
-    assert set(cards) == {"provider-outage", "region-outage", "data-corruption"}
+    assert set(cards) == {"provider-outage", "region-outage", "data-corruption", "model-regression"}
     assert all(c["verdict"] == "pass" for c in cards.values())
     corruption = cards["data-corruption"]["metrics"]
     assert corruption["file_writes_lost"] == 3  # the dataset files written after the backup
@@ -46,6 +47,9 @@ def test_demo_end_to_end(
     backup = next(s for s in out["steps"] if s["step"] == "backup")
     assert "kb/docs@" in backup["snapshots"]
     assert cards["provider-outage"]["metrics"]["client_visible_errors"] == 0
+    # the model-regression drill: detected by the gate, rolled back, quality measured
+    regression = cards["model-regression"]
+    assert regression["metrics"]["time_to_quality_recovery_s"] > 0
     report = Path(out["report"])
     assert report == work / "gameday-report.html"
     assert "<svg" in report.read_text()

@@ -173,7 +173,14 @@ def _overdue(loaded: Plan, path: Path) -> list[Violation]:
     from drkit.workspace.costing import measure
 
     with Workspace(loaded, path) as ws:
-        return ws.overdue() + ws.repository_checks() + cost_violations(loaded, measure(ws))
+        from drkit.workspace.lineage import lineage_violations
+
+        return (
+            ws.overdue()
+            + ws.repository_checks()
+            + cost_violations(loaded, measure(ws))
+            + lineage_violations(ws)
+        )
 
 
 def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:

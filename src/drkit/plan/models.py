@@ -204,7 +204,9 @@ class Target(PlanModel):
         description="who operates the endpoint (matches providers[].name); defaults to the dialect",
     )
     region: Region
-    model: str = Field(min_length=1, description="the upstream model name")
+    model: str = Field(
+        min_length=1, description="the upstream model name, or @MODEL:ALIAS (a registry alias)"
+    )
     base_url: HttpUrlStr
     api_key_env: EnvName | None = Field(None, description="environment variable with the key")
     api_key: Secret | None = Field(None, description="the key itself (use ${ENV})")

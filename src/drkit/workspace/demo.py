@@ -10,12 +10,14 @@ Built in a work directory (deterministic under ``seed``):
 - ``repos/primary`` (region eu-west) and ``repos/replica`` (region us-east), each with a
   generated password in ``secrets/`` (mode 0600, never printed);
 - ``drkit.yaml``: the plan; its route has a target per region, played by provider
-  simulators during the drills.
+  simulators during the drills; a second route, ``assistant-model``, serves the model
+  registry's alias ``@assistant:champion``.
 
-Then: backup (files and the collection) -> copy to the replica -> verify (restore
-tests) -> a few writes after the backup (what a restore would lose) -> game day (every
-scenario the plan supports), the scorecard, and the HTML report left in the work
-directory.
+Then: backup (files and the collection) -> register two versions of the model
+``assistant`` trained on the dataset's snapshot, ``champion`` set to 1 then 2 -> copy to
+the replica -> verify (restore tests) -> a few writes after the backup (what a restore
+would lose) -> game day (every scenario the plan supports), the scorecard, and the HTML
+report left in the work directory.
 """
 
 from __future__ import annotations
@@ -178,7 +180,23 @@ def _plan(root: Path) -> dict[str, Any]:
                             "base_url": "http://127.0.0.1:18201",
                         },
                     ],
-                }
+                },
+                {
+                    # follows the registry: the model-regression drill breaks and restores it
+                    "name": "assistant-model",
+                    "tier": "standard",
+                    "deadlines": deadlines,
+                    "targets": [
+                        {
+                            "name": "sim-model",
+                            "provider": "openai",
+                            "vendor": "sim-openai",
+                            "region": "eu-west",
+                            "model": "@assistant:champion",
+                            "base_url": "http://127.0.0.1:18101/v1",
+                        }
+                    ],
+                },
             ],
         },
         "vector_stores": [
@@ -278,6 +296,31 @@ def backup_all(ws: Workspace) -> list[BackupItem]:
         return run_backup(repo, jobs)
 
 
+def register_models(ws: Workspace) -> list[str]:
+    """Two versions of ``assistant`` trained on the dataset's snapshot; ``champion`` names
+    version 1, then 2 (what ``@assistant:champion`` serves)."""
+    from drkit.lineage.registry import Registry
+    from drkit.workspace.models import register
+
+    registry = Registry(ws.state())
+    stack = ws.stack()
+    out = []
+    for version, upstream in (("1", "sim-small"), ("2", "sim-large")):
+        reg = register(
+            registry,
+            ws.plan,
+            "assistant",
+            version,
+            repo=lambda: stack.open_repository(ws.plan.repositories.primary.name),
+            upstream={"openai": upstream},
+            trained_on=["train@v1"],
+            description=f"demo release {version}",
+        )
+        registry.set_alias("assistant", "champion", version, reason=f"demo: release {version}")
+        out.append(reg.version.ref)
+    return out
+
+
 def copy_to_replicas(ws: Workspace) -> list[CopyResult]:
     stack = ws.stack()
     out = []
@@ -368,6 +411,10 @@ def run_demo(
                 for i in items
             ),
         )
+
+        t = time.monotonic()
+        models = register_models(ws)
+        step("register models", t, versions=" ".join(models), champion="assistant@2")
 
         t = time.monotonic()
         copied = copy_to_replicas(ws)

@@ -114,7 +114,12 @@ class Workspace:
         )
 
     def stack(self) -> Stack:
-        return Stack(plan=self.plan, password=self.password, scratch=self.state_dir / "scratch")
+        return Stack(
+            plan=self.plan,
+            password=self.password,
+            scratch=self.state_dir / "scratch",
+            state_path=self.state_path,
+        )
 
     # --- drills ------------------------------------------------------------------------
 
