@@ -114,7 +114,6 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.slow
 def test_import_from_a_real_mlflow_server(
     mlflow_server: str, state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
