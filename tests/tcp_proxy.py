@@ -33,6 +33,10 @@ class TcpProxy:
             listener, self._listener = self._listener, None
             conns, self._conns = self._conns, []
         if listener is not None:
+            # close() alone does not wake an accept() blocked in another thread (Linux): a
+            # connection made after the cut would still be let through; shutdown() does
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for c in conns:
             with contextlib.suppress(OSError):
@@ -45,6 +49,11 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut
+            with self._lock:
+                current = self._listener is listener
+            if not current:  # accepted as the cut happened: refused like the rest
+                client.close()
+                return
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
