@@ -243,5 +243,5 @@ def test_gameday_live_reports_the_figures_of_the_real_traffic(
     assert row["metrics"]["live"] == 1
     assert row["metrics"]["requests"] > 0
     html = report.read_text()
-    assert "share=" in html
-    assert "client_visible_errors=0" in html
+    assert "share: <b>" in html
+    assert "client visible errors: <b>0</b>" in html
