@@ -109,11 +109,12 @@ def test_layer_violation_is_caught(tmp_path: Path, offenders: dict[str, str]) ->
 #: the gateway extra's packages (pyproject's [project.optional-dependencies] gateway)
 GATEWAY_EXTRA = ("aiohttp", "starlette", "uvicorn", "orjson", "redis", "prometheus_client")
 #: modules that are the gateway extra's by nature: the gateway itself, the upstream
-#: client, the simulator's server side and the rehearsal that runs them in-process
+#: client, the simulator's server side and the rehearsal that runs them in-process (the
+#: Provider interface and its wrappers, the client's classification and headers are not)
 NEEDS_GATEWAY_EXTRA = (
     "drkit.gateway",
     "drkit.connectors.llm.client",
-    "drkit.connectors.llm.provider",  # the Provider interface beside its aiohttp client
+    "drkit.connectors.llm.upstream_stream",  # the client's open answer (aiohttp)
     "drkit.connectors.llm.simulator",
     "drkit.connectors.llm.simulator_app",
     "drkit.connectors.llm.wire",
