@@ -218,6 +218,7 @@ LONG_FUNCTIONS = {
     "workspace/models.py::recorded_eval_gate": "the model gate, being reworked (evals)",
     "workspace/models.py::recorded_eval_gate.gate": "the model gate, being reworked (evals)",
     "cli/eval_cmd.py::run_cmd": "a CLI command's options and output (evals, in progress)",
+    "evals/runner.py::_one": "one eval example's attempt and scoring (evals, in progress)",
     "cli/agent_cmd.py::run_cmd": "a CLI command's options and output (agent, in progress)",
     "cost/model.py::_testing": "the testing cost model, being reworked (cost)",
     "drills/engine.py::run_drill": "the drill engine's phases, being reworked (live drills)",
