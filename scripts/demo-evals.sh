@@ -73,10 +73,30 @@ for _ in $(seq 1 150); do
 done
 curl -fs "http://127.0.0.1:$G/readyz" >/dev/null || { cat "$dir/gateway.log"; exit 1; }
 quality() { curl -fs "http://127.0.0.1:$G/admin/targets" | field "['quality'][0]['state']"; }
+# client traffic (the canary's share is a share of it): 10 requests with curl
+burst() {
+  local sent=()
+  for i in $(seq 1 10); do
+    curl -fs "http://127.0.0.1:$G/v1/chat/completions" -H 'content-type: application/json' \
+      -d "{\"model\": \"assistant\", \"messages\": [{\"role\": \"user\", \"content\": \"hi $i\"}]}" \
+      >/dev/null &
+    sent+=($!)
+  done
+  wait "${sent[@]}" || true
+}
+
+summary() {
+  "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print("run %s: mean score %.3f, served by %s, passed %s"
+      % (d["run_id"], d["mean_score"], ", ".join(d["served_by"]), d["passed"]))
+print(d["run_id"], file=sys.stderr)' 2>"$dir/last-run"
+}
 
 echo "== eval run golden.jsonl --route assistant   (the baseline)"
-base=$("$DRKIT" eval run "$dir/golden.jsonl" --route assistant "${plan[@]}" --json | field "['run_id']")
-"$DRKIT" eval show "$base" "${plan[@]}" | sed -n 1,3p
+"$DRKIT" eval run "$dir/golden.jsonl" --route assistant "${plan[@]}" --json | summary
+base=$(cat "$dir/last-run")
 
 echo
 echo "== break sim-eu's quality: wrong answers, still HTTP 200"
@@ -89,25 +109,22 @@ echo "== eval compare $base $cand"
 
 echo
 echo "== traffic through the route while the canary checks each target"
-for _ in $(seq 1 20); do
-  "$DRKIT" eval run "$dir/golden.jsonl" --route assistant "${plan[@]}" --json >/dev/null 2>&1 || true
+for _ in $(seq 1 50); do
+  burst
   [ "$(quality)" = degraded_quality ] && break
+  sleep 0.2
 done
 echo "sim-eu canary state: $(quality) (GET /admin/targets)"
 echo "== eval run golden.jsonl --route assistant   (served by the secondary, HTTP 200)"
-"$DRKIT" eval run "$dir/golden.jsonl" --route assistant "${plan[@]}" --json | "$PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-print("run %s: mean score %.3f, served by %s, passed %s"
-      % (d["run_id"], d["mean_score"], ", ".join(d["served_by"]), d["passed"]))'
-
+"$DRKIT" eval run "$dir/golden.jsonl" --route assistant "${plan[@]}" --json | summary
 
 echo
 echo "== fix sim-eu; the canary lets it back"
 curl -fs -X DELETE "http://127.0.0.1:$A_ADMIN/_sim/faults" >/dev/null
-for _ in $(seq 1 20); do
-  "$DRKIT" eval run "$dir/golden.jsonl" --route assistant "${plan[@]}" --json >/dev/null 2>&1 || true
+for _ in $(seq 1 50); do
+  burst
   [ "$(quality)" = ok ] && break
+  sleep 0.2
 done
 echo "sim-eu canary state: $(quality)"
 grep -h "quality_" "$dir/gateway.log" | sed 's/^/  /' || true

@@ -208,3 +208,29 @@ def test_a_canary_needs_a_floor_and_a_valid_eval_set(tmp_path: Path) -> None:
         canary_from_plan(load_plan(plan_file))
     none = _plan(tmp_path, "http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1", canary="")
     assert canary_from_plan(load_plan(none)) is None
+
+
+def test_a_plan_without_canaries_needs_no_evals_extra(tmp_path: Path) -> None:
+    """`drkit gateway serve` composes the canary; with no route asking for one it must not
+    import drkit.evals (scipy is the evals extra's, not the gateway's)."""
+    import subprocess
+    import sys
+
+    plan = _plan(tmp_path, "http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1", canary="")
+    code = f"""
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "scipy":
+            raise ModuleNotFoundError(name, name=name)
+sys.meta_path.insert(0, Block())
+from drkit.plan.loader import load_plan
+from drkit.workspace.canary import canary_from_plan
+assert canary_from_plan(load_plan({str(plan)!r})) is None
+assert "drkit.evals" not in sys.modules
+"""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={"PYTHONPATH": src}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr

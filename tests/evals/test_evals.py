@@ -297,6 +297,8 @@ def test_history_lives_in_the_plans_eval_results_and_is_backed_up(
     assert [r["run_id"] for r in listed] == [s["run_id"]]
     shown = json.loads(cli(capsys, "eval", "show", s["run_id"][:10], "--json")[1])
     assert len(shown["examples"]) == 4
+    assert f"{s['run_id']}  caps" in cli(capsys, "eval", "history")[1]
+    assert "mean 1.000 passed" in cli(capsys, "eval", "show", s["run_id"])[1]
 
     assert cli(capsys, "repo", "init")[0] == 0
     code, _, err = cli(capsys, "backup", "eval-history")
@@ -332,3 +334,86 @@ def test_route_runs_through_the_plans_gateway_address(
     assert (run["route"], run["errors"], run["target"]) == ("assistant", 2, None)
     rows = pq.read_table(run["path"]).to_pylist()
     assert {r["error"] for r in rows} == {"transport: ConnectError"}
+
+
+def test_an_interrupted_run_leaves_no_history_entry(
+    sim: ProviderSimulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C in the middle of a run: no Parquet file (not even a temporary one), no
+    eval.run event; the next run is whole."""
+    import drkit.evals.runner as runner
+
+    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+    monkeypatch.setenv("EVAL_TEST_KEY", "sk-eval-test-key")
+    es = _write_set(tmp_path / "caps.jsonl", n=10)
+    hist = tmp_path / "hist"
+    run = ["eval", "run", str(es), "--target", sim.base_url, "--history", str(hist)]
+    run += ["--api-key-env", "EVAL_TEST_KEY", "--concurrency", "1"]
+    real_one = runner._one
+    calls = {"n": 0}
+
+    async def interrupted(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 5:  # the fifth example: the user presses Ctrl-C
+            raise KeyboardInterrupt
+        return await real_one(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_one", interrupted)
+    code, _, _ = cli(capsys, *run)
+    assert code == 130
+    assert calls["n"] == 5
+    assert not hist.exists() or list(hist.iterdir()) == []
+    assert StateStore(tmp_path / "state.db").events(kind="eval.run") == []
+    monkeypatch.setattr(runner, "_one", real_one)
+    assert cli(capsys, *run)[0] == 0
+    assert len(list(hist.glob("*.parquet"))) == 1
+
+
+def test_min_detectable_drop_is_the_exact_mcnemar_bound() -> None:
+    from scipy import stats
+
+    from drkit.plan.quality import min_detectable_drop
+
+    def by_scipy(n: int, alpha: float) -> float:
+        for k in range(1, n + 1):
+            if stats.binomtest(k, k, 0.5).pvalue < alpha:
+                return k / n
+        return 1.0
+
+    for n in (1, 5, 6, 20, 40, 200):
+        for alpha in (0.2, 0.1, 0.05, 0.03125, 0.01, 0.001):
+            assert min_detectable_drop(n, alpha) == by_scipy(n, alpha), (n, alpha)
+
+
+def test_lint_quality_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """DR403 nudges a critical route with a floor but no canary; DR404 warns when a gate's
+    eval set is too small for its tolerated drop, with both numbers."""
+    assert main(["init", str(tmp_path)]) == 0
+    plan = tmp_path / "drkit.yaml"
+    (tmp_path / "evals" / "golden").mkdir(parents=True, exist_ok=True)
+    _write_set(tmp_path / "evals" / "golden" / "set.jsonl", n=40)
+    capsys.readouterr()
+    assert main(["plan", "check", "--plan", str(plan), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["violations"]
+    assert not [v for v in found if v["rule"] in ("DR403", "DR404")]
+    text = plan.read_text().replace(
+        "path: ./evals/golden, tier: standard,",
+        "path: ./evals/golden, tier: standard, quality: {max_drop: 0.05},",
+    )
+    text = text.replace(
+        "critical: {rto: 5m, rpo: 1h, multi_region: true}",
+        "critical: {rto: 5m, rpo: 1h, multi_region: true, quality: {floor: 0.9}}",
+    )
+    plan.write_text(text)
+    assert main(["plan", "check", "--plan", str(plan), "--json"]) == 0  # a warning
+    found = json.loads(capsys.readouterr().out)["violations"]
+    (dr403,) = [v for v in found if v["rule"] == "DR403"]
+    assert "'assistant' has a quality floor (0.9) but no quality canary" in dr403["message"]
+    (dr404,) = [v for v in found if v["rule"] == "DR404"]
+    assert "has 40 examples" in dr404["message"]
+    assert "0.150" in dr404["message"]  # 6 of 40 at alpha 0.05
+    assert "tolerated drop 0.05" in dr404["message"]
+    assert "at least 120 examples" in dr404["hint"]

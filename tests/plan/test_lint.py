@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,6 +189,16 @@ def no_offsite_replica(d: Data) -> None:
     d["repositories"]["replicas"][0]["region"] = "eu-west"
 
 
+def floor_without_canary(d: Data) -> None:
+    d["tiers"]["critical"]["quality"] = {"floor": 0.9}
+
+
+def gate_set_too_small(d: Data) -> None:
+    small = Path(__file__).resolve().parents[1] / "evals" / "data" / "small.jsonl"
+    d["eval_sets"][0]["path"] = str(small)  # 10 examples
+    d["eval_sets"][0]["quality"] = {"max_drop": 0.05}
+
+
 # (mutation, the rule that must fire, its severity, the field it points at, words)
 FAILING: list[tuple[Callable[[Data], None], str, Severity, str, str]] = [
     (one_provider, "DR101", Severity.ERROR, "serving.routes[0].targets", "1 provider"),
@@ -213,6 +224,8 @@ FAILING: list[tuple[Callable[[Data], None], str, Severity, str, str]] = [
     (eval_set_unreplicated, "DR401", Severity.ERROR, "eval_sets[0]", "not replicated"),
     (eval_results_unscheduled, "DR402", Severity.ERROR, "eval_results[0]", "not backed up"),
     (eval_results_unreplicated, "DR402", Severity.ERROR, "eval_results[0]", "not replicated"),
+    (floor_without_canary, "DR403", Severity.INFO, "serving.routes[0]", "no quality canary"),
+    (gate_set_too_small, "DR404", Severity.WARNING, "eval_sets[0]", "10 examples"),
     (no_restore_tests, "DR501", Severity.ERROR, "testing", "no restore-test cadence"),
     (rare_restore_tests, "DR501", Severity.WARNING, "testing.restore_test_every", "180d"),
     (no_failover_drills, "DR502", Severity.ERROR, "testing", "quarterly"),

@@ -245,7 +245,9 @@ def show_cmd(
 
     def render(out: Console) -> None:
         out.print(
-            f"run {summary.run_id}: {summary.eval_set} mean {summary.mean_score:.3f}", markup=False
+            f"run {summary.run_id}: {summary.eval_set} mean {summary.mean_score:.3f} "
+            f"{'passed' if summary.passed else 'FAILED'}",
+            markup=False,
         )
         for r in rows:
             out.print(
@@ -281,7 +283,8 @@ def history_cmd(
         for s in runs:
             out.print(
                 f"{s.run_id}  {s.eval_set} {s.eval_set_digest[:12]}  "
-                f"{s.route or s.target}  n={s.n} mean {s.mean_score:.3f}",
+                f"{s.route or s.target}  n={s.n} mean {s.mean_score:.3f} "
+                f"{'passed' if s.passed else 'FAILED'}",
                 markup=False,
             )
 

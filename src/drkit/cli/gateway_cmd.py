@@ -20,7 +20,7 @@ from drkit.errors import UsageError
 
 if TYPE_CHECKING:
     from drkit.gateway.events import EventSink
-    from drkit.plan.models import Plan
+    from drkit.state.store import StateStore
 
 gateway_app = typer.Typer(
     name="gateway",
@@ -86,13 +86,19 @@ def serve_cmd(
             f"auth {'off' if config.auth_disabled else 'on'})",
         )
 
+    from drkit.lineage.registry import Registry
+    from drkit.state.store import StateStore, plan_state_location
+
+    state = StateStore(plan_state_location(loaded))
     stopped_by = serve(
         config,
         bind_host,
         bind_port,
-        events=_event_sinks(loaded, config.events_path),
+        events=_event_sinks(state, config.events_path),
         on_ready=ready,
         canary=canary_from_plan(loaded),  # routes with `canary:` (docs/evals.md)
+        # targets naming `@MODEL:ALIAS` follow the registry in the same state (all processes)
+        resolver=Registry(state).serving,
     )
     if stopped_by is not None:  # a requested stop: graceful, exit 0 (as documented)
         gateway_log.info("stopped on %s", signal.Signals(stopped_by).name)
@@ -108,7 +114,7 @@ def _gateway_logger() -> logging.Logger:
     return gateway_log
 
 
-def _event_sinks(loaded: Plan, events_path: str | None) -> EventSink:
+def _event_sinks(state: StateStore, events_path: str | None) -> EventSink:
     """Where the gateway's events go: the log, drkit's state (the status page turns them
     into component states) and, with --events, a JSONL file."""
     from drkit.gateway.events import (
@@ -117,12 +123,8 @@ def _event_sinks(loaded: Plan, events_path: str | None) -> EventSink:
         LoggingEventSink,
         StateEventSink,
     )
-    from drkit.state.store import StateStore, plan_state_path
 
-    sinks: list[EventSink] = [
-        LoggingEventSink(),
-        StateEventSink(StateStore(plan_state_path(loaded))),
-    ]
+    sinks: list[EventSink] = [LoggingEventSink(), StateEventSink(state)]
     if events_path:
         sinks.insert(0, JsonlEventSink(events_path))
     return FanOutEventSink(*sinks)

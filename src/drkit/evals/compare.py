@@ -20,8 +20,11 @@ import numpy as np
 from scipy import stats  # type: ignore[import-untyped]
 
 from drkit.errors import UsageError
+from drkit.plan.quality import min_detectable_drop
 
 Verdict = Literal["regressed", "improved", "no significant change"]
+
+__all__ = ["Comparison", "Verdict", "compare", "min_detectable_drop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +55,6 @@ class Comparison:
         d = asdict(self)
         d["regressed"] = self.regressed
         return d
-
-
-def min_detectable_drop(n: int, alpha: float) -> float:
-    """The smallest pass-rate drop that can reach ``p < alpha`` with ``n`` paired examples.
-
-    (All discordant pairs losses: the exact McNemar test needs ``k`` of them.)
-    """
-    for k in range(1, n + 1):
-        if stats.binomtest(k, k, 0.5).pvalue < alpha:
-            return k / n
-    return 1.0
 
 
 def compare(

@@ -15,6 +15,7 @@ route's floor).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,3 +116,18 @@ def resolve(
         max_errors=int(values["max_errors"]),
         sources=sources,
     )
+
+
+def min_detectable_drop(n: int, alpha: float) -> float:
+    """The smallest pass-rate drop that can reach ``p < alpha`` with ``n`` paired examples.
+
+    The most a drop of ``k`` examples can show is ``k`` discordant pairs, all losses: the
+    exact McNemar test (two-sided binomial, p = 0.5) gives ``p = 2 * 0.5**k`` (1 for k = 1),
+    so the drop must be at least ``k_min / n`` with ``k_min`` the smallest such ``k``.
+    1.0 when even every example lost cannot reach it."""
+    k = max(2, math.floor(math.log2(2 / alpha)) + 1)
+    while k > 2 and 2 * 0.5 ** (k - 1) < alpha:  # floating point at the boundary
+        k -= 1
+    while 2 * 0.5**k >= alpha:
+        k += 1
+    return k / n if k <= n else 1.0

@@ -19,6 +19,8 @@ def canary_from_plan(plan: Plan) -> QualityCanary | None:
 
     A route's floor is its ``quality.floor`` (else its tier's); a canary without one is a
     plan error, as is a canary eval set that does not load (``file:line``)."""
+    if not any(r.canary is not None for r in plan.serving.routes):
+        return None  # no import of drkit.evals: the gateway runs without the evals extra
     from drkit.evals.evalset import load_eval_set
     from drkit.evals.scorers import JUDGED
     from drkit.gateway.canary import CanarySpec, QualityCanary

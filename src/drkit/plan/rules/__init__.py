@@ -6,6 +6,6 @@ lineage, DR4xx evals, DR5xx testing cadence, DR6xx achievable RPO/RTO, DR7xx pro
 DR8xx communication, DR9xx repositories.
 """
 
-from drkit.plan.rules import data, providers, serving, testing
+from drkit.plan.rules import data, providers, quality, serving, testing
 
-__all__ = ["data", "providers", "serving", "testing"]
+__all__ = ["data", "providers", "quality", "serving", "testing"]

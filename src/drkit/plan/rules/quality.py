@@ -1,0 +1,82 @@
+"""Quality as a recovery objective: critical routes watched for wrong answers, gates
+whose eval sets can detect what they tolerate (docs/evals.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from drkit.plan.analysis import critical_routes
+from drkit.plan.lint import Finding, LintContext, Severity, rule
+from drkit.plan.models import Plan
+from drkit.plan.quality import min_detectable_drop, resolve
+
+
+@rule(
+    "DR403",
+    "critical-route-canary",
+    Severity.INFO,
+    "a critical route with a quality floor has the gateway's quality canary",
+    "Quality is a recovery objective: a provider answering HTTP 200 with wrong answers is "
+    "down for its users.",
+)
+def critical_route_canary(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
+    for i, route in critical_routes(plan):
+        floor = resolve(plan, eval_set="", route=route.name).floor
+        if floor is not None and route.canary is None:
+            yield Finding(
+                ("serving", "routes", i),
+                f"critical route {route.name!r} has a quality floor ({floor:g}) but no quality "
+                "canary: a target answering wrongly with HTTP 200 keeps its traffic until an "
+                "eval run notices",
+                "add `canary: {eval_set: evals/canary.jsonl, every: 60s}` "
+                "(docs/evals.md#the-quality-canary)",
+            )
+
+
+def _examples(root: Path) -> int | None:
+    """Examples in the JSONL files at ``root`` (a file or a directory); None: none found."""
+    files = [root] if root.is_file() else sorted(root.rglob("*.jsonl")) if root.is_dir() else []
+    if not files:
+        return None
+    n = 0
+    for f in files:
+        try:
+            lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return None
+        n += sum(1 for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    return n
+
+
+@rule(
+    "DR404",
+    "gate-set-detects-its-drop",
+    Severity.WARNING,
+    "an eval set with a tolerated drop is large enough to detect that drop at its "
+    "significance level",
+    "Historical eval results: regression detection needs enough examples to tell a real "
+    "drop from noise.",
+)
+def gate_set_detects_its_drop(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
+    for i, es in enumerate(plan.eval_sets):
+        t = resolve(plan, eval_set=es.name, file=plan.resolve_path(es.path))
+        if t.sources["max_drop"] == "default" or t.max_drop <= 0:
+            continue
+        n = _examples(plan.resolve_path(es.path))
+        if not n:
+            continue
+        smallest = min_detectable_drop(n, t.alpha)
+        if smallest > t.max_drop:
+            need = next(
+                (m for m in range(n, 100 * n + 1) if min_detectable_drop(m, t.alpha) <= t.max_drop),
+                None,
+            )
+            yield Finding(
+                ("eval_sets", i),
+                f"eval set {es.name!r} has {n} examples: the smallest drop a paired test can "
+                f"detect at alpha {t.alpha:g} is {smallest:.3f}, more than its tolerated "
+                f"drop {t.max_drop:g} ({t.sources['max_drop']})",
+                (f"grow it to at least {need} examples, " if need else "add examples, ")
+                + "or raise the tolerated drop",
+            )
