@@ -7,7 +7,8 @@
 # then `drkit agent run --once` keeps the plan's cadence once (what is due: backups, copy,
 # restore tests, retention) and `drkit rpo` prints the measured RPO per component and region;
 # `drkit cost` prices the DR setup per tier from the measured sizes and runs, and what moving
-# the vector store to the standard tier would save and risk.
+# the vector store to the standard tier would save and risk; last the status page
+# (`drkit status serve`) is started for a moment and its JSON read.
 # DEMO_DIR chooses the directory (default: demo-out, replaced if it exists); DEMO_SEED the seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,5 +49,40 @@ echo "== drkit cost --plan $dir/drkit.yaml --what-if kb=standard"
 echo
 echo "== scripts/demo-evals.sh: quality as a recovery objective (eval runs, the gate, the canary)"
 DRKIT="$DRKIT" PY=.venv/bin/python bash scripts/demo-evals.sh "$dir"
+echo
+echo "== drkit status serve --plan $dir/drkit.yaml (the status page, shown for a moment)"
+port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+DRKIT_STATUS_KEY="$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(16))')" \
+  "$DRKIT" status serve --plan "$dir/drkit.yaml" --port "$port" &
+status_pid=$!
+trap 'kill "$status_pid" 2>/dev/null || true' EXIT
+.venv/bin/python - "http://127.0.0.1:$port" <<'PY'
+import sys, time
+import httpx
+
+url = sys.argv[1]
+for _ in range(100):
+    try:
+        if httpx.get(url + "/healthz").status_code == 200:
+            break
+    except httpx.TransportError:
+        time.sleep(0.1)
+else:
+    sys.exit("the status page did not start")
+summary = httpx.get(url + "/api/v2/summary.json").json()
+print(f"{summary['page']['name']}: {summary['status']['description']}")
+for c in summary["components"]:
+    print(f"  {c['name']:<16} {c['drkit_status']}")
+html = httpx.get(url + "/").text
+bars = html.count('class="bars"')
+print(f"  {url}/ renders {bars} components with 90-day uptime bars (drills are maintenance)")
+print(f"  internal side without the key: HTTP {httpx.get(url + '/internal').status_code}")
+PY
+kill "$status_pid"
+wait "$status_pid" 2>/dev/null || true
+trap - EXIT
+echo
+echo "== drkit incident list --plan $dir/drkit.yaml (the security-breach drill's drafted notice, discarded)"
+"$DRKIT" incident list --plan "$dir/drkit.yaml"
 echo
 echo "The game-day report: $dir/gameday-report.html; the cost report: $dir/cost-report.html"

@@ -36,7 +36,16 @@ def test_demo_end_to_end(
         "game day",
     ]
     cards = {r["scenario"]: r for r in out["scorecard"]}
-    assert set(cards) == {"provider-outage", "region-outage", "data-corruption", "model-regression"}
+    assert set(cards) == {
+        "provider-outage",
+        "region-outage",
+        "data-corruption",
+        "model-regression",
+        "security-breach",
+    }
+    breach = cards["security-breach"]["metrics"]
+    assert breach["records_affected"] >= 1
+    assert breach["identify_s"] <= breach["contain_s"] <= breach["restore_s"]
     assert all(c["verdict"] == "pass" for c in cards.values())
     corruption = cards["data-corruption"]["metrics"]
     assert corruption["file_writes_lost"] == 3  # the dataset files written after the backup

@@ -215,18 +215,22 @@ LONG_FUNCTIONS = {
     "gateway/failover.py::Engine._continue": "the mid-stream continuation, hot path",
     "web/app.py::create_app": "the status page's routes, being reworked (status subscribers)",
     "agent/runner.py::run_agent": "the agent's main loop, being reworked (agent HA)",
-    "workspace/models.py::recorded_eval_gate": "the model gate, being reworked (evals)",
-    "workspace/models.py::recorded_eval_gate.gate": "the model gate, being reworked (evals)",
+    "drills/model_gate.py::recorded_eval_gate": "the model gate, just moved here (models)",
+    "drills/model_gate.py::recorded_eval_gate.gate": "the model gate, just moved here (models)",
     "cli/eval_cmd.py::run_cmd": "a CLI command's options and output (evals, in progress)",
     "evals/runner.py::_one": "one eval example's attempt and scoring (evals, in progress)",
     "cli/agent_cmd.py::run_cmd": "a CLI command's options and output (agent, in progress)",
     "cost/model.py::_testing": "the testing cost model, being reworked (cost)",
+    "cost/model.py::_storage": "the storage cost model, being reworked (cost)",
+    "cost/providers.py::providers_report": "the providers' cost report, being reworked (cost)",
     "drills/engine.py::run_drill": "the drill engine's phases, being reworked (live drills)",
 }
 LONG_MODULES = {
     "gateway/app.py": "the gateway's ASGI app, being changed by several features",
     "plan/models.py": "the plan's models: each feature adds its fields here",
-    "workspace/models.py": "the model registry and gate, being reworked (models, evals)",
+    "cost/model.py": "the cost model, being reworked (cost)",
+    "drills/scenarios/model_regression.py": "the model-regression drill, new (models)",
+    "state/store.py": "drkit's state, gaining a PostgreSQL backend (state)",
     "connectors/vectorstore/pgvector.py": "the pgvector connector, being changed (vec)",
 }
 

@@ -3,9 +3,8 @@ datasets a version's run logged come into drkit's registry and lineage; a second
 changes nothing; bad input is a clean error.
 
 Against MLflow's own SQLite store (``sqlite:///`` tracking URI: MLflow's real backend, in
-this process) in the default suite, and against a real ``mlflow server`` with a SQLite
-backend that the test starts on 127.0.0.1 under ``-m slow`` (mlflow takes one to three
-minutes to start listening on this shared machine)."""
+this process) and against a real ``mlflow server`` with a SQLite backend that the test
+starts on 127.0.0.1 (its start-up, schema migrations included, takes 30-75 s here)."""
 
 from __future__ import annotations
 
@@ -114,7 +113,6 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.slow
 def test_import_from_a_real_mlflow_server(
     mlflow_server: str, state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

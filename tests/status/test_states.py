@@ -61,6 +61,17 @@ def test_a_failover_degrades_for_its_window_only() -> None:
     assert states(sig, 100 + FAILOVER_WINDOW_S + 1)["Assistant API"] == State.OPERATIONAL
 
 
+def test_the_failed_target_recovering_ends_the_failover_window() -> None:
+    failover = {"route": "assistant", "from": "primary", "to": "secondary"}
+    sig = [Signal(100, "gateway.failover", "assistant/primary", failover), eject(101, "primary")]
+    assert states(sig, 110)["Assistant API"] == State.DEGRADED_PERFORMANCE
+    sig.append(Signal(120, "gateway.recovery", "primary", {"target": "primary"}))
+    assert states(sig, 121)["Assistant API"] == State.OPERATIONAL
+    other = [Signal(100, "gateway.failover", "assistant/primary", failover)]
+    other.append(Signal(120, "gateway.recovery", "secondary", {"target": "secondary"}))
+    assert states(other, 121)["Assistant API"] == State.DEGRADED_PERFORMANCE
+
+
 def test_rpo_breach_degrades_a_data_component_until_it_is_met() -> None:
     sig = [Signal(10, "rpo.breach", "kb", {}, "kb: newest snapshot 3h old (target 1h)")]
     changes = replay(COMPS, ROUTES, sig, now=20)
@@ -110,3 +121,41 @@ def test_incidents_are_event_sourced_and_validated() -> None:
         book.update(inc.id, "monitoring", "more")
     with pytest.raises(IncidentNotFound):
         book.get("inc-99")
+
+
+def test_a_draft_can_be_discarded_a_public_incident_cannot() -> None:
+    store = StateStore(":memory:")
+    book = Incidents(store, ["Assistant API"])
+    public = book.open("Outage", components=["Assistant API"])
+    with pytest.raises(InputError, match="cannot be discarded"):
+        book.discard(public.id, "oops")
+    draft = book.open("Maybe", components=["Assistant API"], draft=True)
+    with pytest.raises(InputError, match="reason is empty"):
+        book.discard(draft.id, " ")
+    book.discard(draft.id, "false alarm: a load test", by="alice")
+    got = book.get(draft.id)
+    assert got.discarded == "false alarm: a load test"
+    assert got.closed
+    assert not got.public
+    with pytest.raises(InputError, match="discarded"):
+        book.approve(draft.id)
+    with pytest.raises(InputError, match="discarded"):
+        book.update(draft.id, "identified", "x")
+
+
+def test_a_running_drill_is_maintenance_until_it_ends() -> None:
+    from drkit.status.page import OPEN_DRILL_S, maintenance_windows
+
+    store = StateStore(":memory:")
+    store.record_event(
+        "drill.started", "provider-outage", "", {"scenario": "provider-outage"}, at=100
+    )
+    [(start, end, why)] = maintenance_windows(store, now=150)
+    assert (start, why) == (100, "drill provider-outage (running)")
+    assert end > 150
+    store.record_event(
+        "drill.ended", "provider-outage", "", {"scenario": "provider-outage"}, at=160
+    )
+    assert maintenance_windows(store, now=200) == [(100, 160, "drill provider-outage")]
+    store.record_event("drill.started", "region-outage", "", {"scenario": "region-outage"}, at=300)
+    assert maintenance_windows(store, now=300 + OPEN_DRILL_S + 1)[-1:] == []  # a killed drill

@@ -62,9 +62,16 @@ EXAMPLES: dict[str, str] = {
     "incident update": "drkit incident update inc-1 --status identified -m 'Provider 503s'",
     "incident approve": "drkit incident approve inc-1",
     "incident resolve": "drkit incident resolve inc-1 -m 'Primary is back'",
+    "incident role": "drkit incident role inc-1 communications 'Dana Lee'",
+    "incident discard": "drkit incident discard inc-2 --reason 'false alarm: a load test'",
     "incident list": "drkit incident list --json",
     "incident show": "drkit incident show inc-1",
-    "postmortem": "drkit postmortem inc-1 -o postmortem-inc-1.md",
+    "postmortem draft": "drkit postmortem inc-1 --format html -o postmortem-inc-1.html",
+    "postmortem action add": "drkit postmortem action add inc-1 'Alert on primary 503s' "
+    "--type prevent --owner alice --due 2026-12-31",
+    "postmortem action close": "drkit postmortem action close inc-1 a1 -m 'alert shipped'",
+    "postmortem action list": "drkit postmortem action list --open",
+    "postmortem publish": "drkit postmortem publish inc-1 postmortem-inc-1.md",
 }
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit, rfc3339
 
@@ -33,6 +34,7 @@ def _doc(inc: Any) -> dict[str, Any]:
         "severity": inc.severity,
         "status": inc.status,
         "public": inc.public,
+        "discarded": inc.discarded or None,
         "components": inc.components,
         "roles": inc.roles,
         "created_at": rfc3339(inc.created_at),
@@ -141,6 +143,33 @@ def resolve_cmd(
     _show(book.get(incident), as_json)
 
 
+@incident_app.command("role")
+def role_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id.")],
+    role: Annotated[str, typer.Argument(help="commander|communications|scribe.")],
+    person: Annotated[str, typer.Argument(help="Who holds it.")],
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Assign an incident role (incident commander, communications lead, scribe)."""
+    book = _book(plan)
+    book.set_role(incident, role, person)
+    _show(book.get(incident), as_json)
+
+
+@incident_app.command("discard")
+def discard_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (false alarm, drill...).")],
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Discard a drafted incident that never went public."""
+    book = _book(plan)
+    book.discard(incident, reason, by="cli")
+    _show(book.get(incident), as_json)
+
+
 @incident_app.command("list")
 def list_cmd(plan: PlanOption = DEFAULT_PLAN, as_json: JsonOption = False) -> None:
     """List incidents, newest first (drafts included)."""
@@ -157,7 +186,7 @@ def list_cmd(plan: PlanOption = DEFAULT_PLAN, as_json: JsonOption = False) -> No
                 i.title,
                 i.severity,
                 i.status,
-                "yes" if i.public else "draft",
+                "yes" if i.public else "discarded" if i.discarded else "draft",
                 rfc3339(i.created_at),
             )
         out.print(table)
@@ -175,12 +204,38 @@ def show_cmd(
     _show(_book(plan).get(incident), as_json)
 
 
+class _IncidentFirst(TyperGroup):
+    """``drkit postmortem INCIDENT ...`` drafts; ``drkit postmortem action ...`` tracks the
+    action items (an incident id is never a subcommand's name)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["draft", *args]
+        return super().parse_args(ctx, args)
+
+
+postmortem_app = typer.Typer(
+    name="postmortem",
+    cls=_IncidentFirst,
+    help="Postmortems: `drkit postmortem INCIDENT [--format md|html] [-o FILE]` drafts one "
+    "(Google SRE template, with what drkit measured); `drkit postmortem action ...` tracks "
+    "its action items to closure.",
+    no_args_is_help=True,
+)
+action_app = typer.Typer(
+    name="action", help="A postmortem's action items, tracked to closure.", no_args_is_help=True
+)
+postmortem_app.add_typer(action_app, name="action")
+
+
+@postmortem_app.command("draft", hidden=True)
 def postmortem_cmd(
     incident: Annotated[str, typer.Argument(help="Incident id.")],
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Write the Markdown here (default: stdout)."),
+        typer.Option("--output", "-o", help="Write it here (default: stdout)."),
     ] = None,
+    format: Annotated[str, typer.Option("--format", help="md (Markdown) or html.")] = "md",
     plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
@@ -196,7 +251,7 @@ def postmortem_cmd(
 
     loaded = load_plan(plan)
     book = _book(plan)
-    text = draft(loaded, StateStore(plan_state_location(loaded)), book.get(incident))
+    text = draft(loaded, StateStore(plan_state_location(loaded)), book.get(incident), format=format)
     if output:
         Path(output).write_text(text)
 
@@ -206,9 +261,116 @@ def postmortem_cmd(
         else:
             out.print(text, markup=False, end="")
 
-    emit({"incident": incident, "output": output, "markdown": text}, as_json, render)
+    emit({"incident": incident, "output": output, "format": format, "text": text}, as_json, render)
+
+
+@postmortem_app.command("publish")
+def publish_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id (resolved, public).")],
+    file: Annotated[str, typer.Argument(help="The reviewed postmortem, Markdown.")],
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Publish a reviewed postmortem on the status page (/incidents/ID/postmortem)."""
+    from pathlib import Path
+
+    from drkit.errors import InputError
+    from drkit.plan.loader import load_plan
+    from drkit.state.store import StateStore, plan_state_location
+    from drkit.status.postmortem import publish
+
+    loaded = load_plan(plan)
+    path = Path(file)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file}: cannot read it ({exc})", hint="give the Markdown file") from exc
+    publish(StateStore(plan_state_location(loaded)), _book(plan).get(incident), text, by="cli")
+
+    def render(out: Console) -> None:
+        out.print(f"postmortem of {incident} published: /incidents/{incident}/postmortem")
+
+    emit({"incident": incident, "published": True, "path": f"/incidents/{incident}/postmortem"},
+         as_json, render)  # fmt: skip
+
+
+def _actions(plan: Any) -> Any:
+    from drkit.plan.loader import load_plan
+    from drkit.state.store import StateStore, plan_state_location
+    from drkit.status.actions import Actions
+
+    return Actions(StateStore(plan_state_location(load_plan(plan))))
+
+
+def _action_doc(a: Any) -> dict[str, Any]:
+    return {
+        "incident": a.incident,
+        "id": a.id,
+        "text": a.text,
+        "type": a.type,
+        "owner": a.owner,
+        "due": a.due,
+        "status": a.status,
+        "overdue": a.overdue(),
+        "note": a.note,
+    }
+
+
+def _show_actions(found: list[Any], as_json: bool) -> None:
+    def render(out: Console) -> None:
+        if not found:
+            out.print("no action items")
+            return
+        table = Table("incident", "id", "action", "type", "owner", "due", "status")
+        for a in found:
+            status = a.status + (" (overdue)" if a.overdue() else "")
+            table.add_row(a.incident, a.id, a.text, a.type, a.owner, a.due, status)
+        out.print(table)
+
+    emit({"actions": [_action_doc(a) for a in found]}, as_json, render)
+
+
+@action_app.command("add")
+def action_add_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id.")],
+    text: Annotated[str, typer.Argument(help="What will be done.")],
+    type: Annotated[str, typer.Option("--type", help="mitigate|prevent|process.")],
+    owner: Annotated[str, typer.Option("--owner", help="Who owns it.")],
+    due: Annotated[str, typer.Option("--due", help="Due date, YYYY-MM-DD.")],
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Add an action item to an incident's postmortem."""
+    action = _actions(plan).add(incident, text, type=type, owner=owner, due=due)
+    _show_actions([action], as_json)
+
+
+@action_app.command("close")
+def action_close_cmd(
+    incident: Annotated[str, typer.Argument(help="Incident id.")],
+    action: Annotated[str, typer.Argument(help="Action id, e.g. a1.")],
+    note: Annotated[str, typer.Option("--note", "-m", help="How it was done.")] = "",
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """Close an action item."""
+    _show_actions([_actions(plan).close(incident, action, note, by="cli")], as_json)
+
+
+@action_app.command("list")
+def action_list_cmd(
+    incident: Annotated[
+        str | None, typer.Argument(help="Incident id (default: every incident).")
+    ] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only open items.")] = False,
+    plan: PlanOption = DEFAULT_PLAN,
+    as_json: JsonOption = False,
+) -> None:
+    """List action items, with the overdue ones marked."""
+    found = [a for a in _actions(plan).all(incident) if not open_only or a.status == "open"]
+    _show_actions(found, as_json)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(incident_app, name="incident")
-    app.command("postmortem")(postmortem_cmd)
+    app.add_typer(postmortem_app, name="postmortem")

@@ -16,7 +16,7 @@ from drkit.connectors.objectstore.registry import open_store
 from drkit.errors import DrkitError
 from drkit.plan.models import Plan
 from drkit.plan.models import Repository as RepoModel
-from drkit.repository import Repository
+from drkit.repository import KdfParams, Repository
 
 #: Wraps an object store (e.g. ``Faulty(store, unreachable=True)`` for a lost region).
 StoreWrapper = Callable[[ObjectStore], ObjectStore]
@@ -33,8 +33,11 @@ class Stack:
     scratch: Path
     #: extra store wrappers per repository name, applied when a drill opens it
     wrappers: dict[str, StoreWrapper] = field(default_factory=dict)
-    #: drkit's state database (the model registry, eval history), when the stack has one
+    #: drkit's state database (the model registry, eval history, incidents), when the
+    #: stack has one
     state_path: Path | None = None
+    #: key stretching of keys a drill adds (security-breach); the workspace's choice
+    kdf: KdfParams = field(default_factory=KdfParams)
 
     def open(self, name: str, wrap: StoreWrapper | None = None) -> Repository:
         """Open the plan's repository ``name`` (``KeyError`` when the plan has none)."""

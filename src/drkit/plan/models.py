@@ -514,9 +514,51 @@ class StatusComponent(PlanModel):
     description: str | None = None
 
 
+class StatusContact(PlanModel):
+    """Who hears of public incident updates: a signed webhook and/or an email address."""
+
+    name: Name
+    components: list[str] = Field(
+        default_factory=list, description="status components it follows (empty: all)"
+    )
+    webhook: HttpUrlStr | None = Field(None, description="POSTed JSON, signed with HMAC-SHA256")
+    secret: Secret | None = Field(None, description="the webhook's HMAC key (use ${ENV})")
+    email: str | None = Field(
+        None, pattern=r"^[^@\s]+@[^@\s]+$", description="mailed through status_page.smtp"
+    )
+
+    @model_validator(mode="after")
+    def _reachable(self) -> StatusContact:
+        if not self.webhook and not self.email:
+            raise ValueError("give a webhook or an email (or both)")
+        if self.webhook and not self.secret:
+            raise ValueError("a webhook needs a secret (its HMAC key; use ${ENV})")
+        return self
+
+
+class StatusSmtp(PlanModel):
+    """The mail relay for subscribers and the escalation list."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = Field("status@localhost", description="the From address")
+    starttls: bool = Field(False, description="upgrade the connection with STARTTLS")
+    username: str | None = None
+    password: Secret | None = Field(None, description="(use ${ENV})")
+
+
 class StatusPage(PlanModel):
     title: str = "Service status"
     components: list[StatusComponent] = Field(default_factory=list)
+    url: HttpUrlStr | None = Field(None, description="the page's public address, for links")
+    subscribers: list[StatusContact] = Field(
+        default_factory=list, description="notified of every public incident update"
+    )
+    escalation: list[StatusContact] = Field(
+        default_factory=list,
+        description="enterprise customers briefed proactively when an incident is approved",
+    )
+    smtp: StatusSmtp = Field(default_factory=StatusSmtp)
 
 
 class CostInputs(PlanModel):

@@ -161,6 +161,19 @@ def _check_status_covers(plan: Plan, names: list[str]) -> None:
                     names,
                     "name a route or a component of the plan",
                 )
+    shown = [c.name for c in plan.status_page.components]
+    for group in ("subscribers", "escalation"):
+        for i, contact in enumerate(getattr(plan.status_page, group)):
+            for j, followed in enumerate(contact.components):
+                if followed not in shown:
+                    raise _ref_error(
+                        plan,
+                        ("status_page", group, i, "components", j),
+                        "status component",
+                        followed,
+                        shown,
+                        "name a component of status_page.components",
+                    )
 
 
 def _check_cost_sizes(plan: Plan) -> None:

@@ -6,7 +6,9 @@ Kinds (``component`` is the incident id; see ``docs/events.md``):
 - ``incident.updated``: a typed update (investigating, identified, monitoring, resolved)
   with its body; ``public`` is false for a drafted update until it is approved;
 - ``incident.approved``: a person approved a drafted update (``update``) for the page;
-- ``incident.role_set``: incident commander, communications lead or scribe.
+- ``incident.role_set``: incident commander, communications lead or scribe;
+- ``incident.discarded``: a person (or the drill that opened it) discarded a draft that
+  never went public: a false alarm, or a drill's exercise.
 
 An incident drafted by a signal (``draft``) is not public until one of its updates is
 approved: incidents on the public page mean a person acknowledged them. Folding the events
@@ -67,6 +69,12 @@ class Incident:
     cause: str = ""
     roles: dict[str, str] = field(default_factory=dict)
     updates: list[Update] = field(default_factory=list)
+    discarded: str = ""  # why, when a draft was discarded
+
+    @property
+    def closed(self) -> bool:
+        """Resolved, or a discarded draft: no signal needs another incident drafted."""
+        return self.resolved or bool(self.discarded)
 
     @property
     def status(self) -> str:
@@ -149,6 +157,8 @@ def fold(events: Iterable[Event]) -> dict[str, Incident]:
             for u in inc.updates:
                 if u.id == d.get("update"):
                     u.public, u.approved_at, u.approved_by = True, e.at, str(d.get("by", ""))
+        elif e.kind == "incident.discarded":
+            inc.discarded = str(d.get("reason") or "discarded")
         elif e.kind == "incident.role_set":
             inc.roles[str(d["role"])] = str(d["person"])
     return out
@@ -239,6 +249,11 @@ class Incidents:
             raise InputError(f"status {status!r}", hint=f"one of {', '.join(STATUSES)}")
         _text("body", body, required=True)
         inc = self.get(incident_id)
+        if inc.discarded:
+            raise InputError(
+                f"incident {incident_id} was discarded ({inc.discarded})",
+                hint="open a new incident (drkit incident open)",
+            )
         if inc.resolved:
             raise InputError(
                 f"incident {incident_id} is resolved; it takes no more updates",
@@ -254,6 +269,11 @@ class Incidents:
     def approve(self, incident_id: str, update_id: str | None = None, *, by: str = "") -> Update:
         """Make a drafted update public (the newest draft when ``update_id`` is None)."""
         inc = self.get(incident_id)
+        if inc.discarded:
+            raise InputError(
+                f"incident {incident_id} was discarded ({inc.discarded})",
+                hint="open a new incident (drkit incident open)",
+            )
         drafts = [u for u in inc.updates if not u.public]
         chosen = [u for u in drafts if update_id in (None, u.id)]
         if not chosen:
@@ -270,6 +290,21 @@ class Incidents:
             {"update": target.id, "by": by},
         )
         return self.get(incident_id).updates[inc.updates.index(target)]
+
+    def discard(self, incident_id: str, reason: str, *, by: str = "") -> None:
+        """Discard a draft that never went public (refused once public: resolve it)."""
+        _text("reason", reason, required=True)
+        inc = self.get(incident_id)
+        if inc.public:
+            raise InputError(
+                f"incident {incident_id} is public; it cannot be discarded",
+                hint=f"resolve it: drkit incident resolve {incident_id}",
+            )
+        if inc.discarded:
+            return
+        self.state.record_event(
+            "incident.discarded", incident_id, f"discarded: {reason}", {"reason": reason, "by": by}
+        )
 
     def set_role(self, incident_id: str, role: str, person: str) -> None:
         if role not in ROLES:

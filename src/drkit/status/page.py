@@ -99,8 +99,18 @@ def signals(state: StateStore, since: float | None = None) -> list[Signal]:
     return out
 
 
-def maintenance_windows(state: StateStore) -> list[tuple[float, float, str]]:
-    return [
+#: a drill that started and never ended (its process was killed) keeps the page in
+#: maintenance at most this long
+OPEN_DRILL_S = 3600.0
+
+
+def maintenance_windows(
+    state: StateStore, now: float | None = None
+) -> list[tuple[float, float, str]]:
+    """Drill windows: each journal's start to end, and each ``drill.started`` to its
+    ``drill.ended`` (a drill still running: up to ``now``, for at most an hour)."""
+    now = time.time() if now is None else now
+    out = [
         (
             float(d.journal["started_at"]),
             float(d.journal.get("ended_at", d.at)),
@@ -108,6 +118,20 @@ def maintenance_windows(state: StateStore) -> list[tuple[float, float, str]]:
         )
         for d in state.drills()
     ]
+    marks = state.events(kind="drill.", since=now - OPEN_DRILL_S)
+    for k, e in enumerate(marks):
+        if e.kind != "drill.started" or e.at > now:
+            continue
+        scenario = str(e.data.get("scenario", e.component))
+        ended = next(
+            (x.at for x in marks[k + 1 :] if x.kind == "drill.ended" and x.component == scenario),
+            None,
+        )
+        if ended is None:  # still running
+            out.append((e.at, now + 1e-3, f"drill {scenario} (running)"))
+        else:  # the journal's window covers it, or the drill never started its steps
+            out.append((e.at, ended, f"drill {scenario}"))
+    return out
 
 
 def snapshot(plan: Plan, state: StateStore, *, now: float | None = None) -> Snapshot:
@@ -116,7 +140,12 @@ def snapshot(plan: Plan, state: StateStore, *, now: float | None = None) -> Snap
     sigs = signals(state)
     comps = page_components(plan)
     changes = replay(
-        comps, plan_routes(plan), sigs, maintenance=maintenance_windows(state), start=start, now=now
+        comps,
+        plan_routes(plan),
+        sigs,
+        maintenance=maintenance_windows(state, now),
+        start=start,
+        now=now,
     )
     first = min((s.at for s in sigs), default=now)
     latest = current_states(changes)
@@ -197,7 +226,7 @@ def draft_incidents(plan: Plan, state: StateStore, snap: Snapshot) -> list[Incid
     """Draft an incident (not public) for each unwell component no open incident covers."""
     from drkit.status.incidents import Incidents
 
-    covered = {c for i in snap.incidents if not i.resolved for c in i.components}
+    covered = {c for i in snap.incidents if not i.closed for c in i.components}
     book = Incidents(state, [c.name for c in snap.components])
     drafted = []
     for c in snap.components:

@@ -13,7 +13,8 @@ Rules, per covered route (a status component covers routes and data components):
 - a target ejected for reason ``quality`` or held by the gateway's quality canary
   (``gateway.quality_degraded`` until ``gateway.quality_recovered``), or the newest
   ``eval.run`` of the route failed its gate -> ``degraded_quality``;
-- a failover within the last :data:`FAILOVER_WINDOW_S` seconds -> ``degraded_performance``.
+- a failover within the last :data:`FAILOVER_WINDOW_S` seconds -> ``degraded_performance``,
+  until the target it failed over from recovers.
 
 Per covered data component: an ``rpo.breach``, a ``job.overdue`` or a failed restore test
 (``verify.failed``) -> ``degraded_performance`` until the component's next good signal.
@@ -105,6 +106,7 @@ class _Route:
     ejected: dict[str, str] = field(default_factory=dict)  # target -> reason
     failover_until: float = 0.0
     failover_cause: str = ""
+    failover_from: str = ""
     eval_failed: str = ""  # cause, empty when the newest eval passed
 
     def state(self, now: float) -> tuple[State, str]:
@@ -190,6 +192,7 @@ class Model:
             if route is not None:
                 route.failover_until = s.at + FAILOVER_WINDOW_S
                 route.failover_cause = s.message or "failover to a secondary target"
+                route.failover_from = str(s.data.get("from", s.data.get("target", "")))
         elif kind == "ejection":
             target = str(s.data.get("target", s.component))
             for route in self.routes.values():
@@ -199,6 +202,9 @@ class Model:
             target = str(s.data.get("target", s.component))
             for route in self.routes.values():
                 route.ejected.pop(target, None)
+                if route.failover_from == target and not route.ejected:
+                    # the target it failed over from is back: the window ends here
+                    route.failover_until = min(route.failover_until, s.at)
         elif kind in ("quality_degraded", "quality_recovered"):
             # the gateway's quality canary held a target out of its routes / let it back
             target = str(s.data.get("target", s.component.split("/")[-1]))

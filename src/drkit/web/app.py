@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -34,7 +36,7 @@ from starlette.routing import Route
 from drkit.errors import DrkitError
 from drkit.plan.models import Plan
 from drkit.state.store import StateStore
-from drkit.status import api
+from drkit.status import api, notify, postmortem, subscriptions
 from drkit.status.incidents import ROLES, STATUSES, Incidents
 from drkit.status.page import Snapshot, draft_incidents, snapshot, timeline
 from drkit.web.auth import Caller, KeyCheck
@@ -83,14 +85,35 @@ def create_app(
         return str(request.base_url).rstrip("/")
 
     async def index(request: Request) -> Response:
-        return render("page.html", snap=snap())
+        return render(
+            "page.html", snap=snap(), subscribe=subscriptions.enabled(plan, keys.link_key)
+        )
 
     async def incident_page(request: Request) -> Response:
         s = snap()
         inc = next((i for i in s.public_incidents if i.id == request.path_params["id"]), None)
         if inc is None:
             return PlainTextResponse("no such incident", status_code=404)
-        return render("incident.html", snap=s, inc=inc)
+        return render(
+            "incident.html",
+            snap=s,
+            inc=inc,
+            postmortem=postmortem.published(state, inc.id) is not None,
+        )
+
+    async def postmortem_page(request: Request) -> Response:
+        s = snap()
+        inc = next((i for i in s.public_incidents if i.id == request.path_params["id"]), None)
+        got = postmortem.published(state, inc.id) if inc is not None else None
+        if inc is None or got is None:
+            return PlainTextResponse("no published postmortem", status_code=404)
+        return render(
+            "postmortem_public.html",
+            snap=s,
+            inc=inc,
+            at=got[0],
+            body=Markup(postmortem.to_html(got[1])),  # rendered with raw HTML escaped
+        )
 
     async def summary(request: Request) -> Response:
         return JSONResponse(api.summary(snap(), base_url(request)))
@@ -146,13 +169,9 @@ def create_app(
         return got
 
     async def form_of(request: Request, caller: Caller) -> dict[str, str] | Response:
-        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        raw = await _bounded(request)
+        if raw is None:
             return PlainTextResponse("body too large", status_code=413)
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_BODY:
-                return PlainTextResponse("body too large", status_code=413)
         origin = request.headers.get("origin")
         if origin and origin.rstrip("/") != base_url(request):
             return PlainTextResponse("cross-origin form refused", status_code=403)
@@ -236,6 +255,113 @@ def create_app(
 
         return await write(request, act)
 
+    async def set_role(request: Request) -> Response:
+        inc_id = request.path_params["id"]
+
+        def act(f: dict[str, str], c: Caller) -> str:
+            book.set_role(inc_id, f.get("role", ""), f.get("person", ""))
+            return f"/internal/incidents/{inc_id}"
+
+        return await write(request, act)
+
+    async def discard(request: Request) -> Response:
+        inc_id = request.path_params["id"]
+
+        def act(f: dict[str, str], c: Caller) -> str:
+            book.discard(inc_id, f.get("reason", ""), by=c.name)
+            return f"/internal/incidents/{inc_id}"
+
+        return await write(request, act)
+
+    async def briefing(request: Request) -> Response:
+        caller = caller_of(request)
+        if isinstance(caller, Response):
+            return caller
+        s = snap()
+        open_incs = [i for i in s.incidents if not i.closed]
+        rows = []
+        for inc in open_incs:
+            customers = [
+                c.name
+                for c in plan.status_page.escalation
+                if not c.components or set(c.components) & set(inc.components)
+            ]
+            rows.append((inc, customers, notify.deliveries(state, inc.id)))
+        return render("briefing.html", snap=s, caller=caller, rows=rows)
+
+    def _unsubscribe_ok(request: Request) -> str | None:
+        name = request.query_params.get("s", "")
+        token = request.query_params.get("t", "")
+        link_key = keys.link_key
+        known = {c.name for c in plan.status_page.subscribers}
+        known |= {c.name for c in subscriptions.active(state)}
+        if not link_key or name not in known:
+            return None
+        if not hmac.compare_digest(notify.unsubscribe_token(link_key, name), token):
+            return None
+        return name
+
+    async def unsubscribe(request: Request) -> Response:
+        name = _unsubscribe_ok(request)
+        if name is None:
+            return PlainTextResponse("this unsubscribe link is not valid", status_code=403)
+        if request.method == "GET":  # a confirm step: mail scanners follow links, not forms
+            return render(
+                "unsubscribe.html",
+                who=name,
+                action=f"/unsubscribe?{request.url.query}",
+                done=name in notify.unsubscribed(state),
+            )
+        if name not in notify.unsubscribed(state):
+            state.record_event(
+                "subscriber.unsubscribed", name, f"{name} unsubscribed", {"via": "link"}
+            )
+        return render("unsubscribe.html", who=name, action="", done=True)
+
+    async def subscribe(request: Request) -> Response:
+        if not subscriptions.enabled(plan, keys.link_key):
+            return PlainTextResponse("subscriptions are not offered here", status_code=404)
+        origin = request.headers.get("origin")
+        if origin and origin.rstrip("/") != base_url(request):
+            return PlainTextResponse("cross-origin form refused", status_code=403)
+        raw = await _bounded(request)
+        if raw is None:
+            return PlainTextResponse("body too large", status_code=413)
+        form = parse_qs(raw.decode(errors="replace"))
+        try:
+            subscriptions.request(
+                plan,
+                state,
+                (form.get("email") or [""])[-1],
+                form.get("component", []),
+                now=clock(),
+            )
+        except DrkitError as exc:
+            return render("subscribe.html", status=exc.status, error=str(exc))
+        return render("subscribe.html", sent=True)
+
+    async def subscribe_confirm(request: Request) -> Response:
+        link_key = keys.link_key
+        try:
+            rid = int(request.query_params.get("r", ""))
+        except ValueError:
+            rid = 0
+        tok = request.query_params.get("t", "")
+        found = subscriptions.pending(state, rid)
+        if (
+            link_key is None
+            or found is None
+            or not hmac.compare_digest(subscriptions.token(link_key, rid, found.email), tok)
+        ):
+            return PlainTextResponse("this confirmation link is not valid", status_code=403)
+        if request.method == "GET":  # a confirm step: mail scanners follow links, not forms
+            return render("subscribe.html", confirm=f"/subscribe/confirm?{request.url.query}")
+        try:
+            subscriptions.confirm(state, link_key, rid, tok, now=clock())
+        except DrkitError as exc:
+            return render("subscribe.html", status=exc.status, error=str(exc))
+        return render("subscribe.html", confirmed=True)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -243,7 +369,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = None
         if draft_every:
-            task = asyncio.create_task(_drafting(plan, state, clock, draft_every))
+            task = asyncio.create_task(
+                _drafting(plan, state, clock, draft_every, link_key=keys.link_key)
+            )
         try:
             yield
         finally:
@@ -255,6 +383,7 @@ def create_app(
     routes = [
         Route("/", index),
         Route("/incidents/{id}", incident_page),
+        Route("/incidents/{id}/postmortem", postmortem_page),
         Route("/api/v2/summary.json", summary),
         Route("/api/v2/status.json", status_json),
         Route("/api/v2/components.json", components_json),
@@ -262,13 +391,31 @@ def create_app(
         Route("/api/v2/incidents/unresolved.json", unresolved_json),
         Route("/history.atom", atom),
         Route("/healthz", healthz),
+        Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
+        Route("/subscribe", subscribe, methods=["POST"]),
+        Route("/subscribe/confirm", subscribe_confirm, methods=["GET", "POST"]),
         Route("/internal", internal),
+        Route("/internal/briefing", briefing),
         Route("/internal/incidents", open_incident, methods=["POST"]),
         Route("/internal/incidents/{id}", warroom),
         Route("/internal/incidents/{id}/updates", post_update, methods=["POST"]),
         Route("/internal/incidents/{id}/approve", approve, methods=["POST"]),
+        Route("/internal/incidents/{id}/discard", discard, methods=["POST"]),
+        Route("/internal/incidents/{id}/roles", set_role, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _bounded(request: Request) -> bytes | None:
+    """The body, or None when it is over :data:`MAX_BODY` bytes (nothing more is read)."""
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        return None
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            return None
+    return raw
 
 
 def from_env() -> Starlette:
@@ -284,13 +431,35 @@ def from_env() -> Starlette:
 
 
 async def _drafting(
-    plan: Plan, state: StateStore, clock: Callable[[], float], every: float
+    plan: Plan,
+    state: StateStore,
+    clock: Callable[[], float],
+    every: float,
+    *,
+    link_key: bytes | None = None,
 ) -> None:
+    """Every ``every`` seconds: draft incidents from signals, then send the notices due
+    (in a thread: a slow mail relay never blocks a request)."""
     while True:
         try:
             s = await asyncio.to_thread(snapshot, plan, state, now=clock())
             for inc in await asyncio.to_thread(draft_incidents, plan, state, s):
                 log.warning("drafted incident %s: %s (%s)", inc.id, inc.title, inc.cause)
+            if (
+                plan.status_page.subscribers
+                or plan.status_page.escalation
+                or subscriptions.enabled(plan, link_key)
+            ):
+                s = await asyncio.to_thread(snapshot, plan, state, now=clock())
+                for o in await asyncio.to_thread(
+                    notify.deliver, plan, state, s, now=clock(), link_key=link_key
+                ):
+                    if not o.ok:
+                        log.warning("notice %s failed: %s", o.notice.key, o.error)
+            if subscriptions.enabled(plan, link_key):
+                await asyncio.to_thread(
+                    subscriptions.send_confirmations, plan, state, link_key, now=clock()
+                )
         except DrkitError as exc:  # a state hiccup must not stop the page
             log.warning("drafting incidents failed: %s", exc)
         await asyncio.sleep(every)

@@ -64,6 +64,13 @@ class KeyCheck:
             return False
         return Caller(user[:60] or "operator")
 
+    @property
+    def link_key(self) -> bytes | None:
+        """The key of signed links in mails (unsubscribe), derived from the key's hash."""
+        if self._digest is None:
+            return None
+        return hmac.new(self._digest, b"links", "sha256").digest()
+
     def csrf(self, caller: Caller) -> str:
         assert self._digest is not None
         return hmac.new(self._digest, b"csrf\0" + caller.name.encode(), "sha256").hexdigest()

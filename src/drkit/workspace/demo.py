@@ -157,7 +157,12 @@ def _plan(root: Path) -> dict[str, Any]:
             {"name": "sim-openai", "sla": 99.9, "regions": ["eu-west"]},
             {"name": "sim-anthropic", "sla": 99.9, "regions": ["us-east"]},
         ],
-        "status_page": {"components": [{"name": "Assistant API", "covers": ["assistant"]}]},
+        "status_page": {
+            "components": [
+                {"name": "Assistant API", "covers": ["assistant"]},
+                {"name": "Knowledge base", "covers": ["kb", "train"]},
+            ]
+        },
         # what `drkit cost` multiplies the measured sizes and runs by (example prices)
         "cost": {
             "outage_cost_per_hour": {"critical": 2000, "standard": 50},

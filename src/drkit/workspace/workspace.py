@@ -12,7 +12,7 @@ import dataclasses
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ from drkit.state.store import (
     plan_state_location,
     plan_state_path,
 )
+from drkit.workspace.access import kdf_params
 from drkit.workspace.costing import gameday_cost_tiers
 from drkit.workspace.overdue import StateContext, overdue_violations
 from drkit.workspace.repo_checks import repository_checks
@@ -126,6 +127,7 @@ class Workspace:
             password=self.password,
             scratch=self.state_dir / "scratch",
             state_path=self.state_path,
+            kdf=kdf_params(),
         )
 
     # --- drills ------------------------------------------------------------------------
@@ -142,13 +144,27 @@ class Workspace:
         An interrupted drill (Ctrl-C) is journaled and recorded too before the
         :class:`~drkit.drills.engine.DrillInterrupted` propagates.
         """
+        get_scenario(scenario)  # an unknown name is refused before anything is recorded
+        # the status page shows the drill's window as maintenance while it runs
+        state = self.state()
+        state.record_event(
+            "drill.started", scenario, f"drill {scenario} started", {"scenario": scenario}
+        )
         try:
             journal = run_scenario(
-                self.stack(), scenario, options, plan_label=str(self.plan_path), on_step=on_step
+                self.stack(),
+                scenario,
+                options,
+                plan_label=str(self.plan_path),
+                on_step=on_step,
             )
         except DrillInterrupted as exc:
             self._keep(exc.journal)
             raise
+        finally:
+            state.record_event(
+                "drill.ended", scenario, f"drill {scenario} ended", {"scenario": scenario}
+            )
         return journal, self._keep(journal)
 
     def _keep(self, journal: Journal) -> Path:
@@ -456,6 +472,8 @@ def run_gameday(
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started))
     out = report or ws.state_dir / "gamedays" / f"gameday-{stamp}.html"
 
+    history = _past_journals(ws, names)
+
     def write_report() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
@@ -463,6 +481,7 @@ def run_gameday(
             ws.plan.name,
             journals,
             started_at=started,
+            history=history,
             cost_tiers=gameday_cost_tiers(ws),
             currency=ws.plan.cost.currency,
         )
@@ -490,3 +509,18 @@ def run_gameday(
         at=started,
     )
     return result
+
+
+def _past_journals(ws: Workspace, scenarios: Sequence[str]) -> list[Journal]:
+    """Earlier journals of these scenarios from the state (the report's trends); one
+    that no longer parses (an older journal version) is left out of the trend."""
+    from pydantic import ValidationError
+
+    out = []
+    for record in ws.state().drills():
+        if record.scenario in scenarios:
+            try:
+                out.append(Journal.model_validate(record.journal))
+            except ValidationError:
+                continue
+    return out

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from drkit.drills.scenarios import (
     data_corruption,
-    designed,
     model_regression,
     provider_outage,
     region_outage,
+    security_breach,
 )
 from drkit.drills.scenarios.base import DrillOptions, Scenario
 from drkit.errors import UsageError
@@ -19,7 +19,7 @@ SCENARIOS: dict[str, Scenario] = {
         region_outage.SCENARIO,
         data_corruption.SCENARIO,
         model_regression.SCENARIO,
-        designed.SECURITY_BREACH,
+        security_breach.SCENARIO,
     )
 }
 
