@@ -231,6 +231,7 @@ LONG_MODULES = {
     "cost/model.py": "the cost model, being reworked (cost)",
     "drills/scenarios/model_regression.py": "the model-regression drill, new (models)",
     "state/store.py": "drkit's state, gaining a PostgreSQL backend (state)",
+    "workspace/workspace.py": "the composition root, where several features are adding theirs",
     "connectors/vectorstore/pgvector.py": "the pgvector connector, being changed (vec)",
 }
 
