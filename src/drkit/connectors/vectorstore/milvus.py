@@ -81,6 +81,7 @@ class MilvusStore(VectorStore):
         consistent_cut="count-check",
         max_batch=1000,
         atomic_rename=True,
+        search_effort=True,
     )
 
     def __init__(self, url: str) -> None:
@@ -374,12 +375,26 @@ class MilvusStore(VectorStore):
                 written += len(batch)
         return written
 
-    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        k: int,
+        *,
+        using: str = "",
+        effort: int | None = None,
+    ) -> list[str]:
         lay = self._layout(name)
         field = using or VECTOR
         if field not in lay["vfields"]:
             raise IncompatibleTarget(f"collection {name!r} has no vector {using!r}")
         self._call(partial(self._client.load_collection, name), name)
+        extra: dict[str, Any] = {}
+        if effort:
+            index = next(v.index for v in lay["vectors"] if (v.name or VECTOR) == field)
+            params = _effort_params(str(index.get("index_type", "AUTOINDEX")), index, effort, k)
+            if params:
+                extra["search_params"] = {"params": params}
         res = self._call(
             partial(
                 self._client.search,
@@ -388,6 +403,7 @@ class MilvusStore(VectorStore):
                 anns_field=field,
                 limit=k,
                 output_fields=[lay["pk"]],
+                **extra,
             ),
             name,
         )
@@ -432,3 +448,18 @@ def _in(field: str, keys: Sequence[Any]) -> str:
     ``delete(ids=...)`` pastes strings between single quotes unescaped, so an id with a
     quote breaks (or changes) the expression."""
     return f"{field} in [{', '.join(json.dumps(k, ensure_ascii=False) for k in keys)}]"
+
+
+def _effort_params(index_type: str, index: dict[str, Any], effort: int, k: int) -> dict[str, int]:
+    """Search params giving an index ``effort`` candidates per query: HNSW (and Milvus
+    Lite's AUTOINDEX, an HNSW graph) take ``ef`` (at least ``k``), IVF indexes
+    ``nprobe`` (at most their ``nlist``); FLAT and others search exhaustively."""
+    kind = index_type.upper()
+    if kind in ("HNSW", "AUTOINDEX") or kind.startswith("HNSW"):
+        return {"ef": max(effort, k)}
+    if kind.startswith("IVF"):
+        params = index.get("params")
+        nested = params.get("nlist") if isinstance(params, dict) else None
+        nlist = int(nested or index.get("nlist") or 0)
+        return {"nprobe": max(1, min(effort, nlist) if nlist else effort)}
+    return {}

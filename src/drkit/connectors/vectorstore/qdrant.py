@@ -99,6 +99,7 @@ class QdrantStore(VectorStore):
         consistent_cut="count-check",
         max_batch=1000,
         atomic_rename=False,
+        search_effort=True,
     )
 
     def __init__(self, url: str) -> None:
@@ -370,9 +371,19 @@ class QdrantStore(VectorStore):
                 out[mname] = mv
         return out
 
-    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        k: int,
+        *,
+        using: str = "",
+        effort: int | None = None,
+    ) -> list[str]:
         if not self._exists(name):
             raise not_found(name, self.url)
+        # local mode searches exhaustively; a server's HNSW takes ``hnsw_ef`` per query
+        params = self._models.SearchParams(hnsw_ef=max(effort, k)) if effort else None
         res = self._call(
             partial(
                 self._client.query_points,
@@ -381,6 +392,7 @@ class QdrantStore(VectorStore):
                 using=using or None,
                 limit=k,
                 with_payload=[ID_KEY],
+                search_params=params,
             ),
             name,
         )
