@@ -99,7 +99,6 @@ class QdrantStore(VectorStore):
         consistent_cut="count-check",
         max_batch=1000,
         atomic_rename=False,
-        search_effort=True,
     )
 
     def __init__(self, url: str) -> None:
@@ -125,6 +124,9 @@ class QdrantStore(VectorStore):
                 scheme = parts.scheme.split("+")[1]
                 self._client = QdrantClient(url=f"{scheme}://{parts.netloc}", timeout=30)
                 self._local = False
+                # a server's HNSW takes ``hnsw_ef`` per query; local mode searches
+                # exhaustively and warns about (ignored) search params
+                self.capabilities = replace(self.capabilities, search_effort=True)
         except RuntimeError as exc:  # local path locked by another client
             raise EngineUnreachable(f"cannot open {url}: {exc}") from exc
 
@@ -382,8 +384,9 @@ class QdrantStore(VectorStore):
     ) -> list[str]:
         if not self._exists(name):
             raise not_found(name, self.url)
-        # local mode searches exhaustively; a server's HNSW takes ``hnsw_ef`` per query
-        params = self._models.SearchParams(hnsw_ef=max(effort, k)) if effort else None
+        params = None
+        if effort and self.capabilities.search_effort:
+            params = self._models.SearchParams(hnsw_ef=max(effort, k))
         res = self._call(
             partial(
                 self._client.query_points,

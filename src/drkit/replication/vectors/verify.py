@@ -316,39 +316,46 @@ def _recall(
     efforts: list[int | None] = [None]
     if store.capabilities.search_effort:
         efforts = [max(MIN_EFFORT, m * k) for m in EFFORTS]
-    live_effort = efforts[0] if source.capabilities.search_effort else None
+    live_found: dict[int | None, list[list[str]]] = {}
 
-    def recall_of(s: VectorStore, n: str, using: str, effort: int | None) -> list[list[str]]:
+    def found_by(s: VectorStore, n: str, using: str, effort: int | None) -> list[list[str]]:
         kw: dict[str, Any] = {"effort": effort} if effort else {}
         return [s.search(n, vec.tolist(), k, using=using, **kw) for vec in picked]
+
+    def live_at(effort: int | None) -> list[list[str]]:
+        # the live index is searched as widely as the restored one (where it takes an
+        # effort), so a wider search never favours the restored copy over its yardstick
+        at = effort if source.capabilities.search_effort else None
+        if at not in live_found:
+            live_found[at] = found_by(source, collection, live_using, at)
+        return live_found[at]
 
     def share(found: list[list[str]]) -> float:
         got = [len(exact.top(i) & set(f)) / max(1, len(exact.top(i))) for i, f in enumerate(found)]
         return round(float(np.mean(got)), 4)
 
     report.queries = len(picked)
-    live_found = recall_of(source, collection, live_using, live_effort) if live_ok else []
-    if live_found:
-        report.recall_live = share(live_found)
-    # the live index answers for records the snapshot may no longer hold: its recall
-    # is only a yardstick while the live collection is the snapshot's
-    if report.recall_live is not None and report.live == "same":
-        floor = report.recall_live - RECALL_TOLERANCE
-        against = f"the live index's {report.recall_live:.3f} - {RECALL_TOLERANCE}"
-    else:
-        floor, against = MIN_RECALL, f"{MIN_RECALL}"
     # the live side may be searched exhaustively where the restored copy goes through its
-    # index (Milvus searches unsealed segments by brute force, the copy's rename seals
-    # them): climb the restored index's candidate list before calling it damaged
+    # index (Milvus searches growing segments by brute force, a restored copy is sealed):
+    # climb the candidate list before calling the restored index damaged. The floor is
+    # the same at every effort: a damaged index stays below it however wide the search.
+    floor, against = MIN_RECALL, f"{MIN_RECALL}"
     for effort in efforts:
-        found = recall_of(store, name, restored_using, effort)
+        found = found_by(store, name, restored_using, effort)
         report.recall_restored, report.search_effort = share(found), effort
-        if live_found:
+        if live_ok:
+            live = live_at(effort)
+            report.recall_live = share(live)
             o = [
                 len(set(a) & set(b)) / max(1, min(k, len(a)))
-                for a, b in zip(live_found, found, strict=True)
+                for a, b in zip(live, found, strict=True)
             ]
             report.overlap = round(float(np.mean(o)), 4)
+        # the live index answers for records the snapshot may no longer hold: its recall
+        # is only a yardstick while the live collection is the snapshot's
+        if report.recall_live is not None and report.live == "same":
+            floor = report.recall_live - RECALL_TOLERANCE
+            against = f"the live index's {report.recall_live:.3f} - {RECALL_TOLERANCE}"
         if report.recall_restored >= floor:
             break
     if report.recall_restored < floor:
