@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from drkit.connectors.objectstore.registry import open_store
+from drkit.connectors.vectorstore.base import exists_error
 from drkit.connectors.vectorstore.registry import (
     is_vector_store_url,
     open_vector_store,
@@ -34,6 +35,7 @@ from drkit.errors import DrkitError, InputError, NothingToBackUp, UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.replication.vectors import (
+    plan_restore,
     replace_collection,
     restore_collection,
     snapshot_collection,
@@ -444,6 +446,11 @@ class RestoreOutcome:
     bytes: int | None = None
     #: ``--replace``: what was done to the live collection (ReplaceReport.to_json())
     replaced: dict[str, Any] | None = None
+    #: vectors: what the target engine could not carry (worked out before any write)
+    not_carried: tuple[str, ...] = ()
+    #: ``--dry-run``: nothing was written; ``plan`` says what a restore would do
+    dry_run: bool = False
+    plan: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -453,9 +460,16 @@ class RestoreOutcome:
             "duration_s": self.duration_s,
         }
         if self.kind == "vectors":
-            out |= {"collection": self.collection, "records": self.records}
+            out |= {
+                "collection": self.collection,
+                "records": self.records,
+                "not_carried": list(self.not_carried),
+                "dry_run": self.dry_run,
+            }
             if self.replaced is not None:
                 out["replaced"] = self.replaced
+            if self.plan is not None:
+                out["plan"] = self.plan
         else:
             out |= {"files": self.files, "bytes": self.bytes}
         return out
@@ -505,6 +519,7 @@ def restore_snapshot(
     collection: str | None = None,
     progress: Callable[[Snapshot], AbstractContextManager[Callable[[int], None]]] | None = None,
     replace: bool = False,
+    dry_run: bool = False,
 ) -> RestoreOutcome:
     """Restore snapshot ``ref`` (id, prefix, ``latest``, or ``DATASET@VERSION``, a named
     version of a versioned dataset) into ``to``.
@@ -516,6 +531,8 @@ def restore_snapshot(
     ``latest`` with no ``component`` means the newest snapshot of the plan component
     ``to`` names, if it names one. ``replace``: the collection may exist; the restored
     copy is verified, then swapped in (:func:`~drkit.replication.vectors.replace_collection`).
+    ``dry_run`` (vectors): write nothing; say what a restore would do and what the target
+    engine could not carry (:func:`~drkit.replication.vectors.plan_restore`).
     """
     if ref == "latest" and component is None and plan is not None:
         with contextlib.suppress(KeyError):
@@ -540,6 +557,22 @@ def restore_snapshot(
     bar = progress or (lambda _s: _no_progress(BackupJob("", "files", "")))
     if snap.kind == "vectors":
         url, _ = vector_target(plan, to)
+        if dry_run:
+            with open_vector_store(url) as store:
+                would = plan_restore(repo, snap, store, collection)
+            if would.exists and not replace:
+                raise exists_error(would.collection)
+            return RestoreOutcome(
+                would.snapshot,
+                "vectors",
+                would.target,
+                0.0,
+                would.collection,
+                would.records,
+                not_carried=would.not_carried,
+                dry_run=True,
+                plan={**dataclasses.asdict(would), "replace": replace},
+            )
         with open_vector_store(url) as store, bar(snap) as advance:
             if replace:
                 swapped = replace_collection(repo, snap, store, collection, progress=advance)
@@ -551,10 +584,23 @@ def restore_snapshot(
                     swapped.collection,
                     swapped.records,
                     replaced=swapped.to_json(),
+                    not_carried=swapped.not_carried,
                 )
             rep = restore_collection(repo, snap, store, collection, progress=advance)
         return RestoreOutcome(
-            rep.snapshot, "vectors", rep.target, rep.duration_s, rep.collection, rep.records
+            rep.snapshot,
+            "vectors",
+            rep.target,
+            rep.duration_s,
+            rep.collection,
+            rep.records,
+            not_carried=rep.not_carried,
+        )
+    if dry_run:
+        raise UsageError(
+            f"snapshot {snap.short_id} is a {snap.kind} snapshot: --dry-run applies to "
+            "vector snapshots",
+            hint="restore a file tree into a new or empty directory, without --dry-run",
         )
     if replace:
         raise UsageError(

@@ -331,3 +331,45 @@ def test_restore_replace_repairs_a_live_collection(
     said = " ".join(capsys.readouterr().out.split())  # rich wraps lines
     assert "replaced docs at" in said
     assert "count and every checksum verified, swapped in by two renames" in said
+
+
+def test_cross_engine_restore_reports_what_it_cannot_carry_and_dry_run_writes_nothing(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    created = run(capsys, ["snapshot", "create", "kb"])
+    assert isinstance(created, list)
+    sid = created[0]["snapshot"]
+    qdrant = f"qdrant+local://{tmp_path / 'q'}"
+
+    planned = run(capsys, ["restore", sid, "--to", qdrant, "--dry-run"])
+    assert isinstance(planned, dict)
+    assert planned["dry_run"] is True
+    assert planned["records"] == 80
+    assert planned["plan"]["source_engine"] == "lancedb"
+    assert planned["plan"]["target_engine"] == "qdrant"
+    assert planned["plan"]["exists"] is False
+    assert any("typed columns" in n for n in planned["not_carried"])
+    target = open_vector_store(qdrant)
+    assert target.list_collections() == []  # nothing written
+    target.close()
+
+    capsys.readouterr()
+    assert main(["snapshot", "restore", sid, "--to", qdrant, "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "dry run, nothing written" in text
+    assert "not carried:" in text
+    assert "typed columns" in text
+
+    restored = run(capsys, ["restore", sid, "--to", qdrant])
+    assert isinstance(restored, dict)
+    assert restored["dry_run"] is False
+    assert restored["not_carried"] == planned["not_carried"]
+    # the same engine carries everything
+    same = run(capsys, ["restore", sid, "--to", "kb", "--collection", "docs2", "--dry-run"])
+    assert isinstance(same, dict)
+    assert same["not_carried"] == []
+    # an existing collection is refused by a dry run as by the restore
+    run(capsys, ["restore", sid, "--to", qdrant, "--dry-run"], code=2)
+    again = run(capsys, ["restore", sid, "--to", qdrant, "--dry-run", "--replace"])
+    assert isinstance(again, dict)
+    assert again["plan"]["exists"] is True
