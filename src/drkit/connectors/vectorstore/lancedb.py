@@ -57,6 +57,7 @@ from drkit.connectors.vectorstore.base import (
     not_found,
 )
 from drkit.connectors.vectorstore.failures import guarded
+from drkit.connectors.vectorstore.support import exchange_paths
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
@@ -340,6 +341,23 @@ class LanceDBStore(VectorStore):
             super().rename(name, new_name)
             return
         os.rename(src, dst)  # atomic on one filesystem; fails if dst appeared meanwhile
+
+    def swap_in(self, new: str, name: str, old: str) -> bool:
+        """One exchange of the two table directories (``renameat2(RENAME_EXCHANGE)``):
+        readers of ``name`` see the previous table or the new one, never neither; then
+        the previous one (now under ``new``) is renamed to ``old``. Two renames where the
+        filesystem cannot exchange."""
+        tables = self.list_collections()
+        for t in (new, name):
+            if t not in tables:
+                raise not_found(t, self.url)
+        if old in tables:
+            raise exists_error(old)
+        a, b = self.path / f"{new}.lance", self.path / f"{name}.lance"
+        if not (a.is_dir() and b.is_dir()) or not exchange_paths(str(a), str(b)):
+            return super().swap_in(new, name, old)
+        os.rename(a, self.path / f"{old}.lance")
+        return True
 
     @staticmethod
     def _table_rows(

@@ -4,10 +4,10 @@
 temporary collection next to the live one (``NAME_drkit_tmp_...``) and verified there
 (count and every record's checksum against the snapshot); only then is it swapped in
 under the live name — atomically where the engine can (pgvector: both renames in one
-transaction), else by two renames — while the previous collection is kept as
-``NAME_drkit_old_...``. Once the count under the live name is checked, the kept copy is
-dropped. A failure before the swap leaves the live collection untouched; a failed check
-after it swaps the old collection back.
+transaction; LanceDB: one exchange of the table directories), else by two renames —
+while the previous collection is kept as ``NAME_drkit_old_...``. Once the count under
+the live name is checked, the kept copy is dropped. A failure before the swap leaves
+the live collection untouched; a failed check after it swaps the old collection back.
 """
 
 from __future__ import annotations
