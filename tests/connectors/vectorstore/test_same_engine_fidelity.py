@@ -356,6 +356,14 @@ def test_milvus_int64_key_declared_fields_index_partitions(
             for i in range(20)
         ],
     )
+    client.insert(  # five records of the application's own partition
+        "docs",
+        [
+            {"pk": 7 + i, "emb": [1.0, 0, 0, float(i)], "lang": "de", "n": i, "meta": None}
+            for i in range(5)
+        ],
+        partition_name="p2025",
+    )
     client.close()
     round_trip(repo, f"milvus-lite://{path}", "docs", "docs2")
 
@@ -374,6 +382,16 @@ def test_milvus_int64_key_declared_fields_index_partitions(
     got = client.query("docs2", filter=f"pk == {2**40 + 3}", output_fields=["lang", "n"])
     assert [(r["lang"], r["n"]) for r in got] == [("en", None)]
     assert len(client.query("docs2", filter='lang == "fr"', output_fields=["pk"])) == 10
+    # every record is back in its partition, without drkit's key
+    in_p = client.query(
+        "docs2", filter="", output_fields=["*"], partition_names=["p2025"], limit=100
+    )
+    assert sorted(r["pk"] for r in in_p) == [7, 8, 9, 10, 11]
+    assert all("__drkit_partition" not in r for r in in_p)
+    rest = client.query(
+        "docs2", filter="", output_fields=["pk"], partition_names=["_default"], limit=100
+    )
+    assert len(rest) == 20
     client.close()
 
 
@@ -495,3 +513,45 @@ def test_qdrant_sparse_vectors_and_multivectors_are_captured(
     ).points
     assert [h.id for h in hits] == [3]
     client.close()
+
+
+def test_pgvector_check_constraints_and_foreign_keys(postgres: Postgres, repo: Repository) -> None:
+    import uuid
+
+    import psycopg
+
+    table, authors = f"app{uuid.uuid4().hex[:8]}", f"au{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(f"CREATE TABLE {authors} (id int PRIMARY KEY)")
+        conn.execute(f"INSERT INTO {authors} VALUES (1), (2)")
+        conn.execute(
+            f"CREATE TABLE {table} (id text PRIMARY KEY, embedding vector(3), "
+            f"score real CONSTRAINT {table}_score CHECK (score BETWEEN 0 AND 1), "
+            f"author int CONSTRAINT {table}_author REFERENCES {authors}(id))"
+        )
+        conn.execute(
+            f"INSERT INTO {table} VALUES ('a', '[1,0,0]', 0.5, 1), ('b', '[0,1,0]', 0.9, 2)"
+        )
+    restored = table + "r"
+    round_trip(repo, postgres.url, table, restored)
+
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        cons = dict(
+            conn.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype IN ('c', 'f')",
+                [restored],
+            ).fetchall()
+        )
+        assert "BETWEEN" in cons[f"{table}_score"] or ">=" in cons[f"{table}_score"]
+        assert f"REFERENCES {authors}(id)" in cons[f"{table}_author"]
+        # the application's constraints still guard its writes
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(f"INSERT INTO {restored} VALUES ('c', '[0,0,1]', 7, 1)")
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(f"INSERT INTO {restored} VALUES ('d', '[0,0,1]', 0.1, 99)")
+        comment = conn.execute(
+            "SELECT obj_description(%s::regclass, 'pg_class')", [restored]
+        ).fetchone()
+        assert comment == (None,)  # nothing left pending

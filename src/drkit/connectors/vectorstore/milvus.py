@@ -21,9 +21,15 @@ Same-engine restore: describe records the collection's schema (every field with 
 type, params, nullability, partition key; primary key name and type; the dynamic
 flag), its indexes (type, metric, params, scalar indexes too) and its partitions in
 ``options``; a restore into Milvus recreates them, so an INT64 ``pk`` stays INT64 and
-declared fields stay declared. Not carried: which partition a record was in (records
-go to ``_default``; partitions are recreated empty), and ``auto_id`` (restored ids are
-kept, so the primary key is created without it).
+declared fields stay declared, and records go back to their partitions (below). Not
+carried: ``auto_id`` (restored ids are kept, so the primary key is created without it).
+
+Partitions: in a collection with partitions of its own (and no partition key, which
+places records by itself), export reads partition by partition and gives each record
+of a partition other than ``_default`` the payload key ``__drkit_partition``; import
+into a collection that has that partition puts the record there (and drops the key),
+so a same-engine restore puts every record back in its partition. Other engines keep
+the key in the payload (``not_carried`` says so).
 """
 
 from __future__ import annotations
@@ -69,6 +75,9 @@ ID_MAX = 1024
 DOC_MAX = 65535
 #: payload keys that collide with a schema field are stored under this prefix
 KEY_ESCAPE = "__drkit_key_"
+#: the payload key that carries a record's partition (see the module docstring)
+PARTITION_KEY = "__drkit_partition"
+DEFAULT_PARTITION = "_default"
 #: describe_index keys that are state, not settings
 _INDEX_STATE = {"index_name", "total_rows", "indexed_rows", "pending_index_rows", "state"}
 
@@ -157,15 +166,24 @@ class MilvusStore(VectorStore):
                 has_doc = True
             else:
                 schema[f["name"]] = str(getattr(f["type"], "name", f["type"]))
+        keyed = any(f.get("is_partition_key") for f in desc["fields"])
+        partitions = [] if keyed else self._partitions(name)
         return {
             "pk": pk,
             "pk_int": pk_type == t.INT64,
+            #: the collection's own partitions records are routed to (none when a
+            #: partition key places them)
+            "partitions": partitions,
             "vectors": vectors,
             "vfields": vfields,
             "payload_schema": schema,
             "has_document": has_doc,
             "dynamic": bool(desc.get("enable_dynamic_field")),
         }
+
+    def _partitions(self, name: str) -> list[str]:
+        listed = self._call(partial(self._client.list_partitions, name), name)
+        return [p for p in listed if p != DEFAULT_PARTITION]
 
     def describe(self, name: str) -> CollectionConfig:
         lay = self._layout(name)
@@ -201,11 +219,7 @@ class MilvusStore(VectorStore):
             idx = self._call(partial(self._client.describe_index, name, index_name=iname), name)
             if idx:
                 indexes[iname] = {k: _plain(v) for k, v in idx.items() if k not in _INDEX_STATE}
-        partitions = [
-            p
-            for p in self._call(partial(self._client.list_partitions, name), name)
-            if p != "_default"
-        ]
+        partitions = self._partitions(name)
         return {
             "schema": {"fields": fields, "dynamic": bool(desc.get("enable_dynamic_field"))},
             "indexes": indexes,
@@ -226,21 +240,33 @@ class MilvusStore(VectorStore):
         self._call(partial(self._client.load_collection, name), name)
         cut = CutInfo(method="count-check", count_before=self.count(name))
 
+        # partition by partition where records have partitions of their own to go back to
+        parts: list[str | None] = (
+            [DEFAULT_PARTITION, *lay["partitions"]] if lay["partitions"] else [None]
+        )
+
         def gen() -> Iterator[pa.RecordBatch]:
-            it = self._call(
-                partial(
-                    self._client.query_iterator, name, batch_size=batch_size, output_fields=["*"]
-                ),
-                name,
-            )
-            try:
-                while True:
-                    rows = self._call(it.next, name)
-                    if not rows:
-                        return
-                    yield self._to_batch(config, lay, rows)
-            finally:
-                it.close()
+            for part in parts:
+                it = self._call(
+                    partial(
+                        self._client.query_iterator,
+                        name,
+                        batch_size=batch_size,
+                        output_fields=["*"],
+                        partition_names=[part] if part else None,
+                    ),
+                    name,
+                )
+                try:
+                    while True:
+                        rows = self._call(it.next, name)
+                        if not rows:
+                            break
+                        if part and part != DEFAULT_PARTITION:
+                            rows = [{**dict(r), PARTITION_KEY: part} for r in rows]
+                        yield self._to_batch(config, lay, rows)
+                finally:
+                    it.close()
 
         return self._count_checked(name, cut, gen())
 
@@ -348,6 +374,7 @@ class MilvusStore(VectorStore):
         config = self.describe(name)
         lay = self._layout(name)
         reserved = {lay["pk"], *lay["vfields"], DOCUMENT, "$meta"}
+        partitions = set(lay["partitions"])
         written = 0
         for big in batches:
             big = conform(config, big, name)
@@ -357,7 +384,14 @@ class MilvusStore(VectorStore):
                 ids = batch.column(ID).to_pylist()
                 docs = batch.column(DOCUMENT).to_pylist()
                 rows = []
+                into: list[str] = []
                 for i, payload in enumerate(payloads_of(batch)):
+                    part = payload.get(PARTITION_KEY)
+                    if isinstance(part, str) and part in partitions:
+                        del payload[PARTITION_KEY]
+                    else:
+                        part = ""
+                    into.append(part)
                     if docs[i] is not None and len(docs[i].encode()) > DOC_MAX:
                         raise IncompatibleTarget(f"document of {ids[i]!r} exceeds {DOC_MAX} bytes")
                     # a key that collides with a schema field is kept under an escaped name
@@ -371,7 +405,9 @@ class MilvusStore(VectorStore):
                 # Milvus Lite's upsert keeps old dynamic fields: delete, then insert
                 keys = [r[lay["pk"]] for r in rows]
                 self._call(partial(self._client.delete, name, filter=_in(lay["pk"], keys)), name)
-                self._call(partial(self._client.insert, name, rows), name)
+                for part in sorted(set(into)):
+                    some = [r for r, p in zip(rows, into, strict=True) if p == part]
+                    self._call(partial(self._client.insert, name, some, partition_name=part), name)
                 written += len(batch)
         return written
 

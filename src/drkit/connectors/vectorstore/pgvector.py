@@ -371,6 +371,7 @@ class PgvectorStore(VectorStore):
                     comments.append((c["name"], c["comment"]))
             cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(pk)))
             indexes: list[dict[str, Any]] = list(ddl["indexes"])
+            constraints: list[dict[str, Any]] = list(ddl.get("constraints", []))
             table_comment = ddl.get("comment")
         else:
             cols = [sql.SQL("id text PRIMARY KEY")]
@@ -386,6 +387,7 @@ class PgvectorStore(VectorStore):
                 (v.name or DEFAULT_COLUMN, f"drkit:metric={v.metric.value}") for v in config.vectors
             ]
             indexes = []
+            constraints = []
             table_comment = None
 
         def run(conn: Any) -> None:
@@ -415,7 +417,11 @@ class PgvectorStore(VectorStore):
                             table, sql.Identifier(col), sql.Literal(text)
                         )
                     )
-                note = pending_comment(pending, table_comment) if pending else table_comment
+                note = (
+                    pending_comment(pending, table_comment, constraints)
+                    if pending or constraints
+                    else table_comment
+                )
                 conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(note)))
 
         self._call(run, name)

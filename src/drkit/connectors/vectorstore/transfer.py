@@ -78,6 +78,11 @@ def not_carried(config: CollectionConfig, store: VectorStore) -> list[str]:
                 f"{what} ({names}) stay in the payload in {store.engine} "
                 f"(as __drkit_{'sparse' if key == 'sparse_vectors' else 'multivector'}.NAME)"
             )
+    if config.engine == "milvus" and config.options.get("partitions"):
+        notes.append(
+            f"the partition of each record (milvus: {', '.join(config.options['partitions'])}) "
+            f"stays in the payload in {store.engine} (as __drkit_partition)"
+        )
     key, what = _ENGINE_SCHEMA.get(config.engine, ("", ""))
     if key and config.options.get(key):
         notes.append(
