@@ -555,3 +555,35 @@ def test_pgvector_check_constraints_and_foreign_keys(postgres: Postgres, repo: R
             "SELECT obj_description(%s::regclass, 'pg_class')", [restored]
         ).fetchone()
         assert comment == (None,)  # nothing left pending
+
+
+def test_lancedb_vector_index_rebuilt_with_its_parameters(tmp_path: Path, repo: Repository) -> None:
+    import lancedb
+    import pyarrow as pa
+    from lancedb.index import IvfHnswSq
+
+    path = tmp_path / "lance"
+    n = 600  # enough rows to train the IVF partitions
+    vecs = np.random.default_rng(4).standard_normal((n, 16)).astype(np.float32)
+    data = pa.table(
+        {
+            "id": [f"d{i}" for i in range(n)],
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), 16),
+            "lang": ["en" if i % 2 else "fr" for i in range(n)],
+        }
+    )
+    source = lancedb.connect(str(path)).create_table("docs", data=data)
+    hnsw = IvfHnswSq(distance_type="cosine", num_partitions=2, m=8, ef_construction=50)
+    source.create_index("vector", config=hnsw)
+    round_trip(repo, f"lancedb://{path}", "docs", "docs2")
+
+    table = lancedb.connect(str(path)).open_table("docs2")
+    (idx,) = [i for i in table.list_indices() if i.columns == ["vector"]]
+    assert (str(idx.index_type), idx.name) == ("IvfHnswSq", "vector_idx")
+    details = idx.index_details or {}
+    assert details["metric_type"] == "COSINE"
+    assert (details["hnsw"]["max_connections"], details["hnsw"]["construction_ef"]) == (8, 50)
+    assert table.index_stats(idx.name).num_indexed_rows == n  # type: ignore[union-attr]
+    # the application's query goes through the index and finds its nearest neighbour
+    hit = table.search(vecs[3].tolist()).metric("cosine").limit(1).to_list()[0]
+    assert hit["id"] == "d3"

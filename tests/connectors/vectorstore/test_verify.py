@@ -402,3 +402,39 @@ def test_milvus_sealed_restore_with_one_percent_damage_fails(
     assert report.checksum_mismatches == 20
     assert "20 records of the restored copy differ" in report.problems[0]
     assert repo.verifications() == []
+
+
+@pytest.mark.parametrize("damage", [False, True])
+def test_qdrant_normalised_cosine_copy_is_tolerated_and_damage_is_not(
+    repo: Repository, name: str, tmp_path: Path, damage: bool
+) -> None:
+    """Qdrant normalises the cosine vectors it is given (a server stores unit vectors;
+    local mode gives them back from the client that wrote them, as the in-memory store
+    does here): a faithful restore differs from the snapshot only by that (tolerated,
+    by direction); one vector in a hundred moved off its direction is damage all the
+    same."""
+    from drkit.connectors.vectorstore.qdrant import QdrantStore
+
+    class DamagingQdrant(QdrantStore):
+        def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+            return super().import_batches(name, damaged(batches))
+
+    live = MemoryVectorStore()
+    fill(live, name, 500)  # standard-normal vectors: far from unit length
+    snap = snapshot_collection(repo, live, name, component="kb").snapshot
+    url = "qdrant+memory://"
+    scratch = DamagingQdrant(url) if damage else QdrantStore(url)
+    try:
+        report = verify_collection(repo, snap, live, scratch=scratch, queries=20)
+    finally:
+        scratch.close()
+    if damage:
+        assert not report.ok
+        # (in-memory mode has no rename: the copy into the final name writes again)
+        assert report.checksum_mismatches >= 5
+        assert report.tolerated == 500 - report.checksum_mismatches
+        assert "records of the restored copy differ" in report.problems[0]
+    else:
+        assert report.ok, report.problems
+        assert report.tolerated == 500  # every vector came back re-normalised
+        assert report.checksum_mismatches == 0
