@@ -373,3 +373,28 @@ def test_cross_engine_restore_reports_what_it_cannot_carry_and_dry_run_writes_no
     again = run(capsys, ["restore", sid, "--to", qdrant, "--dry-run", "--replace"])
     assert isinstance(again, dict)
     assert again["plan"]["exists"] is True
+
+
+def test_verify_of_a_reembedded_collection_fails_and_is_recorded(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10 item 9: a dimension mismatch is a failed restore test (exit 1, recorded
+    in the state), not bad input (exit 2)."""
+    created = run(capsys, ["snapshot", "create", "kb"])
+    assert isinstance(created, list)
+    store = open_vector_store(f"lancedb://{tmp_path / 'lance'}")
+    store.drop("docs")
+    cfg = config("docs", dim=4)  # re-embedded with another model
+    store.create(cfg)
+    store.import_batches("docs", [records(cfg, 80, flat=True, seed=3)])
+    store.close()
+    out = run(capsys, ["verify", "kb"], code=1)
+    assert isinstance(out, list)
+    assert out[0]["ok"] is False
+    assert out[0]["live"] == "reshaped"
+    assert "re-embedded" in out[0]["problems"][0]
+    state = StateStore(tmp_path / "state.db")
+    [record] = state.verifications("kb")
+    assert not record.ok
+    assert record.snapshot == created[0]["snapshot"]
+    state.close()
