@@ -587,3 +587,38 @@ def test_lancedb_vector_index_rebuilt_with_its_parameters(tmp_path: Path, repo: 
     # the application's query goes through the index and finds its nearest neighbour
     hit = table.search(vecs[3].tolist()).metric("cosine").limit(1).to_list()[0]
     assert hit["id"] == "d3"
+
+
+def test_milvus_sparse_vector_field_is_backed_up_and_restored(
+    tmp_path: Path, repo: Repository
+) -> None:
+    """A Milvus hybrid collection (dense + SPARSE_FLOAT_VECTOR) was refused at backup."""
+    from pymilvus import DataType, MilvusClient
+
+    path = tmp_path / "m.db"
+    client = MilvusClient(uri=str(path))
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=32)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
+    schema.add_field("bm25", DataType.SPARSE_FLOAT_VECTOR)
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+    index.add_index("bm25", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    client.create_collection("docs", schema=schema, index_params=index)
+    client.insert(
+        "docs",
+        [
+            {"id": f"d{i}", "vector": [1.0, float(i)], "bm25": {i: 0.5, 50 + i: 1.0}}
+            for i in range(8)
+        ],
+    )
+    client.close()
+    round_trip(repo, f"milvus-lite://{path}", "docs", "docs2")
+
+    client = MilvusClient(uri=str(path))
+    fields = {f["name"]: f["type"] for f in client.describe_collection("docs2")["fields"]}
+    assert fields["bm25"] == DataType.SPARSE_FLOAT_VECTOR
+    client.load_collection("docs2")
+    hits = client.search("docs2", [{55: 1.0}], anns_field="bm25", limit=1, output_fields=["id"])
+    assert [h["entity"]["id"] for h in hits[0]] == ["d5"]
+    client.close()

@@ -102,6 +102,9 @@ class Capabilities:
     #: index per query: HNSW ``ef``, IVF probes), so a restore test can search a healthy
     #: approximate index close to exactly (Milvus, pgvector, Qdrant).
     search_effort: bool = False
+    #: sparse vectors (``options["sparse_vectors"]``, ``__drkit_sparse.NAME`` in the
+    #: canonical payload) become the engine's own sparse vectors (Qdrant, Milvus)
+    sparse_vectors: bool = False
 
 
 class VectorStore(abc.ABC):

@@ -24,6 +24,12 @@ flag), its indexes (type, metric, params, scalar indexes too) and its partitions
 declared fields stay declared, and records go back to their partitions (below). Not
 carried: ``auto_id`` (restored ids are kept, so the primary key is created without it).
 
+Sparse vectors: a ``SPARSE_FLOAT_VECTOR`` field travels in the canonical payload as
+``__drkit_sparse.NAME`` (``{"indices": [...], "values": [...]}``, as Qdrant's sparse
+vectors do) with its name in ``options["sparse_vectors"]``; a restore into Milvus or
+Qdrant makes it a sparse vector again (into Milvus: with a ``SPARSE_INVERTED_INDEX``,
+IP), so a Qdrant hybrid collection keeps its sparse search in Milvus and back.
+
 Partitions: in a collection with partitions of its own (and no partition key, which
 places records by itself), export reads partition by partition and gives each record
 of a partition other than ``_default`` the payload key ``__drkit_partition``; import
@@ -75,6 +81,8 @@ ID_MAX = 1024
 DOC_MAX = 65535
 #: payload keys that collide with a schema field are stored under this prefix
 KEY_ESCAPE = "__drkit_key_"
+#: sparse vectors in the canonical payload (as Qdrant's connector writes them)
+SPARSE_KEY = "__drkit_sparse."
 #: the payload key that carries a record's partition (see the module docstring)
 PARTITION_KEY = "__drkit_partition"
 DEFAULT_PARTITION = "_default"
@@ -91,6 +99,7 @@ class MilvusStore(VectorStore):
         max_batch=1000,
         atomic_rename=True,
         search_effort=True,
+        sparse_vectors=True,
     )
 
     def __init__(self, url: str) -> None:
@@ -142,7 +151,7 @@ class MilvusStore(VectorStore):
             raise not_found(name, self.url)
         desc = self._call(partial(self._client.describe_collection, name), name)
         t = self._types
-        vectors, vfields, schema = [], [], {}
+        vectors, vfields, schema, sparse = [], [], {}, []
         pk = pk_type = None
         has_doc = False
         for f in desc["fields"]:
@@ -160,6 +169,8 @@ class MilvusStore(VectorStore):
                 vname = "" if f["name"] == VECTOR else f["name"]
                 vectors.append(VectorField(vname, int(f["params"]["dim"]), metric, index))
                 vfields.append(f["name"])
+            elif f["type"] == t.SPARSE_FLOAT_VECTOR:
+                sparse.append(f["name"])
             elif "VECTOR" in str(f["type"]):
                 raise IncompatibleTarget(f"milvus field {f['name']!r} is {f['type']} (unsupported)")
             elif f["name"] == DOCUMENT and f["type"] == t.VARCHAR:
@@ -176,6 +187,8 @@ class MilvusStore(VectorStore):
             "partitions": partitions,
             "vectors": vectors,
             "vfields": vfields,
+            #: SPARSE_FLOAT_VECTOR fields (``__drkit_sparse.NAME`` in the canonical payload)
+            "sparse": sparse,
             "payload_schema": schema,
             "has_document": has_doc,
             "dynamic": bool(desc.get("enable_dynamic_field")),
@@ -193,7 +206,11 @@ class MilvusStore(VectorStore):
             payload_schema=lay["payload_schema"],
             engine=self.engine,
             engine_version=self.engine_version(),
-            options={"id_type": "int64" if lay["pk_int"] else "varchar", **self._recorded(name)},
+            options={
+                "id_type": "int64" if lay["pk_int"] else "varchar",
+                **self._recorded(name),
+                **({"sparse_vectors": {n: {} for n in lay["sparse"]}} if lay["sparse"] else {}),
+            },
         )
 
     def _recorded(self, name: str) -> dict[str, Any]:
@@ -272,7 +289,7 @@ class MilvusStore(VectorStore):
 
     @staticmethod
     def _to_batch(config: CollectionConfig, lay: dict[str, Any], rows: list[Any]) -> pa.RecordBatch:
-        skip = {lay["pk"], *lay["vfields"]}
+        skip = {lay["pk"], *lay["vfields"], *lay["sparse"]}
         if lay["has_document"]:
             skip.add(DOCUMENT)
         ids = [str(r[lay["pk"]]) for r in rows]
@@ -284,6 +301,15 @@ class MilvusStore(VectorStore):
             {k.removeprefix(KEY_ESCAPE): v for k, v in dict(r).items() if k not in skip}
             for r in rows
         ]
+        for r, payload in zip(rows, payloads, strict=True):
+            for sname in lay["sparse"]:
+                sv = _sparse_of(r.get(sname))
+                if sv:
+                    keys = sorted(sv)
+                    payload[SPARSE_KEY + sname] = {
+                        "indices": keys,
+                        "values": [float(sv[i]) for i in keys],
+                    }
         docs = [r.get(DOCUMENT) for r in rows] if lay["has_document"] else None
         return make_batch(config, ids, vecs, payloads, docs)
 
@@ -314,6 +340,9 @@ class MilvusStore(VectorStore):
             field = v.name or VECTOR
             schema.add_field(field, t.FLOAT_VECTOR, dim=v.dimension)
             index.add_index(field, index_type="AUTOINDEX", metric_type=metric[v.metric])
+        for sname in config.options.get("sparse_vectors", {}):
+            schema.add_field(sname, t.SPARSE_FLOAT_VECTOR)
+            index.add_index(sname, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
         schema.add_field(DOCUMENT, t.VARCHAR, max_length=DOC_MAX, nullable=True)
         with exists_as(name, "already exist"):
             self._call(
@@ -357,6 +386,8 @@ class MilvusStore(VectorStore):
             kwargs = {"index_type": (idx or {}).get("index_type", "AUTOINDEX")}
             if v is not None:
                 kwargs["metric_type"] = metric[v.metric]
+            elif (idx or {}).get("metric_type"):  # a sparse vector's index (IP, BM25)
+                kwargs["metric_type"] = idx["metric_type"]
             skip = ("field_name", "index_type", "metric_type", "params")
             params = dict((idx or {}).get("params") or {})
             params |= {k: v for k, v in (idx or {}).items() if k not in skip}
@@ -373,7 +404,7 @@ class MilvusStore(VectorStore):
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         config = self.describe(name)
         lay = self._layout(name)
-        reserved = {lay["pk"], *lay["vfields"], DOCUMENT, "$meta"}
+        reserved = {lay["pk"], *lay["vfields"], *lay["sparse"], DOCUMENT, "$meta"}
         partitions = set(lay["partitions"])
         written = 0
         for big in batches:
@@ -386,6 +417,7 @@ class MilvusStore(VectorStore):
                 rows = []
                 into: list[str] = []
                 for i, payload in enumerate(payloads_of(batch)):
+                    sparse = {n: payload.pop(SPARSE_KEY + n, None) for n in lay["sparse"]}
                     part = payload.get(PARTITION_KEY)
                     if isinstance(part, str) and part in partitions:
                         del payload[PARTITION_KEY]
@@ -397,6 +429,9 @@ class MilvusStore(VectorStore):
                     # a key that collides with a schema field is kept under an escaped name
                     row = {KEY_ESCAPE + k if k in reserved else k: v for k, v in payload.items()}
                     row[lay["pk"]] = int(ids[i]) if lay["pk_int"] else ids[i]
+                    for sname, sv in sparse.items():  # a record without one: empty
+                        pairs = zip(sv["indices"], sv["values"], strict=True) if sv else ()
+                        row[sname] = {int(k): float(x) for k, x in pairs}
                     for v, f in zip(config.vectors, lay["vfields"], strict=True):
                         row[f] = vecs[v.name][i].tolist()
                     if lay["has_document"]:
@@ -499,3 +534,13 @@ def _effort_params(index_type: str, index: dict[str, Any], effort: int, k: int) 
         nlist = int(nested or index.get("nlist") or 0)
         return {"nprobe": max(1, min(effort, nlist) if nlist else effort)}
     return {}
+
+
+def _sparse_of(value: Any) -> dict[int, float]:
+    """A sparse vector as Milvus gives it back ({index: value}, or a 1-row CSR matrix)."""
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return {int(k): float(v) for k, v in value.items()}
+    coo = value.tocoo()  # scipy sparse
+    return {int(c): float(v) for c, v in zip(coo.col, coo.data, strict=True)}

@@ -72,6 +72,8 @@ def not_carried(config: CollectionConfig, store: VectorStore) -> list[str]:
                 f"{dict(v.index)}) are not carried into {store.engine}; it builds its own index"
             )
     for key, what in (("sparse_vectors", "sparse vectors"), ("multivectors", "multivectors")):
+        if key == "sparse_vectors" and store.capabilities.sparse_vectors:
+            continue  # carried as the target's own sparse vectors
         if config.options.get(key):
             names = ", ".join(sorted(config.options[key]))
             notes.append(
