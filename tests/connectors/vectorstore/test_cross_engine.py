@@ -187,3 +187,9 @@ def test_sparse_vectors_carried_between_qdrant_and_milvus(
     copy_collection(m, "hybrid", back, name)
     point = back._client.retrieve(name, [3], with_vectors=True)[0]  # type: ignore[attr-defined]
     assert point.vector["bm25"] == models.SparseVector(indices=[3, 103], values=[0.5, 3.75])
+    # Milvus has no empty sparse vector: a point without one is refused, nothing written
+    client.upsert(name, points=[models.PointStruct(id=6, vector={"dense": [0.5, 0.5]})])
+    with pytest.raises(IncompatibleTarget, match="no sparse vector 'bm25'"):
+        copy_collection(q, name, m, "hybrid3")
+    assert "hybrid3" not in m.list_collections()
+    assert not [c for c in m.list_collections() if "_drkit_tmp_" in c]

@@ -28,7 +28,8 @@ Sparse vectors: a ``SPARSE_FLOAT_VECTOR`` field travels in the canonical payload
 ``__drkit_sparse.NAME`` (``{"indices": [...], "values": [...]}``, as Qdrant's sparse
 vectors do) with its name in ``options["sparse_vectors"]``; a restore into Milvus or
 Qdrant makes it a sparse vector again (into Milvus: with a ``SPARSE_INVERTED_INDEX``,
-IP), so a Qdrant hybrid collection keeps its sparse search in Milvus and back.
+IP), so a Qdrant hybrid collection keeps its sparse search in Milvus and back. Milvus
+has no empty or null sparse vector: a record without one is refused (nothing written).
 
 Partitions: in a collection with partitions of its own (and no partition key, which
 places records by itself), export reads partition by partition and gives each record
@@ -429,9 +430,16 @@ class MilvusStore(VectorStore):
                     # a key that collides with a schema field is kept under an escaped name
                     row = {KEY_ESCAPE + k if k in reserved else k: v for k, v in payload.items()}
                     row[lay["pk"]] = int(ids[i]) if lay["pk_int"] else ids[i]
-                    for sname, sv in sparse.items():  # a record without one: empty
+                    for sname, sv in sparse.items():
                         pairs = zip(sv["indices"], sv["values"], strict=True) if sv else ()
                         row[sname] = {int(k): float(x) for k, x in pairs}
+                        if not any(row[sname].values()):  # Milvus: no empty sparse vector
+                            raise IncompatibleTarget(
+                                f"record {ids[i]!r} has no sparse vector {sname!r}: a Milvus "
+                                "sparse field needs one for every record",
+                                hint="restore into Qdrant, or into another engine, where "
+                                "sparse vectors may be missing",
+                            )
                     for v, f in zip(config.vectors, lay["vfields"], strict=True):
                         row[f] = vecs[v.name][i].tolist()
                     if lay["has_document"]:
