@@ -100,7 +100,7 @@ class Widening(MemoryVectorStore):
         effort: int | None = None,
     ) -> list[str]:
         self.efforts.append(effort)
-        miss = max(self.lost, self.miss * 64 / max(64, effort or 64))
+        miss = max(self.lost, self.miss * (64 / max(64, effort or 64)) ** 2)
         wide = super().search(name, vector, 3 * k, using=using)
         key = repr([round(float(x), 4) for x in vector[:4]])
 
@@ -356,7 +356,7 @@ def test_a_wider_search_lets_a_healthy_restored_index_pass(repo: Repository, nam
     live = MemoryVectorStore()  # exact, as a growing Milvus segment is searched
     fill(live, name, 1000)
     snap = snapshot_collection(repo, live, name, component="kb").snapshot
-    scratch = Widening(miss=0.4)
+    scratch = Widening(miss=0.6)  # loses 0.6, 0.096, 0.006 at efforts 64, 160, 640
     report = verify_collection(repo, snap, live, scratch=scratch, queries=30)
     assert report.ok, report.problems
     assert report.recall_live == 1.0
@@ -365,16 +365,16 @@ def test_a_wider_search_lets_a_healthy_restored_index_pass(repo: Repository, nam
 
 
 def test_a_damaged_index_fails_however_wide_the_search(repo: Repository, name: str) -> None:
-    """The escalation never loosens the floor: an index that cannot find 8 % of the
+    """The escalation never loosens the floor: an index that cannot find 15 % of the
     exact top-k at the widest candidate list (2560) fails, against the same floor."""
     live = MemoryVectorStore()
     fill(live, name, 1000)
     snap = snapshot_collection(repo, live, name, component="kb").snapshot
-    scratch = Widening(miss=0.4, lost=0.08)
+    scratch = Widening(miss=0.6, lost=0.15)
     report = verify_collection(repo, snap, live, scratch=scratch, queries=50)
     assert not report.ok
     assert report.search_effort == 2560
-    assert 0.85 < report.recall_restored < 0.95
+    assert 0.78 < report.recall_restored < 0.92
     assert report.checksum_mismatches == 0
     assert "candidate list of 2560" in report.problems[0]
     assert "live index's 1.000 - 0.05" in report.problems[0]
