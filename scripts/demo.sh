@@ -29,4 +29,7 @@ echo
 echo "== drkit rpo --plan $dir/drkit.yaml"
 "$DRKIT" rpo --plan "$dir/drkit.yaml"
 echo
+echo "== scripts/demo-evals.sh: quality as a recovery objective (eval runs, the gate, the canary)"
+DRKIT="$DRKIT" PY=.venv/bin/python bash scripts/demo-evals.sh "$dir"
+echo
 echo "The game-day report: $dir/gameday-report.html"

@@ -178,3 +178,157 @@ def test_promote_gate_is_the_paired_test_of_real_eval_runs(
     code, out, err = cli(capsys, "model", "promote", "assistant", "3", "--to", "champion", "--json")
     assert code == 0, err
     assert json.loads(out)["change"]["to"] == "3"
+
+
+def test_rollback_over_real_eval_runs_picks_the_version_that_passed(
+    sim: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every eval run records a verdict (`passed`, `pass_threshold`); `drkit eval run` exits
+    1 on a run below the threshold, and `drkit model rollback` skips a version whose run
+    did not pass for the one whose run did."""
+    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+    monkeypatch.setenv("EVAL_TEST_KEY", "sk-eval-test-key")
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(tmp_path)]) == 0
+    es = _write_set(tmp_path / "caps.jsonl")
+    run = ["eval", "run", str(es), "--target", sim.base_url, "--history", str(tmp_path / "h")]
+    run += ["--api-key-env", "EVAL_TEST_KEY", "--pass-threshold", "0.9", "--json"]
+    for v in ("1", "2", "3"):
+        assert cli(capsys, "model", "register", "assistant", v)[0] == 0
+    code, out, _ = cli(capsys, *run, "--model-version", "assistant@1")
+    good = json.loads(out)
+    assert (code, good["passed"], good["pass_threshold"]) == (0, True, 0.9)
+    assert good["pass_threshold_from"] == "command line"
+    assert good["max_errors"] == 0
+    sim.set_faults({"kind": "wrong_answer", "topic": "capital"})
+    code, out, _ = cli(capsys, *run, "--model-version", "assistant@2")
+    bad = json.loads(out)
+    assert (code, bad["passed"], bad["mean_score"]) == (1, False, 0.5)
+    sim.set_faults()
+    alias = ["model", "alias", "set", "assistant", "champion", "3", "--reason", "shipped"]
+    assert cli(capsys, *alias)[0] == 0
+    code, out, err = cli(capsys, "model", "rollback", "assistant", "--json")
+    assert code == 0, err
+    done = json.loads(out)
+    assert done["change"]["to"] == "1"
+    assert [s["candidate"] for s in done["skipped"]] == ["2"]
+    assert done["gate"]["eval_runs"] == [
+        str(e.id)
+        for e in StateStore(tmp_path / "state.db").events(kind="eval.run")
+        if e.data["run_id"] == good["run_id"]
+    ]
+
+
+def test_max_errors_decides_instead_of_all_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+    from tests.servers import free_port
+
+    es = _write_set(tmp_path / "caps.jsonl", n=3)
+    dead = f"http://127.0.0.1:{free_port()}"
+    run = ["eval", "run", str(es), "--target", dead, "--history", str(tmp_path / "h"), "--json"]
+    code, out, err = cli(capsys, *run)
+    assert code == 1
+    assert "3 of 3 examples" in err
+    assert json.loads(out)["passed"] is False
+    code, out, _ = cli(capsys, *run, "--max-errors", "3")
+    assert (code, json.loads(out)["passed"], json.loads(out)["max_errors"]) == (0, True, 3)
+
+
+def test_thresholds_come_from_the_most_specific_place_in_the_plan(tmp_path: Path) -> None:
+    from drkit.evals.thresholds import resolve
+    from drkit.plan.loader import load_plan
+
+    assert main(["init", str(tmp_path)]) == 0
+    plan_file = tmp_path / "drkit.yaml"
+    text = plan_file.read_text()
+    text = text.replace(
+        "critical: {rto: 5m, rpo: 1h, multi_region: true}",
+        "critical: {rto: 5m, rpo: 1h, multi_region: true, "
+        "quality: {floor: 0.8, alpha: 0.01, max_errors: 2}}",
+    )
+    text = text.replace(
+        "      tier: critical\n      on_stream_failure",
+        "      tier: critical\n      quality: {floor: 0.95}\n      on_stream_failure",
+    )
+    plan_file.write_text(text)
+    plan = load_plan(plan_file)
+    t = resolve(plan, eval_set="golden", route="assistant")
+    assert (t.floor, t.alpha, t.max_errors, t.max_drop) == (0.95, 0.01, 2, 0.0)
+    assert t.sources["floor"] == "serving.routes.assistant.quality"
+    assert t.sources["alpha"] == "tiers.critical.quality"
+    assert t.sources["max_drop"] == "default"
+    t = resolve(plan, eval_set="golden", route="assistant", overrides={"floor": 0.5})
+    assert (t.floor, t.sources["floor"]) == (0.5, "command line")
+    assert resolve(plan, eval_set="golden").floor is None
+    assert t.verdict(0.5, 2)
+    assert not t.verdict(0.49, 0)
+    assert not t.verdict(1.0, 3)
+
+
+def test_history_lives_in_the_plans_eval_results_and_is_backed_up(
+    sim: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without --history or $DRKIT_STATE: the run goes to the plan's eval_results component
+    and is indexed in the plan's state; `drkit backup` puts it in the repository, and a
+    restore gives back a Parquet file pyarrow reads."""
+    monkeypatch.setenv("EVAL_TEST_KEY", "sk-eval-test-key")
+    monkeypatch.setenv("DRKIT_PASSWORD", "eval-history-pw")
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(tmp_path)]) == 0
+    es = _write_set(tmp_path / "caps.jsonl", n=4)
+    run = ["eval", "run", str(es), "--target", sim.base_url, "--api-key-env", "EVAL_TEST_KEY"]
+    code, out, err = cli(capsys, *run, "--json")
+    assert code == 0, err
+    s = json.loads(out)
+    results = tmp_path / "evals" / "results"
+    assert Path(s["path"]) == results / f"{s['run_id']}.parquet"
+    assert s["history_component"] == "eval-history"
+    events = StateStore(tmp_path / ".drkit" / "state.db").events(kind="eval.run")
+    assert [e.data["run_id"] for e in events] == [s["run_id"]]
+    listed = json.loads(cli(capsys, "eval", "history", "--json")[1])["runs"]
+    assert [r["run_id"] for r in listed] == [s["run_id"]]
+    shown = json.loads(cli(capsys, "eval", "show", s["run_id"][:10], "--json")[1])
+    assert len(shown["examples"]) == 4
+
+    assert cli(capsys, "repo", "init")[0] == 0
+    code, _, err = cli(capsys, "backup", "eval-history")
+    assert code == 0, err
+    restored = tmp_path / "restored"
+    code, _, err = cli(capsys, "restore", "latest", "-c", "eval-history", "--to", str(restored))
+    assert code == 0, err
+    rows = pq.read_table(restored / f"{s['run_id']}.parquet").to_pylist()
+    assert [r["example_id"] for r in rows] == ["q0", "q1", "q2", "q3"]
+
+
+def test_route_runs_through_the_plans_gateway_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.servers import free_port
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(tmp_path)]) == 0
+    port = free_port()
+    plan = tmp_path / "drkit.yaml"
+    plan.write_text(
+        plan.read_text().replace("serving:\n", f"serving:\n  gateway: {{port: {port}}}\n")
+    )
+    es = _write_set(tmp_path / "caps.jsonl", n=2)
+    code, _, err = cli(capsys, "eval", "run", str(es), "--route", "nope")
+    assert code == 2
+    assert "no such route" in err
+    assert "assistant" in err
+    # the plan's gateway (nothing listens on its port): every example errors, over there
+    code, out, _ = cli(capsys, "eval", "run", str(es), "--route", "assistant", "--json")
+    assert code == 1
+    run = json.loads(out)
+    assert (run["route"], run["errors"], run["target"]) == ("assistant", 2, None)
+    rows = pq.read_table(run["path"]).to_pylist()
+    assert {r["error"] for r in rows} == {"transport: ConnectError"}

@@ -6,13 +6,16 @@ import asyncio
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from drkit.cli.common import JsonOption, emit
+from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, emit
 from drkit.errors import CheckFailed, SecretMissing, UsageError
+
+if TYPE_CHECKING:
+    from drkit.workspace.eval_history import EvalPlace
 
 eval_app = typer.Typer(
     name="eval",
@@ -21,24 +24,33 @@ eval_app = typer.Typer(
 )
 
 HistoryOption = Annotated[
-    Path,
+    Path | None,
     typer.Option(
-        "--history", envvar="DRKIT_EVAL_HISTORY", help="Directory of eval-run Parquet files."
+        "--history",
+        envvar="DRKIT_EVAL_HISTORY",
+        help="Directory of eval-run Parquet files "
+        "(default: the plan's eval_results component, else <state_dir>/evals).",
+        show_default=False,
     ),
 ]
-DEFAULT_HISTORY = Path(".drkit/evals")
 
 
-def _state_path(history: Path) -> Path:
-    env = os.environ.get("DRKIT_STATE")
-    return Path(env) if env else history.parent / "state.db"
+def _place(plan: Path, history: Path | None) -> EvalPlace:
+    from drkit.workspace.eval_history import eval_place
+
+    return eval_place(plan, history)
 
 
 @eval_app.command("run")
 def run_cmd(
     eval_set: Annotated[Path, typer.Argument(help="The eval set (JSONL, docs/evals.md).")],
     gateway: Annotated[
-        str | None, typer.Option("--gateway", help="URL of a running drkit gateway.")
+        str | None,
+        typer.Option(
+            "--gateway",
+            help="URL of a running drkit gateway (default with --route: the plan's "
+            "serving.gateway host and port).",
+        ),
     ] = None,
     route: Annotated[
         str | None, typer.Option("--route", help="The gateway route (model name) to evaluate.")
@@ -57,27 +69,64 @@ def run_cmd(
     api_key_env: Annotated[
         str | None, typer.Option("--api-key-env", help="Environment variable holding the API key.")
     ] = None,
+    judge_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-api-key-env",
+            help="Environment variable with the gateway key for llm_judge routes "
+            "(default: --api-key-env's when running through the gateway).",
+        ),
+    ] = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Requests in flight at once.")
     ] = 8,
-    history: HistoryOption = DEFAULT_HISTORY,
+    pass_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--pass-threshold",
+            min=0.0,
+            max=1.0,
+            help="Mean score the run must reach to pass (default: the plan's quality.floor).",
+        ),
+    ] = None,
+    max_errors: Annotated[
+        int | None,
+        typer.Option(
+            "--max-errors",
+            min=0,
+            help="Examples that may fail to get an answer in a passing run "
+            "(default: the plan's quality.max_errors, else 0).",
+        ),
+    ] = None,
+    history: HistoryOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
-    """Run EVAL_SET through a gateway route or one target; store the run in eval history."""
+    """Run EVAL_SET through a gateway route or one target; store the run in eval history.
+
+    Exit 1 when the run did not pass (more errors than --max-errors, or a mean score
+    below the pass threshold)."""
     from rich.progress import Progress
 
     from drkit.evals.evalset import load_eval_set
     from drkit.evals.history import new_run_id, summarise, write_run
+    from drkit.evals.judge import Judge
     from drkit.evals.runner import Endpoint, ExampleResult, run_examples
-    from drkit.state.store import StateStore
+    from drkit.evals.scorers import JUDGED
+    from drkit.evals.thresholds import resolve
 
+    place = _place(plan, history)
+    if gateway is None and route and target is None:
+        gateway = place.gateway_url()
     if (gateway is None) == (target is None):
         raise UsageError(
-            "give one of --gateway URL (with --route) or --target URL",
-            hint="drkit eval run set.jsonl --gateway http://127.0.0.1:8080 --route chat",
+            "give one of --route R (through the plan's gateway, or --gateway URL) or --target URL",
+            hint="drkit eval run set.jsonl --gateway http://127.0.0.1:8787 --route chat",
         )
     if gateway is not None and not route:
         raise UsageError("--gateway needs --route", hint="--route NAME (the route's model name)")
+    if gateway is not None and route:
+        place.check_route(route)
     if dialect not in ("openai", "anthropic"):
         raise UsageError(f"--dialect {dialect!r}: must be openai or anthropic")
     key = None
@@ -86,11 +135,33 @@ def run_cmd(
         if not key:
             raise SecretMissing(f"--api-key-env {api_key_env}: the variable is not set")
     es = load_eval_set(eval_set)
+    thresholds = resolve(
+        place.plan,
+        eval_set=es.name,
+        file=eval_set,
+        model_version=model_version,
+        route=route if gateway else None,
+        overrides={"floor": pass_threshold, "max_errors": max_errors},
+    )
     if gateway is not None:
         base = gateway.rstrip("/") + ("/v1" if dialect == "openai" else "")
         ep = Endpoint(base, dialect, route or "", key, "route")  # type: ignore[arg-type]
     else:
         ep = Endpoint(target or "", dialect, model, key, "target")  # type: ignore[arg-type]
+    judge = None
+    if any(ex.scorer in JUDGED for ex in es.examples):
+        judge_gw = gateway or place.gateway_url()
+        if judge_gw is None:
+            raise UsageError(
+                f"{es.name} uses the llm_judge scorer, which asks a route of a gateway",
+                hint="run with --gateway URL, or with a plan whose serving.gateway runs",
+            )
+        judge_key = key if gateway else None
+        if judge_key_env:
+            judge_key = os.environ.get(judge_key_env)
+            if not judge_key:
+                raise SecretMissing(f"--judge-api-key-env {judge_key_env}: the variable is not set")
+        judge = Judge(judge_gw.rstrip("/") + "/v1", judge_key)
     run_id = new_run_id()
     started = time.time()
     t0 = time.perf_counter()
@@ -100,9 +171,11 @@ def run_cmd(
         def tick(_: ExampleResult) -> None:
             bar.advance(task)
 
-        results = asyncio.run(run_examples(es, ep, concurrency=concurrency, progress=tick))
+        results = asyncio.run(
+            run_examples(es, ep, concurrency=concurrency, progress=tick, judge=judge)
+        )
     duration = time.perf_counter() - t0
-    path = history / f"{run_id}.parquet"
+    path = place.history / f"{run_id}.parquet"
     summary = summarise(
         run_id,
         es.name,
@@ -114,46 +187,59 @@ def run_cmd(
         started_at=started,
         duration_s=duration,
         path=str(path),
+        thresholds=thresholds,
+        history_component=place.component,
     )
-    write_run(history, summary, results)
-    state = StateStore(_state_path(history))
-    try:
-        state.record_event(
-            "eval.run",
-            es.name,
-            f"eval {es.name}: mean score {summary.mean_score:.3f} over {summary.n}",
-            summary.to_dict(),
-        )
-    finally:
-        state.close()
+    write_run(place.history, summary, results)
+    place.record(
+        "eval.run",
+        es.name,
+        f"eval {es.name}: mean score {summary.mean_score:.3f} over {summary.n} "
+        f"({'passed' if summary.passed else 'did not pass'})",
+        summary.to_dict(),
+    )
     data = {"schema_version": 1, **summary.to_dict()}
+    floor = (
+        f"floor {summary.pass_threshold:.3f} ({summary.pass_threshold_from})"
+        if summary.pass_threshold is not None
+        else "no quality floor (plan quality.floor or --pass-threshold): errors only"
+    )
     emit(
         data,
         as_json,
         lambda out: out.print(
             f"run {run_id}: {es.name} ({es.digest[:12]}) n={summary.n} "
             f"mean score {summary.mean_score:.3f} errors {summary.errors} "
-            f"tokens {summary.input_tokens}/{summary.output_tokens} in {duration:.2f}s",
+            f"tokens {summary.input_tokens}/{summary.output_tokens} in {duration:.2f}s: "
+            f"{'passed' if summary.passed else 'FAILED'}; {floor}, "
+            f"max errors {summary.max_errors}",
             markup=False,
         ),
     )
-    if summary.errors == summary.n:
+    if summary.errors > summary.max_errors:
         raise CheckFailed(
-            f"every example of {es.name} failed to get an answer",
-            hint="check --gateway/--target and that the server is up",
+            f"{summary.errors} of {summary.n} examples of {es.name} failed to get an answer "
+            f"(at most {summary.max_errors} allowed)",
+            hint="check --gateway/--target and that the server is up, or raise --max-errors",
+        )
+    if not summary.passed:
+        raise CheckFailed(
+            f"{es.name}: mean score {summary.mean_score:.3f} is below the pass threshold "
+            f"{summary.pass_threshold:.3f} ({summary.pass_threshold_from})"
         )
 
 
 @eval_app.command("show")
 def show_cmd(
     run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-    history: HistoryOption = DEFAULT_HISTORY,
+    history: HistoryOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
     """Show one eval run: its summary and per-example scores."""
     from drkit.evals.history import read_rows, read_summary, run_path
 
-    p = run_path(history, run)
+    p = run_path(_place(plan, history).history, run)
     summary, rows = read_summary(p), read_rows(p)
     data = {"schema_version": 1, **summary.to_dict(), "examples": rows}
 
@@ -177,7 +263,8 @@ def history_cmd(
         str | None, typer.Option("--eval-set", help="Only runs of this eval set (name).")
     ] = None,
     route: Annotated[str | None, typer.Option("--route", help="Only runs of this route.")] = None,
-    history: HistoryOption = DEFAULT_HISTORY,
+    history: HistoryOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
     """List eval runs, oldest first."""
@@ -185,7 +272,7 @@ def history_cmd(
 
     runs = [
         s
-        for s in list_runs(history)
+        for s in list_runs(_place(plan, history).history)
         if (eval_set is None or s.eval_set == eval_set) and (route is None or s.route == route)
     ]
     data = {"schema_version": 1, "runs": [s.to_dict() for s in runs]}
@@ -205,26 +292,52 @@ def history_cmd(
 def compare_cmd(
     baseline: Annotated[str, typer.Argument(help="The baseline run id.")],
     candidate: Annotated[str, typer.Argument(help="The candidate run id.")],
-    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            "--alpha", help="Significance level (default: the plan's quality.alpha, else 0.05)."
+        ),
+    ] = None,
     max_drop: Annotated[
-        float, typer.Option("--max-drop", help="Largest tolerated drop of the mean score.")
-    ] = 0.0,
-    history: HistoryOption = DEFAULT_HISTORY,
+        float | None,
+        typer.Option(
+            "--max-drop",
+            help="Largest tolerated drop of the mean score "
+            "(default: the plan's quality.max_drop, else 0).",
+        ),
+    ] = None,
+    history: HistoryOption = None,
+    plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
 ) -> None:
     """Paired test of CANDIDATE against BASELINE; exit 1 on a significant regression."""
     from drkit.evals.compare import compare
-    from drkit.evals.history import read_rows, run_path
+    from drkit.evals.history import read_rows, read_summary, run_path
+    from drkit.evals.thresholds import resolve
 
+    place = _place(plan, history)
+    base_path, cand_path = run_path(place.history, baseline), run_path(place.history, candidate)
+    run = read_summary(cand_path)
+    t = resolve(
+        place.plan,
+        eval_set=run.eval_set,
+        model_version=run.model_version,
+        route=run.route,
+        overrides={"alpha": alpha, "max_drop": max_drop},
+    )
     c = compare(
-        read_rows(run_path(history, baseline)),
-        read_rows(run_path(history, candidate)),
-        alpha=alpha,
-        max_drop=max_drop,
+        read_rows(base_path),
+        read_rows(cand_path),
+        alpha=t.alpha,
+        max_drop=t.max_drop,
         baseline_id=baseline,
         candidate_id=candidate,
     )
-    data = {"schema_version": 1, **c.to_dict()}
+    data = {
+        "schema_version": 1,
+        **c.to_dict(),
+        "thresholds_from": {k: t.sources[k] for k in ("alpha", "max_drop")},
+    }
     emit(
         data,
         as_json,

@@ -49,7 +49,7 @@ EXAMPLES: dict[str, str] = {
     "demo": "drkit demo --dir demo-out",
     "cost": "drkit cost --json",
     "providers": "drkit providers --window 7d",
-    "eval run": "drkit eval run capitals.jsonl --gateway http://127.0.0.1:8787 --route chat",
+    "eval run": "drkit eval run capitals.jsonl --route chat --pass-threshold 0.9",
     "eval show": "drkit eval show 20261202T031500-a1b2c3",
     "eval history": "drkit eval history --eval-set capitals --json",
     "eval compare": "drkit eval compare 20261202T031500-a1b2c3 20261202T041500-d4e5f6",

@@ -102,7 +102,16 @@ def serve_cmd(
     ]
     if config.events_path:
         sinks.insert(0, JsonlEventSink(config.events_path))
-    stopped_by = serve(config, bind_host, bind_port, events=FanOutEventSink(*sinks), on_ready=ready)
+    from drkit.workspace.canary import canary_from_plan
+
+    stopped_by = serve(
+        config,
+        bind_host,
+        bind_port,
+        events=FanOutEventSink(*sinks),
+        on_ready=ready,
+        canary=canary_from_plan(loaded),  # routes with `canary:` (docs/evals.md)
+    )
     if stopped_by is not None:  # a requested stop: graceful, exit 0 (as documented)
         gateway_log.info("stopped on %s", signal.Signals(stopped_by).name)
 

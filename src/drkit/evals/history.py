@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from drkit.errors import UsageError
 from drkit.evals.runner import ExampleResult
+from drkit.evals.thresholds import Thresholds
 
 META_KEY = b"drkit.eval_run"
 
@@ -64,6 +65,14 @@ class RunSummary:
     started_at: float
     served_by: list[str]
     path: str
+    #: the verdict: at most ``max_errors`` errors and, if set, ``mean_score >= pass_threshold``
+    passed: bool = False
+    pass_threshold: float | None = None
+    max_errors: int = 0
+    #: where the threshold came from (``command line``, ``tiers.critical.quality``, ``default``)
+    pass_threshold_from: str = "default"
+    #: the plan's ``eval_results`` component whose directory holds ``path`` (None: none)
+    history_component: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,8 +94,12 @@ def summarise(
     started_at: float,
     duration_s: float,
     path: str,
+    thresholds: Thresholds,
+    history_component: str | None = None,
 ) -> RunSummary:
     n = len(results)
+    mean = sum(r.score for r in results) / n if n else 0.0
+    errors = sum(1 for r in results if r.error)
     return RunSummary(
         run_id=run_id,
         eval_set=eval_set,
@@ -95,14 +108,19 @@ def summarise(
         target=target,
         model_version=model_version,
         n=n,
-        mean_score=sum(r.score for r in results) / n if n else 0.0,
-        errors=sum(1 for r in results if r.error),
+        mean_score=mean,
+        errors=errors,
         input_tokens=sum(r.input_tokens for r in results),
         output_tokens=sum(r.output_tokens for r in results),
         duration_s=round(duration_s, 6),
         started_at=started_at,
         served_by=sorted({r.served_by for r in results if r.served_by}),
         path=path,
+        passed=n > 0 and thresholds.verdict(mean, errors),
+        pass_threshold=thresholds.floor,
+        max_errors=thresholds.max_errors,
+        pass_threshold_from=thresholds.sources["floor"],
+        history_component=history_component,
     )
 
 

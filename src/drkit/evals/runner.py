@@ -19,6 +19,8 @@ from typing import Any, Literal
 import httpx
 
 from drkit.evals.evalset import EvalSet, Example
+from drkit.evals.judge import Judge
+from drkit.evals.scorers import JUDGED
 
 Dialect = Literal["openai", "anthropic"]
 
@@ -105,6 +107,7 @@ async def _one(
     *,
     retries: int,
     max_tokens: int,
+    judge: Judge | None = None,
 ) -> ExampleResult:
     body = _body(ep, ex, max_tokens)
     started = time.perf_counter()
@@ -134,6 +137,7 @@ async def _one(
             )
         break
     latency = time.perf_counter() - started
+    error = None  # an earlier attempt's transport error was retried away
     served = resp.headers.get("x-drkit-target")
     if resp.status_code != 200:
         return ExampleResult(
@@ -154,11 +158,19 @@ async def _one(
     except ValueError:
         data = None
     text, tin, tout, model = _parse(ep, data)
+    score = 0.0
     if data is None:
         error = "malformed answer"
+    elif ex.scorer in JUDGED:
+        if judge is None:
+            error = f"scorer {ex.scorer} needs a gateway with the judge route"
+        else:
+            score, error = await judge.score(client, ex, text)
+    else:
+        score = ex.score(text)
     return ExampleResult(
         ex.id,
-        ex.score(text) if data is not None else 0.0,
+        score,
         text,
         latency,
         tin,
@@ -166,7 +178,7 @@ async def _one(
         served,
         model,
         attempts,
-        None if data is not None else error,
+        error,
         ex.topic,
     )
 
@@ -180,6 +192,7 @@ async def run_examples(
     timeout: float = 60.0,
     max_tokens: int = 256,
     progress: Callable[[ExampleResult], None] | None = None,
+    judge: Judge | None = None,
 ) -> list[ExampleResult]:
     """Every example of ``eval_set`` through ``endpoint``; results in the set's order."""
     sem = asyncio.Semaphore(max(1, concurrency))
@@ -188,7 +201,9 @@ async def run_examples(
 
         async def task(ex: Example) -> ExampleResult:
             async with sem:
-                result = await _one(client, endpoint, ex, retries=retries, max_tokens=max_tokens)
+                result = await _one(
+                    client, endpoint, ex, retries=retries, max_tokens=max_tokens, judge=judge
+                )
             if progress is not None:
                 progress(result)
             return result

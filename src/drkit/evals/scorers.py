@@ -83,12 +83,27 @@ def _numeric(answer: str, expected: Any, params: Mapping[str, Any]) -> float:
     return float(abs(value - want) <= tolerance)
 
 
+def _judged(answer: str, expected: Any, params: Mapping[str, Any]) -> float:
+    from drkit.errors import UsageError
+
+    raise UsageError(
+        "scorer llm_judge asks a plan route to grade the answer: it scores only in "
+        "`drkit eval run` (drkit.evals.judge), not on its own"
+    )
+
+
 register("exact", _exact)
 register("normalised", _normalised)
 register("contains", _contains, frozenset({"normalise"}))
 register("regex", _regex, frozenset({"ignore_case"}))
 register("json_field", _json_field, frozenset({"field"}))
 register("numeric", _numeric, frozenset({"tolerance", "relative"}))
+register("llm_judge", _judged, frozenset({"route", "criteria"}))
 
 #: parameters a scorer cannot do without
-REQUIRED: dict[str, frozenset[str]] = {"json_field": frozenset({"field"})}
+REQUIRED: dict[str, frozenset[str]] = {
+    "json_field": frozenset({"field"}),
+    "llm_judge": frozenset({"route"}),
+}
+#: scorers that call a model (the runner awaits them through a :class:`~drkit.evals.judge.Judge`)
+JUDGED = frozenset({"llm_judge"})

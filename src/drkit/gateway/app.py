@@ -43,6 +43,7 @@ from drkit.errors import (
 )
 from drkit.gateway.auth import KeyCheck
 from drkit.gateway.budget import RetryBudget
+from drkit.gateway.canary import QualityCanary
 from drkit.gateway.config import (
     Dialect,
     GatewayConfig,
@@ -231,6 +232,7 @@ class Gateway:
         events: EventSink | None = None,
         translator: Translator | None = None,
         provider: Provider | None = None,
+        canary: QualityCanary | None = None,
     ) -> None:
         self.config = config
         if events is None:
@@ -263,6 +265,9 @@ class Gateway:
             redactor=self.redactor,
         )
         self._shared: Any = None
+        self.canary = canary
+        if canary is not None:
+            canary.attach(self)
 
     def _state_changed(self, h: TargetHealth) -> None:
         self.metrics.target(h, h.public(self.board.clock())["state"])
@@ -274,8 +279,12 @@ class Gateway:
 
             self._shared = RedisHealth(self.board, self.config.redis_url)
             await self._shared.start()
+        if self.canary is not None:
+            await self.canary.start()
 
     async def stop(self) -> None:
+        if self.canary is not None:
+            await self.canary.stop()
         await self.board.stop_probing()
         if self._shared is not None:
             await self._shared.stop()
@@ -478,6 +487,7 @@ class Gateway:
                 "targets": self.board.snapshot(),
                 "retry_budget": self.budget.snapshot(),
                 "shared_state": "redis" if self.config.redis_url else "local",
+                "quality": self.canary.snapshot() if self.canary is not None else [],
             }
         )
 
@@ -517,6 +527,7 @@ def create_app(
     events: EventSink | None = None,
     translator: Translator | None = None,
     provider: Provider | None = None,
+    canary: QualityCanary | None = None,
 ) -> GatewayApp:
     """The ASGI app; ``app.state.gateway`` is the :class:`Gateway` behind it.
 
@@ -524,7 +535,7 @@ def create_app(
     Raises SecretMissing (before serving anything) when a provider key or the client
     keys are not in the environment.
     """
-    gw = Gateway(config, events=events, translator=translator, provider=provider)
+    gw = Gateway(config, events=events, translator=translator, provider=provider, canary=canary)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -16,7 +16,7 @@ every outcome (success only once an answer completed). Non-retryable upstream er
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +101,9 @@ class Engine:
         self.metrics = metrics
         self.keys = keys
         self.redactor = redactor
+        #: ``hold(target) -> True`` skips the target while others are available (the
+        #: quality canary, drkit.gateway.canary, sets it)
+        self.quality_hold: Callable[[str], bool] | None = None
 
     # --- one attempt ----------------------------------------------------------------------
 
@@ -174,6 +177,10 @@ class Engine:
         self.budget.on_request()
         deadline_at = time.monotonic() + route.deadlines.total
         order, panic = self.board.order(route.targets)
+        hold = self.quality_hold
+        if hold is not None:
+            kept = [t for t in order if not hold(t.name)]
+            order = kept or order  # every available target held: serve anyway
         for t in route.targets:
             if t not in order:
                 trace.reasons.append(f"{t.name}:{self._skip_reason(t)}")
@@ -256,6 +263,8 @@ class Engine:
         )
 
     def _skip_reason(self, target: TargetConfig) -> str:
+        if self.quality_hold is not None and self.quality_hold(target.name):
+            return "quality"
         h = self.board.health[target.name]
         return "ejected" if h.state == "ejected" else "cooldown"
 

@@ -15,6 +15,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from drkit.errors import UsageError
 from drkit.gateway.app import create_app
+from drkit.gateway.canary import QualityCanary
 from drkit.gateway.config import GatewayConfig
 from drkit.gateway.events import EventSink, FanOutEventSink, JsonlEventSink, LoggingEventSink
 
@@ -97,8 +98,9 @@ def uvicorn_config(
     *,
     events: EventSink | None = None,
     fd: int | None = None,
+    canary: QualityCanary | None = None,
 ) -> uvicorn.Config:
-    app = create_app(config, events=events)
+    app = create_app(config, events=events, canary=canary)
     return uvicorn.Config(
         app,
         host=host,
@@ -125,6 +127,7 @@ def serve(
     *,
     events: EventSink | None = None,
     on_ready: Callable[[str, int], None] | None = None,
+    canary: QualityCanary | None = None,
 ) -> int | None:
     """Serve until interrupted; the signal that stopped it (SIGINT/SIGTERM), if any.
 
@@ -143,7 +146,7 @@ def serve(
         if config.events_path:
             sinks.insert(0, JsonlEventSink(config.events_path))
         events = FanOutEventSink(*sinks)
-    server = _Server(uvicorn_config(config, host, port, events=events))
+    server = _Server(uvicorn_config(config, host, port, events=events, canary=canary))
     if on_ready is not None:
         on_ready(host, sock.getsockname()[1])
     with contextlib.closing(sock):

@@ -88,6 +88,26 @@ class PlanModel(BaseModel):
 # --- tiers -----------------------------------------------------------------------------
 
 
+class Quality(PlanModel):
+    """What an eval run must reach (docs/evals.md); each field unset here falls through to
+    the next, less specific place (eval set, model, route, tier, then the default)."""
+
+    floor: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None,
+        description="the mean score an eval run must reach to pass (its pass_threshold); "
+        "unset everywhere: only max_errors decides",
+    )
+    max_drop: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="largest tolerated drop of the mean score against a baseline (0)"
+    )
+    alpha: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        None, description="significance level of the paired comparison (0.05)"
+    )
+    max_errors: NonNegInt | None = Field(
+        None, description="examples that may fail to get an answer in a passing run (0)"
+    )
+
+
 class Tier(PlanModel):
     """A recovery class: how fast (RTO) and how little data loss (RPO) it needs."""
 
@@ -96,6 +116,7 @@ class Tier(PlanModel):
     multi_region: bool = Field(
         False, description="must survive the loss of a region (critical workloads)"
     )
+    quality: Quality | None = Field(None, description="eval thresholds of this tier's models")
     critical: bool | None = Field(
         None, description="mission-critical; defaults to true for the tier named 'critical'"
     )
@@ -204,6 +225,25 @@ class Target(PlanModel):
         return self
 
 
+class Canary(PlanModel):
+    """The gateway's quality canary of a route (docs/evals.md#the-quality-canary): a small
+    pinned eval set sent to each target on an interval; a target scoring below the
+    route's quality floor is taken out of the route until it passes again."""
+
+    eval_set: str = Field(
+        min_length=1,
+        description="a JSONL eval set (docs/evals.md), relative to the plan; keep it small "
+        "(each round sends every example to every target)",
+    )
+    every: PositiveDur = Field(60.0, description="interval between canary rounds")
+    max_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.1,
+        description="canary requests never exceed this share of the gateway's upstream "
+        "requests over the retry budget's window (no client traffic: no canary)",
+    )
+    max_tokens: int = Field(64, ge=1, le=4096, description="max_tokens of a canary request")
+
+
 class Route(PlanModel):
     """A model name clients ask for, served by ordered targets (first is primary)."""
 
@@ -217,6 +257,10 @@ class Route(PlanModel):
     )
     deadlines: Deadlines = Field(default_factory=Deadlines)
     targets: list[Target] = Field(min_length=1)
+    quality: Quality | None = Field(None, description="eval thresholds of runs through it")
+    canary: Canary | None = Field(
+        None, description="the gateway's quality canary (needs a quality floor: route or tier)"
+    )
 
 
 class Health(PlanModel):
@@ -397,12 +441,14 @@ class Model(Component):
         description="how far back a version an alias named stays restorable: retention keeps "
         "its training data and artifacts (default 30d)",
     )
+    quality: Quality | None = Field(None, description="eval thresholds of its versions")
 
 
 class EvalSet(Component):
     kind: ClassVar[str] = "eval_set"
 
     path: str = Field(min_length=1)
+    quality: Quality | None = Field(None, description="eval thresholds of runs of this set")
 
 
 class EvalResults(Component):

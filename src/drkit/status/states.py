@@ -10,8 +10,9 @@ Rules, per covered route (a status component covers routes and data components):
 - every target of the route ejected -> ``major_outage``;
 - the first (primary) target ejected, or more than half of them -> ``degraded_performance``
   (serving from a secondary) or ``partial_outage`` (more than half ejected);
-- a target ejected for reason ``quality``, or the newest ``eval.run`` of the route failed
-  its gate -> ``degraded_quality``;
+- a target ejected for reason ``quality`` or held by the gateway's quality canary
+  (``gateway.quality_degraded`` until ``gateway.quality_recovered``), or the newest
+  ``eval.run`` of the route failed its gate -> ``degraded_quality``;
 - a failover within the last :data:`FAILOVER_WINDOW_S` seconds -> ``degraded_performance``.
 
 Per covered data component: an ``rpo.breach``, a ``job.overdue`` or a failed restore test
@@ -198,6 +199,16 @@ class Model:
             target = str(s.data.get("target", s.component))
             for route in self.routes.values():
                 route.ejected.pop(target, None)
+        elif kind in ("quality_degraded", "quality_recovered"):
+            # the gateway's quality canary held a target out of its routes / let it back
+            target = str(s.data.get("target", s.component.split("/")[-1]))
+            for route in self.routes.values():
+                if target not in route.targets:
+                    continue
+                if kind == "quality_degraded":
+                    route.ejected.setdefault(target, "quality")
+                elif route.ejected.get(target) == "quality":
+                    del route.ejected[target]
 
     def in_maintenance(self, at: float) -> str:
         for start, end, why in self.maintenance:
