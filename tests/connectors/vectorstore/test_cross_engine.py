@@ -193,3 +193,19 @@ def test_sparse_vectors_carried_between_qdrant_and_milvus(
         copy_collection(q, name, m, "hybrid3")
     assert "hybrid3" not in m.list_collections()
     assert not [c for c in m.list_collections() if "_drkit_tmp_" in c]
+
+
+def test_what_milvus_partitions_and_sparse_vectors_become_elsewhere_is_reported() -> None:
+    from dataclasses import replace
+
+    from drkit.connectors.vectorstore.memory import MemoryVectorStore
+    from drkit.connectors.vectorstore.transfer import not_carried
+
+    cfg = replace(
+        config("docs"),
+        engine="milvus",
+        options={"partitions": ["p2025"], "sparse_vectors": {"bm25": {}}},
+    )
+    notes = not_carried(cfg, MemoryVectorStore())
+    assert any("p2025" in n and "__drkit_partition" in n for n in notes)
+    assert any("sparse vectors (bm25)" in n for n in notes)
