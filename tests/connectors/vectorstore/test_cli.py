@@ -400,3 +400,20 @@ def test_verify_of_a_reembedded_collection_fails_and_is_recorded(
     assert not record.ok
     assert record.snapshot == created[0]["snapshot"]
     state.close()
+
+
+def test_dry_run_of_a_file_tree_snapshot_is_refused(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = yaml.safe_load(plan.read_text())
+    data["datasets"] = [{"name": "train", "path": "./train", "tier": "critical"}]
+    plan.write_text(yaml.safe_dump(data))
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "a.txt").write_text("a\n")
+    run(capsys, ["backup", "train"])
+    capsys.readouterr()
+    target = tmp_path / "out"
+    argv = ["restore", "latest", "--component", "train", "--to", str(target), "--dry-run"]
+    assert main(argv) == 2
+    assert "--dry-run applies to vector snapshots" in capsys.readouterr().err
+    assert not target.exists()
