@@ -364,6 +364,19 @@ def test_a_wider_search_lets_a_healthy_restored_index_pass(repo: Repository, nam
     assert sorted(set(scratch.efforts), key=str) == [160, 64, 640]
 
 
+def test_an_exact_live_answer_is_not_searched_again_wider(repo: Repository, name: str) -> None:
+    """The live index is searched as widely as the restored one, except once it already
+    gave the exact top-k (a growing Milvus segment): a wider search cannot beat that."""
+    live = Widening(miss=0.0)  # takes an effort, answers exactly
+    fill(live, name, 1000)
+    snap = snapshot_collection(repo, live, name, component="kb").snapshot
+    scratch = Widening(miss=0.6)
+    report = verify_collection(repo, snap, live, scratch=scratch, queries=30)
+    assert report.ok, report.problems
+    assert report.search_effort == 640
+    assert live.efforts == [64] * 30
+
+
 def test_a_damaged_index_fails_however_wide_the_search(repo: Repository, name: str) -> None:
     """The escalation never loosens the floor: an index that cannot find 15 % of the
     exact top-k at the widest candidate list (2560) fails, against the same floor."""

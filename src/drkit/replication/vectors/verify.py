@@ -327,7 +327,10 @@ def _recall(
         # effort), so a wider search never favours the restored copy over its yardstick
         at = effort if source.capabilities.search_effort else None
         if at not in live_found:
-            live_found[at] = found_by(source, collection, live_using, at)
+            # an answer that was already the exact top-k cannot get better (Milvus Lite
+            # searches growing segments by brute force, whatever the effort)
+            exact_one = next((f for f in live_found.values() if share(f) == 1.0), None)
+            live_found[at] = exact_one or found_by(source, collection, live_using, at)
         return live_found[at]
 
     def share(found: list[list[str]]) -> float:
