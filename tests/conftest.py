@@ -10,6 +10,7 @@ configured (``DRKIT_TEST_S3_URL``), the AWS credentials it runs with.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +33,12 @@ def cleared_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in cleared_variables(os.environ):
         monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What a CLI test on a file:// repository needs: a password, the fast KDF, and a
+    state database of its own in ``tmp_path``."""
+    monkeypatch.setenv("DRKIT_PASSWORD", "pw")
+    monkeypatch.setenv("DRKIT_KDF", "fast")
+    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))

@@ -42,12 +42,8 @@ def _plan(tmp_path: Path, **extra: Any) -> Path:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("DRKIT_REPO", raising=False)
-    monkeypatch.delenv("DRKIT_PASSWORD_FILE", raising=False)
-    monkeypatch.setenv("DRKIT_PASSWORD", "pw")
-    monkeypatch.setenv("DRKIT_KDF", "fast")
-    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+def env(cli_env: None) -> None:
+    """tests/conftest.py's ``cli_env`` (the suite already clears DRKIT_REPO and the like)."""
 
 
 @pytest.mark.usefixtures("env")

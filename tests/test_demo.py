@@ -29,13 +29,14 @@ def test_demo_end_to_end(
         "build stack",
         "init repositories",
         "backup",
+        "register models",
         "copy to replica",
         "verify",
         "writes after the backup",
         "game day",
     ]
     cards = {r["scenario"]: r for r in out["scorecard"]}
-    assert set(cards) == {"provider-outage", "region-outage", "data-corruption"}
+    assert set(cards) == {"provider-outage", "region-outage", "data-corruption", "model-regression"}
     assert all(c["verdict"] == "pass" for c in cards.values())
     corruption = cards["data-corruption"]["metrics"]
     assert corruption["file_writes_lost"] == 3  # the dataset files written after the backup
@@ -46,9 +47,13 @@ def test_demo_end_to_end(
     backup = next(s for s in out["steps"] if s["step"] == "backup")
     assert "kb/docs@" in backup["snapshots"]
     assert cards["provider-outage"]["metrics"]["client_visible_errors"] == 0
+    # the model-regression drill: detected by the gate, rolled back, quality measured
+    regression = cards["model-regression"]
+    assert regression["metrics"]["time_to_quality_recovery_s"] > 0
     report = Path(out["report"])
     assert report == work / "gameday-report.html"
     assert "<svg" in report.read_text()
+    assert "<h2>Cost per tier</h2>" in report.read_text()  # beside RTO/RPO (drkit cost)
 
     # passwords are generated into the work dir, private, and never printed
     for name in ("primary", "replica"):
@@ -66,6 +71,23 @@ def test_demo_end_to_end(
     assert not [v for v in check["violations"] if v["severity"] == "error"]
     # every component, the vector store too, has a recorded restore test
     assert not [v for v in check["violations"] if v["rule"] == "DR592"]
+
+    # `drkit cost` on the demo plan: per-tier cost from the sizes drkit measured, the
+    # outage loss the failover buys down, what moving kb to standard saves and risks
+    assert main(["cost", "--plan", str(work / "drkit.yaml"), "--json"]) == 0
+    cost = json.loads(capsys.readouterr().out)
+    storage = [x for x in cost["lines"] if x["category"] == "storage" and x["component"] == "kb"]
+    assert storage
+    assert all(x["source"] == "measured" for x in storage)
+    critical = next(t for t in cost["tiers"] if t["tier"] == "critical")
+    assert critical["outage_loss_bought_down_year"] > 0
+    args = ["cost", "--plan", str(work / "drkit.yaml"), "--json", "--what-if", "kb=standard"]
+    assert main(args) == 0
+    what_if = json.loads(capsys.readouterr().out)
+    assert what_if["monthly_delta"] < 0
+    [kb] = what_if["objectives"]
+    assert kb["after"]["offsite_copies"] == []
+    assert "DR203" in {f["rule"] for f in what_if["new_findings"]}
 
     # a non-empty directory is refused: nothing is overwritten
     assert main(["demo", "--dir", str(work), "--size", "small"]) == 2

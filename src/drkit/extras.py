@@ -30,6 +30,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "milvus_lite": "milvus",
     "jinja2": "status",
     "scipy": "evals",
+    "mlflow": "mlflow",
 }
 
 

@@ -54,3 +54,9 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state" / "state.db"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+# a real PostgreSQL for the shared state (tests/pgstate.py)
+from tests.pgstate import pg_server, pg_state_url  # noqa: E402
+
+__all__ = ["env", "pg_server", "pg_state_url", "write_plan"]

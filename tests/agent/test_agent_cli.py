@@ -68,7 +68,10 @@ def test_once_runs_the_whole_cadence_then_nothing_is_due(
     assert train["last"]["status"] == "ok"
     assert train["next_due"] == pytest.approx(train["last"]["started"] + 2, abs=1e-6)
     assert main(["agent", "status", "--plan", str(plan)]) == 0
-    assert "backup:train" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "backup:train" in out
+    # the --once agents released the lease as they stopped: nobody leads now
+    assert "leader: none now (the last, " in out
 
 
 @pytest.mark.usefixtures("env")
@@ -165,3 +168,41 @@ def test_no_primary_repository_is_refused_before_any_job(
     assert "no repository at file://" in err
     assert "Try: create it first: drkit repo init" in err
     assert not (tmp_path / "state" / "state.db").exists()
+
+
+@pytest.mark.usefixtures("env")
+def test_an_unreachable_state_url_exits_2_before_any_job(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.servers import free_port
+
+    url = f"postgresql://drkit:s3cret-pw@127.0.0.1:{free_port()}/state"
+    plan = write_plan(tmp_path, state={"url": url})
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    capsys.readouterr()
+    assert main(["agent", "run", "--plan", str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the state database postgresql://drkit:***@127.0.0.1:" in err
+    assert "s3cret-pw" not in err
+    assert "Try: check state.url / DRKIT_STATE" in err
+    assert list((tmp_path / "primary" / "snapshots").glob("*")) == []
+
+
+@pytest.mark.usefixtures("env")
+def test_once_refuses_while_another_agent_leads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drkit.agent.leader import LEASE
+    from drkit.state.store import StateStore
+
+    plan = write_plan(tmp_path)
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    state = StateStore(tmp_path / "state" / "state.db")
+    assert state.acquire_lease(LEASE, "elsewhere:1:abc", ttl=60) is not None
+    capsys.readouterr()
+    assert main(["agent", "run", "--once", "--plan", str(plan)]) == 2
+    assert "another agent runs the cadence: elsewhere:1:abc leads (token 1)" in (
+        capsys.readouterr().err
+    )
+    assert state.events(kind="agent.run") == []
+    state.close()

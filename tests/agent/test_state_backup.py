@@ -152,3 +152,60 @@ def test_restore_latest_ignores_the_state_snapshots(
     assert main(["state", "backup", "--repo", url]) == 0  # newer than the data snapshot
     assert main(["restore", "latest", "--repo", url, "--to", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "a.txt").read_text() == "a\n"
+
+
+@pytest.mark.usefixtures("env")
+def test_a_lost_postgresql_state_is_rebuilt_from_the_replica(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    pg_state_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import psycopg
+
+    # a password in the URL (the test server trusts loopback): never printed
+    pg_state_url = pg_state_url.replace("postgres@", "postgres:s3cret@")
+    monkeypatch.setenv("DRKIT_STATE", pg_state_url)
+    plan = write_plan(tmp_path)
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    store = StateStore(pg_state_url)
+    store.record_event("test.before", "c", "recorded before")
+    store.close()
+    assert main(["agent", "run", "--once", "--plan", str(plan)]) == 0
+    capsys.readouterr()
+    before = StateStore(pg_state_url)
+    runs_before = [e.data["job"] for e in before.events(kind="agent.run")]
+    token_before = before.lease("drkit-agent")[0]
+    before.close()
+    assert token_before is not None
+    assert "state-backup" in runs_before
+
+    with psycopg.connect(pg_state_url, autocommit=True) as conn:  # the state is lost
+        for table in ("events", "verifications", "drills", "leases"):
+            conn.execute(f"DROP TABLE {table}")
+
+    replica = f"file://{tmp_path / 'replica'}"
+    assert main(["state", "restore", "--repo", replica, "--json"]) == 0
+    done = _json(capsys)
+    assert done["path"] == pg_state_url.replace(":s3cret@", ":***@")
+    assert done["replaced"] is False
+    back = StateStore(pg_state_url)
+    assert [e.message for e in back.events(kind="test.before")] == ["recorded before"]
+    assert {e.data["job"] for e in back.events(kind="agent.run")} < set(runs_before)
+    lease = back.lease("drkit-agent")[0]
+    assert lease is not None
+    assert lease.token >= 1
+    new_id = back.record_event("x.after", "c", "written after the restore")
+    assert new_id > max(e.id for e in back.events() if e.kind != "x.after")  # ids move on
+    back.close()
+
+    assert main(["state", "restore", "--repo", replica]) == 2  # never without --force
+    err = capsys.readouterr().err
+    assert "already holds records: not overwritten" in err
+    assert "s3cret" not in err
+    assert main(["state", "restore", "--repo", replica, "--force", "--json"]) == 0
+    assert _json(capsys)["replaced"] is True
+    replaced = StateStore(pg_state_url)
+    assert not replaced.events(kind="x.after")
+    assert [e.message for e in replaced.events(kind="test.before")] == ["recorded before"]
+    replaced.close()

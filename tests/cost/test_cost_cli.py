@@ -10,77 +10,13 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.cost.plans import cost_plan as _plan
 
 from drkit.cli.main import main
 from drkit.repository.repo import Repository
 from drkit.workspace.access import repository_at
 
-
-def _plan(tmp_path: Path) -> Path:
-    data: dict[str, Any] = {
-        "version": 1,
-        "name": "cost-test",
-        "tiers": {
-            "critical": {"rto": "15m", "rpo": "1h", "multi_region": True},
-            "standard": {"rto": "4h", "rpo": "1d"},
-        },
-        "repositories": {
-            "primary": {"name": "primary", "url": f"file://{tmp_path / 'repo'}", "region": "eu"},
-            "replicas": [{"name": "far", "url": f"file://{tmp_path / 'far'}", "region": "us"}],
-        },
-        "serving": {
-            "routes": [
-                {
-                    "name": "chat",
-                    "tier": "critical",
-                    "targets": [
-                        {
-                            "name": "a",
-                            "provider": "openai",
-                            "region": "eu",
-                            "model": "m",
-                            "base_url": "http://127.0.0.1:9",
-                        },
-                        {
-                            "name": "b",
-                            "provider": "anthropic",
-                            "region": "us",
-                            "model": "m",
-                            "base_url": "http://127.0.0.1:9",
-                        },
-                    ],
-                }
-            ]
-        },
-        "datasets": [
-            {"name": "train", "path": "./train", "tier": "critical", "replicate_to": ["far"]},
-            {"name": "notes", "path": "./notes", "tier": "standard"},
-        ],
-        "providers": [{"name": "openai", "sla": 99.9}, {"name": "anthropic", "sla": 99.5}],
-        "cost": {
-            "storage_per_gb_month": 20.0,
-            "egress_per_gb": 10.0,
-            "sizes_gb": {"train": 5, "notes": 1},
-            "standby_per_month": {"critical": 300},
-            "outage_cost_per_hour": {"critical": 1000},
-        },
-    }
-    path = tmp_path / "drkit.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    for name in ("train", "notes"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "a.bin").write_bytes(os.urandom(200_000))
-        (tmp_path / name / "same.txt").write_text("shared line\n" * 5000)
-    return path
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("DRKIT_REPO", raising=False)
-    monkeypatch.delenv("DRKIT_PASSWORD_FILE", raising=False)
-    monkeypatch.setenv("DRKIT_PASSWORD", "pw")
-    monkeypatch.setenv("DRKIT_KDF", "fast")
-    monkeypatch.setenv("DRKIT_STATE", str(tmp_path / "state.db"))
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def _cost(plan: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
@@ -95,7 +31,6 @@ def _lines(doc: dict[str, Any], category: str) -> list[dict[str, Any]]:
     return [x for x in doc["lines"] if x["category"] == category]
 
 
-@pytest.mark.usefixtures("env")
 def test_plan_estimate_before_any_repository(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -125,7 +60,6 @@ def test_plan_estimate_before_any_repository(
     )
 
 
-@pytest.mark.usefixtures("env")
 def test_measured_sizes_are_the_repository_stored_bytes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -134,6 +68,10 @@ def test_measured_sizes_are_the_repository_stored_bytes(
     assert main(["backup", "--plan", str(plan)]) == 0
     (tmp_path / "train" / "b.bin").write_bytes(os.urandom(50_000))
     assert main(["backup", "train", "--plan", str(plan)]) == 0
+    (tmp_path / "stray").mkdir()
+    (tmp_path / "stray" / "s.bin").write_bytes(os.urandom(30_000))
+    args = ["backup", str(tmp_path / "stray"), "--component", "stray", "--plan", str(plan)]
+    assert main(args) == 0
     doc = _cost(plan, capsys)
     usage = doc["repositories"]["primary"]
     # what the repository stores, object by object
@@ -156,6 +94,11 @@ def test_measured_sizes_are_the_repository_stored_bytes(
     # the replica was never copied to: still the plan's estimate, and it says why
     assert storage["train", "us"]["source"] == "plan estimate"
     assert "no repository yet" in storage["train", "us"]["basis"]
+    # a snapshot of something the plan does not name is billed too, plan-wide
+    [stray] = [x for x in _lines(doc, "storage") if x["component"] == "stray"]
+    assert (stray["tier"], stray["source"]) == ("-", "measured")
+    assert stray["monthly"] == pytest.approx(usage["components"]["stray"] / 1e9 * 20.0)
+    assert "no plan component" in stray["basis"]
     [overhead] = [x for x in _lines(doc, "storage") if x["component"] == "primary"]
     assert overhead["monthly"] == pytest.approx(usage["overhead_bytes"] / 1e9 * 20.0, rel=1e-3)
     # egress: everything was added in the last 30 days and is copied to the far replica
@@ -171,7 +114,6 @@ def test_measured_sizes_are_the_repository_stored_bytes(
         assert word in out
 
 
-@pytest.mark.usefixtures("env")
 def test_providers_sla_measured_and_switching_readiness(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -209,3 +151,87 @@ def test_providers_sla_measured_and_switching_readiness(
     assert measured["openai"] == pytest.approx(100 * (1 - 360 / 86400), abs=1e-3)
     assert measured["anthropic"] is None  # no event: not measured, never 100%
     assert main(["providers", "--plan", str(plan), "--window", "soon"]) == 2
+
+    # the secondary's vendor announces an outage on its status feed (the gateway's event):
+    # not ready while it lasts; an unreadable feed afterwards changes nothing
+    state = StateStore(tmp_path / "state.db")
+    data = {"vendor": "anthropic", "level": "major", "description": "Partial System Outage"}
+    state.record_event("gateway.status_feed_outage", "anthropic", "down", data, at=now - 60)
+    state.record_event("gateway.status_feed_unreachable", "anthropic", "?", data, at=now - 30)
+    state.close()
+    assert main(["providers", "--plan", str(plan), "--json", "--window", "1d"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    [ready] = doc["readiness"]
+    assert (ready["feed_clear"], ready["ready"]) == (False, False)
+    feed = next(p for p in doc["providers"] if p["vendor"] == "anthropic")["status_feed"]
+    assert (feed["state"], feed["level"]) == ("outage", "major")
+    state = StateStore(tmp_path / "state.db")
+    state.record_event("gateway.status_feed_clear", "anthropic", "up", data, at=now - 10)
+    state.close()
+    assert main(["providers", "--plan", str(plan), "--window", "1d"]) == 0
+    assert "quality not evaluated" in capsys.readouterr().out
+    # the eval gate: a run through the route that only b served, failed; then one passed
+    state = StateStore(tmp_path / "state.db")
+    run = {"route": "chat", "served_by": ["b"], "passed": False}
+    state.record_event("eval.run", "golden", "failed", run, at=now - 9)
+    state.close()
+    assert main(["providers", "--plan", str(plan), "--json", "--window", "1d"]) == 1
+    [ready] = json.loads(capsys.readouterr().out)["readiness"]
+    assert (ready["eval_gate"], ready["ready"]) == ("failed", False)
+    state = StateStore(tmp_path / "state.db")
+    state.record_event("eval.run", "golden", "ok", {"target": "b", "passed": True}, at=now - 5)
+    state.close()
+    assert main(["providers", "--plan", str(plan), "--json", "--window", "1d"]) == 0
+    [ready] = json.loads(capsys.readouterr().out)["readiness"]
+    assert ready["eval_gate"] == "passed"
+
+
+def test_egress_is_measured_from_the_bytes_a_copy_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drkit.state.store import StateStore
+
+    plan = _plan(tmp_path)
+    data = yaml.safe_load(plan.read_text())
+    data["repositories"]["replicas"][0]["password_env"] = "DRKIT_PASSWORD"
+    plan.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    assert main(["backup", "--plan", str(plan)]) == 0
+    capsys.readouterr()
+    assert main(["copy", "--to", "far", "--init", "--plan", str(plan), "--json"]) == 0
+    copied = json.loads(capsys.readouterr().out)
+    # stored bytes: compressed and encrypted, less than the plaintext of the text files
+    assert 0 < copied["stored_bytes"] < copied["bytes_copied"]
+    state = StateStore(tmp_path / "state.db")
+    [event] = state.events(kind="repository.copied")
+    state.close()
+    assert event.component == "far"
+    assert event.data["stored_bytes"] == copied["stored_bytes"]
+    assert (event.data["region"], event.data["from"]) == ("us", "primary")
+    assert sum(copied["stored_by_component"].values()) == copied["stored_bytes"]
+    assert event.data["components"] == copied["stored_by_component"]
+    doc = _cost(plan, capsys)
+    # what the copy sent of train's snapshots, not what the primary grew by; `drkit copy`
+    # also sent notes', which the plan does not replicate there (not priced as DR)
+    [egress] = _lines(doc, "egress")
+    assert egress["component"] == "train"  # the only component that names the far replica
+    assert egress["source"] == "measured"
+    assert "repository.copied events" in egress["basis"]
+    train_sent = copied["stored_by_component"]["train"]
+    assert 0 < train_sent < copied["stored_bytes"]
+    assert egress["monthly"] == pytest.approx(train_sent / 1e9 * 10.0)
+    # the replica now measured too: its storage lines come from its own index
+    storage = {(x["component"], x["region"]): x for x in _lines(doc, "storage")}
+    assert storage["train", "us"]["source"] == "measured", storage["train", "us"]["basis"]
+
+
+def test_a_negative_price_is_the_plan_file_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _plan(tmp_path, egress_per_gb=-0.5)
+    capsys.readouterr()
+    assert main(["cost", "--plan", str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert f"{plan}:" in err
+    assert "cost.egress_per_gb" in err
+    assert "Traceback" not in err

@@ -91,7 +91,9 @@ def test_bad_input_exits_2(write_plan: WritePlan, capsys: pytest.CaptureFixture[
     assert main(["drill", "run", "no-such-drill", "--plan", str(plan)]) == 2
     assert "unknown scenario 'no-such-drill'" in capsys.readouterr().err
     assert main(["drill", "run", "model-regression", "--plan", str(plan)]) == 2
-    assert "designed, not yet runnable" in capsys.readouterr().err
+    # runnable now (tests/models/test_model_regression_drill.py), not on a plan whose
+    # routes name no registry alias
+    assert "no route target follows a model alias" in capsys.readouterr().err
     data = serving_plan()
     del data["serving"]
     plan = write_plan(data)
@@ -106,4 +108,4 @@ def test_drill_list_says_why_not(write_plan: WritePlan, capsys: pytest.CaptureFi
     rows = {r["scenario"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["provider-outage"]["runnable"] is True
     assert rows["security-breach"]["runnable"] is False
-    assert "drkit.lineage" in rows["model-regression"]["why_not"]
+    assert "@MODEL:ALIAS" in rows["model-regression"]["why_not"]

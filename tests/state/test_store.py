@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,7 @@ from drkit.errors import InputError
 from drkit.state.store import StateStore, default_state_path
 
 
-def test_events_round_trip_and_filters(tmp_path: Path) -> None:
-    store = StateStore(tmp_path / "s.db")
+def test_events_round_trip_and_filters(store: StateStore) -> None:
     store.record_event("gateway.failover", "assistant", "primary down", {"to": "b"}, at=10.0)
     store.record_event("gateway.recovered", "assistant", "primary back", at=20.0)
     store.record_event("drill.step", "kb", "fault injected", at=15.0)
@@ -27,8 +27,8 @@ def test_events_round_trip_and_filters(tmp_path: Path) -> None:
     assert len(store.events(limit=1)) == 1
 
 
-def test_state_survives_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "nested" / "state.db"
+def test_state_survives_reopen(new_location: Callable[[str], str]) -> None:
+    path = new_location("nested/state.db")
     first = StateStore(path)
     first.record_verification("kb", "abc123", ok=True, duration_s=4.5, details={"count": 10})
     first.record_verification("kb", "def456", ok=False, duration_s=1.0)
@@ -49,10 +49,10 @@ def test_state_survives_reopen(tmp_path: Path) -> None:
     (drill,) = again.drills("provider-outage")
     assert drill.verdict == "pass"
     assert drill.journal["id"] == "d1"
+    again.close()
 
 
-def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
-    store = StateStore(tmp_path / "s.db")
+def test_failed_write_leaves_nothing(store: StateStore) -> None:
     with pytest.raises(KeyError):
         store.record_drill({"id": "x", "scenario": "s", "started_at": 1.0})  # no verdict
     assert store.drills() == []
@@ -65,8 +65,8 @@ def _writer(path: str, n: int) -> None:
     store.close()
 
 
-def test_concurrent_processes_write_safely(tmp_path: Path) -> None:
-    path = str(tmp_path / "s.db")
+def test_concurrent_processes_write_safely(new_location: Callable[[str], str]) -> None:
+    path = new_location("s.db")
     StateStore(path).close()
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(path, 50)) for _ in range(3)]
@@ -75,7 +75,9 @@ def test_concurrent_processes_write_safely(tmp_path: Path) -> None:
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    assert len(StateStore(path).events(kind="load")) == 150
+    check = StateStore(path)
+    assert len(check.events(kind="load")) == 150
+    check.close()
 
 
 def test_default_path_and_unwritable_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

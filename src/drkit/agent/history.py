@@ -4,6 +4,10 @@ The state is what makes catch-up right: a job is due when its schedule's next ru
 its *last recorded run* has come, so an agent that was down for ten slots runs the job
 once on restart, not ten times. The events are the state store's public API (kind
 ``agent.run``, the job id as the subject), readable by any sibling.
+
+Under a leader lease (:mod:`drkit.agent.leader`) every run is first *claimed*
+(``agent.claim``: job, start, holder, token) and both events are written with the term's
+fence, so a deposed leader can neither start nor record a job any more.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from drkit.state.store import StateStore
+from drkit.state.store import Fence, StateStore
 
 EVENT_KIND = "agent.run"
+CLAIM_KIND = "agent.claim"
 
 Status = Literal["ok", "failed", "interrupted"]
 
@@ -67,8 +72,12 @@ class History:
     """The last run and last success of each job: read from the state once, then kept
     in memory as runs are recorded (every record also commits to the state)."""
 
-    def __init__(self, state: StateStore) -> None:
+    def __init__(
+        self, state: StateStore, *, fence: Fence | None = None, holder: str | None = None
+    ) -> None:
         self.state = state
+        self.fence = fence
+        self.holder = holder
         self._lock = threading.Lock()
         self._last: dict[str, RunRecord] = {}
         self._last_ok: dict[str, RunRecord] = {}
@@ -83,9 +92,25 @@ class History:
         key = (run.job, run.status)
         self._counts[key] = self._counts.get(key, 0) + 1
 
+    def claim(self, job: str, started: float) -> None:
+        """Say (under the fence) that this agent starts ``job`` now; without a fence,
+        nothing to say. :class:`~drkit.state.store.Fenced` when the term is over."""
+        if self.fence is None:
+            return
+        self.state.record_event(
+            CLAIM_KIND,
+            job,
+            f"started by {self.holder}",
+            {"job": job, "started": started, "holder": self.holder, "token": self.fence.token},
+            at=started,
+            fence=self.fence,
+        )
+
     def record(self, run: RunRecord) -> None:
         message = run.summary if run.status == "ok" else (run.error or run.status)
-        self.state.record_event(EVENT_KIND, run.job, message, run.to_json(), at=run.ended)
+        self.state.record_event(
+            EVENT_KIND, run.job, message, run.to_json(), at=run.ended, fence=self.fence
+        )
         with self._lock:
             self._remember(run)
 

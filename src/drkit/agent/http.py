@@ -1,9 +1,11 @@
-"""The agent's ``/metrics`` (Prometheus text format) and ``/healthz`` on 127.0.0.1.
+"""The agent's ``/metrics`` (Prometheus text format), ``/healthz`` and ``/livez``.
 
 ``/metrics`` needs ``prometheus-client`` (the ``gateway`` extra); without it the agent
 runs without the endpoint and says so (:func:`serve` raises ``ModuleNotFoundError``,
 which the runner reports). ``/healthz`` answers JSON: 200 while no job's last run
-failed and no measured RPO exceeds its target, else 503 with what is wrong.
+failed and no measured RPO exceeds its target, else 503 with what is wrong (a
+readiness/alerting question). ``/livez`` answers 200 while the agent serves, leader or
+follower (a liveness probe must not restart an agent because a backup failed).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Snapshot:
     rpo: list[MeasuredRpo] = field(default_factory=list)
     rpo_error: str | None = None
     next_due: Callable[[Job], float] | None = None
+    #: ``leader`` (runs the jobs) or ``follower`` (waits for the lease)
+    role: str = "follower"
 
     def health(self) -> dict[str, Any]:
         failing = [j.id for j in self.jobs if (r := self.history.last(j.id)) and r.status != "ok"]
@@ -46,6 +50,7 @@ class Snapshot:
             "failing_jobs": failing,
             "rpo_exceeded": exceeded,
             "rpo_error": self.rpo_error,
+            "role": self.role,
             "jobs": jobs,
         }
 
@@ -105,7 +110,11 @@ def _collector(view: Snapshot) -> Any:
                 if m.component not in seen:
                     seen.add(m.component)
                     target.add_metric([m.component], m.target_s)
-            yield from (last_ok, duration, runs, measured, verified, target, exceeded)
+            leader = GaugeMetricFamily(
+                "drkit_agent_leader", "1 while this agent holds the leader lease and runs jobs"
+            )
+            leader.add_metric([], 1.0 if view.role == "leader" else 0.0)
+            yield from (last_ok, duration, runs, measured, verified, target, exceeded, leader)
 
     return Collector()
 
@@ -122,6 +131,12 @@ def serve(view: Snapshot, host: str, port: int) -> ThreadingHTTPServer:
         def do_GET(self) -> None:
             if self.path == "/metrics":
                 body, status, ctype = generate_latest(registry), 200, "text/plain; version=0.0.4"
+            elif self.path == "/livez":  # the process serves: a liveness probe's question
+                body, status, ctype = (
+                    json.dumps({"role": view.role}).encode(),
+                    200,
+                    "application/json",
+                )
             elif self.path == "/healthz":
                 health = view.health()
                 body = json.dumps(health).encode()

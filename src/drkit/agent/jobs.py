@@ -205,6 +205,9 @@ def _copy(plan_path: Path, replica: str, components: list[str]) -> Callable[[], 
         ):
             ids = [s.id for s in src.snapshots() if s.component in components]
             res = copy(src, dst, snapshot_ids=ids)
+        from drkit.workspace.costing import record_copy_at
+
+        record_copy_at(plan_path, replica, res)
         return (
             f"{len(res.snapshots_copied)} snapshot(s) copied to {replica}, "
             f"{res.snapshots_present} already there"
@@ -234,11 +237,11 @@ def _state_backup(plan_path: Path) -> Callable[[], str]:
     def run() -> str:
         from drkit.agent.state_backup import snapshot_state
         from drkit.plan.loader import load_plan
-        from drkit.state.store import plan_state_path
+        from drkit.state.store import plan_state_location
         from drkit.workspace.access import opened_repository
 
         with opened_repository(None, plan_path) as repo:
-            done = snapshot_state(repo, plan_state_path(load_plan(plan_path)))
+            done = snapshot_state(repo, plan_state_location(load_plan(plan_path)))
         return f"state snapshot {done.snapshot.short_id} ({done.events} event(s))"
 
     return run

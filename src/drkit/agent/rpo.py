@@ -18,7 +18,8 @@ from typing import Any
 
 from drkit.errors import DrkitError, RepositoryNotFound
 from drkit.plan.analysis import achievable_rpo, replicas_of
-from drkit.plan.models import Component
+from drkit.plan.lint import Finding, Rule, Severity, Violation, locate
+from drkit.plan.models import Component, Plan
 from drkit.repository import Repository, Snapshot
 from drkit.workspace.access import credentials, repository_at, repository_credentials
 from drkit.workspace.workspace import Workspace
@@ -125,3 +126,51 @@ def measure_rpo(ws: Workspace, now: float | None = None) -> list[MeasuredRpo]:
     from drkit.agent.standby import standby_rows  # warm standbys: their lag is an RPO too
 
     return out + standby_rows(ws, moment)
+
+
+def _no_check(plan: Plan, ctx: object) -> Any:
+    return iter(())
+
+
+#: ``plan check`` beside a state: the measured RPO against the target (not in the global
+#: lint registry: it reads the repositories, like DR593)
+MEASURED_RULE = Rule(
+    "DR594",
+    "measured-rpo-exceeded",
+    Severity.ERROR,
+    "the newest snapshot of every component, in every repository that should hold it, is "
+    "younger than its tier's rpo",
+    "Measure RTO/RPO against targets.",
+    _no_check,  # evaluated by measured_findings with what the repositories hold
+)
+
+
+def measured_findings(plan: Plan, rows: list[MeasuredRpo]) -> list[Violation]:
+    """DR594 for every row whose measured RPO exceeds its target: an error when a snapshot
+    is older than the target, a warning when there is none yet or it could not be read."""
+    from drkit.types import format_duration
+
+    paths = {comp.name: path for path, comp in plan.components()}
+    out = []
+    for m in rows:
+        if not m.exceeded:
+            continue
+        where = (*paths.get(m.component, ()), "tier") if m.component in paths else ("tiers",)
+        if m.newest_s is None:
+            why = m.error or "no snapshot there yet"
+            finding = Finding(
+                where,
+                f"{m.component} in {m.repository} ({m.region}): no measured RPO ({why})",
+                f"`drkit backup {m.component}` and `drkit copy`, or keep `drkit agent run` going",
+                Severity.WARNING,
+            )
+        else:
+            finding = Finding(
+                where,
+                f"{m.component} in {m.repository} ({m.region}): measured RPO "
+                f"{format_duration(round(m.newest_s))} exceeds the target "
+                f"{format_duration(m.target_s)}",
+                "`drkit agent run` keeps the cadence; `drkit rpo` shows every region",
+            )
+        out.append(locate(plan, MEASURED_RULE, finding))
+    return out

@@ -11,6 +11,10 @@
   backoff; anything else fails the run at once and is recorded with its message.
 - *Stop*: :meth:`Scheduler.stop` starts no new job and cuts retry waits short; running
   jobs finish (the caller waits for them up to a grace period).
+- *Interrupted*: a run recorded ``interrupted`` (its agent died or lost the lease
+  mid-run) makes the job due again at once: its slot is rerun, not skipped.
+- *Fenced*: under a lease, a job is claimed before it runs; a claim or a result that the
+  state rejects (another agent leads now) ends the run without a record.
 
 The clock is injected (``clock``), so tests can drive the cadence without waiting.
 """
@@ -30,6 +34,9 @@ from drkit.agent.jobs import Job
 from drkit.errors import DrkitError
 
 log = logging.getLogger("drkit.agent")
+
+#: retries of a run's record while the state is unreachable (about 30s in all)
+RECORD_RETRIES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,8 @@ class Scheduler:
         last = self.history.last(job.id)
         if last is None:
             return self.started_at
+        if last.status == "interrupted":
+            return last.started
         anchor = datetime.fromtimestamp(last.started, UTC)
         return job.schedule.next_after(anchor).timestamp() + self._jitter(job, last.started)
 
@@ -144,6 +153,11 @@ class Scheduler:
         attempts = 0
         record: RunRecord
         try:
+            try:
+                self.history.claim(job.id, started)
+            except DrkitError as exc:  # deposed (Fenced) or the state is unreachable
+                log.warning("%s not started: %s", job.id, exc)
+                return
             while True:
                 attempts += 1
                 try:
@@ -181,7 +195,8 @@ class Scheduler:
                 else:
                     record = RunRecord(job.id, started, self.clock(), "ok", attempts, summary)
                 break
-            self.history.record(record)
+            if not self._record(record):
+                return
             if record.status == "ok":
                 log.info("%s ok in %.2fs: %s", job.id, record.duration_s, record.summary)
             else:
@@ -192,6 +207,21 @@ class Scheduler:
             with self._cond:
                 self._running.pop(job.id, None)
                 self._cond.notify_all()
+
+    def _record(self, record: RunRecord) -> bool:
+        """Record ``record``, retrying while the state is unreachable (a restarted
+        database): safe, since a fenced write is rejected once another agent leads;
+        whether it was recorded."""
+        for attempt in range(RECORD_RETRIES + 1):
+            try:
+                self.history.record(record)
+                return True
+            except DrkitError as exc:  # Fenced: a deposed leader's late result
+                if not exc.retryable or attempt == RECORD_RETRIES:
+                    log.error("%s: its result was not recorded: %s", record.job, exc)
+                    return False
+                time.sleep(min(0.5 * 2**attempt, 5.0))
+        return False
 
     def wait(self, timeout: float) -> None:
         """Sleep up to ``timeout`` seconds, woken early by a job ending or :meth:`stop`."""

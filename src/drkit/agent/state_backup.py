@@ -28,7 +28,13 @@ from drkit.repository.maintenance import forget
 from drkit.repository.restore import restore
 from drkit.repository.retention import Policy
 from drkit.repository.snapshot import Snapshot
-from drkit.state.store import STATE_COMPONENT, check_state_file, copy_state
+from drkit.state.store import (
+    STATE_COMPONENT,
+    check_state_file,
+    copy_state,
+    describe_location,
+    is_state_url,
+)
 
 __all__ = ["STATE_COMPONENT", "restore_state", "snapshot_state"]
 
@@ -52,9 +58,12 @@ class StateBackup:
         }
 
 
-def snapshot_state(repo: Repository, state_path: Path) -> StateBackup:
-    """A consistent copy of the state at ``state_path``, snapshotted into ``repo``."""
-    work = Path(tempfile.mkdtemp(prefix=".state-backup-", dir=_writable_dir(state_path)))
+def snapshot_state(repo: Repository, state_path: Path | str) -> StateBackup:
+    """A consistent copy of the state at ``state_path`` (a file, or a ``postgresql://``
+    URL), snapshotted into ``repo``."""
+    where = describe_location(state_path)
+    local = None if is_state_url(state_path) else _writable_dir(Path(state_path))
+    work = Path(tempfile.mkdtemp(prefix=".state-backup-", dir=local))
     try:
         copy = work / "state.db"
         events = copy_state(state_path, copy)
@@ -64,11 +73,11 @@ def snapshot_state(repo: Repository, state_path: Path) -> StateBackup:
             component=STATE_COMPONENT,
             tags=(STATE_TAG,),
             parent=None,
-            meta={"drkit_state": {"events": events, "path": str(state_path)}},
+            meta={"drkit_state": {"events": events, "path": where}},
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return StateBackup(snap, events, str(state_path))
+    return StateBackup(snap, events, where)
 
 
 def _writable_dir(state_path: Path) -> Path | None:
@@ -108,28 +117,55 @@ class StateRestore:
         }
 
 
+def _pick(repo: Repository, where: str, snapshot: str | None) -> Snapshot:
+    if snapshot is None:
+        return newest_state_snapshot(repo, where)
+    snap = repo.find_snapshot(snapshot)
+    if snap.component != STATE_COMPONENT:
+        raise UsageError(
+            f"snapshot {snap.short_id} is of {snap.component!r}, not of drkit's state",
+            hint="`drkit snapshots drkit-state` lists the state snapshots",
+        )
+    return snap
+
+
+def _restored_file(repo: Repository, snap: Snapshot, out: Path) -> tuple[Path, int]:
+    """The snapshot's one SQLite file restored under ``out``, checked; its event count."""
+    restore(repo, snap, out)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    if len(files) != 1:
+        raise InputError(f"state snapshot {snap.short_id} holds {len(files)} files, not 1")
+    db = sqlite3.connect(str(files[0]))
+    try:
+        events = check_state_file(db, f"state snapshot {snap.short_id}")
+    finally:
+        db.close()
+    return files[0], events
+
+
 def restore_state(
-    repo: Repository, dest: Path, *, where: str, force: bool = False, snapshot: str | None = None
+    repo: Repository,
+    dest: Path | str,
+    *,
+    where: str,
+    force: bool = False,
+    snapshot: str | None = None,
 ) -> StateRestore:
     """Rebuild the state at ``dest`` from the newest state snapshot of ``repo`` (or
     ``snapshot``). ``UsageError`` when a state exists at ``dest`` and not ``force``;
-    ``InputError`` when the repository has no state snapshot. Atomic: ``dest`` is
-    replaced only once the restored database passed its integrity check."""
+    ``InputError`` when the repository has no state snapshot. Atomic: a SQLite ``dest``
+    is replaced only once the restored database passed its integrity check; a
+    ``postgresql://`` one is refilled in one transaction."""
+    if is_state_url(dest):
+        return _restore_into_database(repo, str(dest), where=where, force=force, snapshot=snapshot)
+    dest = Path(dest)
     existed = dest.exists()
     if existed and not force:
         raise UsageError(
             f"a drkit state already exists at {dest}: not overwritten",
             hint="pass --force to replace it, or set DRKIT_STATE to another path",
         )
-    if snapshot is not None:
-        snap = repo.find_snapshot(snapshot)
-        if snap.component != STATE_COMPONENT:
-            raise UsageError(
-                f"snapshot {snap.short_id} is of {snap.component!r}, not of drkit's state",
-                hint="`drkit snapshots drkit-state` lists the state snapshots",
-            )
-    else:
-        snap = newest_state_snapshot(repo, where)
+    snap = _pick(repo, where, snapshot)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -139,19 +175,35 @@ def restore_state(
         ) from exc
     work = Path(tempfile.mkdtemp(prefix=".state-restore-", dir=dest.parent))
     try:
-        out = work / "restored"
-        restore(repo, snap, out)
-        files = [p for p in out.rglob("*") if p.is_file()]
-        if len(files) != 1:
-            raise InputError(f"state snapshot {snap.short_id} holds {len(files)} files, not 1")
-        db = sqlite3.connect(str(files[0]))
-        try:
-            events = check_state_file(db, f"state snapshot {snap.short_id}")
-        finally:
-            db.close()
+        restored, events = _restored_file(repo, snap, work / "restored")
         for suffix in ("-wal", "-shm"):  # an old WAL must never be replayed on the new file
             Path(str(dest) + suffix).unlink(missing_ok=True)
-        os.replace(files[0], dest)
+        os.replace(restored, dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return StateRestore(snap, str(dest), events, existed)
+
+
+def _restore_into_database(
+    repo: Repository, url: str, *, where: str, force: bool, snapshot: str | None
+) -> StateRestore:
+    from drkit.state.store import StateStore, load_state
+
+    target = StateStore(url)
+    try:
+        existed = bool(target.events(limit=1) or target.verifications() or target.drills())
+        if existed and not force:
+            raise UsageError(
+                f"the drkit state {target.where} already holds records: not overwritten",
+                hint="pass --force to replace it, or set DRKIT_STATE to another database",
+            )
+        snap = _pick(repo, where, snapshot)
+        work = Path(tempfile.mkdtemp(prefix="drkit-state-restore-"))
+        try:
+            restored, _ = _restored_file(repo, snap, work / "restored")
+            events = load_state(target, restored, replace=force)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return StateRestore(snap, target.where, events, existed)
+    finally:
+        target.close()

@@ -55,6 +55,14 @@ def run_cmd(
         str | None,
         typer.Option("--listen", help="Serve /metrics and /healthz on HOST:PORT (port 0: any)."),
     ] = None,
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--webhook",
+            help="POST alarms (rpo.breach, job.overdue, job.failed) here, signed with"
+            " HMAC-SHA256 of $DRKIT_WEBHOOK_SECRET; repeatable.",
+        ),
+    ] = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
@@ -77,6 +85,7 @@ def run_cmd(
             retries=retries,
         ),
         listen=listen,
+        webhooks=list(webhook or []),
     )
 
     def ready(report: Any) -> None:
@@ -133,11 +142,22 @@ def run_cmd(
 @agent_app.command("status", epilog="Example: drkit agent status --json")
 def status_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
     """Next and last run of every job of the plan's cadence, with results."""
-    from drkit.agent.runner import agent_status
+    from drkit.agent.runner import agent_status, leader_status
 
     rows = agent_status(plan)
+    lease = None if json_ else leader_status(plan)
 
     def render(out: Console) -> None:
+        if lease is None:
+            out.print("leader: none (no agent has run on this state)")
+        elif lease["expires_in_s"] > 0:
+            out.print(
+                f"leader: {lease['holder']} (token {lease['token']}, lease renewed within "
+                f"{lease['expires_in_s']:.0f}s)",
+                markup=False,
+            )
+        else:
+            out.print(f"leader: none now (the last, {lease['holder']}, let its lease expire)")
         table = Table("job", "every", "last run", "result", "last success", "next run")
         for r in rows:
             last = r["last"]

@@ -93,17 +93,18 @@ def serve_cmd(
         LoggingEventSink,
         StateEventSink,
     )
-    from drkit.state.store import StateStore, plan_state_path
+    from drkit.lineage.registry import Registry
+    from drkit.state.store import StateStore, plan_state_location
 
     # events also go to drkit's state: the status page turns them into component states
-    sinks: list[EventSink] = [
-        LoggingEventSink(),
-        StateEventSink(StateStore(plan_state_path(loaded))),
-    ]
+    state = StateStore(plan_state_location(loaded))
+    sinks: list[EventSink] = [LoggingEventSink(), StateEventSink(state)]
     if config.events_path:
         sinks.insert(0, JsonlEventSink(config.events_path))
     from drkit.workspace.canary import canary_from_plan
 
+    # targets naming `@MODEL:ALIAS` follow the registry in the same state (all processes)
+    resolver = Registry(state).serving
     stopped_by = serve(
         config,
         bind_host,
@@ -111,6 +112,7 @@ def serve_cmd(
         events=FanOutEventSink(*sinks),
         on_ready=ready,
         canary=canary_from_plan(loaded),  # routes with `canary:` (docs/evals.md)
+        resolver=resolver,
     )
     if stopped_by is not None:  # a requested stop: graceful, exit 0 (as documented)
         gateway_log.info("stopped on %s", signal.Signals(stopped_by).name)

@@ -17,12 +17,12 @@ incident_app = typer.Typer(
 
 def _book(plan: Any) -> Any:
     from drkit.plan.loader import load_plan
-    from drkit.state.store import StateStore, plan_state_path
+    from drkit.state.store import StateStore, plan_state_location
     from drkit.status.incidents import Incidents
 
     loaded = load_plan(plan)
     return Incidents(
-        StateStore(plan_state_path(loaded)), [c.name for c in loaded.status_page.components]
+        StateStore(plan_state_location(loaded)), [c.name for c in loaded.status_page.components]
     )
 
 
@@ -191,12 +191,12 @@ def postmortem_cmd(
 
     require("status", "drkit postmortem")
     from drkit.plan.loader import load_plan
-    from drkit.state.store import StateStore, plan_state_path
+    from drkit.state.store import StateStore, plan_state_location
     from drkit.status.postmortem import draft
 
     loaded = load_plan(plan)
     book = _book(plan)
-    text = draft(loaded, StateStore(plan_state_path(loaded)), book.get(incident))
+    text = draft(loaded, StateStore(plan_state_location(loaded)), book.get(incident))
     if output:
         Path(output).write_text(text)
 

@@ -53,6 +53,7 @@ COMMAND_MODULES: list[str] = [
     "drkit.cli.cost_cmd",
     "drkit.cli.providers_cmd",
     "drkit.cli.model_cmd",
+    "drkit.cli.lineage_cmd",
 ]
 
 

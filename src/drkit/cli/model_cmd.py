@@ -29,6 +29,51 @@ alias_app = typer.Typer(
     name="alias", help="Aliases and their append-only ledger.", no_args_is_help=True
 )
 model_app.add_typer(alias_app)
+import_app = typer.Typer(
+    name="import", help="Bring another registry's models into drkit's.", no_args_is_help=True
+)
+model_app.add_typer(import_app)
+
+
+@import_app.command("mlflow")
+def import_mlflow_cmd(
+    tracking_uri: Annotated[
+        str,
+        typer.Option(
+            "--tracking-uri",
+            envvar="MLFLOW_TRACKING_URI",
+            help="The MLflow tracking/registry URI (http://host:port, sqlite:///file.db).",
+        ),
+    ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Only this registered model (repeatable)."),
+    ] = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Import MLflow registered models: versions, aliases, tags and logged dataset inputs."""
+    from drkit.lineage.mlflow_import import import_mlflow
+    from drkit.workspace.models import open_registry
+
+    with open_registry(plan) as (registry, _):
+        result = import_mlflow(registry, tracking_uri, model)
+
+    def render(out: Console) -> None:
+        for ref in result.versions:
+            out.print(f"imported {ref}", markup=False)
+        for a in result.aliases:
+            out.print(f"alias    {a}", markup=False)
+        for s in result.skipped:
+            out.print(f"skipped  {s['what']}: {s['why']}", markup=False)
+        if not result.versions and not result.aliases:
+            out.print(
+                f"nothing new to import from {tracking_uri} "
+                f"({len(result.unchanged)} version(s)/alias(es) already in drkit's registry)",
+                markup=False,
+            )
+
+    emit(result.to_json(), json_, render)
 
 
 def _when(t: float) -> str:

@@ -91,7 +91,8 @@ def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
 
     loaded = load_plan(plan)
     check_url_schemes(loaded)
-    violations = lint(loaded) + _overdue(loaded, plan)
+    rpo_rows: list[Any] | None = []
+    violations = lint(loaded) + _overdue(loaded, plan, rpo_rows)
     errors = count(violations, Severity.ERROR)
     warnings = count(violations, Severity.WARNING)
     data = {
@@ -103,7 +104,9 @@ def check(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:
         "infos": count(violations, Severity.INFO),
         "violations": [v.to_dict() for v in violations],
     }
-    emit(data, json_, lambda out: _render_check(out, loaded, violations))
+    if rpo_rows:  # beside a state: measured next to computed and target (DR594)
+        data["rpo"] = [m.to_json() for m in rpo_rows]
+    emit(data, json_, lambda out: _render_check(out, loaded, violations, rpo_rows))
     if errors:
         raise CheckFailed(
             f"plan check found {errors} error{'s' if errors != 1 else ''}",
@@ -157,24 +160,65 @@ def check_url_schemes(plan: Plan) -> None:
             )
 
 
-def _overdue(loaded: Plan, path: Path) -> list[Violation]:
+def _overdue(loaded: Plan, path: Path, rpo_rows: list[Any] | None = None) -> list[Violation]:
     """Drills and restore tests overdue by the cadence, from drkit's state, and DR304
-    (training dataset versions exist) against the repository (drkit.workspace)."""
-    from drkit.state.store import plan_state_path
+    (training dataset versions exist) against the repository (drkit.workspace); the cost
+    rules DR711/DR712 (drkit.cost.checks) priced from what was measured, else the plan;
+    beside a state, the measured RPO (DR594; its rows appended to ``rpo_rows``)."""
+    from drkit.cost.checks import cost_violations
+    from drkit.state.store import has_state, plan_state_location
 
+    state_exists = has_state(plan_state_location(loaded))
     asks_repositories = any(m.trained_on for m in loaded.models) or bool(
         loaded.repositories.replicas
     )
-    if not asks_repositories and not plan_state_path(loaded).exists():
-        return []  # drkit never ran here: judge the plan alone, without loading the workspace
+    if not asks_repositories and not state_exists:
+        return cost_violations(loaded)  # drkit never ran here: the plan alone
     from drkit.workspace import Workspace
+    from drkit.workspace.costing import measure
 
     with Workspace(loaded, path) as ws:
-        return ws.overdue() + ws.repository_checks()
+        from drkit.workspace.lineage import lineage_violations
+
+        found = (
+            ws.overdue()
+            + ws.repository_checks()
+            + cost_violations(loaded, measure(ws))
+            + lineage_violations(ws)
+        )
+        if state_exists and rpo_rows is not None:
+            from drkit.agent.rpo import measure_rpo, measured_findings
+
+            rows = measure_rpo(ws)
+            rpo_rows.extend(rows)
+            found += measured_findings(loaded, rows)
+        return found
 
 
-def _render_check(out: Console, plan: Plan, violations: list[Violation]) -> None:
+def _render_check(
+    out: Console, plan: Plan, violations: list[Violation], rpo_rows: list[Any] | None = None
+) -> None:
     from drkit.plan.lint import Severity, count
+    from drkit.types import format_duration
+
+    if rpo_rows:
+        table = Table(title="Recovery points: computed from the plan, measured in the repositories")
+        for column in ("component", "repository", "computed", "measured", "verified", "target"):
+            table.add_column(column)
+
+        def fmt(s: float | None) -> str:
+            return "none" if s is None else format_duration(round(s))
+
+        for m in rpo_rows:
+            table.add_row(
+                m.component,
+                f"{m.repository} ({m.region})",
+                fmt(m.computed_s),
+                Text(fmt(m.newest_s), style="bold red" if m.exceeded else ""),
+                fmt(m.verified_s),
+                format_duration(m.target_s),
+            )
+        out.print(table)
 
     for v in violations:
         line = Text()

@@ -40,9 +40,18 @@ def providers_cmd(
         )
 
 
+def _feed(p: dict[str, Any]) -> str:
+    if not p["status_url"]:
+        return "-"
+    feed = p["status_feed"] or {}
+    if feed.get("state") == "outage":
+        return f"OUTAGE ({feed.get('level')}: {feed.get('description')})"
+    return "clear" if feed.get("state") else "no report in the window"
+
+
 def _render(out: Console, data: dict[str, Any]) -> None:
     table = Table(title="Providers")
-    for col in ("vendor", "SLA %", "measured %", "credits as DR", "routes"):
+    for col in ("vendor", "SLA %", "measured %", "credits as DR", "status feed", "routes"):
         table.add_column(col)
     for p in data["providers"]:
         table.add_row(
@@ -50,6 +59,7 @@ def _render(out: Console, data: dict[str, Any]) -> None:
             "-" if p["sla"] is None else str(p["sla"]),
             "not measured" if p["measured"] is None else str(p["measured"]),
             "yes (DR701)" if p["credits_counted_as_dr"] else "no",
+            _feed(p),
             ", ".join(p["routes"]) or "-",
         )
     out.print(table)
@@ -64,10 +74,14 @@ def _render(out: Console, data: dict[str, Any]) -> None:
                 ("SLA not recorded", s["sla_recorded"]),
                 ("credits counted as DR", s["credits_not_dr"]),
                 ("not served recently", s["served_recently"]),
+                ("its status feed announces an outage", s["feed_clear"]),
+                ("failed the eval gate", s["eval_gate"] != "failed"),
             )
             if not ok
         ]
         verdict = "ready" if s["ready"] else "NOT ready: " + ", ".join(missing)
+        if s["ready"] and s["eval_gate"] == "not evaluated":
+            verdict += " (quality not evaluated: no eval run it served in the window)"
         out.print(f"  {s['route']} -> {s['target']} ({s['vendor']}): {verdict}")
 
 

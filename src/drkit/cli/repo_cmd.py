@@ -365,6 +365,10 @@ def copy_cmd(
         progress_bar(json_, None, "copy") as advance,
     ):
         res = copy(src, dst, progress=advance)
+    if repo is None:  # the plan's primary: egress measured from it (docs/cost.md)
+        from drkit.workspace.costing import record_copy_at
+
+        record_copy_at(plan, to, res)
     emit(
         res.to_json(),
         json_,

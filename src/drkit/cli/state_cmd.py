@@ -17,14 +17,13 @@ state_app = typer.Typer(
 )
 
 
-def _state_path(plan: Path) -> Path:
-    """``$DRKIT_STATE``, else the plan's ``state_dir`` (a plan is optional), else
-    ``./.drkit/state.db``."""
-    from drkit.state.store import default_state_path, plan_state_path
+def _state_path(plan: Path) -> Path | str:
+    """``$DRKIT_STATE`` (a file or a ``postgresql://`` URL), else the plan's ``state.url``
+    or ``state_dir`` (a plan is optional), else ``./.drkit/state.db``."""
+    from drkit.state.store import state_location
     from drkit.workspace.access import load_plan_if_any
 
-    loaded = load_plan_if_any(plan)
-    return plan_state_path(loaded) if loaded is not None else default_state_path(None)
+    return state_location(load_plan_if_any(plan))
 
 
 @state_app.command("backup", epilog="Example: drkit state backup --repo replica")
@@ -44,7 +43,7 @@ def backup_cmd(
 
     def render(out: Console) -> None:
         out.print(
-            f"state {path} snapshotted as {STATE_COMPONENT} {done.snapshot.short_id} "
+            f"state {done.source} snapshotted as {STATE_COMPONENT} {done.snapshot.short_id} "
             f"({done.events} event(s))",
             markup=False,
             soft_wrap=True,

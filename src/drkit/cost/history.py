@@ -33,6 +33,8 @@ class StateFigures:
     incidents_year: int = 0
     availability: dict[str, float] = field(default_factory=dict)  # per vendor (fraction)
     copied_bytes_month: dict[str, float] = field(default_factory=dict)  # per replica
+    #: per replica, per component (copy events that say it; older ones only have totals)
+    copied_by_component_month: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,7 @@ class StateFigures:
             "incidents_year": self.incidents_year,
             "availability": self.availability,
             "copied_bytes_month": self.copied_bytes_month,
+            "copied_by_component_month": self.copied_by_component_month,
         }
 
 
@@ -153,6 +156,21 @@ def _all_down(targets: list[str], down: Mapping[str, list[tuple[float, float]]])
     return sum(b - a for a, b in common)
 
 
+def copied_by_component(state: StateStore, now: float) -> dict[str, dict[str, float]]:
+    """Stored bytes copied per replica and component in the last 30 days, from the
+    ``repository.copied`` events whose ``data.components`` says it."""
+    out: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for e in state.events(kind="repository.copied", since=now - MONTH_S):
+        per = e.data.get("components")
+        if not isinstance(per, dict):
+            continue
+        row = out[e.component]
+        for comp, n in per.items():
+            if isinstance(n, int | float):
+                row[str(comp)] += float(n)
+    return {k: dict(v) for k, v in out.items()}
+
+
 def copied_bytes(state: StateStore, now: float) -> dict[str, float]:
     """Stored bytes copied per replica in the last 30 days (``repository.copied`` events)."""
     out: dict[str, float] = defaultdict(float)
@@ -181,4 +199,5 @@ def state_figures(
         incidents_year=count,
         availability=measured_availability(state, vendor_of, moment, window),
         copied_bytes_month=copied_bytes(state, moment),
+        copied_by_component_month=copied_by_component(state, moment),
     )

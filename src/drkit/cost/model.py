@@ -11,6 +11,7 @@ has the formulas.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -151,19 +152,43 @@ class CostReport:
             total += (without - with_dr) * price
         return total if routes else None
 
+    def over_invested(self, plan: Plan) -> list[TierCost]:
+        """Tiers that are not critical whose DR costs more per year than the outage loss
+        their routes are expected to cause ("don't over-invest in DR for low-criticality
+        systems"; DR711)."""
+        return [
+            t
+            for t in self.tiers(plan)
+            if t.tier != PLAN_WIDE
+            and not plan.is_critical(t.tier)
+            and t.outage_loss_year is not None
+            and t.monthly * 12 > t.outage_loss_year
+        ]
+
+    def testing_year(self) -> float:
+        """What the testing cadence costs a year: restore tests, drills and game days and
+        the responders' time during them (not incidents); DR712 holds it to
+        ``testing.budget``."""
+        return 12 * sum(
+            line.monthly
+            for line in self.lines
+            if line.category == "testing"
+            or (line.category == "responders" and line.component != "incidents")
+        )
+
     def warnings(self, plan: Plan) -> list[str]:
-        """Over-investment: a non-critical tier whose DR costs more per year than the
-        outage loss its routes are expected to cause ("don't over-invest in DR for
-        low-criticality systems")."""
-        out = []
-        for t in self.tiers(plan):
-            if t.tier == PLAN_WIDE or plan.is_critical(t.tier) or t.outage_loss_year is None:
-                continue
-            if t.monthly * 12 > t.outage_loss_year:
-                out.append(
-                    f"tier {t.tier!r}: DR costs {t.monthly * 12:,.2f} {self.currency} a year, "
-                    f"more than its expected outage loss of {t.outage_loss_year:,.2f}"
-                )
+        """What ``drkit cost`` warns about: over-investment and testing over its budget."""
+        out = [
+            f"tier {t.tier!r}: DR costs {t.monthly * 12:,.2f} {self.currency} a year, "
+            f"more than its expected outage loss of {t.outage_loss_year or 0.0:,.2f}"
+            for t in self.over_invested(plan)
+        ]
+        budget = plan.testing.budget
+        if budget is not None and self.testing_year() > budget:
+            out.append(
+                f"testing costs {self.testing_year():,.2f} {self.currency} a year, more than "
+                f"testing.budget {budget:,.2f}"
+            )
         return out
 
     def to_json(self, plan: Plan) -> dict[str, Any]:
@@ -188,8 +213,21 @@ class CostReport:
         }
 
 
+def amount(x: float, sign: str = "") -> str:
+    """A sum of money: two decimals, or two significant digits below 0.01 (a measured
+    trickle is not nothing): ``1,234.50``, ``0.00000032``; ``sign="+"`` for deltas."""
+    if 0 < abs(x) < 0.01:
+        digits = 1 - math.floor(math.log10(abs(x)))
+        return f"{x:{sign}.{digits}f}"
+    return f"{x:{sign},.2f}"
+
+
 def _gb(n: float) -> str:
-    return f"{n / GB:.3f} GB"
+    """Bytes in decimal units (as the prices count them): ``412.3 kB``, ``1.234 GB``."""
+    for unit, size in (("GB", GB), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.{3 if unit == 'GB' else 1}f} {unit}"
+    return f"{n:.0f} B"
 
 
 def estimate(plan: Plan, measured: Measurements | None = None) -> CostReport:
@@ -273,6 +311,25 @@ def _storage(plan: Plan, m: Measurements) -> list[Line]:
                         region,
                     )
                 )
+    named = {c.name for _, c in plan.components()}
+    for name, usage in m.repositories.items():
+        if not isinstance(usage, RepoUsage):
+            continue
+        for other, n in sorted(usage.components.items()):
+            if other in named:
+                continue
+            out.append(
+                Line(
+                    PLAN_WIDE,
+                    other,
+                    "storage",
+                    n / GB * price,
+                    "measured",
+                    f"{_gb(n)} stored in {name} for snapshots of {other!r}, which is no plan "
+                    "component (drkit's own state, or one removed from the plan)",
+                    usage.region,
+                )
+            )
     for name, usage in m.repositories.items():
         if isinstance(usage, RepoUsage) and usage.overhead_bytes > 0:
             out.append(
@@ -305,6 +362,23 @@ def _egress(plan: Plan, m: Measurements) -> list[Line]:
             usage.new_bytes_month if isinstance(usage, RepoUsage) else {}
         )
         weights = {c.name: measured_new.get(c.name, 0.0) for c in comps}
+        per_component = m.state.copied_by_component_month.get(rep.name) if m.state else None
+        if per_component is not None:
+            for c in comps:
+                n = per_component.get(c.name, 0.0)
+                out.append(
+                    Line(
+                        c.tier or PLAN_WIDE,
+                        c.name,
+                        "egress",
+                        n / GB * price,
+                        "measured",
+                        f"{_gb(n)} of its snapshots copied to {rep.name} in 30 days "
+                        f"(repository.copied events) × {price}/GB",
+                        rep.region,
+                    )
+                )
+            continue
         if rep.name in copied and sum(weights.values()) > 0:
             total = copied[rep.name]
             for c in comps:

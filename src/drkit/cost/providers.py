@@ -4,20 +4,27 @@ route could switch to its secondaries today (``drkit providers``).
 Switching readiness of a route's secondary target: its vendor's SLA is recorded, its SLA
 credits are not counted as DR (DR701), and it took traffic recently: a ``gateway.failover``
 event whose ``data.to`` is that target within the window, or a passing failover drill in
-the window (the drill fails the primary over to the secondaries). The eval gate and the
-translator's refusal list are not consulted yet.
+the window (the drill fails the primary over to the secondaries), and its vendor's status feed does
+not announce an outage (the newest ``gateway.status_feed_outage`` / ``_clear`` event of the
+window; a feed the gateway never reported on counts as clear), and its newest eval run in
+the window did not fail the eval gate (``eval.run`` events: ``data.target`` is the target,
+or the run through the route was served by it alone; ``passed``). A secondary no eval run
+reached is ``not evaluated``: shown, not counted against it (quality is checked where eval
+runs exist). The translator's refusal list is not consulted yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from drkit.cost.availability import route_availability
 from drkit.plan.analysis import route_operators
 from drkit.plan.models import Plan
 from drkit.state.store import StateStore
+
+EvalGate = Literal["passed", "failed", "not evaluated"]
 
 
 @dataclass(frozen=True)
@@ -28,10 +35,18 @@ class SecondaryReadiness:
     sla_recorded: bool
     credits_not_dr: bool
     served_recently: bool
+    feed_clear: bool = True
+    eval_gate: EvalGate = "not evaluated"
 
     @property
     def ready(self) -> bool:
-        return self.sla_recorded and self.credits_not_dr and self.served_recently
+        return (
+            self.sla_recorded
+            and self.credits_not_dr
+            and self.served_recently
+            and self.feed_clear
+            and self.eval_gate != "failed"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +56,8 @@ class SecondaryReadiness:
             "sla_recorded": self.sla_recorded,
             "credits_not_dr": self.credits_not_dr,
             "served_recently": self.served_recently,
+            "feed_clear": self.feed_clear,
+            "eval_gate": self.eval_gate,
             "ready": self.ready,
         }
 
@@ -59,6 +76,21 @@ def providers_report(
         dict.fromkeys(v for r in plan.serving.routes for v in route_operators(r))
         | {p.name: None for p in plan.providers}
     )
+    feeds: dict[str, dict[str, Any]] = {}  # vendor -> its newest status-feed event
+    if state is not None:
+        for e in state.events(kind="gateway.", since=now - window):
+            if not e.kind.startswith("gateway.status_feed_"):
+                continue
+            row = feeds.setdefault(e.component, {"state": None, "unreachable_at": None})
+            if e.kind == "gateway.status_feed_unreachable":
+                row["unreachable_at"] = e.at  # the feed unread says nothing of the provider
+                continue
+            row.update(
+                state=e.kind.removeprefix("gateway.status_feed_"),
+                at=e.at,
+                level=e.data.get("level"),
+                description=e.data.get("description"),
+            )
     by_name = {p.name: p for p in plan.providers}
     rows = []
     for v in vendors:
@@ -70,14 +102,24 @@ def providers_report(
                 "measured": None if v not in measured else round(measured[v] * 100, 4),
                 "credits_counted_as_dr": bool(p and p.credits_counted_as_dr),
                 "routes": [r.name for r in plan.serving.routes if v in route_operators(r)],
+                "status_url": p.status_url if p else None,
+                "status_feed": feeds.get(v),
             }
         )
     tried: set[str] = set()
+    gates: dict[str, EvalGate] = {}  # target -> its newest eval run's verdict
     drilled = False
     if state is not None:
         for e in state.events(kind="gateway.failover", since=now - window):
             if isinstance(e.data.get("to"), str):
                 tried.add(e.data["to"])
+        for e in state.events(kind="eval.run", since=now - window):  # oldest first
+            served = e.data.get("served_by")
+            who = e.data.get("target") or (
+                served[0] if isinstance(served, list) and len(served) == 1 else None
+            )
+            if isinstance(who, str) and isinstance(e.data.get("passed"), bool):
+                gates[who] = "passed" if e.data["passed"] else "failed"
         drilled = any(
             d.verdict == "pass" and d.at >= now - window
             for s in drill_scenarios
@@ -95,6 +137,8 @@ def providers_report(
                     p is not None and p.sla is not None,
                     not (p and p.credits_counted_as_dr),
                     t.name in tried or drilled,
+                    _feed_clear(feeds, t.operator),
+                    gates.get(t.name, "not evaluated"),
                 )
             )
     return {
@@ -105,3 +149,8 @@ def providers_report(
         "readiness": [r.to_json() for r in readiness],
         "ready": all(r.ready for r in readiness),
     }
+
+
+def _feed_clear(feeds: dict[str, dict[str, Any]], vendor: str) -> bool:
+    """False while the vendor's newest outage-or-clear feed event is an outage."""
+    return (feeds.get(vendor) or {}).get("state") != "outage"

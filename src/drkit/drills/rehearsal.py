@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # servers (the gateway extra) load when a rehearsal starts, n
     import uvicorn
 
     from drkit.connectors.llm.simulator import ProviderSimulator
+    from drkit.gateway.model_alias import ModelResolver
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,10 @@ class Rehearsal:
     events: MemoryEventSink = field(default_factory=MemoryEventSink)
     answers: list[Answer] = field(default_factory=list)
     url: str = ""
+    #: the simulators' reply mode (``echo`` answers the prompt: eval sets can score it)
+    mode: str = "lorem"
+    #: resolves targets naming ``@MODEL:ALIAS`` (the model-regression drill's registry)
+    resolver: ModelResolver | None = None
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     _client: httpx.Client | None = None
@@ -72,6 +77,7 @@ class Rehearsal:
                 target.provider,
                 seed=self.seed + i,
                 api_key=secrets.token_hex(16),
+                mode=self.mode,
             )
             self.sims[target.name] = sim.start()
         config = self.gateway_config()
@@ -80,7 +86,7 @@ class Rehearsal:
         port = sock.getsockname()[1]
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(config, events=self.events),
+                create_app(config, events=self.events, resolver=self.resolver),
                 lifespan="on",
                 log_level="warning",
                 access_log=False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,7 +145,38 @@ def _cell(m: Measurement) -> str:
     return f'<td class="{cls}">{fmt_seconds(m.measured_s)} / {fmt_seconds(m.target_s)}</td>'
 
 
-def render_html(plan_name: str, journals: Sequence[Journal], *, started_at: float) -> str:
+def _cost_table(tiers: Sequence[Mapping[str, Any]], currency: str) -> str:
+    """Cost per tier beside its RTO/RPO targets (rows of ``drkit cost --json``'s tiers)."""
+    if not tiers:
+        return ""
+
+    def money(x: Any) -> str:
+        return "unknown" if x is None else f"{x:,.2f} {_e(currency)}"
+
+    rows = "".join(
+        f"<tr><td>{_e(t['tier'])}</td><td>{fmt_seconds(t['rto_s'])}</td>"
+        f"<td>{fmt_seconds(t['rpo_s'])}</td><td>{money(t['monthly'])}</td>"
+        f"<td>{money(t['outage_loss_year'])}</td>"
+        f"<td>{money(t['outage_loss_bought_down_year'])}</td></tr>"
+        for t in tiers
+    )
+    return (
+        "<h2>Cost per tier</h2>\n<p>From <code>drkit cost</code>: measured sizes and runs "
+        "where drkit has them, else the plan's estimates.</p>\n<table>\n<tr><th>tier</th>"
+        "<th>RTO target</th><th>RPO target</th><th>DR per month</th>"
+        "<th>expected outage loss a year</th><th>loss bought down a year</th></tr>\n"
+        f"{rows}\n</table>\n"
+    )
+
+
+def render_html(
+    plan_name: str,
+    journals: Sequence[Journal],
+    *,
+    started_at: float,
+    cost_tiers: Sequence[Mapping[str, Any]] = (),
+    currency: str = "USD",
+) -> str:
     rows = []
     for r, j in zip(scorecard(journals), journals, strict=True):
         metrics = ", ".join(f"{_e(k)}={v:g}" for k, v in sorted(r.metrics.items()))
@@ -177,7 +208,7 @@ code {{ font-size: 85%; }}
 <th>measured</th><th>reasons</th><th>journal</th></tr>
 {"".join(rows)}
 </table>
-<h2>Timeline</h2>
+{_cost_table(cost_tiers, currency)}<h2>Timeline</h2>
 {_timeline(journals)}
 </body></html>
 """

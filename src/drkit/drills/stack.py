@@ -33,6 +33,8 @@ class Stack:
     scratch: Path
     #: extra store wrappers per repository name, applied when a drill opens it
     wrappers: dict[str, StoreWrapper] = field(default_factory=dict)
+    #: drkit's state database (the model registry, eval history), when the stack has one
+    state_path: Path | None = None
 
     def open(self, name: str, wrap: StoreWrapper | None = None) -> Repository:
         """Open the plan's repository ``name`` (``KeyError`` when the plan has none)."""

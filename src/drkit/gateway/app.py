@@ -11,7 +11,8 @@ Endpoints::
     GET  /admin/targets         each target's health state (authenticated)
 
 Every answer carries ``x-drkit-target`` (who served), ``x-drkit-attempts`` and, when a
-target was skipped or failed, ``x-drkit-failover-reason``.
+target was skipped or failed, ``x-drkit-failover-reason``; a target that follows a registry
+alias (``@MODEL:ALIAS``, :mod:`drkit.gateway.model_alias`) adds ``x-drkit-model-version``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from drkit.gateway.canary import QualityCanary
 from drkit.gateway.config import (
     Dialect,
     GatewayConfig,
+    RouteConfig,
     client_key_hashes,
     resolve_api_key,
 )
@@ -55,8 +57,10 @@ from drkit.gateway.events import EventSink, JsonlEventSink, NullEventSink
 from drkit.gateway.failover import Engine, Trace
 from drkit.gateway.health import HealthBoard, TargetHealth
 from drkit.gateway.metrics import GatewayMetrics
+from drkit.gateway.model_alias import VERSION_HEADER, AliasTable, ModelResolver
 from drkit.gateway.probe import make_prober
 from drkit.gateway.redact import Redactor
+from drkit.gateway.status_feeds import StatusFeeds
 from drkit.gateway.translation import DefaultTranslator, Translator
 
 log = logging.getLogger("drkit.gateway")
@@ -126,6 +130,7 @@ def _log_request(
         "status": status,
         "latency_ms": round(took * 1000, 1),
         "failover": h.get("x-drkit-failover-reason"),
+        "model_version": h.get(VERSION_HEADER),
     }
     text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
     log.info("request %s", text, extra=fields)
@@ -233,6 +238,7 @@ class Gateway:
         translator: Translator | None = None,
         provider: Provider | None = None,
         canary: QualityCanary | None = None,
+        resolver: ModelResolver | None = None,
     ) -> None:
         self.config = config
         if events is None:
@@ -265,15 +271,31 @@ class Gateway:
             redactor=self.redactor,
         )
         self._shared: Any = None
+        #: targets that follow a registry alias (None when no target names one)
+        self.aliases = AliasTable.for_routes(config.routes, resolver, self.events)
+        self.feeds = StatusFeeds(config.status_feeds, self.board.demoted, events)
         self.canary = canary
         if canary is not None:
             canary.attach(self)
+
+    def serving_route(self, name: str) -> RouteConfig | None:
+        """Route ``name`` as it serves now: targets following a registry alias carry the
+        upstream model it names (what requests, probes and the canary send)."""
+        route = self.config.route(name)
+        if route is not None and self.aliases is not None:
+            route = self.aliases.route(route)
+        return route
 
     def _state_changed(self, h: TargetHealth) -> None:
         self.metrics.target(h, h.public(self.board.clock())["state"])
 
     async def start(self) -> None:
-        self.board.start_probing(make_prober(self.provider, self.keys, self.config))
+        prober = make_prober(self.provider, self.keys, self.config)
+        if self.aliases is not None:
+            prober = self.aliases.prober(prober)
+            self.aliases.start()
+        self.board.start_probing(prober)
+        self.feeds.start()
         if self.config.redis_url:
             from drkit.gateway.redis_health import RedisHealth
 
@@ -286,6 +308,9 @@ class Gateway:
         if self.canary is not None:
             await self.canary.stop()
         await self.board.stop_probing()
+        if self.aliases is not None:
+            await self.aliases.stop()
+        await self.feeds.stop()
         if self._shared is not None:
             await self._shared.stop()
         await self.provider.aclose()
@@ -383,7 +408,7 @@ class Gateway:
                 "the request needs `model` (a string): the name of a route; "
                 f"this gateway serves: {names}",
             )
-        route = self.config.route(model)
+        route = self.serving_route(model)
         if route is None:
             missing = RouteNotFound(f"no route named {model!r}; this gateway serves: {names}")
             return self._gateway_error(dialect, missing)
@@ -393,6 +418,8 @@ class Gateway:
             dialect == "openai" and bool((body.get("stream_options") or {}).get("include_usage"))
         )
         trace = Trace(route.name, include_usage=include_usage, streaming=stream)
+        if self.aliases is not None:
+            trace.model_versions = self.aliases.versions
         metrics = self.metrics
         try:
             events = await self.engine.open(route, dialect, body, trace)
@@ -487,6 +514,7 @@ class Gateway:
                 "targets": self.board.snapshot(),
                 "retry_budget": self.budget.snapshot(),
                 "shared_state": "redis" if self.config.redis_url else "local",
+                "status_feeds": self.feeds.snapshot(),
                 "quality": self.canary.snapshot() if self.canary is not None else [],
             }
         )
@@ -528,14 +556,23 @@ def create_app(
     translator: Translator | None = None,
     provider: Provider | None = None,
     canary: QualityCanary | None = None,
+    resolver: ModelResolver | None = None,
 ) -> GatewayApp:
     """The ASGI app; ``app.state.gateway`` is the :class:`Gateway` behind it.
 
 
     Raises SecretMissing (before serving anything) when a provider key or the client
-    keys are not in the environment.
+    keys are not in the environment, and PlanError when a target names a registry alias
+    (``@MODEL:ALIAS``) that ``resolver`` cannot resolve.
     """
-    gw = Gateway(config, events=events, translator=translator, provider=provider, canary=canary)
+    gw = Gateway(
+        config,
+        events=events,
+        translator=translator,
+        provider=provider,
+        canary=canary,
+        resolver=resolver,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

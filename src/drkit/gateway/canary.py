@@ -212,7 +212,7 @@ class QualityCanary:
         gw = self._gw
         if gw is None:
             raise RuntimeError("QualityCanary.attach(gateway) first")
-        route = gw.config.route(spec.route)
+        route = gw.serving_route(spec.route)  # alias targets: the model they name now
         if route is None:
             raise ValueError(f"canary of unknown route {spec.route!r}")
         await asyncio.gather(*(self._target_round(gw, spec, route, t) for t in route.targets))

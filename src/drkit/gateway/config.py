@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from drkit.connectors.llm.deadlines import Deadlines as Deadlines  # re-exported: one definition
 from drkit.connectors.llm.sse import Dialect as Dialect  # re-exported: one definition
 from drkit.errors import PlanError, SecretMissing
+from drkit.gateway.status_feeds import StatusFeedConfig
 from drkit.plan.models import GatewaySettings, Plan, Route, Serving, Target
 from drkit.types import Secret
 
@@ -102,6 +103,8 @@ class GatewayConfig:
     events_path: str | None = None
     #: request bodies above this many bytes get a 413 before they are read or parsed
     max_request_body: int = DEFAULT_MAX_REQUEST_BODY
+    #: providers' status feeds to poll (drkit.gateway.status_feeds; the plan's providers)
+    status_feeds: tuple[StatusFeedConfig, ...] = ()
 
     def route(self, name: str) -> RouteConfig | None:
         for route in self.routes:
@@ -247,4 +250,28 @@ def from_plan(
             field="serving.routes",
             hint="add serving.routes to drkit.yaml (see docs/gateway.md)",
         )
-    return from_mapping(plan.serving, events_path=events_path, redis_url=redis_url)
+    config = from_mapping(plan.serving, events_path=events_path, redis_url=redis_url)
+    return replace(config, status_feeds=status_feeds(plan))
+
+
+def status_feeds(plan: Plan) -> tuple[StatusFeedConfig, ...]:
+    """The plan's providers with a ``status_url``, each with the targets it operates."""
+    out = []
+    for p in plan.providers:
+        if p.status_url is None:
+            continue
+        operated = (t.name for r in plan.serving.routes for t in r.targets if t.operator == p.name)
+        targets = tuple(dict.fromkeys(operated))
+        if not targets:
+            continue  # nothing of the gateway's to demote
+        out.append(
+            StatusFeedConfig(
+                vendor=p.name,
+                url=p.status_url,
+                targets=targets,
+                poll_every=p.status_poll_every,
+                components=tuple(p.status_components),
+                demote_at=p.status_demote_at,
+            )
+        )
+    return tuple(out)

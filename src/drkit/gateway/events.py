@@ -90,7 +90,15 @@ class JsonlEventSink:
 class LoggingEventSink:
     """Logs each event as one line (ejections and stream failures as warnings)."""
 
-    WARN = frozenset({"ejection", "stream_failure", "retry_budget_exhausted"})
+    WARN = frozenset(
+        {
+            "ejection",
+            "stream_failure",
+            "retry_budget_exhausted",
+            "status_feed_outage",
+            "status_feed_unreachable",
+        }
+    )
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger("drkit.gateway.events")

@@ -16,7 +16,7 @@ every outcome (success only once an answer completed). Non-retryable upstream er
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +52,8 @@ class Trace:
     failed: UpstreamError | None = None
     #: the answer as the client received it so far (folded into a response object)
     output: Accumulator | None = None
+    #: target name -> ``MODEL@VERSION`` for targets that follow a registry alias
+    model_versions: Mapping[str, str] = field(default_factory=dict)
 
     def headers(self) -> dict[str, str]:
         h = {"x-drkit-attempts": str(self.attempts)}
@@ -59,6 +61,8 @@ class Trace:
             h["x-drkit-target"] = self.target
         if self.reasons:
             h["x-drkit-failover-reason"] = ", ".join(self.reasons)
+        if self.target and self.target in self.model_versions:
+            h["x-drkit-model-version"] = self.model_versions[self.target]
         return h
 
 

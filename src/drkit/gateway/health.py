@@ -116,6 +116,9 @@ class HealthBoard:
             self.targets.setdefault(t.name, t)
             self.health.setdefault(t.name, TargetHealth(t.name))
         self.shared: SharedHealth | None = None
+        #: targets a provider's status feed announces an outage for (name -> why): tried
+        #: after every other available target (drkit.gateway.status_feeds)
+        self.demoted: dict[str, str] = {}
         self.on_change: Callable[[TargetHealth], None] | None = None
         self._wake = asyncio.Event()
         self._probe_task: asyncio.Task[None] | None = None
@@ -145,6 +148,8 @@ class HealthBoard:
             elif h.cooldown_until <= now:
                 ejected.append(t)
         if out:
+            if self.demoted:
+                out.sort(key=lambda t: t.name in self.demoted)  # stable: route order kept
             return out, False
         ejected.sort(key=lambda t: self.health[t.name].ejected_until)
         return ejected, bool(ejected)
@@ -307,6 +312,7 @@ class HealthBoard:
             d = h.public(now)
             t = self.targets[name]
             d.update(provider=t.provider, region=t.region, model=t.model, base_url=t.base_url)
+            d["demoted"] = self.demoted.get(name)
             out.append(d)
         return out
 

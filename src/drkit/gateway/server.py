@@ -18,6 +18,7 @@ from drkit.gateway.app import create_app
 from drkit.gateway.canary import QualityCanary
 from drkit.gateway.config import GatewayConfig
 from drkit.gateway.events import EventSink, FanOutEventSink, JsonlEventSink, LoggingEventSink
+from drkit.gateway.model_alias import ModelResolver
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
@@ -99,8 +100,9 @@ def uvicorn_config(
     events: EventSink | None = None,
     fd: int | None = None,
     canary: QualityCanary | None = None,
+    resolver: ModelResolver | None = None,
 ) -> uvicorn.Config:
-    app = create_app(config, events=events, canary=canary)
+    app = create_app(config, events=events, canary=canary, resolver=resolver)
     return uvicorn.Config(
         app,
         host=host,
@@ -128,6 +130,7 @@ def serve(
     events: EventSink | None = None,
     on_ready: Callable[[str, int], None] | None = None,
     canary: QualityCanary | None = None,
+    resolver: ModelResolver | None = None,
 ) -> int | None:
     """Serve until interrupted; the signal that stopped it (SIGINT/SIGTERM), if any.
 
@@ -146,7 +149,9 @@ def serve(
         if config.events_path:
             sinks.insert(0, JsonlEventSink(config.events_path))
         events = FanOutEventSink(*sinks)
-    server = _Server(uvicorn_config(config, host, port, events=events, canary=canary))
+    server = _Server(
+        uvicorn_config(config, host, port, events=events, canary=canary, resolver=resolver)
+    )
     if on_ready is not None:
         on_ready(host, sock.getsockname()[1])
     with contextlib.closing(sock):

@@ -371,6 +371,20 @@ class Registry:
         self.state.record_event(ALIAS_SET, model, message, data, at=at)
         return self.history(model, alias)[-1]
 
+    def serving(self, model: str, alias: str, provider: str) -> tuple[str, str]:
+        """(``MODEL@VERSION``, upstream model) that ``@MODEL:ALIAS`` names for ``provider``
+        now: what a gateway target naming the alias sends (the gateway's ModelResolver)."""
+        v = self.version(model, self.alias(model, alias))
+        upstream = v.upstream.get(provider)
+        if upstream is None:
+            raise UsageError(
+                f"@{model}:{alias} is {v.ref}, which has no upstream model for provider "
+                f"{provider!r}",
+                hint=f"register a version with --upstream {provider}=MODEL_NAME "
+                f"({v.ref} has: {', '.join(sorted(v.upstream)) or 'none'})",
+            )
+        return v.ref, upstream
+
     def served_within(self, model: str, since: float) -> dict[str, set[str]]:
         """Alias -> every version it named at some point from ``since`` until now."""
         out: dict[str, set[str]] = {}

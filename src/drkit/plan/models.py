@@ -204,7 +204,9 @@ class Target(PlanModel):
         description="who operates the endpoint (matches providers[].name); defaults to the dialect",
     )
     region: Region
-    model: str = Field(min_length=1, description="the upstream model name")
+    model: str = Field(
+        min_length=1, description="the upstream model name, or @MODEL:ALIAS (a registry alias)"
+    )
     base_url: HttpUrlStr
     api_key_env: EnvName | None = Field(None, description="environment variable with the key")
     api_key: Secret | None = Field(None, description="the key itself (use ${ENV})")
@@ -467,6 +469,11 @@ class Testing(PlanModel):
     failover_drill_every: PositiveDur | None = None
     regional_failover_every: PositiveDur | None = None
     gameday_every: PositiveDur | None = None
+    budget: NonNegFloat | None = Field(
+        None,
+        description="what testing may cost a year, in cost.currency (drills, restore tests "
+        "and their responders, as drkit cost prices them; DR712 warns above it)",
+    )
 
 
 class ProviderSLA(PlanModel):
@@ -481,6 +488,23 @@ class ProviderSLA(PlanModel):
         None,
         description="how often it fails over a year (drkit cost counts a failover's time per "
         "outage in a route's composite availability; default 12)",
+    )
+    status_url: HttpUrlStr | None = Field(
+        None,
+        description="the provider's status feed: Statuspage JSON (/api/v2/summary.json or "
+        "status.json) or an Atom/RSS incident feed; the gateway polls it and demotes the "
+        "provider's targets while it announces an outage",
+    )
+    status_poll_every: PositiveDur = Field(60.0, description="how often the gateway polls it")
+    status_components: list[str] = Field(
+        default_factory=list,
+        description="Statuspage component names to watch (summary.json); empty: the whole "
+        "page's indicator",
+    )
+    status_demote_at: Literal["minor", "major", "critical"] = Field(
+        "major",
+        description="the Statuspage indicator at which the targets are demoted (major: a "
+        "partial outage or worse; critical: a major outage only)",
     )
 
 
@@ -527,6 +551,27 @@ class CostInputs(PlanModel):
     )
 
 
+class StateSettings(PlanModel):
+    """Where drkit's own state lives when it is not the embedded SQLite file."""
+
+    url: Secret | None = Field(
+        None,
+        description="a postgresql:// URL (use ${ENV}): several agents share the state and "
+        "hold a leader lease in it",
+    )
+    lease_ttl: PositiveDur = Field(
+        15.0, description="the agents' leader lease: a dead leader is replaced after this long"
+    )
+
+    @model_validator(mode="after")
+    def _postgres_only(self) -> StateSettings:
+        if self.url is not None and not self.url.reveal().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("state.url must be a postgresql:// URL (SQLite is the default)")
+        return self
+
+
 # --- the plan --------------------------------------------------------------------------
 
 
@@ -537,6 +582,7 @@ class Plan(PlanModel):
     name: Name
     description: str | None = None
     state_dir: str = Field(".drkit", description="drkit's own state; relative to the plan")
+    state: StateSettings | None = Field(None, description="drkit's state in PostgreSQL")
     tiers: dict[Name, Tier] = Field(min_length=1)
     repositories: Repositories
     serving: Serving = Field(default_factory=Serving)

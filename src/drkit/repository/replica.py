@@ -35,6 +35,10 @@ class CopyResult:
     snapshots_present: int = 0
     blobs_copied: int = 0
     bytes_copied: int = 0
+    #: the same blobs as stored (compressed and encrypted): what crossed the wire
+    stored_bytes: int = 0
+    #: stored bytes per component (the snapshot that first needed each blob)
+    stored_by_component: dict[str, int] = field(default_factory=dict)
     verifications_copied: int = 0
     packs_verified: int = 0
 
@@ -44,6 +48,8 @@ class CopyResult:
             "snapshots_present": self.snapshots_present,
             "blobs_copied": self.blobs_copied,
             "bytes_copied": self.bytes_copied,
+            "stored_bytes": self.stored_bytes,
+            "stored_by_component": self.stored_by_component,
             "verifications_copied": self.verifications_copied,
             "packs_verified": self.packs_verified,
         }
@@ -51,10 +57,11 @@ class CopyResult:
 
 def _transfer(
     src: Repository, dst: Repository, blobs: list[tuple[bool, bytes]], progress: Progress
-) -> int:
-    """Read blobs from ``src`` (verified) and write them into ``dst``; returns bytes."""
+) -> tuple[int, int]:
+    """Read blobs from ``src`` (verified) and write them into ``dst``; returns the bytes
+    written, as plaintext and as stored."""
     window: deque[tuple[Future[tuple[bytes, bytes | bytearray | None, int]], bool]] = deque()
-    total = 0
+    total = stored_total = 0
 
     def work(bid: bytes) -> tuple[bytes, bytes | bytearray | None, int]:
         data = src.read_blob(bid)
@@ -63,12 +70,13 @@ def _transfer(
         return got, stored, len(data)
 
     def finish() -> None:
-        nonlocal total
+        nonlocal total, stored_total
         fut, is_tree = window.popleft()
         bid, stored, n = fut.result()
         if stored is not None:
             dst.add_encoded(BlobType.TREE if is_tree else BlobType.DATA, bid, stored, n)
             total += n
+            stored_total += len(stored)
         progress(n)
 
     for is_tree, bid in blobs:
@@ -77,7 +85,7 @@ def _transfer(
             finish()
     while window:
         finish()
-    return total
+    return total, stored_total
 
 
 def copy(
@@ -109,7 +117,11 @@ def copy(
                 seen.add(bid)
                 if not dst.known(bid):
                     todo.append((is_tree, bid))
-            res.bytes_copied += _transfer(src, dst, todo, progress)
+            plain, stored = _transfer(src, dst, todo, progress)
+            res.bytes_copied += plain
+            res.stored_bytes += stored
+            by = res.stored_by_component
+            by[snap.component] = by.get(snap.component, 0) + stored
             res.blobs_copied += len(todo)
             dst.flush()  # W1, W2: packs and index before the manifest
             doc = src.get_object(f"snapshots/{sid}", name_by_plaintext=True)

@@ -1,4 +1,6 @@
-"""drkit's own state: events, restore verifications and drill journals, in SQLite.
+"""drkit's own state: events, restore verifications and drill journals, in SQLite
+(the embedded default) or PostgreSQL (``postgresql://``, shared by several agents:
+:mod:`drkit.state.postgres`).
 
 The state is a cache of facts that also live elsewhere or can be rebuilt (the repository
 holds verification records; drill journals are JSON files); losing it loses history,
@@ -8,7 +10,15 @@ Contracts:
 
 - every ``record_*`` commits before returning (a crash after it loses nothing);
 - readers never see a half-written row (SQLite transactions, WAL mode);
-- several processes may write at once (SQLite busy timeout; each write is short).
+- several processes may write at once (SQLite busy timeout; each write is short);
+- a *lease* (:meth:`StateStore.acquire_lease`) is held by one holder at a time, with a
+  fencing token that grows with every change of holder; a write given ``fence=`` commits
+  only while that token is still the lease's (:class:`Fenced` otherwise), so a deposed
+  holder's late write is rejected. Lease times are the database's clock, not the caller's.
+
+Both backends run the same SQL (standard enough for both: ``ON CONFLICT``, ``RETURNING``);
+what differs — the schema's types, placeholders, the clock, row locks — is in the
+``_`` hooks a backend overrides.
 """
 
 from __future__ import annotations
@@ -18,13 +28,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drkit.errors import InputError
+from drkit.errors import DrkitError, InputError
 
 if TYPE_CHECKING:
     from drkit.plan.models import Plan
@@ -57,6 +67,12 @@ CREATE TABLE IF NOT EXISTS drills (
     journal TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS drills_scenario ON drills(scenario, at);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    expires REAL NOT NULL
+);
 """
 
 
@@ -105,6 +121,57 @@ class DrillRecord:
     journal: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds the lease ``name`` until ``expires`` (the database's epoch seconds), and
+    the fencing token of that holding (larger for every new holder)."""
+
+    name: str
+    holder: str
+    token: int
+    expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A write condition: commit only while lease ``name`` still has ``token``."""
+
+    name: str
+    token: int
+
+
+class Fenced(DrkitError):
+    """A write under a fencing token that is no longer the lease's: another holder took
+    the lease over, so this (late) write is rejected and nothing is written."""
+
+
+class StateUnreachable(DrkitError):
+    """The state database cannot be reached right now (retryable)."""
+
+    retryable = True
+
+
+class StateNotReachable(InputError):
+    """A state URL that cannot be reached when it is opened: bad input for a command
+    (exit 2, nothing started), and retryable for a job that opens it mid-run."""
+
+    retryable = True
+
+
+def is_state_url(location: object) -> bool:
+    """Whether ``location`` names a PostgreSQL state (``postgresql://...``)."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def describe_location(location: Path | str) -> str:
+    """``location`` for messages: a URL without its password."""
+    if is_state_url(location):
+        from drkit.state.postgres import masked_url
+
+        return masked_url(str(location))
+    return str(location)
+
+
 #: The repository component of drkit's own state snapshots (``drkit state backup``).
 STATE_COMPONENT = "drkit-state"
 
@@ -142,10 +209,25 @@ def plan_state_path(plan: Plan) -> Path:
     return _env_state_path() or plan.resolve_path(plan.state_dir) / "state.db"
 
 
-def copy_state(source: Path, dest: Path) -> int:
+#: the tables a state copy carries; the leases too, so that fencing tokens keep growing
+#: after a restore (a lease in a copy has long expired: the first agent takes it)
+_COPIED = {
+    "events": "id, at, kind, component, message, data",
+    "verifications": "id, at, component, snapshot, ok, duration_s, details",
+    "drills": "id, at, scenario, verdict, journal",
+    "leases": "name, holder, token, expires",
+}
+
+
+def copy_state(source: Path | str, dest: Path) -> int:
     """A consistent copy of the state database at ``source`` into a new file ``dest``,
-    through SQLite's online backup API (writers may keep writing meanwhile); returns the
-    number of events copied. ``InputError`` when ``source`` is no state database."""
+    through SQLite's online backup API (writers may keep writing meanwhile), or, for a
+    ``postgresql://`` state, its rows read in one transaction into a new SQLite file;
+    returns the number of events copied. ``InputError`` when ``source`` is no state
+    database."""
+    if is_state_url(source):
+        return _export(StateStore(source), dest)
+    source = Path(source)
     if not source.is_file():
         raise InputError(
             f"there is no drkit state at {source}",
@@ -169,6 +251,67 @@ def copy_state(source: Path, dest: Path) -> int:
         src.close()
 
 
+def _export(store: StateStore, dest: Path) -> int:
+    try:
+        with store._tx() as db:  # one snapshot of all three tables
+            if store._SNAPSHOT:
+                db.execute(store._SNAPSHOT)
+            rows = {
+                table: list(db.execute(f"SELECT {cols} FROM {table}").fetchall())
+                for table, cols in _COPIED.items()
+            }
+    finally:
+        store.close()
+    out = sqlite3.connect(str(dest))
+    try:
+        out.executescript(_SCHEMA)
+        for table, cols in _COPIED.items():
+            marks = ",".join("?" * len(cols.split(",")))
+            out.executemany(f"INSERT INTO {table}({cols}) VALUES ({marks})", rows[table])
+        out.commit()
+        return check_state_file(out, dest)
+    finally:
+        out.close()
+
+
+def load_state(dest: StateStore, source: Path, *, replace: bool) -> int:
+    """Fill the state ``dest`` (any backend) with the rows of the SQLite state file
+    ``source``, in one transaction; the number of events loaded. ``InputError`` when
+    ``dest`` holds history already and not ``replace`` (then nothing is written). The
+    lease rows of ``source`` are added only where ``dest`` has none (a live lease's
+    token never goes back)."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        events = check_state_file(src, source)
+        rows = {
+            table: list(src.execute(f"SELECT {cols} FROM {table}").fetchall())
+            for table, cols in _COPIED.items()
+        }
+    finally:
+        src.close()
+    with dest._tx() as db:
+        held = sum(int(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in _HISTORY)
+        if held and not replace:
+            raise InputError(
+                f"the state {dest.where} already holds {held} record(s): not overwritten",
+                hint="pass --force to replace it",
+            )
+        for table in _HISTORY:
+            db.execute(f"DELETE FROM {table}")
+        for table, cols in _COPIED.items():
+            marks = ",".join("?" * len(cols.split(",")))
+            conflict = " ON CONFLICT(name) DO NOTHING" if table == "leases" else ""
+            for row in rows[table]:
+                db.execute(f"INSERT INTO {table}({cols}) VALUES ({marks}){conflict}", row)
+        for statement in dest._RESEQUENCE:
+            db.execute(statement)
+    return events
+
+
+#: the tables of history (what a restore replaces)
+_HISTORY = ("events", "verifications", "drills")
+
+
 def check_state_file(db: sqlite3.Connection, where: Path | str) -> int:
     """``PRAGMA integrity_check`` plus drkit's tables; the number of events."""
     ok = db.execute("PRAGMA integrity_check").fetchone()
@@ -181,21 +324,77 @@ def check_state_file(db: sqlite3.Connection, where: Path | str) -> int:
     return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
+def plan_state_location(plan: Plan) -> Path | str:
+    """Where this plan's state is: a ``postgresql://`` URL (``$DRKIT_STATE``, else the
+    plan's ``state.url``), else the SQLite file of :func:`plan_state_path`."""
+    env = os.environ.get("DRKIT_STATE")
+    if is_state_url(env):
+        return str(env)
+    if plan.state is not None and plan.state.url is not None:
+        return plan.state.url.reveal()
+    return plan_state_path(plan)
+
+
+def state_location(plan: Plan | None, plan_path: Path | None = None) -> Path | str:
+    """Where the state is, with or without a plan: :func:`plan_state_location` of the
+    plan, else a ``postgresql://`` ``$DRKIT_STATE``, else :func:`default_state_path`."""
+    if plan is not None:
+        return plan_state_location(plan)
+    env = os.environ.get("DRKIT_STATE")
+    return str(env) if is_state_url(env) else default_state_path(plan_path)
+
+
+def has_state(location: Path | str) -> bool:
+    """Whether drkit has recorded anything there yet (a database URL: assumed)."""
+    return is_state_url(location) or Path(location).exists()
+
+
 def _env_state_path() -> Path | None:
     env = os.environ.get("DRKIT_STATE")
-    return Path(env) if env else None
+    return Path(env) if env and not is_state_url(env) else None
 
 
 class StateStore:
-    """A small SQLite database of events, verifications and drill journals."""
+    """A small database of events, verifications, drill journals and leases.
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path) if str(path) != ":memory:" else None
+    ``StateStore(path)`` opens SQLite; ``StateStore("postgresql://...")`` opens the
+    PostgreSQL backend (:class:`drkit.state.postgres.PgStateStore`, same contracts).
+    """
+
+    path: Path | None
+
+    def __new__(cls, location: Path | str) -> StateStore:
+        if cls is StateStore and is_state_url(location):
+            from drkit.state.postgres import PgStateStore
+
+            return super().__new__(PgStateStore)
+        return super().__new__(cls)
+
+    def __init__(self, location: Path | str) -> None:
+        self.path = Path(location) if str(location) != ":memory:" else None
         self._lock = threading.Lock()
-        self._db = open_database(path, _SCHEMA, what="state")
+        self._db = open_database(location, _SCHEMA, what="state")
+
+    # --- what a backend overrides ----------------------------------------------------------
+
+    #: the database's clock, in epoch seconds, as an SQL expression
+    _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+    #: appended to the fence check's SELECT (PostgreSQL: ``FOR UPDATE``; SQLite's
+    #: ``BEGIN IMMEDIATE`` already excludes other writers)
+    _LOCK_ROW = ""
+    #: the first statement of a transaction that must read one snapshot of several tables
+    _SNAPSHOT = ""
+    #: run after rows with explicit ids were loaded (PostgreSQL: move the id sequences on)
+    _RESEQUENCE: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        """This state for messages (a file path, or a URL without its password)."""
+        return str(self.path) if self.path is not None else ":memory:"
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Any]:
+        """A write transaction; yields an object with ``execute(sql, args)``."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -205,9 +404,67 @@ class StateStore:
                 raise
             self._db.execute("COMMIT")
 
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _check_fence(self, db: Any, fence: Fence | None) -> None:
+        if fence is None:
+            return
+        row = db.execute(
+            "SELECT holder, token FROM leases WHERE name = ?" + self._LOCK_ROW, (fence.name,)
+        ).fetchone()
+        if row is None or int(row[1]) != fence.token:
+            now = f"held by {row[0]} with token {row[1]}" if row else "released"
+            raise Fenced(
+                f"write rejected: lease {fence.name!r} token {fence.token} is stale (now {now})"
+            )
+
+    # --- leases ----------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> Lease | None:
+        """Take or renew lease ``name`` for ``ttl`` seconds; ``None`` while another holder
+        has it unexpired. The token stays while ``holder`` renews in time and grows by one
+        on every other acquisition (a takeover, or a renewal after expiry)."""
+        now = self._NOW
+        with self._tx() as db:
+            row = db.execute(
+                "INSERT INTO leases(name, holder, token, expires)"
+                f" VALUES (?, ?, 1, {now} + ?)"
+                " ON CONFLICT(name) DO UPDATE SET"
+                " token = CASE WHEN leases.holder = excluded.holder"
+                f" AND leases.expires > {now} THEN leases.token ELSE leases.token + 1 END,"
+                " holder = excluded.holder, expires = excluded.expires"
+                f" WHERE leases.holder = excluded.holder OR leases.expires <= {now}"
+                " RETURNING token, expires",
+                (name, holder, float(ttl)),
+            ).fetchone()
+        return None if row is None else Lease(name, holder, int(row[0]), float(row[1]))
+
+    def release_lease(self, name: str, holder: str, token: int) -> bool:
+        """Expire the lease now if ``holder`` still has it with ``token`` (a clean stop:
+        another holder need not wait for the TTL); whether it did."""
+        with self._tx() as db:
+            row = db.execute(
+                f"UPDATE leases SET expires = {self._NOW} - 1"
+                " WHERE name = ? AND holder = ? AND token = ? RETURNING token",
+                (name, holder, token),
+            ).fetchone()
+        return row is not None
+
+    def lease(self, name: str) -> tuple[Lease | None, float]:
+        """The lease ``name`` as stored (expired or not) and the database's time now."""
+        rows = self._read(
+            f"SELECT holder, token, expires, {self._NOW} FROM leases WHERE name = ?", (name,)
+        )
+        if not rows:
+            return None, float(self._read(f"SELECT {self._NOW}")[0][0])
+        holder, token, expires, now = rows[0]
+        return Lease(name, holder, int(token), float(expires)), float(now)
 
     # --- events --------------------------------------------------------------------------
 
@@ -219,11 +476,15 @@ class StateStore:
         data: Mapping[str, Any] | None = None,
         *,
         at: float | None = None,
+        fence: Fence | None = None,
     ) -> int:
-        """Append one event (``gateway.failover``, ``drill.step``...); returns its id."""
+        """Append one event (``gateway.failover``, ``drill.step``...); returns its id.
+        With ``fence``: only while that lease token is current, else :class:`Fenced`."""
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO events(at, kind, component, message, data) VALUES (?,?,?,?,?)",
+            self._check_fence(db, fence)
+            row = db.execute(
+                "INSERT INTO events(at, kind, component, message, data) VALUES (?,?,?,?,?)"
+                " RETURNING id",
                 (
                     at if at is not None else time.time(),
                     kind,
@@ -231,8 +492,8 @@ class StateStore:
                     message,
                     json.dumps(dict(data or {}), default=str),
                 ),
-            )
-            return int(cur.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
     def events(
         self,
@@ -261,8 +522,7 @@ class StateStore:
         sql += " ORDER BY at, id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        rows = self._read(sql, args)
         return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
     # --- restore verifications -----------------------------------------------------------
@@ -298,8 +558,7 @@ class StateStore:
         if component is not None:
             sql += " WHERE component = ?"
             args.append(component)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY at", args).fetchall()
+        rows = self._read(sql + " ORDER BY at, id", args)
         return [Verification(r[0], r[1], r[2], bool(r[3]), r[4], json.loads(r[5])) for r in rows]
 
     def last_verification(self, component: str, *, ok_only: bool = True) -> Verification | None:
@@ -312,8 +571,9 @@ class StateStore:
         """Store a drill journal (``id``, ``scenario``, ``started_at``, ``verdict`` required)."""
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO drills(id, at, scenario, verdict, journal)"
-                " VALUES (?,?,?,?,?)",
+                "INSERT INTO drills(id, at, scenario, verdict, journal) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(id) DO UPDATE SET at = excluded.at, scenario = excluded.scenario,"
+                " verdict = excluded.verdict, journal = excluded.journal",
                 (
                     journal["id"],
                     float(journal["started_at"]),
@@ -329,6 +589,5 @@ class StateStore:
         if scenario is not None:
             sql += " WHERE scenario = ?"
             args.append(scenario)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY at", args).fetchall()
+        rows = self._read(sql + " ORDER BY at, id", args)
         return [DrillRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]

@@ -277,10 +277,10 @@ def from_env() -> Starlette:
     import os
 
     from drkit.plan.loader import load_plan
-    from drkit.state.store import plan_state_path
+    from drkit.state.store import plan_state_location
 
     plan = load_plan(os.environ.get("DRKIT_STATUS_PLAN", "drkit.yaml"))
-    return create_app(plan, StateStore(plan_state_path(plan)))
+    return create_app(plan, StateStore(plan_state_location(plan)))
 
 
 async def _drafting(

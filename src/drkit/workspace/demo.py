@@ -10,12 +10,14 @@ Built in a work directory (deterministic under ``seed``):
 - ``repos/primary`` (region eu-west) and ``repos/replica`` (region us-east), each with a
   generated password in ``secrets/`` (mode 0600, never printed);
 - ``drkit.yaml``: the plan; its route has a target per region, played by provider
-  simulators during the drills.
+  simulators during the drills; a second route, ``assistant-model``, serves the model
+  registry's alias ``@assistant:champion``.
 
-Then: backup (files and the collection) -> copy to the replica -> verify (restore
-tests) -> a few writes after the backup (what a restore would lose) -> game day (every
-scenario the plan supports), the scorecard, and the HTML report left in the work
-directory.
+Then: backup (files and the collection) -> register two versions of the model
+``assistant`` trained on the dataset's snapshot, ``champion`` set to 1 then 2 -> copy to
+the replica -> verify (restore tests) -> a few writes after the backup (what a restore
+would lose) -> game day (every scenario the plan supports), the scorecard, and the HTML
+report left in the work directory.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from drkit.errors import CheckFailed, UsageError
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.repository import KdfParams, Repository
 from drkit.repository.replica import CopyResult, copy
+from drkit.workspace.costing import record_copy
 from drkit.workspace.demo_sizes import SIZES
 from drkit.workspace.protect import BackupItem, backup_jobs, run_backup
 from drkit.workspace.workspace import GameDay, RestoreCheck, Workspace, run_gameday
@@ -177,7 +180,23 @@ def _plan(root: Path) -> dict[str, Any]:
                             "base_url": "http://127.0.0.1:18201",
                         },
                     ],
-                }
+                },
+                {
+                    # follows the registry: the model-regression drill breaks and restores it
+                    "name": "assistant-model",
+                    "tier": "standard",
+                    "deadlines": deadlines,
+                    "targets": [
+                        {
+                            "name": "sim-model",
+                            "provider": "openai",
+                            "vendor": "sim-openai",
+                            "region": "eu-west",
+                            "model": "@assistant:champion",
+                            "base_url": "http://127.0.0.1:18101/v1",
+                        }
+                    ],
+                },
             ],
         },
         "vector_stores": [
@@ -217,12 +236,21 @@ def _plan(root: Path) -> dict[str, Any]:
             "failover_drill_every": "90d",
             "regional_failover_every": "365d",
             "gameday_every": "180d",
+            "budget": 20000,
         },
         "providers": [
             {"name": "sim-openai", "sla": 99.9, "regions": ["eu-west"]},
             {"name": "sim-anthropic", "sla": 99.9, "regions": ["us-east"]},
         ],
         "status_page": {"components": [{"name": "Assistant API", "covers": ["assistant"]}]},
+        # what `drkit cost` multiplies the measured sizes and runs by (example prices)
+        "cost": {
+            "outage_cost_per_hour": {"critical": 2000, "standard": 50},
+            "standby_per_month": {"critical": 120},
+            "drill_cost_per_hour": 30,
+            "responders_per_drill": 2,
+            "responder_cost_per_hour": 90,
+        },
     }
 
 
@@ -268,6 +296,31 @@ def backup_all(ws: Workspace) -> list[BackupItem]:
         return run_backup(repo, jobs)
 
 
+def register_models(ws: Workspace) -> list[str]:
+    """Two versions of ``assistant`` trained on the dataset's snapshot; ``champion`` names
+    version 1, then 2 (what ``@assistant:champion`` serves)."""
+    from drkit.lineage.registry import Registry
+    from drkit.workspace.models import register
+
+    registry = Registry(ws.state())
+    stack = ws.stack()
+    out = []
+    for version, upstream in (("1", "sim-small"), ("2", "sim-large")):
+        reg = register(
+            registry,
+            ws.plan,
+            "assistant",
+            version,
+            repo=lambda: stack.open_repository(ws.plan.repositories.primary.name),
+            upstream={"openai": upstream},
+            trained_on=["train@v1"],
+            description=f"demo release {version}",
+        )
+        registry.set_alias("assistant", "champion", version, reason=f"demo: release {version}")
+        out.append(reg.version.ref)
+    return out
+
+
 def copy_to_replicas(ws: Workspace) -> list[CopyResult]:
     stack = ws.stack()
     out = []
@@ -277,6 +330,7 @@ def copy_to_replicas(ws: Workspace) -> list[CopyResult]:
             stack.open_repository(replica.name) as dst,
         ):
             out.append(copy(src, dst))
+        record_copy(ws.state(), ws.plan, replica.name, out[-1])
     return out
 
 
@@ -357,6 +411,10 @@ def run_demo(
                 for i in items
             ),
         )
+
+        t = time.monotonic()
+        models = register_models(ws)
+        step("register models", t, versions=" ".join(models), champion="assistant@2")
 
         t = time.monotonic()
         copied = copy_to_replicas(ws)

@@ -17,7 +17,12 @@ from typing import Any
 
 from drkit.errors import UsageError
 from drkit.plan.models import Plan
-from drkit.state.store import StateStore, default_state_path, plan_state_path
+from drkit.state.store import (
+    StateStore,
+    default_state_path,
+    plan_state_location,
+    plan_state_path,
+)
 from drkit.workspace.access import load_plan_if_any
 
 
@@ -32,7 +37,8 @@ class EvalPlace:
     state_path: Path
 
     def record(self, kind: str, subject: str, message: str, data: dict[str, Any]) -> None:
-        state = StateStore(self.state_path)
+        # the plan's state: a PostgreSQL one too (state_path is where the files go)
+        state = StateStore(plan_state_location(self.plan) if self.plan else self.state_path)
         try:
             state.record_event(kind, subject, message, data)
         finally:

@@ -38,7 +38,15 @@ from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.plan.secrets import repository_password
 from drkit.replication.vectors import VerifyReport, vector_snapshots, verify_collection
 from drkit.repository import Repository
-from drkit.state.store import DrillRecord, StateStore, Verification, plan_state_path
+from drkit.state.store import (
+    DrillRecord,
+    StateStore,
+    Verification,
+    has_state,
+    plan_state_location,
+    plan_state_path,
+)
+from drkit.workspace.costing import gameday_cost_tiers
 from drkit.workspace.overdue import StateContext, overdue_violations
 from drkit.workspace.repo_checks import repository_checks
 
@@ -76,7 +84,7 @@ class Workspace:
 
     def state(self) -> StateStore:
         if self._state is None:
-            self._state = StateStore(self.state_path)
+            self._state = StateStore(plan_state_location(self.plan))
         return self._state
 
     def close(self) -> None:
@@ -113,7 +121,12 @@ class Workspace:
         )
 
     def stack(self) -> Stack:
-        return Stack(plan=self.plan, password=self.password, scratch=self.state_dir / "scratch")
+        return Stack(
+            plan=self.plan,
+            password=self.password,
+            scratch=self.state_dir / "scratch",
+            state_path=self.state_path,
+        )
 
     # --- drills ------------------------------------------------------------------------
 
@@ -233,7 +246,7 @@ class Workspace:
         return out
 
     def drill_history(self, scenario: str | None = None) -> list[DrillRecord]:
-        if not self.state_path.exists():
+        if not has_state(plan_state_location(self.plan)):
             return []
         return self.state().drills(scenario)
 
@@ -282,7 +295,7 @@ class Workspace:
     def overdue(self, now: datetime | None = None) -> list[Violation]:
         """Drills and restore tests overdue by the plan's cadence, or whose newest attempt
         failed (none without a state)."""
-        if not self.state_path.exists():
+        if not has_state(plan_state_location(self.plan)):
             return []  # drkit never ran here: `plan check` judges the plan alone
         ctx = StateContext(
             now=now or datetime.now(UTC),
@@ -446,7 +459,14 @@ def run_gameday(
     def write_report() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(render_html(ws.plan.name, journals, started_at=started))
+        page = render_html(
+            ws.plan.name,
+            journals,
+            started_at=started,
+            cost_tiers=gameday_cost_tiers(ws),
+            currency=ws.plan.cost.currency,
+        )
+        tmp.write_text(page)
         os.replace(tmp, out)
 
     for name in names:

@@ -21,7 +21,8 @@ Kinds::
                   overloaded_error for status 529; OpenAI `{"error": ...}`), then the end;
                   a non-streaming request gets `status` instead
     wrong_answer  answer HTTP 200 with a plausible but wrong text (a "silent model swap");
-                  with `topic=WORD`, only requests whose messages contain WORD
+                  with `topic=WORD`, only requests whose messages contain WORD; with
+                  `model=NAME`, only requests for that model (one bad model version)
 
 The command-line form is ``KIND[:VALUE][,key=value...]``, e.g. ``error:529``,
 ``rate_limit:retry_after=2``, ``latency:delay=0.5``, ``stream_cut:after=5``,
@@ -78,6 +79,8 @@ class Fault:
     first: int | None = None
     #: wrong_answer: only requests whose message text contains this (case-insensitive)
     topic: str | None = None
+    #: wrong_answer: only requests for this model name (a regressed model version)
+    model: str | None = None
     #: requests this rule has considered / fired on since it was set (reported, not set)
     seen: int = 0
     fired: int = 0

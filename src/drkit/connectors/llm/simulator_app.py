@@ -254,7 +254,9 @@ def build_app(state: SimState) -> Starlette:
         reply = make_reply(dialect, body, seed=state.seed, mode=state.mode)
         if fault is not None and fault.kind == "wrong_answer":
             said = json.dumps(body.get("messages"), ensure_ascii=False).casefold()
-            if fault.topic is None or fault.topic.casefold() in said:
+            if (fault.topic is None or fault.topic.casefold() in said) and (
+                fault.model is None or fault.model == body.get("model")
+            ):
                 reply = make_reply(dialect, body, seed=state.seed + 1_000_003, mode="lorem")
             fault = None
         headers = {"request-id" if dialect == "anthropic" else "x-request-id": "req_" + rid}

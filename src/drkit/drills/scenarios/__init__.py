@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from drkit.drills.scenarios import data_corruption, designed, provider_outage, region_outage
+from drkit.drills.scenarios import (
+    data_corruption,
+    designed,
+    model_regression,
+    provider_outage,
+    region_outage,
+)
 from drkit.drills.scenarios.base import DrillOptions, Scenario
 from drkit.errors import UsageError
 
@@ -12,7 +18,7 @@ SCENARIOS: dict[str, Scenario] = {
         provider_outage.SCENARIO,
         region_outage.SCENARIO,
         data_corruption.SCENARIO,
-        designed.MODEL_REGRESSION,
+        model_regression.SCENARIO,
         designed.SECURITY_BREACH,
     )
 }

@@ -21,17 +21,6 @@ def _not_built(stack: Stack, options: DrillOptions) -> Drill:
     raise DrillError("this scenario is designed but not implemented yet")
 
 
-MODEL_REGRESSION = Scenario(
-    name="model-regression",
-    summary="the serving model alias points at a release whose eval scores regress; "
-    "detected against the eval history, the alias is rolled back",
-    cadence=None,
-    unsupported=_never,
-    build=_not_built,
-    missing="a model registry with aliases and rollback, and eval history with regression "
-    "detection (drkit.lineage)",
-)
-
 SECURITY_BREACH = Scenario(
     name="security-breach",
     summary="a compromised key tampers with a dataset and a collection; affected data is "
