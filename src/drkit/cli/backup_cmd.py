@@ -285,6 +285,14 @@ def restore_cmd(
             "then swapped in).",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Vectors: write nothing; show what the restore would do and what the "
+            "target engine could not carry.",
+        ),
+    ] = False,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
@@ -302,6 +310,7 @@ def restore_cmd(
             component=component,
             collection=collection,
             replace=replace,
+            dry_run=dry_run,
             progress=lambda snap: progress_bar(
                 json_,
                 # vector restores advance by records: no byte total for those
@@ -314,7 +323,17 @@ def restore_cmd(
 
 def render_restore(res: Any, json_: bool) -> None:
     def render(out: Console) -> None:
-        if res.kind == "vectors" and res.replaced and res.replaced["action"] == "replaced":
+        if res.kind == "vectors" and res.dry_run:
+            p = res.plan or {}
+            verb = "replace" if p.get("exists") else "create"
+            out.print(
+                f"dry run, nothing written: snapshot {res.snapshot[:8]} ({res.records} "
+                f"records, {p.get('source_engine') or 'unknown engine'}) would {verb} "
+                f"{res.collection} at {res.target} ({p.get('target_engine')})"
+            )
+            for name in p.get("leftovers") or []:
+                out.print(f"  would first remove {name} (left by an interrupted drkit run)")
+        elif res.kind == "vectors" and res.replaced and res.replaced["action"] == "replaced":
             how = "atomically" if res.replaced["atomic"] else "by two renames"
             out.print(
                 f"replaced {res.collection} at {res.target} with snapshot {res.snapshot[:8]} "
@@ -332,6 +351,9 @@ def render_restore(res: Any, json_: bool) -> None:
                 f"restored snapshot {res.snapshot[:8]}: {res.files} files, "
                 f"{human_size(res.bytes or 0)} into {res.target} in {res.duration_s} s"
             )
+        if res.kind == "vectors":
+            for note in res.not_carried:  # worked out before anything was written
+                out.print(f"  not carried: {note}")
 
     emit(res.to_json(), json_, render)
 

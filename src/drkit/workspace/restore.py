@@ -8,18 +8,24 @@ file-tree or object-store snapshot into a new or empty directory; both atomicall
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drkit.connectors.vectorstore.base import VectorStore
+from drkit.connectors.vectorstore.base import VectorStore, exists_error
 from drkit.connectors.vectorstore.registry import is_vector_store_url, open_vector_store
 from drkit.errors import UsageError
 from drkit.plan.models import Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
-from drkit.replication.vectors import replace_collection, restore_collection, vector_snapshots
+from drkit.replication.vectors import (
+    plan_restore,
+    replace_collection,
+    restore_collection,
+    vector_snapshots,
+)
 from drkit.repository import Repository, Snapshot, restore
 from drkit.workspace.backup_jobs import plan_vector_store
 from drkit.workspace.versions import find_version
@@ -37,6 +43,11 @@ class RestoreOutcome:
     bytes: int | None = None
     #: ``--replace``: what was done to the live collection (ReplaceReport.to_json())
     replaced: dict[str, Any] | None = None
+    #: vectors: what the target engine could not carry (worked out before any write)
+    not_carried: tuple[str, ...] = ()
+    #: ``--dry-run``: nothing was written; ``plan`` says what a restore would do
+    dry_run: bool = False
+    plan: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -46,9 +57,16 @@ class RestoreOutcome:
             "duration_s": self.duration_s,
         }
         if self.kind == "vectors":
-            out |= {"collection": self.collection, "records": self.records}
+            out |= {
+                "collection": self.collection,
+                "records": self.records,
+                "not_carried": list(self.not_carried),
+                "dry_run": self.dry_run,
+            }
             if self.replaced is not None:
                 out["replaced"] = self.replaced
+            if self.plan is not None:
+                out["plan"] = self.plan
         else:
             out |= {"files": self.files, "bytes": self.bytes}
         return out
@@ -98,6 +116,7 @@ def restore_snapshot(
     collection: str | None = None,
     progress: Callable[[Snapshot], AbstractContextManager[Callable[[int], None]]] | None = None,
     replace: bool = False,
+    dry_run: bool = False,
 ) -> RestoreOutcome:
     """Restore snapshot ``ref`` (id, prefix, ``latest``, or ``DATASET@VERSION``, a named
     version of a versioned dataset) into ``to``.
@@ -109,6 +128,8 @@ def restore_snapshot(
     ``latest`` with no ``component`` means the newest snapshot of the plan component
     ``to`` names, if it names one. ``replace``: the collection may exist; the restored
     copy is verified, then swapped in (:func:`~drkit.replication.vectors.replace_collection`).
+    ``dry_run`` (vectors): write nothing; say what a restore would do and what the target
+    engine could not carry (:func:`~drkit.replication.vectors.plan_restore`).
     """
     if ref == "latest" and component is None:
         component = _latest_component(repo, plan, to)
@@ -120,9 +141,11 @@ def restore_snapshot(
     bar = progress or _no_progress
     if snap.kind == "vectors":
         url, _ = vector_target(plan, to)
+        if dry_run:
+            return _plan_vectors(repo, snap, url, collection, replace=replace)
         with open_vector_store(url) as store, bar(snap) as advance:
             return _restore_vectors(repo, snap, store, collection, advance, replace=replace)
-    _refuse_vector_options(snap, to, plan, collection=collection, replace=replace)
+    _refuse_vector_options(snap, to, plan, collection=collection, replace=replace, dry_run=dry_run)
     with bar(snap) as advance:
         res = restore(repo, snap, Path(to), progress=advance)
     return RestoreOutcome(
@@ -168,17 +191,57 @@ def _restore_vectors(
             swapped.collection,
             swapped.records,
             replaced=swapped.to_json(),
+            not_carried=swapped.not_carried,
         )
     rep = restore_collection(repo, snap, store, collection, progress=advance)
     return RestoreOutcome(
-        rep.snapshot, "vectors", rep.target, rep.duration_s, rep.collection, rep.records
+        rep.snapshot,
+        "vectors",
+        rep.target,
+        rep.duration_s,
+        rep.collection,
+        rep.records,
+        not_carried=rep.not_carried,
+    )
+
+
+def _plan_vectors(
+    repo: Repository, snap: Snapshot, url: str, collection: str | None, *, replace: bool
+) -> RestoreOutcome:
+    """``--dry-run``: what a restore of ``snap`` into ``url`` would do; nothing written."""
+    with open_vector_store(url) as store:
+        would = plan_restore(repo, snap, store, collection)
+    if would.exists and not replace:
+        raise exists_error(would.collection)
+    return RestoreOutcome(
+        would.snapshot,
+        "vectors",
+        would.target,
+        0.0,
+        would.collection,
+        would.records,
+        not_carried=would.not_carried,
+        dry_run=True,
+        plan={**dataclasses.asdict(would), "replace": replace},
     )
 
 
 def _refuse_vector_options(
-    snap: Snapshot, to: str, plan: Plan | None, *, collection: str | None, replace: bool
+    snap: Snapshot,
+    to: str,
+    plan: Plan | None,
+    *,
+    collection: str | None,
+    replace: bool,
+    dry_run: bool = False,
 ) -> None:
     """A file-tree snapshot: refuse the options and targets that are a vector restore's."""
+    if dry_run:
+        raise UsageError(
+            f"snapshot {snap.short_id} is a {snap.kind} snapshot: --dry-run applies to "
+            "vector snapshots",
+            hint="restore a file tree into a new or empty directory, without --dry-run",
+        )
     if replace:
         raise UsageError(
             f"snapshot {snap.short_id} is a {snap.kind} snapshot: --replace applies to "
