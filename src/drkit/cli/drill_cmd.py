@@ -1,5 +1,8 @@
 """``drkit drill run|list|history`` and ``drkit gameday``: thin shells over the workspace."""
 
+# long: the drill group's commands (run with its live options, abort, list, history,
+# gameday) share their option parsing and rendering
+
 from __future__ import annotations
 
 import contextlib

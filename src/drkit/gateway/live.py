@@ -31,6 +31,9 @@ event (they would page as a degradation); they are counted in the fault's figure
 ``drkit_gateway_failovers{reason="live_drill"}``.
 """
 
+# long: one fault's whole life (spec, figures, validation, dead man, stop conditions)
+# kept together; the HTTP side is live_api.py, Redis redis_live.py
+
 from __future__ import annotations
 
 import asyncio
