@@ -220,6 +220,7 @@ LONG_FUNCTIONS = {
     "cli/eval_cmd.py::run_cmd": "a CLI command's options and output (evals, in progress)",
     "evals/runner.py::_one": "one eval example's attempt and scoring (evals, in progress)",
     "cli/agent_cmd.py::run_cmd": "a CLI command's options and output (agent, in progress)",
+    "cli/drill_cmd.py::run_cmd": "a CLI command's options, live drills just added (live)",
     "cost/model.py::_testing": "the testing cost model, being reworked (cost)",
     "cost/model.py::_storage": "the storage cost model, being reworked (cost)",
     "cost/providers.py::providers_report": "the providers' cost report, being reworked (cost)",
@@ -234,6 +235,7 @@ LONG_MODULES = {
     "state/store.py": "drkit's state, gaining a PostgreSQL backend (state)",
     "workspace/workspace.py": "the composition root, where several features are adding theirs",
     "connectors/vectorstore/pgvector.py": "the pgvector connector, being changed (vec)",
+    "connectors/vectorstore/milvus.py": "the Milvus connector: partitions and sparse fields (vec)",
 }
 
 

@@ -119,6 +119,6 @@ def test_readme_tour_runs_verbatim(tmp_path: Path) -> None:
     assert "passes the framework check" in out
     assert "restore test passed" in out
     assert "x-drkit-target: sim-us" in out  # the failover to the other region
-    assert "3 of 3 drills passed" in out
+    assert re.search(r"\b(\d+) of \1 drills passed", out)  # every drill the plan can run
     assert (work / "tour" / "restored").is_dir()
     assert (work / "tour" / "backups" / "us-east").is_dir()
