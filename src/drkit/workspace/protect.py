@@ -41,9 +41,10 @@ from drkit.replication.vectors import (
     vector_snapshots,
 )
 from drkit.repository import Repository, Snapshot, backup_path, backup_store, restore
+from drkit.workspace import harness
 from drkit.workspace.versions import find_version, is_versioned, version_label
 
-JobKind = Literal["files", "store", "vectors"]
+JobKind = Literal["files", "store", "vectors", "git"]
 #: ``progress(job)`` -> a context manager yielding ``advance(n)``
 ProgressFor = Callable[["BackupJob"], AbstractContextManager[Callable[[int], None]]]
 
@@ -100,6 +101,8 @@ def plan_vector_store(plan: Plan | None, name: str) -> VectorStoreModel | None:
 
 
 def _job_for(plan: Plan, comp: Component) -> BackupJob:
+    if harness.is_harness(comp):  # a git repository: bundles (drkit.workspace.harness)
+        return harness.job_for(plan, comp)
     if isinstance(comp, VectorStoreModel):
         return BackupJob(
             comp.name, "vectors", str(comp.engine), tuple(comp.collections), comp.allow_empty
@@ -350,6 +353,8 @@ def _run_job(
             )
         if src.is_dir() and _empty_dir(src):
             return BackupResult(job, nothing=f"nothing to back up: {src} holds no file")
+    if job.kind == "git":
+        return harness.run_job(repo, job, tags, full)
     with progress(job) as advance:
         if job.kind == "files":
             snap = backup_path(
@@ -444,6 +449,9 @@ class RestoreOutcome:
     bytes: int | None = None
     #: ``--replace``: what was done to the live collection (ReplaceReport.to_json())
     replaced: dict[str, Any] | None = None
+    #: git (harness) snapshots: the refs restored and the commit HEAD names
+    refs: int | None = None
+    commit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -456,6 +464,8 @@ class RestoreOutcome:
             out |= {"collection": self.collection, "records": self.records}
             if self.replaced is not None:
                 out["replaced"] = self.replaced
+        elif self.kind == "git":
+            out |= {"refs": self.refs, "commit": self.commit, "bytes": self.bytes}
         else:
             out |= {"files": self.files, "bytes": self.bytes}
         return out
@@ -538,6 +548,8 @@ def restore_snapshot(
         latest = _latest_of_collection(repo, component, collection) if ref == "latest" else None
         snap = latest or repo.find_snapshot(ref, component)
     bar = progress or (lambda _s: _no_progress(BackupJob("", "files", "")))
+    if snap.kind == harness.KIND:
+        return harness.restore_outcome(repo, snap, to, replace=replace, collection=collection)
     if snap.kind == "vectors":
         url, _ = vector_target(plan, to)
         with open_vector_store(url) as store, bar(snap) as advance:
