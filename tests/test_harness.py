@@ -249,6 +249,8 @@ def test_an_eval_run_records_the_harness_commit_and_the_gate_refuses_a_change(
     assert out["verdict"] == "no significant change"
     assert out["baseline_harness_commit"] == first["harness_commit"]
     assert out["candidate_harness_commit"] == second["harness_commit"]
+    assert main([*cmp, "--allow-harness-change"]) == 0
+    assert f"harness changed ({first['harness_commit'][:12]} -> " in capsys.readouterr().out
     # the same commit on both sides: compared without the option
     same = ["eval", "compare", second["run_id"], second["run_id"], "--history",
             str(tmp_path / "hist"), "--plan", str(plan)]  # fmt: skip
@@ -270,3 +272,26 @@ def test_an_eval_run_with_a_harness_that_is_no_git_repository_sends_nothing(
     assert "is not a git repository" in err
     assert "harnesses[0].path" in err
     assert not (tmp_path / "hist").exists()
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_a_bare_harness_restores_and_a_subdirectory_or_an_empty_repository_is_refused(
+    tmp_path: Path, source: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (source / "sub").mkdir()
+    assert not git.is_repository(source / "sub")  # would bundle the enclosing repository
+    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(tmp_path / "bare.git")],
+                   check=True)  # fmt: skip
+    plan = _plan(tmp_path, "./bare.git")
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    assert main(["backup", "harness", "--plan", str(plan)]) == 0
+    out = tmp_path / "restored"
+    assert main(["restore", "latest", "-c", "harness", "--to", str(out), "--plan", str(plan)]) == 0
+    assert git.refs(out) == git.refs(tmp_path / "bare.git")
+    assert (out / "score.py").is_file()
+
+    _git(tmp_path, "init", "-q", "empty")
+    plan = _plan(tmp_path, "./empty")
+    capsys.readouterr()
+    assert main(["backup", "harness", "--plan", str(plan)]) == 1  # nothing protected
+    assert "has no commit" in capsys.readouterr().out

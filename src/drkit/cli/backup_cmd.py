@@ -43,7 +43,11 @@ def backup_cmd(
         bool, typer.Option("--all", help="No argument: every component, due or not.")
     ] = False,
     full: Annotated[
-        bool, typer.Option("--full", help="Vector stores: do not use the parent snapshot.")
+        bool,
+        typer.Option(
+            "--full",
+            help="Vector stores and harnesses: do not use the parent snapshot.",
+        ),
     ] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
     version: Annotated[

@@ -352,6 +352,12 @@ def compare_cmd(
         candidate_harness=run.harness_commit,
         allow_harness_change=allow_harness_change,
     )
+    harness_note = ""
+    if c.baseline_harness_commit != c.candidate_harness_commit:  # --allow-harness-change
+        harness_note = (
+            f"; harness changed ({(c.baseline_harness_commit or 'none')[:12]} -> "
+            f"{(c.candidate_harness_commit or 'none')[:12]}), allowed"
+        )
     data = {
         "schema_version": 1,
         **c.to_dict(),
@@ -365,7 +371,7 @@ def compare_cmd(
             f"(effect {c.effect:+.3f}, {100 * (1 - c.alpha):.0f}% CI "
             f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]) "
             f"{c.test} p={c.p_value:.4g} n={c.n} losses {c.losses} wins {c.wins}; "
-            f"smallest detectable drop at this size {c.min_detectable_drop:.3f}",
+            f"smallest detectable drop at this size {c.min_detectable_drop:.3f}" + harness_note,
             markup=False,
         ),
     )

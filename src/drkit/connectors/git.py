@@ -61,25 +61,37 @@ def run_git(args: Sequence[str], cwd: Path | None = None, *, check: bool = True)
 
 
 def is_repository(path: Path) -> bool:
-    """``path`` is the top of a git work tree or a bare repository."""
+    """``path`` is the top of a git work tree or a bare repository (not a directory
+    inside one: that would back up the whole enclosing repository)."""
     if not path.is_dir():
         return False
+    here = path.resolve()
+    bare = _try_git(["rev-parse", "--is-bare-repository", "--absolute-git-dir"], path)
+    if bare is None:
+        return False
+    lines = bare.splitlines()
+    if lines[:1] == ["true"]:
+        return len(lines) > 1 and Path(lines[1]).resolve() == here
+    top = _try_git(["rev-parse", "--show-toplevel"], path)
+    return top is not None and Path(top.strip()).resolve() == here
+
+
+def _try_git(args: Sequence[str], cwd: Path) -> str | None:
     proc = subprocess.run(
-        [git_binary(), "rev-parse", "--git-dir"],
-        cwd=path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=False,
+        [git_binary(), *args], cwd=cwd, env=_env(), capture_output=True, text=True, check=False
     )
-    return proc.returncode == 0
+    return proc.stdout if proc.returncode == 0 else None
 
 
 def require_repository(path: Path, origin: str | None = None) -> None:
     """``InputError`` (exit 2, one line) when ``path`` is not a git repository."""
     if not is_repository(path):
         where = f" ({origin})" if origin else ""
-        what = "does not exist" if not path.exists() else "is not a git repository"
+        what = (
+            "does not exist"
+            if not path.exists()
+            else "is not a git repository (or not the top directory of one)"
+        )
         raise InputError(
             f"{path} {what}{where}",
             hint="a harness component's path is a git repository (git init; git commit)",
