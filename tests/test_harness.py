@@ -132,6 +132,14 @@ def test_harness_backup_is_incremental_and_restores_every_ref_by_cloning(
     assert git.fsck(out) == []
     assert not git.is_dirty(out)
 
+    # a copy carries the chain: the replica restores the same repository
+    replica = f"file://{tmp_path / 'replica'}"
+    assert main(["copy", "--to", replica, "--init", "--plan", str(plan)]) == 0
+    again = tmp_path / "from-replica"
+    assert main(["restore", "latest", "-c", "harness", "--to", str(again), "--repo", replica,
+                 "--plan", str(plan)]) == 0  # fmt: skip
+    assert git.refs(again) == git.refs(source)
+
     # an older snapshot restores the refs it had
     old = tmp_path / "old"
     assert main(["restore", first["id"], "--to", str(old), "--plan", str(plan)]) == 0
