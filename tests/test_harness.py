@@ -303,3 +303,29 @@ def test_a_bare_harness_restores_and_a_subdirectory_or_an_empty_repository_is_re
     capsys.readouterr()
     assert main(["backup", "harness", "--plan", str(plan)]) == 1  # nothing protected
     assert "has no commit" in capsys.readouterr().out
+
+
+def test_the_model_gate_refuses_runs_of_different_harness_commits(tmp_path: Path) -> None:
+    from drkit.drills.model_gate import recorded_eval_gate
+    from drkit.state.store import StateStore
+
+    state = StateStore(tmp_path / "state.db")
+    try:
+
+        def run(version: str, commit: str | None) -> None:
+            data = {"model_version": f"m@{version}", "eval_set": "s", "eval_set_digest": "d",
+                    "mean_score": 1.0, "passed": True, "harness_commit": commit}  # fmt: skip
+            state.record_event("eval.run", "s", "run", data)
+
+        run("1", "a" * 40)
+        run("2", "b" * 40)
+        run("3", "a" * 40)
+        run("4", None)  # recorded none (an imported run): the metrics decide
+        gate = recorded_eval_gate(state)
+        refused = gate("m", "2", "1")
+        assert not refused.passed
+        assert "different eval harness commits (aaaaaaaaaaaa vs bbbbbbbbbbbb)" in refused.reason
+        assert gate("m", "3", "1").passed
+        assert gate("m", "4", "1").passed
+    finally:
+        state.close()
