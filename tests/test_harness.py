@@ -329,3 +329,26 @@ def test_the_model_gate_refuses_runs_of_different_harness_commits(tmp_path: Path
         assert gate("m", "4", "1").passed
     finally:
         state.close()
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_history_rewritten_and_collected_since_the_parent_still_backs_up_incrementally(
+    tmp_path: Path, source: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _plan(tmp_path)
+    assert main(["repo", "init", "--plan", str(plan)]) == 0
+    _git(source, "checkout", "-q", "-b", "throwaway")
+    gone = _commit(source, "tmp.txt", "soon gone\n")
+    _git(source, "checkout", "-q", "main")
+    assert main(["backup", "harness", "--plan", str(plan)]) == 0
+    _git(source, "branch", "-D", "throwaway")
+    _git(source, "reflog", "expire", "--expire=now", "--all")
+    _git(source, "gc", "-q", "--prune=now")
+    assert git.existing(source, [gone]) == []  # a parent's ref names a commit now gone
+    _commit(source, "new.py", "new\n")
+    assert main(["backup", "harness", "--plan", str(plan)]) == 0
+    out = tmp_path / "restored"
+    assert main(["restore", "latest", "-c", "harness", "--to", str(out), "--plan", str(plan)]) == 0
+    assert git.refs(out) == git.refs(source)
+    assert "refs/heads/throwaway" not in git.refs(out)
+    assert (out / "new.py").is_file()

@@ -120,15 +120,30 @@ def is_dirty(path: Path) -> bool:
     return bool(run_git(["status", "--porcelain"], path).strip())
 
 
-def has_object(path: Path, sha: str) -> bool:
-    proc = run_git(["cat-file", "-t", sha], path, check=False).strip()
-    return proc in ("commit", "tag", "tree", "blob")
+def existing(path: Path, shas: Sequence[str]) -> list[str]:
+    """The objects of ``shas`` the repository still has (one ``git cat-file
+    --batch-check`` for all of them)."""
+    if not shas:
+        return []
+    proc = subprocess.run(
+        [git_binary(), "cat-file", "--batch-check=%(objectname) %(objecttype)"],
+        cwd=path,
+        env=_env(),
+        input="\n".join(shas) + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise GitError(f"git cat-file failed: exit {proc.returncode}")
+    found = {ln.split()[0] for ln in proc.stdout.splitlines() if not ln.endswith(" missing")}
+    return [sha for sha in shas if sha in found]
 
 
 def create_bundle(path: Path, out: Path, exclude: Sequence[str] = ()) -> bool:
     """``git bundle create OUT --all ^EXCLUDE...``; False (and no file) when the bundle
     would be empty: every ref's history is already in ``exclude``."""
-    have = [sha for sha in exclude if has_object(path, sha)]
+    have = existing(path, list(exclude))
     args = ["bundle", "create", "-q", str(out), "--all", *(f"^{sha}" for sha in have)]
     proc = subprocess.run(
         [git_binary(), *args], cwd=path, env=_env(), capture_output=True, text=True, check=False
