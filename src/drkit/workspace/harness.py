@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drkit.connectors import git
-from drkit.errors import DrkitError, InputError, SnapshotNotFound, UsageError
+from drkit.errors import DrkitError, InputError, SnapshotNotFound
 from drkit.plan.models import Component, Harness, Plan
 from drkit.repository import Repository, Snapshot, read_file, snapshot_files
 
 if TYPE_CHECKING:
-    from drkit.workspace.protect import BackupJob, BackupResult, RestoreOutcome
+    from drkit.workspace.backup_jobs import BackupJob
+    from drkit.workspace.protect import BackupResult
+    from drkit.workspace.restore import RestoreOutcome
 
 KIND = "git"
 BUNDLE = "harness.bundle"
@@ -241,7 +243,7 @@ def harness_commit(plan: Plan | None) -> dict[str, Any]:
 
 
 def job_for(plan: Plan, comp: Component) -> BackupJob:
-    from drkit.workspace.protect import BackupJob
+    from drkit.workspace.backup_jobs import BackupJob
 
     loc = next((plan.locate(*p, "path") for p, c in plan.components() if c is comp), None)
     origin = None
@@ -262,17 +264,11 @@ def run_job(repo: Repository, job: BackupJob, tags: Sequence[str], full: bool) -
     return BackupResult(job, (BackupItem(job, snap),))
 
 
-def restore_outcome(
-    repo: Repository, snap: Snapshot, to: str, *, replace: bool, collection: str | None
-) -> RestoreOutcome:
-    from drkit.workspace.protect import RestoreOutcome
+def restore_outcome(repo: Repository, snap: Snapshot, to: str) -> RestoreOutcome:
+    """:func:`restore_harness` for :func:`drkit.workspace.restore.restore_snapshot` (the
+    vector-only options were refused there)."""
+    from drkit.workspace.restore import RestoreOutcome
 
-    if replace or collection is not None:
-        raise UsageError(
-            f"snapshot {snap.short_id} is a git snapshot: --replace and --collection apply "
-            "to vector snapshots",
-            hint="restore a harness into a new or empty directory: --to DIR",
-        )
     res = restore_harness(repo, snap, Path(to))
     return RestoreOutcome(
         res.snapshot,
