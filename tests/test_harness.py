@@ -245,6 +245,9 @@ def test_an_eval_run_records_the_harness_commit_and_the_gate_refuses_a_change(
         second["harness_commit"],
     ]
 
+    assert main(["eval", "show", second["run_id"], "--history", str(tmp_path / "hist")]) == 0
+    shown = capsys.readouterr().out
+    assert f"harness harness at {second['harness_commit'][:12]} (uncommitted changes)" in shown
     cmp = ["eval", "compare", first["run_id"], second["run_id"], "--history",
            str(tmp_path / "hist"), "--plan", str(plan)]  # fmt: skip
     assert main(cmp) == 2

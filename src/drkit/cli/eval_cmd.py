@@ -254,6 +254,9 @@ def show_cmd(
             f"{'passed' if summary.passed else 'FAILED'}",
             markup=False,
         )
+        if summary.harness_commit:
+            dirty = " (uncommitted changes)" if summary.harness_dirty else ""
+            out.print(f"  harness {summary.harness} at {summary.harness_commit[:12]}{dirty}")
         for r in rows:
             out.print(
                 f"  {r['example_id']}: {r['score']:.2f} via {r['served_by']} "
