@@ -157,6 +157,13 @@ def create_bundle(path: Path, out: Path, exclude: Sequence[str] = ()) -> bool:
     return True
 
 
+def bundle_heads(bundle: Path) -> dict[str, str]:
+    """The refs a bundle carries (``git bundle list-heads``), HEAD excluded."""
+    out = run_git(["bundle", "list-heads", str(bundle)])
+    pairs = (line.split(" ", 1) for line in out.splitlines() if " " in line)
+    return {name: sha for sha, name in pairs if name.startswith("refs/")}
+
+
 def verify_bundle(bundle: Path, repo: Path) -> None:
     """``git bundle verify`` in ``repo`` (which must hold the bundle's prerequisites)."""
     run_git(["bundle", "verify", "-q", str(bundle)], repo)

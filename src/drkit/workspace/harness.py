@@ -74,6 +74,8 @@ def backup_harness(
         out = Path(tmp) / BUNDLE
         has_bundle = git.create_bundle(path, out, exclude)
         files = {BUNDLE: out.read_bytes()} if has_bundle else {}
+        if has_bundle:  # a ref that moved since it was read: the bundle's tip is the one
+            refs |= git.bundle_heads(out)
     return snapshot_files(
         repo,
         component,
