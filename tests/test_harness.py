@@ -53,7 +53,7 @@ def source(tmp_path: Path) -> Path:
     repo.mkdir()
     _git(repo, "init", "-q", "-b", "main")
     _commit(repo, "score.py", "def score(): return 1\n")
-    _git(repo, "tag", "v1")
+    _git(repo, "tag", "-a", "v1", "-m", "release v1")  # an annotated tag: a tag object
     _git(repo, "branch", "experiment")
     return repo
 
