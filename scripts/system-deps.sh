@@ -9,6 +9,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v restic >/dev/null 2>&1 || need+=(restic)
 # chromium: the status page's browser tests (Playwright with executable_path=/usr/bin/chromium)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# git: harness components are git repositories (bundles, clones) and their tests make real ones
+command -v git >/dev/null 2>&1 || need+=(git)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -72,7 +72,14 @@ def test_every_cli_command_is_documented() -> None:
     assert not groups - headings, f"no `## drkit <group>` section for: {groups - headings}"
 
 
-COMPONENT_SECTIONS = ("vector_stores[]", "datasets[]", "models[]", "eval_sets[]", "eval_results[]")
+COMPONENT_SECTIONS = (
+    "vector_stores[]",
+    "datasets[]",
+    "models[]",
+    "eval_sets[]",
+    "eval_results[]",
+    "harnesses[]",
+)
 
 
 def spellings(path: str) -> list[str]:

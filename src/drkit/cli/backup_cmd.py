@@ -44,7 +44,11 @@ def backup_cmd(
         bool, typer.Option("--all", help="No argument: every component, due or not.")
     ] = False,
     full: Annotated[
-        bool, typer.Option("--full", help="Vector stores: do not use the parent snapshot.")
+        bool,
+        typer.Option(
+            "--full",
+            help="Vector stores and harnesses: do not use the parent snapshot.",
+        ),
     ] = False,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
     version: Annotated[
@@ -159,6 +163,15 @@ def _item_line(item: Any) -> str:
             f"snapshot {s.short_id} of {s.component}/{item.collection}: "
             f"{st['records']} records (+{st['added']} ~{st['changed']} -{st['deleted']}), "
             f"{human_size(st['bytes_stored'])} new stored, {sm['duration_s']} s"
+        )
+    if item.job.kind == "git":
+        m = s.meta
+        how = "full" if m.get("full") else "incremental"
+        what = "bundle" if m.get("bundle") else "(no new commit)"
+        return (
+            f"snapshot {s.short_id} of {s.component}: git, {len(m.get('refs', {}))} refs, "
+            f"HEAD {str(m.get('head_commit'))[:12]}, {how} {what}, {human_size(sm['bytes'])}, "
+            f"{human_size(sm['new_bytes_stored'])} new stored"
         )
     version = f" version {s.meta['version']}" if s.meta.get("version") else ""
     return (
@@ -345,6 +358,11 @@ def render_restore(res: Any, json_: bool) -> None:
             out.print(
                 f"restored snapshot {res.snapshot[:8]}: {res.records} records into "
                 f"{res.collection} at {res.target} in {res.duration_s} s"
+            )
+        elif res.kind == "git":
+            out.print(
+                f"restored snapshot {res.snapshot[:8]}: git repository with {res.refs} refs "
+                f"(HEAD {str(res.commit)[:12]}) into {res.target} in {res.duration_s} s"
             )
         else:
             out.print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -162,6 +163,9 @@ def run_cmd(
             if not judge_key:
                 raise SecretMissing(f"--judge-api-key-env {judge_key_env}: the variable is not set")
         judge = Judge(judge_gw.rstrip("/") + "/v1", judge_key)
+    from drkit.workspace.harness import harness_commit
+
+    harness = harness_commit(place.plan)  # a harness path that is no git repository: exit 2
     run_id = new_run_id()
     started = time.time()
     t0 = time.perf_counter()
@@ -190,6 +194,7 @@ def run_cmd(
         thresholds=thresholds,
         history_component=place.component,
     )
+    summary = dataclasses.replace(summary, **harness)
     write_run(place.history, summary, results)
     place.record(
         "eval.run",
@@ -249,6 +254,9 @@ def show_cmd(
             f"{'passed' if summary.passed else 'FAILED'}",
             markup=False,
         )
+        if summary.harness_commit:
+            dirty = " (uncommitted changes)" if summary.harness_dirty else ""
+            out.print(f"  harness {summary.harness} at {summary.harness_commit[:12]}{dirty}")
         for r in rows:
             out.print(
                 f"  {r['example_id']}: {r['score']:.2f} via {r['served_by']} "
@@ -309,6 +317,14 @@ def compare_cmd(
             "(default: the plan's quality.max_drop, else 0).",
         ),
     ] = None,
+    allow_harness_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-harness-change",
+            help="Compare runs that recorded different eval harness commits "
+            "(refused by default: exit 2).",
+        ),
+    ] = False,
     history: HistoryOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     as_json: JsonOption = False,
@@ -335,7 +351,16 @@ def compare_cmd(
         max_drop=t.max_drop,
         baseline_id=baseline,
         candidate_id=candidate,
+        baseline_harness=read_summary(base_path).harness_commit,
+        candidate_harness=run.harness_commit,
+        allow_harness_change=allow_harness_change,
     )
+    harness_note = ""
+    if c.baseline_harness_commit != c.candidate_harness_commit:  # --allow-harness-change
+        harness_note = (
+            f"; harness changed ({(c.baseline_harness_commit or 'none')[:12]} -> "
+            f"{(c.candidate_harness_commit or 'none')[:12]}), allowed"
+        )
     data = {
         "schema_version": 1,
         **c.to_dict(),
@@ -349,7 +374,7 @@ def compare_cmd(
             f"(effect {c.effect:+.3f}, {100 * (1 - c.alpha):.0f}% CI "
             f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]) "
             f"{c.test} p={c.p_value:.4g} n={c.n} losses {c.losses} wins {c.wins}; "
-            f"smallest detectable drop at this size {c.min_detectable_drop:.3f}",
+            f"smallest detectable drop at this size {c.min_detectable_drop:.3f}" + harness_note,
             markup=False,
         ),
     )

@@ -32,8 +32,9 @@ Fingerprint = dict[str, str]
 
 
 def file_components(plan: Plan) -> list[Component]:
-    """Components with a directory drkit snapshots as files."""
-    return [c for _, c in plan.components() if getattr(c, "path", None)]
+    """Components with a directory drkit snapshots as files (a harness is a git
+    repository, snapshotted as bundles: drkit.workspace.harness)."""
+    return [c for _, c in plan.components() if getattr(c, "path", None) and c.kind != "harness"]
 
 
 def component_path(plan: Plan, comp: Component) -> Path:

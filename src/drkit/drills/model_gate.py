@@ -89,6 +89,18 @@ def _paired(base: Event, cand: Event, tolerance: float) -> dict[str, Any] | None
     }
 
 
+def _harness_changed(base: Event, cand: Event) -> str | None:
+    """Why two runs cannot be compared when both recorded eval harness commits that
+    differ (``harness_commit``, docs/evals.md#the-eval-harness); else None."""
+    b, c = base.data.get("harness_commit"), cand.data.get("harness_commit")
+    if not b or not c or b == c:
+        return None
+    return (
+        f"the runs used different eval harness commits ({str(b)[:12]} vs {str(c)[:12]}): "
+        "rerun the baseline's eval with the candidate's harness"
+    )
+
+
 def recorded_eval_gate(state: StateStore, tolerance: float = 0.0) -> Gate:
     """The gate over recorded ``eval.run`` events (data: ``model``, ``model_version``,
     ``eval_set``, ``eval_set_version``, ``metrics``, ``passed``).
@@ -161,6 +173,9 @@ def recorded_eval_gate(state: StateStore, tolerance: float = 0.0) -> Gate:
             for name in sorted(set(cand) & set(base))
         }
         ids = (str(newest.id), str(base_runs[-1].id))
+        changed = _harness_changed(base_runs[-1], newest)
+        if changed:  # the scores moved with the code that computed them
+            return GateResult(False, candidate, baseline, changed, metrics, key, ids)
         paired = _paired(base_runs[-1], newest, tolerance)
         if paired is not None:
             # per-example rows: the paired test decides (one definition: drkit.evals.compare)

@@ -46,6 +46,9 @@ class Comparison:
     wins: int
     min_detectable_drop: float
     verdict: Verdict
+    #: the harness commits the runs recorded (None: the run recorded none)
+    baseline_harness_commit: str | None = None
+    candidate_harness_commit: str | None = None
 
     @property
     def regressed(self) -> bool:
@@ -66,8 +69,13 @@ def compare(
     baseline_id: str = "baseline",
     candidate_id: str = "candidate",
     seed: int = 0,
+    baseline_harness: str | None = None,
+    candidate_harness: str | None = None,
+    allow_harness_change: bool = False,
 ) -> Comparison:
-    """Compare per-example rows (``example_id``, ``score``, ``eval_set_digest``)."""
+    """Compare per-example rows (``example_id``, ``score``, ``eval_set_digest``). Runs
+    that recorded different harness commits (``*_harness``) are refused unless
+    ``allow_harness_change``: a changed scorer changes the scores."""
     digests = {r["eval_set_digest"] for r in baseline} | {r["eval_set_digest"] for r in candidate}
     if len(digests) != 1:
         raise UsageError(
@@ -75,6 +83,14 @@ def compare(
             f"({', '.join(sorted(d[:12] for d in digests))}); a paired comparison needs one",
             hint="rescore the baseline on the candidate's eval-set version "
             "(`drkit eval run` with the same file), then compare",
+        )
+    if baseline_harness != candidate_harness and not allow_harness_change:
+        raise UsageError(
+            "the two runs used different eval harness commits "
+            f"({_short(baseline_harness)} vs {_short(candidate_harness)}); the scores may "
+            "differ because the harness did",
+            hint="rerun the baseline with the candidate's harness commit, or pass "
+            "--allow-harness-change to compare anyway",
         )
     base = {str(r["example_id"]): float(r["score"]) for r in baseline}
     cand = {str(r["example_id"]): float(r["score"]) for r in candidate}
@@ -130,4 +146,10 @@ def compare(
         wins=wins,
         min_detectable_drop=min_detectable_drop(n, alpha),
         verdict=verdict,
+        baseline_harness_commit=baseline_harness,
+        candidate_harness_commit=candidate_harness,
     )
+
+
+def _short(commit: str | None) -> str:
+    return commit[:12] if commit else "none recorded"

@@ -73,6 +73,11 @@ class RunSummary:
     pass_threshold_from: str = "default"
     #: the plan's ``eval_results`` component whose directory holds ``path`` (None: none)
     history_component: str | None = None
+    #: the plan's first ``harnesses`` component, its HEAD commit when the run started and
+    #: whether its work tree had uncommitted changes (None: the plan has no harness)
+    harness: str | None = None
+    harness_commit: str | None = None
+    harness_dirty: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

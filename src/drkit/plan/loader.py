@@ -45,6 +45,7 @@ DOC_ANCHORS: dict[str, str] = {
     "models": "models",
     "eval_sets": "eval_sets-and-eval_results",
     "eval_results": "eval_sets-and-eval_results",
+    "harnesses": "harnesses",
     "testing": "testing",
     "providers": "providers",
     "status_page": "status_page",

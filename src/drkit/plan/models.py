@@ -464,6 +464,17 @@ class EvalResults(Component):
     path: str = Field(min_length=1)
 
 
+class Harness(Component):
+    """Code kept in git (the eval harness): snapshotted as a git bundle of every ref,
+    incremental against the previous snapshot's refs (docs/evals.md#the-eval-harness)."""
+
+    kind: ClassVar[str] = "harness"
+
+    path: str = Field(
+        min_length=1, description="a git repository (its work tree); relative to the plan"
+    )
+
+
 # --- testing, providers, status, cost --------------------------------------------------
 
 
@@ -662,6 +673,10 @@ class Plan(PlanModel):
     models: list[Model] = Field(default_factory=list)
     eval_sets: list[EvalSet] = Field(default_factory=list)
     eval_results: list[EvalResults] = Field(default_factory=list)
+    harnesses: list[Harness] = Field(
+        default_factory=list,
+        description="git repositories of eval harness code; an eval run records the commit",
+    )
     testing: Testing = Field(default_factory=Testing)
     providers: list[ProviderSLA] = Field(default_factory=list)
     status_page: StatusPage = Field(default_factory=StatusPage)
@@ -712,7 +727,8 @@ class Plan(PlanModel):
 
     def components(self) -> Iterator[tuple[tuple[str | int, ...], Component]]:
         """Every snapshotted component with its path in the plan, in file order per kind."""
-        for section in ("vector_stores", "datasets", "models", "eval_sets", "eval_results"):
+        sections = ("vector_stores", "datasets", "models", "eval_sets", "eval_results")
+        for section in (*sections, "harnesses"):
             items: list[Component] = getattr(self, section)
             for i, item in enumerate(items):
                 yield (section, i), item

@@ -165,5 +165,19 @@ def apply_policy(
         if newest_verified is not None:
             newest_verified.reasons.append("newest verified")
             newest_verified.keep = True
+        _keep_chains(decisions)
         out.extend(decisions)
     return out
+
+
+def _keep_chains(decisions: list[Decision]) -> None:
+    """An incremental snapshot that cannot be restored without its parent (``meta.full``
+    false: a harness's git bundle) keeps its parent, and so on (reason ``chain``)."""
+    by_id = {d.snapshot.id: d for d in decisions}
+    for d in decisions:  # newest first: a parent is decided after its child
+        parent = d.snapshot.parent
+        if d.keep and d.snapshot.meta.get("full") is False and parent in by_id:
+            p = by_id[parent]
+            if "chain" not in p.reasons:
+                p.reasons.append("chain")
+            p.keep = True

@@ -23,9 +23,10 @@ from drkit.errors import UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.repository import Repository
+from drkit.workspace import harness
 from drkit.workspace.versions import is_versioned
 
-JobKind = Literal["files", "store", "vectors"]
+JobKind = Literal["files", "store", "vectors", "git"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,8 @@ def plan_vector_store(plan: Plan | None, name: str) -> VectorStoreModel | None:
 
 
 def _job_for(plan: Plan, comp: Component) -> BackupJob:
+    if harness.is_harness(comp):  # a git repository: bundles (drkit.workspace.harness)
+        return harness.job_for(plan, comp)
     if isinstance(comp, VectorStoreModel):
         return BackupJob(
             comp.name, "vectors", str(comp.engine), tuple(comp.collections), comp.allow_empty

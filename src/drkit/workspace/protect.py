@@ -26,6 +26,7 @@ from drkit.connectors.vectorstore.registry import open_vector_store, safe_url
 from drkit.errors import DrkitError, InputError, NothingToBackUp, UsageError
 from drkit.replication.vectors import snapshot_collection, user_collections
 from drkit.repository import Repository, Snapshot, backup_path, backup_store
+from drkit.workspace import harness
 from drkit.workspace.backup_jobs import (
     BackupJob,
     JobKind,
@@ -203,6 +204,8 @@ def _run_job(
     version: str | None = None,
 ) -> BackupResult:
     meta = {"version": version_label(repo, job.component, version)} if job.versioned else {}
+    if job.kind == "git":
+        return harness.run_job(repo, job, tags, full)
     if job.kind == "files":
         src = Path(job.source)
         if not src.exists():

@@ -27,6 +27,7 @@ from drkit.replication.vectors import (
     vector_snapshots,
 )
 from drkit.repository import Repository, Snapshot, restore
+from drkit.workspace import harness
 from drkit.workspace.backup_jobs import plan_vector_store
 from drkit.workspace.versions import find_version
 
@@ -48,6 +49,9 @@ class RestoreOutcome:
     #: ``--dry-run``: nothing was written; ``plan`` says what a restore would do
     dry_run: bool = False
     plan: dict[str, Any] | None = None
+    #: git (harness) snapshots: the refs restored and the commit HEAD names
+    refs: int | None = None
+    commit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -67,6 +71,8 @@ class RestoreOutcome:
                 out["replaced"] = self.replaced
             if self.plan is not None:
                 out["plan"] = self.plan
+        elif self.kind == "git":
+            out |= {"refs": self.refs, "commit": self.commit, "bytes": self.bytes}
         else:
             out |= {"files": self.files, "bytes": self.bytes}
         return out
@@ -146,6 +152,8 @@ def restore_snapshot(
         with open_vector_store(url) as store, bar(snap) as advance:
             return _restore_vectors(repo, snap, store, collection, advance, replace=replace)
     _refuse_vector_options(snap, to, plan, collection=collection, replace=replace, dry_run=dry_run)
+    if snap.kind == harness.KIND:  # a git repository, cloned from its bundles
+        return harness.restore_outcome(repo, snap, to)
     with bar(snap) as advance:
         res = restore(repo, snap, Path(to), progress=advance)
     return RestoreOutcome(

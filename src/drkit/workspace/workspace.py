@@ -47,6 +47,7 @@ from drkit.state.store import (
     plan_state_location,
     plan_state_path,
 )
+from drkit.workspace import harness
 from drkit.workspace.access import kdf_params
 from drkit.workspace.costing import gameday_cost_tiers
 from drkit.workspace.overdue import StateContext, overdue_violations
@@ -211,6 +212,9 @@ class Workspace:
                 repo = stack.enter_context(self.stack().open_repository(name))
             if isinstance(comp, VectorStoreModel):
                 checks = self._vector_restore_test(comp, repo)
+            elif harness.is_harness(comp):  # clone, git bundle verify, fsck, refs
+                h = harness.restore_test(repo, comp.name, self.stack().scratch)
+                checks = [RestoreCheck(*h.head, h.summary, h.problems, h.details)]
             else:
                 scratch = self.stack().scratch
                 scratch.mkdir(parents=True, exist_ok=True)
