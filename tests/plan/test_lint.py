@@ -203,6 +203,10 @@ def gate_set_too_small(d: Data) -> None:
     d["eval_sets"][0]["quality"] = {"max_drop": 0.05}
 
 
+def canary_set_undeclared(d: Data) -> None:
+    d["serving"]["routes"][0]["canary"] = {"eval_set": "elsewhere/canary.jsonl"}
+
+
 # (mutation, the rule that must fire, its severity, the field it points at, words)
 FAILING: list[tuple[Callable[[Data], None], str, Severity, str, str]] = [
     (one_provider, "DR101", Severity.ERROR, "serving.routes[0].targets", "1 provider"),
@@ -237,6 +241,13 @@ FAILING: list[tuple[Callable[[Data], None], str, Severity, str, str]] = [
     (eval_results_unreplicated, "DR402", Severity.ERROR, "eval_results[0]", "not replicated"),
     (floor_without_canary, "DR403", Severity.INFO, "serving.routes[0]", "no quality canary"),
     (gate_set_too_small, "DR404", Severity.WARNING, "eval_sets[0]", "10 examples"),
+    (
+        canary_set_undeclared,
+        "DR405",
+        Severity.ERROR,
+        "serving.routes[0].canary.eval_set",
+        "in no eval set of the plan",
+    ),
     (no_restore_tests, "DR501", Severity.ERROR, "testing", "no restore-test cadence"),
     (rare_restore_tests, "DR501", Severity.WARNING, "testing.restore_test_every", "180d"),
     (no_failover_drills, "DR502", Severity.ERROR, "testing", "quarterly"),

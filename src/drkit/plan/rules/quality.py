@@ -80,3 +80,27 @@ def gate_set_detects_its_drop(plan: Plan, ctx: LintContext) -> Iterator[Finding]
                 (f"grow it to at least {need} examples, " if need else "add examples, ")
                 + "or raise the tolerated drop",
             )
+
+
+@rule(
+    "DR405",
+    "gate-sets-declared",
+    Severity.ERROR,
+    "a route's canary eval set lies inside an eval set of the plan (so DR401 has it backed "
+    "up and replicated)",
+    "Eval sets are intellectual property. Version controlled, backed up, replicated.",
+)
+def gate_sets_declared(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
+    declared = [plan.resolve_path(es.path).resolve() for es in plan.eval_sets]
+    for i, route in enumerate(plan.serving.routes):
+        if route.canary is None:
+            continue
+        path = plan.resolve_path(route.canary.eval_set).resolve()
+        if any(path == root or path.is_relative_to(root) for root in declared):
+            continue
+        yield Finding(
+            ("serving", "routes", i, "canary", "eval_set"),
+            f"route {route.name!r} gates on the canary eval set {route.canary.eval_set!r}, "
+            "which is in no eval set of the plan: nothing backs it up or replicates it",
+            "add an `eval_sets:` entry whose path holds it (with a schedule and replicate_to)",
+        )
