@@ -40,7 +40,7 @@ STATE_BACKUP_BOUNDS = (60.0, 3600.0)
 #: The shortest interval the agent schedules (a tighter one is a typo, or a busy loop).
 MIN_INTERVAL = 1.0
 
-JobKind = str  # "backup" | "copy" | "restore-test" | "retention" | "state-backup"
+JobKind = str  # "backup" | "copy" | "restore-test" | "retention" | "state-backup" | "drill"
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,7 @@ def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
                 origin="retention",
             )
         )
+    jobs += _drill_jobs(plan, plan_path)
     from drkit.agent.standby import standby_jobs  # warm standbys, every standby.interval
 
     jobs += standby_jobs(plan, plan_path)
@@ -155,6 +156,37 @@ def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
 
 
 STATE_JOB = "state-backup"
+
+
+def _drill_jobs(plan: Plan, plan_path: Path) -> list[Job]:
+    """``drill:<scenario>[:<subject>]`` per ``testing.automated_drills`` entry, alone (a
+    drill holds the stack); a drill whose verdict is not ``pass`` is a failed run."""
+    from drkit.drills.scenarios import SCENARIOS
+
+    jobs: list[Job] = []
+    for i, drill in enumerate(plan.testing.automated_drills):
+        where = _where(plan, "testing", "automated_drills", i, "scenario")
+        if drill.scenario not in SCENARIOS:
+            raise UsageError(
+                f"{where}: unknown scenario {drill.scenario!r}",
+                hint="one of: " + ", ".join(SCENARIOS) + " (`drkit drill list`)",
+            )
+        jid = f"drill:{drill.scenario}" + (f":{drill.subject}" if drill.subject else "")
+        if any(j.id == jid for j in jobs):
+            raise UsageError(f"{where}: {jid} is listed twice", hint="keep one entry")
+        sched = _interval(drill.every)
+        _check_minimum(plan, sched, _where(plan, "testing", "automated_drills", i, "every"))
+        jobs.append(
+            Job(
+                jid,
+                "drill",
+                sched,
+                _drill(plan_path, drill.scenario, drill.subject),
+                exclusive=True,
+                origin=where,
+            )
+        )
+    return jobs
 
 
 def state_backup_every(plan: Plan) -> float:
@@ -229,6 +261,21 @@ def _restore_test(plan_path: Path, component: str) -> Callable[[], str]:
                 + "; ".join(bad[0].problems or ("not verified",))
             )
         return ", ".join(f"{c.label} verified in {c.duration_s:.2f}s" for c in checks)
+
+    return run
+
+
+def _drill(plan_path: Path, scenario: str, subject: str | None) -> Callable[[], str]:
+    def run() -> str:
+        from drkit.drills.scenarios import DrillOptions
+        from drkit.workspace.workspace import Workspace
+
+        with Workspace.load(plan_path) as ws:
+            journal, path = ws.run_drill(scenario, DrillOptions(subject=subject))
+        if journal.verdict != "pass":
+            reasons = "; ".join(journal.reasons) or journal.verdict
+            raise CheckFailed(f"drill {scenario}: {journal.verdict}: {reasons} (journal {path})")
+        return f"drill {scenario} passed (journal {path})"
 
     return run
 

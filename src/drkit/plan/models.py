@@ -462,6 +462,16 @@ class EvalResults(Component):
 # --- testing, providers, status, cost --------------------------------------------------
 
 
+class AutomatedDrill(PlanModel):
+    """A drill ``drkit agent run`` runs unattended, on its own cadence."""
+
+    scenario: str = Field(description="the drill scenario (`drkit drill list`)")
+    every: PositiveDur = Field(description="how often the agent runs it")
+    subject: str | None = Field(
+        None, description="the route or component to drill (default: the scenario's first)"
+    )
+
+
 class Testing(PlanModel):
     """How often DR is proven; the lint rules hold these against the framework."""
 
@@ -469,6 +479,10 @@ class Testing(PlanModel):
     failover_drill_every: PositiveDur | None = None
     regional_failover_every: PositiveDur | None = None
     gameday_every: PositiveDur | None = None
+    automated_drills: list[AutomatedDrill] = Field(
+        default_factory=list,
+        description="drills the agent runs on their cadence (each alone: `drill:<scenario>`)",
+    )
     budget: NonNegFloat | None = Field(
         None,
         description="what testing may cost a year, in cost.currency (drills, restore tests "
