@@ -72,6 +72,7 @@ def test_once_runs_the_whole_cadence_then_nothing_is_due(
     status = doc["jobs"]
     train = next(s for s in status if s["job"] == "backup:train")
     assert train["last"]["status"] == "ok"
+    assert train["last"]["bytes"] > 0  # what the backup stored (the first one: all of it)
     assert train["next_due"] == pytest.approx(train["last"]["started"] + 2, abs=1e-6)
     assert main(["agent", "status", "--plan", str(plan)]) == 0
     out = capsys.readouterr().out

@@ -43,6 +43,15 @@ MIN_INTERVAL = 1.0
 JobKind = str  # "backup" | "copy" | "restore-test" | "retention" | "state-backup" | "drill"
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a job's function may return instead of its one-line summary: the summary
+    and the bytes the run stored or moved (``drkit_agent_job_last_bytes``)."""
+
+    summary: str
+    bytes: int
+
+
 @dataclass(frozen=True)
 class Job:
     """One recurring task: an id, its cadence, and the function that does it."""
@@ -50,7 +59,7 @@ class Job:
     id: str
     kind: JobKind
     schedule: IntervalSchedule | CronSchedule
-    run: Callable[[], str]
+    run: Callable[[], str | Outcome]
     #: jobs that must have succeeded once (and not be running) before this one starts
     after: tuple[str, ...] = ()
     #: runs alone: no other job of the agent runs meanwhile (prune's exclusive lock)
@@ -204,8 +213,8 @@ def state_backup_every(plan: Plan) -> float:
 # --- what each job does ------------------------------------------------------------------
 
 
-def _backup(plan_path: Path, component: str) -> Callable[[], str]:
-    def run() -> str:
+def _backup(plan_path: Path, component: str) -> Callable[[], str | Outcome]:
+    def run() -> str | Outcome:
         from drkit.plan.loader import load_plan
         from drkit.workspace.access import opened_repository
         from drkit.workspace.protect import backup_each, backup_jobs
@@ -220,13 +229,16 @@ def _backup(plan_path: Path, component: str) -> Callable[[], str]:
             if r.status == "nothing" and not r.nothing_expected:
                 raise NothingToBackUp(f"{component}: {r.message}")
         snaps = [i.snapshot.short_id for r in results for i in r.items]
-        return f"{len(snaps)} snapshot(s): {', '.join(snaps) or 'none (expected)'}"
+        stored = sum(
+            int(i.snapshot.summary.get("new_bytes_stored", 0)) for r in results for i in r.items
+        )
+        return Outcome(f"{len(snaps)} snapshot(s): {', '.join(snaps) or 'none (expected)'}", stored)
 
     return run
 
 
-def _copy(plan_path: Path, replica: str, components: list[str]) -> Callable[[], str]:
-    def run() -> str:
+def _copy(plan_path: Path, replica: str, components: list[str]) -> Callable[[], str | Outcome]:
+    def run() -> str | Outcome:
         from drkit.repository.replica import copy
         from drkit.workspace.access import opened_repository
 
@@ -240,9 +252,10 @@ def _copy(plan_path: Path, replica: str, components: list[str]) -> Callable[[], 
         from drkit.workspace.costing import record_copy_at
 
         record_copy_at(plan_path, replica, res)
-        return (
+        return Outcome(
             f"{len(res.snapshots_copied)} snapshot(s) copied to {replica}, "
-            f"{res.snapshots_present} already there"
+            f"{res.snapshots_present} already there",
+            res.stored_bytes,
         )
 
     return run

@@ -175,7 +175,7 @@ class Scheduler:
             while True:
                 attempts += 1
                 try:
-                    summary = job.run()
+                    out = job.run()
                 except DrkitError as exc:
                     if exc.retryable and attempts <= self.policy.retries and not self.stopping:
                         wait = self.policy.backoff * 2 ** (attempts - 1)
@@ -207,7 +207,12 @@ class Scheduler:
                         error=f"{type(exc).__name__}: {exc}",
                     )
                 else:
-                    record = RunRecord(job.id, started, self.clock(), "ok", attempts, summary)
+                    summary, nbytes = (
+                        (out, None) if isinstance(out, str) else (out.summary, out.bytes)
+                    )
+                    record = RunRecord(
+                        job.id, started, self.clock(), "ok", attempts, summary, bytes=nbytes
+                    )
                 break
             if not self._record(record):
                 return
