@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from gwkit import CLIENT_KEY, CLIENT_KEYS_ENV, KEY_ENV, Sims, chat_attempts, free_port
+from tests.servers import listening, wait_ready
 
 from drkit.gateway.events import read_events
 
@@ -61,15 +62,8 @@ def serve(plan: Path, *extra: str) -> Iterator[str]:
             env=dict(os.environ),
         )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log.read_text()) from None
-                time.sleep(0.05)
+        # a gateway that exits or never listens fails the test with its log (tests/servers.py)
+        wait_ready(listening(port), what="drkit gateway serve", proc=proc, log=log, timeout=20)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()

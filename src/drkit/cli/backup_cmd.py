@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,23 +62,11 @@ def backup_cmd(
     Every component is attempted even when an earlier one fails; one line per result,
     failures last; exit 1 when any failed or wrote nothing (2 when all were bad input).
     """
-    from drkit.workspace.protect import backup_each, backup_jobs
+    from drkit.workspace.protect import backup_jobs
 
     loaded = load_plan_if_any(plan)
-    before: set[str] = set()
-    written: list[str] = []
-    not_done: list[str] = []
-
-    def what_was_left() -> str:
-        done = [d[:8] for d in written]
-        return (
-            f"{len(done)} snapshot(s) written before it"
-            + (f" ({', '.join(done)})" if done else "")
-            + (f"; not backed up: {', '.join(not_done)}" if not_done else "")
-            + "; the data of the unfinished snapshot is removed by the next `drkit prune`"
-        )
-
-    with sigterm_exits("backup", what_was_left), opened_repository(repo, plan) as r:
+    left = _LeftOver()
+    with sigterm_exits("backup", left.say), opened_repository(repo, plan) as r:
         jobs, skipped = backup_jobs(
             loaded,
             list(targets or []),
@@ -86,33 +75,71 @@ def backup_cmd(
             repo=r,
             all_components=all_,
         )
-        before = set(r.snapshot_ids())
-        results: list[Any] = []
-        try:
-            backup_each(
-                r,
-                jobs,
-                tags=tuple(tag or ()),
-                full=full,
-                progress=_job_progress(json_),
-                version=version,
-                into=results,
-            )
-        except KeyboardInterrupt:
-            # say what was written before the interruption, then stop (exit 130)
-            left = [j.component for j in jobs[len(results) :]]
-            with contextlib.suppress(DrkitError):
-                render_results(results, skipped, json_)
-            err_console.print(
-                f"interrupted: not backed up: {', '.join(left)}", markup=False, soft_wrap=True
-            )
-            raise
-        except Terminated:
-            # the repository lock was released on the way out (backup_path's context)
-            written.extend(sorted(set(r.snapshot_ids()) - before))
-            not_done.extend(j.component for j in jobs[len(results) :])
-            raise
+        results = _run_jobs(
+            r, jobs, skipped, left, tags=tuple(tag or ()), full=full, version=version, json_=json_
+        )
     render_results(results, skipped, json_)
+
+
+@dataclass
+class _LeftOver:
+    """What a terminated backup leaves: the snapshots written before it, the jobs not run."""
+
+    written: list[str] = field(default_factory=list)
+    not_done: list[str] = field(default_factory=list)
+
+    def say(self) -> str:
+        done = [d[:8] for d in self.written]
+        return (
+            f"{len(done)} snapshot(s) written before it"
+            + (f" ({', '.join(done)})" if done else "")
+            + (f"; not backed up: {', '.join(self.not_done)}" if self.not_done else "")
+            + "; the data of the unfinished snapshot is removed by the next `drkit prune`"
+        )
+
+
+def _run_jobs(
+    r: Any,
+    jobs: list[Any],
+    skipped: list[Any],
+    left: _LeftOver,
+    *,
+    tags: tuple[str, ...],
+    full: bool,
+    version: str | None,
+    json_: bool,
+) -> list[Any]:
+    """Every job's result; on Ctrl-C what was written is shown first, on SIGTERM it is
+    noted in ``left`` (then the interruption goes on)."""
+    from drkit.workspace.protect import backup_each
+
+    before = set(r.snapshot_ids())
+    results: list[Any] = []
+    try:
+        backup_each(
+            r,
+            jobs,
+            tags=tags,
+            full=full,
+            progress=_job_progress(json_),
+            version=version,
+            into=results,
+        )
+    except KeyboardInterrupt:
+        # say what was written before the interruption, then stop (exit 130)
+        not_run = [j.component for j in jobs[len(results) :]]
+        with contextlib.suppress(DrkitError):
+            render_results(results, skipped, json_)
+        err_console.print(
+            f"interrupted: not backed up: {', '.join(not_run)}", markup=False, soft_wrap=True
+        )
+        raise
+    except Terminated:
+        # the repository lock was released on the way out (backup_path's context)
+        left.written.extend(sorted(set(r.snapshot_ids()) - before))
+        left.not_done.extend(j.component for j in jobs[len(results) :])
+        raise
+    return results
 
 
 def _job_progress(json_: bool) -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
@@ -258,6 +285,14 @@ def restore_cmd(
             "then swapped in).",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Vectors: write nothing; show what the restore would do and what the "
+            "target engine could not carry.",
+        ),
+    ] = False,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
@@ -275,6 +310,7 @@ def restore_cmd(
             component=component,
             collection=collection,
             replace=replace,
+            dry_run=dry_run,
             progress=lambda snap: progress_bar(
                 json_,
                 # vector restores advance by records: no byte total for those
@@ -287,7 +323,17 @@ def restore_cmd(
 
 def render_restore(res: Any, json_: bool) -> None:
     def render(out: Console) -> None:
-        if res.kind == "vectors" and res.replaced and res.replaced["action"] == "replaced":
+        if res.kind == "vectors" and res.dry_run:
+            p = res.plan or {}
+            verb = "replace" if p.get("exists") else "create"
+            out.print(
+                f"dry run, nothing written: snapshot {res.snapshot[:8]} ({res.records} "
+                f"records, {p.get('source_engine') or 'unknown engine'}) would {verb} "
+                f"{res.collection} at {res.target} ({p.get('target_engine')})"
+            )
+            for name in p.get("leftovers") or []:
+                out.print(f"  would first remove {name} (left by an interrupted drkit run)")
+        elif res.kind == "vectors" and res.replaced and res.replaced["action"] == "replaced":
             how = "atomically" if res.replaced["atomic"] else "by two renames"
             out.print(
                 f"replaced {res.collection} at {res.target} with snapshot {res.snapshot[:8]} "
@@ -305,6 +351,9 @@ def render_restore(res: Any, json_: bool) -> None:
                 f"restored snapshot {res.snapshot[:8]}: {res.files} files, "
                 f"{human_size(res.bytes or 0)} into {res.target} in {res.duration_s} s"
             )
+        if res.kind == "vectors":
+            for note in res.not_carried:  # worked out before anything was written
+                out.print(f"  not carried: {note}")
 
     emit(res.to_json(), json_, render)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +17,10 @@ from drkit.cli.common import (
     log_handler,
 )
 from drkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from drkit.gateway.events import EventSink
+    from drkit.state.store import StateStore
 
 gateway_app = typer.Typer(
     name="gateway",
@@ -51,19 +56,14 @@ def serve_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Serve the plan's routes (OpenAI and Anthropic APIs) until interrupted."""
-    import logging
     import signal
 
     from drkit.gateway.config import from_plan
     from drkit.gateway.server import DEFAULT_HOST, DEFAULT_PORT, serve
     from drkit.plan.loader import load_plan
+    from drkit.workspace.canary import canary_from_plan
 
-    handler = log_handler(log_format())  # --log-format json: one JSON object a line
-    gateway_log = logging.getLogger("drkit.gateway")
-    gateway_log.addHandler(handler)
-    gateway_log.setLevel(logging.INFO)
-    gateway_log.propagate = False
-
+    gateway_log = _gateway_logger()
     loaded = load_plan(plan)
     config = from_plan(loaded, events_path=str(events) if events else None, redis_url=redis_url)
     settings = loaded.serving.gateway
@@ -86,36 +86,48 @@ def serve_cmd(
             f"auth {'off' if config.auth_disabled else 'on'})",
         )
 
+    from drkit.lineage.registry import Registry
+    from drkit.state.store import StateStore, plan_state_location
+
+    state = StateStore(plan_state_location(loaded))
+    stopped_by = serve(
+        config,
+        bind_host,
+        bind_port,
+        events=_event_sinks(state, config.events_path),
+        on_ready=ready,
+        canary=canary_from_plan(loaded),  # routes with `canary:` (docs/evals.md)
+        # targets naming `@MODEL:ALIAS` follow the registry in the same state (all processes)
+        resolver=Registry(state).serving,
+    )
+    if stopped_by is not None:  # a requested stop: graceful, exit 0 (as documented)
+        gateway_log.info("stopped on %s", signal.Signals(stopped_by).name)
+
+
+def _gateway_logger() -> logging.Logger:
+    """The gateway's logger, on stderr in the chosen format (--log-format json: one JSON
+    object a line), not passed on to the root logger."""
+    gateway_log = logging.getLogger("drkit.gateway")
+    gateway_log.addHandler(log_handler(log_format()))
+    gateway_log.setLevel(logging.INFO)
+    gateway_log.propagate = False
+    return gateway_log
+
+
+def _event_sinks(state: StateStore, events_path: str | None) -> EventSink:
+    """Where the gateway's events go: the log, drkit's state (the status page turns them
+    into component states) and, with --events, a JSONL file."""
     from drkit.gateway.events import (
-        EventSink,
         FanOutEventSink,
         JsonlEventSink,
         LoggingEventSink,
         StateEventSink,
     )
-    from drkit.lineage.registry import Registry
-    from drkit.state.store import StateStore, plan_state_location
 
-    # events also go to drkit's state: the status page turns them into component states
-    state = StateStore(plan_state_location(loaded))
     sinks: list[EventSink] = [LoggingEventSink(), StateEventSink(state)]
-    if config.events_path:
-        sinks.insert(0, JsonlEventSink(config.events_path))
-    from drkit.workspace.canary import canary_from_plan
-
-    # targets naming `@MODEL:ALIAS` follow the registry in the same state (all processes)
-    resolver = Registry(state).serving
-    stopped_by = serve(
-        config,
-        bind_host,
-        bind_port,
-        events=FanOutEventSink(*sinks),
-        on_ready=ready,
-        canary=canary_from_plan(loaded),  # routes with `canary:` (docs/evals.md)
-        resolver=resolver,
-    )
-    if stopped_by is not None:  # a requested stop: graceful, exit 0 (as documented)
-        gateway_log.info("stopped on %s", signal.Signals(stopped_by).name)
+    if events_path:
+        sinks.insert(0, JsonlEventSink(events_path))
+    return FanOutEventSink(*sinks)
 
 
 def register(app: typer.Typer) -> None:

@@ -233,28 +233,68 @@ def forget_cmd(
     no rule). Named versions of versioned datasets are kept whatever the policy;
     `--version NAME` forgets one by name.
     """
-    from drkit.repository.maintenance import forget, prune
-    from drkit.repository.retention import Policy
-    from drkit.types import parse_duration
+    from drkit.repository.maintenance import prune
     from drkit.workspace.models import lineage_protected
     from drkit.workspace.versions import release
+
+    policy, explicit = _policy_of_options(
+        (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly),
+        keep_within,
+        keep_tag or [],
+    )
+    left = "snapshots already forgotten stay forgotten; run it again to finish"
+    with sigterm_exits("forget", lambda: left), opened_repository(repo, plan) as r:
+        _refuse_unknown_components(r, component)
+        # the plan only for --version (the lineage it protects): never consulted otherwise
+        named = release(r, load_plan_if_any(plan) if version else None, component, version or [])
+        kept = lineage_protected(plan)  # what a model rollback within its window needs
+        results = _forget(
+            r,
+            policy if explicit else None,
+            plan,
+            component,
+            dry_run=dry_run,
+            release=named,
+            protected=kept,
+        )
+        pruned = prune(r, dry_run=dry_run) if prune_ else None
+    keep: list[dict[str, Any]] = [k for res in results for k in res.to_json()["keep"]]
+    remove: list[dict[str, Any]] = [k for res in results for k in res.to_json()["remove"]]
+    data = {
+        "dry_run": dry_run,
+        "keep": keep,
+        "remove": remove,
+        "prune": pruned.to_json() if pruned else None,
+    }
+    emit(data, json_, lambda out: _render_forget(out, keep, remove, pruned, dry_run=dry_run))
+
+
+def _policy_of_options(
+    counts: tuple[int | None, ...], keep_within: str | None, keep_tag: list[str]
+) -> tuple[Policy, bool]:
+    """The policy the --keep-* options give, and whether any was given (else: the plan's).
+
+    ``counts``: keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly.
+    """
+    from drkit.repository.retention import Policy
+    from drkit.types import parse_duration
 
     try:
         within = parse_duration(keep_within) if keep_within else None
     except ValueError as exc:
         raise UsageError(f"--keep-within: {exc}") from exc
-    counts = (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly)
     explicit = any(c is not None for c in counts) or within is not None or bool(keep_tag)
+    last, hourly, daily, weekly, monthly, yearly = (c or 0 for c in counts)
     try:
         policy = Policy(
-            keep_last=keep_last or 0,
-            keep_hourly=keep_hourly or 0,
-            keep_daily=keep_daily or 0,
-            keep_weekly=keep_weekly or 0,
-            keep_monthly=keep_monthly or 0,
-            keep_yearly=keep_yearly or 0,
+            keep_last=last,
+            keep_hourly=hourly,
+            keep_daily=daily,
+            keep_weekly=weekly,
+            keep_monthly=monthly,
+            keep_yearly=yearly,
             keep_within=within,
-            keep_tags=tuple(keep_tag or ()),
+            keep_tags=tuple(keep_tag),
         )
     except InputError as exc:
         raise UsageError(f"--{exc}", hint=exc.hint) from exc
@@ -264,81 +304,75 @@ def forget_cmd(
             "nothing by rule, and the plan's retention is not used when options are given)",
             hint="pass a count >= 1 (or -1 for all), or no --keep-* option to use the plan",
         )
-    left = "snapshots already forgotten stay forgotten; run it again to finish"
-    with sigterm_exits("forget", lambda: left), opened_repository(repo, plan) as r:
-        have = {s.component for s in r.snapshots()}
-        unknown = [c for c in component or () if c not in have]
-        if unknown:  # a typo would otherwise forget nothing and say nothing
-            raise UsageError(
-                f"no snapshots of component(s) {', '.join(map(repr, unknown))}",
-                hint="components with snapshots: " + (", ".join(sorted(have)) or "none"),
-            )
-        # the plan only for --version (the lineage it protects): never consulted otherwise
-        named = release(r, load_plan_if_any(plan) if version else None, component, version or [])
-        kept = lineage_protected(plan)  # what a model rollback within its window needs
-        if named and not explicit:  # only the named versions: no policy needed
-            results = [
-                forget(
-                    r,
-                    Policy(),
-                    components=component,
-                    dry_run=dry_run,
-                    release=named,
-                    protected=kept,
-                )
-            ]
-        elif not explicit:
-            per_component = _retention_from_plan(plan)
-            if not per_component:
-                raise UsageError(
-                    "no retention policy given",
-                    hint="pass --keep-last/--keep-daily/... or define retention in the plan",
-                )
-            no_retention = [c for c in component or () if c not in per_component]
-            if no_retention:
-                raise UsageError(
-                    f"the plan has no retention for {', '.join(map(repr, no_retention))}",
-                    hint="pass --keep-last/--keep-daily/..., or add a retention to it",
-                )
-            results = [
-                forget(r, pol, components=[name], dry_run=dry_run, release=named, protected=kept)
-                for name, pol in per_component.items()
-                if component is None or name in component
-            ]
-        else:
-            results = [
-                forget(
-                    r, policy, components=component, dry_run=dry_run, release=named, protected=kept
-                )
-            ]
-        pruned = None
-        if prune_:
-            pruned = prune(r, dry_run=dry_run)
-    keep: list[dict[str, Any]] = [k for res in results for k in res.to_json()["keep"]]
-    remove: list[dict[str, Any]] = [k for res in results for k in res.to_json()["remove"]]
-    data = {
-        "dry_run": dry_run,
-        "keep": keep,
-        "remove": remove,
-        "prune": pruned.to_json() if pruned else None,
-    }
+    return policy, explicit
 
-    def render(out: Console) -> None:
-        verb = "would remove" if dry_run else "removed"
-        for d in keep:
-            why = ", ".join(d["reasons"])
-            out.print(f"keep   {d['id'][:8]} {d['component']} {d['time'][:19]} ({why})")
-        for d in remove:
-            out.print(f"{verb} {d['id'][:8]} {d['component']} {d['time'][:19]}")
-        if not remove:  # a distinct outcome, never a silent exit
-            out.print(f"nothing to forget: the policy keeps all {len(keep)} snapshot(s)")
-        if pruned:
-            out.print(
-                f"prune: {pruned.packs_deleted} packs deleted, {pruned.packs_repacked} repacked, "
-                f"{human_size(pruned.bytes_freed)} freed"
-            )
 
-    emit(data, json_, render)
+def _refuse_unknown_components(r: Any, component: list[str] | None) -> None:
+    have = {s.component for s in r.snapshots()}
+    unknown = [c for c in component or () if c not in have]
+    if unknown:  # a typo would otherwise forget nothing and say nothing
+        raise UsageError(
+            f"no snapshots of component(s) {', '.join(map(repr, unknown))}",
+            hint="components with snapshots: " + (", ".join(sorted(have)) or "none"),
+        )
+
+
+def _forget(
+    r: Any,
+    policy: Policy | None,
+    plan: Path,
+    component: list[str] | None,
+    **options: Any,
+) -> list[Any]:
+    """Forget by ``policy`` (the options'); None: only the named versions when there are
+    some (``options["release"]``), else each component by the plan's retention."""
+    from drkit.repository.maintenance import forget
+    from drkit.repository.retention import Policy
+
+    if policy is not None:
+        return [forget(r, policy, components=component, **options)]
+    if options["release"]:  # only the named versions: no policy needed
+        return [forget(r, Policy(), components=component, **options)]
+    per_component = _retention_from_plan(plan)
+    if not per_component:
+        raise UsageError(
+            "no retention policy given",
+            hint="pass --keep-last/--keep-daily/... or define retention in the plan",
+        )
+    no_retention = [c for c in component or () if c not in per_component]
+    if no_retention:
+        raise UsageError(
+            f"the plan has no retention for {', '.join(map(repr, no_retention))}",
+            hint="pass --keep-last/--keep-daily/..., or add a retention to it",
+        )
+    return [
+        forget(r, pol, components=[name], **options)
+        for name, pol in per_component.items()
+        if component is None or name in component
+    ]
+
+
+def _render_forget(
+    out: Console,
+    keep: list[dict[str, Any]],
+    remove: list[dict[str, Any]],
+    pruned: Any,
+    *,
+    dry_run: bool,
+) -> None:
+    verb = "would remove" if dry_run else "removed"
+    for d in keep:
+        why = ", ".join(d["reasons"])
+        out.print(f"keep   {d['id'][:8]} {d['component']} {d['time'][:19]} ({why})")
+    for d in remove:
+        out.print(f"{verb} {d['id'][:8]} {d['component']} {d['time'][:19]}")
+    if not remove:  # a distinct outcome, never a silent exit
+        out.print(f"nothing to forget: the policy keeps all {len(keep)} snapshot(s)")
+    if pruned:
+        out.print(
+            f"prune: {pruned.packs_deleted} packs deleted, {pruned.packs_repacked} repacked, "
+            f"{human_size(pruned.bytes_freed)} freed"
+        )
 
 
 def copy_cmd(

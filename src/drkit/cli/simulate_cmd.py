@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from drkit.cli.common import DEFAULT_PLAN, JsonOption, PlanOption, announce
 from drkit.errors import SecretMissing, UsageError
+
+if TYPE_CHECKING:
+    from drkit.connectors.llm.simulator import ProviderSimulator
 
 simulate_app = typer.Typer(
     name="simulate",
@@ -57,40 +60,23 @@ def provider_cmd(
 ) -> None:
     """Run an OpenAI- or Anthropic-compatible provider simulator until interrupted."""
     from drkit.connectors.llm.faults import parse_fault
-    from drkit.connectors.llm.simulator import ProviderSimulator
 
     if dialect not in ("openai", "anthropic"):
         raise UsageError(
             f"--dialect {dialect!r}: must be openai or anthropic", hint="--dialect openai"
         )
     faults = [parse_fault(text) for text in fault or ()]
-    api_key = None
-    if api_key_env:
-        api_key = os.environ.get(api_key_env)
-        if not api_key:
-            raise SecretMissing(
-                f"--api-key-env {api_key_env}: the variable is not set",
-                hint=f"export {api_key_env}=... or drop --api-key-env",
-            )
-    if admin_port is None:
-        admin_port = default_admin_port(port)
-    try:
-        sim = ProviderSimulator(
-            dialect,  # type: ignore[arg-type]
-            host=host,
-            port=port,
-            admin_port=admin_port,
-            seed=seed,
-            faults=faults,
-            mode="echo" if echo else "lorem",
-            api_key=api_key,
-            token_delay=token_delay,
-        )
-    except OSError as exc:
-        raise UsageError(
-            f"cannot listen on {host}:{port} / admin {admin_port}: {exc.strerror or exc}",
-            hint="choose other ports with --port and --admin-port",
-        ) from exc
+    sim = _open_simulator(
+        dialect,
+        host=host,
+        port=port,
+        admin_port=default_admin_port(port) if admin_port is None else admin_port,
+        seed=seed,
+        faults=faults,
+        mode="echo" if echo else "lorem",
+        api_key=_key_from(api_key_env),
+        token_delay=token_delay,
+    )
     info = {
         "dialect": dialect,
         "base_url": sim.base_url,
@@ -106,6 +92,41 @@ def provider_cmd(
     )
     with contextlib.suppress(KeyboardInterrupt):
         sim.run()
+
+
+def _key_from(api_key_env: str | None) -> str | None:
+    """The key the simulator accepts (``--api-key-env``), or None: any key."""
+    if not api_key_env:
+        return None
+    api_key = os.environ.get(api_key_env)
+    if not api_key:
+        raise SecretMissing(
+            f"--api-key-env {api_key_env}: the variable is not set",
+            hint=f"export {api_key_env}=... or drop --api-key-env",
+        )
+    return api_key
+
+
+def _open_simulator(
+    dialect: str, *, host: str, port: int, admin_port: int, **options: Any
+) -> ProviderSimulator:
+    """A bound :class:`~drkit.connectors.llm.simulator.ProviderSimulator`; a port that
+    cannot be bound is the user's input (exit 2, with a hint)."""
+    from drkit.connectors.llm.simulator import ProviderSimulator
+
+    try:
+        return ProviderSimulator(
+            dialect,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            admin_port=admin_port,
+            **options,
+        )
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {host}:{port} / admin {admin_port}: {exc.strerror or exc}",
+            hint="choose other ports with --port and --admin-port",
+        ) from exc
 
 
 #: the admin API's default distance from the API port: far enough that simulators on

@@ -73,6 +73,14 @@ def restore_cmd(
         bool,
         typer.Option("--replace", help="Replace the existing collection (verified, swapped in)."),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Write nothing; show what the restore would do and what the target could "
+            "not carry.",
+        ),
+    ] = False,
     repo: RepoOption = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
@@ -83,7 +91,15 @@ def restore_cmd(
     loaded = load_plan_if_any(plan)
     vector_target(loaded, to)  # refuse a non-vector target before opening anything
     with opened_repository(repo, plan) as r:
-        res = restore_snapshot(r, snapshot, to, plan=loaded, collection=collection, replace=replace)
+        res = restore_snapshot(
+            r,
+            snapshot,
+            to,
+            plan=loaded,
+            collection=collection,
+            replace=replace,
+            dry_run=dry_run,
+        )
     render_restore(res, json_)
 
 

@@ -54,8 +54,9 @@ def error_body(
 def stream_error_event(dialect: Dialect, message: str, code: str) -> Event:
     """A typed in-stream error: the official SDKs raise on it instead of returning text."""
     if dialect == "anthropic":
-        return ("error", {"type": "error", "error": {"type": "api_error", "message": message}})
-    return (None, {"error": {"message": message, "type": "server_error", "code": code}})
+        etype = anthropic_error_type(500)
+        return ("error", {"type": "error", "error": {"type": etype, "message": message}})
+    return (None, {"error": {"message": message, "type": openai_error(500)[0], "code": code}})
 
 
 def error_message_of(body: Any) -> str | None:

@@ -47,7 +47,19 @@ def _check_unique(plan: Plan, items: list[tuple[PathKey, str]], what: str) -> No
 
 
 def check_references(plan: Plan) -> None:
-    """Duplicate names and references to undefined tiers, repositories, datasets, components."""
+    """Duplicate names and references to undefined tiers, repositories, datasets, components.
+
+    The checks run in this order, and the first failure is the one reported."""
+    named = _check_names(plan)
+    _check_tiers(plan)
+    _check_replicas(plan)
+    _check_datasets(plan)
+    _check_status_covers(plan, [name for _, name in named])
+    _check_cost_sizes(plan)
+
+
+def _check_names(plan: Plan) -> list[tuple[PathKey, str]]:
+    """Unique names per kind; the routes' and components' names (one namespace) returned."""
     repos: list[tuple[PathKey, str]] = [
         (("repositories", "primary", "name"), plan.repositories.primary.name)
     ]
@@ -81,7 +93,10 @@ def check_references(plan: Plan) -> None:
         ],
         "status component",
     )
+    return named
 
+
+def _check_tiers(plan: Plan) -> None:
     tiers = list(plan.tiers)
     tier_hint = "define the tier under `tiers:` or use one of the defined tiers"
     tier_refs: list[tuple[PathKey, str | None]] = [
@@ -94,6 +109,8 @@ def check_references(plan: Plan) -> None:
         if tier is not None and tier not in plan.tiers:
             raise _ref_error(plan, path, "tier", tier, tiers, tier_hint)
 
+
+def _check_replicas(plan: Plan) -> None:
     replicas = [r.name for r in plan.repositories.replicas]
     for path, component in plan.components():
         for j, name in enumerate(component.replicate_to):
@@ -116,6 +133,8 @@ def check_references(plan: Plan) -> None:
                     "add it under repositories.replicas or fix the name",
                 )
 
+
+def _check_datasets(plan: Plan) -> None:
     datasets = [d.name for d in plan.datasets]
     for i, model in enumerate(plan.models):
         for j, used in enumerate(model.trained_on):
@@ -129,7 +148,8 @@ def check_references(plan: Plan) -> None:
                     "add the dataset under `datasets:` or fix the name",
                 )
 
-    names = [name for _, name in named]
+
+def _check_status_covers(plan: Plan, names: list[str]) -> None:
     for i, comp in enumerate(plan.status_page.components):
         for j, covered in enumerate(comp.covers):
             if covered not in names:
@@ -154,6 +174,9 @@ def check_references(plan: Plan) -> None:
                         shown,
                         "name a component of status_page.components",
                     )
+
+
+def _check_cost_sizes(plan: Plan) -> None:
     components = [c.name for _, c in plan.components()]
     for name in plan.cost.sizes_gb:
         if name not in components:

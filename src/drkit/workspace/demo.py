@@ -131,17 +131,7 @@ def _vectors(url: str, rng: random.Random, n: int) -> int:
 
 
 def _plan(root: Path) -> dict[str, Any]:
-    def repo(name: str, region: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "name": name,
-            "url": (root / "repos" / name).as_uri(),
-            "region": region,
-            # absolute: `drkit snapshots/restore --plan ...` work from any directory
-            "password_file": str(root / "secrets" / f"{name}.password"),
-            **extra,
-        }
-
-    deadlines = {"connect": "1s", "first_token": "2s", "stream_idle": "2s", "total": "30s"}
+    """The demo's plan (written as YAML in this order)."""
     return {
         "version": 1,
         "name": "demo-assistant",
@@ -151,54 +141,104 @@ def _plan(root: Path) -> dict[str, Any]:
             "standard": {"rto": "24h", "rpo": "24h"},
         },
         "repositories": {
-            "primary": repo("primary", "eu-west"),
-            "replicas": [repo("replica", "us-east", copy_every="5m")],
+            "primary": _repo(root, "primary", "eu-west"),
+            "replicas": [_repo(root, "replica", "us-east", copy_every="5m")],
         },
-        "serving": {
-            "auth": {"client_keys_env": "DRKIT_DEMO_GATEWAY_KEYS"},
-            "gateway": {"health": {"eject_after": 2, "eject_for": "2s", "probe_every": "1s"}},
-            "routes": [
-                {
-                    "name": "assistant",
-                    "tier": "critical",
-                    "deadlines": deadlines,
-                    "targets": [
-                        {
-                            "name": "sim-eu",
-                            "provider": "openai",
-                            "vendor": "sim-openai",
-                            "region": "eu-west",
-                            "model": "sim-large",
-                            "base_url": "http://127.0.0.1:18101/v1",
-                        },
-                        {
-                            "name": "sim-us",
-                            "provider": "anthropic",
-                            "vendor": "sim-anthropic",
-                            "region": "us-east",
-                            "model": "sim-large",
-                            "base_url": "http://127.0.0.1:18201",
-                        },
-                    ],
-                },
-                {
-                    # follows the registry: the model-regression drill breaks and restores it
-                    "name": "assistant-model",
-                    "tier": "standard",
-                    "deadlines": deadlines,
-                    "targets": [
-                        {
-                            "name": "sim-model",
-                            "provider": "openai",
-                            "vendor": "sim-openai",
-                            "region": "eu-west",
-                            "model": "@assistant:champion",
-                            "base_url": "http://127.0.0.1:18101/v1",
-                        }
-                    ],
-                },
-            ],
+        "serving": _serving(),
+        **_data_components(root),
+        "testing": {
+            "restore_test_every": "30d",
+            "failover_drill_every": "90d",
+            "regional_failover_every": "365d",
+            "gameday_every": "180d",
+            "budget": 20000,
         },
+        "providers": [
+            {"name": "sim-openai", "sla": 99.9, "regions": ["eu-west"]},
+            {"name": "sim-anthropic", "sla": 99.9, "regions": ["us-east"]},
+        ],
+        "status_page": {
+            "components": [
+                {"name": "Assistant API", "covers": ["assistant"]},
+                {"name": "Knowledge base", "covers": ["kb", "train"]},
+            ]
+        },
+        # what `drkit cost` multiplies the measured sizes and runs by (example prices)
+        "cost": {
+            "outage_cost_per_hour": {"critical": 2000, "standard": 50},
+            "standby_per_month": {"critical": 120},
+            "drill_cost_per_hour": 30,
+            "responders_per_drill": 2,
+            "responder_cost_per_hour": 90,
+        },
+    }
+
+
+def _repo(root: Path, name: str, region: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "url": (root / "repos" / name).as_uri(),
+        "region": region,
+        # absolute: `drkit snapshots/restore --plan ...` work from any directory
+        "password_file": str(root / "secrets" / f"{name}.password"),
+        **extra,
+    }
+
+
+def _serving() -> dict[str, Any]:
+    """A critical route over the two simulators (``drkit demo`` starts them) and one that
+    serves the model registry's alias."""
+    deadlines = {"connect": "1s", "first_token": "2s", "stream_idle": "2s", "total": "30s"}
+    return {
+        "auth": {"client_keys_env": "DRKIT_DEMO_GATEWAY_KEYS"},
+        "gateway": {"health": {"eject_after": 2, "eject_for": "2s", "probe_every": "1s"}},
+        "routes": [
+            {
+                "name": "assistant",
+                "tier": "critical",
+                "deadlines": deadlines,
+                "targets": [
+                    {
+                        "name": "sim-eu",
+                        "provider": "openai",
+                        "vendor": "sim-openai",
+                        "region": "eu-west",
+                        "model": "sim-large",
+                        "base_url": "http://127.0.0.1:18101/v1",
+                    },
+                    {
+                        "name": "sim-us",
+                        "provider": "anthropic",
+                        "vendor": "sim-anthropic",
+                        "region": "us-east",
+                        "model": "sim-large",
+                        "base_url": "http://127.0.0.1:18201",
+                    },
+                ],
+            },
+            {
+                # follows the registry: the model-regression drill breaks and restores it
+                "name": "assistant-model",
+                "tier": "standard",
+                "deadlines": deadlines,
+                "targets": [
+                    {
+                        "name": "sim-model",
+                        "provider": "openai",
+                        "vendor": "sim-openai",
+                        "region": "eu-west",
+                        "model": "@assistant:champion",
+                        "base_url": "http://127.0.0.1:18101/v1",
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def _data_components(root: Path) -> dict[str, Any]:
+    """The stack's data: a vector store, a versioned dataset and an eval set."""
+    return {
         "vector_stores": [
             {
                 "name": "kb",
@@ -231,31 +271,6 @@ def _plan(root: Path) -> dict[str, Any]:
                 "replicate_to": ["replica"],
             }
         ],
-        "testing": {
-            "restore_test_every": "30d",
-            "failover_drill_every": "90d",
-            "regional_failover_every": "365d",
-            "gameday_every": "180d",
-            "budget": 20000,
-        },
-        "providers": [
-            {"name": "sim-openai", "sla": 99.9, "regions": ["eu-west"]},
-            {"name": "sim-anthropic", "sla": 99.9, "regions": ["us-east"]},
-        ],
-        "status_page": {
-            "components": [
-                {"name": "Assistant API", "covers": ["assistant"]},
-                {"name": "Knowledge base", "covers": ["kb", "train"]},
-            ]
-        },
-        # what `drkit cost` multiplies the measured sizes and runs by (example prices)
-        "cost": {
-            "outage_cost_per_hour": {"critical": 2000, "standard": 50},
-            "standby_per_month": {"critical": 120},
-            "drill_cost_per_hour": 30,
-            "responders_per_drill": 2,
-            "responder_cost_per_hour": 90,
-        },
     }
 
 

@@ -330,4 +330,90 @@ def test_restore_replace_repairs_a_live_collection(
     assert main(["snapshot", "restore", "latest", "--to", "kb", "--replace"]) == 0
     said = " ".join(capsys.readouterr().out.split())  # rich wraps lines
     assert "replaced docs at" in said
-    assert "count and every checksum verified, swapped in by two renames" in said
+    # LanceDB on a local path: one exchange of the table directories
+    assert "count and every checksum verified, swapped in atomically" in said
+    assert out["replaced"]["atomic"] is True
+
+
+def test_cross_engine_restore_reports_what_it_cannot_carry_and_dry_run_writes_nothing(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    created = run(capsys, ["snapshot", "create", "kb"])
+    assert isinstance(created, list)
+    sid = created[0]["snapshot"]
+    qdrant = f"qdrant+local://{tmp_path / 'q'}"
+
+    planned = run(capsys, ["restore", sid, "--to", qdrant, "--dry-run"])
+    assert isinstance(planned, dict)
+    assert planned["dry_run"] is True
+    assert planned["records"] == 80
+    assert planned["plan"]["source_engine"] == "lancedb"
+    assert planned["plan"]["target_engine"] == "qdrant"
+    assert planned["plan"]["exists"] is False
+    assert any("typed columns" in n for n in planned["not_carried"])
+    target = open_vector_store(qdrant)
+    assert target.list_collections() == []  # nothing written
+    target.close()
+
+    capsys.readouterr()
+    assert main(["snapshot", "restore", sid, "--to", qdrant, "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "dry run, nothing written" in text
+    assert "not carried:" in text
+    assert "typed columns" in text
+
+    restored = run(capsys, ["restore", sid, "--to", qdrant])
+    assert isinstance(restored, dict)
+    assert restored["dry_run"] is False
+    assert restored["not_carried"] == planned["not_carried"]
+    # the same engine carries everything
+    same = run(capsys, ["restore", sid, "--to", "kb", "--collection", "docs2", "--dry-run"])
+    assert isinstance(same, dict)
+    assert same["not_carried"] == []
+    # an existing collection is refused by a dry run as by the restore
+    run(capsys, ["restore", sid, "--to", qdrant, "--dry-run"], code=2)
+    again = run(capsys, ["restore", sid, "--to", qdrant, "--dry-run", "--replace"])
+    assert isinstance(again, dict)
+    assert again["plan"]["exists"] is True
+
+
+def test_verify_of_a_reembedded_collection_fails_and_is_recorded(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10 item 9: a dimension mismatch is a failed restore test (exit 1, recorded
+    in the state), not bad input (exit 2)."""
+    created = run(capsys, ["snapshot", "create", "kb"])
+    assert isinstance(created, list)
+    store = open_vector_store(f"lancedb://{tmp_path / 'lance'}")
+    store.drop("docs")
+    cfg = config("docs", dim=4)  # re-embedded with another model
+    store.create(cfg)
+    store.import_batches("docs", [records(cfg, 80, flat=True, seed=3)])
+    store.close()
+    out = run(capsys, ["verify", "kb"], code=1)
+    assert isinstance(out, list)
+    assert out[0]["ok"] is False
+    assert out[0]["live"] == "reshaped"
+    assert "re-embedded" in out[0]["problems"][0]
+    state = StateStore(tmp_path / "state.db")
+    [record] = state.verifications("kb")
+    assert not record.ok
+    assert record.snapshot == created[0]["snapshot"]
+    state.close()
+
+
+def test_dry_run_of_a_file_tree_snapshot_is_refused(
+    plan: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = yaml.safe_load(plan.read_text())
+    data["datasets"] = [{"name": "train", "path": "./train", "tier": "critical"}]
+    plan.write_text(yaml.safe_dump(data))
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "a.txt").write_text("a\n")
+    run(capsys, ["backup", "train"])
+    capsys.readouterr()
+    target = tmp_path / "out"
+    argv = ["restore", "latest", "--component", "train", "--to", str(target), "--dry-run"]
+    assert main(argv) == 2
+    assert "--dry-run applies to vector snapshots" in capsys.readouterr().err
+    assert not target.exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,3 +134,78 @@ def test_what_a_cross_engine_load_cannot_carry_is_reported(
     with caplog.at_level("WARNING", logger="drkit.vectorstore"):
         copy_collection(src, name, other)
     assert "typed columns" in caplog.text
+
+
+def test_sparse_vectors_carried_between_qdrant_and_milvus(
+    open_store: Callable[[str], VectorStore], name: str, tmp_path: Path
+) -> None:
+    """Hybrid search survives the move: Qdrant's sparse vectors become Milvus
+    SPARSE_FLOAT_VECTOR fields (searchable there), and come back to Qdrant as sparse
+    vectors; nothing is reported as left in the payload."""
+    from qdrant_client import models
+
+    from drkit.connectors.vectorstore.transfer import not_carried
+
+    q = open_store("qdrant")
+    client: Any = q._client  # type: ignore[attr-defined]
+    client.create_collection(
+        name,
+        vectors_config={"dense": models.VectorParams(size=2, distance=models.Distance.DOT)},
+        sparse_vectors_config={"bm25": models.SparseVectorParams()},
+    )
+    client.upsert(
+        name,
+        points=[
+            models.PointStruct(
+                id=i,
+                vector={
+                    "dense": [1.0, float(i)],
+                    "bm25": models.SparseVector(indices=[i, 100 + i], values=[0.5, 1.25 * i]),
+                },
+                payload={"lang": "en"},
+            )
+            for i in range(6)
+        ],
+    )
+    m = open_store("milvus")
+    assert not [n for n in not_carried(q.describe(name), m) if "sparse" in n]
+    copy_collection(q, name, m, "hybrid")
+    mc: Any = m._client  # type: ignore[attr-defined]
+    fields = {f["name"]: f["type"] for f in mc.describe_collection("hybrid")["fields"]}
+    from pymilvus import DataType
+
+    assert fields["bm25"] == DataType.SPARSE_FLOAT_VECTOR
+    mc.load_collection("hybrid")
+    hits = mc.search("hybrid", [{103: 1.0}], anns_field="bm25", limit=1, output_fields=["id"])
+    assert [h["entity"]["id"] for h in hits[0]] == ["3"]
+    got = as_dict(m.export("hybrid"))
+    assert got["3"]["payload"] == {
+        "lang": "en",
+        "__drkit_sparse.bm25": {"indices": [3, 103], "values": [0.5, 3.75]},
+    }
+    back = open_store("qdrant")
+    copy_collection(m, "hybrid", back, name)
+    point = back._client.retrieve(name, [3], with_vectors=True)[0]  # type: ignore[attr-defined]
+    assert point.vector["bm25"] == models.SparseVector(indices=[3, 103], values=[0.5, 3.75])
+    # Milvus has no empty sparse vector: a point without one is refused, nothing written
+    client.upsert(name, points=[models.PointStruct(id=6, vector={"dense": [0.5, 0.5]})])
+    with pytest.raises(IncompatibleTarget, match="no sparse vector 'bm25'"):
+        copy_collection(q, name, m, "hybrid3")
+    assert "hybrid3" not in m.list_collections()
+    assert not [c for c in m.list_collections() if "_drkit_tmp_" in c]
+
+
+def test_what_milvus_partitions_and_sparse_vectors_become_elsewhere_is_reported() -> None:
+    from dataclasses import replace
+
+    from drkit.connectors.vectorstore.memory import MemoryVectorStore
+    from drkit.connectors.vectorstore.transfer import not_carried
+
+    cfg = replace(
+        config("docs"),
+        engine="milvus",
+        options={"partitions": ["p2025"], "sparse_vectors": {"bm25": {}}},
+    )
+    notes = not_carried(cfg, MemoryVectorStore())
+    assert any("p2025" in n and "__drkit_partition" in n for n in notes)
+    assert any("sparse vectors (bm25)" in n for n in notes)

@@ -356,6 +356,14 @@ def test_milvus_int64_key_declared_fields_index_partitions(
             for i in range(20)
         ],
     )
+    client.insert(  # five records of the application's own partition
+        "docs",
+        [
+            {"pk": 7 + i, "emb": [1.0, 0, 0, float(i)], "lang": "de", "n": i, "meta": None}
+            for i in range(5)
+        ],
+        partition_name="p2025",
+    )
     client.close()
     round_trip(repo, f"milvus-lite://{path}", "docs", "docs2")
 
@@ -374,6 +382,16 @@ def test_milvus_int64_key_declared_fields_index_partitions(
     got = client.query("docs2", filter=f"pk == {2**40 + 3}", output_fields=["lang", "n"])
     assert [(r["lang"], r["n"]) for r in got] == [("en", None)]
     assert len(client.query("docs2", filter='lang == "fr"', output_fields=["pk"])) == 10
+    # every record is back in its partition, without drkit's key
+    in_p = client.query(
+        "docs2", filter="", output_fields=["*"], partition_names=["p2025"], limit=100
+    )
+    assert sorted(r["pk"] for r in in_p) == [7, 8, 9, 10, 11]
+    assert all("__drkit_partition" not in r for r in in_p)
+    rest = client.query(
+        "docs2", filter="", output_fields=["pk"], partition_names=["_default"], limit=100
+    )
+    assert len(rest) == 20
     client.close()
 
 
@@ -494,4 +512,113 @@ def test_qdrant_sparse_vectors_and_multivectors_are_captured(
         limit=1,
     ).points
     assert [h.id for h in hits] == [3]
+    client.close()
+
+
+def test_pgvector_check_constraints_and_foreign_keys(postgres: Postgres, repo: Repository) -> None:
+    import uuid
+
+    import psycopg
+
+    table, authors = f"app{uuid.uuid4().hex[:8]}", f"au{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(f"CREATE TABLE {authors} (id int PRIMARY KEY)")
+        conn.execute(f"INSERT INTO {authors} VALUES (1), (2)")
+        conn.execute(
+            f"CREATE TABLE {table} (id text PRIMARY KEY, embedding vector(3), "
+            f"score real CONSTRAINT {table}_score CHECK (score BETWEEN 0 AND 1), "
+            f"author int CONSTRAINT {table}_author REFERENCES {authors}(id))"
+        )
+        conn.execute(
+            f"INSERT INTO {table} VALUES ('a', '[1,0,0]', 0.5, 1), ('b', '[0,1,0]', 0.9, 2)"
+        )
+    restored = table + "r"
+    round_trip(repo, postgres.url, table, restored)
+
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        cons = dict(
+            conn.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype IN ('c', 'f')",
+                [restored],
+            ).fetchall()
+        )
+        assert "BETWEEN" in cons[f"{table}_score"] or ">=" in cons[f"{table}_score"]
+        assert f"REFERENCES {authors}(id)" in cons[f"{table}_author"]
+        # the application's constraints still guard its writes
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(f"INSERT INTO {restored} VALUES ('c', '[0,0,1]', 7, 1)")
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(f"INSERT INTO {restored} VALUES ('d', '[0,0,1]', 0.1, 99)")
+        comment = conn.execute(
+            "SELECT obj_description(%s::regclass, 'pg_class')", [restored]
+        ).fetchone()
+        assert comment == (None,)  # nothing left pending
+
+
+def test_lancedb_vector_index_rebuilt_with_its_parameters(tmp_path: Path, repo: Repository) -> None:
+    import lancedb
+    import pyarrow as pa
+    from lancedb.index import IvfHnswSq
+
+    path = tmp_path / "lance"
+    n = 600  # enough rows to train the IVF partitions
+    vecs = np.random.default_rng(4).standard_normal((n, 16)).astype(np.float32)
+    data = pa.table(
+        {
+            "id": [f"d{i}" for i in range(n)],
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), 16),
+            "lang": ["en" if i % 2 else "fr" for i in range(n)],
+        }
+    )
+    source = lancedb.connect(str(path)).create_table("docs", data=data)
+    hnsw = IvfHnswSq(distance_type="cosine", num_partitions=2, m=8, ef_construction=50)
+    source.create_index("vector", config=hnsw)
+    round_trip(repo, f"lancedb://{path}", "docs", "docs2")
+
+    table = lancedb.connect(str(path)).open_table("docs2")
+    (idx,) = [i for i in table.list_indices() if i.columns == ["vector"]]
+    assert (str(idx.index_type), idx.name) == ("IvfHnswSq", "vector_idx")
+    details = idx.index_details or {}
+    assert details["metric_type"] == "COSINE"
+    assert (details["hnsw"]["max_connections"], details["hnsw"]["construction_ef"]) == (8, 50)
+    assert table.index_stats(idx.name).num_indexed_rows == n  # type: ignore[union-attr]
+    # the application's query goes through the index and finds its nearest neighbour
+    hit = table.search(vecs[3].tolist()).metric("cosine").limit(1).to_list()[0]
+    assert hit["id"] == "d3"
+
+
+def test_milvus_sparse_vector_field_is_backed_up_and_restored(
+    tmp_path: Path, repo: Repository
+) -> None:
+    """A Milvus hybrid collection (dense + SPARSE_FLOAT_VECTOR) was refused at backup."""
+    from pymilvus import DataType, MilvusClient
+
+    path = tmp_path / "m.db"
+    client = MilvusClient(uri=str(path))
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=32)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
+    schema.add_field("bm25", DataType.SPARSE_FLOAT_VECTOR)
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+    index.add_index("bm25", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    client.create_collection("docs", schema=schema, index_params=index)
+    client.insert(
+        "docs",
+        [
+            {"id": f"d{i}", "vector": [1.0, float(i)], "bm25": {i: 0.5, 50 + i: 1.0}}
+            for i in range(8)
+        ],
+    )
+    client.close()
+    round_trip(repo, f"milvus-lite://{path}", "docs", "docs2")
+
+    client = MilvusClient(uri=str(path))
+    fields = {f["name"]: f["type"] for f in client.describe_collection("docs2")["fields"]}
+    assert fields["bm25"] == DataType.SPARSE_FLOAT_VECTOR
+    client.load_collection("docs2")
+    hits = client.search("docs2", [{55: 1.0}], anns_field="bm25", limit=1, output_fields=["id"])
+    assert [h["entity"]["id"] for h in hits[0]] == ["d5"]
     client.close()

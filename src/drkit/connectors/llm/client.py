@@ -21,6 +21,11 @@ Every failure is an :class:`~drkit.errors.UpstreamError` whose ``reason`` is one
 whose ``retry_after`` carries a 429's ``Retry-After`` in seconds. API keys are only put
 into request headers: never into errors, logs or reprs.
 
+The pieces: :mod:`~drkit.connectors.llm.endpoints` (URL and headers per dialect),
+:mod:`~drkit.connectors.llm.upstream_errors` (the classification; no aiohttp needed) and
+:mod:`~drkit.connectors.llm.upstream_stream` (an open answer read under its deadlines);
+their names stay importable from here.
+
 Usage (streaming)::
 
     async with client.stream(dialect="anthropic", base_url=url, body=body,
@@ -36,10 +41,7 @@ connection that ends before it raises ``UpstreamError(reason="stream_cut")``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
 import json
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -47,312 +49,45 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
-from drkit.connectors.llm.deadlines import Deadlines as Deadlines  # re-exported
-from drkit.connectors.llm.error_types import ANTHROPIC_STATUS, OPENAI_ERRORS
-from drkit.connectors.llm.sse import (
-    DONE,
-    Dialect,
-    SSEEvent,
-    SSEParser,
-    error_payload,
-    is_content,
-    is_terminal,
+from drkit.connectors.llm.deadlines import Deadlines
+from drkit.connectors.llm.endpoints import (
+    ANTHROPIC_VERSION,
+    endpoint_url,
+    request_headers,
+    stream_headers,
 )
+from drkit.connectors.llm.sse import Dialect
+from drkit.connectors.llm.upstream_errors import (
+    MAX_ERROR_BODY,
+    PHASE_TEXT,
+    REASONS,
+    parse_retry_after,
+    status_error,
+    stream_error,
+)
+from drkit.connectors.llm.upstream_stream import UpstreamStream, connection_failure
 from drkit.errors import UpstreamError
 from drkit.types import Secret
 
 if TYPE_CHECKING:
     from drkit.connectors.llm.provider import ProviderRequest
 
-#: Every ``UpstreamError.reason`` this module produces.
-REASONS = (
-    "connect",
-    "timeout_connect",
-    "timeout_first_token",
-    "timeout_idle",
-    "timeout_total",
-    "status_429",
-    "status_5xx",
-    "status_4xx",
-    "upstream_auth",
-    "model_not_found",
-    "stream_cut",
-    "malformed",
-)
-
-#: The Anthropic API version sent when the caller does not set one.
-ANTHROPIC_VERSION = "2023-06-01"
-
-#: Upstream error bodies kept on the error (for 4xx returned to the client), at most.
-MAX_ERROR_BODY = 64 * 1024
-
-
-def endpoint_url(dialect: Dialect, base_url: str) -> str:
-    """The chat endpoint for a base URL, following each official SDK's convention.
-
-    OpenAI base URLs include the version (``https://api.openai.com/v1``); Anthropic's do
-    not (``https://api.anthropic.com``).
-    """
-    base = base_url.rstrip("/")
-    if dialect == "openai":
-        return base + "/chat/completions"
-    return base + "/v1/messages"
-
-
-def request_headers(
-    dialect: Dialect, api_key: Secret | None, extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """Auth and protocol headers for one request (the key revealed only here)."""
-    headers = {"content-type": "application/json", "accept": "application/json"}
-    if dialect == "anthropic":
-        headers["anthropic-version"] = ANTHROPIC_VERSION
-        if api_key:
-            # the classic header; Anthropic's SDK 2.x sends the same key as a bearer token
-            headers["x-api-key"] = api_key.reveal()
-    elif api_key:
-        headers["authorization"] = "Bearer " + api_key.reveal()
-    if extra:
-        headers.update(extra)
-    return headers
-
-
-def stream_headers(
-    dialect: Dialect, api_key: Secret | None, extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """:func:`request_headers` for a streaming call (``accept: text/event-stream``)."""
-    headers = request_headers(dialect, api_key, extra)
-    headers["accept"] = "text/event-stream"
-    return headers
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date), or None."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def status_error(
-    status: int, body: bytes, headers: Mapping[str, str], *, where: str
-) -> UpstreamError:
-    """Classify an error status: 429 and 5xx (incl. 529) are retryable, other 4xx not --
-    except 401/403 (``upstream_auth``) and 404 (``model_not_found``): the caller built
-    that request with its own key and its own model name, so those say the target is
-    misconfigured (a revoked key, a retired model), not that the client's request is bad."""
-    snippet = _error_message(body)
-    message = f"{where} answered HTTP {status}" + (f": {snippet}" if snippet else "")
-    if status == 429:
-        return UpstreamError(
-            message,
-            status=429,
-            retryable=True,
-            reason="status_429",
-            retry_after=parse_retry_after(headers),
-            body=body[:MAX_ERROR_BODY],
-        )
-    if status in (401, 403, 404):
-        return UpstreamError(
-            message,
-            status=status,
-            retryable=True,
-            reason="model_not_found" if status == 404 else "upstream_auth",
-            body=body[:MAX_ERROR_BODY],
-        )
-    if status >= 500:
-        return UpstreamError(
-            message, status=status, retryable=True, reason="status_5xx", body=body[:MAX_ERROR_BODY]
-        )
-    return UpstreamError(
-        message, status=status, retryable=False, reason="status_4xx", body=body[:MAX_ERROR_BODY]
-    )
-
-
-def _error_message(body: bytes) -> str:
-    """The provider's error message from a JSON error body (either dialect), shortened."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return body[:200].decode("utf-8", errors="replace").strip()
-    err = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(err, dict):
-        return str(err.get("message") or err.get("type") or "")[:200]
-    return str(err or "")[:200]
-
-
-#: in-stream error type (or OpenAI code) -> status: Anthropic's table plus OpenAI's names
-#: that say one status (``invalid_request_error`` is any 4xx for OpenAI: Anthropic's 400)
-_STREAM_ERROR_STATUS = {
-    **ANTHROPIC_STATUS,
-    **{
-        name: status
-        for status, names in OPENAI_ERRORS.items()
-        for name in names
-        if name and name != "invalid_request_error"
-    },
-}
-
-
-def stream_error(err: Mapping[str, Any], where: str) -> UpstreamError:
-    """An error event inside a 200 stream (Anthropic ``event: error``, OpenAI ``{"error"}``)."""
-    code = err.get("code")
-    # OpenAI's code is the precise one (type invalid_request_error, code invalid_api_key)
-    kind = str(code if code in _STREAM_ERROR_STATUS else err.get("type") or code or "error")
-    message = f"{where} sent an error event mid-stream: {kind}: {err.get('message', '')}"[:300]
-    status = _STREAM_ERROR_STATUS.get(kind, 500)
-    body = json.dumps({"type": "error", "error": dict(err)}).encode()
-    return (
-        status_error(status, body, {}, where=where)
-        if status < 500
-        else UpstreamError(message, status=status, retryable=True, reason="status_5xx", body=body)
-    )
-
-
-class UpstreamStream:
-    """An open streaming response: iterate it for :class:`SSEEvent` s.
-
-    Iteration enforces the first-token, idle and total deadlines, stops after the
-    terminal event, and raises classified :class:`UpstreamError` s.
-    """
-
-    def __init__(
-        self,
-        response: aiohttp.ClientResponse,
-        dialect: Dialect,
-        deadlines: Deadlines,
-        started: float,
-        where: str,
-    ) -> None:
-        self.response = response
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
-        self.dialect: Dialect = dialect
-        self._deadlines = deadlines
-        self._started = started
-        self._where = where
-        #: True once a content event has been read (the first-token deadline is met).
-        self.first_content = False
-        #: True once the terminal event has been read (the answer is complete).
-        self.complete = False
-        #: monotonic time of the first content event, for time-to-first-token metrics.
-        self.first_content_at: float | None = None
-
-    async def drain(self, timeout: float = 1.0) -> None:
-        """Read what follows the final event (the chunked body's end) so that the
-        connection goes back to the pool instead of being closed; errors are ignored."""
-        content = self.response.content
-        try:
-            if content.is_eof():  # the usual case: the end came with the last event
-                content.read_nowait()
-                return
-            async with asyncio.timeout(timeout):
-                await content.read()
-        except (TimeoutError, aiohttp.ClientError, RuntimeError):
-            pass
-
-    def __aiter__(self) -> AsyncIterator[SSEEvent]:
-        return self._events()
-
-    async def _events(self) -> AsyncIterator[SSEEvent]:
-        loop = asyncio.get_running_loop()
-        d = self._deadlines
-        total_at = self._started + d.total
-        first_at = self._started + d.first_token
-        parser = SSEParser()
-        content = self.response.content
-        read = content.readany
-        where = self._where
-        while True:
-            failure: UpstreamError | None = None
-            chunk = b""
-            try:
-                # what is already buffered is taken without a timer (it cannot time out)
-                chunk = content.read_nowait()
-                if not chunk and not content.is_eof():
-                    if self.first_content:
-                        deadline, phase = loop.time() + d.stream_idle, "timeout_idle"
-                    else:
-                        deadline, phase = first_at, "timeout_first_token"
-                    if total_at <= deadline:
-                        deadline, phase = total_at, "timeout_total"
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            chunk = await read()
-                    except TimeoutError:
-                        raise UpstreamError(
-                            f"{where}: {_PHASE_TEXT[phase]}",
-                            status=504,
-                            retryable=True,
-                            reason=phase,
-                        ) from None
-            except aiohttp.ClientError as exc:
-                failure = _failure(
-                    f"{where}: the connection dropped mid-stream ({type(exc).__name__})",
-                    "stream_cut",
-                    exc,
-                )
-            if failure is not None:
-                raise failure
-            if not chunk:
-                raise UpstreamError(
-                    f"{where}: the stream ended before its final event",
-                    status=502,
-                    retryable=True,
-                    reason="stream_cut",
-                )
-            for ev in parser.feed(chunk):
-                if self._check(ev, loop):
-                    yield ev
-                    self.complete = True
-                    return
-                yield ev
-
-    def _check(self, ev: SSEEvent, loop: asyncio.AbstractEventLoop) -> bool:
-        """Parse and classify one event: raise for an error event or bad JSON, note the
-        first content event; True when it is the terminal event."""
-        dialect = self.dialect
-        if ev.data != DONE:
-            # orjson for speed; what it refuses is left to json (NaN, ...)
-            with contextlib.suppress(orjson.JSONDecodeError):
-                ev._json = orjson.loads(ev.data)
-        try:
-            err = error_payload(dialect, ev)
-            content = err is None and not self.first_content and is_content(dialect, ev)
-            terminal = err is None and is_terminal(dialect, ev)
-        except ValueError as exc:
-            raise UpstreamError(
-                f"{self._where}: malformed stream event (not JSON)",
-                status=502,
-                retryable=True,
-                reason="malformed",
-            ) from exc
-        if err is not None:
-            raise stream_error(err, self._where)
-        if content:
-            self.first_content = True
-            self.first_content_at = loop.time()
-        return terminal
-
-
-_PHASE_TEXT = {
-    "timeout_first_token": "no first token before the first-token deadline",
-    "timeout_idle": "the stream stalled past the idle deadline",
-    "timeout_total": "the attempt ran past the total deadline",
-}
+#: the client's names, kept importable from here (the pieces live in endpoints,
+#: upstream_errors and upstream_stream)
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "MAX_ERROR_BODY",
+    "REASONS",
+    "Deadlines",
+    "UpstreamClient",
+    "UpstreamStream",
+    "endpoint_url",
+    "parse_retry_after",
+    "request_headers",
+    "status_error",
+    "stream_error",
+    "stream_headers",
+]
 
 
 class UpstreamClient:
@@ -472,7 +207,7 @@ class UpstreamClient:
             ) from exc
         except TimeoutError:
             raise UpstreamError(
-                f"{where}: {_PHASE_TEXT[phase]}", status=504, retryable=True, reason=phase
+                f"{where}: {PHASE_TEXT[phase]}", status=504, retryable=True, reason=phase
             ) from None
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamError(
@@ -483,7 +218,7 @@ class UpstreamClient:
             ) from exc
         except aiohttp.ClientError as exc:
             # the peer accepted and then closed (or spoke no HTTP): as good as refused
-            failure = _failure(
+            failure = connection_failure(
                 f"{where}: the connection closed before a response ({type(exc).__name__})",
                 "connect",
                 exc,
@@ -573,19 +308,6 @@ class UpstreamClient:
                 response.release()
             else:
                 response.close()  # mid-answer: this connection cannot be reused
-
-
-def _failure(message: str, reason: str, exc: aiohttp.ClientError) -> UpstreamError:
-    """A retryable 502 caused by ``exc`` -- chained unless it carries the API key.
-
-    ``ClientResponseError`` holds ``request_info`` with the request headers and its repr
-    prints them, so it is neither ``__cause__`` nor (callers raise outside their
-    ``except`` block) ``__context__``: no traceback or log can show the key.
-    """
-    failure = UpstreamError(message, status=502, retryable=True, reason=reason)
-    if not isinstance(exc, aiohttp.ClientResponseError):
-        failure.__cause__ = exc
-    return failure
 
 
 def _connect_cause(exc: aiohttp.ClientConnectorError) -> str:

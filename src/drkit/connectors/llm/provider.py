@@ -23,8 +23,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from drkit.connectors.llm.client import Deadlines, stream_error
+from drkit.connectors.llm.deadlines import Deadlines
 from drkit.connectors.llm.sse import Dialect, SSEEvent, error_payload, is_content, is_terminal
+from drkit.connectors.llm.upstream_errors import stream_error
 from drkit.errors import UpstreamError
 from drkit.types import Secret
 

@@ -15,7 +15,7 @@ import logging
 import random
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -199,57 +199,52 @@ async def _wait_disconnect(request: Request, timeout: float | None = None) -> No
 
 def build_app(state: SimState) -> Starlette:
     """The simulator's ASGI app for ``state`` (API and admin routes)."""
-    dialect = state.dialect
+    app = _SimApp(state)
+    chat_path = "/v1/chat/completions" if state.dialect == "openai" else "/v1/messages"
+    routes = [
+        Route(chat_path, app.chat, methods=["POST"]),
+        Route("/v1/models", app.models, methods=["GET"]),
+        Route("/_sim/faults", app.faults_endpoint, methods=["GET", "PUT", "POST", "DELETE"]),
+        Route("/_sim/stats", app.stats_endpoint, methods=["GET", "DELETE"]),
+        Route("/_sim/last", app.last_endpoint, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
 
-    async def chat(request: Request) -> Response:
-        state.begin("chat")
+
+class _SimApp:
+    """The endpoints of one simulator, over its :class:`SimState`."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+        self.dialect: Dialect = state.dialect
+
+    # --- the chat endpoint -----------------------------------------------------------------
+
+    async def chat(self, request: Request) -> Response:
+        self.state.begin("chat")
         accounted = False
         try:
-            response, accounted = await _chat(request)
+            response, accounted = await self._chat(request)
             return response
         finally:
             if not accounted:
-                state.end(False)
+                self.state.end(False)
 
-    async def _chat(request: Request) -> tuple[Response, bool]:
-        faults = state.pick()
-        if not _authorized(state, request):
-            return error_response(
-                dialect,
-                401,
-                "invalid x-api-key" if dialect == "anthropic" else "Incorrect API key provided",
-            ), False
-        if dialect == "anthropic" and not request.headers.get("anthropic-version"):
-            return error_response(dialect, 400, "anthropic-version: header is required"), False
-        raw = await request.body()
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return error_response(dialect, 400, "the request body is not valid JSON"), False
-        with state.lock:
-            state.last_request = body if isinstance(body, dict) else None
-        problem = validate(dialect, body)
-        if problem:
-            return error_response(dialect, 400, problem), False
+    async def _chat(self, request: Request) -> tuple[Response, bool]:
+        """The answer, and whether the request's end is accounted for (by the answer)."""
+        state, dialect = self.state, self.dialect
+        faults = state.pick()  # drawn first: a refused request still counts for first-N
+        body = await self._checked_body(request)
+        if isinstance(body, Response):
+            return body, False
         for rule in faults:
             if rule.kind == "latency" and rule.delay:
                 await asyncio.sleep(rule.delay)
         fault = next((f for f in faults if f.kind != "latency"), None)
-        if fault is not None and fault.kind == "black_hole":
-            await _wait_disconnect(request)
-            return Response(status_code=204), False
-        if fault is not None and (
-            fault.kind == "error" or (fault.kind == "stream_error" and not body.get("stream"))
-        ):
-            return error_response(
-                dialect, fault.status, fault.message or default_message(fault.status), fault.body
-            ), False
-        if fault is not None and fault.kind == "rate_limit":
-            response = error_response(
-                dialect, 429, fault.message or "Rate limit exceeded", fault.body
-            )
-            response.headers.update(retry_headers(fault.retry_after))
-            return response, False
+        if fault is not None:
+            failed = await self._fault_answer(request, body, fault)
+            if failed is not None:
+                return failed, False
         rid = state.next_id()
         reply = make_reply(dialect, body, seed=state.seed, mode=state.mode)
         if fault is not None and fault.kind == "wrong_answer":
@@ -261,7 +256,7 @@ def build_app(state: SimState) -> Starlette:
             fault = None
         headers = {"request-id" if dialect == "anthropic" else "x-request-id": "req_" + rid}
         if body.get("stream"):
-            return _stream(request, body, reply, rid, fault, headers), True  # gen() ends it
+            return self._stream(request, body, reply, rid, fault, headers), True  # gen() ends it
         payload = (
             openai_body(body, reply, rid)
             if dialect == "openai"
@@ -279,19 +274,51 @@ def build_app(state: SimState) -> Starlette:
             _partial_body(request, text, fault), media_type="application/json", headers=headers
         ), False
 
-    async def _partial_body(request: Request, text: bytes, fault: Fault) -> AsyncIterator[bytes]:
-        yield text[: len(text) // 2]
-        if fault.kind == "stream_stall":
-            await _wait_disconnect(request, fault.delay)
-            if fault.delay is None:
-                return
-            yield text[len(text) // 2 :]
-            return
-        if fault.kind == "stream_cut" and fault.mode == "clean":
-            return
-        raise _CutConnection()
+    async def _checked_body(self, request: Request) -> dict[str, Any] | Response:
+        """The request's JSON body, or the provider's error answer (auth, version, shape)."""
+        state, dialect = self.state, self.dialect
+        if not _authorized(state, request):
+            return error_response(
+                dialect,
+                401,
+                "invalid x-api-key" if dialect == "anthropic" else "Incorrect API key provided",
+            )
+        if dialect == "anthropic" and not request.headers.get("anthropic-version"):
+            return error_response(dialect, 400, "anthropic-version: header is required")
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return error_response(dialect, 400, "the request body is not valid JSON")
+        with state.lock:
+            state.last_request = body if isinstance(body, dict) else None
+        problem = validate(dialect, body)
+        if problem:
+            return error_response(dialect, 400, problem)
+        return cast(dict[str, Any], body)  # validate() checked that it is an object
+
+    async def _fault_answer(
+        self, request: Request, body: dict[str, Any], fault: Fault
+    ) -> Response | None:
+        """The answer of a fault that replaces the reply (none for those that alter it)."""
+        dialect = self.dialect
+        if fault.kind == "black_hole":
+            await _wait_disconnect(request)
+            return Response(status_code=204)
+        if fault.kind == "error" or (fault.kind == "stream_error" and not body.get("stream")):
+            return error_response(
+                dialect, fault.status, fault.message or default_message(fault.status), fault.body
+            )
+        if fault.kind == "rate_limit":
+            response = error_response(
+                dialect, 429, fault.message or "Rate limit exceeded", fault.body
+            )
+            response.headers.update(retry_headers(fault.retry_after))
+            return response
+        return None
 
     def _stream(
+        self,
         request: Request,
         body: dict[str, Any],
         reply: Reply,
@@ -299,6 +326,7 @@ def build_app(state: SimState) -> Starlette:
         fault: Fault | None,
         headers: dict[str, str],
     ) -> Response:
+        state, dialect = self.state, self.dialect
         frames = (
             openai_events(body, reply, rid)
             if dialect == "openai"
@@ -351,12 +379,15 @@ def build_app(state: SimState) -> Starlette:
         stream_headers = {**headers, "cache-control": "no-cache"}
         return StreamingResponse(gen(), media_type="text/event-stream", headers=stream_headers)
 
-    async def models(request: Request) -> Response:
+    # --- the other endpoints ---------------------------------------------------------------
+
+    async def models(self, request: Request) -> Response:
+        state = self.state
         state.begin("models")
         state.end(True)
         if not _authorized(state, request):
-            return error_response(dialect, 401, "invalid API key")
-        if dialect == "openai":
+            return error_response(self.dialect, 401, "invalid API key")
+        if self.dialect == "openai":
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "drkit-sim"}
                 for m in state.models
@@ -375,23 +406,14 @@ def build_app(state: SimState) -> Starlette:
             }
         )
 
-    async def faults_endpoint(request: Request) -> Response:
+    async def faults_endpoint(self, request: Request) -> Response:
+        state = self.state
         if request.method == "DELETE":
             if state.set_faults([]) and state.on_refuse is not None:
                 await state.on_refuse(False)
         elif request.method in ("PUT", "POST"):
             try:
-                payload = await request.json()
-                items = (
-                    payload.get("faults", payload)
-                    if isinstance(payload, dict) and "kind" not in payload
-                    else payload
-                )
-                if isinstance(items, dict):
-                    items = [items]
-                if not isinstance(items, list):
-                    raise ValueError('expected a fault object, a list, or {"faults": [...]}')
-                new = [Fault.from_dict(item) for item in items]
+                new = _faults_of(await request.json())
             except ValueError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
             changed = state.set_faults(new if request.method == "PUT" else [*state.faults, *new])
@@ -401,25 +423,43 @@ def build_app(state: SimState) -> Starlette:
             listed = [f.to_dict() for f in state.faults]
         return JSONResponse({"faults": listed})
 
-    async def stats_endpoint(request: Request) -> Response:
+    async def stats_endpoint(self, request: Request) -> Response:
         if request.method == "DELETE":
-            state.reset_stats()
-        return JSONResponse(state.stats())
+            self.state.reset_stats()
+        return JSONResponse(self.state.stats())
 
-    async def last_endpoint(request: Request) -> Response:
-        with state.lock:
-            last = state.last_request
+    async def last_endpoint(self, request: Request) -> Response:
+        with self.state.lock:
+            last = self.state.last_request
         return JSONResponse({"request": last})
 
-    chat_path = "/v1/chat/completions" if dialect == "openai" else "/v1/messages"
-    routes = [
-        Route(chat_path, chat, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/_sim/faults", faults_endpoint, methods=["GET", "PUT", "POST", "DELETE"]),
-        Route("/_sim/stats", stats_endpoint, methods=["GET", "DELETE"]),
-        Route("/_sim/last", last_endpoint, methods=["GET"]),
-    ]
-    return Starlette(routes=routes)
+
+def _faults_of(payload: Any) -> list[Fault]:
+    """The faults of an admin request: a fault object, a list, or ``{"faults": [...]}``."""
+    items = (
+        payload.get("faults", payload)
+        if isinstance(payload, dict) and "kind" not in payload
+        else payload
+    )
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list):
+        raise ValueError('expected a fault object, a list, or {"faults": [...]}')
+    return [Fault.from_dict(item) for item in items]
+
+
+async def _partial_body(request: Request, text: bytes, fault: Fault) -> AsyncIterator[bytes]:
+    """Half a non-streamed answer, then the fault: a stall, a clean end or a cut."""
+    yield text[: len(text) // 2]
+    if fault.kind == "stream_stall":
+        await _wait_disconnect(request, fault.delay)
+        if fault.delay is None:
+            return
+        yield text[len(text) // 2 :]
+        return
+    if fault.kind == "stream_cut" and fault.mode == "clean":
+        return
+    raise _CutConnection()
 
 
 #: Keeps uvicorn from logging the connections the simulator cuts on purpose.

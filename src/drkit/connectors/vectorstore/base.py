@@ -98,6 +98,13 @@ class Capabilities:
     nested_payload: bool = True
     #: Metrics the engine supports.
     metrics: frozenset[Metric] = frozenset(Metric)
+    #: :meth:`VectorStore.search` takes ``effort=`` (the candidate list of an approximate
+    #: index per query: HNSW ``ef``, IVF probes), so a restore test can search a healthy
+    #: approximate index close to exactly (Milvus, pgvector, Qdrant).
+    search_effort: bool = False
+    #: sparse vectors (``options["sparse_vectors"]``, ``__drkit_sparse.NAME`` in the
+    #: canonical payload) become the engine's own sparse vectors (Qdrant, Milvus)
+    sparse_vectors: bool = False
 
 
 class VectorStore(abc.ABC):
@@ -199,7 +206,10 @@ class VectorStore(abc.ABC):
         """Ids of the ``k`` nearest records to ``vector`` by the collection's metric, best first.
 
         ``using`` names the vector field ("" = the default). Engines answer with their
-        index (approximate); drkit uses this for golden queries. Raises
+        index (approximate); drkit uses this for golden queries. Connectors whose
+        ``capabilities.search_effort`` is set also take ``effort: int | None = None``
+        (keyword): the candidate list an approximate index searches per query (HNSW
+        ``ef``, IVF probes), ``None`` for the engine's default. Raises
         :class:`CollectionNotFound`.
         """
 

@@ -18,7 +18,10 @@ Same-engine restore: describe records the table's Arrow schema (``options
 ["arrow_schema"]``, base64 of the IPC schema), and a restore into LanceDB creates the
 table with exactly those columns and types (the application's ``where("lang = 'en'")``
 keeps working); import splits the payload back into its columns, then builds the
-recorded scalar indexes (BTree, Bitmap, LabelList, FTS; vector indexes are not rebuilt).
+recorded scalar indexes (BTree, Bitmap, LabelList, FTS) and vector indexes (IVF/HNSW
+type, metric, HNSW ``m``/``ef_construction``, quantiser bits and sub-vectors; IVF
+partitions are LanceDB's choice for the restored row count). A vector index LanceDB
+cannot train on the restored rows (too few) is skipped with a warning.
 
 Rename: LanceDB OSS has no ``rename_table``; on a local path a table is the directory
 ``NAME.lance``, which drkit renames with one atomic ``os.rename``.
@@ -27,7 +30,9 @@ Rename: LanceDB OSS has no ``rename_table``; on a local path a table is the dire
 from __future__ import annotations
 
 import base64
+import inspect
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
@@ -57,6 +62,7 @@ from drkit.connectors.vectorstore.base import (
     not_found,
 )
 from drkit.connectors.vectorstore.failures import guarded
+from drkit.connectors.vectorstore.support import exchange_paths
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
@@ -65,6 +71,22 @@ META = "drkit.metric."
 #: schema metadata of a restored table: its scalar indexes, built after the first load
 SCALAR_META = "drkit.scalar_indexes"
 _SCALAR_TYPES = ("BTree", "Bitmap", "LabelList", "FTS")
+#: schema metadata of a restored table: its vector indexes, built after the first load
+VECTOR_META = "drkit.vector_indexes"
+log = logging.getLogger("drkit.vectorstore")
+
+
+def _vector_params(details: dict[str, Any]) -> dict[str, int]:
+    """The build parameters of a vector index, from LanceDB's ``index_details``."""
+    hnsw = details.get("hnsw") or {}
+    comp = details.get("compression") or {}
+    out = {
+        "m": hnsw.get("max_connections"),
+        "ef_construction": hnsw.get("construction_ef"),
+        "num_bits": comp.get("num_bits"),
+        "num_sub_vectors": comp.get("num_sub_vectors"),
+    }
+    return {k: int(v) for k, v in out.items() if isinstance(v, int | float)}
 
 
 class LanceDBStore(VectorStore):
@@ -128,7 +150,11 @@ class LanceDBStore(VectorStore):
             if metric in _METRICS and len(idx.columns) == 1:
                 index_metric[idx.columns[0]] = (
                     _METRICS[metric],
-                    {"type": str(idx.index_type), "name": idx.name},
+                    {
+                        "type": str(idx.index_type),
+                        "name": idx.name,
+                        "params": _vector_params(details),
+                    },
                 )
         vectors, vcols, extra = [], [], []
         for f in schema:
@@ -266,7 +292,38 @@ class LanceDBStore(VectorStore):
             return None
         meta = {f"{META}{v.name or VECTOR}": v.metric.value for v in config.vectors}
         meta[SCALAR_META] = json.dumps(config.options.get("scalar_indexes", []))
+        meta[VECTOR_META] = json.dumps(
+            [
+                {"column": v.name or VECTOR, "metric": v.metric.value, **v.index}
+                for v in config.vectors
+                if v.index.get("type")
+            ]
+        )
         return schema.with_metadata(meta)
+
+    def _build_vector_indexes(self, table: Any, name: str) -> None:
+        """Create the recorded vector indexes a restored table does not have yet."""
+        from lancedb import index
+
+        raw = (table.schema.metadata or {}).get(VECTOR_META.encode())
+        wanted = json.loads(raw) if raw else []
+        have = {tuple(i.columns) for i in self._call(table.list_indices, name)}
+        for idx in wanted:
+            kind: Any = getattr(index, str(idx.get("type")), None)
+            if (idx["column"],) in have or not inspect.isclass(kind):
+                continue
+            make: Any = kind  # an index config class of lancedb.index
+            accepted = inspect.signature(make).parameters
+            params = {k: v for k, v in (idx.get("params") or {}).items() if k in accepted}
+            config = make(distance_type=idx["metric"], **params)
+            try:
+                self._call(
+                    partial(table.create_index, idx["column"], config=config, name=idx["name"])
+                )
+            except IncompatibleTarget as exc:  # e.g. too few rows to train it
+                log.warning(
+                    "%s: vector index %s (%s) not rebuilt: %s", name, idx["name"], idx["type"], exc
+                )
 
     def _build_scalar_indexes(self, table: Any, name: str) -> None:
         """Create the recorded scalar indexes a restored table does not have yet."""
@@ -300,6 +357,7 @@ class LanceDBStore(VectorStore):
                 written += len(batch)
         if written:
             self._build_scalar_indexes(table, name)
+            self._build_vector_indexes(table, name)
         return written
 
     def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
@@ -340,6 +398,23 @@ class LanceDBStore(VectorStore):
             super().rename(name, new_name)
             return
         os.rename(src, dst)  # atomic on one filesystem; fails if dst appeared meanwhile
+
+    def swap_in(self, new: str, name: str, old: str) -> bool:
+        """One exchange of the two table directories (``renameat2(RENAME_EXCHANGE)``):
+        readers of ``name`` see the previous table or the new one, never neither; then
+        the previous one (now under ``new``) is renamed to ``old``. Two renames where the
+        filesystem cannot exchange."""
+        tables = self.list_collections()
+        for t in (new, name):
+            if t not in tables:
+                raise not_found(t, self.url)
+        if old in tables:
+            raise exists_error(old)
+        a, b = self.path / f"{new}.lance", self.path / f"{name}.lance"
+        if not (a.is_dir() and b.is_dir()) or not exchange_paths(str(a), str(b)):
+            return super().swap_in(new, name, old)
+        os.rename(a, self.path / f"{old}.lance")
+        return True
 
     @staticmethod
     def _table_rows(

@@ -21,9 +21,22 @@ Same-engine restore: describe records the collection's schema (every field with 
 type, params, nullability, partition key; primary key name and type; the dynamic
 flag), its indexes (type, metric, params, scalar indexes too) and its partitions in
 ``options``; a restore into Milvus recreates them, so an INT64 ``pk`` stays INT64 and
-declared fields stay declared. Not carried: which partition a record was in (records
-go to ``_default``; partitions are recreated empty), and ``auto_id`` (restored ids are
-kept, so the primary key is created without it).
+declared fields stay declared, and records go back to their partitions (below). Not
+carried: ``auto_id`` (restored ids are kept, so the primary key is created without it).
+
+Sparse vectors: a ``SPARSE_FLOAT_VECTOR`` field travels in the canonical payload as
+``__drkit_sparse.NAME`` (``{"indices": [...], "values": [...]}``, as Qdrant's sparse
+vectors do) with its name in ``options["sparse_vectors"]``; a restore into Milvus or
+Qdrant makes it a sparse vector again (into Milvus: with a ``SPARSE_INVERTED_INDEX``,
+IP), so a Qdrant hybrid collection keeps its sparse search in Milvus and back. Milvus
+has no empty or null sparse vector: a record without one is refused (nothing written).
+
+Partitions: in a collection with partitions of its own (and no partition key, which
+places records by itself), export reads partition by partition and gives each record
+of a partition other than ``_default`` the payload key ``__drkit_partition``; import
+into a collection that has that partition puts the record there (and drops the key),
+so a same-engine restore puts every record back in its partition. Other engines keep
+the key in the payload (``not_carried`` says so).
 """
 
 from __future__ import annotations
@@ -69,6 +82,11 @@ ID_MAX = 1024
 DOC_MAX = 65535
 #: payload keys that collide with a schema field are stored under this prefix
 KEY_ESCAPE = "__drkit_key_"
+#: sparse vectors in the canonical payload (as Qdrant's connector writes them)
+SPARSE_KEY = "__drkit_sparse."
+#: the payload key that carries a record's partition (see the module docstring)
+PARTITION_KEY = "__drkit_partition"
+DEFAULT_PARTITION = "_default"
 #: describe_index keys that are state, not settings
 _INDEX_STATE = {"index_name", "total_rows", "indexed_rows", "pending_index_rows", "state"}
 
@@ -81,6 +99,8 @@ class MilvusStore(VectorStore):
         consistent_cut="count-check",
         max_batch=1000,
         atomic_rename=True,
+        search_effort=True,
+        sparse_vectors=True,
     )
 
     def __init__(self, url: str) -> None:
@@ -132,7 +152,7 @@ class MilvusStore(VectorStore):
             raise not_found(name, self.url)
         desc = self._call(partial(self._client.describe_collection, name), name)
         t = self._types
-        vectors, vfields, schema = [], [], {}
+        vectors, vfields, schema, sparse = [], [], {}, []
         pk = pk_type = None
         has_doc = False
         for f in desc["fields"]:
@@ -150,21 +170,34 @@ class MilvusStore(VectorStore):
                 vname = "" if f["name"] == VECTOR else f["name"]
                 vectors.append(VectorField(vname, int(f["params"]["dim"]), metric, index))
                 vfields.append(f["name"])
+            elif f["type"] == t.SPARSE_FLOAT_VECTOR:
+                sparse.append(f["name"])
             elif "VECTOR" in str(f["type"]):
                 raise IncompatibleTarget(f"milvus field {f['name']!r} is {f['type']} (unsupported)")
             elif f["name"] == DOCUMENT and f["type"] == t.VARCHAR:
                 has_doc = True
             else:
                 schema[f["name"]] = str(getattr(f["type"], "name", f["type"]))
+        keyed = any(f.get("is_partition_key") for f in desc["fields"])
+        partitions = [] if keyed else self._partitions(name)
         return {
             "pk": pk,
             "pk_int": pk_type == t.INT64,
+            #: the collection's own partitions records are routed to (none when a
+            #: partition key places them)
+            "partitions": partitions,
             "vectors": vectors,
             "vfields": vfields,
+            #: SPARSE_FLOAT_VECTOR fields (``__drkit_sparse.NAME`` in the canonical payload)
+            "sparse": sparse,
             "payload_schema": schema,
             "has_document": has_doc,
             "dynamic": bool(desc.get("enable_dynamic_field")),
         }
+
+    def _partitions(self, name: str) -> list[str]:
+        listed = self._call(partial(self._client.list_partitions, name), name)
+        return [p for p in listed if p != DEFAULT_PARTITION]
 
     def describe(self, name: str) -> CollectionConfig:
         lay = self._layout(name)
@@ -174,7 +207,11 @@ class MilvusStore(VectorStore):
             payload_schema=lay["payload_schema"],
             engine=self.engine,
             engine_version=self.engine_version(),
-            options={"id_type": "int64" if lay["pk_int"] else "varchar", **self._recorded(name)},
+            options={
+                "id_type": "int64" if lay["pk_int"] else "varchar",
+                **self._recorded(name),
+                **({"sparse_vectors": {n: {} for n in lay["sparse"]}} if lay["sparse"] else {}),
+            },
         )
 
     def _recorded(self, name: str) -> dict[str, Any]:
@@ -200,11 +237,7 @@ class MilvusStore(VectorStore):
             idx = self._call(partial(self._client.describe_index, name, index_name=iname), name)
             if idx:
                 indexes[iname] = {k: _plain(v) for k, v in idx.items() if k not in _INDEX_STATE}
-        partitions = [
-            p
-            for p in self._call(partial(self._client.list_partitions, name), name)
-            if p != "_default"
-        ]
+        partitions = self._partitions(name)
         return {
             "schema": {"fields": fields, "dynamic": bool(desc.get("enable_dynamic_field"))},
             "indexes": indexes,
@@ -225,27 +258,39 @@ class MilvusStore(VectorStore):
         self._call(partial(self._client.load_collection, name), name)
         cut = CutInfo(method="count-check", count_before=self.count(name))
 
+        # partition by partition where records have partitions of their own to go back to
+        parts: list[str | None] = (
+            [DEFAULT_PARTITION, *lay["partitions"]] if lay["partitions"] else [None]
+        )
+
         def gen() -> Iterator[pa.RecordBatch]:
-            it = self._call(
-                partial(
-                    self._client.query_iterator, name, batch_size=batch_size, output_fields=["*"]
-                ),
-                name,
-            )
-            try:
-                while True:
-                    rows = self._call(it.next, name)
-                    if not rows:
-                        return
-                    yield self._to_batch(config, lay, rows)
-            finally:
-                it.close()
+            for part in parts:
+                it = self._call(
+                    partial(
+                        self._client.query_iterator,
+                        name,
+                        batch_size=batch_size,
+                        output_fields=["*"],
+                        partition_names=[part] if part else None,
+                    ),
+                    name,
+                )
+                try:
+                    while True:
+                        rows = self._call(it.next, name)
+                        if not rows:
+                            break
+                        if part and part != DEFAULT_PARTITION:
+                            rows = [{**dict(r), PARTITION_KEY: part} for r in rows]
+                        yield self._to_batch(config, lay, rows)
+                finally:
+                    it.close()
 
         return self._count_checked(name, cut, gen())
 
     @staticmethod
     def _to_batch(config: CollectionConfig, lay: dict[str, Any], rows: list[Any]) -> pa.RecordBatch:
-        skip = {lay["pk"], *lay["vfields"]}
+        skip = {lay["pk"], *lay["vfields"], *lay["sparse"]}
         if lay["has_document"]:
             skip.add(DOCUMENT)
         ids = [str(r[lay["pk"]]) for r in rows]
@@ -257,6 +302,15 @@ class MilvusStore(VectorStore):
             {k.removeprefix(KEY_ESCAPE): v for k, v in dict(r).items() if k not in skip}
             for r in rows
         ]
+        for r, payload in zip(rows, payloads, strict=True):
+            for sname in lay["sparse"]:
+                sv = _sparse_of(r.get(sname))
+                if sv:
+                    keys = sorted(sv)
+                    payload[SPARSE_KEY + sname] = {
+                        "indices": keys,
+                        "values": [float(sv[i]) for i in keys],
+                    }
         docs = [r.get(DOCUMENT) for r in rows] if lay["has_document"] else None
         return make_batch(config, ids, vecs, payloads, docs)
 
@@ -287,6 +341,9 @@ class MilvusStore(VectorStore):
             field = v.name or VECTOR
             schema.add_field(field, t.FLOAT_VECTOR, dim=v.dimension)
             index.add_index(field, index_type="AUTOINDEX", metric_type=metric[v.metric])
+        for sname in config.options.get("sparse_vectors", {}):
+            schema.add_field(sname, t.SPARSE_FLOAT_VECTOR)
+            index.add_index(sname, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
         schema.add_field(DOCUMENT, t.VARCHAR, max_length=DOC_MAX, nullable=True)
         with exists_as(name, "already exist"):
             self._call(
@@ -330,6 +387,8 @@ class MilvusStore(VectorStore):
             kwargs = {"index_type": (idx or {}).get("index_type", "AUTOINDEX")}
             if v is not None:
                 kwargs["metric_type"] = metric[v.metric]
+            elif (idx or {}).get("metric_type"):  # a sparse vector's index (IP, BM25)
+                kwargs["metric_type"] = idx["metric_type"]
             skip = ("field_name", "index_type", "metric_type", "params")
             params = dict((idx or {}).get("params") or {})
             params |= {k: v for k, v in (idx or {}).items() if k not in skip}
@@ -346,7 +405,8 @@ class MilvusStore(VectorStore):
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         config = self.describe(name)
         lay = self._layout(name)
-        reserved = {lay["pk"], *lay["vfields"], DOCUMENT, "$meta"}
+        reserved = {lay["pk"], *lay["vfields"], *lay["sparse"], DOCUMENT, "$meta"}
+        partitions = set(lay["partitions"])
         written = 0
         for big in batches:
             big = conform(config, big, name)
@@ -356,12 +416,30 @@ class MilvusStore(VectorStore):
                 ids = batch.column(ID).to_pylist()
                 docs = batch.column(DOCUMENT).to_pylist()
                 rows = []
+                into: list[str] = []
                 for i, payload in enumerate(payloads_of(batch)):
+                    sparse = {n: payload.pop(SPARSE_KEY + n, None) for n in lay["sparse"]}
+                    part = payload.get(PARTITION_KEY)
+                    if isinstance(part, str) and part in partitions:
+                        del payload[PARTITION_KEY]
+                    else:
+                        part = ""
+                    into.append(part)
                     if docs[i] is not None and len(docs[i].encode()) > DOC_MAX:
                         raise IncompatibleTarget(f"document of {ids[i]!r} exceeds {DOC_MAX} bytes")
                     # a key that collides with a schema field is kept under an escaped name
                     row = {KEY_ESCAPE + k if k in reserved else k: v for k, v in payload.items()}
                     row[lay["pk"]] = int(ids[i]) if lay["pk_int"] else ids[i]
+                    for sname, sv in sparse.items():
+                        pairs = zip(sv["indices"], sv["values"], strict=True) if sv else ()
+                        row[sname] = {int(k): float(x) for k, x in pairs}
+                        if not any(row[sname].values()):  # Milvus: no empty sparse vector
+                            raise IncompatibleTarget(
+                                f"record {ids[i]!r} has no sparse vector {sname!r}: a Milvus "
+                                "sparse field needs one for every record",
+                                hint="restore into Qdrant, or into another engine, where "
+                                "sparse vectors may be missing",
+                            )
                     for v, f in zip(config.vectors, lay["vfields"], strict=True):
                         row[f] = vecs[v.name][i].tolist()
                     if lay["has_document"]:
@@ -370,16 +448,32 @@ class MilvusStore(VectorStore):
                 # Milvus Lite's upsert keeps old dynamic fields: delete, then insert
                 keys = [r[lay["pk"]] for r in rows]
                 self._call(partial(self._client.delete, name, filter=_in(lay["pk"], keys)), name)
-                self._call(partial(self._client.insert, name, rows), name)
+                for part in sorted(set(into)):
+                    some = [r for r, p in zip(rows, into, strict=True) if p == part]
+                    self._call(partial(self._client.insert, name, some, partition_name=part), name)
                 written += len(batch)
         return written
 
-    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        k: int,
+        *,
+        using: str = "",
+        effort: int | None = None,
+    ) -> list[str]:
         lay = self._layout(name)
         field = using or VECTOR
         if field not in lay["vfields"]:
             raise IncompatibleTarget(f"collection {name!r} has no vector {using!r}")
         self._call(partial(self._client.load_collection, name), name)
+        extra: dict[str, Any] = {}
+        if effort:
+            index = next(v.index for v in lay["vectors"] if (v.name or VECTOR) == field)
+            params = _effort_params(str(index.get("index_type", "AUTOINDEX")), index, effort, k)
+            if params:
+                extra["search_params"] = {"params": params}
         res = self._call(
             partial(
                 self._client.search,
@@ -388,6 +482,7 @@ class MilvusStore(VectorStore):
                 anns_field=field,
                 limit=k,
                 output_fields=[lay["pk"]],
+                **extra,
             ),
             name,
         )
@@ -432,3 +527,28 @@ def _in(field: str, keys: Sequence[Any]) -> str:
     ``delete(ids=...)`` pastes strings between single quotes unescaped, so an id with a
     quote breaks (or changes) the expression."""
     return f"{field} in [{', '.join(json.dumps(k, ensure_ascii=False) for k in keys)}]"
+
+
+def _effort_params(index_type: str, index: dict[str, Any], effort: int, k: int) -> dict[str, int]:
+    """Search params giving an index ``effort`` candidates per query: HNSW (and Milvus
+    Lite's AUTOINDEX, an HNSW graph) take ``ef`` (at least ``k``), IVF indexes
+    ``nprobe`` (at most their ``nlist``); FLAT and others search exhaustively."""
+    kind = index_type.upper()
+    if kind in ("HNSW", "AUTOINDEX") or kind.startswith("HNSW"):
+        return {"ef": max(effort, k)}
+    if kind.startswith("IVF"):
+        params = index.get("params")
+        nested = params.get("nlist") if isinstance(params, dict) else None
+        nlist = int(nested or index.get("nlist") or 0)
+        return {"nprobe": max(1, min(effort, nlist) if nlist else effort)}
+    return {}
+
+
+def _sparse_of(value: Any) -> dict[int, float]:
+    """A sparse vector as Milvus gives it back ({index: value}, or a 1-row CSR matrix)."""
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return {int(k): float(v) for k, v in value.items()}
+    coo = value.tocoo()  # scipy sparse
+    return {int(c): float(v) for c, v in zip(coo.col, coo.data, strict=True)}

@@ -82,6 +82,7 @@ class PgvectorStore(VectorStore):
         consistent_cut="transaction",
         max_batch=10_000,
         atomic_rename=True,
+        search_effort=True,
     )
 
     def __init__(self, url: str) -> None:
@@ -370,6 +371,7 @@ class PgvectorStore(VectorStore):
                     comments.append((c["name"], c["comment"]))
             cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(pk)))
             indexes: list[dict[str, Any]] = list(ddl["indexes"])
+            constraints: list[dict[str, Any]] = list(ddl.get("constraints", []))
             table_comment = ddl.get("comment")
         else:
             cols = [sql.SQL("id text PRIMARY KEY")]
@@ -385,6 +387,7 @@ class PgvectorStore(VectorStore):
                 (v.name or DEFAULT_COLUMN, f"drkit:metric={v.metric.value}") for v in config.vectors
             ]
             indexes = []
+            constraints = []
             table_comment = None
 
         def run(conn: Any) -> None:
@@ -414,7 +417,11 @@ class PgvectorStore(VectorStore):
                             table, sql.Identifier(col), sql.Literal(text)
                         )
                     )
-                note = pending_comment(pending, table_comment) if pending else table_comment
+                note = (
+                    pending_comment(pending, table_comment, constraints)
+                    if pending or constraints
+                    else table_comment
+                )
                 conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(note)))
 
         self._call(run, name)
@@ -526,7 +533,15 @@ class PgvectorStore(VectorStore):
             out.append((*row, *cells))
         return out
 
-    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        k: int,
+        *,
+        using: str = "",
+        effort: int | None = None,
+    ) -> list[str]:
         from psycopg import sql
 
         config = self.describe(name)
@@ -542,7 +557,19 @@ class PgvectorStore(VectorStore):
             sql.SQL(op),
         )
         text = "[" + ",".join(repr(float(x)) for x in vector) + "]"
-        return self._call(lambda c: [r[0] for r in c.execute(q, [text, k])], name)
+        if not effort:
+            return self._call(lambda c: [r[0] for r in c.execute(q, [text, k])], name)
+        # the candidate lists of this query only (SET LOCAL): HNSW's ef_search (at most
+        # 1000 in pgvector), IVFFlat's probes
+        ef, probes = str(min(1000, max(effort, k))), str(max(1, effort))
+
+        def run(c: Any) -> list[str]:
+            with c.transaction():
+                c.execute("SELECT set_config('hnsw.ef_search', %s, true)", [ef])
+                c.execute("SELECT set_config('ivfflat.probes', %s, true)", [probes])
+                return [r[0] for r in c.execute(q, [text, k])]
+
+        return self._call(run, name)
 
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         from psycopg import sql

@@ -12,16 +12,26 @@ slower than ``COPY`` then ``CREATE INDEX`` (pgvector builds an HNSW graph far fa
 in bulk). A recorded index name is kept where it is free in the schema; otherwise
 PostgreSQL picks one from the table name, and rename carries it to the final name.
 
-Not carried (reported in ``docs/vector-stores.md``): foreign keys and CHECK constraints,
-defaults that call a sequence (``serial``; the sequence is not part of the snapshot),
-and types the target database does not have (an enum of the source database).
+CHECK constraints and foreign keys are recorded by name with their definitions and
+added after the load too (a CHECK validates the rows once; a foreign key is added
+``NOT VALID`` — it holds for new writes without requiring the referenced rows, which
+are not part of the snapshot — and only where the referenced table exists in the
+target; otherwise it is skipped with a warning).
+
+Not carried (reported in ``docs/vector-stores.md``): defaults that call a sequence
+(``serial``; the sequence is not part of the snapshot), types the target database does
+not have (an enum of the source database), and foreign keys of other tables that
+reference this one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
+
+log = logging.getLogger("drkit.vectorstore")
 
 PENDING = "drkit:pending-indexes="
 _INDEXDEF = re.compile(r"CREATE (UNIQUE )?INDEX (\S+) ON (?:ONLY )?(\S+) (USING .*)\Z", re.S)
@@ -75,7 +85,29 @@ def table_ddl(conn: Any, schema: str, name: str) -> dict[str, Any]:
                 "comment": ccomment,
             }
         )
-    return {"columns": columns, "indexes": indexes, "comment": comment}
+    rows = conn.execute(
+        """
+        SELECT con.conname, con.contype, pg_get_constraintdef(con.oid), rn.nspname, rc.relname
+        FROM pg_constraint con
+        JOIN pg_class c ON c.oid = con.conrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_class rc ON rc.oid = con.confrelid
+        LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+        WHERE n.nspname = %s AND c.relname = %s AND con.contype IN ('c', 'f')
+        ORDER BY con.conname""",
+        [schema, name],
+    ).fetchall()
+    constraints = [
+        {
+            "name": cname,
+            "kind": "check" if kind == "c" else "foreign_key",
+            "def": cdef,
+            # the referenced table (foreign keys): added only where it exists
+            "references": [rschema, rtable] if kind == "f" else None,
+        }
+        for cname, kind, cdef, rschema, rtable in rows
+    ]
+    return {"columns": columns, "indexes": indexes, "comment": comment, "constraints": constraints}
 
 
 def build_pending(conn: Any, schema: str, name: str) -> None:
@@ -98,6 +130,23 @@ def build_pending(conn: Any, schema: str, name: str) -> None:
             iname = sql.Identifier(idx["name"]) if free else sql.SQL("")
             conn.execute(
                 sql.SQL("{} {} ON {} {}").format(head, iname, table, sql.SQL(idx["using"]))
+            )
+        for con in pending.get("constraints", []):
+            ref = con.get("references")
+            if ref and not _exists(conn, ref[0], ref[1]):
+                log.warning(
+                    "%s: foreign key %s not added: the table it references (%s) is not in "
+                    "the target database",
+                    name,
+                    con["name"],
+                    ".".join(ref),
+                )
+                continue
+            tail = " NOT VALID" if con["kind"] == "foreign_key" else ""
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                    table, sql.Identifier(con["name"]), sql.SQL(con["def"] + tail)
+                )
             )
         conn.execute(
             sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(pending.get("comment")))
@@ -126,8 +175,14 @@ def rename_indexes(conn: Any, schema: str, old: str, new: str) -> None:
         )
 
 
-def pending_comment(indexes: list[dict[str, Any]], comment: str | None) -> str:
-    return PENDING + json.dumps({"indexes": indexes, "comment": comment})
+def pending_comment(
+    indexes: list[dict[str, Any]],
+    comment: str | None,
+    constraints: list[dict[str, Any]] | None = None,
+) -> str:
+    return PENDING + json.dumps(
+        {"indexes": indexes, "comment": comment, "constraints": constraints or []}
+    )
 
 
 def _exists(conn: Any, schema: str, relname: str) -> bool:

@@ -27,7 +27,8 @@ Mapping to the canonical format:
   canonical format: they travel in the payload, as ``__drkit_sparse.NAME``
   (``{"indices": [...], "values": [...]}``) and ``__drkit_multivector.NAME`` (a list of
   vectors), and their config in ``options``. A restore into Qdrant recreates them as
-  vectors; other engines keep them as payload (``not_carried`` reports it). A
+  vectors; sparse vectors go into Milvus as ``SPARSE_FLOAT_VECTOR`` fields (and come
+  back from it); other engines keep them as payload (``not_carried`` reports it). A
   collection needs at least one dense vector.
 """
 
@@ -99,6 +100,7 @@ class QdrantStore(VectorStore):
         consistent_cut="count-check",
         max_batch=1000,
         atomic_rename=False,
+        sparse_vectors=True,
     )
 
     def __init__(self, url: str) -> None:
@@ -124,6 +126,9 @@ class QdrantStore(VectorStore):
                 scheme = parts.scheme.split("+")[1]
                 self._client = QdrantClient(url=f"{scheme}://{parts.netloc}", timeout=30)
                 self._local = False
+                # a server's HNSW takes ``hnsw_ef`` per query; local mode searches
+                # exhaustively and warns about (ignored) search params
+                self.capabilities = replace(self.capabilities, search_effort=True)
         except RuntimeError as exc:  # local path locked by another client
             raise EngineUnreachable(f"cannot open {url}: {exc}") from exc
 
@@ -300,7 +305,12 @@ class QdrantStore(VectorStore):
 
         same = config.engine == self.engine
         multi = config.options.get("multivectors", {}) if same else {}
-        sparse = config.options.get("sparse_vectors", {}) if same else {}
+        # sparse vectors come from any engine that has them (Milvus); their modifier
+        # only from Qdrant
+        sparse = {
+            sname: sp if same else {"modifier": None}
+            for sname, sp in config.options.get("sparse_vectors", {}).items()
+        }
         if len(config.vectors) == 1 and config.vectors[0].name == "" and not multi:
             vectors_config: Any = params(config.vectors[0])
         else:
@@ -370,9 +380,20 @@ class QdrantStore(VectorStore):
                 out[mname] = mv
         return out
 
-    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        k: int,
+        *,
+        using: str = "",
+        effort: int | None = None,
+    ) -> list[str]:
         if not self._exists(name):
             raise not_found(name, self.url)
+        params = None
+        if effort and self.capabilities.search_effort:
+            params = self._models.SearchParams(hnsw_ef=max(effort, k))
         res = self._call(
             partial(
                 self._client.query_points,
@@ -381,6 +402,7 @@ class QdrantStore(VectorStore):
                 using=using or None,
                 limit=k,
                 with_payload=[ID_KEY],
+                search_params=params,
             ),
             name,
         )

@@ -74,3 +74,33 @@ def brute_force_top_k(
         score = (m @ q) / norms
     order = np.argsort(-score, kind="stable")[:k]
     return [int(i) for i in order]
+
+
+_RENAME_EXCHANGE = 2
+
+
+def exchange_paths(a: str, b: str) -> bool:
+    """Swap two existing paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``): a
+    reader of either path sees the old entry or the new, never neither. False where the
+    OS or the filesystem cannot (nothing was changed then); other errors raise OSError."""
+    import ctypes
+    import ctypes.util
+    import errno
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):  # no libc, or a glibc older than 2.28
+        return False
+    at_fdcwd = -100
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), a)

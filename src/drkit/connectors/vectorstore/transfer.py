@@ -72,12 +72,19 @@ def not_carried(config: CollectionConfig, store: VectorStore) -> list[str]:
                 f"{dict(v.index)}) are not carried into {store.engine}; it builds its own index"
             )
     for key, what in (("sparse_vectors", "sparse vectors"), ("multivectors", "multivectors")):
+        if key == "sparse_vectors" and store.capabilities.sparse_vectors:
+            continue  # carried as the target's own sparse vectors
         if config.options.get(key):
             names = ", ".join(sorted(config.options[key]))
             notes.append(
                 f"{what} ({names}) stay in the payload in {store.engine} "
                 f"(as __drkit_{'sparse' if key == 'sparse_vectors' else 'multivector'}.NAME)"
             )
+    if config.engine == "milvus" and config.options.get("partitions"):
+        notes.append(
+            f"the partition of each record (milvus: {', '.join(config.options['partitions'])}) "
+            f"stays in the payload in {store.engine} (as __drkit_partition)"
+        )
     key, what = _ENGINE_SCHEMA.get(config.engine, ("", ""))
     if key and config.options.get(key):
         notes.append(

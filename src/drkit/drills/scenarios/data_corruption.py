@@ -33,6 +33,7 @@ import math
 import secrets
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from drkit.connectors.vectorstore.base import CollectionConfig
@@ -381,7 +382,6 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
     plan = stack.plan
     comps = pick_components(plan, options.subject)
     tiers = [plan.tiers[c.tier] for c in comps if c.tier]
-    primary = plan.repositories.primary.name
     work = stack.scratch / f"data-corruption-{secrets.token_hex(4)}"
     repos = stack.session()
     engines = Engines()
@@ -394,11 +394,48 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
             cases += [_VectorCase(comp, n, engines, live=options.live) for n in names]
         else:
             cases.append(_FileCase(plan, comp, work))
-    totals = _Totals(len(cases))
+    steps = _Steps(cases, repos, plan.repositories.primary.name, work)
+    labels = ", ".join(c.label for c in cases)
+    return Drill(
+        scenario="data-corruption",
+        description=f"{labels}: records/files deleted and altered, restored from the newest "
+        "verified snapshots",
+        steady_state=tuple(s for case in cases for s in case.steady(repos, steps.primary)),
+        fault=tuple(
+            Step(f"delete and alter a seeded share of {case.label}", case.corrupt) for case in cases
+        ),
+        recovery=(*(steps.detect(c) for c in cases), *(steps.recover(c) for c in cases)),
+        verify=tuple(steps.verify(c) for c in cases),
+        rollback=(
+            Step("remove the sandboxes", steps.cleanup),
+            Step("close the repository and the engines", lambda ctx: _close(repos, engines)),
+        ),
+        rto_target_s=min((t.rto for t in tiers), default=None),
+        rpo_target_s=min((t.rpo for t in tiers), default=None),
+    )
 
-    def detect(case: _FileCase | _VectorCase) -> Step:
+
+class _Steps:
+    """The recovery, verify and rollback steps over every case, and their running totals."""
+
+    def __init__(
+        self,
+        cases: list[_FileCase | _VectorCase],
+        repos: RepositorySession,
+        primary: str,
+        work: Path,
+    ) -> None:
+        self.cases = cases
+        self.repos = repos
+        self.primary = primary
+        self.work = work
+        self.totals = _Totals(len(cases))
+
+    def detect(self, case: _FileCase | _VectorCase) -> Step:
+        totals = self.totals
+
         def run(ctx: DrillContext) -> None:
-            damaged = case.detect(ctx, repos, primary)
+            damaged = case.detect(ctx, self.repos, self.primary)
             if not damaged:
                 raise DrillError(
                     f"{case.label}: the fingerprint shows no damage: corruption went undetected"
@@ -409,9 +446,11 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
 
         return Step(f"detect {case.label} by fingerprint against the newest verified snapshot", run)
 
-    def recover(case: _FileCase | _VectorCase) -> Step:
+    def recover(self, case: _FileCase | _VectorCase) -> Step:
+        totals = self.totals
+
         def run(ctx: DrillContext) -> None:
-            test = case.recover(ctx, repos, primary, totals)
+            test = case.recover(ctx, self.repos, self.primary, totals)
             ctx.note("restore_tests", [test])
             totals.restored += 1
             if totals.restored == totals.cases:
@@ -426,41 +465,22 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
 
         return Step(f"restore {case.label} from the newest verified snapshot", run)
 
-    def verify(case: _FileCase | _VectorCase) -> Step:
+    def verify(self, case: _FileCase | _VectorCase) -> Step:
         return Step(
             f"{case.label} is whole: equal to the verified snapshot",
-            lambda ctx: case.check(ctx, repos, primary),
+            lambda ctx: case.check(ctx, self.repos, self.primary),
         )
 
-    def cleanup(ctx: DrillContext) -> None:
+    def cleanup(self, ctx: DrillContext) -> None:
         errors = []
-        for case in cases:
+        for case in self.cases:
             try:
-                case.cleanup(repos, primary)
+                case.cleanup(self.repos, self.primary)
             except Exception as exc:  # every sandbox is tried; the first error is reported
                 errors.append(f"{case.label}: {exc}")
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(self.work, ignore_errors=True)
         if errors:
             raise DrillError("; ".join(errors))
-
-    labels = ", ".join(c.label for c in cases)
-    return Drill(
-        scenario="data-corruption",
-        description=f"{labels}: records/files deleted and altered, restored from the newest "
-        "verified snapshots",
-        steady_state=tuple(s for case in cases for s in case.steady(repos, primary)),
-        fault=tuple(
-            Step(f"delete and alter a seeded share of {case.label}", case.corrupt) for case in cases
-        ),
-        recovery=(*(detect(c) for c in cases), *(recover(c) for c in cases)),
-        verify=tuple(verify(c) for c in cases),
-        rollback=(
-            Step("remove the sandboxes", cleanup),
-            Step("close the repository and the engines", lambda ctx: _close(repos, engines)),
-        ),
-        rto_target_s=min((t.rto for t in tiers), default=None),
-        rpo_target_s=min((t.rpo for t in tiers), default=None),
-    )
 
 
 def _close(repos: RepositorySession, engines: Engines) -> None:

@@ -5,6 +5,7 @@ Public API::
     snapshot_collection(repo, store, collection, component=...) -> SnapshotResult
     open_snapshot(repo, snapshot) -> Opened;  read_records(repo, opened) -> batches
     restore_collection(repo, snapshot, store, name) -> RestoreReport
+    plan_restore(repo, snapshot, store, name) -> RestorePlan (what it would do; no write)
     replace_collection(repo, snapshot, store, name) -> ReplaceReport (verified, swapped in)
     export_parquet(repo, snapshot, directory) -> ExportReport
     verify_collection(repo, snapshot, source) -> VerifyReport
@@ -26,8 +27,10 @@ from drkit.replication.vectors.leftovers import OLD_MARK, clean_leftovers, lefto
 from drkit.replication.vectors.replace import ReplaceReport, replace_collection
 from drkit.replication.vectors.restore import (
     ExportReport,
+    RestorePlan,
     RestoreReport,
     export_parquet,
+    plan_restore,
     restore_collection,
 )
 from drkit.replication.vectors.snapshot import (
@@ -48,6 +51,7 @@ __all__ = [
     "ExportReport",
     "Opened",
     "ReplaceReport",
+    "RestorePlan",
     "RestoreReport",
     "SnapshotResult",
     "VerifyReport",
@@ -58,6 +62,7 @@ __all__ = [
     "fingerprint_diff",
     "leftovers",
     "open_snapshot",
+    "plan_restore",
     "read_records",
     "replace_collection",
     "restore_collection",

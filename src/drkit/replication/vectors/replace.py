@@ -4,10 +4,10 @@
 temporary collection next to the live one (``NAME_drkit_tmp_...``) and verified there
 (count and every record's checksum against the snapshot); only then is it swapped in
 under the live name — atomically where the engine can (pgvector: both renames in one
-transaction), else by two renames — while the previous collection is kept as
-``NAME_drkit_old_...``. Once the count under the live name is checked, the kept copy is
-dropped. A failure before the swap leaves the live collection untouched; a failed check
-after it swaps the old collection back.
+transaction; LanceDB: one exchange of the table directories), else by two renames —
+while the previous collection is kept as ``NAME_drkit_old_...``. Once the count under
+the live name is checked, the kept copy is dropped. A failure before the swap leaves
+the live collection untouched; a failed check after it swaps the old collection back.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from drkit.connectors.vectorstore.base import VectorStore
-from drkit.connectors.vectorstore.transfer import map_config, temp_name, temp_stem
+from drkit.connectors.vectorstore.transfer import map_config, not_carried, temp_name, temp_stem
 from drkit.errors import CheckFailed
 from drkit.repository import Repository, Snapshot
 
@@ -41,6 +41,8 @@ class ReplaceReport:
     #: the name the previous collection had while the new one was checked (dropped after)
     old: str | None = None
     cleaned: tuple[str, ...] = ()
+    #: what the target engine could not carry (worked out before any write)
+    not_carried: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +70,7 @@ def replace_collection(
         m = opened.manifest
         target = name or m.collection
         map_config(m.config, store)  # refuse before touching the store
+        notes = tuple(not_carried(m.config, store))
         if target not in store.list_collections():
             rep: RestoreReport = restore_collection(
                 repo, opened, store, target, batch_size=batch_size, progress=progress
@@ -80,6 +83,7 @@ def replace_collection(
                 rep.duration_s,
                 "created",
                 cleaned=rep.cleaned,
+                not_carried=rep.not_carried,
             )
         cleaned = tuple(clean_leftovers(store, target))
         new = temp_name(target)
@@ -119,4 +123,5 @@ def replace_collection(
         atomic,
         old,
         cleaned,
+        notes,
     )

@@ -4,7 +4,10 @@ Restore and export hold a shared repository lock, so a concurrent ``forget --pru
 waits instead of deleting packs they read. Restore is atomic per collection
 (:func:`~drkit.connectors.vectorstore.transfer.load_collection`:
 temporary collection, then rename or copy) and refuses a config the target cannot hold
-before it writes anything. The restore test is in :mod:`.verify`.
+before it writes anything. What a restore into another engine cannot carry (index
+parameters, typed columns, ...) is worked out before any write — :func:`plan_restore`
+works it out without writing at all (``drkit restore --dry-run``) — and listed in the
+report (``not_carried``). The restore test is in :mod:`.verify`.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from drkit.connectors.vectorstore.base import CollectionConfig, VectorStore, arrow_schema
-from drkit.connectors.vectorstore.transfer import load_collection, map_config
+from drkit.connectors.vectorstore.transfer import load_collection, map_config, not_carried
 from drkit.errors import UsageError
 from drkit.repository import Repository, Snapshot
 
-from .leftovers import clean_leftovers
+from .leftovers import clean_leftovers, leftovers
 from .snapshot import Opened, Progress, open_snapshot, read_records
 
 
@@ -39,6 +42,56 @@ class RestoreReport:
     duration_s: float
     #: drkit's temporary collections for this name that a killed run had left (dropped)
     cleaned: tuple[str, ...] = ()
+    #: what the target engine could not carry, one sentence each (worked out before any
+    #: write; empty into the same engine)
+    not_carried: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RestorePlan:
+    """What a restore would do, worked out without writing (:func:`plan_restore`)."""
+
+    snapshot: str
+    target: str
+    collection: str
+    records: int
+    #: the engine the snapshot was taken from, and the target's
+    source_engine: str
+    target_engine: str
+    #: the collection already exists in the target (a restore refuses it, ``--replace``
+    #: swaps it out)
+    exists: bool
+    not_carried: tuple[str, ...] = ()
+    #: drkit's leftovers for this name a restore would drop first
+    leftovers: tuple[str, ...] = ()
+
+
+def plan_restore(
+    repo: Repository,
+    snapshot: Snapshot | str | Opened,
+    store: VectorStore,
+    name: str | None = None,
+) -> RestorePlan:
+    """What restoring ``snapshot`` into ``store`` as ``name`` would do, and what the
+    target could not carry, without writing anything (the target, the repository).
+    Raises :class:`IncompatibleTarget` as the restore would."""
+    with repo.lock(exclusive=False):
+        opened = snapshot if isinstance(snapshot, Opened) else open_snapshot(repo, snapshot)
+    m = opened.manifest
+    target = name or m.collection
+    map_config(m.config, store)
+    store.check_name(target)
+    return RestorePlan(
+        opened.snapshot.id,
+        store.url,
+        target,
+        m.records,
+        m.config.engine or "",
+        store.engine,
+        target in store.list_collections(),
+        tuple(not_carried(m.config, store)),
+        tuple(leftovers(store, target)),
+    )
 
 
 def restore_collection(
@@ -60,11 +113,18 @@ def restore_collection(
         opened = snapshot if isinstance(snapshot, Opened) else open_snapshot(repo, snapshot)
         target = name or opened.manifest.collection
         map_config(opened.manifest.config, store)  # refuse before touching the store
+        notes = tuple(not_carried(opened.manifest.config, store))  # before any write
         cleaned = tuple(clean_leftovers(store, target))
         batches = read_records(repo, opened, batch_size=batch_size, progress=progress)
         count = restore_opened(repo, opened, store, target, batches=batches)
     return RestoreReport(
-        opened.snapshot.id, store.url, target, count, round(time.perf_counter() - t0, 3), cleaned
+        opened.snapshot.id,
+        store.url,
+        target,
+        count,
+        round(time.perf_counter() - t0, 3),
+        cleaned,
+        notes,
     )
 
 
