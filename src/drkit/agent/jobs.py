@@ -170,9 +170,11 @@ STATE_JOB = "state-backup"
 def _drill_jobs(plan: Plan, plan_path: Path) -> list[Job]:
     """``drill:<scenario>[:<subject>]`` per ``testing.automated_drills`` entry, alone (a
     drill holds the stack); a drill whose verdict is not ``pass`` is a failed run."""
-    from drkit.drills.scenarios import SCENARIOS
-
     jobs: list[Job] = []
+    if not plan.testing.automated_drills:
+        return jobs
+    from drkit.drills.scenarios import SCENARIOS  # only then: the scenarios import a lot
+
     for i, drill in enumerate(plan.testing.automated_drills):
         where = _where(plan, "testing", "automated_drills", i, "scenario")
         if drill.scenario not in SCENARIOS:
