@@ -51,7 +51,8 @@ failover read ``retryable``); everything else fails fast.
     │   ├── AuthenticationError        401: missing or wrong client API key
     │   ├── RouteNotFound              404: no route with that model name
     │   ├── UpstreamError              one upstream attempt failed (status, retryable)
-    │   └── AllTargetsFailed           502/503: every target failed or is ejected
+    │   ├── AllTargetsFailed           502/503: every target failed or is ejected
+    │   └── LiveFaultRefused           400/401/403/404/409: a live drill fault not installed
     ├── DrillError                     a drill could not run (not: a drill that failed)
     └── CheckFailed                    exit 1: a check, lint or drill found problems
 """
@@ -335,6 +336,15 @@ class AllTargetsFailed(GatewayError):
         super().__init__(message, hint=hint)
         self.status = status
         self.retry_after = retry_after
+
+
+class LiveFaultRefused(GatewayError):
+    """The gateway's admin API refused a live drill fault (bad input, wrong admin key,
+    unknown route or target, a conflict); ``status`` is the HTTP status it answered."""
+
+    def __init__(self, message: str, *, status: int = 400, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
 
 
 # --- drills and checks -----------------------------------------------------------------

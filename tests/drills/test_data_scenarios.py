@@ -275,7 +275,9 @@ def test_data_corruption_live_repairs_the_real_collection(
     from drkit.replication.vectors import open_snapshot, snapshot_fingerprint
 
     plan = build()
-    out = run(plan, "data-corruption", capsys, "--seed", "5", "--subject", "kb", "--live")
+    out = run(
+        plan, "data-corruption", capsys, "--seed", "5", "--subject", "kb", "--live", "in-place"
+    )
     assert out["exit_code"] == 0, out["reasons"]
     assert not [s for s in out["steps"] if s["name"].startswith("copy ")]
     recover = next(s for s in out["steps"] if s["name"].startswith("restore kb/docs"))

@@ -101,6 +101,10 @@ def vector_replicated_in_same_region(d: Data) -> None:
     d["vector_stores"][0]["replicate_to"] = ["eu-replica"]
 
 
+def standby_in_the_same_region(d: Data) -> None:
+    d["vector_stores"][0]["standby"] = {"engine": "qdrant+memory://sb", "region": "eu-west"}
+
+
 def critical_eval_set_same_region(d: Data) -> None:
     _add_same_region_replica(d)
     d["eval_sets"][0]["tier"] = "critical"
@@ -215,6 +219,13 @@ FAILING: list[tuple[Callable[[Data], None], str, Severity, str, str]] = [
     (vector_not_replicated, "DR203", Severity.ERROR, "vector_stores[0]", "'eu-west'"),
     (vector_replicated_in_same_region, "DR203", Severity.ERROR, "vector_stores[0]", "outside"),
     (critical_eval_set_same_region, "DR204", Severity.ERROR, "eval_sets[0]", "multi-region"),
+    (
+        standby_in_the_same_region,
+        "DR205",
+        Severity.ERROR,
+        "vector_stores[0].standby.region",
+        "own region 'eu-west'",
+    ),
     (dataset_unversioned, "DR301", Severity.ERROR, "datasets[0]", "not versioned"),
     (dataset_unscheduled, "DR302", Severity.ERROR, "datasets[0]", "no backup schedule"),
     (dataset_unreplicated, "DR302", Severity.ERROR, "datasets[0]", "not replicated"),

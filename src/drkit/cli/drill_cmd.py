@@ -1,5 +1,8 @@
 """``drkit drill run|list|history`` and ``drkit gameday``: thin shells over the workspace."""
 
+# long: the drill group's commands (run with its live options, abort, list, history,
+# gameday) share their option parsing and rendering
+
 from __future__ import annotations
 
 import contextlib
@@ -35,6 +38,10 @@ drill_app = typer.Typer(
 )
 
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the injected faults.")]
+#: ``--live in-place``: data-corruption damages and repairs the live collections
+_IN_PLACE = "in-place"
+#: the scenarios that run on a live gateway (``--live GATEWAY_URL``)
+_LIVE_SCENARIOS = ("provider-outage", "region-outage")
 _VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "aborted": "yellow"}
 
 
@@ -122,13 +129,40 @@ def run_cmd(
     ] = None,
     seed: SeedOption = 0,
     live: Annotated[
-        bool,
+        str | None,
         typer.Option(
             "--live",
-            help="data-corruption: damage the live vector collections and repair them "
-            "with restore --replace (writes since the snapshot are lost).",
+            metavar="GATEWAY_URL|in-place",
+            help="provider-outage: fault a fraction of the real traffic of the gateway "
+            "running at GATEWAY_URL (a live drill). data-corruption: `--live in-place` "
+            "damages the live vector collections and repairs them with restore --replace "
+            "(writes since the snapshot are lost).",
         ),
-    ] = False,
+    ] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option("--fraction", help="Live drill: share of the route's requests to fault."),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", help="Live drill: how long the fault lasts (e.g. 10m)."),
+    ] = None,
+    lease: Annotated[
+        str | None,
+        typer.Option(
+            "--lease",
+            help="Live drill: the gateway lifts the fault when not renewed for this long "
+            "(default: testing.live_limits.lease).",
+        ),
+    ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option("--owner", help="Live drill: who runs it (default: user@host)."),
+    ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", help="Live drill: target to fault (default: the primary)."),
+    ] = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
@@ -136,17 +170,30 @@ def run_cmd(
     from drkit.drills.scenarios import DrillOptions
     from drkit.workspace import Workspace
 
+    in_place = live == _IN_PLACE
+    url = None if live is None or in_place else live
+    if in_place and scenario != "data-corruption":
+        from drkit.errors import UsageError
+
+        raise UsageError(
+            f"--live in-place is for data-corruption, not {scenario}",
+            hint="--live GATEWAY_URL runs a live drill on a running gateway",
+        )
     with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=True):
-        if scenario == "provider-outage" or (
+        gateway = _live_options(ws.plan, scenario, url, fraction, duration, lease, owner, target)
+        if gateway is not None:
+            pass  # a live drill is a client of the running gateway: no gateway extra needed
+        elif scenario == "provider-outage" or (
             scenario == "region-outage" and ws.plan.serving.routes
         ):
             # the serving rehearsal runs a real gateway and simulators
             require_extra("gateway", f"drill {scenario}")
         if not json_:
-            err_console.print(f"drill {scenario} on plan {ws.plan.name!r} (seed {seed})")
+            where = f" live on {url}" if url else ""
+            err_console.print(f"drill {scenario}{where} on plan {ws.plan.name!r} (seed {seed})")
         journal, path = ws.run_drill(
             scenario,
-            DrillOptions(seed=seed, subject=subject, region=region, live=live),
+            DrillOptions(seed=seed, subject=subject, region=region, live=in_place, gateway=gateway),
             on_step=_step_printer(json_),
         )
     emit(
@@ -159,6 +206,110 @@ def run_cmd(
             f"drill {scenario} {journal.verdict}: " + "; ".join(journal.reasons or ["no reason"]),
             hint=f"read the journal {path}",
         )
+
+
+def _live_options(
+    plan_: Any,
+    scenario: str,
+    url: str | None,
+    fraction: float | None,
+    duration: str | None,
+    lease: str | None,
+    owner: str | None,
+    targets: list[str] | None,
+) -> Any:
+    """The live drill's options (None: not live); UsageError for options without --live."""
+    from drkit.errors import UsageError
+    from drkit.types import parse_duration
+
+    given = [
+        name
+        for name, value in (
+            ("--fraction", fraction),
+            ("--duration", duration),
+            ("--lease", lease),
+            ("--owner", owner),
+            ("--target", targets),
+        )
+        if value
+    ]
+    if url is None:
+        if given:
+            raise UsageError(f"{given[0]} is for live drills only", hint="add --live GATEWAY_URL")
+        return None
+    if scenario not in _LIVE_SCENARIOS:
+        raise UsageError(
+            f"--live GATEWAY_URL is for {' and '.join(_LIVE_SCENARIOS)}, not {scenario}",
+            hint="data-corruption takes --live without a URL",
+        )
+    if fraction is None and scenario == "region-outage":
+        fraction = 1.0  # the regional exercise drains the region (within the plan's limit)
+    if fraction is None or duration is None:
+        raise UsageError(
+            "a live drill needs --fraction and --duration",
+            hint="e.g. --live http://127.0.0.1:8787 --fraction 0.05 --duration 10m",
+        )
+
+    def seconds(option: str, text: str) -> float:
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise UsageError(f"{option} {text!r}: {exc}", hint="e.g. 90s, 10m, 1h") from None
+
+    from drkit.drills.live_options import LiveOptions, admin_key, check_limits, default_owner
+
+    options = LiveOptions(
+        url=url,
+        fraction=fraction,
+        duration_s=seconds("--duration", duration),
+        admin_key=admin_key(plan_),
+        lease_s=seconds("--lease", lease) if lease else None,
+        owner=owner or default_owner(),
+        targets=tuple(targets or ()),
+    )
+    check_limits(options, plan_.testing.live_limits)
+    return options
+
+
+@drill_app.command("abort")
+def abort_cmd(
+    drill: Annotated[str, typer.Argument(help="The live drill's id (its journal id).")],
+    live: Annotated[
+        str | None,
+        typer.Option(
+            "--live",
+            help="The gateway's URL (default: the one the drill recorded in drkit's state).",
+        ),
+    ] = None,
+    plan: PlanOption = DEFAULT_PLAN,
+    json_: JsonOption = False,
+) -> None:
+    """Lift a live drill's fault on the gateway now."""
+    from drkit.drills.live import EVENT_STARTED, abort
+    from drkit.drills.live_options import admin_key
+    from drkit.errors import UsageError
+    from drkit.workspace import Workspace
+
+    with Workspace.load(plan) as ws:
+        url = live
+        if url is None:
+            started = [e for e in ws.state().events(kind=EVENT_STARTED) if e.component == drill]
+            if not started:
+                raise UsageError(
+                    f"no live drill {drill!r} in drkit's state",
+                    hint="give the gateway with --live URL, or see `drkit drill history`",
+                )
+            url = str(started[-1].data["gateway"])
+        view = abort(url, admin_key(ws.plan), drill)
+    out = {"drill": drill, "gateway": url, **view}
+    emit(
+        out,
+        json_,
+        lambda o: o.print(
+            f"live fault of {drill} on {url}: {view.get('state')} ({view.get('why')})",
+            markup=False,
+        ),
+    )
 
 
 @drill_app.command("list")
@@ -307,6 +458,23 @@ def gameday_cmd(
         typer.Option("--report", help="Where to write the HTML report."),
     ] = None,
     seed: SeedOption = 0,
+    live: Annotated[
+        str | None,
+        typer.Option(
+            "--live",
+            metavar="GATEWAY_URL",
+            help="Run provider-outage as a live drill on the gateway running there "
+            "(with --fraction and --duration); the other drills as usual.",
+        ),
+    ] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option("--fraction", help="Live provider-outage: share of requests to fault."),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", help="Live provider-outage: how long (e.g. 10m)."),
+    ] = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,
 ) -> None:
@@ -314,6 +482,9 @@ def gameday_cmd(
     from drkit.workspace import Workspace, run_gameday
 
     with Workspace.load(plan) as ws, _exit_on_interrupt(json_, show_journal=False):
+        gateway = _live_options(
+            ws.plan, "provider-outage", live, fraction, duration, None, None, None
+        )
         if ws.plan.serving.routes:  # serving drills rehearse on a real gateway
             require_extra("gateway", "gameday on a plan with serving routes")
         day = run_gameday(
@@ -321,6 +492,7 @@ def gameday_cmd(
             seed=seed,
             scenarios=list(scenario or []),
             report=report,
+            live=gateway,
             on_drill=None if json_ else lambda name: err_console.print(f"[bold]drill {name}[/]"),
             on_step=_step_printer(json_),
         )

@@ -48,6 +48,7 @@ EXAMPLES: dict[str, str] = {
     "gateway serve": "DRKIT_GATEWAY_KEYS=k1 drkit gateway serve --port 8787",
     "drill run": "drkit drill run provider-outage --seed 7",
     "drill list": "drkit drill list --json",
+    "drill abort": "drkit drill abort provider-outage-20260101T120000-1a2b3c",
     "drill history": "drkit drill history --scenario region-outage --limit 5",
     "gameday": "drkit gameday --report gameday.html",
     "demo": "drkit demo --dir demo-out",

@@ -51,6 +51,15 @@ class Drill:
     rto_target_s: float | None = None
     rpo_target_s: float | None = None
     detection_target_s: float | None = None
+    #: the journal's id when it must be known before the run (a live drill's fault
+    #: carries it in the gateway); default: scenario, start time and a random suffix
+    id: str | None = None
+
+
+def new_drill_id(scenario: str, at: float | None = None) -> str:
+    """``<scenario>-<UTC time>-<6 hex>``: the id of one run of a drill."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() if at is None else at))
+    return f"{scenario}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass
@@ -190,8 +199,7 @@ def run_drill(
         verdict = "fail"
 
     journal = Journal(
-        id=f"{drill.scenario}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}"
-        f"-{uuid.uuid4().hex[:6]}",
+        id=drill.id or new_drill_id(drill.scenario, started),
         scenario=drill.scenario,
         description=drill.description,
         plan=plan,

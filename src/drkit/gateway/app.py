@@ -8,7 +8,8 @@ Endpoints::
     GET  /healthz               the process is up
     GET  /readyz                200 when every route has at least one target in service
     GET  /metrics               Prometheus text format
-    GET  /admin/targets         each target's health state (authenticated)
+    GET  /admin/targets         each target's health state and live fault (authenticated)
+    *    /admin/live-faults     live drill faults (admin key; drkit.gateway.live)
 
 Every answer carries ``x-drkit-target`` (who served), ``x-drkit-attempts`` and, when a
 target was skipped or failed, ``x-drkit-failover-reason``; a target that follows a registry
@@ -56,6 +57,8 @@ from drkit.gateway.dialects import encode_sse, error_body, is_terminal, stream_e
 from drkit.gateway.events import EventSink, JsonlEventSink, NullEventSink
 from drkit.gateway.failover import Engine, Trace
 from drkit.gateway.health import HealthBoard, TargetHealth
+from drkit.gateway.live import LiveFaults
+from drkit.gateway.live_api import routes as live_routes
 from drkit.gateway.metrics import GatewayMetrics
 from drkit.gateway.model_alias import VERSION_HEADER, AliasTable, ModelResolver
 from drkit.gateway.probe import make_prober
@@ -271,12 +274,20 @@ class Gateway:
             redactor=self.redactor,
         )
         self._shared: Any = None
+        #: live drill faults and their dead-man timer (drkit.gateway.live)
+        self.live = self.engine.live = LiveFaults(config, self.board, self.events)
+        self._shared_live: Any = None
         #: targets that follow a registry alias (None when no target names one)
         self.aliases = AliasTable.for_routes(config.routes, resolver, self.events)
         self.feeds = StatusFeeds(config.status_feeds, self.board.demoted, events)
         self.canary = canary
         if canary is not None:
             canary.attach(self)
+        self.live.held = self._quality_held
+
+    def _quality_held(self, target: str) -> bool:
+        hold = self.engine.quality_hold
+        return hold is not None and hold(target)
 
     def serving_route(self, name: str) -> RouteConfig | None:
         """Route ``name`` as it serves now: targets following a registry alias carry the
@@ -301,10 +312,18 @@ class Gateway:
 
             self._shared = RedisHealth(self.board, self.config.redis_url)
             await self._shared.start()
+            from drkit.gateway.redis_live import RedisLive
+
+            self._shared_live = RedisLive(self.live, self.config.redis_url)
+            await self._shared_live.start()
+        self.live.start()
         if self.canary is not None:
             await self.canary.start()
 
     async def stop(self) -> None:
+        await self.live.stop()
+        if self._shared_live is not None:
+            await self._shared_live.stop()
         if self.canary is not None:
             await self.canary.stop()
         await self.board.stop_probing()
@@ -371,6 +390,9 @@ class Gateway:
                 await reply.send(send)
             raise
         finally:
+            if self.live.by_route and route_name:
+                reasons = headers.get("x-drkit-failover-reason") if headers else None
+                self.live.observe(route_name[0], status, reasons, time.monotonic() - started)
             if log.isEnabledFor(logging.INFO):
                 route = route_name[0] if route_name else None
                 _log_request(route, dialect, status, headers, time.monotonic() - started)
@@ -507,11 +529,23 @@ class Gateway:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def admin_targets(self, request: Request) -> Response:
-        if not self.auth.allows(request.headers):
+        if not (self.auth.allows(request.headers) or self.live.admin.allows(request.headers)):
             return self._unauthorized("openai")
+        targets = self.board.snapshot()
+        faults = list(self.live.by_route.values())
+        for t in targets:  # a live drill's fault shows on the targets it fails, whose it is
+            t["live_fault"] = next(
+                (
+                    {"drill": f.drill, "owner": f.owner, "route": f.route, "fraction": f.fraction}
+                    for f in faults
+                    if t["name"] in f.targets
+                ),
+                None,
+            )
         return JSONResponse(
             {
-                "targets": self.board.snapshot(),
+                "targets": targets,
+                "live_faults": [f.public(self.live.clock()) for f in faults],
                 "retry_budget": self.budget.snapshot(),
                 "shared_state": "redis" if self.config.redis_url else "local",
                 "status_feeds": self.feeds.snapshot(),
@@ -591,6 +625,7 @@ def create_app(
             Route("/readyz", gw.readyz, methods=["GET"]),
             Route("/metrics", gw.metrics_endpoint, methods=["GET"]),
             Route("/admin/targets", gw.admin_targets, methods=["GET"]),
+            *live_routes(gw.live),
         ],
         lifespan=lifespan,
     )

@@ -103,6 +103,11 @@ class GatewayConfig:
     events_path: str | None = None
     #: request bodies above this many bytes get a 413 before they are read or parsed
     max_request_body: int = DEFAULT_MAX_REQUEST_BODY
+    #: env var with the admin keys of the live-fault API (:mod:`drkit.gateway.live`)
+    admin_keys_env: str | None = "DRKIT_GATEWAY_ADMIN_KEYS"
+    #: the plan's testing.live_limits, enforced by the gateway too
+    live_max_fraction: float = 0.1
+    live_max_duration: float = 3600.0
     #: providers' status feeds to poll (drkit.gateway.status_feeds; the plan's providers)
     status_feeds: tuple[StatusFeedConfig, ...] = ()
 
@@ -237,6 +242,7 @@ def from_mapping(
         redis_url=redis_url,
         events_path=events_path,
         max_request_body=gw.max_request_body_mib * 1024 * 1024,
+        admin_keys_env=auth.admin_keys_env,
     )
 
 
@@ -251,7 +257,13 @@ def from_plan(
             hint="add serving.routes to drkit.yaml (see docs/gateway.md)",
         )
     config = from_mapping(plan.serving, events_path=events_path, redis_url=redis_url)
-    return replace(config, status_feeds=status_feeds(plan))
+    limits = plan.testing.live_limits
+    return replace(
+        config,
+        status_feeds=status_feeds(plan),
+        live_max_fraction=limits.max_fraction,
+        live_max_duration=limits.max_duration,
+    )
 
 
 def status_feeds(plan: Plan) -> tuple[StatusFeedConfig, ...]:

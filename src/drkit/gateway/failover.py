@@ -29,6 +29,7 @@ from drkit.gateway.config import Deadlines, Dialect, RouteConfig, TargetConfig
 from drkit.gateway.dialects import Event, stream_error_event
 from drkit.gateway.events import EventSink
 from drkit.gateway.health import HealthBoard
+from drkit.gateway.live import LIVE_REASON, LiveFaults
 from drkit.gateway.metrics import GatewayMetrics
 from drkit.gateway.redact import Redactor
 from drkit.gateway.translation import StreamTranslator, Translator
@@ -105,6 +106,8 @@ class Engine:
         self.metrics = metrics
         self.keys = keys
         self.redactor = redactor
+        #: live drill faults (each request's targets are checked), when the gateway has them
+        self.live: LiveFaults | None = None
         #: ``hold(target) -> True`` skips the target while others are available (the
         #: quality canary, drkit.gateway.canary, sets it)
         self.quality_hold: Callable[[str], bool] | None = None
@@ -195,6 +198,13 @@ class Engine:
         i = 0
         while i < len(order):
             target = order[i]
+            if self.live is not None and self.live.hit(route.name, target.name):
+                # a live drill's share: the target is skipped as if ejected (no upstream
+                # call, no retry budget, health untouched, no event that would page)
+                trace.reasons.append(f"{target.name}:{LIVE_REASON}")
+                self.metrics.failover(route.name, target.name, LIVE_REASON)
+                i += 1
+                continue
             if trace.attempts > 0:
                 if not self.budget.try_spend():
                     self._budget_refused(route, target)

@@ -172,6 +172,11 @@ class ServingAuth(PlanModel):
     )
     client_keys: list[Secret] = Field(default_factory=list, description="keys given inline")
     disabled: bool = Field(False, description="accept any client (loopback testing only)")
+    admin_keys_env: EnvName | None = Field(
+        "DRKIT_GATEWAY_ADMIN_KEYS",
+        description="environment variable with comma-separated admin keys: they (and no "
+        "client key) may install live drill faults; none set: the live-fault API is off",
+    )
     allow_unauthenticated_network: bool = Field(
         False,
         description="acknowledge that `disabled: true` serves a non-loopback address "
@@ -472,6 +477,29 @@ class AutomatedDrill(PlanModel):
     )
 
 
+class LiveLimits(PlanModel):
+    """What a live drill on the running gateway may do (``drkit drill run --live``)."""
+
+    max_fraction: float = Field(
+        0.1, gt=0, le=1, description="largest share of a route's real requests a drill may fault"
+    )
+    max_duration: PositiveDur = Field(3600.0, description="longest live fault")
+    lease: PositiveDur = Field(
+        15.0,
+        description="the gateway lifts a fault whose drill has not renewed it for this long "
+        "(the drill renews every third of it)",
+    )
+    max_error_rate: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="stop condition: share of the route's requests that clients saw fail",
+    )
+    max_added_p99: PositiveDur = Field(
+        2.0, description="stop condition: p99 latency the faulted requests may add"
+    )
+
+
 class Testing(PlanModel):
     """How often DR is proven; the lint rules hold these against the framework."""
 
@@ -483,6 +511,7 @@ class Testing(PlanModel):
         default_factory=list,
         description="drills the agent runs on their cadence (each alone: `drill:<scenario>`)",
     )
+    live_limits: LiveLimits = Field(default_factory=LiveLimits)
     budget: NonNegFloat | None = Field(
         None,
         description="what testing may cost a year, in cost.currency (drills, restore tests "

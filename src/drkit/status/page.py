@@ -118,6 +118,17 @@ def maintenance_windows(
         )
         for d in state.drills()
     ]
+    lifted = {
+        str(e.data.get("drill")): e.at for e in state.events(kind="gateway.live_fault_lifted")
+    }
+    out += [  # a live drill's fault on the running gateway: from install to lift
+        (
+            e.at,
+            lifted.get(str(e.data.get("drill")), float(e.data.get("ends_at", e.at))),
+            f"live drill {e.data.get('drill')}",
+        )
+        for e in state.events(kind="gateway.live_fault")
+    ]
     marks = state.events(kind="drill.", since=now - OPEN_DRILL_S)
     for k, e in enumerate(marks):
         if e.kind != "drill.started" or e.at > now:

@@ -30,7 +30,7 @@ _CADENCES = (
         "regional_failover",
         "regional_failover_every",
         "regional failover drill",
-        "drkit drill run region-outage",
+        "drkit drill run region-outage --live GATEWAY_URL --duration 1h",
     ),
     ("gameday", "gameday_every", "game day", "drkit gameday"),
 )

@@ -23,6 +23,7 @@ from drkit.connectors.vectorstore.registry import open_vector_store
 from drkit.drills.data import RestoreTest, component_path, restore_test
 from drkit.drills.engine import DrillInterrupted, write_journal
 from drkit.drills.journal import Journal, StepRecord
+from drkit.drills.live_options import LiveOptions
 from drkit.drills.report import render_html, scorecard
 from drkit.drills.runner import run_scenario, supported
 from drkit.drills.scenarios import SCENARIOS, DrillOptions
@@ -289,7 +290,9 @@ class Workspace:
             ]
         if activity != "restore_test":  # drills' restores are recorded per component
             for name in ACTIVITY_SCENARIOS.get(activity, ()):
-                times += [d.at for d in state.drills(name) if d.verdict == "pass"]
+                times += [
+                    d.at for d in state.drills(name) if d.verdict == "pass" and _counts(activity, d)
+                ]
         return datetime.fromtimestamp(max(times), UTC) if times else None
 
     def last_failure(self, activity: str, subject: str | None = None) -> datetime | None:
@@ -307,7 +310,11 @@ class Workspace:
             ]
         if activity != "restore_test":
             for name in ACTIVITY_SCENARIOS.get(activity, ()):
-                times += [d.at for d in state.drills(name) if d.verdict in _FAILED]
+                times += [
+                    d.at
+                    for d in state.drills(name)
+                    if d.verdict in _FAILED and _counts(activity, d)
+                ]
         return datetime.fromtimestamp(max(times), UTC) if times else None
 
     def repository_checks(self, now: datetime | None = None) -> list[Violation]:
@@ -330,6 +337,15 @@ class Workspace:
 
 #: drill verdicts that are failures (``interrupted``: stopped by the user, no verdict)
 _FAILED = ("fail", "aborted", "error")
+
+
+def _counts(activity: str, drill: DrillRecord) -> bool:
+    """The regional failover exercise is real traffic on the other region: only a live
+    region-outage (``--live GATEWAY_URL``, journal metric ``live``) is one."""
+    if activity != "regional_failover":
+        return True
+    metrics = drill.journal.get("metrics") or {}
+    return bool(metrics.get("live"))
 
 
 def _runs(verifications: list[Verification]) -> list[list[Verification]]:
@@ -454,11 +470,13 @@ def run_gameday(
     report: Path | None = None,
     on_drill: Callable[[str], None] | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
+    live: LiveOptions | None = None,
 ) -> GameDay:
     """Run the plan's drills (or ``scenarios``) one after another and write the report.
 
     Every drill runs even when an earlier one failed: a game day reports the whole
-    posture. The report goes to ``report`` or ``<state_dir>/gamedays/gameday-<time>.html``.
+    posture. With ``live``, provider-outage is a live drill on that running gateway.
+    The report goes to ``report`` or ``<state_dir>/gamedays/gameday-<time>.html``.
     """
     names = scenarios if scenarios else [s.name for s in supported(ws.plan)]
     if not names:
@@ -499,7 +517,10 @@ def run_gameday(
         if on_drill is not None:
             on_drill(name)
         try:
-            journal, path = ws.run_drill(name, DrillOptions(seed=seed), on_step=on_step)
+            gateway = live if name == "provider-outage" else None
+            journal, path = ws.run_drill(
+                name, DrillOptions(seed=seed, gateway=gateway), on_step=on_step
+            )
         except DrillInterrupted as exc:
             journals.append(exc.journal)  # the report shows how far the game day got
             write_report()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drkit.drills.engine import Drill
+from drkit.drills.live_options import LiveOptions
 from drkit.drills.stack import Stack
 from drkit.plan.models import Plan
 
@@ -22,6 +23,9 @@ class DrillOptions:
     #: data-corruption: damage the live vector collections themselves (no sandbox) and
     #: repair them as `drkit restore --replace` does; writes since the snapshot are lost
     live: bool = False
+    #: a live drill on a running gateway (``--live URL``): what to fault, how much, how
+    #: long (:class:`drkit.drills.live.LiveOptions`); None: rehearse on simulators
+    gateway: LiveOptions | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ time until traffic is back on the primary once it recovers.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from drkit.drills.engine import Drill, DrillContext, Step
 from drkit.drills.scenarios.base import DrillOptions, Scenario
@@ -204,12 +205,31 @@ class ProviderOutage:
         )
 
 
+def state_recorder(plan: Plan) -> Callable[[str, str, str, dict[str, Any]], None]:
+    """Records an event in drkit's state for the plan (opened when first used)."""
+
+    def record(kind: str, component: str, message: str, data: dict[str, Any]) -> None:
+        from drkit.state.store import StateStore, plan_state_path
+
+        store = StateStore(plan_state_path(plan))
+        try:
+            store.record_event(kind, component, message, data)
+        finally:
+            store.close()
+
+    return record
+
+
 def build(stack: Stack, options: DrillOptions) -> Drill:
+    route = pick_route(stack.plan, options.subject)
+    if options.gateway is not None:  # a live drill on the running gateway's real traffic
+        from drkit.drills.live import build_live
+
+        return build_live(stack.plan, route, options.gateway, record=state_recorder(stack.plan))
     # the rehearsal runs the gateway: imported here, so that listing scenarios and the
     # layers below work without the gateway extra (docs/architecture.md)
     from drkit.drills.rehearsal import Rehearsal
 
-    route = pick_route(stack.plan, options.subject)
     rehearsal = Rehearsal(stack.plan, route, seed=options.seed)
     return ProviderOutage(stack.plan, route, rehearsal).drill()
 

@@ -243,6 +243,24 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
     plan = stack.plan
     region = options.region or plan.repositories.primary.region
     route = pick_route(plan, options.subject) if plan.serving.routes else None
+    if options.gateway is not None:  # the annual exercise: real traffic leaves the region
+        from drkit.drills.live import build_live
+        from drkit.drills.scenarios.provider_outage import state_recorder
+
+        if route is None:
+            raise UsageError(
+                "a live region-outage drains a route of the gateway: the plan has none",
+                hint="add serving.routes, or drill the region without --live",
+            )
+        return build_live(
+            plan,
+            route,
+            options.gateway,
+            scenario="region-outage",
+            region=options.region or route.targets[0].region,
+            state_dir=stack.scratch.parent,
+            record=state_recorder(plan),
+        )
     known = {r.region for r in stack.repositories()}
     if route is not None:
         known |= {t.region for t in route.targets}

@@ -95,6 +95,26 @@ def vector_cross_region(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
 
 
 @rule(
+    "DR205",
+    "vector-standby-other-region",
+    Severity.ERROR,
+    "a vector store's warm standby is in another region than the store",
+    "Cross-region replication. Failover to secondary region within minutes.",
+)
+def vector_standby_other_region(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
+    for i, store in enumerate(plan.vector_stores):
+        standby = store.standby
+        home = plan.component_region(store)
+        if standby is not None and standby.region == home:
+            yield Finding(
+                ("vector_stores", i, "standby", "region"),
+                f"the warm standby of vector store {store.name!r} is in the store's own region "
+                f"{home!r}: a regional outage takes both, and region-outage cannot promote it",
+                "keep the standby in another region (vector_stores[].standby.region)",
+            )
+
+
+@rule(
     "DR204",
     "multi-region-tier-data",
     Severity.ERROR,

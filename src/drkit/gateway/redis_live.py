@@ -1,0 +1,183 @@
+"""Live drill faults shared in Redis, so every gateway process honours a fault and its end.
+
+Layout (prefix ``drkit:gw:``): a hash ``live`` with one JSON field per *active* fault (its
+spec: route, targets, fraction, end, lease), a pub/sub channel ``live`` announcing every
+install, renewal and lift, a key ``live:lifted:<drill>`` taken with ``SET NX`` by the
+first process to lift (it alone records the ``live_fault_lifted`` event), and a hash
+``live:stats:<drill>`` where each process leaves its figures so that any process can
+answer for all of them. Processes re-read the hash every second: a fault gone from it is
+lifted, a new one adopted, a renewed lease taken over. Each process also runs its own
+dead-man timer on the spec's end and lease: if Redis goes away a fault still ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from drkit.gateway.live import LiveFault, LiveFaults
+from drkit.gateway.redis_health import PREFIX, REFRESH
+
+log = logging.getLogger("drkit.gateway.redis")
+
+#: latencies each process shares per fault and group (enough for a p99 over processes)
+STATS_SAMPLE = 1000
+#: how long the lifted marker and the figures outlive a fault (for reading its figures)
+KEEP_S = 24 * 3600
+
+
+class RedisLive:
+    def __init__(self, live: LiveFaults, url: str, prefix: str = PREFIX) -> None:
+        self.live = live
+        self.redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self.prefix = prefix
+        self.origin = f"{os.getpid()}-{id(self)}"
+        self._loop_task: asyncio.Task[None] | None = None
+        self.errors = 0
+
+    @property
+    def _hash(self) -> str:
+        return f"{self.prefix}live"
+
+    async def start(self) -> None:
+        self.live.shared = self
+        with contextlib.suppress(Exception):
+            await self.refresh()
+        self._loop_task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self._share_stats()
+        self.live.shared = None
+        await self.redis.aclose()
+
+    # --- SharedLive -----------------------------------------------------------------------
+
+    async def put(self, fault: LiveFault) -> None:
+        payload = json.dumps({**fault.spec(), "origin": self.origin})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._hash, fault.drill, payload)
+            pipe.publish(self._hash, payload)
+            await pipe.execute()
+
+    async def remove(self, fault: LiveFault) -> bool:
+        payload = json.dumps({**fault.spec(), "origin": self.origin})
+        first = await self.redis.set(
+            f"{self._hash}:lifted:{fault.drill}", self.origin, nx=True, ex=KEEP_S
+        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(self._hash, fault.drill)
+            pipe.publish(self._hash, payload)
+            await pipe.execute()
+        return bool(first)
+
+    async def share_stats(self, fault: LiveFault) -> None:
+        await self._share_stats([fault])
+
+    async def read_stats(self, fault: LiveFault) -> None:
+        parts = await self.redis.hgetall(f"{self._hash}:stats:{fault.drill}")
+        fault.remote_stats = {
+            str(origin): json.loads(v) for origin, v in parts.items() if origin != self.origin
+        }
+
+    async def refresh(self) -> None:
+        specs = await self.redis.hgetall(self._hash)
+        active = {}
+        for payload in specs.values():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                data = json.loads(payload)
+                active[str(data["drill"])] = data
+        for fault in list(self.live.by_route.values()):
+            if fault.drill not in active:  # lifted elsewhere (a missed announcement)
+                self.live.lift(fault, await self._why(fault), record=False)
+        for data in active.values():
+            self._apply(data)
+        await self._share_stats()
+        await self._read_stats()
+
+    # --- internals ------------------------------------------------------------------------
+
+    async def _why(self, fault: LiveFault) -> str:
+        due = fault.due(self.live.clock())
+        return due or "lifted by another gateway process"
+
+    def _apply(self, data: dict[str, Any]) -> None:
+        live = self.live
+        drill = str(data.get("drill"))
+        if data.get("lifted_at") is not None:
+            for fault in list(live.by_route.values()):
+                if fault.drill == drill:
+                    live.lift(fault, str(data.get("why") or "lifted"), record=False)
+            return
+        if drill in live.lifted:
+            return  # this process lifted it already (its own timer ran out first)
+        current = live.by_route.get(str(data.get("route")))
+        if current is not None and current.drill == drill:
+            current.lease_until = max(current.lease_until, float(data["lease_until"]))
+            current.lease_s = float(data["lease_s"])
+            return
+        if current is not None:
+            return  # another drill holds the route here; its owner's process decides
+        try:
+            fault = LiveFault.from_spec(data)
+        except (KeyError, TypeError, ValueError):
+            return
+        if fault.due(live.clock()) is None:
+            live.by_route[fault.route] = fault
+
+    async def _share_stats(self, faults: list[LiveFault] | None = None) -> None:
+        todo = faults if faults is not None else list(self.live.by_route.values())
+        if not todo:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for fault in todo:
+                key = f"{self._hash}:stats:{fault.drill}"
+                pipe.hset(key, self.origin, json.dumps(fault.stats.to_json(STATS_SAMPLE)))
+                pipe.expire(key, KEEP_S)
+            await pipe.execute()
+
+    async def _read_stats(self) -> None:
+        for fault in list(self.live.by_route.values()):
+            await self.read_stats(fault)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                pubsub = self.redis.pubsub()
+                await pubsub.subscribe(self._hash)
+                last = loop.time()
+                try:
+                    while True:
+                        msg = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=REFRESH
+                        )
+                        if msg is not None and isinstance(msg.get("data"), str):
+                            with contextlib.suppress(ValueError):
+                                data = json.loads(msg["data"])
+                                if data.get("origin") != self.origin:
+                                    self._apply(data)
+                        # announcements may come more often than REFRESH: re-read anyway
+                        if msg is None or loop.time() - last >= REFRESH:
+                            last = loop.time()
+                            await self.refresh()
+                finally:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.errors += 1
+                log.warning("shared live faults: %s; retrying", type(exc).__name__)
+                await asyncio.sleep(REFRESH)
