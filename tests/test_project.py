@@ -221,6 +221,8 @@ LONG_FUNCTIONS = {
     "evals/runner.py::_one": "one eval example's attempt and scoring (evals, in progress)",
     "cli/agent_cmd.py::run_cmd": "a CLI command's options and output (agent, in progress)",
     "cli/drill_cmd.py::run_cmd": "a CLI command's options, live drills just added (live)",
+    "agent/http.py::_collector": "the agent's Prometheus collector, one block per family",
+    "evals/compare.py::compare": "the paired gate: harness check added by the harness work",
     "cost/model.py::_testing": "the testing cost model, being reworked (cost)",
     "cost/model.py::_storage": "the storage cost model, being reworked (cost)",
     "cost/providers.py::providers_report": "the providers' cost report, being reworked (cost)",
