@@ -245,3 +245,30 @@ def test_reasons_lose_the_values_they_quote() -> None:
         "<value> is above Anthropic's maximum of 1"
     )
     assert feature("messages[12].content[3].image_url") == "messages[].content[].image_url"
+
+
+def test_a_refusal_counts_within_the_window_only(
+    sims: Sims, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _plan(tmp_path, sims)
+    now = time.time()
+    state = StateStore(tmp_path / "state.db")
+    move = {"route": "assistant", "from": "openai-1", "to": "anthropic-2"}
+    state.record_event("gateway.failover", "assistant/openai-1", "to b", move, at=now - 60)
+    data = {"route": "assistant", "target": "anthropic-2", "dialect": "anthropic"}
+    data |= {"field": "n", "reason": "Anthropic returns one choice per request (n must be 1)"}
+    state.record_event(
+        "gateway.translation_refused", "assistant/anthropic-2", "n", data, at=now - 2 * 86400
+    )
+    # another route's refusal says nothing about this one
+    other = {**data, "route": "elsewhere", "field": "logprobs"}
+    state.record_event(
+        "gateway.translation_refused", "elsewhere/anthropic-2", "x", other, at=now - 60
+    )
+    state.close()
+    code, doc = _providers(plan, capsys)  # --window 1d: the refusal is older
+    assert (code, doc["readiness"][0]["refused"]) == (0, [])
+    capsys.readouterr()
+    assert main(["providers", "--plan", str(plan), "--json", "--window", "3d"]) == 1
+    [refused] = json.loads(capsys.readouterr().out)["readiness"][0]["refused"]
+    assert refused["field"] == "n"
