@@ -143,3 +143,42 @@ class Secret:
                 lambda v: cls.MASK, when_used="always"
             ),
         )
+
+
+# --- signed webhooks (the agent's alarms and the status page's notices share one format)
+
+#: a receiver refuses signatures older than this (replay protection)
+SIGNATURE_TOLERANCE_S = 300.0
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The ``X-Drkit-Signature`` header value of ``body`` sent at ``timestamp``:
+    ``sha256=`` + the hex HMAC-SHA256 of ``TIMESTAMP.BODY`` under ``secret``."""
+    import hashlib
+    import hmac
+
+    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(
+    secret: str,
+    body: bytes,
+    timestamp: str,
+    signature: str,
+    *,
+    now: float | None = None,
+    tolerance: float = SIGNATURE_TOLERANCE_S,
+) -> bool:
+    """A receiver's check of :func:`sign`: the signature matches (in constant time)
+    and the ``X-Drkit-Timestamp`` is within ``tolerance`` of ``now``."""
+    import hmac
+    import time
+
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    if abs((time.time() if now is None else now) - ts) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, body, ts), signature)

@@ -62,16 +62,40 @@ def test_once_runs_the_whole_cadence_then_nothing_is_due(
     assert "nothing was due" in capsys.readouterr().out
 
     assert main(["agent", "status", "--plan", str(plan), "--json"]) == 0
-    status = _json(capsys)
-    assert isinstance(status, list)
+    doc = _json(capsys)
+    assert isinstance(doc, dict)
+    assert doc["schema_version"] == 1
+    # the --once agents released the lease as they stopped: nobody leads now
+    assert doc["leader"] is None
+    assert doc["lease"]["expires_in_s"] <= 0
+    assert doc["lease"]["token"] >= 1
+    status = doc["jobs"]
     train = next(s for s in status if s["job"] == "backup:train")
     assert train["last"]["status"] == "ok"
+    assert train["last"]["bytes"] > 0  # what the backup stored (the first one: all of it)
     assert train["next_due"] == pytest.approx(train["last"]["started"] + 2, abs=1e-6)
     assert main(["agent", "status", "--plan", str(plan)]) == 0
     out = capsys.readouterr().out
     assert "backup:train" in out
     # the --once agents released the lease as they stopped: nobody leads now
     assert "leader: none now (the last, " in out
+
+    # an agent holding the lease: status names it in both outputs
+    from drkit.agent.leader import LEASE
+    from drkit.state.store import StateStore
+
+    state = StateStore(tmp_path / "state" / "state.db")
+    held = state.acquire_lease(LEASE, "host-b:42:abcd", 30.0)
+    state.close()
+    assert held is not None
+    assert main(["agent", "status", "--plan", str(plan), "--json"]) == 0
+    doc = _json(capsys)
+    assert isinstance(doc, dict)
+    assert doc["leader"] == "host-b:42:abcd"
+    assert doc["lease"]["token"] == held.token
+    assert doc["lease"]["expires_in_s"] > 0
+    assert main(["agent", "status", "--plan", str(plan)]) == 0
+    assert f"leader: host-b:42:abcd (token {held.token}" in capsys.readouterr().out
 
 
 @pytest.mark.usefixtures("env")
@@ -94,7 +118,9 @@ def test_a_permanent_failure_is_reported_and_fails_once(
     # what waits on it did not run, and says why
     assert "restore-test:train" in report["skipped"]
     assert main(["agent", "status", "--plan", str(plan), "--json"]) == 0
-    status = {s["job"]: s for s in _json(capsys)}  # type: ignore[union-attr]
+    doc = _json(capsys)
+    assert isinstance(doc, dict)
+    status = {s["job"]: s for s in doc["jobs"]}
     assert status["backup:train"]["last"]["status"] == "failed"
     assert status["backup:train"]["last_success"] is None
 

@@ -24,7 +24,7 @@ from drkit.state.store import StateStore
 def test_healthz_fails_on_a_failed_job_or_an_exceeded_rpo(tmp_path: Path) -> None:
     history = History(StateStore(tmp_path / "state.db"))
     jobs = [Job(j, "backup", IntervalSchedule(every=60), lambda: "") for j in ("a", "b")]
-    history.record(RunRecord("a", 100.0, 101.5, "ok", summary="1 snapshot"))
+    history.record(RunRecord("a", 100.0, 101.5, "ok", summary="1 snapshot", bytes=4096))
     view = http.Snapshot(jobs, history)
     view.rpo = [MeasuredRpo("kb", "primary", "eu", 600.0, 300.0, 120.0, 400.0)]
     server = http.serve(view, "127.0.0.1", 0)
@@ -38,6 +38,10 @@ def test_healthz_fails_on_a_failed_job_or_an_exceeded_rpo(tmp_path: Path) -> Non
         }
         [dur] = families["drkit_agent_job_last_duration_seconds"].samples
         assert (dur.labels, dur.value) == ({"job": "a"}, 1.5)
+        [stored] = families["drkit_agent_job_last_bytes"].samples
+        assert (stored.labels, stored.value) == ({"job": "a"}, 4096.0)
+        [total] = families["drkit_agent_job_bytes"].samples
+        assert (total.name, total.value) == ("drkit_agent_job_bytes_total", 4096.0)
         [rpo] = families["drkit_rpo_measured_seconds"].samples
         assert rpo.labels == {"component": "kb", "repository": "primary", "region": "eu"}
         assert rpo.value == 120.0

@@ -60,8 +60,18 @@ def test_every_manifest_is_a_valid_kubernetes_object(doc: dict[str, Any]) -> Non
     assert back == doc  # a misspelt or misplaced field is dropped by the model: not equal
 
 
+def _named(prefix: str) -> dict[str, dict[str, Any]]:
+    """The manifests whose name starts with ``prefix``, by kind (one of each kind)."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in _docs():
+        if d["metadata"]["name"].startswith(prefix):
+            assert d["kind"] not in out, f"two {d['kind']} named {prefix}*"
+            out[d["kind"]] = d
+    return out
+
+
 def test_the_agent_deployment_runs_three_agents_on_the_shared_state(tmp_path: Path) -> None:
-    docs = {d["kind"]: d for d in _docs()}
+    docs = _named("drkit-agent") | {"ConfigMap": _named("drkit-plan")["ConfigMap"]}
     deployment, _ = _model(docs["Deployment"])
     assert deployment.spec.replicas == 3
     (container,) = deployment.spec.template.spec.containers
@@ -82,6 +92,51 @@ def test_the_agent_deployment_runs_three_agents_on_the_shared_state(tmp_path: Pa
     assert plan.state.lease_ttl == 15.0
     mount = next(m for m in container.volume_mounts if m.name == "plan")
     assert container.args[container.args.index("--plan") + 1] == f"{mount.mount_path}/drkit.yaml"
+
+
+def test_the_gateway_runs_three_replicas_sharing_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drkit.gateway.config import from_plan
+
+    docs = _named("drkit-gateway")
+    deployment, _ = _model(docs["Deployment"])
+    assert deployment.spec.replicas == 3
+    (container,) = deployment.spec.template.spec.containers
+    assert container.command == ["drkit"]
+    assert container.args[:2] == ["gateway", "serve"]
+    _drkit_command(container.args)
+    assert container.liveness_probe.http_get.path == "/healthz"
+    assert container.readiness_probe.http_get.path == "/readyz"
+    port = container.args[container.args.index("--port") + 1]
+    assert str(container.ports[0].container_port) == port
+    assert container.env_from[0].secret_ref.name == docs["Secret"]["metadata"]["name"]
+    # the Service routes to the pods, on the port they serve
+    service = docs["Service"]
+    assert service["spec"]["selector"] == deployment.spec.selector.match_labels
+    assert service["spec"]["ports"][0]["targetPort"] == container.ports[0].name
+    # the plan: its gateway shares health through the Secret's Redis URL, which names
+    # the Redis Service of the same file
+    plan_file = tmp_path / "drkit.yaml"
+    plan_file.write_text(docs["ConfigMap"]["data"]["drkit.yaml"])
+    plan = load_plan(plan_file)
+    secret = docs["Secret"]["stringData"]
+    for name, value in secret.items():
+        monkeypatch.setenv(name, value)
+    config = from_plan(plan)
+    assert config.redis_url == secret[plan.serving.gateway.redis_url_env]
+    redis = _named("drkit-redis")
+    host = config.redis_url.split("//", 1)[1].split(":", 1)[0]
+    assert host.split(".")[0] == redis["Service"]["metadata"]["name"]
+    assert (
+        redis["Service"]["spec"]["selector"]
+        == redis["Deployment"]["spec"]["selector"]["matchLabels"]
+    )
+    mount = next(m for m in container.volume_mounts if m.name == "plan")
+    assert container.args[container.args.index("--plan") + 1] == f"{mount.mount_path}/drkit.yaml"
+    assert {v.config_map.name for v in deployment.spec.template.spec.volumes if v.config_map} == {
+        docs["ConfigMap"]["metadata"]["name"]
+    }
 
 
 def test_the_systemd_unit_parses_and_runs_a_real_command() -> None:

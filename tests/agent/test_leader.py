@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from drkit.agent.history import CLAIM_KIND, EVENT_KIND, History
 from drkit.agent.jobs import Job
 from drkit.agent.leader import Leadership, reconcile
@@ -85,3 +87,32 @@ def test_a_dead_leaders_job_is_rerun_once_and_its_late_result_rejected(
     assert [e.data["holder"] for e in state.events(kind=CLAIM_KIND)] == ["a", "b"]
     assert sched_b.step() == []  # b's run anchors the next slot an hour away
     state.close()
+
+
+def test_wall_clock_jumps_do_not_move_the_lease(
+    pg_state_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a PostgreSQL state the lease runs on the database's clock and each agent's
+    view of it on its monotonic clock: an agent's wall clock jumping an hour either way
+    neither lets a follower in early nor deposes the leader."""
+    real = time.time
+    a_state, b_state = StateStore(pg_state_url), StateStore(pg_state_url)
+    a = Leadership(a_state, ttl=1.5, holder="a")
+    b = Leadership(b_state, ttl=1.5, holder="b")
+    try:
+        assert a.tick()
+        monkeypatch.setattr(time, "time", lambda: real() + 3600)  # forward an hour
+        assert not b.tick()  # the lease has not expired: the database says so
+        assert a.tick()
+        monkeypatch.setattr(time, "time", lambda: real() - 3600)  # back an hour
+        assert a.tick()
+        assert a.token == 1  # one term throughout
+        assert a.is_leader
+        assert not b.tick()
+        time.sleep(1.7)  # a stops renewing: b leads after the TTL, not before
+        assert not a.is_leader
+        assert b.tick()
+        assert b.token == 2
+    finally:
+        a_state.close()
+        b_state.close()

@@ -239,3 +239,22 @@ def test_stop_starts_nothing_and_cuts_retry_waits(history: History) -> None:
     assert last.status == "failed"
     assert last.attempts < 6
     assert sched.step() == []
+
+
+def test_clock_jumps_neither_stall_nor_repeat_jobs(history: History) -> None:
+    """The wall clock jumping back an hour (NTP step, a VM restored) delays a 10 s job by
+    at most one period, not by the hour; jumping forward runs it once (catch-up once)."""
+    clock = Clock()
+    sched = Scheduler([_job("a", 10)], history, clock=clock)
+    _drive(sched, clock, T0 + 25)  # runs at 0, 10, 20
+    assert len(history.runs("a")) == 3
+    clock.t -= 3600  # back an hour: the last run "started" in the future
+    assert sched.step() == []
+    assert sched.next_due(sched.jobs[0]) == clock.t + 10
+    _drive(sched, clock, clock.t + 21)
+    assert len(history.runs("a")) == 5  # one period after the jump, then every 10 s
+    clock.t += 7200  # forward two hours: due at once, and once only
+    assert sched.step() == ["a"]
+    assert sched.join(5) == []
+    assert sched.step() == []
+    assert len(history.runs("a")) == 6

@@ -154,3 +154,26 @@ def test_a_webhook_without_a_secret_is_refused_before_anything_starts(
     assert not (tmp_path / "state" / "state.db").exists()
     assert main(["agent", "run", "--plan", str(plan), "--webhook", "ftp://x/h"]) == 2
     assert "expected an http:// or https:// URL" in capsys.readouterr().err
+
+
+def test_one_signature_format_for_the_agent_and_the_status_page() -> None:
+    """The agent's alarms and the status page's notices are signed by ONE definition
+    (drkit.types), so a receiver's check written for one accepts the other."""
+    import drkit.types
+    from drkit.agent import webhooks
+    from drkit.status import notify
+
+    assert webhooks.sign is notify.sign is drkit.types.sign
+    assert webhooks.verify is notify.verify is drkit.types.verify
+    ts = int(time.time())
+    header = notify.sign(SECRET, b'{"a":1}', ts)
+    assert (
+        header
+        == "sha256="
+        + hmac.new(SECRET.encode(), f"{ts}.".encode() + b'{"a":1}', hashlib.sha256).hexdigest()
+    )
+    assert webhooks.verify(SECRET, b'{"a":1}', str(ts), header)
+    assert not webhooks.verify(SECRET, b'{"a":2}', str(ts), header)
+    assert not webhooks.verify(
+        SECRET, b'{"a":1}', str(ts - 301), notify.sign(SECRET, b'{"a":1}', ts - 301)
+    )

@@ -36,6 +36,8 @@ class RunRecord:
     summary: str = ""
     error: str | None = None
     transient: bool = False
+    #: what the run stored or moved (a backup's new stored bytes, a copy's bytes sent)
+    bytes: int | None = None
 
     @property
     def duration_s(self) -> float:
@@ -52,6 +54,7 @@ class RunRecord:
             "summary": self.summary,
             "error": self.error,
             "transient": self.transient,
+            "bytes": self.bytes,
         }
 
     @classmethod
@@ -65,6 +68,7 @@ class RunRecord:
             str(doc.get("summary", "")),
             doc.get("error"),
             bool(doc.get("transient", False)),
+            None if doc.get("bytes") is None else int(doc["bytes"]),
         )
 
 
@@ -82,6 +86,7 @@ class History:
         self._last: dict[str, RunRecord] = {}
         self._last_ok: dict[str, RunRecord] = {}
         self._counts: dict[tuple[str, str], int] = {}
+        self._bytes: dict[str, int] = {}
         for event in state.events(kind=EVENT_KIND):
             self._remember(RunRecord.from_json(event.data))
 
@@ -91,6 +96,8 @@ class History:
             self._last_ok[run.job] = run
         key = (run.job, run.status)
         self._counts[key] = self._counts.get(key, 0) + 1
+        if run.bytes is not None:
+            self._bytes[run.job] = self._bytes.get(run.job, 0) + run.bytes
 
     def claim(self, job: str, started: float) -> None:
         """Say (under the fence) that this agent starts ``job`` now; without a fence,
@@ -125,6 +132,11 @@ class History:
     def count(self, job: str, status: str) -> int:
         with self._lock:
             return self._counts.get((job, status), 0)
+
+    def bytes_total(self, job: str) -> int:
+        """The bytes of every recorded run of ``job``."""
+        with self._lock:
+            return self._bytes.get(job, 0)
 
     def runs(self, job: str | None = None) -> list[RunRecord]:
         """Every recorded run (oldest first), from the state."""

@@ -73,8 +73,20 @@ def _collector(view: Snapshot) -> Any:
             runs = CounterMetricFamily(
                 "drkit_agent_job_runs", "Runs of the job by result", labels=["job", "result"]
             )
+            last_bytes = GaugeMetricFamily(
+                "drkit_agent_job_last_bytes",
+                "Bytes the job's last successful run stored or moved (backup: new stored "
+                "bytes; copy: bytes sent to the replica)",
+                labels=["job"],
+            )
+            bytes_total = CounterMetricFamily(
+                "drkit_agent_job_bytes", "Bytes the job's runs stored or moved", labels=["job"]
+            )
             for j in view.jobs:
                 ok, last = view.history.last_success(j.id), view.history.last(j.id)
+                if ok is not None and ok.bytes is not None:
+                    last_bytes.add_metric([j.id], ok.bytes)
+                    bytes_total.add_metric([j.id], view.history.bytes_total(j.id))
                 if ok is not None:
                     last_ok.add_metric([j.id], ok.ended)
                 if last is not None:
@@ -114,7 +126,18 @@ def _collector(view: Snapshot) -> Any:
                 "drkit_agent_leader", "1 while this agent holds the leader lease and runs jobs"
             )
             leader.add_metric([], 1.0 if view.role == "leader" else 0.0)
-            yield from (last_ok, duration, runs, measured, verified, target, exceeded, leader)
+            yield from (
+                last_ok,
+                duration,
+                runs,
+                last_bytes,
+                bytes_total,
+                measured,
+                verified,
+                target,
+                exceeded,
+                leader,
+            )
 
     return Collector()
 

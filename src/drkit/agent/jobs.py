@@ -40,7 +40,16 @@ STATE_BACKUP_BOUNDS = (60.0, 3600.0)
 #: The shortest interval the agent schedules (a tighter one is a typo, or a busy loop).
 MIN_INTERVAL = 1.0
 
-JobKind = str  # "backup" | "copy" | "restore-test" | "retention" | "state-backup"
+JobKind = str  # "backup" | "copy" | "restore-test" | "retention" | "state-backup" | "drill"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a job's function may return instead of its one-line summary: the summary
+    and the bytes the run stored or moved (``drkit_agent_job_last_bytes``)."""
+
+    summary: str
+    bytes: int
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,7 @@ class Job:
     id: str
     kind: JobKind
     schedule: IntervalSchedule | CronSchedule
-    run: Callable[[], str]
+    run: Callable[[], str | Outcome]
     #: jobs that must have succeeded once (and not be running) before this one starts
     after: tuple[str, ...] = ()
     #: runs alone: no other job of the agent runs meanwhile (prune's exclusive lock)
@@ -139,6 +148,7 @@ def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
                 origin="retention",
             )
         )
+    jobs += _drill_jobs(plan, plan_path)
     from drkit.agent.standby import standby_jobs  # warm standbys, every standby.interval
 
     jobs += standby_jobs(plan, plan_path)
@@ -157,6 +167,39 @@ def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
 STATE_JOB = "state-backup"
 
 
+def _drill_jobs(plan: Plan, plan_path: Path) -> list[Job]:
+    """``drill:<scenario>[:<subject>]`` per ``testing.automated_drills`` entry, alone (a
+    drill holds the stack); a drill whose verdict is not ``pass`` is a failed run."""
+    jobs: list[Job] = []
+    if not plan.testing.automated_drills:
+        return jobs
+    from drkit.drills.scenarios import SCENARIOS  # only then: the scenarios import a lot
+
+    for i, drill in enumerate(plan.testing.automated_drills):
+        where = _where(plan, "testing", "automated_drills", i, "scenario")
+        if drill.scenario not in SCENARIOS:
+            raise UsageError(
+                f"{where}: unknown scenario {drill.scenario!r}",
+                hint="one of: " + ", ".join(SCENARIOS) + " (`drkit drill list`)",
+            )
+        jid = f"drill:{drill.scenario}" + (f":{drill.subject}" if drill.subject else "")
+        if any(j.id == jid for j in jobs):
+            raise UsageError(f"{where}: {jid} is listed twice", hint="keep one entry")
+        sched = _interval(drill.every)
+        _check_minimum(plan, sched, _where(plan, "testing", "automated_drills", i, "every"))
+        jobs.append(
+            Job(
+                jid,
+                "drill",
+                sched,
+                _drill(plan_path, drill.scenario, drill.subject),
+                exclusive=True,
+                origin=where,
+            )
+        )
+    return jobs
+
+
 def state_backup_every(plan: Plan) -> float:
     """The shortest interval among the plan's backup schedules (a cron one counts as
     an hour), within :data:`STATE_BACKUP_BOUNDS`."""
@@ -172,8 +215,8 @@ def state_backup_every(plan: Plan) -> float:
 # --- what each job does ------------------------------------------------------------------
 
 
-def _backup(plan_path: Path, component: str) -> Callable[[], str]:
-    def run() -> str:
+def _backup(plan_path: Path, component: str) -> Callable[[], str | Outcome]:
+    def run() -> str | Outcome:
         from drkit.plan.loader import load_plan
         from drkit.workspace.access import opened_repository
         from drkit.workspace.protect import backup_each, backup_jobs
@@ -188,13 +231,16 @@ def _backup(plan_path: Path, component: str) -> Callable[[], str]:
             if r.status == "nothing" and not r.nothing_expected:
                 raise NothingToBackUp(f"{component}: {r.message}")
         snaps = [i.snapshot.short_id for r in results for i in r.items]
-        return f"{len(snaps)} snapshot(s): {', '.join(snaps) or 'none (expected)'}"
+        stored = sum(
+            int(i.snapshot.summary.get("new_bytes_stored", 0)) for r in results for i in r.items
+        )
+        return Outcome(f"{len(snaps)} snapshot(s): {', '.join(snaps) or 'none (expected)'}", stored)
 
     return run
 
 
-def _copy(plan_path: Path, replica: str, components: list[str]) -> Callable[[], str]:
-    def run() -> str:
+def _copy(plan_path: Path, replica: str, components: list[str]) -> Callable[[], str | Outcome]:
+    def run() -> str | Outcome:
         from drkit.repository.replica import copy
         from drkit.workspace.access import opened_repository
 
@@ -208,9 +254,10 @@ def _copy(plan_path: Path, replica: str, components: list[str]) -> Callable[[], 
         from drkit.workspace.costing import record_copy_at
 
         record_copy_at(plan_path, replica, res)
-        return (
+        return Outcome(
             f"{len(res.snapshots_copied)} snapshot(s) copied to {replica}, "
-            f"{res.snapshots_present} already there"
+            f"{res.snapshots_present} already there",
+            res.stored_bytes,
         )
 
     return run
@@ -229,6 +276,21 @@ def _restore_test(plan_path: Path, component: str) -> Callable[[], str]:
                 + "; ".join(bad[0].problems or ("not verified",))
             )
         return ", ".join(f"{c.label} verified in {c.duration_s:.2f}s" for c in checks)
+
+    return run
+
+
+def _drill(plan_path: Path, scenario: str, subject: str | None) -> Callable[[], str]:
+    def run() -> str:
+        from drkit.drills.scenarios import DrillOptions
+        from drkit.workspace.workspace import Workspace
+
+        with Workspace.load(plan_path) as ws:
+            journal, path = ws.run_drill(scenario, DrillOptions(subject=subject))
+        if journal.verdict != "pass":
+            reasons = "; ".join(journal.reasons) or journal.verdict
+            raise CheckFailed(f"drill {scenario}: {journal.verdict}: {reasons} (journal {path})")
+        return f"drill {scenario} passed (journal {path})"
 
     return run
 

@@ -3,7 +3,9 @@
 - *Due*: a job with no recorded run is due now; otherwise at its schedule's next run
   after its last recorded start (:meth:`~drkit.plan.schedule.CronSchedule.next_after`,
   cronsim for cron), plus a seeded jitter. Missed slots collapse into one run (catch-up
-  once), since only the last run anchors the next.
+  once), since only the last run anchors the next. A last start later than the clock
+  (the clock jumped back, or another agent's clock is ahead) anchors at the moment that
+  was first seen instead: a backward jump delays a job by one period, never by the jump.
 - *No overlap*: a job never runs twice at once; ``exclusive`` jobs run alone; a job
   waits for the jobs it comes ``after`` to have succeeded once and to be idle.
 - *Concurrency*: at most ``concurrency`` jobs at a time (threads: jobs wait on I/O).
@@ -74,6 +76,8 @@ class Scheduler:
         self._cond = threading.Condition()
         self._stopping = threading.Event()
         self.started_at = clock()
+        #: per job: a last start seen in the future, and when (see :meth:`next_due`)
+        self._future: dict[str, tuple[float, float]] = {}
 
     # --- when ----------------------------------------------------------------------------
 
@@ -88,9 +92,19 @@ class Scheduler:
         last = self.history.last(job.id)
         if last is None:
             return self.started_at
+        started = last.started
+        now = self.clock()
+        if started > now:
+            # a last start later than now: this clock went back (or the agent that ran it
+            # had a clock ahead of this one); anchored at when that was first seen, the
+            # job waits one period, not the size of the jump
+            seen = self._future.get(job.id)
+            if seen is None or seen[0] != started:
+                self._future[job.id] = seen = (started, now)
+            started = seen[1]
         if last.status == "interrupted":
-            return last.started
-        anchor = datetime.fromtimestamp(last.started, UTC)
+            return started
+        anchor = datetime.fromtimestamp(started, UTC)
         return job.schedule.next_after(anchor).timestamp() + self._jitter(job, last.started)
 
     def waiting_for(self, job: Job) -> str | None:
@@ -161,7 +175,7 @@ class Scheduler:
             while True:
                 attempts += 1
                 try:
-                    summary = job.run()
+                    out = job.run()
                 except DrkitError as exc:
                     if exc.retryable and attempts <= self.policy.retries and not self.stopping:
                         wait = self.policy.backoff * 2 ** (attempts - 1)
@@ -193,7 +207,12 @@ class Scheduler:
                         error=f"{type(exc).__name__}: {exc}",
                     )
                 else:
-                    record = RunRecord(job.id, started, self.clock(), "ok", attempts, summary)
+                    summary, nbytes = (
+                        (out, None) if isinstance(out, str) else (out.summary, out.bytes)
+                    )
+                    record = RunRecord(
+                        job.id, started, self.clock(), "ok", attempts, summary, bytes=nbytes
+                    )
                 break
             if not self._record(record):
                 return

@@ -19,8 +19,6 @@ The secret is never logged nor part of an error; a URL's userinfo is not logged 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -37,6 +35,9 @@ import httpx
 
 from drkit.errors import UsageError
 from drkit.state.store import StateStore
+from drkit.types import SIGNATURE_TOLERANCE_S as SIGNATURE_TOLERANCE_S
+from drkit.types import sign as sign
+from drkit.types import verify as verify
 
 log = logging.getLogger("drkit.agent")
 
@@ -45,34 +46,7 @@ MAX_ATTEMPTS = 5
 #: the first retry waits this long, each further one twice as long
 BACKOFF_S = 1.0
 TIMEOUT_S = 10.0
-#: a receiver refuses signatures older than this (replay protection)
-SIGNATURE_TOLERANCE_S = 300.0
 GAVE_UP_KIND = "webhook.gave_up"
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The ``X-Drkit-Signature`` header value of ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def verify(
-    secret: str,
-    body: bytes,
-    timestamp: str,
-    signature: str,
-    *,
-    now: float | None = None,
-    tolerance: float = SIGNATURE_TOLERANCE_S,
-) -> bool:
-    """A receiver's check: the signature matches and the timestamp is recent."""
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        return False
-    if abs((time.time() if now is None else now) - ts) > tolerance:
-        return False
-    return hmac.compare_digest(sign(secret, body, ts), signature)
 
 
 def _shown(url: str) -> str:

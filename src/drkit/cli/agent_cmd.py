@@ -145,7 +145,7 @@ def status_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> No
     from drkit.agent.runner import agent_status, leader_status
 
     rows = agent_status(plan)
-    lease = None if json_ else leader_status(plan)
+    lease = leader_status(plan)
 
     def render(out: Console) -> None:
         if lease is None:
@@ -174,7 +174,10 @@ def status_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> No
             )
         out.print(table)
 
-    emit(rows, json_, render)
+    leader = None
+    if lease is not None and lease["expires_in_s"] > 0:
+        leader = lease["holder"]
+    emit({"leader": leader, "lease": lease, "jobs": rows}, json_, render)
 
 
 def rpo_cmd(plan: PlanOption = DEFAULT_PLAN, json_: JsonOption = False) -> None:

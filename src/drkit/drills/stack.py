@@ -33,9 +33,10 @@ class Stack:
     scratch: Path
     #: extra store wrappers per repository name, applied when a drill opens it
     wrappers: dict[str, StoreWrapper] = field(default_factory=dict)
-    #: drkit's state database (the model registry, eval history, incidents), when the
-    #: stack has one
-    state_path: Path | None = None
+    #: where drkit's state is (the model registry, eval history, incidents): its SQLite
+    #: file or its ``postgresql://`` URL (``drkit.state.store.plan_state_location``),
+    #: when the stack has one
+    state_location: Path | str | None = None
     #: key stretching of keys a drill adds (security-breach); the workspace's choice
     kdf: KdfParams = field(default_factory=KdfParams)
 

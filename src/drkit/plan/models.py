@@ -489,6 +489,16 @@ class Harness(Component):
 # --- testing, providers, status, cost --------------------------------------------------
 
 
+class AutomatedDrill(PlanModel):
+    """A drill ``drkit agent run`` runs unattended, on its own cadence."""
+
+    scenario: str = Field(description="the drill scenario (`drkit drill list`)")
+    every: PositiveDur = Field(description="how often the agent runs it")
+    subject: str | None = Field(
+        None, description="the route or component to drill (default: the scenario's first)"
+    )
+
+
 class LiveLimits(PlanModel):
     """What a live drill on the running gateway may do (``drkit drill run --live``)."""
 
@@ -519,6 +529,10 @@ class Testing(PlanModel):
     failover_drill_every: PositiveDur | None = None
     regional_failover_every: PositiveDur | None = None
     gameday_every: PositiveDur | None = None
+    automated_drills: list[AutomatedDrill] = Field(
+        default_factory=list,
+        description="drills the agent runs on their cadence (each alone: `drill:<scenario>`)",
+    )
     live_limits: LiveLimits = Field(default_factory=LiveLimits)
     budget: NonNegFloat | None = Field(
         None,

@@ -43,6 +43,9 @@ from jinja2 import Environment, FileSystemLoader
 
 from drkit.status import api
 from drkit.status.incidents import Incident, Update
+from drkit.types import SIGNATURE_TOLERANCE_S as SIGNATURE_TOLERANCE_S
+from drkit.types import sign as sign
+from drkit.types import verify as verify
 
 if TYPE_CHECKING:
     from drkit.plan.models import Plan, StatusContact, StatusSmtp
@@ -56,8 +59,6 @@ BACKOFF_S = 5.0
 #: contact added to the plan today is not mailed last month's incidents)
 WINDOW_S = 24 * 3600.0
 TIMEOUT_S = 10.0
-#: a receiver refuses signatures older than this (replay protection)
-SIGNATURE_TOLERANCE_S = 300.0
 
 Group = Literal["subscriber", "escalation"]
 Channel = Literal["email", "webhook"]
@@ -88,31 +89,6 @@ class Outcome:
     ok: bool
     attempt: int
     error: str = ""
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The ``X-Drkit-Signature`` header value of ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def verify(
-    secret: str,
-    body: bytes,
-    timestamp: str,
-    signature: str,
-    *,
-    now: float | None = None,
-    tolerance: float = SIGNATURE_TOLERANCE_S,
-) -> bool:
-    """A receiver's check: the signature matches and the timestamp is recent."""
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        return False
-    if abs((time.time() if now is None else now) - ts) > tolerance:
-        return False
-    return hmac.compare_digest(sign(secret, body, ts), signature)
 
 
 def unsubscribe_token(link_key: bytes, contact: str) -> str:

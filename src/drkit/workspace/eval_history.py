@@ -5,8 +5,9 @@ The history is the directory of the plan's first ``eval_results`` component (so
 replicates it and ``drkit restore`` brings it back; DuckDB reads it in place), else
 ``<state_dir>/evals`` beside drkit's state. ``--history`` (``$DRKIT_EVAL_HISTORY``)
 overrides both. Each run is indexed in drkit's state as an ``eval.run`` event; the
-state is the plan's (``$DRKIT_STATE``, else ``<state_dir>/state.db``). Without a plan file
-the defaults are ``.drkit/evals`` and ``.drkit/state.db`` beside where the plan would be.
+state is the plan's (:func:`drkit.state.store.state_location`: a PostgreSQL state
+too). Without a plan file the defaults are ``.drkit/evals`` and ``.drkit/state.db``
+beside where the plan would be.
 """
 
 from __future__ import annotations
@@ -20,25 +21,24 @@ from drkit.plan.models import Plan
 from drkit.state.store import (
     StateStore,
     default_state_path,
-    plan_state_location,
-    plan_state_path,
+    state_location,
 )
 from drkit.workspace.access import load_plan_if_any
 
 
 @dataclass(frozen=True, slots=True)
 class EvalPlace:
-    """The plan (None without a plan file), the history directory and the state file."""
+    """The plan (None without a plan file), the history directory and where the state is."""
 
     plan: Plan | None
     history: Path
     #: the ``eval_results`` component that holds ``history`` (None: not backed up)
     component: str | None
-    state_path: Path
+    #: drkit's state: its SQLite file or its ``postgresql://`` URL
+    state: Path | str
 
     def record(self, kind: str, subject: str, message: str, data: dict[str, Any]) -> None:
-        # the plan's state: a PostgreSQL one too (state_path is where the files go)
-        state = StateStore(plan_state_location(self.plan) if self.plan else self.state_path)
+        state = StateStore(self.state)
         try:
             state.record_event(kind, subject, message, data)
         finally:
@@ -68,10 +68,10 @@ class EvalPlace:
 def eval_place(plan_path: Path, history: Path | None = None) -> EvalPlace:
     """Where the eval history and drkit's state of the plan at ``plan_path`` are."""
     plan = load_plan_if_any(plan_path)
+    state = state_location(plan, plan_path)
     if plan is None:
-        state = default_state_path(plan_path)
-        return EvalPlace(None, history or state.parent / "evals", None, state)
-    state = plan_state_path(plan)
+        default = history or default_state_path(plan_path).parent / "evals"
+        return EvalPlace(None, default, None, state)
     if history is not None:
         return EvalPlace(plan, history, _component_at(plan, history), state)
     if plan.eval_results:

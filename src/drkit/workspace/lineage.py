@@ -29,6 +29,7 @@ from drkit.plan.lint import Finding, Rule, Severity, Violation, locate
 from drkit.plan.models import Plan
 from drkit.repository import Repository
 from drkit.repository.maintenance import referenced_blobs
+from drkit.state.store import has_state
 from drkit.workspace.models import rollback_window
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ CLOSURE_RULE = Rule(
 
 def lineage_violations(ws: Workspace) -> list[Violation]:
     """DR310 and DR311 for ``drkit plan check`` (none without a state or a registry)."""
-    if not ws.state_path.exists():
+    if not has_state(ws.state_location):
         return []
     registry = Registry(ws.state())
     out = [locate(ws.plan, ALIAS_RULE, f) for f in _unresolved(ws.plan, registry)]

@@ -74,8 +74,15 @@ class Workspace:
 
     @property
     def state_path(self) -> Path:
-        """``$DRKIT_STATE``, else ``<state_dir>/state.db`` (state_dir relative to the plan)."""
+        """The SQLite file (``$DRKIT_STATE``, else ``<state_dir>/state.db``): where drkit's
+        files go beside it; open the state itself at :attr:`state_location`."""
         return plan_state_path(self.plan)
+
+    @property
+    def state_location(self) -> Path | str:
+        """Where the state is: a ``postgresql://`` URL or the SQLite file of
+        :attr:`state_path` (every user of the state opens it here)."""
+        return plan_state_location(self.plan)
 
     @property
     def state_dir(self) -> Path:
@@ -87,7 +94,7 @@ class Workspace:
 
     def state(self) -> StateStore:
         if self._state is None:
-            self._state = StateStore(plan_state_location(self.plan))
+            self._state = StateStore(self.state_location)
         return self._state
 
     def close(self) -> None:
@@ -128,7 +135,7 @@ class Workspace:
             plan=self.plan,
             password=self.password,
             scratch=self.state_dir / "scratch",
-            state_path=self.state_path,
+            state_location=self.state_location,
             kdf=kdf_params(),
         )
 

@@ -37,7 +37,7 @@ from drkit.drills.stack import Stack
 from drkit.errors import DrillError, UsageError
 from drkit.lineage.registry import ALIAS_SET, REGISTERED, Registry, parse_alias_target
 from drkit.plan.models import Plan, Route, Target
-from drkit.state.store import StateStore
+from drkit.state.store import StateStore, has_state
 
 if TYPE_CHECKING:  # the rehearsal runs the gateway (the gateway extra)
     from drkit.drills.rehearsal import Rehearsal
@@ -129,7 +129,7 @@ class ModelRegression:
     target: Target
     model: str
     alias: str
-    state_path: Path | None
+    state_location: Path | str | None
     workdir: Path
     seed: int = 0
     rehearsal: Rehearsal | None = None
@@ -146,8 +146,8 @@ class ModelRegression:
 
     def _real_fingerprint(self) -> tuple[Any, ...]:
         """What the drill must leave as it was: the model's registry events and aliases."""
-        assert self.state_path is not None
-        state = StateStore(self.state_path)
+        assert self.state_location is not None
+        state = StateStore(self.state_location)
         try:
             events = [
                 (e.id, e.kind)
@@ -255,18 +255,23 @@ class ModelRegression:
 
     # --- steady state --------------------------------------------------------------------
 
+    def _no_registry(self) -> DrillError:
+        return DrillError(
+            f"no drkit state with a registry for {self.model!r}",
+            hint=f"drkit model register {self.model} VERSION --upstream "
+            f"{self.target.provider}=MODEL, then drkit model alias set {self.model} "
+            f"{self.alias} VERSION --reason ...",
+        )
+
     def sandbox_registry(self, ctx: DrillContext) -> None:
-        if self.state_path is None or not self.state_path.exists():
-            raise DrillError(
-                f"no drkit state with a registry for {self.model!r}",
-                hint=f"drkit model register {self.model} VERSION --upstream "
-                f"{self.target.provider}=MODEL, then drkit model alias set {self.model} "
-                f"{self.alias} VERSION --reason ...",
-            )
-        real = StateStore(self.state_path)
+        if self.state_location is None or not has_state(self.state_location):
+            raise self._no_registry()
+        real = StateStore(self.state_location)
         try:
             real_reg = Registry(real)
-            real_reg.versions(self.model)  # an unknown model: the registry's own error
+            if self.model not in real_reg.models():
+                # a state that exists (the drill's own events open it) without the model
+                raise self._no_registry()
             self.good = real_reg.alias(self.model, self.alias)
             copied = [
                 e
@@ -452,7 +457,7 @@ class ModelRegression:
     def _record(self, ctx: DrillContext) -> None:
         """One ``model.drill`` event in the real state (not a registry event: the ledger
         is unchanged), so ``drkit lineage show`` lists the rehearsals of each version."""
-        assert self.state_path is not None
+        assert self.state_location is not None
         fault = ctx.marker("fault_injected")
 
         def since(name: str) -> float | None:
@@ -460,7 +465,7 @@ class ModelRegression:
             return round(at - fault, 3) if at is not None and fault is not None else None
 
         back = next((r.version for k, r in self.runs.items() if k == "recovered"), None)
-        state = StateStore(self.state_path)
+        state = StateStore(self.state_location)
         try:
             state.record_event(
                 "model.drill",
@@ -532,7 +537,7 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
     target, model, alias = found
     workdir = stack.scratch / f"model-regression-{time.time_ns()}"
     return ModelRegression(
-        stack.plan, route, target, model, alias, stack.state_path, workdir, options.seed
+        stack.plan, route, target, model, alias, stack.state_location, workdir, options.seed
     ).drill()
 
 

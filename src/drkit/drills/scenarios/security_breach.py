@@ -210,7 +210,7 @@ class SecurityBreach:
     def tell(self, ctx: DrillContext) -> None:
         title, body = self.notice()
         ctx.note("customer_notice", body)
-        if self.stack.state_path is None:
+        if self.stack.state_location is None:
             ctx.note("incident", "no state store: the notice is in this journal only")
             return
         from drkit.state.store import StateStore
@@ -223,7 +223,7 @@ class SecurityBreach:
         if not shown:
             ctx.note("incident", "the plan has no status_page components: notice journaled only")
             return
-        state = StateStore(self.stack.state_path)
+        state = StateStore(self.stack.state_location)
         try:
             inc = Incidents(state, [c.name for c in plan.status_page.components]).open(
                 f"Drill: {title}",
@@ -264,11 +264,11 @@ class SecurityBreach:
             except Exception as exc:
                 errors.append(f"{case.label}: {exc}")
         shutil.rmtree(self.work, ignore_errors=True)
-        if self.incident and self.stack.state_path is not None:
+        if self.incident and self.stack.state_location is not None:
             from drkit.state.store import StateStore
             from drkit.status.incidents import Incidents
 
-            state = StateStore(self.stack.state_path)
+            state = StateStore(self.stack.state_location)
             try:
                 Incidents(state, []).discard(self.incident, "the drill is over", by="drkit drill")
             finally:
