@@ -85,21 +85,7 @@ def providers_report(
         dict.fromkeys(v for r in plan.serving.routes for v in route_operators(r))
         | {p.name: None for p in plan.providers}
     )
-    feeds: dict[str, dict[str, Any]] = {}  # vendor -> its newest status-feed event
-    if state is not None:
-        for e in state.events(kind="gateway.", since=now - window):
-            if not e.kind.startswith("gateway.status_feed_"):
-                continue
-            row = feeds.setdefault(e.component, {"state": None, "unreachable_at": None})
-            if e.kind == "gateway.status_feed_unreachable":
-                row["unreachable_at"] = e.at  # the feed unread says nothing of the provider
-                continue
-            row.update(
-                state=e.kind.removeprefix("gateway.status_feed_"),
-                at=e.at,
-                level=e.data.get("level"),
-                description=e.data.get("description"),
-            )
+    feeds = _feeds(state, now - window) if state is not None else {}
     by_name = {p.name: p for p in plan.providers}
     rows = []
     for v in vendors:
@@ -120,20 +106,7 @@ def providers_report(
     drilled = False
     refused: dict[tuple[str, str], dict[str, dict[str, str]]] = {}  # (route, target) -> field
     if state is not None:
-        for e in state.events(kind="gateway.translation_refused", since=now - window):
-            d = e.data
-            if not (isinstance(d.get("route"), str) and isinstance(d.get("target"), str)):
-                continue
-            name = str(d.get("field"))
-            dialect = str(d.get("dialect"))
-            refused.setdefault((d["route"], d["target"]), {})[name] = {
-                "field": name,
-                "reason": str(d.get("reason", "")),
-                "dialect": dialect,
-                "hint": f"the route's clients send {name}, which the {dialect} dialect of "
-                f"{d['target']} cannot carry ({d.get('reason', '')}): stop sending it, or "
-                "make the secondary a target of the clients' dialect",
-            }
+        refused = _refusals(state, now - window)
         for e in state.events(kind="gateway.failover", since=now - window):
             if isinstance(e.data.get("to"), str):
                 tried.add(e.data["to"])
@@ -179,3 +152,41 @@ def providers_report(
 def _feed_clear(feeds: dict[str, dict[str, Any]], vendor: str) -> bool:
     """False while the vendor's newest outage-or-clear feed event is an outage."""
     return (feeds.get(vendor) or {}).get("state") != "outage"
+
+
+def _refusals(state: StateStore, since: float) -> dict[tuple[str, str], dict[str, dict[str, str]]]:
+    """(route, target) -> field -> what the gateway's translation probe recorded refused."""
+    out: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+    for e in state.events(kind="gateway.translation_refused", since=since):
+        d = e.data
+        if not (isinstance(d.get("route"), str) and isinstance(d.get("target"), str)):
+            continue
+        name, dialect, why = str(d.get("field")), str(d.get("dialect")), str(d.get("reason", ""))
+        out.setdefault((d["route"], d["target"]), {})[name] = {
+            "field": name,
+            "reason": why,
+            "dialect": dialect,
+            "hint": f"the route's clients send {name}, which the {dialect} dialect of "
+            f"{d['target']} cannot carry ({why}): stop sending it, or make the secondary "
+            "a target of the clients' dialect",
+        }
+    return out
+
+
+def _feeds(state: StateStore, since: float) -> dict[str, dict[str, Any]]:
+    """vendor -> its newest status-feed event (and when its feed was last unreadable)."""
+    feeds: dict[str, dict[str, Any]] = {}
+    for e in state.events(kind="gateway.", since=since):
+        if not e.kind.startswith("gateway.status_feed_"):
+            continue
+        row = feeds.setdefault(e.component, {"state": None, "unreachable_at": None})
+        if e.kind == "gateway.status_feed_unreachable":
+            row["unreachable_at"] = e.at  # the feed unread says nothing of the provider
+            continue
+        row.update(
+            state=e.kind.removeprefix("gateway.status_feed_"),
+            at=e.at,
+            level=e.data.get("level"),
+            description=e.data.get("description"),
+        )
+    return feeds
