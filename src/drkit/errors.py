@@ -279,6 +279,10 @@ class TranslationError(GatewayError):
     """A request that cannot be translated faithfully between dialects."""
 
     status = 400
+    #: the refused request field (``logprobs``, ``messages[0].content[1]``) and why, when
+    #: a translator refused one (``drkit.gateway.translate.checks.refuse``)
+    field: str | None = None
+    reason: str | None = None
 
 
 class AuthenticationError(GatewayError):

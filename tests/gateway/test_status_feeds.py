@@ -130,6 +130,9 @@ def test_an_announced_outage_moves_traffic_before_any_failure(
     [target] = [t for t in gw.admin()["targets"] if t["name"] == "openai-1"]
     assert target["state"] == "healthy"
     assert "Partial System Outage" in target["demoted"]
+    metrics = httpx.get(gw.url + "/metrics").text
+    assert 'drkit_gateway_target_demoted{target="openai-1"} 1.0' in metrics
+    assert 'drkit_gateway_target_demoted{target="anthropic-2"} 0.0' in metrics
     [outage] = [e for e in gw.events.events if e.kind == "status_feed_outage"]
     assert outage.component == "sim-a"
     assert outage.data["targets"] == ["openai-1"]
@@ -142,6 +145,8 @@ def test_an_announced_outage_moves_traffic_before_any_failure(
 
     feed.say(statuspage("none"))
     _eventually("the primary is back in order", lambda: not _feed_state(gw)["demoted"])
+    metrics = httpx.get(gw.url + "/metrics").text
+    assert 'drkit_gateway_target_demoted{target="openai-1"} 0.0' in metrics
     assert _served_by(gw) == "openai-1"
     assert "status_feed_clear" in gw.events.kinds()
 

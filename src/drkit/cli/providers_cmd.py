@@ -21,7 +21,8 @@ def providers_cmd(
 ) -> None:
     """Each provider's SLA beside its availability measured from the gateway's events, each
     route's composite availability, and whether every secondary target is ready to take
-    over (SLA recorded, credits not counted as DR, served recently); exit 1 when one is not."""
+    over (SLA recorded, credits not counted as DR, served recently, no eval gate failed, no
+    field of the route's clients refused by its dialect's translator); exit 1 when one is not."""
     from drkit.types import parse_duration
     from drkit.workspace import Workspace
     from drkit.workspace.costing import providers
@@ -34,9 +35,12 @@ def providers_cmd(
         data = providers(ws, window=span)
     emit(data, json_, lambda out: _render(out, data))
     if not data["ready"]:
+        refused = [r for s in data["readiness"] for r in s["refused"]]
         raise CheckFailed(
             "a secondary target is not ready to take over",
-            hint="run `drkit drill run provider-outage` and record every provider's SLA",
+            hint=refused[0]["hint"]
+            if refused
+            else "run `drkit drill run provider-outage` and record every provider's SLA",
         )
 
 
@@ -79,10 +83,13 @@ def _render(out: Console, data: dict[str, Any]) -> None:
             )
             if not ok
         ]
+        missing += [f"cannot carry {r['field']} ({r['reason']})" for r in s["refused"]]
         verdict = "ready" if s["ready"] else "NOT ready: " + ", ".join(missing)
         if s["ready"] and s["eval_gate"] == "not evaluated":
             verdict += " (quality not evaluated: no eval run it served in the window)"
         out.print(f"  {s['route']} -> {s['target']} ({s['vendor']}): {verdict}")
+        for r in s["refused"]:
+            out.print(f"    Try: {r['hint']}")
 
 
 def register(app: typer.Typer) -> None:

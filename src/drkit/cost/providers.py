@@ -10,7 +10,10 @@ window; a feed the gateway never reported on counts as clear), and its newest ev
 the window did not fail the eval gate (``eval.run`` events: ``data.target`` is the target,
 or the run through the route was served by it alone; ``passed``). A secondary no eval run
 reached is ``not evaluated``: shown, not counted against it (quality is checked where eval
-runs exist). The translator's refusal list is not consulted yet.
+runs exist), and it can carry what the route's clients send: no ``gateway.translation_refused``
+event for the route and target in the window (the gateway's translation probe translates a
+sample of each route's requests to every other-dialect target's dialect and records the
+fields the translator refuses).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ class SecondaryReadiness:
     served_recently: bool
     feed_clear: bool = True
     eval_gate: EvalGate = "not evaluated"
+    #: fields the route's clients send that this target's dialect cannot carry (in the
+    #: window): ``{"field", "reason", "dialect", "hint"}``
+    refused: tuple[dict[str, str], ...] = ()
 
     @property
     def ready(self) -> bool:
@@ -46,6 +52,7 @@ class SecondaryReadiness:
             and self.served_recently
             and self.feed_clear
             and self.eval_gate != "failed"
+            and not self.refused
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -58,6 +65,8 @@ class SecondaryReadiness:
             "served_recently": self.served_recently,
             "feed_clear": self.feed_clear,
             "eval_gate": self.eval_gate,
+            "translatable": not self.refused,
+            "refused": [dict(r) for r in self.refused],
             "ready": self.ready,
         }
 
@@ -76,21 +85,7 @@ def providers_report(
         dict.fromkeys(v for r in plan.serving.routes for v in route_operators(r))
         | {p.name: None for p in plan.providers}
     )
-    feeds: dict[str, dict[str, Any]] = {}  # vendor -> its newest status-feed event
-    if state is not None:
-        for e in state.events(kind="gateway.", since=now - window):
-            if not e.kind.startswith("gateway.status_feed_"):
-                continue
-            row = feeds.setdefault(e.component, {"state": None, "unreachable_at": None})
-            if e.kind == "gateway.status_feed_unreachable":
-                row["unreachable_at"] = e.at  # the feed unread says nothing of the provider
-                continue
-            row.update(
-                state=e.kind.removeprefix("gateway.status_feed_"),
-                at=e.at,
-                level=e.data.get("level"),
-                description=e.data.get("description"),
-            )
+    feeds = _feeds(state, now - window) if state is not None else {}
     by_name = {p.name: p for p in plan.providers}
     rows = []
     for v in vendors:
@@ -109,7 +104,9 @@ def providers_report(
     tried: set[str] = set()
     gates: dict[str, EvalGate] = {}  # target -> its newest eval run's verdict
     drilled = False
+    refused: dict[tuple[str, str], dict[str, dict[str, str]]] = {}  # (route, target) -> field
     if state is not None:
+        refused = _refusals(state, now - window)
         for e in state.events(kind="gateway.failover", since=now - window):
             if isinstance(e.data.get("to"), str):
                 tried.add(e.data["to"])
@@ -139,6 +136,7 @@ def providers_report(
                     t.name in tried or drilled,
                     _feed_clear(feeds, t.operator),
                     gates.get(t.name, "not evaluated"),
+                    tuple(refused.get((route.name, t.name), {}).values()),
                 )
             )
     return {
@@ -154,3 +152,41 @@ def providers_report(
 def _feed_clear(feeds: dict[str, dict[str, Any]], vendor: str) -> bool:
     """False while the vendor's newest outage-or-clear feed event is an outage."""
     return (feeds.get(vendor) or {}).get("state") != "outage"
+
+
+def _refusals(state: StateStore, since: float) -> dict[tuple[str, str], dict[str, dict[str, str]]]:
+    """(route, target) -> field -> what the gateway's translation probe recorded refused."""
+    out: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+    for e in state.events(kind="gateway.translation_refused", since=since):
+        d = e.data
+        if not (isinstance(d.get("route"), str) and isinstance(d.get("target"), str)):
+            continue
+        name, dialect, why = str(d.get("field")), str(d.get("dialect")), str(d.get("reason", ""))
+        out.setdefault((d["route"], d["target"]), {})[name] = {
+            "field": name,
+            "reason": why,
+            "dialect": dialect,
+            "hint": f"the route's clients send {name}, which the {dialect} dialect of "
+            f"{d['target']} cannot carry ({why}): stop sending it, or make the secondary "
+            "a target of the clients' dialect",
+        }
+    return out
+
+
+def _feeds(state: StateStore, since: float) -> dict[str, dict[str, Any]]:
+    """vendor -> its newest status-feed event (and when its feed was last unreadable)."""
+    feeds: dict[str, dict[str, Any]] = {}
+    for e in state.events(kind="gateway.", since=since):
+        if not e.kind.startswith("gateway.status_feed_"):
+            continue
+        row = feeds.setdefault(e.component, {"state": None, "unreachable_at": None})
+        if e.kind == "gateway.status_feed_unreachable":
+            row["unreachable_at"] = e.at  # the feed unread says nothing of the provider
+            continue
+        row.update(
+            state=e.kind.removeprefix("gateway.status_feed_"),
+            at=e.at,
+            level=e.data.get("level"),
+            description=e.data.get("description"),
+        )
+    return feeds

@@ -65,6 +65,7 @@ from drkit.gateway.probe import make_prober
 from drkit.gateway.redact import Redactor
 from drkit.gateway.status_feeds import StatusFeeds
 from drkit.gateway.translation import DefaultTranslator, Translator
+from drkit.gateway.translation_probe import TranslationProbe
 
 log = logging.getLogger("drkit.gateway")
 
@@ -273,6 +274,14 @@ class Gateway:
             keys=self.keys,
             redactor=self.redactor,
         )
+        #: samples requests for what other-dialect targets would refuse
+        self.probe = TranslationProbe(
+            self.engine.translator,
+            self.events,
+            self.metrics,
+            share=config.translation_probe,
+            window=config.translation_probe_window,
+        )
         self._shared: Any = None
         #: live drill faults and their dead-man timer (drkit.gateway.live)
         self.live = self.engine.live = LiveFaults(config, self.board, self.events)
@@ -435,6 +444,7 @@ class Gateway:
             missing = RouteNotFound(f"no route named {model!r}; this gateway serves: {names}")
             return self._gateway_error(dialect, missing)
         route_name.append(route.name)
+        self.probe.observe(route, dialect, body)
         stream = bool(body.get("stream"))
         include_usage = not stream or (
             dialect == "openai" and bool((body.get("stream_options") or {}).get("include_usage"))
@@ -526,6 +536,8 @@ class Gateway:
         return JSONResponse({"ready": ready, "routes": routes}, status_code=200 if ready else 503)
 
     async def metrics_endpoint(self, request: Request) -> Response:
+        for name in self.board.health:
+            self.metrics.target_demoted(name, name in self.board.demoted)
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def admin_targets(self, request: Request) -> Response:

@@ -110,6 +110,9 @@ class GatewayConfig:
     live_max_duration: float = 3600.0
     #: providers' status feeds to poll (drkit.gateway.status_feeds; the plan's providers)
     status_feeds: tuple[StatusFeedConfig, ...] = ()
+    #: share of requests the translation probe samples, and its dedup window (seconds)
+    translation_probe: float = _PLAN_GATEWAY.translation_probe
+    translation_probe_window: float = _PLAN_GATEWAY.translation_probe_window
 
     def route(self, name: str) -> RouteConfig | None:
         for route in self.routes:
@@ -243,6 +246,8 @@ def from_mapping(
         events_path=events_path,
         max_request_body=gw.max_request_body_mib * 1024 * 1024,
         admin_keys_env=auth.admin_keys_env,
+        translation_probe=gw.translation_probe,
+        translation_probe_window=gw.translation_probe_window,
     )
 
 

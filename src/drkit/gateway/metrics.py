@@ -50,6 +50,19 @@ class GatewayMetrics:
             ["target", "state"],
             registry=r,
         )
+        self.refused = Counter(
+            "drkit_gateway_translation_refused",
+            "Sampled client requests a target of another dialect could not carry, by field "
+            "(the translation probe)",
+            ["route", "target", "field"],
+            registry=r,
+        )
+        self.demoted = Gauge(
+            "drkit_gateway_target_demoted",
+            "1 while a provider's status feed announces an outage and the target is demoted",
+            ["target"],
+            registry=r,
+        )
         self.latency = Histogram(
             "drkit_gateway_request_seconds",
             "Time from request to the first byte of the answer (streams) or the whole answer",
@@ -91,6 +104,12 @@ class GatewayMetrics:
 
     def budget_exhausted(self, route: str) -> None:
         self.budget.labels(route).inc()
+
+    def translation_refused(self, route: str, target: str, field: str) -> None:
+        self.refused.labels(route, target, field).inc()
+
+    def target_demoted(self, target: str, demoted: bool) -> None:
+        self.demoted.labels(target).set(1 if demoted else 0)
 
     def target(self, health: TargetHealth, shown: str) -> None:
         for state in _STATES:

@@ -288,6 +288,17 @@ class GatewaySettings(PlanModel):
         32, ge=1, le=1024, description="largest request body accepted (MiB); larger: 413"
     )
     health: Health = Field(default_factory=Health)
+    translation_probe: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="share of client requests also translated to the dialect of each other-"
+        "dialect target, to find what a failover could not carry (0 turns it off)",
+    )
+    translation_probe_window: PositiveDur = Field(
+        3600.0,
+        description="one translation_refused event per route, target and field per this long",
+    )
     redis_url_env: EnvName | None = Field(
         None, description="environment variable with a Redis URL for shared health state"
     )

@@ -14,8 +14,14 @@ _HINT = "remove the field, or route this model to a target of the same dialect"
 
 
 def refuse(field: str, why: str, hint: str = _HINT) -> TranslationError:
-    """The error for ``field`` that has no faithful twin in the target dialect."""
-    return TranslationError(f"cannot translate {field}: {why}", hint=hint)
+    """The error for ``field`` that has no faithful twin in the target dialect.
+
+    The error carries ``field`` and ``why`` as attributes too (the gateway's translation
+    probe records them, :mod:`drkit.gateway.translation_probe`)."""
+    exc = TranslationError(f"cannot translate {field}: {why}", hint=hint)
+    exc.field = field
+    exc.reason = why
+    return exc
 
 
 def check_keys(obj: Any, allowed: set[str] | None, field: str, why: str) -> None:
