@@ -225,7 +225,6 @@ LONG_FUNCTIONS = {
     "evals/compare.py::compare": "the paired gate: harness check added by the harness work",
     "cost/model.py::_testing": "the testing cost model, being reworked (cost)",
     "cost/model.py::_storage": "the storage cost model, being reworked (cost)",
-    "cost/providers.py::providers_report": "the providers' cost report, being reworked (cost)",
     "drills/engine.py::run_drill": "the drill engine's phases, being reworked (live drills)",
     "drills/report.py::render_html": "the drill report's HTML, grown by this round's merges",
 }
