@@ -75,7 +75,8 @@ def test_a_judge_route_grades_the_answers(
     es.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     run = ["eval", "run", str(es), "--gateway", url, "--route", "assistant", "--json"]
     capsys.readouterr()
-    assert main([*run, "--pass-threshold", "0.7"]) == 0
+    # one at a time: the judge's last request is then the last example's (q3)
+    assert main([*run, "--pass-threshold", "0.7", "--concurrency", "1"]) == 0
     s = json.loads(capsys.readouterr().out)
     assert (s["mean_score"], s["errors"], s["passed"]) == (0.75, 0, True)
     asked = judge.last_request
