@@ -356,7 +356,9 @@ def test_a_wider_search_lets_a_healthy_restored_index_pass(repo: Repository, nam
     live = MemoryVectorStore()  # exact, as a growing Milvus segment is searched
     fill(live, name, 1000)
     snap = snapshot_collection(repo, live, name, component="kb").snapshot
-    scratch = Widening(miss=0.6)  # loses 0.6, 0.096, 0.006 at efforts 64, 160, 640
+    # loses all, 0.16 and 0.01 of each top-10 at efforts 64, 160, 640: 160 stays ~5 sd
+    # below the 0.95 floor over 300 answers (0.6 gave 0.096 there, ~3 sd: failed CI once)
+    scratch = Widening(miss=1.0)
     report = verify_collection(repo, snap, live, scratch=scratch, queries=30)
     assert report.ok, report.problems
     assert report.recall_live == 1.0
