@@ -11,47 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import (
-    HTMLResponse,
-    JSONResponse,
-    PlainTextResponse,
-    RedirectResponse,
-    Response,
-)
-from starlette.routing import Route
 
 from drkit.errors import DrkitError
 from drkit.plan.models import Plan
 from drkit.state.store import StateStore
-from drkit.status import api, notify, postmortem, subscriptions
-from drkit.status.incidents import ROLES, STATUSES, Incidents
-from drkit.status.page import Snapshot, draft_incidents, snapshot, timeline
-from drkit.web.auth import Caller, KeyCheck
+from drkit.status import notify, subscriptions
+from drkit.status.page import draft_incidents, snapshot
+from drkit.web.auth import KeyCheck
+from drkit.web.internal import Internal
+from drkit.web.public import Public
+from drkit.web.site import MAX_BODY, Site
+from drkit.web.subscribe import Subscribe
 
-MAX_BODY = 16 * 1024
+__all__ = ["MAX_BODY", "create_app", "from_env"]
 log = logging.getLogger("drkit.status")
-_TEMPLATES = Path(__file__).parent / "templates"
-
-
-def _fmt(epoch: float | None) -> str:
-    return "" if epoch is None else f"{datetime.fromtimestamp(epoch, UTC):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _day(epoch: float) -> str:
-    return f"{datetime.fromtimestamp(epoch, UTC):%b %d, %Y}"
 
 
 def create_app(
@@ -64,313 +42,14 @@ def create_app(
 ) -> Starlette:
     """The app; ``draft_every`` seconds a background task drafts incidents from signals
     (``None``: never, e.g. in tests that draft by hand)."""
-    keys = keys or KeyCheck.from_env()
-    env = Environment(
-        loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(default=True)
-    )
-    env.globals.update(fmt=_fmt, day=_day, iso=api.iso)
-    book = Incidents(state, [c.name for c in plan.status_page.components])
-
-    def snap() -> Snapshot:
-        return snapshot(plan, state, now=clock())
-
-    def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        s = ctx.get("snap")
-        if s is not None:
-            ctx.setdefault("indicator", api.INDICATOR[s.state][1])
-        html = env.get_template(name).render(title=plan.status_page.title, **ctx)
-        return HTMLResponse(html, status_code=status)
-
-    def base_url(request: Request) -> str:
-        return str(request.base_url).rstrip("/")
-
-    async def index(request: Request) -> Response:
-        return render(
-            "page.html", snap=snap(), subscribe=subscriptions.enabled(plan, keys.link_key)
-        )
-
-    async def incident_page(request: Request) -> Response:
-        s = snap()
-        inc = next((i for i in s.public_incidents if i.id == request.path_params["id"]), None)
-        if inc is None:
-            return PlainTextResponse("no such incident", status_code=404)
-        return render(
-            "incident.html",
-            snap=s,
-            inc=inc,
-            postmortem=postmortem.published(state, inc.id) is not None,
-        )
-
-    async def postmortem_page(request: Request) -> Response:
-        s = snap()
-        inc = next((i for i in s.public_incidents if i.id == request.path_params["id"]), None)
-        got = postmortem.published(state, inc.id) if inc is not None else None
-        if inc is None or got is None:
-            return PlainTextResponse("no published postmortem", status_code=404)
-        return render(
-            "postmortem_public.html",
-            snap=s,
-            inc=inc,
-            at=got[0],
-            body=Markup(postmortem.to_html(got[1])),  # rendered with raw HTML escaped
-        )
-
-    async def summary(request: Request) -> Response:
-        return JSONResponse(api.summary(snap(), base_url(request)))
-
-    async def status_json(request: Request) -> Response:
-        s = snap()
-        return JSONResponse({"page": api.page(s, base_url(request)), "status": api.status(s)})
-
-    async def components_json(request: Request) -> Response:
-        s = snap()
-        return JSONResponse(
-            {"page": api.page(s, base_url(request)), "components": api.components(s)}
-        )
-
-    async def incidents_json(request: Request) -> Response:
-        return JSONResponse(api.incidents(snap(), base_url(request)))
-
-    async def unresolved_json(request: Request) -> Response:
-        s = snap()
-        url = base_url(request)
-        return JSONResponse(
-            {"page": api.page(s, url), "incidents": [api.incident(s, i, url) for i in s.unresolved]}
-        )
-
-    async def atom(request: Request) -> Response:
-        s = snap()
-        text = env.get_template("feed.atom").render(
-            title=plan.status_page.title,
-            url=base_url(request),
-            incidents=s.public_incidents[:50],
-            updated=api.iso(
-                max(
-                    [s.now - 0.0]
-                    if not s.public_incidents
-                    else [i.updated_at for i in s.public_incidents]
-                )
-            ),
-        )
-        return Response(text, media_type="application/atom+xml")
-
-    # --- internal side -----------------------------------------------------------------
-
-    def caller_of(request: Request) -> Caller | Response:
-        got = keys.check(request.headers.get("authorization"))
-        if got is None:
-            return PlainTextResponse(
-                "authentication required",
-                status_code=401,
-                headers={"WWW-Authenticate": 'Basic realm="drkit status (internal)"'},
-            )
-        if got is False or isinstance(got, bool):
-            return PlainTextResponse("wrong key", status_code=403)
-        return got
-
-    async def form_of(request: Request, caller: Caller) -> dict[str, str] | Response:
-        raw = await _bounded(request)
-        if raw is None:
-            return PlainTextResponse("body too large", status_code=413)
-        origin = request.headers.get("origin")
-        if origin and origin.rstrip("/") != base_url(request):
-            return PlainTextResponse("cross-origin form refused", status_code=403)
-        form = {k: v[-1] for k, v in parse_qs(raw.decode(errors="replace")).items()}
-        if not keys.csrf_ok(caller, form.get("csrf", "")):
-            return PlainTextResponse("missing or wrong CSRF token", status_code=403)
-        return form
-
-    async def internal(request: Request) -> Response:
-        caller = caller_of(request)
-        if isinstance(caller, Response):
-            return caller
-        return render("internal.html", snap=snap(), caller=caller, csrf=keys.csrf(caller))
-
-    async def warroom(request: Request) -> Response:
-        caller = caller_of(request)
-        if isinstance(caller, Response):
-            return caller
-        s = snap()
-        inc = next((i for i in s.incidents if i.id == request.path_params["id"]), None)
-        if inc is None:
-            return PlainTextResponse("no such incident", status_code=404)
-        return render(
-            "warroom.html",
-            snap=s,
-            inc=inc,
-            caller=caller,
-            csrf=keys.csrf(caller),
-            timeline=timeline(plan, state, inc, now=s.now),
-            statuses=STATUSES,
-            roles=ROLES,
-        )
-
-    async def write(request: Request, action: Callable[[dict[str, str], Caller], str]) -> Response:
-        caller = caller_of(request)
-        if isinstance(caller, Response):
-            return caller
-        form = await form_of(request, caller)
-        if isinstance(form, Response):
-            return form
-        try:
-            where = action(form, caller)
-        except DrkitError as exc:
-            return PlainTextResponse(str(exc), status_code=exc.status)
-        return RedirectResponse(where, status_code=303)
-
-    async def open_incident(request: Request) -> Response:
-        def act(f: dict[str, str], c: Caller) -> str:
-            inc = book.open(
-                f.get("title", ""),
-                components=[f.get("component", "")],
-                severity=f.get("severity", "sev3"),
-                body=f.get("body", ""),
-                author=c.name,
-            )
-            return f"/internal/incidents/{inc.id}"
-
-        return await write(request, act)
-
-    async def post_update(request: Request) -> Response:
-        inc_id = request.path_params["id"]
-
-        def act(f: dict[str, str], c: Caller) -> str:
-            book.update(
-                inc_id,
-                f.get("status", ""),
-                f.get("body", ""),
-                author=c.name,
-                draft=f.get("draft") == "1",
-            )
-            return f"/internal/incidents/{inc_id}"
-
-        return await write(request, act)
-
-    async def approve(request: Request) -> Response:
-        inc_id = request.path_params["id"]
-
-        def act(f: dict[str, str], c: Caller) -> str:
-            book.approve(inc_id, f.get("update") or None, by=c.name)
-            return f"/internal/incidents/{inc_id}"
-
-        return await write(request, act)
-
-    async def set_role(request: Request) -> Response:
-        inc_id = request.path_params["id"]
-
-        def act(f: dict[str, str], c: Caller) -> str:
-            book.set_role(inc_id, f.get("role", ""), f.get("person", ""))
-            return f"/internal/incidents/{inc_id}"
-
-        return await write(request, act)
-
-    async def discard(request: Request) -> Response:
-        inc_id = request.path_params["id"]
-
-        def act(f: dict[str, str], c: Caller) -> str:
-            book.discard(inc_id, f.get("reason", ""), by=c.name)
-            return f"/internal/incidents/{inc_id}"
-
-        return await write(request, act)
-
-    async def briefing(request: Request) -> Response:
-        caller = caller_of(request)
-        if isinstance(caller, Response):
-            return caller
-        s = snap()
-        open_incs = [i for i in s.incidents if not i.closed]
-        rows = []
-        for inc in open_incs:
-            customers = [
-                c.name
-                for c in plan.status_page.escalation
-                if not c.components or set(c.components) & set(inc.components)
-            ]
-            rows.append((inc, customers, notify.deliveries(state, inc.id)))
-        return render("briefing.html", snap=s, caller=caller, rows=rows)
-
-    def _unsubscribe_ok(request: Request) -> str | None:
-        name = request.query_params.get("s", "")
-        token = request.query_params.get("t", "")
-        link_key = keys.link_key
-        known = {c.name for c in plan.status_page.subscribers}
-        known |= {c.name for c in subscriptions.active(state)}
-        if not link_key or name not in known:
-            return None
-        if not hmac.compare_digest(notify.unsubscribe_token(link_key, name), token):
-            return None
-        return name
-
-    async def unsubscribe(request: Request) -> Response:
-        name = _unsubscribe_ok(request)
-        if name is None:
-            return PlainTextResponse("this unsubscribe link is not valid", status_code=403)
-        if request.method == "GET":  # a confirm step: mail scanners follow links, not forms
-            return render(
-                "unsubscribe.html",
-                who=name,
-                action=f"/unsubscribe?{request.url.query}",
-                done=name in notify.unsubscribed(state),
-            )
-        if name not in notify.unsubscribed(state):
-            state.record_event(
-                "subscriber.unsubscribed", name, f"{name} unsubscribed", {"via": "link"}
-            )
-        return render("unsubscribe.html", who=name, action="", done=True)
-
-    async def subscribe(request: Request) -> Response:
-        if not subscriptions.enabled(plan, keys.link_key):
-            return PlainTextResponse("subscriptions are not offered here", status_code=404)
-        origin = request.headers.get("origin")
-        if origin and origin.rstrip("/") != base_url(request):
-            return PlainTextResponse("cross-origin form refused", status_code=403)
-        raw = await _bounded(request)
-        if raw is None:
-            return PlainTextResponse("body too large", status_code=413)
-        form = parse_qs(raw.decode(errors="replace"))
-        try:
-            subscriptions.request(
-                plan,
-                state,
-                (form.get("email") or [""])[-1],
-                form.get("component", []),
-                now=clock(),
-            )
-        except DrkitError as exc:
-            return render("subscribe.html", status=exc.status, error=str(exc))
-        return render("subscribe.html", sent=True)
-
-    async def subscribe_confirm(request: Request) -> Response:
-        link_key = keys.link_key
-        try:
-            rid = int(request.query_params.get("r", ""))
-        except ValueError:
-            rid = 0
-        tok = request.query_params.get("t", "")
-        found = subscriptions.pending(state, rid)
-        if (
-            link_key is None
-            or found is None
-            or not hmac.compare_digest(subscriptions.token(link_key, rid, found.email), tok)
-        ):
-            return PlainTextResponse("this confirmation link is not valid", status_code=403)
-        if request.method == "GET":  # a confirm step: mail scanners follow links, not forms
-            return render("subscribe.html", confirm=f"/subscribe/confirm?{request.url.query}")
-        try:
-            subscriptions.confirm(state, link_key, rid, tok, now=clock())
-        except DrkitError as exc:
-            return render("subscribe.html", status=exc.status, error=str(exc))
-        return render("subscribe.html", confirmed=True)
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True})
+    site = Site(plan, state, keys or KeyCheck.from_env(), clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = None
         if draft_every:
             task = asyncio.create_task(
-                _drafting(plan, state, clock, draft_every, link_key=keys.link_key)
+                _drafting(plan, state, clock, draft_every, link_key=site.keys.link_key)
             )
         try:
             yield
@@ -380,42 +59,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    routes = [
-        Route("/", index),
-        Route("/incidents/{id}", incident_page),
-        Route("/incidents/{id}/postmortem", postmortem_page),
-        Route("/api/v2/summary.json", summary),
-        Route("/api/v2/status.json", status_json),
-        Route("/api/v2/components.json", components_json),
-        Route("/api/v2/incidents.json", incidents_json),
-        Route("/api/v2/incidents/unresolved.json", unresolved_json),
-        Route("/history.atom", atom),
-        Route("/healthz", healthz),
-        Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
-        Route("/subscribe", subscribe, methods=["POST"]),
-        Route("/subscribe/confirm", subscribe_confirm, methods=["GET", "POST"]),
-        Route("/internal", internal),
-        Route("/internal/briefing", briefing),
-        Route("/internal/incidents", open_incident, methods=["POST"]),
-        Route("/internal/incidents/{id}", warroom),
-        Route("/internal/incidents/{id}/updates", post_update, methods=["POST"]),
-        Route("/internal/incidents/{id}/approve", approve, methods=["POST"]),
-        Route("/internal/incidents/{id}/discard", discard, methods=["POST"]),
-        Route("/internal/incidents/{id}/roles", set_role, methods=["POST"]),
-    ]
+    routes = [*Public(site).routes(), *Subscribe(site).routes(), *Internal(site).routes()]
     return Starlette(routes=routes, lifespan=lifespan)
-
-
-async def _bounded(request: Request) -> bytes | None:
-    """The body, or None when it is over :data:`MAX_BODY` bytes (nothing more is read)."""
-    if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        return None
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            return None
-    return raw
 
 
 def from_env() -> Starlette:
