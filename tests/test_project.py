@@ -222,15 +222,12 @@ LONG_FUNCTIONS = {
     "cli/drill_cmd.py::run_cmd": "a CLI command's options, live drills just added (live)",
     "agent/http.py::_collector": "the agent's Prometheus collector, one block per family",
     "evals/compare.py::compare": "the paired gate: harness check added by the harness work",
-    "cost/model.py::_testing": "the testing cost model, being reworked (cost)",
-    "cost/model.py::_storage": "the storage cost model, being reworked (cost)",
     "drills/engine.py::run_drill": "the drill engine's phases, being reworked (live drills)",
     "drills/report.py::render_html": "the drill report's HTML, grown by this round's merges",
 }
 LONG_MODULES = {
     "gateway/app.py": "the gateway's ASGI app, being changed by several features",
     "plan/models.py": "the plan's models: each feature adds its fields here",
-    "cost/model.py": "the cost model, being reworked (cost)",
     "drills/scenarios/model_regression.py": "the model-regression drill, new (models)",
     "state/store.py": "drkit's state, gaining a PostgreSQL backend (state)",
     "workspace/workspace.py": "the composition root, where several features are adding theirs",

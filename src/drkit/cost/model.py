@@ -13,57 +13,34 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from drkit.cost.availability import RouteAvailability, Source, route_availability
-from drkit.cost.history import StateFigures
-from drkit.cost.measure import MONTH_S, RepoUsage
+from drkit.cost.availability import RouteAvailability, route_availability
+from drkit.cost.lines import (
+    CATEGORIES,
+    PLAN_WIDE,
+    Line,
+    Measurements,
+    egress_lines,
+    eval_lines,
+    storage_lines,
+    testing_lines,
+)
+from drkit.cost.measure import RepoUsage
 from drkit.plan.analysis import achievable_rpo
 from drkit.plan.models import Plan
 
-GB = 1e9  # cloud prices are per decimal gigabyte
-PLAN_WIDE = "-"
-#: testing activities with a cadence field in ``testing`` (restore tests are per component)
-ACTIVITIES = {
-    "failover_drill": "failover_drill_every",
-    "regional_failover": "regional_failover_every",
-    "gameday": "gameday_every",
-}
-CATEGORIES = ("storage", "egress", "standby", "testing", "responders", "evals")
-
-
-@dataclass(frozen=True)
-class Line:
-    """One priced item, per month, in the plan's currency."""
-
-    tier: str  # a tier name, or "-" for plan-wide items
-    component: str  # a component or route, "*" for the whole tier, or a repository
-    category: str  # one of CATEGORIES
-    monthly: float
-    source: Source
-    basis: str  # how the figure was reached, with its numbers
-    region: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "tier": self.tier,
-            "component": self.component,
-            "category": self.category,
-            "region": self.region,
-            "monthly": self.monthly,
-            "source": self.source,
-            "basis": self.basis,
-        }
-
-
-@dataclass
-class Measurements:
-    """What was measured; each part may be missing (then the plan's estimate is used)."""
-
-    repositories: dict[str, RepoUsage | str] = field(default_factory=dict)  # str: why not
-    state: StateFigures | None = None
+__all__ = [
+    "CATEGORIES",
+    "PLAN_WIDE",
+    "CostReport",
+    "Line",
+    "Measurements",
+    "TierCost",
+    "amount",
+    "estimate",
+]
 
 
 @dataclass(frozen=True)
@@ -222,25 +199,17 @@ def amount(x: float, sign: str = "") -> str:
     return f"{x:{sign},.2f}"
 
 
-def _gb(n: float) -> str:
-    """Bytes in decimal units (as the prices count them): ``412.3 kB``, ``1.234 GB``."""
-    for unit, size in (("GB", GB), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.{3 if unit == 'GB' else 1}f} {unit}"
-    return f"{n:.0f} B"
-
-
 def estimate(plan: Plan, measured: Measurements | None = None) -> CostReport:
     """Price the plan (see the module docstring and docs/cost.md)."""
     m = measured or Measurements()
     state = m.state
     lines: list[Line] = []
-    lines += _storage(plan, m)
-    lines += _egress(plan, m)
+    lines += storage_lines(plan, m)
+    lines += egress_lines(plan, m)
     for tier, price in plan.cost.standby_per_month.items():
         lines.append(Line(tier, "*", "standby", price, "plan estimate", "cost.standby_per_month"))
-    lines += _testing(plan, state)
-    lines += _evals(plan, state)
+    lines += testing_lines(plan, state)
+    lines += eval_lines(plan, state)
     routes = [
         route_availability(plan, r, state.availability if state else None)
         for r in plan.serving.routes
@@ -255,315 +224,3 @@ def estimate(plan: Plan, measured: Measurements | None = None) -> CostReport:
         est = achievable_rpo(plan, comp)
         rpo[comp.name] = est.total if est else None
     return CostReport(plan.name, plan.cost.currency, lines, routes, loss, rpo, m)
-
-
-def _storage(plan: Plan, m: Measurements) -> list[Line]:
-    price = plan.cost.storage_per_gb_month
-    sizes = plan.cost.sizes_gb
-    out: list[Line] = []
-    repos = {r.name: r for r in [plan.repositories.primary, *plan.repositories.replicas]}
-    for _, comp in plan.components():
-        tier = comp.tier or PLAN_WIDE
-        where = [plan.repositories.primary.name, *(n for n in comp.replicate_to if n in repos)]
-        for repo_name in where:
-            region = repos[repo_name].region
-            usage = m.repositories.get(repo_name)
-            if isinstance(usage, RepoUsage) and comp.name in usage.components:
-                n = usage.components[comp.name]
-                out.append(
-                    Line(
-                        tier,
-                        comp.name,
-                        "storage",
-                        n / GB * price,
-                        "measured",
-                        f"{_gb(n)} stored in {repo_name} after dedup and compression "
-                        f"× {price}/GB-month",
-                        region,
-                    )
-                )
-            elif comp.name in sizes:
-                why = (
-                    "not backed up there yet"
-                    if isinstance(usage, RepoUsage)
-                    else (f"{repo_name} not measured: {usage}" if usage else "not measured")
-                )
-                out.append(
-                    Line(
-                        tier,
-                        comp.name,
-                        "storage",
-                        sizes[comp.name] * price,
-                        "plan estimate",
-                        f"cost.sizes_gb {sizes[comp.name]} GB × {price}/GB-month ({why})",
-                        region,
-                    )
-                )
-            else:
-                out.append(
-                    Line(
-                        tier,
-                        comp.name,
-                        "storage",
-                        0.0,
-                        "unknown",
-                        f"no snapshot in {repo_name} and no cost.sizes_gb entry",
-                        region,
-                    )
-                )
-    named = {c.name for _, c in plan.components()}
-    for name, usage in m.repositories.items():
-        if not isinstance(usage, RepoUsage):
-            continue
-        for other, n in sorted(usage.components.items()):
-            if other in named:
-                continue
-            out.append(
-                Line(
-                    PLAN_WIDE,
-                    other,
-                    "storage",
-                    n / GB * price,
-                    "measured",
-                    f"{_gb(n)} stored in {name} for snapshots of {other!r}, which is no plan "
-                    "component (drkit's own state, or one removed from the plan)",
-                    usage.region,
-                )
-            )
-    for name, usage in m.repositories.items():
-        if isinstance(usage, RepoUsage) and usage.overhead_bytes > 0:
-            out.append(
-                Line(
-                    PLAN_WIDE,
-                    name,
-                    "storage",
-                    usage.overhead_bytes / GB * price,
-                    "measured",
-                    f"{_gb(usage.overhead_bytes)} of pack headers, index, manifests and "
-                    "unreferenced blobs (until prune)",
-                    usage.region,
-                )
-            )
-    return out
-
-
-def _egress(plan: Plan, m: Measurements) -> list[Line]:
-    """Cross-region copies: what the primary added in the last 30 days, per replica."""
-    price = plan.cost.egress_per_gb
-    primary = plan.repositories.primary
-    usage = m.repositories.get(primary.name)
-    copied = m.state.copied_bytes_month if m.state else {}
-    out: list[Line] = []
-    for rep in plan.repositories.replicas:
-        if rep.region == primary.region:
-            continue  # same-region copies are not egress
-        comps = [c for _, c in plan.components() if rep.name in c.replicate_to]
-        measured_new: Mapping[str, float] = (
-            usage.new_bytes_month if isinstance(usage, RepoUsage) else {}
-        )
-        weights = {c.name: measured_new.get(c.name, 0.0) for c in comps}
-        per_component = m.state.copied_by_component_month.get(rep.name) if m.state else None
-        if per_component is not None:
-            for c in comps:
-                n = per_component.get(c.name, 0.0)
-                out.append(
-                    Line(
-                        c.tier or PLAN_WIDE,
-                        c.name,
-                        "egress",
-                        n / GB * price,
-                        "measured",
-                        f"{_gb(n)} of its snapshots copied to {rep.name} in 30 days "
-                        f"(repository.copied events) × {price}/GB",
-                        rep.region,
-                    )
-                )
-            continue
-        if rep.name in copied and sum(weights.values()) > 0:
-            total = copied[rep.name]
-            for c in comps:
-                n = total * weights[c.name] / sum(weights.values())
-                out.append(
-                    Line(
-                        c.tier or PLAN_WIDE,
-                        c.name,
-                        "egress",
-                        n / GB * price,
-                        "measured",
-                        f"{_gb(n)} copied to {rep.name} in 30 days (its share of the copy "
-                        f"events' {_gb(total)}) × {price}/GB",
-                        rep.region,
-                    )
-                )
-            continue
-        for c in comps:
-            if isinstance(usage, RepoUsage) and c.name in usage.components:
-                n = measured_new.get(c.name, 0.0)
-                out.append(
-                    Line(
-                        c.tier or PLAN_WIDE,
-                        c.name,
-                        "egress",
-                        n / GB * price,
-                        "measured",
-                        f"{_gb(n)} added to {primary.name} in the last 30 days, copied to "
-                        f"{rep.name} × {price}/GB",
-                        rep.region,
-                    )
-                )
-            elif c.name in plan.cost.sizes_gb:
-                gb = plan.cost.sizes_gb[c.name] * plan.cost.monthly_change
-                out.append(
-                    Line(
-                        c.tier or PLAN_WIDE,
-                        c.name,
-                        "egress",
-                        gb * price,
-                        "plan estimate",
-                        f"cost.sizes_gb {plan.cost.sizes_gb[c.name]} GB × monthly_change "
-                        f"{plan.cost.monthly_change} to {rep.name} × {price}/GB",
-                        rep.region,
-                    )
-                )
-    return out
-
-
-def _per_month(every: float | None) -> float:
-    return 0.0 if not every else MONTH_S / every
-
-
-def _testing(plan: Plan, state: StateFigures | None) -> list[Line]:
-    c = plan.cost
-    rate = c.drill_cost_per_hour
-    people = c.responders_per_drill * c.responder_cost_per_hour
-    out: list[Line] = []
-    runs = _per_month(plan.testing.restore_test_every)
-    measured_any = False
-    if state is not None and runs:
-        for _, comp in plan.components():
-            hours = state.restore_test_hours.get(comp.name)
-            if hours is None:
-                continue
-            measured_any = True
-            out.append(
-                Line(
-                    comp.tier or PLAN_WIDE,
-                    comp.name,
-                    "testing",
-                    hours * runs * rate,
-                    "measured",
-                    f"restore test {hours * 3600:.1f} s (measured mean) × {runs:.2f}/month "
-                    f"× {rate}/hour",
-                )
-            )
-    for activity, field_name in ACTIVITIES.items():
-        runs = _per_month(getattr(plan.testing, field_name))
-        hours = state.drill_hours.get(activity) if state else None
-        if not runs or hours is None:
-            continue
-        measured_any = True
-        basis = f"{activity} {hours * 3600:.1f} s (measured mean) × {runs:.2f}/month"
-        out.append(
-            Line(
-                PLAN_WIDE,
-                activity,
-                "testing",
-                hours * runs * rate,
-                "measured",
-                f"{basis} × {rate}/hour",
-            )
-        )
-        if people:
-            out.append(
-                Line(
-                    PLAN_WIDE,
-                    activity,
-                    "responders",
-                    hours * runs * people,
-                    "measured",
-                    f"{basis} × {c.responders_per_drill} responders × "
-                    f"{c.responder_cost_per_hour}/hour",
-                )
-            )
-    if not measured_any and c.drill_hours_per_year:
-        hours = c.drill_hours_per_year / 12
-        out.append(
-            Line(
-                PLAN_WIDE,
-                "*",
-                "testing",
-                hours * rate,
-                "plan estimate",
-                f"cost.drill_hours_per_year {c.drill_hours_per_year} / 12 × {rate}/hour",
-            )
-        )
-        if people:
-            out.append(
-                Line(
-                    PLAN_WIDE,
-                    "*",
-                    "responders",
-                    hours * people,
-                    "plan estimate",
-                    f"cost.drill_hours_per_year / 12 × {c.responders_per_drill} "
-                    f"responders × {c.responder_cost_per_hour}/hour",
-                )
-            )
-    if people and state is not None and state.incident_hours_year:
-        hours = state.incident_hours_year / 12
-        out.append(
-            Line(
-                PLAN_WIDE,
-                "incidents",
-                "responders",
-                hours * people,
-                "measured",
-                f"{state.incidents_year} incident(s), {state.incident_hours_year:.2f} h "
-                f"in the last year / 12 × {c.responders_per_drill} responders × "
-                f"{c.responder_cost_per_hour}/hour",
-            )
-        )
-    return out
-
-
-def _evals(plan: Plan, state: StateFigures | None) -> list[Line]:
-    if state is None or not state.eval_tokens_month:
-        return []
-    prices = plan.cost.token_price_per_million
-    out: list[Line] = []
-    for where, tokens in sorted(state.eval_tokens_month.items()):
-        route = next(
-            (
-                r
-                for r in plan.serving.routes
-                if r.name == where or any(t.name == where for t in r.targets)
-            ),
-            None,
-        )
-        target = where if route is None or route.name != where else route.targets[0].name
-        price = prices.get(target)
-        tier = route.tier if route else PLAN_WIDE
-        if price is None:
-            out.append(
-                Line(
-                    tier,
-                    where,
-                    "evals",
-                    0.0,
-                    "unknown",
-                    f"{tokens:.0f} tokens in 30 days; no "
-                    f"cost.token_price_per_million for {target!r}",
-                )
-            )
-        else:
-            out.append(
-                Line(
-                    tier,
-                    where,
-                    "evals",
-                    tokens / 1e6 * price,
-                    "measured",
-                    f"{tokens:.0f} tokens in 30 days (eval.run events) × {price}/million",
-                )
-            )
-    return out
