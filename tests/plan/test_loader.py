@@ -149,8 +149,8 @@ INVALID: list[tuple[str, str, str, str, str, str]] = [
     ),
     (
         "wrong type",
-        "critical: {rto: 5m, rpo: 1h, multi_region: true}",
-        "critical: {rto: 5m, rpo: 1h, multi_region: maybe}",
+        "critical: {rto: 5m, rpo: 1h, multi_region: true,",
+        "critical: {rto: 5m, rpo: 1h, multi_region: maybe,",
         "multi_region: maybe",
         "tiers.critical.multi_region",
         "valid boolean",
@@ -366,8 +366,9 @@ def test_alias_bombs_are_refused(from_text: Loader) -> None:
 def test_merge_keys_work(from_text: Loader, starter_text: str) -> None:
     text = mutate(
         starter_text,
-        "  critical: {rto: 5m, rpo: 1h, multi_region: true}",
-        "  critical: &crit {rto: 5m, rpo: 1h, multi_region: true}\n  gold: {<<: *crit, rto: 1m}",
+        "  critical: {rto: 5m, rpo: 1h, multi_region: true, quality: {floor: 0.9}}",
+        "  critical: &crit {rto: 5m, rpo: 1h, multi_region: true, quality: {floor: 0.9}}\n"
+        "  gold: {<<: *crit, rto: 1m}",
     )
     plan = from_text(text)
     assert plan.tiers["gold"].rto == 60.0
@@ -399,3 +400,18 @@ def test_first_of_several_errors_is_reported_with_a_count(
     with pytest.raises(PlanError) as info:
         from_text(text)
     assert "(and 1 more problem)" in str(info.value)
+
+
+def test_a_scheduled_eval_names_a_route_of_the_plan(
+    starter_data: dict[str, object], from_data: Callable[..., Plan]
+) -> None:
+    testing = starter_data["testing"]
+    assert isinstance(testing, dict)
+    testing["scheduled_evals"][0]["route"] = "asistant"
+    with pytest.raises(PlanError) as info:
+        from_data(starter_data)
+    assert "route 'asistant' is not defined (did you mean 'assistant'?)" in str(info.value)
+    assert info.value.field == "testing.scheduled_evals[0].route"
+    testing["scheduled_evals"][0].update(route="assistant", every="0s")
+    with pytest.raises(PlanError, match="every"):
+        from_data(starter_data)

@@ -22,8 +22,10 @@ name: my-assistant
 
 # Recovery classes. RTO: longest tolerable outage; RPO: most data you may lose.
 # Critical workloads are multi-region; others single-region with backups.
+# quality.floor: the mean eval score (0-1) a run through a route of the tier must reach:
+# a provider answering HTTP 200 with wrong answers is down too (docs/evals.md).
 tiers:
-  critical: {{rto: 5m, rpo: 1h, multi_region: true}}
+  critical: {{rto: 5m, rpo: 1h, multi_region: true, quality: {{floor: 0.9}}}}
   standard: {{rto: 24h, rpo: 24h}}
 
 # Where snapshots go: a primary repository and replicas in other regions.
@@ -107,6 +109,10 @@ testing:
   failover_drill_every: 90d
   regional_failover_every: 365d
   gameday_every: 180d
+  # `drkit agent run` sends this eval set through the route every 6h and fails the job
+  # when the run scores under the floor or regresses (docs/evals.md#scheduled-evals)
+  scheduled_evals:
+    - {{eval_set: ./evals/golden/golden.jsonl, route: assistant, every: 6h}}
 
 # Provider SLAs, reviewed. Credits are compensation, not disaster recovery.
 providers:
