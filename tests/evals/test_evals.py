@@ -247,15 +247,12 @@ def test_thresholds_come_from_the_most_specific_place_in_the_plan(tmp_path: Path
     plan_file = tmp_path / "drkit.yaml"
     text = plan_file.read_text()
     text = text.replace(
-        "critical: {rto: 5m, rpo: 1h, multi_region: true, quality: {floor: 0.9}}",
+        "critical: {rto: 5m, rpo: 1h, multi_region: true}",
         "critical: {rto: 5m, rpo: 1h, multi_region: true, "
         "quality: {floor: 0.8, alpha: 0.01, max_errors: 2}}",
     )
-    assert "max_errors: 2" in text
-    text = text.replace(
-        "      tier: critical\n      on_stream_failure",
-        "      tier: critical\n      quality: {floor: 0.95}\n      on_stream_failure",
-    )
+    assert "      quality: {floor: 0.9}\n" in text  # the starter's route floor
+    text = text.replace("      quality: {floor: 0.9}\n", "      quality: {floor: 0.95}\n")
     plan_file.write_text(text)
     plan = load_plan(plan_file)
     t = resolve(plan, eval_set="golden", route="assistant")
@@ -417,19 +414,22 @@ def test_lint_quality_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         in (dr403["message"])
     )
     assert "testing.scheduled_evals" in dr403["hint"]
-    floorless = starter.replace(", quality: {floor: 0.9}}", "}")
+    floorless = starter.replace("      quality: {floor: 0.9}\n", "")
     (dr403,) = check(floorless)
     assert "'assistant' has no quality floor" in dr403["message"]
     assert "quality: {floor: 0.9}" in dr403["hint"]
     # the floor may come from the scheduled eval's set itself
+    own = "path: ./evals/golden, tier: standard, quality: {floor: 0.8},"
+    assert check(floorless.replace("path: ./evals/golden, tier: standard,", own)) == []
+    # a tier's floor does not reach a scheduled eval of a set with a tier of its own
+    tiered = floorless.replace(
+        "critical: {rto: 5m, rpo: 1h, multi_region: true}",
+        "critical: {rto: 5m, rpo: 1h, multi_region: true, quality: {floor: 0.9}}",
+    )
+    (dr403,) = check(tiered)
     assert (
-        check(
-            floorless.replace(
-                "path: ./evals/golden, tier: standard,",
-                "path: ./evals/golden, tier: standard, quality: {floor: 0.8},",
-            )
-        )
-        == []
+        "its scheduled eval of './evals/golden/golden.jsonl' runs with no quality floor"
+        in (dr403["message"])
     )
     text = starter.replace(
         "path: ./evals/golden, tier: standard,",

@@ -195,7 +195,7 @@ def no_offsite_replica(d: Data) -> None:
 
 
 def critical_route_without_floor(d: Data) -> None:
-    del d["tiers"]["critical"]["quality"]
+    del _route(d)["quality"]
 
 
 def floor_without_canary_or_schedule(d: Data) -> None:
@@ -379,7 +379,7 @@ def test_a_watched_floor_passes_dr403(starter_data: Data, from_data: FromData) -
     instead; a non-critical route needs neither."""
     plan = from_data(starter_data)
     assert plan.testing.scheduled_evals[0].route == "assistant"
-    assert plan.tiers["critical"].quality is not None
+    assert plan.serving.routes[0].quality is not None
     assert [v.rule for v in lint(plan) if v.rule in ("DR403", "DR405")] == []
     starter_data["testing"]["scheduled_evals"] = []
     _route(starter_data)["canary"] = {"eval_set": "./evals/golden/canary.jsonl"}

@@ -22,10 +22,8 @@ name: my-assistant
 
 # Recovery classes. RTO: longest tolerable outage; RPO: most data you may lose.
 # Critical workloads are multi-region; others single-region with backups.
-# quality.floor: the mean eval score (0-1) a run through a route of the tier must reach:
-# a provider answering HTTP 200 with wrong answers is down too (docs/evals.md).
 tiers:
-  critical: {{rto: 5m, rpo: 1h, multi_region: true, quality: {{floor: 0.9}}}}
+  critical: {{rto: 5m, rpo: 1h, multi_region: true}}
   standard: {{rto: 24h, rpo: 24h}}
 
 # Where snapshots go: a primary repository and replicas in other regions.
@@ -51,6 +49,9 @@ serving:
       tier: critical
       on_stream_failure: error   # after the first token: error, or continue on the next
       deadlines: {{connect: 2s, first_token: 10s, stream_idle: 15s, total: 120s}}
+      # the mean eval score (0-1) a run through the route must reach: a provider answering
+      # HTTP 200 with wrong answers is down too (docs/evals.md)
+      quality: {{floor: 0.9}}
       targets:
         - name: anthropic-eu
           provider: anthropic    # wire dialect: anthropic | openai

@@ -22,32 +22,52 @@ from drkit.plan.quality import min_detectable_drop, resolve
 )
 def critical_route_quality(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
     for i, route in critical_routes(plan):
-        scheduled = [s for s in plan.testing.scheduled_evals if s.route == route.name]
-        floors = [resolve(plan, eval_set="", route=route.name).floor]
-        floors += [
-            resolve(
-                plan,
-                eval_set=Path(s.eval_set).stem,
-                file=plan.resolve_path(s.eval_set),
-                route=route.name,
-            ).floor
-            for s in scheduled
+        # the floor each watch gates on, resolved as the canary and the agent resolve it
+        canary = route.canary
+        canary_floor = resolve(
+            plan, eval_set=Path(canary.eval_set).stem if canary else "", route=route.name
+        ).floor
+        scheduled = [
+            (
+                s.eval_set,
+                resolve(
+                    plan,
+                    eval_set=Path(s.eval_set).stem,
+                    file=plan.resolve_path(s.eval_set),
+                    route=route.name,
+                ).floor,
+            )
+            for s in plan.testing.scheduled_evals
+            if s.route == route.name
         ]
-        floor = next((f for f in floors if f is not None), None)
-        if floor is None:
+        if (canary is not None and canary_floor is not None) or any(
+            f is not None for _, f in scheduled
+        ):
+            continue
+        where = ("serving", "routes", i)
+        if canary_floor is None:
             yield Finding(
-                ("serving", "routes", i),
+                where,
                 f"critical route {route.name!r} has no quality floor: no eval run or canary "
                 "through it can fail on wrong answers, only on errors",
-                f"set one: `quality: {{floor: 0.9}}` on the route or on tier {route.tier!r} "
+                "set one on the route: `quality: {floor: 0.9}` "
                 "(docs/evals.md#verdicts-and-thresholds)",
             )
-        elif route.canary is None and not scheduled:
+        elif scheduled:
             yield Finding(
-                ("serving", "routes", i),
-                f"critical route {route.name!r} has a quality floor ({floor:g}) but neither "
-                "a quality canary nor a scheduled eval: a target answering wrongly with "
-                "HTTP 200 keeps its traffic until someone runs an eval",
+                where,
+                f"critical route {route.name!r}: its scheduled eval of {scheduled[0][0]!r} "
+                f"runs with no quality floor (the route's {canary_floor:g} comes from its "
+                "tier, and the eval set's own tier comes first), and there is no canary",
+                "set the floor on the route (`quality: {floor: ...}`) or on the eval set "
+                "entry (docs/plan.md#quality-eval-thresholds)",
+            )
+        else:
+            yield Finding(
+                where,
+                f"critical route {route.name!r} has a quality floor ({canary_floor:g}) but "
+                "neither a quality canary nor a scheduled eval: a target answering wrongly "
+                "with HTTP 200 keeps its traffic until someone runs an eval",
                 "add `canary: {eval_set: evals/canary.jsonl, every: 60s}` to the route "
                 "(docs/evals.md#the-quality-canary), or a `testing.scheduled_evals` entry "
                 f"with `route: {route.name}` (docs/evals.md#scheduled-evals)",
