@@ -251,10 +251,8 @@ def test_thresholds_come_from_the_most_specific_place_in_the_plan(tmp_path: Path
         "critical: {rto: 5m, rpo: 1h, multi_region: true, "
         "quality: {floor: 0.8, alpha: 0.01, max_errors: 2}}",
     )
-    text = text.replace(
-        "      tier: critical\n      on_stream_failure",
-        "      tier: critical\n      quality: {floor: 0.95}\n      on_stream_failure",
-    )
+    assert "      quality: {floor: 0.9}\n" in text  # the starter's route floor
+    text = text.replace("      quality: {floor: 0.9}\n", "      quality: {floor: 0.95}\n")
     plan_file.write_text(text)
     plan = load_plan(plan_file)
     t = resolve(plan, eval_set="golden", route="assistant")
@@ -389,29 +387,55 @@ def test_min_detectable_drop_is_the_exact_mcnemar_bound() -> None:
 
 
 def test_lint_quality_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """DR403 nudges a critical route with a floor but no canary; DR404 warns when a gate's
-    eval set is too small for its tolerated drop, with both numbers."""
+    """DR403 warns about a critical route with no quality floor, or with a floor that
+    neither a canary nor a scheduled eval watches; DR404 warns when a gate's eval set is
+    too small for its tolerated drop, with both numbers."""
     assert main(["init", str(tmp_path)]) == 0
     plan = tmp_path / "drkit.yaml"
     (tmp_path / "evals" / "golden").mkdir(parents=True, exist_ok=True)
-    _write_set(tmp_path / "evals" / "golden" / "set.jsonl", n=40)
+    _write_set(tmp_path / "evals" / "golden" / "golden.jsonl", n=40)
     capsys.readouterr()
-    assert main(["plan", "check", "--plan", str(plan), "--json"]) == 0
-    found = json.loads(capsys.readouterr().out)["violations"]
-    assert not [v for v in found if v["rule"] in ("DR403", "DR404")]
-    text = plan.read_text().replace(
-        "path: ./evals/golden, tier: standard,",
-        "path: ./evals/golden, tier: standard, quality: {max_drop: 0.05},",
+
+    def check(text: str) -> list[dict[str, Any]]:
+        plan.write_text(text)
+        assert main(["plan", "check", "--plan", str(plan), "--json"]) == 0  # warnings only
+        found = json.loads(capsys.readouterr().out)["violations"]
+        return [v for v in found if v["rule"] in ("DR403", "DR404")]
+
+    starter = plan.read_text()
+    assert check(starter) == []  # a floor on the tier, a scheduled eval of the route
+    scheduled = "  scheduled_evals:\n    - {eval_set: ./evals/golden/golden.jsonl, route: assistant"
+    assert scheduled in starter
+    unwatched = starter.replace(scheduled, "  scheduled_evals: []\n    #")
+    (dr403,) = check(unwatched)
+    assert dr403["severity"] == "warning"
+    assert (
+        "'assistant' has a quality floor (0.9) but neither a quality canary nor a "
+        in (dr403["message"])
     )
-    text = text.replace(
+    assert "testing.scheduled_evals" in dr403["hint"]
+    floorless = starter.replace("      quality: {floor: 0.9}\n", "")
+    (dr403,) = check(floorless)
+    assert "'assistant' has no quality floor" in dr403["message"]
+    assert "quality: {floor: 0.9}" in dr403["hint"]
+    # the floor may come from the scheduled eval's set itself
+    own = "path: ./evals/golden, tier: standard, quality: {floor: 0.8},"
+    assert check(floorless.replace("path: ./evals/golden, tier: standard,", own)) == []
+    # a tier's floor does not reach a scheduled eval of a set with a tier of its own
+    tiered = floorless.replace(
         "critical: {rto: 5m, rpo: 1h, multi_region: true}",
         "critical: {rto: 5m, rpo: 1h, multi_region: true, quality: {floor: 0.9}}",
     )
-    plan.write_text(text)
-    assert main(["plan", "check", "--plan", str(plan), "--json"]) == 0  # a warning
-    found = json.loads(capsys.readouterr().out)["violations"]
-    (dr403,) = [v for v in found if v["rule"] == "DR403"]
-    assert "'assistant' has a quality floor (0.9) but no quality canary" in dr403["message"]
+    (dr403,) = check(tiered)
+    assert (
+        "its scheduled eval of './evals/golden/golden.jsonl' runs with no quality floor"
+        in (dr403["message"])
+    )
+    text = starter.replace(
+        "path: ./evals/golden, tier: standard,",
+        "path: ./evals/golden, tier: standard, quality: {max_drop: 0.05},",
+    )
+    found = check(text)
     (dr404,) = [v for v in found if v["rule"] == "DR404"]
     assert "has 40 examples" in dr404["message"]
     assert "0.150" in dr404["message"]  # 6 of 40 at alpha 0.05

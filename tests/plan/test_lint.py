@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,8 +194,23 @@ def no_offsite_replica(d: Data) -> None:
     d["repositories"]["replicas"][0]["region"] = "eu-west"
 
 
-def floor_without_canary(d: Data) -> None:
-    d["tiers"]["critical"]["quality"] = {"floor": 0.9}
+def critical_route_without_floor(d: Data) -> None:
+    del _route(d)["quality"]
+
+
+def floor_without_canary_or_schedule(d: Data) -> None:
+    d["testing"]["scheduled_evals"] = []
+
+
+def schedule_of_another_route(d: Data) -> None:
+    d["testing"]["scheduled_evals"][0]["route"] = "other"
+    other = copy.deepcopy(_route(d))
+    other.update(name="other", tier="standard")
+    d["serving"]["routes"].append(other)
+
+
+def scheduled_set_undeclared(d: Data) -> None:
+    d["testing"]["scheduled_evals"][0]["eval_set"] = "elsewhere/golden.jsonl"
 
 
 def gate_set_too_small(d: Data) -> None:
@@ -239,7 +255,34 @@ FAILING: list[tuple[Callable[[Data], None], str, Severity, str, str]] = [
     (eval_set_unreplicated, "DR401", Severity.ERROR, "eval_sets[0]", "not replicated"),
     (eval_results_unscheduled, "DR402", Severity.ERROR, "eval_results[0]", "not backed up"),
     (eval_results_unreplicated, "DR402", Severity.ERROR, "eval_results[0]", "not replicated"),
-    (floor_without_canary, "DR403", Severity.INFO, "serving.routes[0]", "no quality canary"),
+    (
+        critical_route_without_floor,
+        "DR403",
+        Severity.WARNING,
+        "serving.routes[0]",
+        "no quality floor",
+    ),
+    (
+        floor_without_canary_or_schedule,
+        "DR403",
+        Severity.WARNING,
+        "serving.routes[0]",
+        "neither a quality canary nor a scheduled eval",
+    ),
+    (
+        schedule_of_another_route,
+        "DR403",
+        Severity.WARNING,
+        "serving.routes[0]",
+        "quality floor (0.9)",
+    ),
+    (
+        scheduled_set_undeclared,
+        "DR405",
+        Severity.ERROR,
+        "testing.scheduled_evals[0].eval_set",
+        "in no eval set of the plan",
+    ),
     (gate_set_too_small, "DR404", Severity.WARNING, "eval_sets[0]", "10 examples"),
     (
         canary_set_undeclared,
@@ -329,6 +372,21 @@ def test_regional_failover_not_required_without_multi_region(
     starter_data["tiers"]["critical"]["multi_region"] = False
     starter_data["tiers"]["critical"]["critical"] = False
     assert [v.rule for v in lint(from_data(starter_data))] == []
+
+
+def test_a_watched_floor_passes_dr403(starter_data: Data, from_data: FromData) -> None:
+    """A floor with a scheduled eval (the starter) passes, and so does one with a canary
+    instead; a non-critical route needs neither."""
+    plan = from_data(starter_data)
+    assert plan.testing.scheduled_evals[0].route == "assistant"
+    assert plan.serving.routes[0].quality is not None
+    assert [v.rule for v in lint(plan) if v.rule in ("DR403", "DR405")] == []
+    starter_data["testing"]["scheduled_evals"] = []
+    _route(starter_data)["canary"] = {"eval_set": "./evals/golden/canary.jsonl"}
+    assert [v.rule for v in lint(from_data(starter_data)) if v.rule in ("DR403", "DR405")] == []
+    del _route(starter_data)["canary"]
+    _route(starter_data)["tier"] = "standard"
+    assert "DR403" not in [v.rule for v in lint(from_data(starter_data))]
 
 
 def test_non_critical_tier_allows_single_provider(starter_data: Data, from_data: FromData) -> None:

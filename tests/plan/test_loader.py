@@ -399,3 +399,18 @@ def test_first_of_several_errors_is_reported_with_a_count(
     with pytest.raises(PlanError) as info:
         from_text(text)
     assert "(and 1 more problem)" in str(info.value)
+
+
+def test_a_scheduled_eval_names_a_route_of_the_plan(
+    starter_data: dict[str, object], from_data: Callable[..., Plan]
+) -> None:
+    testing = starter_data["testing"]
+    assert isinstance(testing, dict)
+    testing["scheduled_evals"][0]["route"] = "asistant"
+    with pytest.raises(PlanError) as info:
+        from_data(starter_data)
+    assert "route 'asistant' is not defined (did you mean 'assistant'?)" in str(info.value)
+    assert info.value.field == "testing.scheduled_evals[0].route"
+    testing["scheduled_evals"][0].update(route="assistant", every="0s")
+    with pytest.raises(PlanError, match="every"):
+        from_data(starter_data)

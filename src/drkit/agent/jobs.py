@@ -10,7 +10,11 @@ One job per thing the plan says must happen regularly:
 - ``state-backup``: drkit's own state snapshotted into the primary repository (see
   :mod:`drkit.agent.state_backup`), every :func:`state_backup_every`; copies carry it,
   retention keeps :data:`~drkit.agent.state_backup.STATE_KEEP` of those snapshots;
-- ``standby:<vector store>``: one sync pass of its warm standby, every ``standby.interval``.
+- ``standby:<vector store>``: one sync pass of its warm standby, every ``standby.interval``;
+- ``drill:<scenario>[:<subject>]``: each ``testing.automated_drills`` entry, alone;
+- ``eval:<route>:<eval set>``: each ``testing.scheduled_evals`` entry: the eval set through
+  the route of the plan's gateway, stored in eval history; it fails when the run does not
+  pass its floor or regresses against the last passing run (docs/evals.md#scheduled-evals).
 
 To add a job kind (e.g. a standby sync): write a ``_kind(plan_path, ...) -> Callable[[],
 str]`` factory below and append a :class:`Job` in :func:`plan_jobs`; the scheduler,
@@ -40,7 +44,9 @@ STATE_BACKUP_BOUNDS = (60.0, 3600.0)
 #: The shortest interval the agent schedules (a tighter one is a typo, or a busy loop).
 MIN_INTERVAL = 1.0
 
-JobKind = str  # "backup" | "copy" | "restore-test" | "retention" | "state-backup" | "drill"
+JobKind = (
+    str  # "backup" | "copy" | "restore-test" | "retention" | "state-backup" | "drill" | "eval"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +155,7 @@ def plan_jobs(plan: Plan, plan_path: Path) -> list[Job]:
             )
         )
     jobs += _drill_jobs(plan, plan_path)
+    jobs += _eval_jobs(plan, plan_path)
     from drkit.agent.standby import standby_jobs  # warm standbys, every standby.interval
 
     jobs += standby_jobs(plan, plan_path)
@@ -194,6 +201,40 @@ def _drill_jobs(plan: Plan, plan_path: Path) -> list[Job]:
                 sched,
                 _drill(plan_path, drill.scenario, drill.subject),
                 exclusive=True,
+                origin=where,
+            )
+        )
+    return jobs
+
+
+def _eval_jobs(plan: Plan, plan_path: Path) -> list[Job]:
+    """``eval:<route>:<eval set>`` per ``testing.scheduled_evals`` entry; the eval set is
+    loaded (validated) now, so a missing or malformed one is exit 2 when the agent starts."""
+    jobs: list[Job] = []
+    if not plan.testing.scheduled_evals:
+        return jobs
+    from drkit.evals.evalset import load_eval_set
+
+    for i, scheduled in enumerate(plan.testing.scheduled_evals):
+        where = _where(plan, "testing", "scheduled_evals", i, "eval_set")
+        path = plan.resolve_path(scheduled.eval_set)
+        if not path.is_file():
+            raise UsageError(
+                f"{where}: no eval set file at {path}",
+                hint="a JSONL eval set (docs/evals.md), relative to the plan",
+            )
+        name = load_eval_set(path).name
+        jid = f"eval:{scheduled.route}:{name}"
+        if any(j.id == jid for j in jobs):
+            raise UsageError(f"{where}: {jid} is listed twice", hint="keep one entry")
+        sched = _interval(scheduled.every)
+        _check_minimum(plan, sched, _where(plan, "testing", "scheduled_evals", i, "every"))
+        jobs.append(
+            Job(
+                jid,
+                "eval",
+                sched,
+                _scheduled_eval(plan_path, (scheduled.route, scheduled.eval_set)),
                 origin=where,
             )
         )
@@ -291,6 +332,59 @@ def _drill(plan_path: Path, scenario: str, subject: str | None) -> Callable[[], 
             reasons = "; ".join(journal.reasons) or journal.verdict
             raise CheckFailed(f"drill {scenario}: {journal.verdict}: {reasons} (journal {path})")
         return f"drill {scenario} passed (journal {path})"
+
+    return run
+
+
+def _scheduled_eval(plan_path: Path, key: tuple[str, str]) -> Callable[[], str]:
+    """Run the scheduled eval ``key`` (route, eval_set) of the plan as it is now."""
+
+    def run() -> str:
+        from drkit.workspace.eval_history import eval_place
+        from drkit.workspace.eval_run import EvalRequest, gateway_client_key, regression, run_eval
+
+        place = eval_place(plan_path)
+        plan = place.plan
+        found = [
+            s
+            for s in (plan.testing.scheduled_evals if plan is not None else [])
+            if (s.route, s.eval_set) == key
+        ]
+        if plan is None or not found:
+            raise UsageError(f"{plan_path}: testing.scheduled_evals no longer has {key}")
+        scheduled = found[0]
+        request = EvalRequest(
+            plan.resolve_path(scheduled.eval_set),
+            gateway=place.gateway_url(),
+            route=scheduled.route,
+            api_key=gateway_client_key(plan, scheduled.api_key_env),
+            concurrency=scheduled.concurrency,
+        )
+        outcome = run_eval(place, request)
+        run, show = outcome.summary, f"`drkit eval show {outcome.summary.run_id}`"
+        failure = outcome.failure()
+        if failure is not None:
+            raise CheckFailed(f"run {run.run_id} through {scheduled.route}: {failure}", hint=show)
+        floor = (
+            f"floor {run.pass_threshold:.3f}"
+            if run.pass_threshold is not None
+            else "no quality floor"
+        )
+        done = f"run {run.run_id}: mean score {run.mean_score:.3f} over {run.n} ({floor})"
+        gate = regression(place, run)
+        if gate is None:
+            return done + ", no earlier passing run to compare with"
+        base, c = gate
+        against = (
+            f"{c.candidate_mean:.3f} vs {c.baseline_mean:.3f} of {base.run_id} "
+            f"(effect {c.effect:+.3f}, {c.test} p={c.p_value:.4g})"
+        )
+        if c.regressed:
+            raise CheckFailed(
+                f"run {run.run_id} through {scheduled.route} regressed: {against}",
+                hint=f"`drkit eval compare {base.run_id} {run.run_id}`",
+            )
+        return f"{done}, {c.verdict} against the last passing run: {against}"
 
     return run
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import os
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -109,12 +107,9 @@ def run_cmd(
     below the pass threshold)."""
     from rich.progress import Progress
 
-    from drkit.evals.evalset import load_eval_set
-    from drkit.evals.history import new_run_id, summarise, write_run
-    from drkit.evals.judge import Judge
-    from drkit.evals.runner import Endpoint, ExampleResult, run_examples
-    from drkit.evals.scorers import JUDGED
-    from drkit.evals.thresholds import resolve
+    from drkit.evals.evalset import EvalSet
+    from drkit.evals.runner import ExampleResult
+    from drkit.workspace.eval_run import EvalRequest, run_eval
 
     place = _place(plan, history)
     if gateway is None and route and target is None:
@@ -130,79 +125,29 @@ def run_cmd(
         place.check_route(route)
     if dialect not in ("openai", "anthropic"):
         raise UsageError(f"--dialect {dialect!r}: must be openai or anthropic")
-    key = None
-    if api_key_env:
-        key = os.environ.get(api_key_env)
-        if not key:
-            raise SecretMissing(f"--api-key-env {api_key_env}: the variable is not set")
-    es = load_eval_set(eval_set)
-    thresholds = resolve(
-        place.plan,
-        eval_set=es.name,
-        file=eval_set,
+    key = _env_secret("--api-key-env", api_key_env)
+    request = EvalRequest(
+        eval_set,
+        gateway=gateway,
+        route=route,
+        target=target,
+        model=model,
+        dialect=dialect,  # type: ignore[arg-type]
         model_version=model_version,
-        route=route if gateway else None,
+        api_key=key,
+        judge_key=_env_secret("--judge-api-key-env", judge_key_env),
+        concurrency=concurrency,
         overrides={"floor": pass_threshold, "max_errors": max_errors},
     )
-    if gateway is not None:
-        base = gateway.rstrip("/") + ("/v1" if dialect == "openai" else "")
-        ep = Endpoint(base, dialect, route or "", key, "route")  # type: ignore[arg-type]
-    else:
-        ep = Endpoint(target or "", dialect, model, key, "target")  # type: ignore[arg-type]
-    judge = None
-    if any(ex.scorer in JUDGED for ex in es.examples):
-        judge_gw = gateway or place.gateway_url()
-        if judge_gw is None:
-            raise UsageError(
-                f"{es.name} uses the llm_judge scorer, which asks a route of a gateway",
-                hint="run with --gateway URL, or with a plan whose serving.gateway runs",
-            )
-        judge_key = key if gateway else None
-        if judge_key_env:
-            judge_key = os.environ.get(judge_key_env)
-            if not judge_key:
-                raise SecretMissing(f"--judge-api-key-env {judge_key_env}: the variable is not set")
-        judge = Judge(judge_gw.rstrip("/") + "/v1", judge_key)
-    from drkit.workspace.harness import harness_commit
-
-    harness = harness_commit(place.plan)  # a harness path that is no git repository: exit 2
-    run_id = new_run_id()
-    started = time.time()
-    t0 = time.perf_counter()
     with Progress(transient=True, disable=as_json) as bar:
-        task = bar.add_task(f"eval {es.name}", total=len(es))
 
-        def tick(_: ExampleResult) -> None:
-            bar.advance(task)
+        def started(es: EvalSet) -> Callable[[ExampleResult], None]:
+            task = bar.add_task(f"eval {es.name}", total=len(es))
+            return lambda _: bar.advance(task)
 
-        results = asyncio.run(
-            run_examples(es, ep, concurrency=concurrency, progress=tick, judge=judge)
-        )
-    duration = time.perf_counter() - t0
-    path = place.history / f"{run_id}.parquet"
-    summary = summarise(
-        run_id,
-        es.name,
-        es.digest,
-        results,
-        route=route if gateway else None,
-        target=target,
-        model_version=model_version,
-        started_at=started,
-        duration_s=duration,
-        path=str(path),
-        thresholds=thresholds,
-        history_component=place.component,
-    )
-    summary = dataclasses.replace(summary, **harness)
-    write_run(place.history, summary, results)
-    place.record(
-        "eval.run",
-        es.name,
-        f"eval {es.name}: mean score {summary.mean_score:.3f} over {summary.n} "
-        f"({'passed' if summary.passed else 'did not pass'})",
-        summary.to_dict(),
-    )
+        outcome = run_eval(place, request, started)
+    es, summary = outcome.eval_set, outcome.summary
+    run_id, duration = summary.run_id, summary.duration_s
     data = {"schema_version": 1, **summary.to_dict()}
     floor = (
         f"floor {summary.pass_threshold:.3f} ({summary.pass_threshold_from})"
@@ -221,17 +166,18 @@ def run_cmd(
             markup=False,
         ),
     )
-    if summary.errors > summary.max_errors:
-        raise CheckFailed(
-            f"{summary.errors} of {summary.n} examples of {es.name} failed to get an answer "
-            f"(at most {summary.max_errors} allowed)",
-            hint="check --gateway/--target and that the server is up, or raise --max-errors",
-        )
-    if not summary.passed:
-        raise CheckFailed(
-            f"{es.name}: mean score {summary.mean_score:.3f} is below the pass threshold "
-            f"{summary.pass_threshold:.3f} ({summary.pass_threshold_from})"
-        )
+    failure = outcome.failure()
+    if failure is not None:
+        raise failure
+
+
+def _env_secret(option: str, env: str | None) -> str | None:
+    if not env:
+        return None
+    value = os.environ.get(env)
+    if not value:
+        raise SecretMissing(f"{option} {env}: the variable is not set")
+    return value
 
 
 @eval_app.command("show")

@@ -499,6 +499,25 @@ class AutomatedDrill(PlanModel):
     )
 
 
+class ScheduledEval(PlanModel):
+    """An eval set ``drkit agent run`` sends through a route on a cadence, as ``drkit eval
+    run EVAL_SET --route ROUTE`` does (docs/evals.md#scheduled-evals)."""
+
+    eval_set: str = Field(
+        min_length=1,
+        description="a JSONL eval set (docs/evals.md), relative to the plan; it lies in an "
+        "`eval_sets` entry's path (DR405)",
+    )
+    route: Name = Field(description="the route it runs through, via the plan's gateway")
+    every: PositiveDur = Field(description="how often the agent runs it")
+    api_key_env: EnvName | None = Field(
+        None,
+        description="environment variable with a gateway client key (default: the first of "
+        "serving.auth's client keys; none with auth disabled)",
+    )
+    concurrency: int = Field(8, ge=1, le=256, description="requests in flight at once")
+
+
 class LiveLimits(PlanModel):
     """What a live drill on the running gateway may do (``drkit drill run --live``)."""
 
@@ -532,6 +551,11 @@ class Testing(PlanModel):
     automated_drills: list[AutomatedDrill] = Field(
         default_factory=list,
         description="drills the agent runs on their cadence (each alone: `drill:<scenario>`)",
+    )
+    scheduled_evals: list[ScheduledEval] = Field(
+        default_factory=list,
+        description="eval sets the agent runs through a route on their cadence "
+        "(`eval:<route>:<eval set>`); a run that fails its floor or regresses fails the job",
     )
     live_limits: LiveLimits = Field(default_factory=LiveLimits)
     budget: NonNegFloat | None = Field(

@@ -1,5 +1,5 @@
 """Cross references of a validated plan: unique names, and every tier, repository,
-dataset and component a plan entry names is defined (with a "did you mean" guess).
+dataset, route and component a plan entry names is defined (with a "did you mean" guess).
 
 Errors are :class:`drkit.errors.PlanError` located at the referring entry's file:line.
 """
@@ -54,6 +54,7 @@ def check_references(plan: Plan) -> None:
     _check_tiers(plan)
     _check_replicas(plan)
     _check_datasets(plan)
+    _check_scheduled_evals(plan)
     _check_status_covers(plan, [name for _, name in named])
     _check_cost_sizes(plan)
 
@@ -147,6 +148,20 @@ def _check_datasets(plan: Plan) -> None:
                     datasets,
                     "add the dataset under `datasets:` or fix the name",
                 )
+
+
+def _check_scheduled_evals(plan: Plan) -> None:
+    routes = [r.name for r in plan.serving.routes]
+    for i, scheduled in enumerate(plan.testing.scheduled_evals):
+        if scheduled.route not in routes:
+            raise _ref_error(
+                plan,
+                ("testing", "scheduled_evals", i, "route"),
+                "route",
+                scheduled.route,
+                routes,
+                "name a route of serving.routes",
+            )
 
 
 def _check_status_covers(plan: Plan, names: list[str]) -> None:

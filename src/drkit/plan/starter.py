@@ -49,6 +49,9 @@ serving:
       tier: critical
       on_stream_failure: error   # after the first token: error, or continue on the next
       deadlines: {{connect: 2s, first_token: 10s, stream_idle: 15s, total: 120s}}
+      # the mean eval score (0-1) a run through the route must reach: a provider answering
+      # HTTP 200 with wrong answers is down too (docs/evals.md)
+      quality: {{floor: 0.9}}
       targets:
         - name: anthropic-eu
           provider: anthropic    # wire dialect: anthropic | openai
@@ -107,6 +110,10 @@ testing:
   failover_drill_every: 90d
   regional_failover_every: 365d
   gameday_every: 180d
+  # `drkit agent run` sends this eval set through the route every 6h and fails the job
+  # when the run scores under the floor or regresses (docs/evals.md#scheduled-evals)
+  scheduled_evals:
+    - {{eval_set: ./evals/golden/golden.jsonl, route: assistant, every: 6h}}
 
 # Provider SLAs, reviewed. Credits are compensation, not disaster recovery.
 providers:

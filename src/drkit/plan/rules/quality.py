@@ -14,23 +14,63 @@ from drkit.plan.quality import min_detectable_drop, resolve
 
 @rule(
     "DR403",
-    "critical-route-canary",
-    Severity.INFO,
-    "a critical route with a quality floor has the gateway's quality canary",
+    "critical-route-quality",
+    Severity.WARNING,
+    "every critical route has a quality floor and a quality canary or a scheduled eval",
     "Quality is a recovery objective: a provider answering HTTP 200 with wrong answers is "
     "down for its users.",
 )
-def critical_route_canary(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
+def critical_route_quality(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
     for i, route in critical_routes(plan):
-        floor = resolve(plan, eval_set="", route=route.name).floor
-        if floor is not None and route.canary is None:
+        # the floor each watch gates on, resolved as the canary and the agent resolve it
+        canary = route.canary
+        canary_floor = resolve(
+            plan, eval_set=Path(canary.eval_set).stem if canary else "", route=route.name
+        ).floor
+        scheduled = [
+            (
+                s.eval_set,
+                resolve(
+                    plan,
+                    eval_set=Path(s.eval_set).stem,
+                    file=plan.resolve_path(s.eval_set),
+                    route=route.name,
+                ).floor,
+            )
+            for s in plan.testing.scheduled_evals
+            if s.route == route.name
+        ]
+        if (canary is not None and canary_floor is not None) or any(
+            f is not None for _, f in scheduled
+        ):
+            continue
+        where = ("serving", "routes", i)
+        if canary_floor is None:
             yield Finding(
-                ("serving", "routes", i),
-                f"critical route {route.name!r} has a quality floor ({floor:g}) but no quality "
-                "canary: a target answering wrongly with HTTP 200 keeps its traffic until an "
-                "eval run notices",
-                "add `canary: {eval_set: evals/canary.jsonl, every: 60s}` "
-                "(docs/evals.md#the-quality-canary)",
+                where,
+                f"critical route {route.name!r} has no quality floor: no eval run or canary "
+                "through it can fail on wrong answers, only on errors",
+                "set one on the route: `quality: {floor: 0.9}` "
+                "(docs/evals.md#verdicts-and-thresholds)",
+            )
+        elif scheduled:
+            yield Finding(
+                where,
+                f"critical route {route.name!r}: its scheduled eval of {scheduled[0][0]!r} "
+                f"runs with no quality floor (the route's {canary_floor:g} comes from its "
+                "tier, and the eval set's own tier comes first), and there is no canary",
+                "set the floor on the route (`quality: {floor: ...}`) or on the eval set "
+                "entry (docs/plan.md#quality-eval-thresholds)",
+            )
+        else:
+            yield Finding(
+                where,
+                f"critical route {route.name!r} has a quality floor ({canary_floor:g}) but "
+                "neither a quality canary nor a scheduled eval: a target answering wrongly "
+                "with HTTP 200 keeps its traffic until someone runs an eval",
+                "add `canary: {eval_set: evals/canary.jsonl, every: 60s}` to the route "
+                "(docs/evals.md#the-quality-canary), or a `testing.scheduled_evals` entry "
+                f"with `route: {route.name}` (docs/evals.md#scheduled-evals)",
             )
 
 
@@ -86,21 +126,36 @@ def gate_set_detects_its_drop(plan: Plan, ctx: LintContext) -> Iterator[Finding]
     "DR405",
     "gate-sets-declared",
     Severity.ERROR,
-    "a route's canary eval set lies inside an eval set of the plan (so DR401 has it backed "
-    "up and replicated)",
+    "a route's canary eval set and every scheduled eval's set lie inside an eval set of the "
+    "plan (so DR401 has them backed up and replicated)",
     "Eval sets are intellectual property. Version controlled, backed up, replicated.",
 )
 def gate_sets_declared(plan: Plan, ctx: LintContext) -> Iterator[Finding]:
     declared = [plan.resolve_path(es.path).resolve() for es in plan.eval_sets]
-    for i, route in enumerate(plan.serving.routes):
-        if route.canary is None:
-            continue
-        path = plan.resolve_path(route.canary.eval_set).resolve()
+    used: list[tuple[tuple[str | int, ...], str, str]] = [
+        (
+            ("serving", "routes", i, "canary", "eval_set"),
+            route.canary.eval_set,
+            f"route {route.name!r} gates on the canary eval set",
+        )
+        for i, route in enumerate(plan.serving.routes)
+        if route.canary is not None
+    ]
+    used += [
+        (
+            ("testing", "scheduled_evals", i, "eval_set"),
+            s.eval_set,
+            f"the scheduled eval of route {s.route!r} runs the eval set",
+        )
+        for i, s in enumerate(plan.testing.scheduled_evals)
+    ]
+    for where, eval_set, what in used:
+        path = plan.resolve_path(eval_set).resolve()
         if any(path == root or path.is_relative_to(root) for root in declared):
             continue
         yield Finding(
-            ("serving", "routes", i, "canary", "eval_set"),
-            f"route {route.name!r} gates on the canary eval set {route.canary.eval_set!r}, "
-            "which is in no eval set of the plan: nothing backs it up or replicates it",
+            where,
+            f"{what} {eval_set!r}, which is in no eval set of the plan: nothing backs it up "
+            "or replicates it",
             "add an `eval_sets:` entry whose path holds it (with a schedule and replicate_to)",
         )
