@@ -213,7 +213,6 @@ LONG_MARK = "# long:"
 LONG_FUNCTIONS = {
     "gateway/failover.py::Engine.open": "the failover loop, in the gateway's hot path",
     "gateway/failover.py::Engine._continue": "the mid-stream continuation, hot path",
-    "agent/runner.py::run_agent": "the agent's main loop, being reworked (agent HA)",
     "drills/model_gate.py::recorded_eval_gate": "the model gate, just moved here (models)",
     "drills/model_gate.py::recorded_eval_gate.gate": "the model gate, just moved here (models)",
     "cli/eval_cmd.py::run_cmd": "a CLI command's options and output (evals, in progress)",

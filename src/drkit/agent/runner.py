@@ -23,11 +23,11 @@ from typing import Any
 from drkit.agent import http
 from drkit.agent.history import History, RunRecord
 from drkit.agent.jobs import Job, plan_jobs
-from drkit.agent.leader import LEADER_KIND, Leadership, reconcile
+from drkit.agent.leader import Leadership
+from drkit.agent.loop import AgentLoop, Alarms
 from drkit.agent.scheduler import Policy, Scheduler
 from drkit.agent.webhooks import Webhooks, check_urls
-from drkit.errors import DrkitError, UsageError
-from drkit.state.store import StateStore
+from drkit.errors import UsageError
 from drkit.workspace.workspace import Workspace
 
 log = logging.getLogger("drkit.agent")
@@ -173,210 +173,53 @@ def run_agent(
         if hooks is not None:
             cleanup.callback(hooks.close, min(options.grace, 10.0))
         report = AgentReport(runs, "", [], holder=leader.holder)
-        server = None
-        view = None
-        if listen is not None:
-            view = http.Snapshot(jobs, History(state))
-            try:
-                server = http.serve(view, *listen)
-            except ModuleNotFoundError:
-                report.endpoint_note = (
-                    "no /metrics endpoint: prometheus-client is not installed "
-                    "(pip install 'drkit[gateway]')"
-                )
-                log.warning(report.endpoint_note)
-            except OSError as exc:
-                raise UsageError(
-                    f"--listen {options.listen}: cannot listen there: {exc.strerror}",
-                    hint="pick a free port, or 127.0.0.1:0 for any",
-                ) from exc
-            else:
-                host, port = server.server_address[:2]
-                report.listen = f"{host!s}:{port}"
-        stop_reason: list[str] = []
-        stopping = threading.Event()
-        term: list[Scheduler] = []  # the scheduler of this agent's current term as leader
-        retired: list[Scheduler] = []  # earlier terms' schedulers, their jobs finishing
-
-        def stop(why: str) -> None:
-            if not stop_reason:
-                stop_reason.append(why)
-            stopping.set()
-            for sched in term:
-                sched.stop()
-
-        def start_term() -> Scheduler:
-            fence = leader.fence
-            state.record_event(
-                LEADER_KIND,
-                leader.holder,
-                f"{leader.holder} leads (token {fence.token})",
-                {"holder": leader.holder, "token": fence.token},
-                fence=fence,
-            )
-            for run in reconcile(state, fence, leader.holder):
-                log.warning("%s: %s", run.job, run.error)
-            history = History(state, fence=fence, holder=leader.holder)
-            sched = Scheduler(jobs, history, options.policy, on_run=record)
-            if view is not None:
-                view.history, view.next_due = history, sched.next_due
-            report.terms.append(fence.token)
-            return sched
-
-        deadline = None if options.max_runtime is None else time.monotonic() + options.max_runtime
-        due_at_start: set[str] | None = None
-        started: set[str] = set()
-        last_rpo = float("-inf")
-        next_tick = 0.0
+        view = None if listen is None else http.Snapshot(jobs, History(state))
+        if view is not None and listen is not None:
+            _serve(view, listen, options, report, cleanup)
         alarms = Alarms(state, options.overdue_slack, hooks.notify if hooks else None)
+        loop = AgentLoop(
+            ws, jobs, state, leader, options, report, record=record, alarms=alarms, view=view
+        )
         if on_ready is not None:
             on_ready(report)
         try:
-            with _stop_on_signals(stop):
-                while not stopping.is_set():
-                    if time.monotonic() >= next_tick:
-                        leader.tick()
-                        every = leader.renew_every if leader.is_leader else leader.poll_every
-                        next_tick = time.monotonic() + every
-                    if term and (not leader.is_leader or term[0].history.fence != leader.fence):
-                        log.warning("agent %s: no longer the leader", leader.holder)
-                        term[0].stop()
-                        retired.append(term.pop())
-                    if leader.is_leader and not term:
-                        try:
-                            term.append(start_term())
-                        except DrkitError as exc:  # the state went away: try again
-                            if options.once or not exc.retryable:
-                                raise
-                            log.warning("agent %s: cannot start its term: %s", leader.holder, exc)
-                    if view is not None:
-                        view.role = "leader" if term else "follower"
-                    if not term and options.once:
-                        raise UsageError(
-                            f"another agent runs the cadence: {leader.note}",
-                            hint="`drkit agent status` shows the leader; --once runs only"
-                            " when no other agent leads",
-                        )
-                    if term and not options.once:
-                        term[0].step()  # due jobs start before the (slower) RPO measurement
-                        with _unless_unreachable("job.overdue"):
-                            alarms.overdue(jobs, term[0].next_due, term[0].clock())
-                    if not options.once and time.monotonic() - last_rpo >= options.rpo_every:
-                        last_rpo = time.monotonic()
-                        rows = _refresh_rpo(ws, view)
-                        if rows is not None and term:
-                            with _unless_unreachable("rpo.breach"):
-                                alarms.rpo(rows)
-                    if deadline is not None and time.monotonic() >= deadline:
-                        stop("max-runtime")
-                        break
-                    if not term:
-                        wait = next_tick - time.monotonic()
-                        if deadline is not None:
-                            wait = min(wait, deadline - time.monotonic())
-                        stopping.wait(max(0.05, wait))
-                        continue
-                    sched = term[0]
-                    if options.once:
-                        if due_at_start is None:
-                            due_at_start = {
-                                j.id for j in jobs if sched.next_due(j) <= sched.clock()
-                            }
-                        # by what started, not what has recorded its run: a job that has
-                        # just finished but not yet recorded must not start a second time
-                        started |= set(sched.step(only=due_at_start - started))
-                        if not sched.running:
-                            stop("once")
-                            break
-                    wake = 1.0 if options.once else sched.next_wake()
-                    if deadline is not None:
-                        wake = min(wake, max(0.0, deadline - time.monotonic()))
-                    if not options.once:
-                        wake = min(wake, options.rpo_every)
-                    wake = min(wake, max(0.0, next_tick - time.monotonic()))
-                    sched.wait(max(0.05, min(wake, 60.0)))
-                grace_end = time.monotonic() + options.grace
-                for sched in [*retired, *term]:
-                    sched.stop()
-                abandoned: set[str] = set()
-                for sched in [*retired, *term]:
-                    abandoned |= set(sched.join(max(0.0, grace_end - time.monotonic())))
-                report.abandoned = sorted(abandoned)
+            with _stop_on_signals(loop.stop):
+                loop.run()
         finally:
             leader.release()
-            if server is not None:
-                server.shutdown()
-                server.server_close()
-        report.stopped_by = stop_reason[0] if stop_reason else "stopped"
-        due = due_at_start or set()
+        report.stopped_by = loop.stop_reason[0] if loop.stop_reason else "stopped"
+        due = loop.due_at_start or set()
         report.skipped = sorted(due - {r.job for r in runs}) if options.once else []
         return report
 
 
-@contextlib.contextmanager
-def _unless_unreachable(what: str) -> Iterator[None]:
-    """An alarm the state cannot take right now is logged, not fatal to the agent."""
+def _serve(
+    view: http.Snapshot,
+    listen: tuple[str, int],
+    options: AgentOptions,
+    report: AgentReport,
+    cleanup: contextlib.ExitStack,
+) -> None:
+    """/metrics and /healthz on ``listen`` until ``cleanup`` closes (a missing
+    prometheus-client is a note in the report, not a failure)."""
     try:
-        yield
-    except DrkitError as exc:
-        if not exc.retryable:
-            raise
-        log.warning("%s not recorded: %s", what, exc)
-
-
-def _refresh_rpo(ws: Workspace, view: Any) -> list[Any] | None:
-    from drkit.agent.rpo import measure_rpo
-
-    try:
-        rows = measure_rpo(ws)
-    except Exception as exc:  # the endpoint says why, the agent goes on
-        if view is not None:
-            view.rpo_error = f"{type(exc).__name__}: {exc}"
-        return None
-    if view is not None:
-        view.rpo = rows
-        view.rpo_error = None
-    return rows
-
-
-class Alarms:
-    """``rpo.breach`` and ``job.overdue`` events, each once per breach / missed slot
-    (an RPO that stays exceeded is not re-reported every refresh)."""
-
-    def __init__(
-        self,
-        state: StateStore,
-        slack: float,
-        notify: Callable[[str, str, str, dict[str, Any]], None] | None = None,
-    ) -> None:
-        self.state = state
-        self.slack = slack
-        self.notify = notify
-        self.breached: set[tuple[str, str]] = set()
-        self.late: dict[str, float] = {}
-
-    def rpo(self, rows: list[Any]) -> None:
-        now = {(m.component, m.repository): m for m in rows if m.exceeded}
-        for key in sorted(set(now) - self.breached):
-            m = now[key]
-            message = f"measured RPO of {m.component} in {m.repository} exceeds its target" + (
-                f" ({m.error})" if m.error else ""
-            )
-            self.state.record_event("rpo.breach", m.component, message, m.to_json())
-            if self.notify is not None:
-                self.notify("rpo.breach", m.component, message, m.to_json())
-        self.breached = set(now)
-
-    def overdue(self, jobs: list[Job], next_due: Callable[[Job], float], clock: float) -> None:
-        for job in jobs:
-            due = next_due(job)
-            if clock - due > self.slack and self.late.get(job.id) != due:
-                self.late[job.id] = due
-                message = f"{job.id} has not started {clock - due:.0f}s after it was due"
-                data = {"job": job.id, "due": due, "late_s": round(clock - due, 3)}
-                self.state.record_event("job.overdue", job.id, message, data)
-                if self.notify is not None:
-                    self.notify("job.overdue", job.id, message, data)
+        server = http.serve(view, *listen)
+    except ModuleNotFoundError:
+        report.endpoint_note = (
+            "no /metrics endpoint: prometheus-client is not installed "
+            "(pip install 'drkit[gateway]')"
+        )
+        log.warning(report.endpoint_note)
+        return
+    except OSError as exc:
+        raise UsageError(
+            f"--listen {options.listen}: cannot listen there: {exc.strerror}",
+            hint="pick a free port, or 127.0.0.1:0 for any",
+        ) from exc
+    cleanup.callback(server.server_close)
+    cleanup.callback(server.shutdown)
+    host, port = server.server_address[:2]
+    report.listen = f"{host!s}:{port}"
 
 
 def agent_status(plan_path: Path, now: float | None = None) -> list[dict[str, Any]]:
