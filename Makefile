@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP) system-deps
+	bash scripts/pgvector-portable.sh $(BIN)/python
 
 system-deps:
 	bash scripts/system-deps.sh
