@@ -331,8 +331,9 @@ def test_restore_replace_repairs_a_live_collection(
     said = " ".join(capsys.readouterr().out.split())  # rich wraps lines
     assert "replaced docs at" in said
     # LanceDB on a local path: one exchange of the table directories
-    assert "count and every checksum verified, swapped in atomically" in said
+    assert "every checksum verified, swapped in by one exchange of directories (atomic)" in said
     assert out["replaced"]["atomic"] is True
+    assert (out["replaced"]["swap"], out["replaced"]["swap_method"]) == ("atomic", "exchange")
 
 
 def test_cross_engine_restore_reports_what_it_cannot_carry_and_dry_run_writes_nothing(
