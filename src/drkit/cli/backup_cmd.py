@@ -346,6 +346,8 @@ def render_restore(res: Any, json_: bool) -> None:
             )
             for name in p.get("leftovers") or []:
                 out.print(f"  would first remove {name} (left by an interrupted drkit run)")
+            if p.get("replace") and p.get("swap"):
+                out.print(f"  the swap under the live name would be {p.get('swap')}")
         elif res.kind == "vectors" and res.replaced and res.replaced["action"] == "replaced":
             r = res.replaced
             how = {
