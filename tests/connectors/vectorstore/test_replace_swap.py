@@ -22,6 +22,7 @@ from drkit.replication.vectors import (
     open_snapshot,
     replace_collection,
     snapshot_collection,
+    user_collections,
 )
 from drkit.repository import Repository
 
@@ -45,6 +46,7 @@ def test_replace_behind_an_alias_moves_the_alias_atomically(
 ) -> None:
     store = open_store(engine)
     real = aliased(store, name)
+    assert user_collections(store) == [real]  # the application's own collection
     good = collection_fingerprint(store, name)  # read through the alias
     snap = snapshot_collection(repo, store, name, component="kb").snapshot
     store.delete_ids(name, sorted(good)[:6])  # the damage, written through the alias
@@ -60,6 +62,8 @@ def test_replace_behind_an_alias_moves_the_alias_atomically(
     assert store.count(name) == 40
     d = diff_collection(repo, open_snapshot(repo, snap), store, name)
     assert (d.records, d.total) == (40, 0)
+    # backups see the collection under the alias, the name it had before the replace
+    assert user_collections(store) == [name]
     # the application's query through the alias finds a restored record
     assert store.search(name, [0.0] * 15 + [1.0], 3)
 
