@@ -135,3 +135,30 @@ def test_a_failed_check_leaves_the_live_collection_untouched(
     assert (sorted(d.missing), d.altered, d.extra) == (["r1", "r2"], [], [])
     if not store.capabilities.normalises_cosine:
         assert collection_fingerprint(store, name) == before
+
+
+@pytest.mark.parametrize(("engine", "alias"), [("milvus", True), ("chroma", False)])
+def test_a_failed_count_after_the_swap_puts_the_previous_collection_back(
+    repo: Repository,
+    open_store: Callable[[str], VectorStore],
+    name: str,
+    engine: str,
+    alias: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = open_store(engine)
+    real = aliased(store, name) if alias else name
+    if not alias:
+        fill(store, name, 40)
+    snap = snapshot_collection(repo, store, name, component="kb").snapshot
+    store.delete_ids(name, ["r3"])
+    aliases = store.aliases()
+    counted = store.count
+    # the live name counts one record short once the restored collection is under it
+    monkeypatch.setattr(store, "count", lambda n: counted(n) - (n == name))
+    with pytest.raises(CheckFailed, match="the previous collection was put back"):
+        replace_collection(repo, snap, store, name)
+    monkeypatch.undo()
+    assert store.list_collections() == [real]
+    assert store.aliases() == aliases
+    assert store.count(name) == 39  # the previous collection, as it was
