@@ -51,6 +51,7 @@ def test_replace_behind_an_alias_moves_the_alias_atomically(
     snap = snapshot_collection(repo, store, name, component="kb").snapshot
     store.delete_ids(name, sorted(good)[:6])  # the damage, written through the alias
     assert store.count(name) == 34
+    store.move_alias(f"{name}_ro", real)  # a second alias of the same collection follows
 
     rep = replace_collection(repo, snap, store, name)
     assert (rep.action, rep.records) == ("replaced", 40)
@@ -58,6 +59,7 @@ def test_replace_behind_an_alias_moves_the_alias_atomically(
     assert rep.old == real  # the collection the alias named, dropped once checked
     restored = store.aliases()[name]
     assert restored.startswith(f"{name}_drkit_restored_")
+    assert store.aliases() == {name: restored, f"{name}_ro": restored}
     assert store.list_collections() == [restored]
     assert store.count(name) == 40
     d = diff_collection(repo, open_snapshot(repo, snap), store, name)

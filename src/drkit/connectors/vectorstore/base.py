@@ -296,7 +296,8 @@ class VectorStore(abc.ABC):
         """Put collection ``new`` under the live name ``name``; say how (:class:`Swap`).
 
         When ``name`` is an alias (:meth:`aliases`), the alias is moved to ``new``
-        (atomic) and the previous collection keeps its own name (``Swap.previous``).
+        (atomic), then any other alias of the same collection, and the previous
+        collection keeps its own name (``Swap.previous``).
         Otherwise ``name`` is renamed to ``old`` and ``new`` to ``name``: the default is
         two renames (each atomic where ``capabilities.atomic_rename``), the first undone
         when the second fails, and aliases that named the live collection are moved to
@@ -307,6 +308,9 @@ class VectorStore(abc.ABC):
         behind = aliases.get(name)
         if behind is not None:
             self.move_alias(name, new)
+            # the application's other aliases of the same collection follow (each atomic)
+            for alias in sorted(a for a, c in aliases.items() if c == behind and a != name):
+                self.move_alias(alias, new)
             return Swap(True, "alias", behind)
         self.rename(name, old)
         try:
