@@ -346,13 +346,22 @@ def render_restore(res: Any, json_: bool) -> None:
             )
             for name in p.get("leftovers") or []:
                 out.print(f"  would first remove {name} (left by an interrupted drkit run)")
+            if p.get("replace") and p.get("swap"):
+                out.print(f"  the swap under the live name would be {p.get('swap')}")
         elif res.kind == "vectors" and res.replaced and res.replaced["action"] == "replaced":
-            how = "atomically" if res.replaced["atomic"] else "by two renames"
+            r = res.replaced
+            how = {
+                "transaction": "in one transaction",
+                "exchange": "by one exchange of directories",
+                "alias": "by moving the alias",
+                "renames": "by two renames",
+            }
             out.print(
                 f"replaced {res.collection} at {res.target} with snapshot {res.snapshot[:8]} "
                 f"({res.records} records) in {res.duration_s} s: restored beside it, count and "
-                f"every checksum verified, swapped in {how}; the previous collection (kept "
-                f"as {res.replaced['old']} until then) was dropped"
+                f"every checksum verified, swapped in {how.get(r['swap_method'], '')}"
+                f" ({r['swap']}); the previous collection (kept as {r['old']} until then) was "
+                "dropped"
             )
         elif res.kind == "vectors":
             out.print(

@@ -331,8 +331,9 @@ def test_restore_replace_repairs_a_live_collection(
     said = " ".join(capsys.readouterr().out.split())  # rich wraps lines
     assert "replaced docs at" in said
     # LanceDB on a local path: one exchange of the table directories
-    assert "count and every checksum verified, swapped in atomically" in said
+    assert "every checksum verified, swapped in by one exchange of directories (atomic)" in said
     assert out["replaced"]["atomic"] is True
+    assert (out["replaced"]["swap"], out["replaced"]["swap_method"]) == ("atomic", "exchange")
 
 
 def test_cross_engine_restore_reports_what_it_cannot_carry_and_dry_run_writes_nothing(
@@ -375,6 +376,27 @@ def test_cross_engine_restore_reports_what_it_cannot_carry_and_dry_run_writes_no
     again = run(capsys, ["restore", sid, "--to", qdrant, "--dry-run", "--replace"])
     assert isinstance(again, dict)
     assert again["plan"]["exists"] is True
+    assert again["plan"]["swap"].startswith("not atomic: the live name is a collection, not")
+
+    # the application addresses an alias: --replace moves it, atomically, and says so
+    with open_vector_store(qdrant) as target:
+        target.move_alias("live", "docs")
+    behind = ["restore", sid, "--to", qdrant, "--collection", "live", "--replace"]
+    planned = run(capsys, [*behind, "--dry-run"])
+    assert isinstance(planned, dict)
+    assert (planned["plan"]["exists"], planned["plan"]["swap"]) == (True, "atomic")
+    capsys.readouterr()
+    assert main(["snapshot", "restore", sid, "--to", qdrant, "--collection", "live"]) == 2
+    assert "exists" in capsys.readouterr().err  # an alias is refused as a collection is
+    swapped = run(capsys, behind)
+    assert isinstance(swapped, dict)
+    assert (swapped["replaced"]["swap"], swapped["replaced"]["old"]) == ("atomic", "docs")
+    capsys.readouterr()
+    assert (
+        main(["snapshot", "restore", sid, "--to", qdrant, "--collection", "live", "--replace"]) == 0
+    )
+    said = " ".join(capsys.readouterr().out.split())
+    assert "swapped in by moving the alias (atomic)" in said
 
 
 def test_verify_of_a_reembedded_collection_fails_and_is_recorded(

@@ -285,6 +285,8 @@ def test_replace_repairs_the_live_collection(
     assert rep.records == 300
     # pgvector: one transaction; LanceDB: one exchange of directories; two renames elsewhere
     assert rep.atomic is (engine in ("pgvector", "lancedb"))
+    assert rep.atomic is (store.capabilities.swap == "exchange")  # the live name: no alias
+    assert rep.swap == "atomic" if rep.atomic else rep.swap.startswith("not atomic: ")
     assert rep.old is not None
     assert rep.old not in store.list_collections()  # dropped once the new one checked out
     if not store.capabilities.cosine_roundoff:

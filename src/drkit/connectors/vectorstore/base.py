@@ -39,6 +39,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pyarrow as pa
 
@@ -75,6 +76,36 @@ from drkit.connectors.vectorstore.support import (
 )
 from drkit.errors import IncompatibleTarget
 
+#: How ``restore --replace`` puts a restored collection under the live name
+#: (:meth:`VectorStore.swap_in`):
+#:
+#: ``exchange``  one atomic step for every reader (pgvector: both renames in one
+#:               transaction; LanceDB: one exchange of the two table directories)
+#: ``alias``     atomic when the application addresses the collection through an alias:
+#:               the alias is moved to the restored collection in one call (Milvus
+#:               ``alter_alias``, Qdrant ``update_collection_aliases``); a real collection
+#:               name is swapped by two renames
+#: ``renames``   two renames: the live name is missing for the moment between them
+SwapMode = Literal["exchange", "alias", "renames"]
+
+
+@dataclass(frozen=True, slots=True)
+class Swap:
+    """What :meth:`VectorStore.swap_in` did."""
+
+    #: readers of the live name saw the previous collection or the new one, never neither
+    atomic: bool
+    #: how: ``transaction``, ``exchange``, ``alias``, ``renames``
+    method: str
+    #: the name the previous collection has now (dropped once the new one checks out)
+    previous: str
+    #: why the swap was not atomic ("" when it was)
+    caveat: str = ""
+
+    def says(self) -> str:
+        """``atomic`` or ``not atomic: <why>`` (the CLI's and ``--json``'s wording)."""
+        return "atomic" if self.atomic else f"not atomic: {self.caveat}"
+
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
@@ -105,6 +136,10 @@ class Capabilities:
     #: sparse vectors (``options["sparse_vectors"]``, ``__drkit_sparse.NAME`` in the
     #: canonical payload) become the engine's own sparse vectors (Qdrant, Milvus)
     sparse_vectors: bool = False
+    #: How ``restore --replace`` swaps a restored collection in (see :data:`SwapMode`).
+    swap: SwapMode = "renames"
+    #: Why a swap by renames is not atomic on this engine (``restore --replace`` says it).
+    renames_caveat: str = "the live name is missing for the moment between two renames"
 
 
 class VectorStore(abc.ABC):
@@ -244,21 +279,48 @@ class VectorStore(abc.ABC):
             raise
         self.drop(name)
 
-    def swap_in(self, new: str, name: str, old: str) -> bool:
-        """Rename ``name`` to ``old`` and ``new`` to ``name``; True when that was atomic
-        (readers see one collection or the other under ``name``, never neither).
+    def aliases(self) -> dict[str, str]:
+        """Every alias of the store and the collection it names; ``{}`` for engines
+        without aliases (``capabilities.swap != "alias"``)."""
+        return {}
 
-        The default is two renames (each atomic where ``capabilities.atomic_rename``);
-        when the second fails, the first is undone. Raises :class:`CollectionNotFound`,
-        :class:`CollectionExists` (``old``).
+    def move_alias(self, alias: str, collection: str) -> None:
+        """Point the existing ``alias`` at ``collection`` in one atomic step.
+
+        Raises :class:`CollectionNotFound` (``collection``, or no such alias) and
+        :class:`IncompatibleTarget` on engines without aliases.
         """
+        raise IncompatibleTarget(f"{self.engine} has no collection aliases")
+
+    def swap_in(self, new: str, name: str, old: str) -> Swap:
+        """Put collection ``new`` under the live name ``name``; say how (:class:`Swap`).
+
+        When ``name`` is an alias (:meth:`aliases`), the alias is moved to ``new``
+        (atomic), then any other alias of the same collection, and the previous
+        collection keeps its own name (``Swap.previous``).
+        Otherwise ``name`` is renamed to ``old`` and ``new`` to ``name``: the default is
+        two renames (each atomic where ``capabilities.atomic_rename``), the first undone
+        when the second fails, and aliases that named the live collection are moved to
+        the new one. Raises :class:`CollectionNotFound`, :class:`CollectionExists`
+        (``old``).
+        """
+        aliases = self.aliases()
+        behind = aliases.get(name)
+        if behind is not None:
+            self.move_alias(name, new)
+            # the application's other aliases of the same collection follow (each atomic)
+            for alias in sorted(a for a, c in aliases.items() if c == behind and a != name):
+                self.move_alias(alias, new)
+            return Swap(True, "alias", behind)
         self.rename(name, old)
         try:
             self.rename(new, name)
         except BaseException:
             self.rename(old, name)
             raise
-        return False
+        for alias in sorted(a for a, c in aliases.items() if c == name):
+            self.move_alias(alias, name)  # the application's aliases follow the live name
+        return Swap(False, "renames", old, self.capabilities.renames_caveat)
 
     def _count_checked(
         self, name: str, cut: CutInfo, batches: Iterator[pa.RecordBatch]
@@ -302,6 +364,8 @@ __all__ = [
     "CutInfo",
     "ExportStream",
     "Metric",
+    "Swap",
+    "SwapMode",
     "VectorField",
     "VectorStore",
     "arrow_schema",

@@ -76,6 +76,9 @@ class ChromaStore(VectorStore):
         atomic_rename=True,
         cosine_roundoff=True,
         nested_payload=False,
+        renames_caveat="Chroma has no aliases and no atomic swap: the live collection was "
+        "renamed aside and the restored one renamed in (modify(name=...)), best effort; the "
+        "live name was missing in between",
     )
 
     def __init__(self, url: str) -> None:

@@ -52,6 +52,7 @@ from drkit.connectors.vectorstore.base import (
     CutInfo,
     ExportStream,
     Metric,
+    Swap,
     VectorField,
     VectorStore,
     arrow_schema,
@@ -97,6 +98,9 @@ class LanceDBStore(VectorStore):
         consistent_cut="version-pin",
         max_batch=50_000,
         atomic_rename=True,
+        swap="exchange",
+        renames_caveat="this filesystem cannot exchange two directories in one step "
+        "(renameat2 RENAME_EXCHANGE): the live name was missing between two renames",
     )
 
     def __init__(self, url: str) -> None:
@@ -399,7 +403,7 @@ class LanceDBStore(VectorStore):
             return
         os.rename(src, dst)  # atomic on one filesystem; fails if dst appeared meanwhile
 
-    def swap_in(self, new: str, name: str, old: str) -> bool:
+    def swap_in(self, new: str, name: str, old: str) -> Swap:
         """One exchange of the two table directories (``renameat2(RENAME_EXCHANGE)``):
         readers of ``name`` see the previous table or the new one, never neither; then
         the previous one (now under ``new``) is renamed to ``old``. Two renames where the
@@ -414,7 +418,7 @@ class LanceDBStore(VectorStore):
         if not (a.is_dir() and b.is_dir()) or not exchange_paths(str(a), str(b)):
             return super().swap_in(new, name, old)
         os.rename(a, self.path / f"{old}.lance")
-        return True
+        return Swap(True, "exchange", old)
 
     @staticmethod
     def _table_rows(

@@ -101,6 +101,10 @@ class MilvusStore(VectorStore):
         atomic_rename=True,
         search_effort=True,
         sparse_vectors=True,
+        swap="alias",
+        renames_caveat="the live name is a collection, not an alias: Milvus swapped it by two "
+        "rename_collection calls and it was missing in between; address the collection "
+        "through an alias (create_alias) to have it swapped atomically",
     )
 
     def __init__(self, url: str) -> None:
@@ -506,6 +510,21 @@ class MilvusStore(VectorStore):
         if self._has(new_name):
             raise exists_error(new_name)
         self._call(partial(self._client.rename_collection, name, new_name), name)
+
+    def aliases(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for c in self.list_collections():
+            res = self._call(partial(self._client.list_aliases, c), c)
+            out.update(dict.fromkeys(res.get("aliases") or [], c))
+        return out
+
+    def move_alias(self, alias: str, collection: str) -> None:
+        """``alter_alias``: atomic for every reader of the alias (``create_alias`` when
+        there is no such alias yet)."""
+        if collection not in self.list_collections():
+            raise not_found(collection, self.url)
+        call = self._client.alter_alias if alias in self.aliases() else self._client.create_alias
+        self._call(partial(call, collection, alias), collection)
 
     def close(self) -> None:
         self._client.close()

@@ -47,6 +47,7 @@ from drkit.connectors.vectorstore.base import (
     CutInfo,
     ExportStream,
     Metric,
+    Swap,
     VectorField,
     VectorStore,
     chunks,
@@ -83,6 +84,7 @@ class PgvectorStore(VectorStore):
         max_batch=10_000,
         atomic_rename=True,
         search_effort=True,
+        swap="exchange",
     )
 
     def __init__(self, url: str) -> None:
@@ -605,7 +607,7 @@ class PgvectorStore(VectorStore):
 
         self._call(run, new_name)
 
-    def swap_in(self, new: str, name: str, old: str) -> bool:
+    def swap_in(self, new: str, name: str, old: str) -> Swap:
         """Both renames in one transaction: atomic for every reader."""
         from psycopg import sql
 
@@ -623,7 +625,7 @@ class PgvectorStore(VectorStore):
                 conn.execute(second)
 
         self._call(run, name)
-        return True
+        return Swap(True, "transaction", old)
 
     def close(self) -> None:
         self._reset()

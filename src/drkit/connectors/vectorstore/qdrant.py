@@ -101,6 +101,11 @@ class QdrantStore(VectorStore):
         max_batch=1000,
         atomic_rename=False,
         sparse_vectors=True,
+        swap="alias",
+        renames_caveat="the live name is a collection, not an alias, and Qdrant has no "
+        "collection rename: the previous collection was copied aside and the restored one "
+        "copied in under the live name, missing in between; address the collection through "
+        "an alias to have it swapped atomically",
     )
 
     def __init__(self, url: str) -> None:
@@ -121,7 +126,14 @@ class QdrantStore(VectorStore):
                 self._client = guarded(lambda: QdrantClient(path=parts.path), self.engine, url)
                 self._local = True
                 self._path = Path(parts.path)
-                self.capabilities = replace(self.capabilities, atomic_rename=True)
+                self.capabilities = replace(
+                    self.capabilities,
+                    atomic_rename=True,
+                    renames_caveat="the live name is a collection, not an alias: local mode "
+                    "moved the collection directories with the client closed (no other client "
+                    "can open the path meanwhile); address the collection through an alias to "
+                    "have it swapped atomically",
+                )
             else:
                 scheme = parts.scheme.split("+")[1]
                 self._client = QdrantClient(url=f"{scheme}://{parts.netloc}", timeout=30)
@@ -461,6 +473,26 @@ class QdrantStore(VectorStore):
                 self._client = QdrantClient(path=str(self._path))
             except RuntimeError as exc:  # another client took the path meanwhile
                 raise EngineUnreachable(f"cannot reopen {self.url}: {exc}") from exc
+
+    def aliases(self) -> dict[str, str]:
+        res = self._call(self._client.get_aliases)
+        return {a.alias_name: a.collection_name for a in res.aliases}
+
+    def move_alias(self, alias: str, collection: str) -> None:
+        """Delete and create the alias in one ``update_collection_aliases`` call: atomic
+        for every reader of the alias."""
+        m = self._models
+        if collection not in self.list_collections():
+            raise not_found(collection, self.url)
+        ops: list[Any] = []
+        if alias in self.aliases():
+            ops.append(m.DeleteAliasOperation(delete_alias=m.DeleteAlias(alias_name=alias)))
+        create = m.CreateAlias(collection_name=collection, alias_name=alias)
+        ops.append(m.CreateAliasOperation(create_alias=create))
+        self._call(
+            partial(self._client.update_collection_aliases, change_aliases_operations=ops),
+            collection,
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -133,11 +133,11 @@ def load_collection(
     temporary collection, and a partly copied ``name``, are dropped.
     """
     mapped, renames = map_config(config, store)
+    store.check_name(name)
+    if name in store.list_collections() or name in store.aliases():
+        raise exists_error(name)
     for note in not_carried(config, store):
         log.warning("loading %r into %s: %s", name, store.engine, note)
-    store.check_name(name)
-    if name in store.list_collections():
-        raise exists_error(name)
     tmp = temp_name(name)
     store.create(mapped, tmp)
     try:

@@ -32,7 +32,7 @@ from drkit.connectors.vectorstore.transfer import TMP_MARK, map_config
 from drkit.repository import Repository
 
 from .layout import record_hashes
-from .leftovers import OLD_MARK
+from .leftovers import OLD_MARK, RESTORED_MARK
 from .snapshot import Opened, read_records
 
 
@@ -61,8 +61,22 @@ class CollectionDiff:
 
 def user_collections(store: VectorStore) -> list[str]:
     """The store's collections without drkit's temporary ones (restores, drill sandboxes,
-    the previous collection kept during a replace)."""
-    return [c for c in store.list_collections() if TMP_MARK not in c and OLD_MARK not in c]
+    the previous collection kept during a replace), sorted. A collection a replace
+    restored behind an alias (``NAME_drkit_restored_...``) is listed under the alias
+    the application addresses (the first, if several name it), so backups keep the
+    name it had before the replace; one no alias names is a leftover, not listed."""
+    named: dict[str, list[str]] = {}
+    for alias, coll in store.aliases().items():
+        named.setdefault(coll, []).append(alias)
+    out = []
+    for c in store.list_collections():
+        if TMP_MARK in c or OLD_MARK in c:
+            continue
+        if RESTORED_MARK in c:
+            out += sorted(named.get(c, []))[:1]
+        else:
+            out.append(c)
+    return sorted(out)
 
 
 def collection_fingerprint(

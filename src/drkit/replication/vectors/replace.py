@@ -1,13 +1,23 @@
 """Repair a live collection from a snapshot: restore beside it, verify, swap in.
 
 ``drkit restore SNAP --to COMPONENT --replace``: the snapshot is restored into a
-temporary collection next to the live one (``NAME_drkit_tmp_...``) and verified there
-(count and every record's checksum against the snapshot); only then is it swapped in
-under the live name — atomically where the engine can (pgvector: both renames in one
-transaction; LanceDB: one exchange of the table directories), else by two renames —
-while the previous collection is kept as ``NAME_drkit_old_...``. Once the count under
-the live name is checked, the kept copy is dropped. A failure before the swap leaves
-the live collection untouched; a failed check after it swaps the old collection back.
+collection next to the live one and verified there (count and every record's checksum
+against the snapshot); only then is it swapped in under the live name, as the engine
+can (``capabilities.swap``, :meth:`VectorStore.swap_in`):
+
+- atomically on pgvector (both renames in one transaction) and LanceDB (one exchange of
+  the table directories);
+- atomically on Milvus and Qdrant when the live name is an **alias**: the restored
+  collection (``NAME_drkit_restored_...``) stays under its own name and the alias is
+  moved to it in one call; the collection the alias named is the previous one;
+- else by two renames (Chroma; Milvus and Qdrant collections addressed by their own
+  name), the previous collection renamed to ``NAME_drkit_old_...``: not atomic, and the
+  report says why (``Swap.caveat``).
+
+Aliases that named the live collection follow the live name. Once the count under the
+live name is checked, the previous collection is dropped. A failure before the swap
+leaves the live collection untouched; a failed check after it swaps the old collection
+back.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from drkit.errors import CheckFailed
 from drkit.repository import Repository, Snapshot
 
 from .compare import diff_collection
-from .leftovers import OLD_MARK, clean_leftovers
+from .leftovers import OLD_MARK, clean_leftovers, restored_name
 from .restore import RestoreReport, restore_collection, restore_opened
 from .snapshot import Opened, Progress, open_snapshot, read_records
 
@@ -40,6 +50,10 @@ class ReplaceReport:
     atomic: bool = False
     #: the name the previous collection had while the new one was checked (dropped after)
     old: str | None = None
+    #: "atomic" or "not atomic: <why>" (``Swap.says``); "" when nothing was swapped
+    swap: str = ""
+    #: how: "transaction", "exchange", "alias", "renames" ("" when nothing was swapped)
+    swap_method: str = ""
     cleaned: tuple[str, ...] = ()
     #: what the target engine could not carry (worked out before any write)
     not_carried: tuple[str, ...] = ()
@@ -71,7 +85,8 @@ def replace_collection(
         target = name or m.collection
         map_config(m.config, store)  # refuse before touching the store
         notes = tuple(not_carried(m.config, store))
-        if target not in store.list_collections():
+        behind = store.aliases().get(target)
+        if behind is None and target not in store.list_collections():
             rep: RestoreReport = restore_collection(
                 repo, opened, store, target, batch_size=batch_size, progress=progress
             )
@@ -86,7 +101,8 @@ def replace_collection(
                 not_carried=rep.not_carried,
             )
         cleaned = tuple(clean_leftovers(store, target))
-        new = temp_name(target)
+        # behind an alias the restored collection stays, under a name of its own
+        new = restored_name(target) if behind is not None else temp_name(target)
         records = read_records(repo, opened, batch_size=batch_size, progress=progress)
         try:
             restore_opened(repo, opened, store, new, batches=records)
@@ -99,20 +115,19 @@ def replace_collection(
                     "collection was left as it was",
                     hint="check the snapshot with `drkit check --read-data`",
                 )
-            old = old_name(target)
-            atomic = store.swap_in(new, target, old)
+            swap = store.swap_in(new, target, old_name(target))
         except BaseException:
             store.drop(new, missing_ok=True)
             raise
         count = store.count(target)
         if count != m.records:  # the swap did not land what was checked: swap back
-            store.swap_in(old, target, new)
+            store.swap_in(swap.previous, target, new)
             store.drop(new, missing_ok=True)
             raise CheckFailed(
                 f"after the swap {target!r} counts {count} records, the snapshot "
                 f"{m.records}: the previous collection was put back"
             )
-        store.drop(old)
+        store.drop(swap.previous)
     return ReplaceReport(
         opened.snapshot.id,
         store.url,
@@ -120,8 +135,10 @@ def replace_collection(
         count,
         round(time.perf_counter() - t0, 3),
         "replaced",
-        atomic,
-        old,
+        swap.atomic,
+        swap.previous,
+        swap.says(),
+        swap.method,
         cleaned,
         notes,
     )

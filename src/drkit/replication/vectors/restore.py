@@ -64,6 +64,19 @@ class RestorePlan:
     not_carried: tuple[str, ...] = ()
     #: drkit's leftovers for this name a restore would drop first
     leftovers: tuple[str, ...] = ()
+    #: how ``--replace`` would swap the restored collection in: "atomic" or "not atomic:
+    #: <why>" ("" when there is no collection to replace); see :func:`swap_outlook`
+    swap: str = ""
+
+
+def swap_outlook(store: VectorStore, name: str, aliases: dict[str, str]) -> str:
+    """What ``restore --replace`` of ``name`` would say of its swap, from the engine's
+    capabilities (LanceDB falls back to two renames where the filesystem cannot
+    exchange directories: the restore then says so)."""
+    caps = store.capabilities
+    if name in aliases or caps.swap == "exchange":
+        return "atomic"
+    return f"not atomic: {caps.renames_caveat}"
 
 
 def plan_restore(
@@ -81,6 +94,8 @@ def plan_restore(
     target = name or m.collection
     map_config(m.config, store)
     store.check_name(target)
+    aliases = store.aliases()
+    exists = target in store.list_collections() or target in aliases
     return RestorePlan(
         opened.snapshot.id,
         store.url,
@@ -88,9 +103,10 @@ def plan_restore(
         m.records,
         m.config.engine or "",
         store.engine,
-        target in store.list_collections(),
+        exists,
         tuple(not_carried(m.config, store)),
         tuple(leftovers(store, target)),
+        swap_outlook(store, target, aliases) if exists else "",
     )
 
 
