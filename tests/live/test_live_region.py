@@ -68,5 +68,14 @@ def test_only_a_live_region_outage_counts_as_the_regional_exercise(
     with Workspace.load(plan) as ws:
         assert ws.last_success("regional_failover") is None
         state = ws.state()
-        state.record_drill({**rehearsal, "id": "r-2", "metrics": {"live": 1.0}})
+        # a live drill on part of the region (--subject, a fraction): not the exercise
+        narrowed = {"live": 1.0, "region_drained": 0.0}
+        state.record_drill({**rehearsal, "id": "r-2", "metrics": narrowed})
+        assert ws.last_success("regional_failover") is None
+        failed = {**rehearsal, "id": "r-3", "verdict": "fail", "started_at": now + 1}
+        state.record_drill({**failed, "metrics": narrowed})
+        assert ws.last_failure("regional_failover") is None
+        state.record_drill(
+            {**rehearsal, "id": "r-4", "metrics": {"live": 1.0, "region_drained": 1.0}}
+        )
         assert ws.last_success("regional_failover") is not None
