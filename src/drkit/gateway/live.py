@@ -25,12 +25,8 @@ Endpoints (admin key: ``Authorization: Bearer`` or ``x-api-key`` with a key of
     POST   /admin/live-faults/{drill}/renew   extend the lease of all of them (410 once lifted)
     DELETE /admin/live-faults/{drill}     lift them now (``drkit drill abort``)
 
-**One drill, several routes** (the regional exercise drains a region on every route): the
-drill installs one fault per route in one request, all or none (a route that fails its
-checks refuses the whole install, naming the route). They share the drill's id, owner,
-duration and lease: one renewal renews them all, and whatever lifts one (its duration, its
-lease, a stop condition of any of the routes, an abort) lifts them all at once. Each
-route keeps its own figures.
+A drill on several routes (the regional exercise) has one fault per route, installed all
+or none, with one id, owner, duration and lease: one renewal, one lift for all of them.
 
 Events: ``live_fault`` when one is installed, ``live_fault_lifted`` when it ends (``why``:
 ``duration``, ``lease``, ``aborted``, ``stop_condition: ...``); the status page shows the
@@ -39,8 +35,8 @@ event (they would page as a degradation); they are counted in the fault's figure
 ``drkit_gateway_failovers{reason="live_drill"}``.
 """
 
-# long: one fault's whole life (spec, figures, validation, dead man, stop conditions)
-# kept together; the HTTP side is live_api.py, Redis redis_live.py
+# long: one fault's whole life (spec, figures, dead man, stop conditions) kept together;
+# the body's checks are live_spec.py, the HTTP side live_api.py, Redis redis_live.py
 
 from __future__ import annotations
 
