@@ -164,6 +164,7 @@ def test_kill_9_of_the_regional_drill_lifts_every_route_within_the_lease(
         finally:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait(timeout=10)
     drill = active[0]["drill"]
     lifted = [f for f in faults_of(url) if f["drill"] == drill]
     assert {f["route"] for f in lifted} == {"assistant", "search"}
