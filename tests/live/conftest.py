@@ -67,9 +67,34 @@ def sims(sims_session: Sims) -> Sims:
     return sims_session
 
 
+def more_routes(sims: Sims) -> str:
+    """Two more routes for a regional exercise: ``search`` in both regions (drained with
+    ``assistant``) and ``batch`` in us-east only (not affected by losing eu-west)."""
+    return f"""
+    - name: search
+      tier: critical
+      deadlines: {{connect: 2s, first_token: 5s, stream_idle: 5s, total: 20s}}
+      targets:
+        - {{name: eu-search, provider: openai, region: eu-west, model: sim-small,
+           base_url: "{sims.primary.base_url}", api_key_env: DRKIT_TEST_LIVE_SIM_KEY}}
+        - {{name: us-search, provider: openai, region: us-east, model: sim-small,
+           base_url: "{sims.secondary.base_url}", api_key_env: DRKIT_TEST_LIVE_SIM_KEY}}
+    - name: batch
+      tier: critical
+      targets:
+        - {{name: us-batch, provider: openai, region: us-east, model: sim-small,
+           base_url: "{sims.secondary.base_url}", api_key_env: DRKIT_TEST_LIVE_SIM_KEY}}"""
+
+
 def write_plan(
-    directory: Path, sims: Sims, *, max_error_rate: float = 0.01, max_fraction: float = 0.5
+    directory: Path,
+    sims: Sims,
+    *,
+    max_error_rate: float = 0.01,
+    max_fraction: float = 0.5,
+    routes: str = "",
 ) -> Path:
+    """The plan of the gateway under test; ``routes``: more routes (:func:`more_routes`)."""
     plan = directory / "drkit.yaml"
     plan.write_text(
         f"""
@@ -93,7 +118,7 @@ serving:
         - {{name: eu-primary, provider: openai, region: eu-west, model: sim-large,
            base_url: "{sims.primary.base_url}", api_key_env: DRKIT_TEST_LIVE_SIM_KEY}}
         - {{name: us-secondary, provider: openai, region: us-east, model: sim-large,
-           base_url: "{sims.secondary.base_url}", api_key_env: DRKIT_TEST_LIVE_SIM_KEY}}
+           base_url: "{sims.secondary.base_url}", api_key_env: DRKIT_TEST_LIVE_SIM_KEY}}{routes}
 testing:
   live_limits: {{max_fraction: {max_fraction}, max_duration: 2m, lease: 1s,
                  max_error_rate: {max_error_rate}, max_added_p99: 5s}}
@@ -177,6 +202,7 @@ class Answer:
     reasons: str
     latency: float
     url: str = ""
+    model: str = "assistant"
 
 
 @dataclass
@@ -185,19 +211,21 @@ class Load:
 
     urls: list[str]
     clients: int = 4
+    #: the routes (model names) the clients ask, client i the i-th modulo their number
+    models: tuple[str, ...] = ("assistant",)
     answers: list[Answer] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
-    def _run(self, url: str) -> None:
+    def _run(self, url: str, model: str) -> None:
         client = openai.OpenAI(base_url=url + "/v1", api_key=CLIENT_KEY, max_retries=0)
         try:
             while not self._stop.is_set():
                 t0 = time.monotonic()
                 try:
                     raw = client.chat.completions.with_raw_response.create(
-                        model="assistant", messages=[{"role": "user", "content": "hi"}]
+                        model=model, messages=[{"role": "user", "content": "hi"}]
                     )
                     done = raw.parse()
                     ok = bool(done.choices and done.choices[0].message.content)
@@ -209,17 +237,19 @@ class Load:
                             raw.headers.get("x-drkit-failover-reason", ""),
                             time.monotonic() - t0,
                             url,
+                            model,
                         )
                     )
                 except openai.OpenAIError as exc:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
-                    self.answers.append(Answer(time.time(), False, None, "", 0.0, url))
+                    self.answers.append(Answer(time.time(), False, None, "", 0.0, url, model))
         finally:
             client.close()
 
     def __enter__(self) -> Load:
         for i in range(self.clients):
-            t = threading.Thread(target=self._run, args=(self.urls[i % len(self.urls)],))
+            url, model = self.urls[i % len(self.urls)], self.models[i % len(self.models)]
+            t = threading.Thread(target=self._run, args=(url, model))
             t.start()
             self._threads.append(t)
         return self

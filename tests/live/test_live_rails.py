@@ -178,7 +178,7 @@ def test_the_lease_runs_out_without_renewal(
     while gw.live.by_route and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not gw.live.by_route
-    assert gw.live.lifted["d-1"].why == "lease"
-    lifted = gw.live.lifted["d-1"]
+    assert gw.live.lifted["d-1", "assistant"].why == "lease"
+    lifted = gw.live.lifted["d-1", "assistant"]
     assert lifted.lifted_at is not None
     assert lifted.lifted_at - lifted.started_at < 0.3 + 0.25  # the timer ticks every 0.1s

@@ -6,14 +6,18 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from tests.live.conftest import (
+    ENV,
     Load,
     Sims,
     admin_view,
     drkit,
     lifted_fault,
+    more_routes,
     run_cli,
     serve_many,
     wait_for,
@@ -21,12 +25,30 @@ from tests.live.conftest import (
 )
 
 
+@pytest.fixture(scope="module")
+def pair(
+    sims_session: Sims, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str, str]]:
+    """Two gateway processes sharing Redis (started once for this file): the plan (three
+    routes, a drain allowed) and their URLs."""
+    plan = write_plan(
+        tmp_path_factory.mktemp("pair"),
+        sims_session,
+        max_fraction=1.0,
+        routes=more_routes(sims_session),
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in ENV.items():
+            mp.setenv(k, v)
+        with serve_many(plan, 2, "--redis-url", redis_url) as (a, b):
+            yield plan, a, b
+
+
 def test_two_gateways_sharing_redis_honour_the_fault_and_its_end(
-    sims: Sims, redis_url: str, tmp_path: Path
+    sims: Sims, pair: tuple[Path, str, str]
 ) -> None:
-    plan = write_plan(tmp_path, sims)
-    args = ("--redis-url", redis_url)
-    with serve_many(plan, 2, *args) as (a, b), Load([a, b], clients=4) as load:
+    plan, a, b = pair
+    with Load([a, b], clients=4) as load:
         wait_for(lambda: len(load.answers) >= 20, what="steady load")
         # a drill run to its end, installed through a only
         done = run_cli(
@@ -96,4 +118,47 @@ def test_two_gateways_sharing_redis_honour_the_fault_and_its_end(
         assert fault["lease_until"] <= killed + 1.0 + 0.5  # a renewal in flight may land late
         assert fault["lifted_at"] - fault["lease_until"] < 1.0
     assert all(not x.reasons and x.target == "eu-primary" for x in load.since(gone))
+    assert not load.errors
+
+
+def test_the_regional_drain_holds_on_every_process_and_route(
+    sims: Sims, pair: tuple[Path, str, str]
+) -> None:
+    plan, a, b = pair
+    models = ("assistant", "search")
+    with Load([a, a, b, b], clients=4, models=models) as load:  # each route on each process
+        wait_for(lambda: len(load.answers) >= 20, what="steady load")
+        done = run_cli(
+            "drill",
+            "run",
+            "region-outage",
+            "--plan",
+            str(plan),
+            "--live",
+            a,  # installed through a only
+            "--region",
+            "eu-west",
+            "--duration",
+            "3s",
+            "--lease",
+            "5s",
+            "--json",
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        journal = json.loads(done.stdout)
+        fault = next(st["data"]["fault"] for st in journal["steps"] if st["phase"] == "fault")
+        assert not admin_view(a)["live_faults"]
+        assert not admin_view(b)["live_faults"]
+    m = journal["metrics"]
+    assert m["processes"] == 2  # a answers with b's figures too
+    assert m["region_drained"] == 1
+    inside = [  # answered well inside the window, by either process
+        x for x in load.answers if fault["started_at"] + 1.2 <= x.at <= fault["ends_at"] - 0.1
+    ]
+    for route, secondary in (("assistant", "us-secondary"), ("search", "us-search")):
+        assert m[f"route.{route}.affected"] >= 1, m
+        assert m[f"route.{route}.client_visible_errors"] == 0
+        on_b = [x for x in inside if x.model == route and x.url == b]
+        assert on_b, route  # b adopted the fault of both routes (within its 1s refresh)
+        assert all(x.target == secondary for x in on_b), route
     assert not load.errors

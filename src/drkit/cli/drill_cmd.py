@@ -134,9 +134,10 @@ def run_cmd(
             "--live",
             metavar="GATEWAY_URL|in-place",
             help="provider-outage: fault a fraction of the real traffic of the gateway "
-            "running at GATEWAY_URL (a live drill). data-corruption: `--live in-place` "
-            "damages the live vector collections and repairs them with restore --replace "
-            "(writes since the snapshot are lost).",
+            "running at GATEWAY_URL (a live drill); region-outage: drain the region on "
+            "every route with a target there (the annual exercise). data-corruption: "
+            "`--live in-place` damages the live vector collections and repairs them with "
+            "restore --replace (writes since the snapshot are lost).",
         ),
     ] = None,
     fraction: Annotated[
@@ -161,7 +162,9 @@ def run_cmd(
     ] = None,
     target: Annotated[
         list[str] | None,
-        typer.Option("--target", help="Live drill: target to fault (default: the primary)."),
+        typer.Option(
+            "--target", help="Live provider-outage: target to fault (default: the primary)."
+        ),
     ] = None,
     plan: PlanOption = DEFAULT_PLAN,
     json_: JsonOption = False,

@@ -10,170 +10,47 @@ when a stop condition trips (the route's client-visible error rate, the added p9
 quality canary). Rollback always lifts the fault; ``drkit drill abort ID`` lifts it from
 elsewhere.
 
-Only httpx here: the drill is a client of the gateway, never a part of it.
+``region-outage --live`` (the annual regional exercise) drains the region's targets on
+every route that has one there: one drill, one id and owner, one fault per route
+installed all or none, one lease renewal for all of them, and whatever lifts one lifts
+all; the figures and the failback are measured per route as well as for the drill.
+
+Only httpx here (:mod:`drkit.drills.live_gateway`): the drill is a client of the gateway,
+never a part of it.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from drkit.drills.engine import Drill, DrillContext, Step, new_drill_id
-from drkit.drills.live_options import LiveOptions, check_limits
-from drkit.errors import DrillError, InputError, LiveFaultRefused, UsageError
+from drkit.drills.live_gateway import LiveGateway, abort
+from drkit.drills.live_options import LiveOptions
+from drkit.drills.live_preflight import Drained, RegionDrain, preflight, region_drain
+from drkit.errors import DrillError, LiveFaultRefused, UsageError
 from drkit.plan.models import Plan, Route
-from drkit.types import Secret, format_duration
+from drkit.types import format_duration
 
 #: event kind in drkit's state when a live fault was installed (``drill abort`` reads it)
 EVENT_STARTED = "drill.live_fault"
-#: a journal metric set to 1 by live drills: only such a region-outage run counts as the
-#: regional failover exercise (``testing.regional_failover_every``)
+#: a journal metric set to 1 by live drills
 LIVE_METRIC = "live"
-#: one sample of the gateway's attempts counter in the Prometheus text format
-_ATTEMPTS = re.compile(r"^drkit_gateway_attempts_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
-
-
-class LiveGateway:
-    """The admin API of one running gateway."""
-
-    def __init__(self, url: str, admin_key: Secret, *, timeout: float = 5.0) -> None:
-        self.url = url.rstrip("/")
-        self._key = admin_key
-        self.timeout = timeout
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        try:
-            r = httpx.request(
-                method,
-                self.url + path,
-                json=body,
-                headers={"authorization": f"Bearer {self._key.reveal()}"},
-                timeout=self.timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise DrillError(
-                f"cannot reach the gateway at {self.url}: {type(exc).__name__}",
-                hint="check --live URL and that `drkit gateway serve` runs there",
-            ) from exc
-        try:
-            data = r.json()
-        except ValueError:
-            data = None
-        if r.status_code >= 400:
-            err = data.get("error", {}) if isinstance(data, dict) else {}
-            message = err.get("message") if isinstance(err, dict) else None
-            if not isinstance(message, str):
-                message = f"HTTP {r.status_code} from {self.url}{path}"
-            hint = err.get("hint") if isinstance(err, dict) else None
-            raise LiveFaultRefused(message, status=r.status_code, hint=hint)
-        return data
-
-    def targets(self) -> dict[str, Any]:
-        out: dict[str, Any] = self._call("GET", "/admin/targets")
-        return out
-
-    def faults(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self._call("GET", "/admin/live-faults")["live_faults"]
-        return out
-
-    def install(self, spec: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = self._call("POST", "/admin/live-faults", spec)
-        return out
-
-    def renew(self, drill: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._call("POST", f"/admin/live-faults/{drill}/renew", {})
-        return out
-
-    def get(self, drill: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._call("GET", f"/admin/live-faults/{drill}")
-        return out
-
-    def lift(self, drill: str) -> dict[str, Any]:
-        out: dict[str, Any] = self._call("DELETE", f"/admin/live-faults/{drill}")
-        return out
-
-    def ok_attempts(self, route: str, targets: tuple[str, ...]) -> float:
-        """Upstream attempts of ``route`` that ``targets`` answered, from ``GET /metrics``."""
-        try:
-            text = httpx.get(self.url + "/metrics", timeout=self.timeout).text
-        except httpx.HTTPError as exc:
-            raise DrillError(f"cannot read {self.url}/metrics: {type(exc).__name__}") from exc
-        total = 0.0
-        for line in text.splitlines():
-            m = _ATTEMPTS.match(line)
-            if m is None:
-                continue
-            labels = dict(_LABEL.findall(m["labels"]))
-            if (
-                labels.get("route") == route
-                and labels.get("target") in targets
-                and labels.get("result") == "ok"
-            ):
-                total += float(m["value"])
-        return total
-
-
-def as_input_error(exc: LiveFaultRefused, url: str) -> InputError:
-    """A refusal before the drill starts: bad input or a rail, exit 2 with a hint."""
-    if exc.status == 401:
-        return UsageError(
-            f"the gateway at {url} refused the admin key: {exc}",
-            hint="export the gateway's admin key in serving.auth.admin_keys_env",
-        )
-    return UsageError(f"the gateway at {url} refuses the live drill: {exc}", hint=exc.hint)
-
-
-def preflight(
-    plan: Plan, route: Route, options: LiveOptions, gateway: LiveGateway
-) -> tuple[str, ...]:
-    """Check input and rails before the drill's journal starts; the targets to fault.
-
-    UsageError (exit 2) for a fraction or duration out of bounds, an unknown target, a
-    wrong admin key, a route without a healthy secondary, another live drill on the route.
-    """
-    check_limits(options, plan.testing.live_limits)
-    names = [t.name for t in route.targets]
-    targets = options.targets or (route.targets[0].name,)
-    for t in targets:
-        if t not in names:
-            raise UsageError(
-                f"route {route.name} has no target {t!r}", hint="its targets: " + ", ".join(names)
-            )
-    try:
-        view = gateway.targets()
-    except LiveFaultRefused as exc:
-        raise as_input_error(exc, gateway.url) from None
-    except DrillError as exc:
-        raise UsageError(str(exc), hint=exc.hint) from None
-    for f in view.get("live_faults", []):
-        if f.get("route") == route.name:
-            raise UsageError(
-                f"live drill {f.get('drill')} ({f.get('owner')}) is already running on "
-                f"route {route.name}",
-                hint=f"wait for it, or `drkit drill abort {f.get('drill')}`",
-            )
-    state = {t["name"]: t for t in view.get("targets", [])}
-    missing = [t for t in targets if t not in state]
-    if missing:
-        raise UsageError(
-            f"the gateway at {gateway.url} has no target {missing[0]!r}",
-            hint="is it serving this plan? (GET /admin/targets)",
-        )
-    healthy = [n for n in names if n not in targets and state.get(n, {}).get("state") == "healthy"]
-    if not healthy:
-        raise UsageError(
-            f"route {route.name} has no healthy secondary besides {', '.join(targets)} on "
-            f"the gateway: a live fault would fail real clients",
-            hint="bring a secondary back into service first (GET /admin/targets)",
-        )
-    return targets
+#: a journal metric set to 1 by a live region-outage that drained the whole region (every
+#: route with a target there, all of its traffic): only such a run is the regional
+#: failover exercise (``testing.regional_failover_every``)
+REGION_METRIC = "region_drained"
+#: the per-route figures kept as journal metrics ``route.<name>.<figure>``
+_ROUTE_FIGURES = (
+    "requests",
+    "affected",
+    "client_visible_errors",
+    "added_p99_s",
+    "carried_after_s",
+)
 
 
 @dataclass
@@ -181,19 +58,19 @@ class LiveDrill:
     """One live drill run: install, hold (renewing), measure, lift."""
 
     plan: Plan
-    route: Route
+    drained: tuple[Drained, ...]
     options: LiveOptions
     gateway: LiveGateway
-    targets: tuple[str, ...]
     scenario: str = "provider-outage"
     id: str = ""
     #: records an event in drkit's state (kind, component, message, data)
     record: Callable[[str, str, str, dict[str, Any]], None] | None = None
     sleep: Callable[[float], None] = time.sleep
-    #: region-outage: the region drained, and where the standby ledgers are
-    region: str | None = None
+    #: region-outage: what is drained of which region, and where the standby ledgers are
+    region: RegionDrain | None = None
     state_dir: Path | None = None
     fault: dict[str, Any] = field(default_factory=dict)
+    installed: float = 0.0
     final: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -204,19 +81,33 @@ class LiveDrill:
     def lease_s(self) -> float:
         return self.options.lease_s or self.plan.testing.live_limits.lease
 
+    @property
+    def routes(self) -> str:
+        return ", ".join(d.route.name for d in self.drained)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(t for d in self.drained for t in d.targets)
+
     # --- steady state ---
 
     def steady(self, ctx: DrillContext) -> bool:
         view = self.gateway.targets()
         state = {t["name"]: t["state"] for t in view["targets"]}
         ctx.note("targets", state)
-        others = [
-            t.name
-            for t in self.route.targets
-            if t.name not in self.targets and state.get(t.name) == "healthy"
-        ]
-        if not others:
-            raise DrillError(f"route {self.route.name} has no healthy secondary")
+        if self.region is not None:
+            ctx.note("routes_drained", [d.route.name for d in self.drained])
+            ctx.note("routes_not_affected", list(self.region.not_affected))
+            if self.region.left_out:
+                ctx.note("routes_left_out", list(self.region.left_out))
+        for d in self.drained:
+            others = [
+                t.name
+                for t in d.route.targets
+                if t.name not in d.targets and state.get(t.name) == "healthy"
+            ]
+            if not others:
+                raise DrillError(f"route {d.route.name} has no healthy secondary")
         return True
 
     # --- fault ---
@@ -226,8 +117,7 @@ class LiveDrill:
         spec = {
             "drill": self.id,
             "owner": self.options.owner,
-            "route": self.route.name,
-            "targets": list(self.targets),
+            "routes": [{"route": d.route.name, "targets": list(d.targets)} for d in self.drained],
             "fraction": self.options.fraction,
             "duration_s": self.options.duration_s,
             "lease_s": self.lease_s,
@@ -236,18 +126,24 @@ class LiveDrill:
             "scenario": self.scenario,
         }
         self.fault = self.gateway.install(spec)
+        self.installed = time.time()  # the lease runs from here: the renewals count from it
         ctx.mark("fault_injected", "live fault installed", at=float(self.fault["started_at"]))
-        ctx.note("fault", {k: v for k, v in self.fault.items() if k != "figures"})
+        ctx.note("fault", {k: v for k, v in self.fault.items() if k not in ("figures", "routes")})
+        ctx.metric(LIVE_METRIC, 1.0)
+        if self.region is not None:
+            whole = self.region.whole and self.options.fraction >= 1.0
+            ctx.metric(REGION_METRIC, 1.0 if whole else 0.0)
         if self.record is not None:
             self.record(
                 EVENT_STARTED,
                 self.id,
                 f"live drill {self.id} ({self.options.owner}) faults {self.options.fraction:.2%} "
-                f"of route {self.route.name} on {', '.join(self.targets)} at {self.gateway.url}",
+                f"of route {self.routes} on {', '.join(self.targets)} at {self.gateway.url}",
                 {
                     "drill": self.id,
                     "gateway": self.gateway.url,
-                    "route": self.route.name,
+                    "route": self.drained[0].route.name,
+                    "routes": {d.route.name: list(d.targets) for d in self.drained},
                     "targets": list(self.targets),
                     "fraction": self.options.fraction,
                     "owner": self.options.owner,
@@ -258,13 +154,16 @@ class LiveDrill:
     # --- recovery: hold the fault, renewing its lease ---
 
     def hold(self, ctx: DrillContext) -> bool:
+        """One renewal a third of the lease renews the faults of every route."""
         every = max(0.05, self.lease_s / 3)
         ends_at = float(self.fault["ends_at"])
+        due = self.installed + every  # every third of the lease, however slow a call
         while True:
             left = ends_at - time.time()
             if left <= 0:
                 break
-            self.sleep(min(every, left))
+            self.sleep(max(0.0, min(due - time.time(), left)))
+            due = max(due, time.time()) + every
             try:
                 self.fault = self.gateway.renew(self.id)
             except LiveFaultRefused as exc:
@@ -274,7 +173,7 @@ class LiveDrill:
             self._marks(ctx, self.fault)
         self.final = self._settled()
         self._marks(ctx, self.final)
-        self._measured(ctx, self.final.get("figures") or {})
+        self._measured(ctx)
         why = str(self.final.get("why") or "")
         ctx.note("lifted", why)
         if why.startswith("stop_condition"):
@@ -293,14 +192,10 @@ class LiveDrill:
             if view["state"] == "lifted" or time.time() > deadline:
                 break
             self.sleep(0.05)
-        if view.get("processes", 1) > 1 or self.gateway_shared(view):
+        if view.get("processes", 1) > 1 or view.get("shared"):
             self.sleep(0.3)  # the other processes leave their final figures as they lift
             view = self.gateway.get(self.id)
         return view
-
-    @staticmethod
-    def gateway_shared(view: dict[str, Any]) -> bool:
-        return bool(view.get("shared"))
 
     @staticmethod
     def _marks(ctx: DrillContext, fault: dict[str, Any]) -> None:
@@ -319,7 +214,8 @@ class LiveDrill:
 
         if self.region is None or self.state_dir is None:
             return
-        promos = rehearse_promotions(list(self.plan.vector_stores), self.region, self.state_dir)
+        stores = list(self.plan.vector_stores)
+        promos = rehearse_promotions(stores, self.region.region, self.state_dir)
         ctx.note("standby_promotions", promos)
         if promos:
             ctx.metric("promotion_rto_s", max(p["promotion_rto_s"] for p in promos))
@@ -333,10 +229,16 @@ class LiveDrill:
 
     # --- verify ---
 
-    def _measured(self, ctx: DrillContext, fig: dict[str, Any]) -> None:
-        """The gateway's figures of the real traffic as the journal's metrics."""
+    def per_route(self) -> dict[str, dict[str, Any]]:
+        """Each drained route's figures, from the gateway's final view."""
+        views = self.final.get("routes") or [self.final]
+        return {str(v.get("route")): v.get("figures") or {} for v in views}
+
+    def _measured(self, ctx: DrillContext) -> None:
+        """The gateway's figures of the real traffic as the journal's metrics: the drill's
+        (every route summed) and, in a regional exercise, each route's."""
+        fig = self.final.get("figures") or {}
         ctx.note("figures", fig)
-        ctx.metric(LIVE_METRIC, 1.0)
         ctx.metric("fraction", self.options.fraction)
         for key in ("requests", "affected", "carried", "client_visible_errors"):
             ctx.metric(key, float(fig.get(key) or 0))
@@ -344,23 +246,34 @@ class LiveDrill:
             if fig.get(key) is not None:
                 ctx.metric(key, round(float(fig[key]), 4))
         ctx.metric("processes", float(self.final.get("processes", 1)))
+        if self.region is not None:
+            routes = self.per_route()
+            ctx.note("route_figures", routes)
+            for name, rf in routes.items():
+                for key in _ROUTE_FIGURES:
+                    if rf.get(key) is not None:
+                        ctx.metric(f"route.{name}.{key}", round(float(rf[key]), 4))
         ctx.record_rpo(0.0, "serving is stateless: no data at risk")
 
     def figures(self, ctx: DrillContext) -> bool:
-        fig = self.final.get("figures") or {}
-        if not fig.get("requests"):
-            raise DrillError(
-                "no real request reached the route while the fault was on: nothing was measured"
-            )
-        if not fig.get("affected"):
-            raise DrillError(f"the fault hit none of {fig['requests']} requests")
+        routes = self.per_route()
         limit = self.plan.testing.live_limits.max_error_rate
-        rate = float(fig.get("error_rate") or 0.0)
-        if rate > limit:
-            raise DrillError(
-                f"{fig['client_visible_errors']} client-visible errors in {fig['requests']} "
-                f"requests ({rate:.2%}, limit {limit:.2%})"
-            )
+        for d in self.drained:
+            fig = routes.get(d.route.name) or {}
+            on = f" on route {d.route.name}" if len(self.drained) > 1 else ""
+            if not fig.get("requests"):
+                raise DrillError(
+                    f"no real request reached the route{on} while the fault was on: "
+                    "nothing was measured"
+                )
+            if not fig.get("affected"):
+                raise DrillError(f"the fault hit none of {fig['requests']} requests{on}")
+            rate = float(fig.get("error_rate") or 0.0)
+            if rate > limit:
+                raise DrillError(
+                    f"{fig['client_visible_errors']} client-visible errors in "
+                    f"{fig['requests']} requests{on} ({rate:.2%}, limit {limit:.2%})"
+                )
         return True
 
     # --- rollback ---
@@ -383,28 +296,49 @@ class LiveDrill:
         view = self.gateway.targets()
         left = [f for f in view.get("live_faults", []) if f.get("drill") == self.id]
         if left:
-            raise DrillError(f"the gateway still shows the fault of {self.id}")
+            raise DrillError(
+                f"the gateway still shows the fault of {self.id} on route "
+                + ", ".join(str(f.get("route")) for f in left)
+            )
         return True
 
     def failback(self, ctx: DrillContext) -> None:
-        """Time from the lift until the faulted targets answer real requests again."""
+        """Time from the lift until the faulted targets answer real requests again, per
+        route (``failback_s``: until the last route is back)."""
         if not self.fault:
             return
         lifted = time.time()
-        before = self.gateway.ok_attempts(self.route.name, self.targets)
+        before = {
+            d.route.name: self.gateway.ok_attempts(d.route.name, d.targets) for d in self.drained
+        }
+        waiting = {d.route.name: d for d in self.drained}
         limit = self.plan.serving.gateway.health.probe_every * 2 + 5.0
-        while time.time() - lifted < limit:
-            if self.gateway.ok_attempts(self.route.name, self.targets) > before:
-                ctx.metric("failback_s", round(time.time() - lifted, 3))
-                return
-            self.sleep(0.05)
-        ctx.note("failback", f"no real request reached {', '.join(self.targets)} in {limit:g}s")
+        back: dict[str, float] = {}
+        while waiting and time.time() - lifted < limit:
+            for name, d in list(waiting.items()):
+                if self.gateway.ok_attempts(name, d.targets) > before[name]:
+                    back[name] = round(time.time() - lifted, 3)
+                    del waiting[name]
+            if waiting:
+                self.sleep(0.05)
+        if self.region is not None:
+            for name, took in back.items():
+                ctx.metric(f"route.{name}.failback_s", took)
+        if waiting:
+            late = ", ".join(t for d in waiting.values() for t in d.targets)
+            ctx.note("failback", f"no real request reached {late} in {limit:g}s")
+        elif back:
+            ctx.metric("failback_s", max(back.values()))
 
     def drill(self) -> Drill:
-        tier = self.plan.tiers[self.route.tier]
+        tiers = [self.plan.tiers[d.route.tier] for d in self.drained]
         pct = f"{self.options.fraction:.2%}"
         targets = ", ".join(self.targets)
-        what = f"region {self.region} drained: " if self.region else ""
+        what = ""
+        if self.region is not None:
+            what = f"region {self.region.region} drained: "
+            if self.region.not_affected:
+                what += f"(not affected: {', '.join(self.region.not_affected)}) "
         recovery: tuple[Step, ...] = (
             Step(
                 "hold the fault, renewing its lease; the gateway watches the stop conditions",
@@ -412,18 +346,21 @@ class LiveDrill:
             ),
         )
         if self.region is not None and any(
-            vs.standby is not None and vs.standby.region != self.region
+            vs.standby is not None and vs.standby.region != self.region.region
             for vs in self.plan.vector_stores
         ):
             step = Step("promote the other region's standbys (rehearsal)", self.promote_standbys)
             recovery = (step, *recovery)
+        noun = "route" if len(self.drained) == 1 else "routes"
         return Drill(
             scenario=self.scenario,
-            description=f"live: {what}{pct} of route {self.route.name!r}'s real requests find "
+            description=f"live: {what}{pct} of {noun} {self.routes}'s real requests find "
             f"{targets} failed for {format_duration(self.options.duration_s)} on "
             f"{self.gateway.url} (owner {self.options.owner})",
             steady_state=(
-                Step("the gateway serves the route with a healthy secondary", self.steady),
+                Step(
+                    f"the gateway serves {noun} {self.routes} with a healthy secondary", self.steady
+                ),
             ),
             fault=(Step(f"install the live fault on {targets} ({pct})", self.install),),
             recovery=recovery,
@@ -433,8 +370,8 @@ class LiveDrill:
                 Step("the gateway shows no fault of this drill", self.confirm),
                 Step("traffic returns to the faulted targets (measured)", self.failback),
             ),
-            rto_target_s=tier.rto,
-            rpo_target_s=tier.rpo,
+            rto_target_s=min(t.rto for t in tiers),
+            rpo_target_s=min(t.rpo for t in tiers),
             id=self.id,
         )
 
@@ -444,42 +381,54 @@ def build_live(
     route: Route,
     options: LiveOptions,
     *,
-    scenario: str = "provider-outage",
-    region: str | None = None,
+    record: Callable[[str, str, str, dict[str, Any]], None] | None = None,
+) -> Drill:
+    """provider-outage ``--live``: check everything that can be checked first (exit 2),
+    then the drill faulting ``route``'s primary (or ``options.targets``)."""
+    drained = (Drained(route, options.targets or (route.targets[0].name,)),)
+    gateway = LiveGateway(options.url, options.admin_key)
+    preflight(plan, drained, options, gateway)
+    return LiveDrill(plan, drained, options, gateway, record=record).drill()
+
+
+def build_region_live(
+    plan: Plan,
+    options: LiveOptions,
+    *,
+    region: str | None,
+    subject: str | None,
     state_dir: Path | None = None,
     record: Callable[[str, str, str, dict[str, Any]], None] | None = None,
 ) -> Drill:
-    """Check everything that can be checked first (exit 2), then the drill to run.
-
-    ``region`` (region-outage): every target of the route in that region is faulted."""
-    if region is not None:
-        in_region = tuple(t.name for t in route.targets if t.region == region)
-        if not in_region:
-            regions = sorted({t.region for t in route.targets})
-            raise UsageError(
-                f"route {route.name} has no target in region {region!r}",
-                hint="its regions: " + ", ".join(regions),
-            )
-        options = replace(options, targets=in_region)
+    """region-outage ``--live``: drain ``region`` on every route with a target there
+    (``subject``: that route alone); every route is checked before anything is installed."""
+    if options.targets:
+        raise UsageError(
+            "--target is for provider-outage: region-outage --live drains every target "
+            "of the region",
+            hint="--subject ROUTE drains the region on one route only",
+        )
+    drain = region_drain(plan, region, subject)
     gateway = LiveGateway(options.url, options.admin_key)
-    targets = preflight(plan, route, options, gateway)
+    preflight(plan, drain.routes, options, gateway)
     return LiveDrill(
         plan,
-        route,
+        drain.routes,
         options,
         gateway,
-        targets,
-        scenario,
+        "region-outage",
         record=record,
-        region=region,
+        region=drain,
         state_dir=state_dir,
     ).drill()
 
 
-def abort(url: str, admin_key: Secret, drill: str) -> dict[str, Any]:
-    """Lift the fault of ``drill`` at ``url`` now; UsageError when it has none."""
-    gateway = LiveGateway(url, admin_key)
-    try:
-        return gateway.lift(drill)
-    except LiveFaultRefused as exc:
-        raise as_input_error(exc, url) from None
+__all__: Sequence[str] = (
+    "EVENT_STARTED",
+    "LIVE_METRIC",
+    "REGION_METRIC",
+    "LiveDrill",
+    "abort",
+    "build_live",
+    "build_region_live",
+)

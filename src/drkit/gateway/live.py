@@ -17,12 +17,16 @@ canary ejecting a target of the route) lift it at once, inside the gateway.
 Endpoints (admin key: ``Authorization: Bearer`` or ``x-api-key`` with a key of
 ``serving.auth.admin_keys_env``; client keys are refused)::
 
-    POST   /admin/live-faults             install: drill, owner, route, targets, fraction,
+    POST   /admin/live-faults             install: drill, owner, route + targets (or
+                                          routes: [{route, targets}, ...]), fraction,
                                           duration_s, lease_s, max_error_rate, max_added_p99_s
     GET    /admin/live-faults             active and recently lifted faults, with figures
-    GET    /admin/live-faults/{drill}     one fault
-    POST   /admin/live-faults/{drill}/renew   extend the lease (410 once lifted)
-    DELETE /admin/live-faults/{drill}     lift now (``drkit drill abort``)
+    GET    /admin/live-faults/{drill}     one drill's faults (all its routes)
+    POST   /admin/live-faults/{drill}/renew   extend the lease of all of them (410 once lifted)
+    DELETE /admin/live-faults/{drill}     lift them now (``drkit drill abort``)
+
+A drill on several routes (the regional exercise) has one fault per route, installed all
+or none, with one id, owner, duration and lease: one renewal, one lift for all of them.
 
 Events: ``live_fault`` when one is installed, ``live_fault_lifted`` when it ends (``why``:
 ``duration``, ``lease``, ``aborted``, ``stop_condition: ...``); the status page shows the
@@ -31,8 +35,8 @@ event (they would page as a degradation); they are counted in the fault's figure
 ``drkit_gateway_failovers{reason="live_drill"}``.
 """
 
-# long: one fault's whole life (spec, figures, validation, dead man, stop conditions)
-# kept together; the HTTP side is live_api.py, Redis redis_live.py
+# long: one fault's whole life (spec, figures, dead man, stop conditions) kept together;
+# the body's checks are live_spec.py, the HTTP side live_api.py, Redis redis_live.py
 
 from __future__ import annotations
 
@@ -40,7 +44,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import math
 import os
 import random
 import time
@@ -56,6 +59,7 @@ from drkit.gateway.auth import KeyCheck
 from drkit.gateway.config import GatewayConfig, RouteConfig
 from drkit.gateway.events import EventSink
 from drkit.gateway.health import HealthBoard
+from drkit.gateway.live_spec import parse_install, positive
 
 log = logging.getLogger("drkit.gateway.live")
 
@@ -170,6 +174,15 @@ class LiveFault:
     def active(self) -> bool:
         return self.lifted_at is None
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """A drill has at most one fault per route: (drill, route) names it."""
+        return (self.drill, self.route)
+
+    def parts(self) -> list[Mapping[str, Any]]:
+        """The stats of every process that saw this fault (this one's first)."""
+        return [self.stats.to_json(), *self.remote_stats.values()]
+
     def due(self, now: float) -> str | None:
         """Why the fault must end now (``duration``, ``lease``), or None."""
         if now >= self.ends_at:
@@ -215,7 +228,7 @@ class LiveFault:
         )
 
     def public(self, now: float, shared: bool = False) -> dict[str, Any]:
-        parts = [self.stats.to_json(), *self.remote_stats.values()]
+        parts = self.parts()
         out = self.spec()
         out["state"] = "active" if self.active else "lifted"
         out["lease_left_s"] = max(0.0, self.lease_until - now) if self.active else 0.0
@@ -228,6 +241,31 @@ class LiveFault:
 
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def drill_view(faults: list[LiveFault], now: float, shared: bool = False) -> dict[str, Any]:
+    """One drill's faults as one view: the fault itself for a one-route drill; for several
+    routes their common spec, the state of all, the figures summed over every route, and
+    ``routes``: each route's own view (also there for one route)."""
+    views = [f.public(now, shared) for f in faults]
+    if len(views) == 1:
+        return {**views[0], "routes": views}
+    active = [v for v in views if v["state"] == "active"]
+    lifted = [float(v["lifted_at"]) for v in views if v["lifted_at"] is not None]
+    started = min(float(v["started_at"]) for v in views)
+    return {
+        **views[0],
+        "route": None,
+        "targets": [t for v in views for t in v["targets"]],
+        "state": "active" if active else "lifted",
+        "lifted_at": None if active else max(lifted),
+        "why": next((v["why"] for v in views if v["why"]), None),
+        "lease_left_s": min((v["lease_left_s"] for v in active), default=0.0),
+        "remaining_s": max((v["remaining_s"] for v in active), default=0.0),
+        "processes": max(v["processes"] for v in views),
+        "figures": summarize([p for f in faults for p in f.parts()], started),
+        "routes": views,
+    }
 
 
 class SharedLive(Protocol):
@@ -282,7 +320,8 @@ class LiveFaults:
         #: without admin keys the live-fault API answers 403 to everyone
         self.enabled = bool(digests)
         self.by_route: dict[str, LiveFault] = {}
-        self.lifted: OrderedDict[str, LiveFault] = OrderedDict()
+        #: lifted faults by (drill, route), the newest last
+        self.lifted: OrderedDict[tuple[str, str], LiveFault] = OrderedDict()
         self.shared: SharedLive | None = None
         #: ``held(target) -> True`` while the quality canary holds a target
         #: (drkit.gateway.canary; the gateway wires it): a stop condition
@@ -339,22 +378,33 @@ class LiveFaults:
             stats.other_latency.append(took)
         limit = fault.max_error_rate
         if error and limit is not None and stats.errors > limit * max(stats.requests, MIN_SAMPLE):
-            self.lift(
+            self._stop(
                 fault,
-                f"stop_condition: {stats.errors} client-visible errors in {stats.requests} "
+                f"{stats.errors} client-visible errors in {stats.requests} "
                 f"requests (over {limit:.2%} of at least {MIN_SAMPLE})",
             )
 
+    def _stop(self, fault: LiveFault, why: str) -> None:
+        """A stop condition of one route lifts the whole drill (every route of it)."""
+        self.lift(fault, f"stop_condition: {why} on route {fault.route}")
+
     # --- admin operations ---------------------------------------------------------------
 
-    async def install(self, body: Mapping[str, Any]) -> LiveFault:
-        """Validate and install a fault; :class:`LiveFaultRefused` says why not."""
+    async def install(self, body: Mapping[str, Any]) -> list[LiveFault]:
+        """Validate and install a drill's faults, one per route, all or none;
+        :class:`LiveFaultRefused` says why not (naming the route)."""
         if self.shared is not None:
             with contextlib.suppress(Exception):
                 await self.shared.refresh()  # another process's drill on the route counts
-        fault = self._validated(body)
-        self.by_route[fault.route] = fault
-        await self._put(fault)
+        faults = self._validated(body)
+        for fault in faults:
+            self.by_route[fault.route] = fault
+        for fault in faults:
+            await self._put(fault)
+            self._record_install(fault)
+        return faults
+
+    def _record_install(self, fault: LiveFault) -> None:
         self.events.record(
             "live_fault",
             f"{fault.route}/{','.join(fault.targets)}",
@@ -370,25 +420,30 @@ class LiveFaults:
             ",".join(fault.targets),
             fault.fraction * 100,
         )
-        return fault
 
-    async def renew(self, drill: str, lease_s: float | None = None) -> LiveFault:
-        fault = self.find(drill)
-        if not fault.active:
+    async def renew(self, drill: str, lease_s: float | None = None) -> list[LiveFault]:
+        """Extend the lease of every fault of ``drill`` (410 once they are lifted)."""
+        faults = self.find(drill)
+        active = [f for f in faults if f.active]
+        if not active:
             raise LiveFaultRefused(
-                f"live fault {drill} was lifted ({fault.why}); it cannot be renewed",
+                f"live fault {drill} was lifted ({faults[0].why}); it cannot be renewed",
                 status=410,
             )
         now = self.clock()
-        why = fault.due(now)
+        why = active[0].due(now)
         if why is not None:
-            self.lift(fault, why)
+            self.lift(active[0], why)
             raise LiveFaultRefused(f"live fault {drill} was lifted ({why})", status=410)
         if lease_s is not None:
-            fault.lease_s = _positive(lease_s, "lease_s")
-        fault.lease_until = min(now + fault.lease_s, fault.ends_at)
-        await self._put(fault)
-        return fault
+            lease_s = positive(lease_s, "lease_s")
+        for fault in active:
+            if lease_s is not None:
+                fault.lease_s = lease_s
+            fault.lease_until = min(now + fault.lease_s, fault.ends_at)
+        for fault in active:
+            await self._put(fault)
+        return faults
 
     async def _put(self, fault: LiveFault) -> None:
         if self.shared is None:
@@ -398,26 +453,31 @@ class LiveFaults:
         except Exception as exc:  # Redis away: this process still holds (and ends) it
             log.warning("shared live fault write failed: %s", type(exc).__name__)
 
-    def find(self, drill: str) -> LiveFault:
-        for fault in self.by_route.values():
-            if fault.drill == drill:
-                return fault
-        if drill in self.lifted:
-            return self.lifted[drill]
-        raise LiveFaultRefused(f"no live fault of drill {drill!r} on this gateway", status=404)
+    def find(self, drill: str) -> list[LiveFault]:
+        """The faults of ``drill`` (one per route; active ones first); 404 when none."""
+        found = [f for f in (*self.by_route.values(), *self.lifted.values()) if f.drill == drill]
+        if not found:
+            raise LiveFaultRefused(f"no live fault of drill {drill!r} on this gateway", status=404)
+        return found
 
     def faults(self) -> list[LiveFault]:
         return [*self.by_route.values(), *reversed(self.lifted.values())]
 
     def lift(self, fault: LiveFault, why: str, *, record: bool = True) -> None:
-        """End ``fault`` now (idempotent); ``record=False`` when another process did."""
+        """End ``fault`` and the other faults of its drill now (idempotent);
+        ``record=False`` when another process did."""
+        siblings = [f for f in self.by_route.values() if f.drill == fault.drill and f is not fault]
+        for f in (fault, *siblings):
+            self._lift_one(f, why, record=record)
+
+    def _lift_one(self, fault: LiveFault, why: str, *, record: bool) -> None:
         if not fault.active:
             return
         fault.lifted_at = self.clock()
         fault.why = why
         if self.by_route.get(fault.route) is fault:
             del self.by_route[fault.route]
-        self.lifted[fault.drill] = fault
+        self.lifted[fault.key] = fault
         while len(self.lifted) > KEEP_LIFTED:
             self.lifted.popitem(last=False)
         log.warning("live fault of drill %s lifted: %s", fault.drill, why)
@@ -497,14 +557,20 @@ class LiveFaults:
         """Lift what is due: duration or lease over, or a stop condition met."""
         now = self.clock()
         for fault in list(self.by_route.values()):
-            why = fault.due(now) or self._stop_condition(fault)
-            if why is not None:
-                self.lift(fault, why)
+            if not fault.active:
+                continue  # lifted with a sibling of its drill in this same tick
+            due = fault.due(now)
+            if due is not None:
+                self.lift(fault, due)
+                continue
+            stop = self._stop_condition(fault)
+            if stop is not None:
+                self._stop(fault, stop)
 
     def _stop_condition(self, fault: LiveFault) -> str | None:
         for name in self._route_targets(fault.route):
             if self.held is not None and self.held(name):
-                return f"stop_condition: the quality canary holds {name}"
+                return f"the quality canary holds {name}"
             h = self.board.health.get(name)
             if (
                 h is not None
@@ -512,7 +578,7 @@ class LiveFaults:
                 and h.last_reason == "quality"
                 and h.last_change >= fault.started_at
             ):
-                return f"stop_condition: the quality canary ejected {name}"
+                return f"the quality canary ejected {name}"
         limit = fault.max_added_p99_s
         stats = fault.stats
         if (
@@ -524,10 +590,7 @@ class LiveFaults:
                 np.quantile(stats.other_latency, 0.99)
             )
             if added > limit:
-                return (
-                    f"stop_condition: the faulted requests add {added:.3f}s at p99 "
-                    f"(limit {limit:g}s)"
-                )
+                return f"the faulted requests add {added:.3f}s at p99 (limit {limit:g}s)"
         return None
 
     def _route_targets(self, route: str) -> list[str]:
@@ -536,48 +599,42 @@ class LiveFaults:
 
     # --- validation -----------------------------------------------------------------------
 
-    def _validated(self, body: Mapping[str, Any]) -> LiveFault:
-        def text(name: str) -> str:
-            value = body.get(name)
-            if not isinstance(value, str) or not value.strip():
-                raise LiveFaultRefused(f"`{name}` must be a non-empty string")
-            return value.strip()
+    def _validated(self, body: Mapping[str, Any]) -> list[LiveFault]:
+        """The faults ``body`` asks for, every route checked before any is installed."""
+        req = parse_install(
+            body,
+            max_fraction=self.config.live_max_fraction,
+            max_duration=self.config.live_max_duration,
+        )
+        if any(f.drill == req.drill for f in self.faults()):
+            raise LiveFaultRefused(f"drill id {req.drill!r} was used already", status=409)
+        now = self.clock()
+        return [
+            LiveFault(
+                drill=req.drill,
+                owner=req.owner,
+                route=name,
+                targets=self._checked_route(name, targets),
+                fraction=req.fraction,
+                started_at=now,
+                ends_at=now + req.duration_s,
+                lease_s=req.lease_s,
+                lease_until=now + min(req.lease_s, req.duration_s),
+                scenario=req.scenario,
+                max_error_rate=req.max_error_rate,
+                max_added_p99_s=req.max_added_p99_s,
+            )
+            for name, targets in req.routes
+        ]
 
-        drill, owner, route_name = text("drill"), text("owner"), text("route")
-        raw_targets = body.get("targets")
-        if isinstance(raw_targets, str):
-            raw_targets = [raw_targets]
-        if (
-            not isinstance(raw_targets, list)
-            or not raw_targets
-            or not all(isinstance(t, str) for t in raw_targets)
-        ):
-            raise LiveFaultRefused("`targets` must be a non-empty list of target names")
-        fraction = _number(body.get("fraction"), "fraction")
-        if not 0 < fraction <= 1:
-            raise LiveFaultRefused(f"`fraction` must be in (0, 1], not {fraction:g}")
-        limit = self.config.live_max_fraction
-        if fraction > limit:
-            raise LiveFaultRefused(
-                f"`fraction` {fraction:g} is over this gateway's limit {limit:g} "
-                "(testing.live_limits.max_fraction)"
-            )
-        duration = _positive(_number(body.get("duration_s"), "duration_s"), "duration_s")
-        if duration > self.config.live_max_duration:
-            raise LiveFaultRefused(
-                f"`duration_s` {duration:g} is over this gateway's limit "
-                f"{self.config.live_max_duration:g}s (testing.live_limits.max_duration)"
-            )
-        lease = _positive(_number(body.get("lease_s"), "lease_s"), "lease_s")
-        stop_rate = body.get("max_error_rate")
-        stop_p99 = body.get("max_added_p99_s")
-        route = self.config.route(route_name)
+    def _checked_route(self, name: str, targets: tuple[str, ...]) -> tuple[str, ...]:
+        """``targets`` when a fault of them on route ``name`` may be installed now."""
+        route = self.config.route(name)
         if route is None:
             names = ", ".join(r.name for r in self.config.routes)
             raise LiveFaultRefused(
-                f"no route named {route_name!r}; this gateway serves: {names}", status=404
+                f"no route named {name!r}; this gateway serves: {names}", status=404
             )
-        targets = tuple(dict.fromkeys(raw_targets))
         known = {t.name for t in route.targets}
         unknown = [t for t in targets if t not in known]
         if unknown:
@@ -594,26 +651,8 @@ class LiveFaults:
                 status=409,
                 hint=f"wait for it, or `drkit drill abort {other.drill}`",
             )
-        if drill in self.lifted:
-            raise LiveFaultRefused(f"drill id {drill!r} was used already", status=409)
         self._need_secondary(route, targets)
-        now = self.clock()
-        return LiveFault(
-            drill=drill,
-            owner=owner,
-            route=route.name,
-            targets=targets,
-            fraction=fraction,
-            started_at=now,
-            ends_at=now + duration,
-            lease_s=lease,
-            lease_until=now + min(lease, duration),
-            scenario=str(body.get("scenario") or "provider-outage"),
-            max_error_rate=None if stop_rate is None else _rate(stop_rate, "max_error_rate"),
-            max_added_p99_s=None
-            if stop_p99 is None
-            else _positive(_number(stop_p99, "max_added_p99_s"), "max_added_p99_s"),
-        )
+        return targets
 
     def _need_secondary(self, route: RouteConfig, targets: tuple[str, ...]) -> None:
         held = self.held or (lambda name: False)
@@ -629,22 +668,3 @@ class LiveFaults:
                 status=409,
                 hint="bring a secondary back into service first (GET /admin/targets)",
             )
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise LiveFaultRefused(f"`{name}` must be a number")
-    return float(value)
-
-
-def _positive(value: float, name: str) -> float:
-    if value <= 0:
-        raise LiveFaultRefused(f"`{name}` must be more than 0, not {value:g}")
-    return value
-
-
-def _rate(value: Any, name: str) -> float:
-    rate = _number(value, name)
-    if not 0 <= rate <= 1:
-        raise LiveFaultRefused(f"`{name}` must be in [0, 1], not {rate:g}")
-    return rate

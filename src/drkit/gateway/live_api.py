@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from drkit.errors import LiveFaultRefused
-from drkit.gateway.live import LiveFaults
+from drkit.gateway.live import LiveFault, LiveFaults, drill_view
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -67,33 +67,35 @@ async def _body(request: Request) -> dict[str, Any]:
 def routes(live: LiveFaults) -> list[Route]:
     """The Starlette routes of the API, bound to one gateway's :class:`LiveFaults`."""
 
-    def view(fault: Any) -> dict[str, Any]:
-        out: dict[str, Any] = fault.public(live.clock(), live.shared is not None)
-        return out
+    def view(fault: LiveFault) -> dict[str, Any]:
+        return fault.public(live.clock(), live.shared is not None)
+
+    def drill(faults: list[LiveFault]) -> dict[str, Any]:
+        return drill_view(faults, live.clock(), live.shared is not None)
 
     async def create(request: Request) -> Response:
-        fault = await live.install(await _body(request))
-        return JSONResponse(view(fault), status_code=201)
+        faults = await live.install(await _body(request))
+        return JSONResponse(drill(faults), status_code=201)
 
     async def listing(request: Request) -> Response:
         return JSONResponse({"live_faults": [view(f) for f in live.faults()]})
 
     async def one(request: Request) -> Response:
-        fault = await live.figures_of(live.find(request.path_params["drill"]))
-        return JSONResponse(view(fault))
+        faults = [await live.figures_of(f) for f in live.find(request.path_params["drill"])]
+        return JSONResponse(drill(faults))
 
     async def renew(request: Request) -> Response:
         body = await _body(request)
         lease = body.get("lease_s")
         if lease is not None and (isinstance(lease, bool) or not isinstance(lease, int | float)):
             raise LiveFaultRefused("`lease_s` must be a number")
-        fault = await live.renew(request.path_params["drill"], lease)
-        return JSONResponse(view(fault))
+        faults = await live.renew(request.path_params["drill"], lease)
+        return JSONResponse(drill(faults))
 
     async def delete(request: Request) -> Response:
-        fault = live.find(request.path_params["drill"])
-        live.lift(fault, "aborted")
-        return JSONResponse(view(fault))
+        faults = live.find(request.path_params["drill"])
+        live.lift(faults[0], "aborted")  # lifts every route of the drill
+        return JSONResponse(drill(faults))
 
     g = _guarded
     return [

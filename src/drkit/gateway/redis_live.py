@@ -1,13 +1,14 @@
 """Live drill faults shared in Redis, so every gateway process honours a fault and its end.
 
-Layout (prefix ``drkit:gw:``): a hash ``live`` with one JSON field per *active* fault (its
-spec: route, targets, fraction, end, lease), a pub/sub channel ``live`` announcing every
-install, renewal and lift, a key ``live:lifted:<drill>`` taken with ``SET NX`` by the
-first process to lift (it alone records the ``live_fault_lifted`` event), and a hash
-``live:stats:<drill>`` where each process leaves its figures so that any process can
-answer for all of them. Processes re-read the hash every second: a fault gone from it is
-lifted, a new one adopted, a renewed lease taken over. Each process also runs its own
-dead-man timer on the spec's end and lease: if Redis goes away a fault still ends.
+Layout (prefix ``drkit:gw:``): a hash ``live`` with one JSON field ``<drill>/<route>`` per
+*active* fault (a drill has one per route; its spec: route, targets, fraction, end,
+lease), a pub/sub channel ``live`` announcing every install, renewal and lift, a key
+``live:lifted:<drill>/<route>`` taken with ``SET NX`` by the first process to lift (it
+alone records the ``live_fault_lifted`` event), and a hash ``live:stats:<drill>/<route>``
+where each process leaves its figures so that any process can answer for all of them.
+Processes re-read the hash every second: a fault gone from it is lifted, a new one
+adopted, a renewed lease taken over. Each process also runs its own dead-man timer on the
+spec's end and lease: if Redis goes away a fault still ends.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ log = logging.getLogger("drkit.gateway.redis")
 STATS_SAMPLE = 1000
 #: how long the lifted marker and the figures outlive a fault (for reading its figures)
 KEEP_S = 24 * 3600
+
+
+def field_of(drill: object, route: object) -> str:
+    """The name of one fault (one route of a drill) in the hash and the keys."""
+    return f"{drill}/{route}"
 
 
 class RedisLive:
@@ -67,17 +73,17 @@ class RedisLive:
     async def put(self, fault: LiveFault) -> None:
         payload = json.dumps({**fault.spec(), "origin": self.origin})
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self._hash, fault.drill, payload)
+            pipe.hset(self._hash, field_of(*fault.key), payload)
             pipe.publish(self._hash, payload)
             await pipe.execute()
 
     async def remove(self, fault: LiveFault) -> bool:
         payload = json.dumps({**fault.spec(), "origin": self.origin})
         first = await self.redis.set(
-            f"{self._hash}:lifted:{fault.drill}", self.origin, nx=True, ex=KEEP_S
+            f"{self._hash}:lifted:{field_of(*fault.key)}", self.origin, nx=True, ex=KEEP_S
         )
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hdel(self._hash, fault.drill)
+            pipe.hdel(self._hash, field_of(*fault.key))
             pipe.publish(self._hash, payload)
             await pipe.execute()
         return bool(first)
@@ -86,7 +92,7 @@ class RedisLive:
         await self._share_stats([fault])
 
     async def read_stats(self, fault: LiveFault) -> None:
-        parts = await self.redis.hgetall(f"{self._hash}:stats:{fault.drill}")
+        parts = await self.redis.hgetall(f"{self._hash}:stats:{field_of(*fault.key)}")
         fault.remote_stats = {
             str(origin): json.loads(v) for origin, v in parts.items() if origin != self.origin
         }
@@ -97,9 +103,10 @@ class RedisLive:
         for payload in specs.values():
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 data = json.loads(payload)
-                active[str(data["drill"])] = data
+                active[field_of(data["drill"], data["route"])] = data
         for fault in list(self.live.by_route.values()):
-            if fault.drill not in active:  # lifted elsewhere (a missed announcement)
+            if fault.active and field_of(*fault.key) not in active:
+                # lifted elsewhere (a missed announcement): with the rest of its drill
                 self.live.lift(fault, await self._why(fault), record=False)
         for data in active.values():
             self._apply(data)
@@ -120,7 +127,7 @@ class RedisLive:
                 if fault.drill == drill:
                     live.lift(fault, str(data.get("why") or "lifted"), record=False)
             return
-        if drill in live.lifted:
+        if (drill, str(data.get("route"))) in live.lifted:
             return  # this process lifted it already (its own timer ran out first)
         current = live.by_route.get(str(data.get("route")))
         if current is not None and current.drill == drill:
@@ -142,7 +149,7 @@ class RedisLive:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for fault in todo:
-                key = f"{self._hash}:stats:{fault.drill}"
+                key = f"{self._hash}:stats:{field_of(*fault.key)}"
                 pipe.hset(key, self.origin, json.dumps(fault.stats.to_json(STATS_SAMPLE)))
                 pipe.expire(key, KEEP_S)
             await pipe.execute()

@@ -345,11 +345,12 @@ _FAILED = ("fail", "aborted", "error")
 
 def _counts(activity: str, drill: DrillRecord) -> bool:
     """The regional failover exercise is real traffic on the other region: only a live
-    region-outage (``--live GATEWAY_URL``, journal metric ``live``) is one."""
+    region-outage that drained the whole region (``--live GATEWAY_URL``, every route with
+    a target there, all of their traffic: journal metric ``region_drained``) is one."""
     if activity != "regional_failover":
         return True
     metrics = drill.journal.get("metrics") or {}
-    return bool(metrics.get("live"))
+    return bool(metrics.get("live")) and bool(metrics.get("region_drained"))
 
 
 def _runs(verifications: list[Verification]) -> list[list[Verification]]:

@@ -244,20 +244,14 @@ def build(stack: Stack, options: DrillOptions) -> Drill:
     region = options.region or plan.repositories.primary.region
     route = pick_route(plan, options.subject) if plan.serving.routes else None
     if options.gateway is not None:  # the annual exercise: real traffic leaves the region
-        from drkit.drills.live import build_live
+        from drkit.drills.live import build_region_live
         from drkit.drills.scenarios.provider_outage import state_recorder
 
-        if route is None:
-            raise UsageError(
-                "a live region-outage drains a route of the gateway: the plan has none",
-                hint="add serving.routes, or drill the region without --live",
-            )
-        return build_live(
+        return build_region_live(
             plan,
-            route,
             options.gateway,
-            scenario="region-outage",
-            region=options.region or route.targets[0].region,
+            region=options.region,
+            subject=options.subject,
             state_dir=stack.scratch.parent,
             record=state_recorder(plan),
         )
