@@ -120,7 +120,7 @@ serving:
         - {{name: us-secondary, provider: openai, region: us-east, model: sim-large,
            base_url: "{sims.secondary.base_url}", api_key_env: DRKIT_TEST_LIVE_SIM_KEY}}{routes}
 testing:
-  live_limits: {{max_fraction: {max_fraction}, max_duration: 2m, lease: 1s,
+  live_limits: {{max_fraction: {max_fraction}, max_duration: 2m, lease: 3s,
                  max_error_rate: {max_error_rate}, max_added_p99: 5s}}
 """
     )

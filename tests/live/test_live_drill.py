@@ -123,11 +123,11 @@ def test_kill_9_of_the_drill_lifts_the_fault_within_the_lease(sims: Sims, tmp_pa
         finally:
             if proc.poll() is None:
                 proc.kill()
-    # the gateway's own record: the lease (1s) was last renewed before the kill, and the
+    # the gateway's own record: the lease (3s) was last renewed before the kill, and the
     # fault ended when it ran out (the timer ticks every 0.1s)
     assert fault["why"] == "lease"
-    assert fault["lease_until"] <= killed + 1.0 + 0.5  # a renewal in flight may land late
-    assert fault["lifted_at"] - fault["lease_until"] < 0.5
+    assert fault["lease_until"] <= killed + 3.0 + 1.0  # a renewal in flight may land late
+    assert fault["lifted_at"] - fault["lease_until"] < 2.0
     assert all(not a.reasons and a.target == "eu-primary" for a in load.since(gone))
 
 

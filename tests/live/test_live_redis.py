@@ -112,11 +112,11 @@ def test_two_gateways_sharing_redis_honour_the_fault_and_its_end(
         finally:
             if proc.poll() is None:
                 proc.kill()
-    # each process's own record: the lease (1s) ran out after the kill and ended it there
+    # each process's own record: the lease (3s) ran out after the kill and ended it there
     for fault in ended:
         assert fault["why"] == "lease"
-        assert fault["lease_until"] <= killed + 1.0 + 0.5  # a renewal in flight may land late
-        assert fault["lifted_at"] - fault["lease_until"] < 1.0
+        assert fault["lease_until"] <= killed + 3.0 + 1.0  # a renewal in flight may land late
+        assert fault["lifted_at"] - fault["lease_until"] < 2.0
     assert all(not x.reasons and x.target == "eu-primary" for x in load.since(gone))
     assert not load.errors
 

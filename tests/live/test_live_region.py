@@ -171,7 +171,7 @@ def test_kill_9_of_the_regional_drill_lifts_every_route_within_the_lease(
     for f in lifted:  # the gateway's own record: the 3s lease ran out after the kill
         assert f["why"] == "lease"
         assert float(f["lease_until"]) <= killed + 3.0 + 0.5  # a renewal in flight may land
-        assert float(f["lifted_at"]) - float(f["lease_until"]) < 1.0
+        assert float(f["lifted_at"]) - float(f["lease_until"]) < 2.0
     assert not load.errors
 
 
