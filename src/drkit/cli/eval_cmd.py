@@ -166,10 +166,14 @@ def run_cmd(
     from drkit.workspace.harness import harness_commit
 
     harness = harness_commit(place.plan)  # a harness path that is no git repository: exit 2
+    from drkit.workspace.openlineage_out import openlineage_out
+
     run_id = new_run_id()
+    lineage = openlineage_out(place.plan, place.state)
+    lineage_run = lineage.eval_started(run_id, es.name, es.digest, model_version)
     started = time.time()
     t0 = time.perf_counter()
-    with Progress(transient=True, disable=as_json) as bar:
+    with lineage_run.failing(), Progress(transient=True, disable=as_json) as bar:
         task = bar.add_task(f"eval {es.name}", total=len(es))
 
         def tick(_: ExampleResult) -> None:
@@ -203,6 +207,7 @@ def run_cmd(
         f"({'passed' if summary.passed else 'did not pass'})",
         summary.to_dict(),
     )
+    lineage.eval_finished(lineage_run, summary.to_dict())
     data = {"schema_version": 1, **summary.to_dict()}
     floor = (
         f"floor {summary.pass_threshold:.3f} ({summary.pass_threshold_from})"
