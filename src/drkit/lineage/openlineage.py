@@ -22,6 +22,7 @@ Contracts:
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -102,17 +103,24 @@ def _stderr(line: str) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    """Why an emission failed, without URLs (a query may carry a token) or headers."""
+    """Why an emission failed, without URLs or hosts (a query may carry a token)."""
     response = getattr(exc, "response", None)
     if response is not None and getattr(response, "status_code", None) is not None:
         return f"HTTP {response.status_code}"
+    text = str(exc)
+    retried = re.search(r"too many (\d{3}) error responses", text)
+    if retried:  # urllib3 retried a 5xx answer until it gave up
+        return f"HTTP {retried.group(1)} (after retries)"
     cause = exc.__cause__ or exc.__context__
     if isinstance(exc, RuntimeError) and isinstance(cause, OSError):
         return f"{type(cause).__name__}: {cause.strerror or cause}"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if errno:  # requests' ConnectionError wraps the socket's error in its message
+        return f"{type(exc).__name__}: {errno.group(1).strip()}"
     name = type(exc).__name__
-    return name if "://" in str(exc) else f"{name}: {exc}"
+    return name if "://" in text or "host=" in text else f"{name}: {text}"
 
 
 class Emitter:
