@@ -194,6 +194,14 @@ def test_backup_register_and_eval_run_events_over_http(
     assert facet["aliases"] == []
     assert registered["version"] == "1"
 
+    _cli(capsys, "model", "alias", "set", "assistant", "champion", "1", "--reason", "first")
+    start, done = receiver.of("model.alias.assistant")
+    assert (start["eventType"], done["eventType"]) == ("START", "COMPLETE")
+    assert done["inputs"] == []  # the alias named nothing before
+    [named] = done["outputs"]
+    assert named["facets"]["version"]["datasetVersion"] == "1"
+    assert named["facets"]["drkit_modelVersion"]["aliases"] == ["champion"]
+
     monkeypatch.setenv("OL_SIM_KEY", "sk-ol-sim")
     sim = ProviderSimulator("openai", seed=3, mode="echo", api_key="sk-ol-sim")
     sim.start()
@@ -217,7 +225,7 @@ def test_backup_register_and_eval_run_events_over_http(
     assert result["evalSetVersion"] == summary["eval_set_digest"]
     assert done["outputs"][0]["facets"]["version"]["datasetVersion"] == summary["run_id"]
 
-    assert len(receiver.events) == 6
+    assert len(receiver.events) == 8
     for event in receiver.events:
         validate(event)
     assert set(receiver.auth) == {"Bearer ol-secret-key"}

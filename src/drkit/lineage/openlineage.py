@@ -38,7 +38,7 @@ from drkit import __version__
 if TYPE_CHECKING:
     from openlineage.client.generated.base import InputDataset, OutputDataset, RunEvent
 
-    from drkit.lineage.registry import ModelVersion
+    from drkit.lineage.registry import AliasChange, ModelVersion, Registry
     from drkit.plan.models import Plan
     from drkit.repository import Snapshot
 
@@ -53,6 +53,7 @@ EMIT_FAILED = "lineage.emit_failed"
 
 #: the jobs' ``jobType`` (the JobTypeJobFacet's integration-specific field)
 BACKUP, MODEL_REGISTRATION, EVAL = "BACKUP", "MODEL_REGISTRATION", "EVAL"
+MODEL_ALIAS = "MODEL_ALIAS"
 
 #: ``on_failure(message, data)``
 OnFailure = Callable[[str, dict[str, Any]], None]
@@ -335,6 +336,34 @@ class Emitter:
         ) as run:
             run.complete(outputs=outputs)
 
+    def alias_moved(self, registry: Registry, change: AliasChange) -> None:
+        """START and COMPLETE of ``model.alias.MODEL``: input the version the alias named
+        before (if any), output the version it names now, each with its
+        ``drkit_modelVersion`` facet listing the aliases that name it after the move."""
+        job = f"model.alias.{change.model}"
+        if not self.usable(job):
+            return
+        from openlineage.client.generated.base import InputDataset, OutputDataset
+
+        from drkit.lineage import openlineage_facets as ol_facets
+
+        now = registry.aliases_at(change.model)
+
+        def facet(label: str) -> dict[str, Any]:
+            named = [a for a, v in now.items() if v == label]
+            v = registry.version(change.model, label)
+            return ol_facets.ModelVersionDatasetFacet.of(v, named, PRODUCER)
+
+        name = f"models/{change.model}"
+        before = change.from_version
+        inputs = [InputDataset(**self.dataset(name, before, facet(before)))] if before else []
+        output = OutputDataset(**self.dataset(name, change.to_version, facet(change.to_version)))
+        seed = f"{self.namespace}/{change.model}:{change.alias}/{change.event_id}"
+        with self.running(
+            job, MODEL_ALIAS, run_id=uuid.uuid5(uuid.NAMESPACE_URL, seed), inputs=inputs
+        ) as run:
+            run.complete(outputs=[output])
+
     def eval_started(
         self, run_id: str, eval_set: str, digest: str, model_version: str | None
     ) -> Run:
@@ -411,6 +440,9 @@ class Run:
 
     def fail(self, message: str, *, aborted: bool = False) -> None:
         """FAIL (ABORT when ``aborted``) with an errorMessage run facet."""
+        if self.ended or not self.emitter.enabled:  # nothing to build (nor to import)
+            self.ended = True
+            return
         from openlineage.client.facet_v2 import error_message_run
 
         error = error_message_run.ErrorMessageRunFacet(
