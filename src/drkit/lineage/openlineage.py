@@ -22,24 +22,23 @@ Contracts:
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from drkit import __version__
+from drkit.lineage.openlineage_destination import Destination, destination
+from drkit.lineage.openlineage_destination import reason as failure_reason
+
+__all__ = ["Destination", "Emitter", "Run", "destination"]
 
 if TYPE_CHECKING:
     from openlineage.client.generated.base import InputDataset, OutputDataset, RunEvent
 
     from drkit.lineage.registry import AliasChange, ModelVersion, Registry
-    from drkit.plan.models import Plan
     from drkit.repository import Snapshot
 
 #: ``producer`` / ``_producer`` of everything drkit emits: drkit's source at this version
@@ -59,69 +58,12 @@ MODEL_ALIAS = "MODEL_ALIAS"
 OnFailure = Callable[[str, dict[str, Any]], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """Where the events go: ``file`` (appended) or ``url`` + ``endpoint``."""
-
-    namespace: str
-    file: Path | None = None
-    url: str | None = None
-    endpoint: str = "api/v1/lineage"
-    api_key_env: str | None = None
-    timeout: float = 5.0
-
-    def describe(self) -> str:
-        """The destination for messages: the file, or the URL without userinfo or query."""
-        if self.file is not None:
-            return str(self.file)
-        parts = urlsplit(self.url or "")
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{host}{port}/{self.endpoint.lstrip('/')}"
-
-
-def destination(plan: Plan | None) -> Destination | None:
-    """The plan's ``lineage.openlineage`` destination; None (emit nothing) without one."""
-    out = plan.lineage.openlineage if plan is not None else None
-    if plan is None or out is None:
-        return None
-    return Destination(
-        namespace=out.namespace or f"drkit://{plan.name}",
-        file=plan.resolve_path(out.file) if out.file is not None else None,
-        url=out.url,
-        endpoint=out.endpoint,
-        api_key_env=out.api_key_env,
-        timeout=float(out.timeout),
-    )
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def _reason(exc: BaseException) -> str:
-    """Why an emission failed, without URLs or hosts (a query may carry a token)."""
-    response = getattr(exc, "response", None)
-    if response is not None and getattr(response, "status_code", None) is not None:
-        return f"HTTP {response.status_code}"
-    text = str(exc)
-    retried = re.search(r"too many (\d{3}) error responses", text)
-    if retried:  # urllib3 retried a 5xx answer until it gave up
-        return f"HTTP {retried.group(1)} (after retries)"
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(exc, RuntimeError) and isinstance(cause, OSError):
-        return f"{type(cause).__name__}: {cause.strerror or cause}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{type(exc).__name__}: {exc.strerror}"
-    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
-    if errno:  # requests' ConnectionError wraps the socket's error in its message
-        return f"{type(exc).__name__}: {errno.group(1).strip()}"
-    name = type(exc).__name__
-    return name if "://" in text or "host=" in text else f"{name}: {text}"
 
 
 class Emitter:
@@ -209,7 +151,7 @@ class Emitter:
                 self._client = self._open()
             self._client.emit(event)
         except Exception as exc:  # any transport error: lineage never fails the caller
-            self._failed(event.job.name, kind, str(event.run.runId), _reason(exc))
+            self._failed(event.job.name, kind, str(event.run.runId), failure_reason(exc))
             return False
         self.sent += 1
         return True
@@ -234,7 +176,7 @@ class Emitter:
             try:
                 self.on_failure(message, data)
             except Exception as exc:  # the state may be what is down
-                self.warn(f"warning: could not record the lineage failure: {_reason(exc)}")
+                self.warn(f"warning: could not record the lineage failure: {failure_reason(exc)}")
 
     # --- runs ----------------------------------------------------------------------------
 
