@@ -259,14 +259,17 @@ def test_a_failing_destination_never_fails_the_backup(
     down: str,
     starter: Path,
     receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """An unreachable or refusing endpoint: the backup succeeds, one warning line on
     stderr, one lineage.emit_failed event in drkit's state, and nothing more is tried."""
     receiver.status = 500
+    monkeypatch.setenv("OL_TEST_KEY", "ol-secret-key")
     url = f"http://127.0.0.1:{closed_port()}" if down == "closed" else receiver.url
-    _lineage(starter, f"{{url: '{url}', timeout: 2s}}")
+    _lineage(starter, f"{{url: '{url}', timeout: 2s, api_key_env: OL_TEST_KEY}}")
     backed, err = _cli(capsys, "backup", "train")
+    assert "ol-secret-key" not in err
     assert backed[0]["status"] == "ok"
     warnings = [line for line in err.splitlines() if "OpenLineage" in line]
     assert len(warnings) == 1, err
@@ -275,6 +278,7 @@ def test_a_failing_destination_never_fails_the_backup(
     failed = StateStore(starter.parent / "state.db").events(kind=EMIT_FAILED)
     assert [e.data["job"] for e in failed] == ["backup.train"]
     assert failed[0].data["destination"] == f"{url}/api/v1/lineage"
+    assert "ol-secret-key" not in json.dumps([e.to_dict() for e in failed])
     assert receiver.events == []
 
 
