@@ -31,6 +31,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "jinja2": "status",
     "scipy": "evals",
     "mlflow": "mlflow",
+    "openlineage": "lineage",
 }
 
 

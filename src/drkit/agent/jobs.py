@@ -260,12 +260,13 @@ def _backup(plan_path: Path, component: str) -> Callable[[], str | Outcome]:
     def run() -> str | Outcome:
         from drkit.plan.loader import load_plan
         from drkit.workspace.access import opened_repository
+        from drkit.workspace.openlineage_out import openlineage_out
         from drkit.workspace.protect import backup_each, backup_jobs
 
         plan = load_plan(plan_path)
         with opened_repository(None, plan_path) as repo:
             jobs, _ = backup_jobs(plan, [component], repo=repo)
-            results = backup_each(repo, jobs)
+            results = backup_each(repo, jobs, lineage=openlineage_out(plan))
         for r in results:
             if r.error is not None:
                 raise r.error

@@ -66,6 +66,7 @@ def backup_cmd(
     Every component is attempted even when an earlier one fails; one line per result,
     failures last; exit 1 when any failed or wrote nothing (2 when all were bad input).
     """
+    from drkit.workspace.openlineage_out import openlineage_out
     from drkit.workspace.protect import backup_jobs
 
     loaded = load_plan_if_any(plan)
@@ -80,7 +81,15 @@ def backup_cmd(
             all_components=all_,
         )
         results = _run_jobs(
-            r, jobs, skipped, left, tags=tuple(tag or ()), full=full, version=version, json_=json_
+            r,
+            jobs,
+            skipped,
+            left,
+            tags=tuple(tag or ()),
+            full=full,
+            version=version,
+            json_=json_,
+            lineage=openlineage_out(loaded),
         )
     render_results(results, skipped, json_)
 
@@ -112,6 +121,7 @@ def _run_jobs(
     full: bool,
     version: str | None,
     json_: bool,
+    lineage: Any = None,
 ) -> list[Any]:
     """Every job's result; on Ctrl-C what was written is shown first, on SIGTERM it is
     noted in ``left`` (then the interruption goes on)."""
@@ -128,6 +138,7 @@ def _run_jobs(
             progress=_job_progress(json_),
             version=version,
             into=results,
+            lineage=lineage,
         )
     except KeyboardInterrupt:
         # say what was written before the interruption, then stop (exit 130)

@@ -249,9 +249,11 @@ def alias_set_cmd(
 ) -> None:
     """Point an alias at a version, without the gate (recorded as such in the ledger)."""
     from drkit.workspace.models import open_registry
+    from drkit.workspace.openlineage_out import openlineage_out
 
-    with open_registry(plan) as (registry, _):
+    with open_registry(plan) as (registry, loaded):
         change = registry.set_alias(model, alias, version, reason=reason, eval_runs=eval_run or [])
+        openlineage_out(loaded, registry.state).alias_moved(registry, change)
     emit(change.to_json(), json_, lambda out: _render_change(out, change))
 
 
@@ -312,8 +314,9 @@ def promote_cmd(
 ) -> None:
     """Move an alias to a version if the eval gate finds no regression (else exit 1)."""
     from drkit.workspace.models import GateRefused, eval_gate, open_registry, promote
+    from drkit.workspace.openlineage_out import openlineage_out
 
-    with open_registry(plan) as (registry, _):
+    with open_registry(plan) as (registry, loaded):
         try:
             change, result = promote(
                 registry, eval_gate(registry.state, tolerance), model, version, to, reason=reason
@@ -322,6 +325,7 @@ def promote_cmd(
             emit({"promoted": False, "gate": exc.result.to_json()}, json_, lambda out: None)
             _render_gate(exc.result)
             raise
+        openlineage_out(loaded, registry.state).alias_moved(registry, change)
     data = {"promoted": True, "change": change.to_json(), "gate": result.to_json()}
 
     def render(out: Console) -> None:
@@ -355,8 +359,9 @@ def rollback_cmd(
     """Move an alias to the newest earlier version that passes the eval gate."""
     from drkit.errors import UsageError
     from drkit.workspace.models import eval_gate, open_registry, rollback
+    from drkit.workspace.openlineage_out import openlineage_out
 
-    with open_registry(plan) as (registry, _):
+    with open_registry(plan) as (registry, loaded):
         if alias is None:
             names = sorted(registry.aliases_at(model))
             if len(names) != 1:
@@ -368,6 +373,7 @@ def rollback_cmd(
         change, result, skipped = rollback(
             registry, eval_gate(registry.state), model, alias, reason=reason
         )
+        openlineage_out(loaded, registry.state).alias_moved(registry, change)
     data = {
         "change": change.to_json(),
         "gate": result.to_json(),

@@ -45,6 +45,7 @@ def create_cmd(
 
     The same as ``drkit backup TARGET``, refused for anything but a vector store.
     """
+    from drkit.workspace.openlineage_out import openlineage_out
     from drkit.workspace.protect import backup_each, backup_jobs
 
     loaded = load_plan_if_any(plan)
@@ -56,7 +57,9 @@ def create_cmd(
             "postgresql://user@host:5432/db; `drkit backup` snapshots files",
         )
     with opened_repository(repo, plan) as r:
-        results = backup_each(r, jobs, tags=tuple(tag or ()), full=full)
+        results = backup_each(
+            r, jobs, tags=tuple(tag or ()), full=full, lineage=openlineage_out(loaded)
+        )
     render_results(results, [], json_)
 
 

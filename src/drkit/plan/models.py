@@ -703,6 +703,44 @@ class StateSettings(PlanModel):
         return self
 
 
+class OpenLineageOut(PlanModel):
+    """Where drkit sends OpenLineage RunEvents (docs/models.md#openlineage): one of a
+    file (one JSON event per line, appended) or an HTTP endpoint (Marquez and others)."""
+
+    file: str | None = Field(
+        None, min_length=1, description="append the events to this file; relative to the plan"
+    )
+    url: HttpUrlStr | None = Field(
+        None, description="POST the events to this server (e.g. http://127.0.0.1:5000)"
+    )
+    endpoint: str = Field("api/v1/lineage", description="the path the events are POSTed to")
+    api_key_env: EnvName | None = Field(
+        None, description="environment variable with the server's API key (a Bearer token)"
+    )
+    namespace: str | None = Field(
+        None,
+        min_length=1,
+        description="the namespace of drkit's jobs and datasets (default drkit://<plan name>)",
+    )
+    timeout: PositiveDur = Field(5.0, description="how long one HTTP attempt may take")
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> OpenLineageOut:
+        if (self.file is None) == (self.url is None):
+            raise ValueError("give one of file or url")
+        if self.api_key_env is not None and self.url is None:
+            raise ValueError("api_key_env is for url (an HTTP endpoint)")
+        return self
+
+
+class LineageSettings(PlanModel):
+    """Lineage out of drkit (the registry and lineage graph live in drkit's state)."""
+
+    openlineage: OpenLineageOut | None = Field(
+        None, description="emit OpenLineage events for backups, model versions and eval runs"
+    )
+
+
 # --- the plan --------------------------------------------------------------------------
 
 
@@ -730,6 +768,7 @@ class Plan(PlanModel):
     providers: list[ProviderSLA] = Field(default_factory=list)
     status_page: StatusPage = Field(default_factory=StatusPage)
     cost: CostInputs = Field(default_factory=CostInputs)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
 
     _source: SourceMap = PrivateAttr(default_factory=SourceMap)
 

@@ -115,13 +115,18 @@ def run_eval(place: EvalPlace, req: EvalRequest, on_start: OnStart | None = None
     from drkit.workspace.harness import harness_commit
 
     harness = harness_commit(place.plan)  # a harness path that is no git repository: exit 2
+    from drkit.workspace.openlineage_out import openlineage_out
+
     run_id = new_run_id()
+    lineage = openlineage_out(place.plan, place.state)
+    lineage_run = lineage.eval_started(run_id, es.name, es.digest, req.model_version)
     started = time.time()
     t0 = time.perf_counter()
     progress = on_start(es) if on_start is not None else None
-    results = asyncio.run(
-        run_examples(es, ep, concurrency=req.concurrency, progress=progress, judge=judge)
-    )
+    with lineage_run.failing():
+        results = asyncio.run(
+            run_examples(es, ep, concurrency=req.concurrency, progress=progress, judge=judge)
+        )
     duration = time.perf_counter() - t0
     path = place.history / f"{run_id}.parquet"
     summary = summarise(
@@ -147,6 +152,7 @@ def run_eval(place: EvalPlace, req: EvalRequest, on_start: OnStart | None = None
         f"({'passed' if summary.passed else 'did not pass'})",
         summary.to_dict(),
     )
+    lineage.eval_finished(lineage_run, summary.to_dict())
     return EvalOutcome(es, summary)
 
 

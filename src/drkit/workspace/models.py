@@ -44,6 +44,7 @@ from drkit.state.store import (
     state_location,
 )
 from drkit.workspace.access import load_plan_if_any
+from drkit.workspace.openlineage_out import openlineage_out
 
 #: the gate, re-exported (defined once, in drkit.drills.model_gate)
 __all__ = [
@@ -209,6 +210,7 @@ def register(
         tags=tags,
         description=description,
     )
+    openlineage_out(plan, registry.state).model_registered(registered)
     return Registration(registered, new_model)
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from drkit.connectors.objectstore.registry import open_store
 from drkit.connectors.vectorstore.registry import open_vector_store, safe_url
 from drkit.errors import DrkitError, InputError, NothingToBackUp, UsageError
+from drkit.lineage.openlineage import BACKUP, Emitter, Run
 from drkit.replication.vectors import snapshot_collection, user_collections
 from drkit.repository import Repository, Snapshot, backup_path, backup_store
 from drkit.workspace import harness
@@ -156,13 +157,15 @@ def backup_each(
     progress: ProgressFor | None = None,
     version: str | None = None,
     into: list[BackupResult] | None = None,
+    lineage: Emitter | None = None,
 ) -> list[BackupResult]:
     """Snapshot each job into ``repo``, every job even when an earlier one failed; the
     results in job order (the CLI prints failures last). Vector stores: one snapshot per
     collection. A job that writes nothing says why (:attr:`BackupResult.nothing`). A
     versioned dataset's snapshot is its next named version, or ``version`` (one job).
     Results are appended to ``into`` as they come, so that a caller interrupted
-    (Ctrl-C) can still say what was done."""
+    (Ctrl-C) can still say what was done. Each job is one OpenLineage run of
+    ``backup.COMPONENT`` on ``lineage`` (its snapshots the outputs; never fails a job)."""
     if version is not None and (len(jobs) != 1 or not jobs[0].versioned):
         raise UsageError(
             "--version names the version of one versioned dataset",
@@ -171,12 +174,30 @@ def backup_each(
         )
     progress = progress or _no_progress
     out: list[BackupResult] = into if into is not None else []
+    lineage = lineage or Emitter(None)
     for job in jobs:
-        try:
-            out.append(_run_job(repo, job, tags, full, progress, version))
-        except (DrkitError, OSError) as exc:
-            out.append(BackupResult(job, error=exc))
+        with lineage.running(f"backup.{job.component}", BACKUP) as run:
+            try:
+                out.append(_run_job(repo, job, tags, full, progress, version))
+            except (DrkitError, OSError) as exc:
+                out.append(BackupResult(job, error=exc))
+            _end_run(lineage, run, out[-1])
     return out
+
+
+def _end_run(lineage: Emitter, run: Run, result: BackupResult) -> None:
+    """COMPLETE with the snapshots written, or FAIL when the job failed its caller."""
+    if not lineage.enabled:
+        return
+    if result.exit_code != 0:
+        run.fail(result.message)
+        return
+    run.complete(
+        outputs=[
+            lineage.snapshot_output(i.snapshot, i.collection, i.stats.get("records"))
+            for i in result.items
+        ]
+    )
 
 
 def run_backup(
