@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from drkit.errors import DrkitError, MlflowError, MlflowPermissionDenied
 #: the schemes of the tracking URIs drkit accepts as an MLflow registry
 SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks")
 _DENIED = ("UNAUTHENTICATED", "PERMISSION_DENIED", "401", "403")
+_UNREACHABLE = ("Max retries exceeded", "Connection refused", "Failed to establish")
+_USERINFO = re.compile(r"//[^/@\s]+@")
 
 
 def is_mlflow_uri(uri: str) -> bool:
@@ -37,7 +40,10 @@ def is_mlflow_uri(uri: str) -> bool:
 
 def public_uri(uri: str) -> str:
     """``uri`` without a user or password and without its query string."""
-    parts = urlsplit(uri)
+    bare = uri.split("?", 1)[0].split("#", 1)[0]
+    parts = urlsplit(bare)
+    if "@" not in parts.netloc:
+        return bare  # sqlite:////abs/path keeps its slashes
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
@@ -58,6 +64,11 @@ def translate(exc: BaseException, uri: str, doing: str) -> DrkitError:
     if isinstance(exc, DrkitError):
         return exc
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _USERINFO.sub("//", text)  # MLflow's messages repeat the URI, password and all
+    if any(m in text for m in _UNREACHABLE):
+        return MlflowError(
+            f"cannot {doing} at MLflow {public_uri(uri)}: the server is not reachable"
+        )
     code = str(getattr(exc, "error_code", ""))
     where = public_uri(uri)
     if code in _DENIED or any(f"status code {c}" in text for c in ("401", "403")):

@@ -82,8 +82,9 @@ def not_carried(doc: dict[str, Any]) -> list[str]:
     versions = [v for m in doc["models"] for v in m["versions"]]
     out = [
         "runs: the source runs' metrics, params, tags and other artifacts are not carried; "
-        f"every restored version's run_id names the run {EXPERIMENT!r} made to hold its "
-        "artifacts (its original source and run_id are in the snapshot's registry.json)",
+        "every restored version's run_id names the run drkit makes in the experiment "
+        f"{EXPERIMENT!r} to hold its artifacts (its original source and run_id are in the "
+        "snapshot's registry.json)",
         "timestamps: MLflow sets the creation and update times at the restore",
     ]
     gaps = sum(_top(m) - len(m["versions"]) for m in doc["models"])
