@@ -79,6 +79,7 @@ COMPONENT_SECTIONS = (
     "eval_sets[]",
     "eval_results[]",
     "harnesses[]",
+    "mlflow_registries[]",
 )
 
 

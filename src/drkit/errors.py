@@ -53,6 +53,9 @@ failover read ``retryable``); everything else fails fast.
     │   ├── UpstreamError              one upstream attempt failed (status, retryable)
     │   ├── AllTargetsFailed           502/503: every target failed or is ejected
     │   └── LiveFaultRefused           400/401/403/404/409: a live drill fault not installed
+    ├── MlflowError                    an MLflow tracking server or store failed
+    │   ├── MlflowPermissionDenied     exit 2: the server refuses drkit's credentials
+    │   └── MlflowTargetNotEmpty       exit 2: a restore target holds a model of the snapshot
     ├── DrillError                     a drill could not run (not: a drill that failed)
     └── CheckFailed                    exit 1: a check, lint or drill found problems
 """
@@ -352,6 +355,34 @@ class LiveFaultRefused(GatewayError):
 
 
 # --- drills and checks -----------------------------------------------------------------
+
+
+# --- MLflow --------------------------------------------------------------------------
+
+
+class MlflowError(DrkitError):
+    """An MLflow tracking server or store failed: unreachable, or an answer drkit cannot use."""
+
+    default_hint = (
+        "check the tracking URI and that the MLflow server is up (MLFLOW_HTTP_REQUEST_"
+        "MAX_RETRIES and MLFLOW_HTTP_REQUEST_TIMEOUT govern how long drkit waits)"
+    )
+
+
+class MlflowPermissionDenied(MlflowError):
+    """The MLflow server refuses drkit's credentials (exit 2: fix the credentials)."""
+
+    exit_code = 2
+    default_hint = (
+        "set MLflow's own credentials: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME "
+        "and MLFLOW_TRACKING_PASSWORD"
+    )
+
+
+class MlflowTargetNotEmpty(MlflowError):
+    """A registry restore target already holds a registered model of the snapshot (exit 2)."""
+
+    exit_code = 2
 
 
 class DrillError(DrkitError):

@@ -9,19 +9,15 @@ starts on 127.0.0.1 (its start-up, schema migrations included, takes 30-75 s her
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from tests.servers import free_port, wait_ready
+from tests.models.mlflow_servers import mlflow_servers
+from tests.servers import free_port
 
 from drkit.cli.main import main
-
-MLFLOW = Path(sys.executable).parent / "mlflow"
 
 
 @pytest.fixture(scope="module")
@@ -33,40 +29,9 @@ def mlflow_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    base = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    log = base / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(MLFLOW), "server",
-                "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}",
-                "--default-artifact-root", str(base / "artifacts"),
-                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(url + "/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        # mlflow imports a great deal before it listens: minutes on a loaded machine
-        wait_ready(up, what="mlflow server", proc=proc, log=log, timeout=240)
+    with mlflow_servers([tmp_path_factory.mktemp("mlflow")]) as [url]:
         _seed(url)
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _seed(url: str) -> None:

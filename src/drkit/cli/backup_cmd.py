@@ -175,6 +175,14 @@ def _item_line(item: Any) -> str:
             f"{st['records']} records (+{st['added']} ~{st['changed']} -{st['deleted']}), "
             f"{human_size(st['bytes_stored'])} new stored, {sm['duration_s']} s"
         )
+    if item.job.kind == "mlflow":
+        m = s.meta
+        return (
+            f"snapshot {s.short_id} of {s.component}: MLflow registry, {m['models']} models, "
+            f"{m['versions']} versions, {m['aliases']} aliases, {m['artifact_files']} artifact "
+            f"files ({human_size(m['artifact_bytes'])}), {human_size(sm['new_bytes_stored'])} "
+            "new stored"
+        )
     if item.job.kind == "git":
         m = s.meta
         how = "full" if m.get("full") else "incremental"
@@ -293,7 +301,7 @@ def restore_cmd(
         typer.Option(
             "--to",
             help="Files: a new (or empty) DIR. Vectors: a plan vector-store COMPONENT or an "
-            "engine URL.",
+            "engine URL. MLflow registries: a tracking URI or a plan mlflow_registries name.",
         ),
     ],
     collection: Annotated[
@@ -313,8 +321,8 @@ def restore_cmd(
         bool,
         typer.Option(
             "--dry-run",
-            help="Vectors: write nothing; show what the restore would do and what the "
-            "target engine could not carry.",
+            help="Vectors and MLflow registries: write nothing; show what the restore would "
+            "do and what the target could not carry.",
         ),
     ] = False,
     repo: RepoOption = None,
@@ -379,6 +387,8 @@ def render_restore(res: Any, json_: bool) -> None:
                 f"restored snapshot {res.snapshot[:8]}: {res.records} records into "
                 f"{res.collection} at {res.target} in {res.duration_s} s"
             )
+        elif res.kind == "mlflow":
+            _render_registry(out, res)
         elif res.kind == "git":
             out.print(
                 f"restored snapshot {res.snapshot[:8]}: git repository with {res.refs} refs "
@@ -389,11 +399,37 @@ def render_restore(res: Any, json_: bool) -> None:
                 f"restored snapshot {res.snapshot[:8]}: {res.files} files, "
                 f"{human_size(res.bytes or 0)} into {res.target} in {res.duration_s} s"
             )
-        if res.kind == "vectors":
+        if res.kind in ("vectors", "mlflow"):
             for note in res.not_carried:  # worked out before anything was written
                 out.print(f"  not carried: {note}")
 
     emit(res.to_json(), json_, render)
+
+
+def _render_registry(out: Console, res: Any) -> None:
+    models = (res.plan or {}).get("models", [])
+    versions = sum(len(m["versions"]) for m in models)
+    what = f"{len(models)} registered models, {versions} versions"
+    if res.dry_run:
+        out.print(
+            f"dry run, nothing written: snapshot {res.snapshot[:8]} would create {what} and "
+            f"upload {res.files} artifact files ({human_size(res.bytes or 0)}) at {res.target}:",
+            markup=False,
+            soft_wrap=True,
+        )
+        for m in models:
+            aliases = ", ".join(f"{a}->{v}" for a, v in m["aliases"].items()) or "none"
+            holes = f", placeholders {m['placeholders']}" if m["placeholders"] else ""
+            line = f"  {m['name']}: versions {m['versions']}{holes}, aliases {aliases}"
+            out.print(line, markup=False, soft_wrap=True)
+        return
+    out.print(
+        f"restored snapshot {res.snapshot[:8]}: {what}, {res.files} artifact files "
+        f"({human_size(res.bytes or 0)}) into MLflow at {res.target} in {res.duration_s} s; "
+        "read back and compared, artifacts byte for byte",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from drkit.connectors.mlflow import all_models, open_client
 from drkit.errors import DrkitError, UsageError
 from drkit.lineage.registry import DatasetRef, Registry, check_name, check_version
 
@@ -47,13 +48,7 @@ class ImportResult:
 
 
 def _client(tracking_uri: str) -> Any:
-    try:
-        from mlflow.tracking import MlflowClient
-    except ModuleNotFoundError as exc:
-        from drkit.extras import MissingExtra
-
-        raise MissingExtra("mlflow", "mlflow", "drkit model import mlflow") from exc
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    return open_client(tracking_uri, "drkit model import mlflow")
 
 
 def _datasets(client: Any, run_id: str | None) -> list[DatasetRef]:
@@ -76,7 +71,7 @@ def import_mlflow(
     client = _client(tracking_uri)
     result = ImportResult(tracking_uri)
     try:
-        found = list(_all_models(client))
+        found = list(all_models(client))
     except Exception as exc:  # MlflowException, connection errors: translated here
         raise DrkitError(
             f"cannot read the MLflow registry at {tracking_uri}: {type(exc).__name__}: "
@@ -100,16 +95,6 @@ def import_mlflow(
             continue
         _import_model(client, registry, rm, result)
     return result
-
-
-def _all_models(client: Any) -> Any:
-    token = None
-    while True:
-        page = client.search_registered_models(page_token=token)
-        yield from page
-        token = page.token
-        if not token:
-            return
 
 
 def _import_model(client: Any, registry: Registry, rm: Any, result: ImportResult) -> None:

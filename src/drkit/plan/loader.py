@@ -46,6 +46,7 @@ DOC_ANCHORS: dict[str, str] = {
     "eval_sets": "eval_sets-and-eval_results",
     "eval_results": "eval_sets-and-eval_results",
     "harnesses": "harnesses",
+    "mlflow_registries": "mlflow_registries",
     "testing": "testing",
     "providers": "providers",
     "status_page": "status_page",

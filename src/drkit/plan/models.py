@@ -486,6 +486,29 @@ class Harness(Component):
     )
 
 
+class MlflowRegistry(Component):
+    """An MLflow model registry: registered models, versions, aliases, tags and each
+    version's artifacts, snapshotted through MLflow's client and restorable into another,
+    empty MLflow server (docs/models.md#back-up-and-restore-an-mlflow-registry)."""
+
+    kind: ClassVar[str] = "mlflow"
+
+    tier: Name
+    tracking_uri: UrlStr = Field(
+        description="the MLflow tracking (and registry) URI, e.g. http://mlflow.internal:5000 "
+        "or sqlite:///srv/mlflow.db; credentials come from MLflow's own environment variables "
+        "(MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME/PASSWORD)"
+    )
+    models: list[str] = Field(
+        default_factory=list, description="registered models to back up; empty: every one"
+    )
+    allow_empty: bool = Field(
+        False,
+        description="a registry with no registered model (or without a listed one) is "
+        "expected: backup shows it as nothing to back up, not a failure",
+    )
+
+
 # --- testing, providers, status, cost --------------------------------------------------
 
 
@@ -764,6 +787,10 @@ class Plan(PlanModel):
         default_factory=list,
         description="git repositories of eval harness code; an eval run records the commit",
     )
+    mlflow_registries: list[MlflowRegistry] = Field(
+        default_factory=list,
+        description="MLflow model registries: models, versions, aliases, tags, artifacts",
+    )
     testing: Testing = Field(default_factory=Testing)
     providers: list[ProviderSLA] = Field(default_factory=list)
     status_page: StatusPage = Field(default_factory=StatusPage)
@@ -816,7 +843,7 @@ class Plan(PlanModel):
     def components(self) -> Iterator[tuple[tuple[str | int, ...], Component]]:
         """Every snapshotted component with its path in the plan, in file order per kind."""
         sections = ("vector_stores", "datasets", "models", "eval_sets", "eval_results")
-        for section in (*sections, "harnesses"):
+        for section in (*sections, "harnesses", "mlflow_registries"):
             items: list[Component] = getattr(self, section)
             for i, item in enumerate(items):
                 yield (section, i), item

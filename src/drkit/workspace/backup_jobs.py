@@ -1,7 +1,8 @@
 """What to back up: plan components, paths and URLs resolved into :class:`BackupJob` s.
 
-A job is a file tree (a local path), an object-store prefix (``s3://...``) or a vector
-store (an engine URL, one snapshot per collection). :mod:`drkit.workspace.protect` runs them.
+A job is a file tree (a local path), an object-store prefix (``s3://...``), a vector
+store (an engine URL, one snapshot per collection), a git repository (a harness) or an
+MLflow registry (a tracking URI). :mod:`drkit.workspace.protect` runs them.
 
 *Due*: ``drkit backup`` with no argument backs up the components that are due — those
 without a schedule, without a snapshot yet, or whose schedule's next run after their
@@ -23,10 +24,10 @@ from drkit.errors import UsageError
 from drkit.plan.models import Component, Plan
 from drkit.plan.models import VectorStore as VectorStoreModel
 from drkit.repository import Repository
-from drkit.workspace import harness
+from drkit.workspace import harness, mlflow_registry
 from drkit.workspace.versions import is_versioned
 
-JobKind = Literal["files", "store", "vectors", "git"]
+JobKind = Literal["files", "store", "vectors", "git", "mlflow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,8 @@ class BackupJob:
     origin: str | None = None
     #: a versioned dataset: each snapshot is a named version (``meta.version``)
     versioned: bool = False
+    #: MLflow registries: the registered models (empty: every one)
+    models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,8 @@ def plan_vector_store(plan: Plan | None, name: str) -> VectorStoreModel | None:
 def _job_for(plan: Plan, comp: Component) -> BackupJob:
     if harness.is_harness(comp):  # a git repository: bundles (drkit.workspace.harness)
         return harness.job_for(plan, comp)
+    if mlflow_registry.is_mlflow(comp):  # a tracking URI (drkit.workspace.mlflow_registry)
+        return mlflow_registry.job_for(plan, comp)
     if isinstance(comp, VectorStoreModel):
         return BackupJob(
             comp.name, "vectors", str(comp.engine), tuple(comp.collections), comp.allow_empty
@@ -94,8 +99,13 @@ def _job_for(plan: Plan, comp: Component) -> BackupJob:
 
 
 def backupable(comp: Component) -> bool:
-    """A component drkit backs up: a vector store, or one with a ``path``."""
-    return isinstance(comp, VectorStoreModel) or bool(getattr(comp, "path", None))
+    """A component drkit backs up: a vector store, an MLflow registry, or one with a
+    ``path``."""
+    return (
+        isinstance(comp, VectorStoreModel)
+        or mlflow_registry.is_mlflow(comp)
+        or bool(getattr(comp, "path", None))
+    )
 
 
 def due(

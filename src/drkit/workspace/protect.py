@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from drkit.connectors.mlflow import public_uri
 from drkit.connectors.objectstore.registry import open_store
 from drkit.connectors.vectorstore.registry import open_vector_store, safe_url
 from drkit.errors import DrkitError, InputError, NothingToBackUp, UsageError
 from drkit.lineage.openlineage import BACKUP, Emitter, Run
 from drkit.replication.vectors import snapshot_collection, user_collections
 from drkit.repository import Repository, Snapshot, backup_path, backup_store
-from drkit.workspace import harness
+from drkit.workspace import harness, mlflow_registry
 from drkit.workspace.backup_jobs import (
     BackupJob,
     JobKind,
@@ -144,8 +145,9 @@ def _empty_dir(path: Path) -> bool:
 
 
 def _public_source(job: BackupJob) -> str:
-    # an engine URL may carry credentials in its query string: show scheme and path only
-    return job.source.split("?", 1)[0]
+    # an engine URL may carry credentials in its query string (a tracking URI in its
+    # user part): show scheme, host and path only
+    return public_uri(job.source) if job.kind == "mlflow" else job.source.split("?", 1)[0]
 
 
 def backup_each(
@@ -227,6 +229,8 @@ def _run_job(
     meta = {"version": version_label(repo, job.component, version)} if job.versioned else {}
     if job.kind == "git":
         return harness.run_job(repo, job, tags, full)
+    if job.kind == "mlflow":
+        return mlflow_registry.run_job(repo, job, tags)
     if job.kind == "files":
         src = Path(job.source)
         if not src.exists():

@@ -2,7 +2,8 @@
 ``drkit snapshot restore`` (:func:`restore_snapshot`).
 
 A vector snapshot goes into a vector store (a plan component or an engine URL), a
-file-tree or object-store snapshot into a new or empty directory; both atomically.
+file-tree or object-store snapshot into a new or empty directory; both atomically. An
+MLflow registry snapshot goes into another MLflow (:mod:`drkit.workspace.mlflow_restore`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ class RestoreOutcome:
                 out["replaced"] = self.replaced
             if self.plan is not None:
                 out["plan"] = self.plan
+        elif self.kind == "mlflow":
+            out |= {
+                "files": self.files,
+                "bytes": self.bytes,
+                "not_carried": list(self.not_carried),
+                "dry_run": self.dry_run,
+                **(self.plan or {}),
+            }
         elif self.kind == "git":
             out |= {"refs": self.refs, "commit": self.commit, "bytes": self.bytes}
         else:
@@ -151,6 +160,8 @@ def restore_snapshot(
             return _plan_vectors(repo, snap, url, collection, replace=replace)
         with open_vector_store(url) as store, bar(snap) as advance:
             return _restore_vectors(repo, snap, store, collection, advance, replace=replace)
+    if snap.kind == "mlflow":  # a registry, rebuilt in another (empty) MLflow
+        return _restore_mlflow(repo, snap, to, plan, collection, replace, dry_run)
     _refuse_vector_options(snap, to, plan, collection=collection, replace=replace, dry_run=dry_run)
     if snap.kind == harness.KIND:  # a git repository, cloned from its bundles
         return harness.restore_outcome(repo, snap, to)
@@ -158,6 +169,38 @@ def restore_snapshot(
         res = restore(repo, snap, Path(to), progress=advance)
     return RestoreOutcome(
         res.snapshot, snap.kind, res.target, res.duration_s, files=res.files, bytes=res.bytes
+    )
+
+
+def _restore_mlflow(
+    repo: Repository,
+    snap: Snapshot,
+    to: str,
+    plan: Plan | None,
+    collection: str | None,
+    replace: bool,
+    dry_run: bool,
+) -> RestoreOutcome:
+    from drkit.workspace.mlflow_restore import registry_target, restore_registry
+
+    if replace or collection is not None:
+        option = "--replace" if replace else "--collection"
+        raise UsageError(
+            f"snapshot {snap.short_id} is an MLflow registry snapshot: {option} applies to "
+            "vector snapshots",
+            hint=f"drop {option}; a registry restores into an MLflow without the snapshot's models",
+        )
+    res = restore_registry(repo, snap, registry_target(plan, to), dry_run=dry_run)
+    return RestoreOutcome(
+        res.snapshot,
+        "mlflow",
+        res.target,
+        res.duration_s,
+        files=res.files,
+        bytes=res.bytes,
+        not_carried=res.not_carried,
+        dry_run=res.dry_run,
+        plan={"models": res.models, "run_id": res.run_id},
     )
 
 

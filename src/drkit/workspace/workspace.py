@@ -47,7 +47,7 @@ from drkit.state.store import (
     plan_state_location,
     plan_state_path,
 )
-from drkit.workspace import harness
+from drkit.workspace import harness, mlflow_registry
 from drkit.workspace.access import kdf_params
 from drkit.workspace.costing import gameday_cost_tiers
 from drkit.workspace.overdue import StateContext, overdue_violations
@@ -222,6 +222,11 @@ class Workspace:
             elif harness.is_harness(comp):  # clone, git bundle verify, fsck, refs
                 h = harness.restore_test(repo, comp.name, self.stack().scratch)
                 checks = [RestoreCheck(*h.head, h.summary, h.problems, h.details)]
+            elif mlflow_registry.is_mlflow(comp):  # rebuilt in a scratch SQLite MLflow
+                from drkit.workspace.mlflow_restore import restore_test as registry_test
+
+                m = registry_test(repo, comp.name, self.stack().scratch)
+                checks = [RestoreCheck(*m.head, m.summary, m.problems, m.details)]
             else:
                 scratch = self.stack().scratch
                 scratch.mkdir(parents=True, exist_ok=True)
