@@ -121,7 +121,8 @@ def test_pc1_a_part_outside_its_blob_is_damage(tmp_path: Path, src: Path) -> Non
         restore(repo, bad.id, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     report = check(repo)
-    assert not report.ok and any("outside blob" in e for e in report.errors)
+    assert not report.ok
+    assert any("outside blob" in e for e in report.errors)
     # a part inside its blob but with the wrong bytes: the chunk id no longer matches
     entry["parts"][0] = [bid, off, n - 1] if n > 1 else [bid, off + 1, n]
     with repo.lock(exclusive=False):

@@ -53,8 +53,7 @@ from drkit.repository.records import Records
 from drkit.repository.snapshot import canonical, now_iso
 from drkit.repository.tuning import drop_cache, tune_allocator
 
-#: The format new repositories get. Format 2 adds patched chunks (docs/repository-format.md
-#: section 3); this code reads both and writes patched chunks into format-2 ones only.
+#: New repositories' format; 2 adds patched chunks (docs/repository-format.md section 3).
 FORMAT_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
 PACK_TARGET = 16 * 1024 * 1024
@@ -118,8 +117,7 @@ class Repository(Records, Keyring):
         force: bool = False,
         version: int = FORMAT_VERSION,
     ) -> Repository:
-        """Create a repository in an empty location (``version``: the format; 1 only to
-        make a repository that drkit before format 2 can read).
+        """Create a repository in an empty location (format ``version``).
 
         Raises :class:`RepositoryExists` when a repository is there, and when the
         location holds anything else unless ``force`` (the files stay; ``check`` reports
@@ -206,7 +204,7 @@ class Repository(Records, Keyring):
             if config.get("version") not in SUPPORTED_VERSIONS:
                 raise RepositoryError(
                     f"repository format version {config.get('version')} is not supported "
-                    f"(this drkit reads versions {', '.join(map(str, SUPPORTED_VERSIONS))})",
+                    f"(this drkit reads versions 1 to {FORMAT_VERSION})",
                     hint="open it with the newer drkit that created it",
                 )
             return cls(store, master, name_of(key), config)
@@ -226,8 +224,7 @@ class Repository(Records, Keyring):
         return int(self.config["version"])
 
     @property
-    def patches(self) -> bool:
-        """True when this repository may hold patched chunks (format 2)."""
+    def patches(self) -> bool:  # may hold patched chunks (format 2)
         return self.version >= 2
 
     def close(self) -> None:
