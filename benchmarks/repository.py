@@ -12,7 +12,7 @@ after one edit of 1 % of the file: scattered 4 KiB blocks rewritten in place (an
 index or an embedding matrix edited where it lies), one contiguous run rewritten, and
 rows appended. It prints the stored bytes per edited byte, the repository's size and
 metadata (index objects, tree blobs, pack headers, blob count) after each step, and a
-restore time of the first and the last snapshot (one run: noisy).
+backup and restore times (one run: noisy).
 
 Data: float32 embedding-like arrays (unit-normalised rows of 768 dims) plus a few
 thousand small JSON/text files. Steps, each timed for both tools: full backup, backup
@@ -292,8 +292,13 @@ def edits_run(work: Path, size: int) -> dict[str, object]:
     root = work / "drkit"
     repo = Repository.init(LocalStore(root), PASSWORD)
     out: dict[str, object] = {"file_bytes": big.stat().st_size}
+    os.sync()
+    t = time.perf_counter()
     first = backup_path(repo, data, component="edits")
-    steps: list[dict[str, object]] = [{"step": "full backup", **metadata(repo, root)}]
+    took = time.perf_counter() - t
+    steps: list[dict[str, object]] = [
+        {"step": "full backup", **metadata(repo, root), "backup_s": took}
+    ]
     for step, edit in [
         ("scattered 4 KiB", edit_scattered),
         ("contiguous", edit_contiguous),
@@ -301,12 +306,15 @@ def edits_run(work: Path, size: int) -> dict[str, object]:
     ]:
         before = metadata(repo, root)
         edited = edit(big, 11)
+        os.sync()
+        t = time.perf_counter()
         backup_path(repo, data, component="edits")
+        took = time.perf_counter() - t
         after = metadata(repo, root)
         stored = float(after["size"]) - float(before["size"])
-        steps.append(
-            {"step": step, "edited": edited, "stored": stored, "ratio": stored / edited, **after}
-        )
+        ratio = stored / edited
+        steps.append({"step": step, "edited": edited, "stored": stored, "ratio": ratio, **after})
+        steps[-1]["backup_s"] = took
     out["steps"] = steps
     want = hashlib.blake2b(big.read_bytes()).hexdigest()
     for name, snap in [("first", first.id), ("last", "latest")]:
@@ -333,6 +341,7 @@ def print_edits(res: dict[str, object]) -> None:
     print(
         f"{'step':<18}{'edited MiB':>11}{'stored MiB':>11}{'stored/edited':>14}"
         f"{'repo MiB':>10}{'index KiB':>10}{'trees KiB':>10}{'headers KiB':>12}{'blobs':>8}"
+        f"{'backup s':>10}"
     )
     for s in steps:
         edited = f"{s['edited'] / 2**20:.2f}" if "edited" in s else "-"
@@ -341,7 +350,7 @@ def print_edits(res: dict[str, object]) -> None:
         print(
             f"{s['step']:<18}{edited:>11}{stored:>11}{ratio:>14}{s['size'] / 2**20:>10.1f}"
             f"{s['index'] / 1024:>10.1f}{s['trees'] / 1024:>10.1f}"
-            f"{s['pack_headers'] / 1024:>12.1f}{s['data_blobs']:>8}"
+            f"{s['pack_headers'] / 1024:>12.1f}{s['data_blobs']:>8}{s['backup_s']:>10.1f}"
         )
     print(
         f"restore (one run, noisy): first snapshot {res['restore_first_mb_s']:.0f} MB/s, "
