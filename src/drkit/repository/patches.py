@@ -27,7 +27,8 @@ from drkit.repository.repo import Repository
 BLOCK = 256
 #: Changed runs closer than this are stored as one (a part costs ~250 bytes of metadata).
 MERGE_GAP = 1024
-#: A chunk with more parts than this is stored whole again (bounds fragmentation).
+#: A chunk with more parts than this per MiB (at least this many) is stored whole again:
+#: bounds fragmentation, and the file's listing in its tree at ~5.4 KiB per MiB.
 MAX_PARTS = 64
 
 Entry = str | dict[str, Any]
@@ -129,6 +130,11 @@ def changed_runs(new: bytes | memoryview, old: bytes) -> list[tuple[int, int]]:
     return runs
 
 
+def max_parts(size: int) -> int:
+    """PC2's bound for a chunk of ``size`` bytes: 64 parts per MiB, at least 64."""
+    return max(MAX_PARTS, MAX_PARTS * size >> 20)
+
+
 def _merge(parts: list[Part]) -> list[Part]:
     out: list[Part] = []
     for bid, off, n in parts:
@@ -143,8 +149,8 @@ def patch(
     repo: Repository, data: bytes | memoryview, bid: bytes, mode: int, base: BaseMap, at: int
 ) -> Patched | None:
     """``data`` (file offset ``at``, id ``bid``) as a patched chunk against ``base``, or
-    None when more than half of it is new, it would need more than ``MAX_PARTS`` parts,
-    or the parent's bytes cannot be read (then it is stored whole)."""
+    None when more than half of it is new, it would need more than :func:`max_parts`
+    parts, or the parent's bytes cannot be read (then it is stored whole)."""
     size = len(data)
     reused = base.reuse.get(bid.hex())
     if reused is not None and all(repo.known(bytes.fromhex(p[0])) for p in reused["parts"]):
@@ -179,6 +185,6 @@ def patch(
     if pos < size:
         parts += base.slices(at + pos, at + size)
     parts = _merge(parts)
-    if len(parts) > MAX_PARTS:
+    if len(parts) > max_parts(size):
         return None
     return Patched({"id": bid.hex(), "parts": [list(p) for p in parts]}, blobs)
