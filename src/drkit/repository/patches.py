@@ -150,7 +150,8 @@ def patch(
 ) -> Patched | None:
     """``data`` (file offset ``at``, id ``bid``) as a patched chunk against ``base``, or
     None when more than half of it is new, it would need more than :func:`max_parts`
-    parts, or the parent's bytes cannot be read (then it is stored whole)."""
+    parts even compacted, or the parent's bytes cannot be read (then it is stored
+    whole)."""
     size = len(data)
     reused = base.reuse.get(bid.hex())
     if reused is not None and all(repo.known(bytes.fromhex(p[0])) for p in reused["parts"]):
@@ -170,6 +171,31 @@ def patch(
             runs.append((covered, size))
     if sum(e - s for s, e in runs) * 2 > size:
         return None
+    parts, blobs = _assemble(repo, data, mode, base, at, runs)
+    limit = max_parts(size)
+    if len(parts) > limit:
+        # compaction: keep the slices of the blob that holds most of the chunk and store
+        # the rest anew in at most limit / 4 runs (a fraction of the chunk, not all of it)
+        runs = _coarsen(_outside_main(parts, size), limit // 4)
+        if sum(e - s for s, e in runs) * 2 > size:
+            return None
+        parts, blobs = _assemble(repo, data, mode, base, at, runs)
+        if len(parts) > limit:
+            return None
+    return Patched({"id": bid.hex(), "parts": [list(p) for p in parts]}, blobs)
+
+
+def _assemble(
+    repo: Repository,
+    data: bytes | memoryview,
+    mode: int,
+    base: BaseMap,
+    at: int,
+    runs: list[tuple[int, int]],
+) -> tuple[list[Part], list[tuple[bytes, bytes | bytearray | None, int]]]:
+    """The parts of ``data`` with ``runs`` stored as new blobs, the rest sliced from
+    ``base``; and those new blobs, encoded (None when already stored)."""
+    size = len(data)
     parts: list[Part] = []
     blobs: list[tuple[bytes, bytes | bytearray | None, int]] = []
     pos = 0
@@ -184,7 +210,39 @@ def patch(
         pos = e
     if pos < size:
         parts += base.slices(at + pos, at + size)
-    parts = _merge(parts)
-    if len(parts) > max_parts(size):
-        return None
-    return Patched({"id": bid.hex(), "parts": [list(p) for p in parts]}, blobs)
+    return _merge(parts), blobs
+
+
+def _outside_main(parts: list[Part], size: int) -> list[tuple[int, int]]:
+    """The ranges of a chunk that are not slices of the blob holding most of it."""
+    held: dict[str, int] = {}
+    for bid, _, n in parts:
+        held[bid] = held.get(bid, 0) + n
+    main = max(held, key=lambda b: held[b])
+    runs: list[tuple[int, int]] = []
+    pos = 0
+    for bid, _, n in parts:
+        if bid != main:
+            if runs and runs[-1][1] == pos:
+                runs[-1] = (runs[-1][0], pos + n)
+            else:
+                runs.append((pos, pos + n))
+        pos += n
+    return runs
+
+
+def _coarsen(runs: list[tuple[int, int]], most: int) -> list[tuple[int, int]]:
+    """``runs`` joined across their smallest gaps until at most ``most`` are left."""
+    if len(runs) <= most:
+        return runs
+    gaps = sorted(runs[i + 1][0] - runs[i][1] for i in range(len(runs) - 1))
+    limit = gaps[len(runs) - most - 1]
+    out = [runs[0]]
+    joins = len(runs) - most
+    for s, e in runs[1:]:
+        if joins and s - out[-1][1] <= limit:
+            out[-1] = (out[-1][0], e)
+            joins -= 1
+        else:
+            out.append((s, e))
+    return out
