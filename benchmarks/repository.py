@@ -4,6 +4,15 @@ Usage::
 
     .venv/bin/python benchmarks/repository.py                 # 1 GiB, 3 runs
     .venv/bin/python benchmarks/repository.py --size-mib 256 --runs 1
+    .venv/bin/python benchmarks/repository.py --edits --size-mib 1024   # bytes only
+
+``--edits`` measures what each kind of edit costs the repository, in bytes (independent
+of load; no restic): one large float32 file is backed up, then three backups follow, each
+after one edit of 1 % of the file: scattered 4 KiB blocks rewritten in place (an mmap'd
+index or an embedding matrix edited where it lies), one contiguous run rewritten, and
+rows appended. It prints the stored bytes per edited byte, the repository's size and
+metadata (index objects, tree blobs, pack headers, blob count) after each step, and a
+backup and restore times (one run: noisy).
 
 Data: float32 embedding-like arrays (unit-normalised rows of 768 dims) plus a few
 thousand small JSON/text files. Steps, each timed for both tools: full backup, backup
@@ -78,6 +87,33 @@ def edit_one_percent(files: list[Path], seed: int) -> int:
             fh.write(a.tobytes())
         total += a.nbytes
     return total
+
+
+def edit_scattered(path: Path, seed: int, fraction: float = 0.01, block: int = 4096) -> int:
+    """Rewrite ``fraction`` of a file as random distinct ``block``-aligned blocks."""
+    rng = np.random.default_rng(seed)
+    blocks = path.stat().st_size // block
+    picked = np.sort(rng.choice(blocks, size=max(1, int(blocks * fraction)), replace=False))
+    with open(path, "r+b") as fh:
+        for b in picked:
+            v = rng.standard_normal(block // 4, dtype=np.float32) / np.float32(DIM**0.5)
+            fh.seek(int(b) * block)
+            fh.write(v.tobytes())
+    return len(picked) * block
+
+
+def edit_contiguous(path: Path, seed: int) -> int:
+    return edit_one_percent([path], seed)
+
+
+def edit_append(path: Path, seed: int) -> int:
+    rng = np.random.default_rng(seed)
+    rows = path.stat().st_size // 100 // (DIM * 4)
+    a = rng.standard_normal((rows, DIM), dtype=np.float32)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    with open(path, "ab") as fh:
+        fh.write(a.tobytes())
+    return a.nbytes
 
 
 def du(path: Path) -> int:
@@ -220,6 +256,108 @@ def one_run(data: Path, arrays: list[Path], work: Path, run: int) -> dict[str, f
     return r
 
 
+def metadata(repo: Repository, root: Path) -> dict[str, float]:
+    """The repository's size and what of it is metadata (bytes)."""
+    from drkit.repository.codec import BlobType
+
+    packs = repo.list_packs()
+    in_blobs = {p: sum(e.length for e in es) for p, es in repo.index.packs().items()}
+    entries = [e for es in repo.index.packs().values() for e in es]
+    return {
+        "size": du(root),
+        "index": du(root / "index"),
+        "snapshots": du(root / "snapshots"),
+        "trees": sum(e.length for e in entries if e.type == BlobType.TREE),
+        "pack_headers": sum(size - in_blobs.get(p, 0) for p, size in packs.items()),
+        "data_blobs": sum(1 for e in entries if e.type == BlobType.DATA),
+    }
+
+
+def edits_run(work: Path, size: int) -> dict[str, object]:
+    """Back up one large file, then one backup after each kind of 1 % edit (bytes)."""
+    import hashlib
+
+    data = work / "data"
+    data.mkdir()
+    big = data / "matrix.f32"
+    rng = np.random.default_rng(7)
+    with open(big, "wb") as fh:  # written in 64 MiB pieces: bounded memory at any size
+        left = size // (DIM * 4)
+        while left:
+            n = min(left, (64 << 20) // (DIM * 4))
+            a = rng.standard_normal((n, DIM), dtype=np.float32)
+            a /= np.linalg.norm(a, axis=1, keepdims=True)
+            fh.write(a.tobytes())
+            left -= n
+    root = work / "drkit"
+    repo = Repository.init(LocalStore(root), PASSWORD)
+    out: dict[str, object] = {"file_bytes": big.stat().st_size}
+    os.sync()
+    t = time.perf_counter()
+    first = backup_path(repo, data, component="edits")
+    took = time.perf_counter() - t
+    steps: list[dict[str, object]] = [
+        {"step": "full backup", **metadata(repo, root), "backup_s": took}
+    ]
+    for step, edit in [
+        ("scattered 4 KiB", edit_scattered),
+        ("contiguous", edit_contiguous),
+        ("append", edit_append),
+    ]:
+        before = metadata(repo, root)
+        edited = edit(big, 11)
+        os.sync()
+        t = time.perf_counter()
+        backup_path(repo, data, component="edits")
+        took = time.perf_counter() - t
+        after = metadata(repo, root)
+        stored = float(after["size"]) - float(before["size"])
+        ratio = stored / edited
+        steps.append({"step": step, "edited": edited, "stored": stored, "ratio": ratio, **after})
+        steps[-1]["backup_s"] = took
+    out["steps"] = steps
+    want = hashlib.blake2b(big.read_bytes()).hexdigest()
+    for name, snap in [("first", first.id), ("last", "latest")]:
+        dest = work / f"out-{name}"
+        os.sync()
+        t = time.perf_counter()
+        restore(repo, snap, dest)
+        dt = time.perf_counter() - t
+        out[f"restore_{name}_mb_s"] = (dest / "matrix.f32").stat().st_size / 1e6 / dt
+        if name == "last":
+            got = hashlib.blake2b((dest / "matrix.f32").read_bytes()).hexdigest()
+            assert got == want, "the restored file differs from the edited one"
+        shutil.rmtree(dest)
+    report = check(repo, read_data=True)
+    assert report.ok, report.errors
+    repo.close()
+    return out
+
+
+def print_edits(res: dict[str, object]) -> None:
+    steps = res["steps"]
+    assert isinstance(steps, list)
+    print(f"one file of {int(res['file_bytes']) / 2**20:.0f} MiB (float32), 1 % per edit")
+    print(
+        f"{'step':<18}{'edited MiB':>11}{'stored MiB':>11}{'stored/edited':>14}"
+        f"{'repo MiB':>10}{'index KiB':>10}{'trees KiB':>10}{'headers KiB':>12}{'blobs':>8}"
+        f"{'backup s':>10}"
+    )
+    for s in steps:
+        edited = f"{s['edited'] / 2**20:.2f}" if "edited" in s else "-"
+        stored = f"{s['stored'] / 2**20:.2f}" if "stored" in s else "-"
+        ratio = f"{s['ratio']:.2f}x" if "ratio" in s else "-"
+        print(
+            f"{s['step']:<18}{edited:>11}{stored:>11}{ratio:>14}{s['size'] / 2**20:>10.1f}"
+            f"{s['index'] / 1024:>10.1f}{s['trees'] / 1024:>10.1f}"
+            f"{s['pack_headers'] / 1024:>12.1f}{s['data_blobs']:>8}{s['backup_s']:>10.1f}"
+        )
+    print(
+        f"restore (one run, noisy): first snapshot {res['restore_first_mb_s']:.0f} MB/s, "
+        f"last {res['restore_last_mb_s']:.0f} MB/s; load average {os.getloadavg()[0]:.1f}"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--size-mib", type=int, default=1024, help="array data size (MiB)")
@@ -227,7 +365,19 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=None, help="default: a temp dir in /tmp")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--edits", action="store_true", help="bytes stored per kind of edit only")
     args = ap.parse_args()
+    if args.edits:
+        work = Path(tempfile.mkdtemp(prefix="drkit-edits-", dir=args.workdir))
+        try:
+            res = edits_run(work, args.size_mib << 20)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if args.json:
+            print(json.dumps(res, indent=2))
+        else:
+            print_edits(res)
+        return 0
     if shutil.which("restic") is None:
         print("restic is not installed (apt-get install restic)", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from drkit.errors import CorruptObject, InputError
 from drkit.repository import codec
 from drkit.repository.keyring import host as _host
 from drkit.repository.keyring import user as _user
+from drkit.repository.patches import BaseMap, Entry
 from drkit.repository.pipeline import (
     CDC_AVG,
     CDC_MAX,
@@ -35,6 +36,7 @@ from drkit.repository.restore import RestoreResult, restore
 from drkit.repository.snapshot import Snapshot, now_iso
 from drkit.repository.trees import (
     Node,
+    content_blobs,
     display,
     list_files,
     load_tree,
@@ -99,12 +101,16 @@ class TreeBackup:
         except CorruptObject:
             return {}
 
-    def file(self, path: str, size: int) -> tuple[list[str], int]:
-        """Chunk and queue one file; returns its blob ids and the bytes actually read.
+    def file(
+        self, path: str, size: int, parent: list[Entry] | None = None
+    ) -> tuple[list[Entry], int]:
+        """Chunk and queue one file; returns its content entries and the bytes read.
 
         The file is read in segments (not mmapped: a file truncated while mapped would
         kill the process with SIGBUS); a file that changes while it is read is stored as
-        read, with its size taken from what was read.
+        read, with its size taken from what was read. ``parent``: the content of the
+        file in the parent snapshot; in a format-2 repository, chunks that changed only
+        in places are stored as patched chunks against it.
         """
         if size == 0:
             return [], 0
@@ -122,23 +128,28 @@ class TreeBackup:
                 os.close(fd)
             if len(data) <= size:
                 return self.small(data)
+        base = None
+        if parent and self.repo.patches:
+            base = BaseMap.build(self.repo, parent)
         with open(path, "rb") as fh:  # large, or it grew since stat: chunk it
-            return self.stream(fh.readinto)
+            return self.stream(fh.readinto, base)
 
-    def small(self, data: bytes) -> tuple[list[str], int]:
+    def small(self, data: bytes) -> tuple[list[Entry], int]:
         if not data:
             return [], 0
         if len(data) > SMALL_FILE:
             return self.stream(io.BytesIO(data).readinto)
-        sink = [""]
+        sink: list[Entry] = [""]
         mode = codec.MODE_AUTO if len(data) <= codec.SAMPLE else codec.choose_mode(data)
         self.pipe.submit(data, mode, sink, 0)
         self.progress(len(data))
         return sink, len(data)
 
-    def stream(self, readinto: Callable[[memoryview], int]) -> tuple[list[str], int]:
+    def stream(
+        self, readinto: Callable[[memoryview], int], base: BaseMap | None = None
+    ) -> tuple[list[Entry], int]:
         """Chunk a stream read by ``readinto`` (which fills the buffer unless at the end)."""
-        sink = []
+        sink: list[Entry] = []
         mode: int | None = None
         carry: memoryview | None = None
         total = 0
@@ -168,7 +179,9 @@ class TreeBackup:
                 carry = seg[last.offset :]
             for ch in chunks:
                 sink.append("")
-                self.pipe.submit(seg[ch.offset : ch.offset + ch.length], mode, sink, len(sink) - 1)
+                chunk = seg[ch.offset : ch.offset + ch.length]
+                at = (base, total) if base is not None else None
+                self.pipe.submit(chunk, mode, sink, len(sink) - 1, at)
                 self.progress(ch.length)
                 total += ch.length
             self.buffer_use[slot] = self.pipe.submitted
@@ -212,13 +225,14 @@ class TreeBackup:
                     and prev.get("type") == "file"
                     and prev.get("size") == st.st_size
                     and prev.get("mtime_ns") == st.st_mtime_ns
-                    and all(self.repo.blob_exists(b) for b in prev.get("content", []))
+                    and all(self.repo.blob_exists(b) for b in content_blobs(prev))
                 ):
                     node["content"] = list(prev["content"])
                     self.c.reused_files += 1
                     self.progress(st.st_size)
                 else:
-                    node["content"], node["size"] = self.file(e.path, st.st_size)
+                    was = prev.get("content") if prev and prev.get("type") == "file" else None
+                    node["content"], node["size"] = self.file(e.path, st.st_size, was)
             else:  # sockets and devices: not data; counted and named in the summary
                 self.c.skipped += 1
                 if len(self.c.skipped_paths) < SKIPPED_SHOWN:
@@ -273,7 +287,10 @@ def backup_path(
             root = job.tree(str(src), parent_snap.tree if parent_snap else None)
             top = {"mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns}
         else:
-            content, size = job.file(str(src), st.st_size)
+            old = job.parent_nodes(parent_snap.tree if parent_snap else None)
+            prev = old.get(text_fields("name", src.name).get("raw_name", src.name))
+            was = prev.get("content") if prev and prev.get("type") == "file" else None
+            content, size = job.file(str(src), st.st_size, was)
             job.pipe.drain()
             job.c.files, job.c.bytes = 1, size
             node = {

@@ -27,6 +27,7 @@ from drkit.repository.integrity import (
 from drkit.repository.repo import Repository, pack_key
 from drkit.repository.retention import Decision, Policy, apply_policy, named_version
 from drkit.repository.snapshot import Snapshot
+from drkit.repository.trees import content_blobs
 
 Progress = Callable[[int], None]
 
@@ -113,7 +114,7 @@ def referenced_blobs(
             if n.get("type") == "dir":
                 stack.append(n["subtree"])
             elif n.get("type") == "file":
-                for b in n.get("content", []):
+                for b in content_blobs(n):
                     bid = bytes.fromhex(b)
                     if bid not in used and not repo.index.has(bid):
                         if report is None:
@@ -121,7 +122,22 @@ def referenced_blobs(
                         report.errors.append(f"blob {b[:16]} referenced by a snapshot is missing")
                         report.missing_blobs.add(b)
                     used.add(bid)
+                for e in n.get("content", []):
+                    bad = None if isinstance(e, str) else _part_damage(repo, e)
+                    if bad is not None:
+                        if report is None:
+                            raise CorruptObject(bad)
+                        report.errors.append(bad)
     return used
+
+
+def _part_damage(repo: Repository, entry: dict[str, Any]) -> str | None:
+    """PC1: every part of a patched chunk lies inside its (indexed) blob."""
+    for b, off, n in entry["parts"]:
+        loc = repo.index.lookup(bytes.fromhex(b))
+        if loc is not None and (off < 0 or n <= 0 or off + n > loc.entry.raw_length):
+            return f"patched chunk {entry['id'][:16]}: a part lies outside blob {b[:16]}"
+    return None
 
 
 def check(
@@ -364,6 +380,24 @@ def _plan_prune(
     return keep, repack, delete
 
 
+def has_patched_chunks(repo: Repository, snap: Snapshot) -> bool:
+    """True when a file of the snapshot has a patched chunk (format 2 only)."""
+    stack, seen = [snap.tree], set()
+    while stack:
+        tid = stack.pop()
+        if tid in seen:
+            continue
+        seen.add(tid)
+        for n in load_tree(repo, tid):
+            if n.get("type") == "dir":
+                stack.append(n["subtree"])
+            elif n.get("type") == "file" and any(
+                not isinstance(e, str) for e in n.get("content", [])
+            ):
+                return True
+    return False
+
+
 def iter_tree_blobs(repo: Repository, snap: Snapshot) -> Iterator[tuple[bool, bytes]]:
     """Yield ``(is_tree, blob id)`` for every blob of a snapshot, trees before contents."""
     stack = [snap.tree]
@@ -378,5 +412,5 @@ def iter_tree_blobs(repo: Repository, snap: Snapshot) -> Iterator[tuple[bool, by
             if n.get("type") == "dir":
                 stack.append(n["subtree"])
             elif n.get("type") == "file":
-                for b in n.get("content", []):
+                for b in content_blobs(n):
                     yield False, bytes.fromhex(b)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import Future
+from typing import Any
 
 from fastcdc import fastcdc
 
 from drkit.repository import codec
 from drkit.repository.codec import BlobType
+from drkit.repository.patches import BaseMap, Entry, Patched, patch
 from drkit.repository.repo import Repository
 
 SMALL_FILE = 1 << 20
@@ -23,6 +25,7 @@ CDC_MIN, CDC_AVG, CDC_MAX = 256 << 10, 1 << 20, 4 << 20
 INLINE_BELOW = 64 << 10
 
 _Encoded = tuple[bytes, bytes | bytearray | None]
+_Result = _Encoded | Patched
 
 
 class _Done:
@@ -33,7 +36,7 @@ class _Done:
     def __init__(self, value: _Encoded) -> None:
         self.value = value
 
-    def result(self) -> _Encoded:
+    def result(self) -> _Result:
         return self.value
 
 
@@ -43,21 +46,46 @@ def _encode(repo: Repository, data: bytes | memoryview, mode: int | None) -> _En
     return repo.encode_blob(data, m)
 
 
+def _encode_against(
+    repo: Repository, data: bytes | memoryview, mode: int, base: BaseMap, at: int
+) -> _Result:
+    """A chunk that is new to the repository is patched against the parent's version of
+    its file (:mod:`drkit.repository.patches`) when that stores less."""
+    bid = codec.blob_id(data)
+    if repo.known(bid):
+        return bid, None
+    patched = patch(repo, data, bid, mode, base, at)
+    if patched is not None:
+        return patched
+    return bid, codec.encode(data, mode, repo.cipher)
+
+
 class BlobPipeline:
     """Encodes blobs in the pool with a bounded window; finishes them in order."""
 
     def __init__(self, repo: Repository, *, window: int | None = None) -> None:
         self.repo = repo
         self.window = window if window is not None else repo.workers * 8 + 4
-        self.q: deque[tuple[Future[_Encoded] | _Done, int, list[str], int]] = deque()
+        self.q: deque[tuple[Future[_Result] | _Done, int, list[Any], int]] = deque()
         self.submitted = 0
         self.finished = 0
 
-    def submit(self, data: bytes | memoryview, mode: int | None, sink: list[str], idx: int) -> None:
+    def submit(
+        self,
+        data: bytes | memoryview,
+        mode: int | None,
+        sink: list[Any],
+        idx: int,
+        base: tuple[BaseMap, int] | None = None,
+    ) -> None:
         """Queue ``data`` to be stored as ``sink[idx]``; ``mode`` None: the codec mode is
-        sampled from the blob's first 64 KiB where it is encoded (in the pool thread)."""
-        fut: Future[_Encoded] | _Done
-        if len(data) < INLINE_BELOW:
+        sampled from the blob's first 64 KiB where it is encoded (in the pool thread).
+        ``base``: the parent's version of the file and ``data``'s offset in it (format 2:
+        the chunk may become a patched chunk)."""
+        fut: Future[_Result] | _Done
+        if base is not None and mode is not None and len(data) >= INLINE_BELOW:
+            fut = self.repo.pool.submit(_encode_against, self.repo, data, mode, *base)
+        elif len(data) < INLINE_BELOW:
             fut = _Done(_encode(self.repo, data, mode))
         else:
             fut = self.repo.pool.submit(_encode, self.repo, data, mode)
@@ -74,7 +102,14 @@ class BlobPipeline:
     def _finish_one(self) -> None:
         self.finished += 1
         fut, n, sink, idx = self.q.popleft()
-        bid, stored = fut.result()
+        res = fut.result()
+        if isinstance(res, Patched):
+            for pid, pstored, pn in res.blobs:
+                if pstored is not None:
+                    self.repo.add_encoded(BlobType.DATA, pid, pstored, pn)
+            sink[idx] = res.entry
+            return
+        bid, stored = res
         if stored is not None:
             self.repo.add_encoded(BlobType.DATA, bid, stored, n)
         sink[idx] = bid.hex()
@@ -93,8 +128,8 @@ def chunk_bytes(repo: Repository, data: bytes) -> list[str]:
     view = memoryview(data)
     pipe = BlobPipeline(repo)
     chunks = list(fastcdc(view, CDC_MIN, CDC_AVG, CDC_MAX))
-    sink = [""] * len(chunks)
+    sink: list[Entry] = [""] * len(chunks)
     for i, ch in enumerate(chunks):
         pipe.submit(view[ch.offset : ch.offset + ch.length], mode, sink, i)
     pipe.drain()
-    return sink
+    return [str(e) for e in sink]

@@ -12,15 +12,21 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from drkit.errors import CheckFailed, CorruptObject, ObjectNotFound
+from drkit.errors import CheckFailed, CorruptObject, ObjectNotFound, RepositoryError
 from drkit.repository import codec
 from drkit.repository.codec import BlobType
 from drkit.repository.files import load_tree
 from drkit.repository.index import BlobEntry, Index
 from drkit.repository.integrity import heal_records
 from drkit.repository.layout import name_of
-from drkit.repository.maintenance import check, iter_tree_blobs, verify_pack
+from drkit.repository.maintenance import (
+    check,
+    has_patched_chunks,
+    iter_tree_blobs,
+    verify_pack,
+)
 from drkit.repository.repo import Repository, pack_key
+from drkit.repository.trees import content_blobs
 
 Progress = Callable[[int], None]
 
@@ -108,6 +114,14 @@ def copy(
                 res.snapshots_present += 1
                 continue
             snap = src.load_snapshot(sid)
+            if not dst.patches and src.patches and has_patched_chunks(src, snap):  # PC3
+                raise RepositoryError(
+                    f"snapshot {sid[:8]} has patched chunks (repository format 2) and "
+                    f"{dst.store.url} is a format-{dst.version} repository, which cannot "
+                    "hold them",
+                    hint="copy into a repository created by this drkit (`drkit copy --to "
+                    "NEW_URL --init`)",
+                )
             # walk every tree: a crashed writer may have left a tree without its contents
             todo: list[tuple[bool, bytes]] = []
             seen: set[bytes] = set()
@@ -299,7 +313,7 @@ class _Healer:
                 if n.get("type") == "dir":
                     stack.append(n["subtree"])
                 elif n.get("type") == "file":
-                    for b in n.get("content", []):
+                    for b in content_blobs(n):
                         bid = bytes.fromhex(b)
                         if not repo.known(bid):
                             self.fetch(bid, False)

@@ -53,7 +53,9 @@ from drkit.repository.records import Records
 from drkit.repository.snapshot import canonical, now_iso
 from drkit.repository.tuning import drop_cache, tune_allocator
 
-FORMAT_VERSION = 1
+#: New repositories' format; 2 adds patched chunks (docs/repository-format.md section 3).
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 PACK_TARGET = 16 * 1024 * 1024
 #: Packs written before an index object is flushed mid-backup.
 INDEX_EVERY_PACKS = 64
@@ -113,8 +115,9 @@ class Repository(Records, Keyring):
         kdf: KdfParams | None = None,
         master: MasterKey | None = None,
         force: bool = False,
+        version: int = FORMAT_VERSION,
     ) -> Repository:
-        """Create a repository in an empty location.
+        """Create a repository in an empty location (format ``version``).
 
         Raises :class:`RepositoryExists` when a repository is there, and when the
         location holds anything else unless ``force`` (the files stay; ``check`` reports
@@ -122,6 +125,8 @@ class Repository(Records, Keyring):
         between its key and its config is finished when run again with the same
         password (I1).
         """
+        if version not in SUPPORTED_VERSIONS:
+            raise RepositoryError(f"repository format version {version} is not supported")
         if store.exists("config"):
             raise RepositoryExists(f"a repository already exists at {store.url}")
         keys = [i.key for i in store.list("keys/") if is_own_key(i.key)]
@@ -149,7 +154,7 @@ class Repository(Records, Keyring):
                 )
         master = master or MasterKey.generate()
         config = {
-            "version": FORMAT_VERSION,
+            "version": version,
             "id": secrets.token_hex(32),
             "created": now_iso(),
             "chunker": {"algorithm": "fastcdc", "min": 256 << 10, "avg": 1 << 20, "max": 4 << 20},
@@ -196,9 +201,11 @@ class Repository(Records, Keyring):
                 raise CorruptObject(
                     f"repository config at {store.url} fails authentication", object_id="config"
                 ) from exc
-            if config.get("version") != FORMAT_VERSION:
+            if config.get("version") not in SUPPORTED_VERSIONS:
                 raise RepositoryError(
-                    f"repository format version {config.get('version')} is not supported"
+                    f"repository format version {config.get('version')} is not supported "
+                    f"(this drkit reads versions 1 to {FORMAT_VERSION})",
+                    hint="open it with the newer drkit that created it",
                 )
             return cls(store, master, name_of(key), config)
         if damaged:
@@ -211,6 +218,14 @@ class Repository(Records, Keyring):
                 "made by `copy --init` has its own keys), or try another password",
             )
         raise WrongPassword(f"no key in the repository at {store.url} opens with this password")
+
+    @property
+    def version(self) -> int:
+        return int(self.config["version"])
+
+    @property
+    def patches(self) -> bool:  # may hold patched chunks (format 2)
+        return self.version >= 2
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

@@ -109,7 +109,39 @@ def _prepare(dest: Path) -> Path:
     return tmp
 
 
-_Target = tuple[str, int, tuple[int, int] | None]
+#: (path, file offset, (mode, mtime_ns) or None, slice start, slice length or -1 for the
+#: whole blob: a part of a patched chunk is a slice)
+_Target = tuple[str, int, tuple[int, int] | None, int, int]
+
+
+def _add_entry(
+    repo: Repository,
+    targets: dict[bytes, list[_Target]],
+    rel: str,
+    path: str,
+    offset: int,
+    entry: str | dict[str, object],
+    meta: tuple[int, int] | None,
+) -> int:
+    """Queue one content entry of a file at ``offset``; returns its length."""
+    if isinstance(entry, str):
+        loc = repo.index.lookup(bytes.fromhex(entry))
+        if loc is None:
+            raise CorruptObject(f"blob {entry[:16]} of {rel} is not in the index", object_id=entry)
+        targets.setdefault(loc.entry.id, []).append((path, offset, meta, 0, -1))
+        return loc.entry.raw_length
+    start = offset
+    parts = entry["parts"]
+    assert isinstance(parts, list)
+    for b, lo, n in parts:
+        loc = repo.index.lookup(bytes.fromhex(b))
+        if loc is None:
+            raise CorruptObject(f"blob {b[:16]} of {rel} is not in the index", object_id=b)
+        if lo < 0 or n <= 0 or lo + n > loc.entry.raw_length:  # PC1
+            raise CorruptObject(f"{rel}: a part of a patched chunk lies outside blob {b[:16]}")
+        targets.setdefault(loc.entry.id, []).append((path, offset, None, lo, n))
+        offset += n
+    return offset - start
 
 
 def _restore_into(
@@ -130,7 +162,7 @@ def _restore_into(
             os.mkfifo(path, 0o600)
         elif kind == "file":
             content = node["content"]
-            single = len(content) == 1
+            single = _single(node)
             if not single:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
@@ -138,14 +170,9 @@ def _restore_into(
                 finally:
                     os.close(fd)
             offset = 0
-            for b in content:
-                bid = bytes.fromhex(b)
-                loc = repo.index.lookup(bid)
-                if loc is None:
-                    raise CorruptObject(f"blob {b[:16]} of {rel} is not in the index", object_id=b)
-                meta = (int(node["mode"]), int(node["mtime_ns"])) if single else None
-                targets.setdefault(bid, []).append((str(path), offset, meta))
-                offset += loc.entry.raw_length
+            meta = (int(node["mode"]), int(node["mtime_ns"])) if single else None
+            for entry in content:
+                offset += _add_entry(repo, targets, rel, str(path), offset, entry, meta)
             if offset != node["size"]:
                 raise CorruptObject(f"{rel}: chunk sizes do not add up to the file size")
             total += offset
@@ -177,7 +204,7 @@ def _restore_into(
         if node["type"] == "symlink":
             os.symlink(node_text(node, "target"), path)
             os.utime(path, ns=(node["mtime_ns"], node["mtime_ns"]), follow_symlinks=False)
-        elif node["type"] == "fifo" or (node["type"] == "file" and len(node["content"]) != 1):
+        elif node["type"] == "fifo" or (node["type"] == "file" and not _single(node)):
             os.chmod(path, node["mode"])
             os.utime(path, ns=(node["mtime_ns"], node["mtime_ns"]))
     for rel, node in reversed(nodes):
@@ -186,6 +213,12 @@ def _restore_into(
             os.chmod(path, node["mode"])
             os.utime(path, ns=(node["mtime_ns"], node["mtime_ns"]))
     return total
+
+
+def _single(node: Node) -> bool:
+    """A file of one whole blob: created by the worker that writes it."""
+    content = node["content"]
+    return len(content) == 1 and isinstance(content[0], str)
 
 
 def _restore_pack(
@@ -214,16 +247,17 @@ def _restore_pack(
             except ObjectNotFound as exc:
                 raise CorruptObject(f"pack {key} is missing", object_id=key) from exc
         plain = repo.verify_blob(pack, e, stored)
-        for path, offset, meta in targets[e.id]:
+        for path, offset, meta, lo, n in targets[e.id]:
+            piece = plain if n < 0 else memoryview(plain)[lo : lo + n]
             create = meta is not None
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL if create else os.O_WRONLY
             fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
             try:
-                os.pwrite(fd, plain, offset)
+                os.pwrite(fd, piece, offset)
                 if meta is not None:
                     os.fchmod(fd, meta[0])
                     os.utime(fd, ns=(meta[1], meta[1]))
             finally:
                 os.close(fd)
-            done += len(plain)
+            done += len(piece)
     return done

@@ -11,6 +11,7 @@ from typing import Any
 from drkit.connectors.objectstore.base import ObjectStore
 from drkit.errors import InputError
 from drkit.repository.files import Progress, TreeBackup, snapshot_doc
+from drkit.repository.patches import Entry
 from drkit.repository.pipeline import SMALL_FILE, chunk_bytes
 from drkit.repository.repo import Repository
 from drkit.repository.snapshot import Snapshot
@@ -73,7 +74,7 @@ def _object_tree(source: ObjectStore, prefix: str) -> dict[str, Any]:
 
 def _read_object(
     job: TreeBackup, source: ObjectStore, key: str, size: int
-) -> tuple[list[str], int]:
+) -> tuple[list[Entry], int]:
     if size <= SMALL_FILE:
         return job.small(source.get(key))
     offset = 0

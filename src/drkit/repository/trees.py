@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from drkit.errors import InputError, UnsafeRestorePath
+from drkit.errors import CorruptObject, InputError, UnsafeRestorePath
 from drkit.repository import codec
 from drkit.repository.codec import BlobType
 from drkit.repository.repo import Repository
@@ -47,6 +47,36 @@ def node_text(node: Node, field: str) -> str:
 def display(text: str) -> str:
     """A path for messages and manifests (invalid bytes as U+FFFD)."""
     return os.fsencode(text).decode("utf-8", "replace")
+
+
+def content_blobs(node: Node) -> Iterator[str]:
+    """The blob ids a file node's content references: each entry's blob, or every part
+    of a patched chunk (format 2)."""
+    for entry in node.get("content", []):
+        if isinstance(entry, str):
+            yield entry
+        else:
+            for part in entry["parts"]:
+                yield str(part[0])
+
+
+def read_entry(repo: Repository, entry: str | dict[str, Any]) -> bytes:
+    """One content entry's bytes, every blob verified (B1); a patched chunk's parts must
+    lie inside their blobs and join to its id (PC1)."""
+    if isinstance(entry, str):
+        return repo.read_blob(entry)
+    cache: dict[str, bytes] = {}
+    out = bytearray()
+    for bid, off, n in entry["parts"]:
+        data = cache.get(bid)
+        if data is None:
+            data = cache[bid] = repo.read_blob(bid)
+        if off < 0 or n <= 0 or off + n > len(data):
+            raise CorruptObject(f"a part of chunk {entry['id'][:16]} lies outside blob {bid[:16]}")
+        out += data[off : off + n]
+    if codec.blob_id(out).hex() != entry["id"]:
+        raise CorruptObject(f"chunk {entry['id'][:16]} does not match its parts")
+    return bytes(out)
 
 
 def write_tree(repo: Repository, nodes: list[Node]) -> str:
@@ -93,7 +123,7 @@ def read_file(repo: Repository, snapshot: Snapshot | str, path: str) -> bytes:
         if i == len(parts) - 1:
             if node["type"] != "file":
                 raise InputError(f"{path!r} in snapshot {snap.short_id} is not a file")
-            return b"".join(repo.read_blob(b) for b in node["content"])
+            return b"".join(read_entry(repo, e) for e in node["content"])
         if node["type"] != "dir":
             raise InputError(f"{path!r} is not in snapshot {snap.short_id}")
         tree = node["subtree"]
