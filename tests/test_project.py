@@ -226,7 +226,6 @@ LONG_FUNCTIONS = {
 }
 LONG_MODULES = {
     "gateway/app.py": "the gateway's ASGI app, being changed by several features",
-    "plan/models.py": "the plan's models: each feature adds its fields here",
     "drills/scenarios/model_regression.py": "the model-regression drill, new (models)",
     "state/store.py": "drkit's state, gaining a PostgreSQL backend (state)",
     "workspace/workspace.py": "the composition root, where several features are adding theirs",
