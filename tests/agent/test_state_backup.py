@@ -12,7 +12,8 @@ import pytest
 from tests.agent.conftest import write_plan
 
 from drkit.cli.main import main
-from drkit.state.store import StateStore, copy_state
+from drkit.state.store import StateStore
+from drkit.state.transfer import copy_state
 
 
 def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from drkit.state.store import Fence, Fenced, StateStore, copy_state
+from drkit.state.store import Fence, Fenced, StateStore
+from drkit.state.transfer import copy_state
 
 
 def test_one_holder_at_a_time_and_the_token_grows(store: StateStore) -> None:

@@ -28,13 +28,8 @@ from drkit.repository.maintenance import forget
 from drkit.repository.restore import restore
 from drkit.repository.retention import Policy
 from drkit.repository.snapshot import Snapshot
-from drkit.state.store import (
-    STATE_COMPONENT,
-    check_state_file,
-    copy_state,
-    describe_location,
-    is_state_url,
-)
+from drkit.state.store import STATE_COMPONENT, describe_location, is_state_url
+from drkit.state.transfer import check_state_file, copy_state
 
 __all__ = ["STATE_COMPONENT", "restore_state", "snapshot_state"]
 
@@ -187,7 +182,8 @@ def restore_state(
 def _restore_into_database(
     repo: Repository, url: str, *, where: str, force: bool, snapshot: str | None
 ) -> StateRestore:
-    from drkit.state.store import StateStore, load_state
+    from drkit.state.store import StateStore
+    from drkit.state.transfer import load_state
 
     target = StateStore(url)
     try:
