@@ -55,7 +55,7 @@ class Snapshot:
         }
 
 
-def _collector(view: Snapshot) -> Any:
+def _collector(view: Snapshot) -> Any:  # long: one block per Prometheus family, read top to bottom
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     class Collector:

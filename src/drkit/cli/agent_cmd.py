@@ -31,7 +31,7 @@ def _when(t: float | None) -> str:
 
 
 @agent_app.command("run", epilog="Example: drkit agent run --listen 127.0.0.1:9464 --jitter 30s")
-def run_cmd(
+def run_cmd(  # long: typer options, one per line; the body is under 75 lines
     once: Annotated[
         bool, typer.Option("--once", help="Run what is due now, then exit (1 if a job failed).")
     ] = False,

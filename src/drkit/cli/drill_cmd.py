@@ -118,7 +118,7 @@ def render_journal(out: Console, journal: Journal, path: str | None = None) -> N
 
 
 @drill_app.command("run")
-def run_cmd(
+def run_cmd(  # long: typer options, one per line; the body is 40 lines
     scenario: Annotated[str, typer.Argument(help="Scenario name (`drkit drill list`).")],
     subject: Annotated[
         str | None,

@@ -60,7 +60,7 @@ class Comparison:
         return d
 
 
-def compare(
+def compare(  # long: the paired gate's steps in the order docs/evals.md gives them
     baseline: Sequence[Mapping[str, Any]],
     candidate: Sequence[Mapping[str, Any]],
     *,

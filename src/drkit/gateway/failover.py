@@ -170,7 +170,7 @@ class Engine:
 
     # --- the request ----------------------------------------------------------------------
 
-    async def open(
+    async def open(  # long: the failover loop, the gateway's hot path: one frame per attempt
         self, route: RouteConfig, client_dialect: Dialect, body: dict[str, Any], trace: Trace
     ) -> AsyncIterator[list[Event]]:
         """Run attempts until one reaches its first content event; return its events.
@@ -378,7 +378,7 @@ class Engine:
             acc.feed(ev)
         return events
 
-    async def _continue(
+    async def _continue(  # long: the mid-stream continuation, hot path like open()
         self,
         route: RouteConfig,
         client_dialect: Dialect,
