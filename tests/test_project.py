@@ -213,7 +213,6 @@ LONG_MARK = "# long:"
 LONG_FUNCTIONS = {
     "drills/model_gate.py::recorded_eval_gate": "the model gate, just moved here (models)",
     "drills/model_gate.py::recorded_eval_gate.gate": "the model gate, just moved here (models)",
-    "evals/runner.py::_one": "one eval example's attempt and scoring (evals, in progress)",
     "drills/engine.py::run_drill": "the drill engine's phases, being reworked (live drills)",
     "drills/report.py::render_html": "the drill report's HTML, grown by this round's merges",
 }

@@ -100,6 +100,13 @@ def _parse(ep: Endpoint, data: Any) -> tuple[str, int, int, str | None]:
     return str(text), int(tin or 0), int(tout or 0), str(model) if model else None
 
 
+def _unanswered(
+    ex: Example, latency: float, served: str | None, attempts: int, error: str
+) -> ExampleResult:
+    """An example with no answer to score: score 0, no text or tokens, ``error`` says why."""
+    return ExampleResult(ex.id, 0.0, "", latency, 0, 0, served, None, attempts, error, ex.topic)
+
+
 async def _one(
     client: httpx.AsyncClient,
     ep: Endpoint,
@@ -122,37 +129,13 @@ async def _one(
             if attempts <= retries:
                 await asyncio.sleep(min(0.05 * 2**attempts, 1.0))
                 continue
-            return ExampleResult(
-                ex.id,
-                0.0,
-                "",
-                time.perf_counter() - started,
-                0,
-                0,
-                None,
-                None,
-                attempts,
-                error,
-                ex.topic,
-            )
+            return _unanswered(ex, time.perf_counter() - started, None, attempts, error)
         break
     latency = time.perf_counter() - started
     error = None  # an earlier attempt's transport error was retried away
     served = resp.headers.get("x-drkit-target")
     if resp.status_code != 200:
-        return ExampleResult(
-            ex.id,
-            0.0,
-            "",
-            latency,
-            0,
-            0,
-            served,
-            None,
-            attempts,
-            f"http {resp.status_code}",
-            ex.topic,
-        )
+        return _unanswered(ex, latency, served, attempts, f"http {resp.status_code}")
     try:
         data = resp.json()
     except ValueError:
