@@ -214,7 +214,6 @@ LONG_FUNCTIONS = {
     "drills/model_gate.py::recorded_eval_gate": "the model gate, just moved here (models)",
     "drills/model_gate.py::recorded_eval_gate.gate": "the model gate, just moved here (models)",
     "drills/engine.py::run_drill": "the drill engine's phases, being reworked (live drills)",
-    "drills/report.py::render_html": "the drill report's HTML, grown by this round's merges",
 }
 LONG_MODULES = {
     "gateway/app.py": "the gateway's ASGI app, being changed by several features",

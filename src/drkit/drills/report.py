@@ -310,6 +310,70 @@ def _cost_table(tiers: Sequence[Mapping[str, Any]], currency: str) -> str:
     )
 
 
+#: the game-day report's style sheet
+_CSS = """body { font: 15px/1.5 -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+  margin: 0; color: #1f2933; background: #f6f7f9; }
+main { max-width: 980px; margin: 0 auto; padding: 24px 16px; }
+h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 0 0 4px; }
+h3 { font-size: 13px; margin: 0; color: #6b7785; font-weight: normal; }
+.banner { border-radius: 6px; padding: 14px 18px; color: #fff; font-weight: 600;
+  font-size: 18px; margin: 16px 0; }
+.banner.ok { background: #2e9e5b; } .banner.bad { background: #d63031; }
+.card { background: #fff; border: 1px solid #e3e6ea; border-radius: 6px; padding: 16px 20px;
+  margin: 0 0 16px; }
+.charts { display: flex; flex-wrap: wrap; gap: 24px; } .charts > div { flex: 1 1 380px; }
+.badge { font-size: 12px; padding: 2px 8px; border-radius: 10px; color: #fff;
+  vertical-align: middle; }
+.badge.ok { background: #2e9e5b; } .badge.bad { background: #d63031; }
+.meta { color: #6b7785; font-size: 13px; margin: 4px 0; }
+.reasons { color: #d63031; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 8px 0; }
+th, td { border-top: 1px solid #eef0f2; padding: 4px 8px; text-align: left;
+  vertical-align: top; }
+tr.bad td { background: #fbe0dc; }
+.legend { display: flex; flex-wrap: wrap; gap: 6px 18px; font-size: 13px; margin: 8px 0; }
+.key i { display: inline-block; width: 12px; height: 12px; margin-right: 6px;
+  vertical-align: -1px; }
+.key i.tick { width: 3px; }
+summary { cursor: pointer; color: #3478c6; font-size: 13px; }
+code { font-size: 85%; }
+"""
+
+
+def _card(r: ScoreRow, j: Journal, history: Sequence[Journal]) -> str:
+    """One drill's card: verdict, RTO/RPO charts, its trend, reasons, figures, steps."""
+    metrics = "".join(
+        f"<li>{_e(k.replace('_', ' '))}: <b>{v:g}</b></li>" for k, v in sorted(r.metrics.items())
+    )
+    reasons = "".join(f"<li>{_e(x)}</li>" for x in r.reasons)
+    past = sorted(
+        [h for h in history if h.scenario == j.scenario and h.id != j.id] + [j],
+        key=lambda h: h.started_at,
+    )[-TREND_RUNS:]
+    ok = r.verdict == "pass"
+    return (
+        f'<section class="card" data-scenario="{_e(r.scenario)}">'
+        f'<h2>{_e(r.scenario)} <span class="badge {"ok" if ok else "bad"}">'
+        f"{_e(r.verdict.upper())}</span></h2>"
+        f'<p class="meta">{_e(j.description)}</p>'
+        f'<div class="charts"><div>{_measure_chart("RTO", r.rto)}'
+        f"{_measure_chart('RPO', r.rpo)}"
+        f'<p class="meta">detection {fmt_seconds(r.detection.measured_s)} · bar: measured '
+        "(green met, red missed), dashed line: target, log scale</p></div>"
+        f"<div><h3>Past game days</h3>{_trend(r.scenario, past)}"
+        '<p class="meta"><span style="color:#3478c6">RTO</span> · '
+        '<span style="color:#9b59b6">RPO</span> · dots: pass/fail</p></div></div>'
+        + (f'<ul class="reasons">{reasons}</ul>' if reasons else "")
+        + (
+            f"<details><summary>measured figures</summary><ul>{metrics}</ul></details>"
+            if metrics
+            else ""
+        )
+        + _steps(j)
+        + "</section>"
+    )
+
+
 def render_html(
     plan_name: str,
     journals: Sequence[Journal],
@@ -322,39 +386,7 @@ def render_html(
     """The report of one game day; ``history`` holds earlier runs (any order) for the
     trends: the newest :data:`TREND_RUNS` of each scenario, this game day's included;
     ``cost_tiers`` are rows of ``drkit cost --json``'s tiers (the cost card)."""
-    cards = []
-    for r, j in zip(scorecard(journals), journals, strict=True):
-        metrics = "".join(
-            f"<li>{_e(k.replace('_', ' '))}: <b>{v:g}</b></li>"
-            for k, v in sorted(r.metrics.items())
-        )
-        reasons = "".join(f"<li>{_e(x)}</li>" for x in r.reasons)
-        past = sorted(
-            [h for h in history if h.scenario == j.scenario and h.id != j.id] + [j],
-            key=lambda h: h.started_at,
-        )[-TREND_RUNS:]
-        ok = r.verdict == "pass"
-        cards.append(
-            f'<section class="card" data-scenario="{_e(r.scenario)}">'
-            f'<h2>{_e(r.scenario)} <span class="badge {"ok" if ok else "bad"}">'
-            f"{_e(r.verdict.upper())}</span></h2>"
-            f'<p class="meta">{_e(j.description)}</p>'
-            f'<div class="charts"><div>{_measure_chart("RTO", r.rto)}'
-            f"{_measure_chart('RPO', r.rpo)}"
-            f'<p class="meta">detection {fmt_seconds(r.detection.measured_s)} · bar: measured '
-            "(green met, red missed), dashed line: target, log scale</p></div>"
-            f"<div><h3>Past game days</h3>{_trend(r.scenario, past)}"
-            '<p class="meta"><span style="color:#3478c6">RTO</span> · '
-            '<span style="color:#9b59b6">RPO</span> · dots: pass/fail</p></div></div>'
-            + (f'<ul class="reasons">{reasons}</ul>' if reasons else "")
-            + (
-                f"<details><summary>measured figures</summary><ul>{metrics}</ul></details>"
-                if metrics
-                else ""
-            )
-            + _steps(j)
-            + "</section>"
-        )
+    cards = [_card(r, j, history) for r, j in zip(scorecard(journals), journals, strict=True)]
     passed = sum(1 for j in journals if j.verdict == "pass")
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started_at))
     banner = "ok" if passed == len(journals) and journals else "bad"
@@ -363,33 +395,7 @@ def render_html(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>drkit game day: {_e(plan_name)}</title>
 <style>
-body {{ font: 15px/1.5 -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-  margin: 0; color: #1f2933; background: #f6f7f9; }}
-main {{ max-width: 980px; margin: 0 auto; padding: 24px 16px; }}
-h1 {{ font-size: 24px; margin: 0 0 4px; }} h2 {{ font-size: 18px; margin: 0 0 4px; }}
-h3 {{ font-size: 13px; margin: 0; color: #6b7785; font-weight: normal; }}
-.banner {{ border-radius: 6px; padding: 14px 18px; color: #fff; font-weight: 600;
-  font-size: 18px; margin: 16px 0; }}
-.banner.ok {{ background: #2e9e5b; }} .banner.bad {{ background: #d63031; }}
-.card {{ background: #fff; border: 1px solid #e3e6ea; border-radius: 6px; padding: 16px 20px;
-  margin: 0 0 16px; }}
-.charts {{ display: flex; flex-wrap: wrap; gap: 24px; }} .charts > div {{ flex: 1 1 380px; }}
-.badge {{ font-size: 12px; padding: 2px 8px; border-radius: 10px; color: #fff;
-  vertical-align: middle; }}
-.badge.ok {{ background: #2e9e5b; }} .badge.bad {{ background: #d63031; }}
-.meta {{ color: #6b7785; font-size: 13px; margin: 4px 0; }}
-.reasons {{ color: #d63031; }}
-table {{ border-collapse: collapse; width: 100%; font-size: 13px; margin: 8px 0; }}
-th, td {{ border-top: 1px solid #eef0f2; padding: 4px 8px; text-align: left;
-  vertical-align: top; }}
-tr.bad td {{ background: #fbe0dc; }}
-.legend {{ display: flex; flex-wrap: wrap; gap: 6px 18px; font-size: 13px; margin: 8px 0; }}
-.key i {{ display: inline-block; width: 12px; height: 12px; margin-right: 6px;
-  vertical-align: -1px; }}
-.key i.tick {{ width: 3px; }}
-summary {{ cursor: pointer; color: #3478c6; font-size: 13px; }}
-code {{ font-size: 85%; }}
-</style></head><body><main>
+{_CSS}</style></head><body><main>
 <h1>Game day: {_e(plan_name)}</h1>
 <p class="meta">{when} · RTO: time to recover, RPO: data-loss window, each measured against
 the plan's target</p>
