@@ -138,7 +138,7 @@ def check_cmd(
     to serve and rebuild each version an alias names or named within the rollback window;
     exit 1 listing what is missing."""
     from drkit.workspace.access import opened_repository
-    from drkit.workspace.lineage import closure_check
+    from drkit.workspace.lineage import closure_check, missing_hint
     from drkit.workspace.models import open_registry
 
     with open_registry(plan) as (registry, loaded), opened_repository(repo, plan) as r:
@@ -151,15 +151,20 @@ def check_cmd(
         result = closure_check(registry, loaded, r, name)
     data = result.to_json()
 
+    def held(n: dict[str, Any]) -> str:
+        if n["kind"] != "eval_set":
+            return ""
+        return f" in {n['component']}@{n['snapshot'][:8]}" if n["snapshot"] else ""
+
     def render(out: Console) -> None:
         for row in result.ok:
             n = row["need"]
-            out.print(f"ok       {row['ref']}  {n['kind']} {n['label']}", markup=False)
+            out.print(f"ok       {row['ref']}  {n['kind']} {n['label']}{held(n)}", markup=False)
         for row in result.missing:
             n = row["need"]
+            which = n["snapshot"][:12] or f"digest {n['digest'][:12]}"
             out.print(
-                f"MISSING  {row['ref']}  {n['kind']} {n['label']} ({n['snapshot'][:12]}): "
-                f"{row['problem']}",
+                f"MISSING  {row['ref']}  {n['kind']} {n['label']} ({which}): {row['problem']}",
                 markup=False,
             )
         checked = len(result.ok) + len(result.missing)
@@ -176,9 +181,14 @@ def check_cmd(
             hint="drkit model alias set MODEL ALIAS VERSION --reason ...",
         )
     if result.missing:
+        unheld = [row["need"] for row in result.missing if not row["need"]["snapshot"]]
         raise CheckFailed(
             f"{name} lacks {len(result.missing)} snapshot(s) a rollback needs",
-            hint=f"drkit copy --to {name}" if repo else "back the components up again",
+            hint=f"drkit copy --to {name}"
+            if repo
+            else missing_hint(unheld[0], None)
+            if unheld
+            else "back the components up again",
         )
 
 
