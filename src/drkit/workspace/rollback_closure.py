@@ -180,15 +180,17 @@ def protected_snapshots(
 ) -> dict[str, str]:
     """Snapshot id -> why it is kept: the training data, artifacts and eval sets of every
     version an alias names now or named within the model's rollback window."""
-    out: dict[str, str] = {}
+    reasons: dict[str, list[str]] = {}
     for n in rollback_needs(registry, plan, repo, now).versions:
         alias = n.why[0].split(" ", 1)[0]
         for need in n.needs:
             if not need.snapshot:
                 continue
             what = f": eval set {need.label}" if need.kind == "eval_set" else ""
-            out.setdefault(need.snapshot, f"lineage {n.version.ref} ({alias}){what}")
-    return out
+            why = f"lineage {n.version.ref} ({alias}){what}"
+            if why not in reasons.setdefault(need.snapshot, []):
+                reasons[need.snapshot].append(why)
+    return {snap: "; ".join(whys) for snap, whys in reasons.items()}
 
 
 def lineage_protected(plan_path: Path, repo: Repository) -> dict[str, str]:
