@@ -148,3 +148,40 @@ def test_the_eval_set_a_promotion_ran_on_stays_restorable(
     assert [r["need"]["snapshot"] for r in after["ok"] if r["need"]["kind"] == "eval_set"] == [
         held_v2
     ]
+
+
+def test_an_eval_set_of_several_chunks_is_found_by_its_digest(tmp_path: Path) -> None:
+    """A file of several chunks has no single chunk id to match: it is read and hashed
+    when its stem is the eval set's name (a copy under another name is not); the newest
+    snapshot holding the digest wins; without a plan every file-tree snapshot is looked in."""
+    from drkit.connectors.objectstore.registry import open_store
+    from drkit.lineage.graph import EvalSetVersion
+    from drkit.repository import KdfParams, Repository
+    from drkit.repository.files import backup_path
+    from drkit.repository.trees import list_files
+    from drkit.workspace.rollback_closure import find_eval_sets
+
+    src = tmp_path / "evals"
+    rows = [{"id": f"q{i}", "prompt": "x" * 200 + str(i), "expected": str(i)} for i in range(14000)]
+    src.mkdir()
+    (src / "big.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    big = load_eval_set(src / "big.jsonl").digest
+    (src / "copy.jsonl").write_bytes((src / "big.jsonl").read_bytes())
+    small = _write_eval_set(src / "small.jsonl", 2)
+    repo = Repository.init(open_store((tmp_path / "repo").as_uri()), "pw", kdf=KdfParams.fast())
+    try:
+        first = backup_path(repo, src, component="golden")
+        [(_, node)] = [(p, n) for p, n in list_files(repo, first) if p == "big.jsonl"]
+        assert len(node["content"]) > 1  # the case under test: several chunks
+        second = backup_path(repo, src, component="golden", parent=None)
+        wanted = [EvalSetVersion("big", big, ()), EvalSetVersion("small", small, ())]
+        found, unreadable = find_eval_sets(repo, None, wanted)
+        assert {d: s.id for d, s in found.items()} == {big: second.id, small: second.id}
+        assert unreadable == []
+        # under another name only: several chunks are not hashed, so it is not found
+        (src / "big.jsonl").unlink()
+        third = backup_path(repo, src, component="other", parent=None)
+        found, _ = find_eval_sets(repo, None, [EvalSetVersion("big", big, ())])
+        assert found[big].id == second.id != third.id
+    finally:
+        repo.close()

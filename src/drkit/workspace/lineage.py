@@ -156,8 +156,9 @@ CLOSURE_RULE = Rule(
     "DR311",
     "rollback-closure-missing",
     Severity.ERROR,
-    "the training snapshots and artifacts of every version an alias names, or named within "
-    "the model's rollback window, are in the primary and every replica",
+    "the training snapshots, artifacts and eval-set snapshots of every version an alias "
+    "names, or named within the model's rollback window, are in the primary and every "
+    "replica",
     "Catastrophic model quality regression: roll back to previous model version.",
     _no_check,
 )
