@@ -83,6 +83,14 @@ def test_the_eval_set_a_promotion_ran_on_stays_restorable(
     assert main(["lineage", "check"]) == 1
     assert "Try: drkit backup golden-qa" in capsys.readouterr().err
 
+    shown = _run(capsys, ["lineage", "show", "support-ft@2"])
+    [es] = shown["eval_sets"]
+    assert (es["label"], es["digest"]) == (f"golden@{v1[:8]}", v1)
+    assert len(es["runs"]) == 2  # its own run, and the baseline's the promote recorded
+    capsys.readouterr()
+    assert main(["lineage", "show", "support-ft@2"]) == 0
+    assert f"eval_set  golden@{v1[:8]}  digest {v1[:12]}" in capsys.readouterr().out
+
     held_v1 = _backup(capsys)
     # the eval set changes and is backed up again: only the first snapshot holds v1
     v2 = _write_eval_set(golden, 4)

@@ -68,8 +68,12 @@ def show_cmd(
         out.print("came from:")
         for n in data["closure"]:
             out.print(f"  {n['kind']:<9} {n['label']}  snapshot {n['snapshot'][:12]}", markup=False)
-        if not data["closure"]:
-            out.print("  (no training snapshot or artifacts recorded)")
+        for es in data["eval_sets"]:
+            runs = ", ".join(es["runs"])
+            out.print(f"  eval_set  {es['label']}  digest {es['digest'][:12]} (runs {runs})",
+                      markup=False)  # fmt: skip
+        if not data["closure"] and not data["eval_sets"]:
+            out.print("  (no training snapshot, artifacts or eval set recorded)")
         out.print(f"eval runs ({len(data['eval_runs'])}):")
         for r in data["eval_runs"]:
             _run(out, r)

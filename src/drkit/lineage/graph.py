@@ -199,6 +199,11 @@ def show(registry: Registry, model: str, version: str) -> dict[str, Any]:
         "version": v.to_json(),
         "trained_on": [t.to_json() for t in v.trained_on],
         "closure": [n.to_json() for n in closure(v)],
+        # by content digest: which snapshot holds each is a repository's (`lineage check`)
+        "eval_sets": [
+            {"eval_set": es.name, "digest": es.digest, "label": es.label, "runs": list(es.runs)}
+            for es in eval_set_versions(registry, {(model, version)})[(model, version)]
+        ],
         "eval_runs": [_run_json(e) for e in eval_runs_of(registry.state, model, version)],
         "alias_events": [c.to_json() for c in _moves_of(registry, model, {version})],
         "aliases_now": sorted(a for a, target in now.items() if target == version),
