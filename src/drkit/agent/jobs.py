@@ -411,12 +411,12 @@ def _retention(plan_path: Path) -> Callable[[], str]:
         from drkit.repository.maintenance import forget, prune
         from drkit.repository.retention import Policy
         from drkit.workspace.access import opened_repository
-        from drkit.workspace.models import lineage_protected
+        from drkit.workspace.rollback_closure import lineage_protected
 
         plan = load_plan(plan_path)
-        kept = lineage_protected(plan_path)  # what a model rollback within its window needs
         removed = 0
         with opened_repository(None, plan_path) as repo:
+            kept = lineage_protected(plan_path, repo)  # what a model rollback needs
             have = {s.component for s in repo.snapshots()}
             for _, comp in plan.components():
                 ret = comp.retention

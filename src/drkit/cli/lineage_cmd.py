@@ -68,8 +68,12 @@ def show_cmd(
         out.print("came from:")
         for n in data["closure"]:
             out.print(f"  {n['kind']:<9} {n['label']}  snapshot {n['snapshot'][:12]}", markup=False)
-        if not data["closure"]:
-            out.print("  (no training snapshot or artifacts recorded)")
+        for es in data["eval_sets"]:
+            runs = ", ".join(es["runs"])
+            out.print(f"  eval_set  {es['label']}  digest {es['digest'][:12]} (runs {runs})",
+                      markup=False)  # fmt: skip
+        if not data["closure"] and not data["eval_sets"]:
+            out.print("  (no training snapshot, artifacts or eval set recorded)")
         out.print(f"eval runs ({len(data['eval_runs'])}):")
         for r in data["eval_runs"]:
             _run(out, r)
@@ -138,7 +142,7 @@ def check_cmd(
     to serve and rebuild each version an alias names or named within the rollback window;
     exit 1 listing what is missing."""
     from drkit.workspace.access import opened_repository
-    from drkit.workspace.lineage import closure_check
+    from drkit.workspace.lineage import closure_check, missing_hint
     from drkit.workspace.models import open_registry
 
     with open_registry(plan) as (registry, loaded), opened_repository(repo, plan) as r:
@@ -151,15 +155,20 @@ def check_cmd(
         result = closure_check(registry, loaded, r, name)
     data = result.to_json()
 
+    def held(n: dict[str, Any]) -> str:
+        if n["kind"] != "eval_set":
+            return ""
+        return f" in {n['component']}@{n['snapshot'][:8]}" if n["snapshot"] else ""
+
     def render(out: Console) -> None:
         for row in result.ok:
             n = row["need"]
-            out.print(f"ok       {row['ref']}  {n['kind']} {n['label']}", markup=False)
+            out.print(f"ok       {row['ref']}  {n['kind']} {n['label']}{held(n)}", markup=False)
         for row in result.missing:
             n = row["need"]
+            which = n["snapshot"][:12] or f"digest {n['digest'][:12]}"
             out.print(
-                f"MISSING  {row['ref']}  {n['kind']} {n['label']} ({n['snapshot'][:12]}): "
-                f"{row['problem']}",
+                f"MISSING  {row['ref']}  {n['kind']} {n['label']} ({which}): {row['problem']}",
                 markup=False,
             )
         checked = len(result.ok) + len(result.missing)
@@ -176,9 +185,14 @@ def check_cmd(
             hint="drkit model alias set MODEL ALIAS VERSION --reason ...",
         )
     if result.missing:
+        unheld = [row["need"] for row in result.missing if not row["need"]["snapshot"]]
         raise CheckFailed(
             f"{name} lacks {len(result.missing)} snapshot(s) a rollback needs",
-            hint=f"drkit copy --to {name}" if repo else "back the components up again",
+            hint=f"drkit copy --to {name}"
+            if repo
+            else missing_hint(unheld[0], None)
+            if unheld
+            else "back the components up again",
         )
 
 

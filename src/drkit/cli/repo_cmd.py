@@ -234,7 +234,7 @@ def forget_cmd(
     `--version NAME` forgets one by name.
     """
     from drkit.repository.maintenance import prune
-    from drkit.workspace.models import lineage_protected
+    from drkit.workspace.rollback_closure import lineage_protected
     from drkit.workspace.versions import release
 
     policy, explicit = _policy_of_options(
@@ -247,7 +247,7 @@ def forget_cmd(
         _refuse_unknown_components(r, component)
         # the plan only for --version (the lineage it protects): never consulted otherwise
         named = release(r, load_plan_if_any(plan) if version else None, component, version or [])
-        kept = lineage_protected(plan)  # what a model rollback within its window needs
+        kept = lineage_protected(plan, r)  # what a model rollback within its window needs
         results = _forget(
             r,
             policy if explicit else None,

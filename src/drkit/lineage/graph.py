@@ -11,7 +11,10 @@ durable as drkit's state and rebuilt with it.
   their eval runs and alias moves, and the aliases naming them now);
 - :func:`closure` / :func:`needed`: what serving and rebuilding a version needs, and
   which versions must stay restorable (an alias names them now, or did within the
-  model's rollback window) — what retention keeps and ``drkit lineage check`` verifies.
+  model's rollback window) — what retention keeps and ``drkit lineage check`` verifies;
+  :func:`eval_set_versions`: the eval-set versions (content digests) the runs that gate
+  those versions ran on (which snapshot holds each is the repository's business:
+  :mod:`drkit.workspace.eval_set_closure`).
 """
 
 from __future__ import annotations
@@ -77,19 +80,26 @@ def _run_json(e: Event) -> dict[str, Any]:
 class Need:
     """One thing a version needs from the repository."""
 
-    #: ``dataset`` (a training snapshot) or ``artifacts`` (the version's files)
+    #: ``dataset`` (a training snapshot), ``artifacts`` (the version's files) or
+    #: ``eval_set`` (a snapshot holding the eval set a gating run ran on)
     kind: str
     component: str
+    #: "" for an eval set no snapshot holds (``component``: where it was looked for)
     snapshot: str
     label: str
+    #: an eval set's content digest (BLAKE3 of the file's bytes)
+    digest: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind,
             "component": self.component,
             "snapshot": self.snapshot,
             "label": self.label,
         }
+        if self.digest is not None:
+            out["digest"] = self.digest
+        return out
 
 
 def closure(v: ModelVersion) -> list[Need]:
@@ -99,6 +109,61 @@ def closure(v: ModelVersion) -> list[Need]:
     if v.artifacts:
         component = v.artifacts_component or v.model
         out.append(Need("artifacts", component, v.artifacts, f"{component}@{v.artifacts[:8]}"))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class EvalSetVersion:
+    """An eval set at one content digest, and the runs of a version that used it."""
+
+    name: str
+    digest: str
+    runs: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.digest[:8]}"
+
+
+def _digest(e: Event) -> str | None:
+    d = e.data.get("eval_set_digest")
+    if isinstance(d, str) and len(d) == 64 and all(c in "0123456789abcdef" for c in d):
+        return d
+    return None  # a run that recorded no content digest (an imported label) names no file
+
+
+def eval_set_versions(
+    registry: Registry, versions: set[tuple[str, str]]
+) -> dict[tuple[str, str], list[EvalSetVersion]]:
+    """(model, version) -> the eval-set versions the runs that gate it ran on: its own
+    ``eval.run`` events, and the runs each alias move to it recorded as its justification
+    (a promote's includes the baseline's run on the same eval-set version). Runs that
+    recorded no content digest are left out. One pass over the eval runs."""
+    by_id: dict[str, Event] = {}
+    runs: dict[tuple[str, str], list[Event]] = {key: [] for key in versions}
+    for e in registry.state.events(kind=EVAL_RUN):
+        by_id[str(e.id)] = e
+        model, version = eval_run_model(e)
+        if model is not None and version is not None and (model, version) in runs:
+            runs[(model, version)].append(e)
+    for model in {m for m, _ in versions}:
+        for change in registry.history(model):
+            if (model, change.to_version) in runs:
+                runs[(model, change.to_version)] += [
+                    by_id[r] for r in change.eval_runs if r in by_id
+                ]
+    out: dict[tuple[str, str], list[EvalSetVersion]] = {}
+    for key, events in runs.items():
+        found: dict[tuple[str, str], list[str]] = {}
+        for e in events:
+            digest = _digest(e)
+            if digest is not None:
+                name = str(e.data.get("eval_set") or "?")
+                ids = found.setdefault((name, digest), [])
+                run = str(e.data.get("run_id") or e.id)
+                if run not in ids:
+                    ids.append(run)
+        out[key] = [EvalSetVersion(n, d, tuple(r)) for (n, d), r in sorted(found.items())]
     return out
 
 
@@ -134,6 +199,11 @@ def show(registry: Registry, model: str, version: str) -> dict[str, Any]:
         "version": v.to_json(),
         "trained_on": [t.to_json() for t in v.trained_on],
         "closure": [n.to_json() for n in closure(v)],
+        # by content digest: which snapshot holds each is a repository's (`lineage check`)
+        "eval_sets": [
+            {"eval_set": es.name, "digest": es.digest, "label": es.label, "runs": list(es.runs)}
+            for es in eval_set_versions(registry, {(model, version)})[(model, version)]
+        ],
         "eval_runs": [_run_json(e) for e in eval_runs_of(registry.state, model, version)],
         "alias_events": [c.to_json() for c in _moves_of(registry, model, {version})],
         "aliases_now": sorted(a for a, target in now.items() if target == version),

@@ -2,8 +2,10 @@
 
 ``drkit lineage check [--repo R]`` asks one repository whether everything needed to
 serve and rebuild each version an alias names — or named within the model's rollback
-window — is there and verifies: each training snapshot and artifacts snapshot exists,
-its tree is readable, and every blob it references decodes to its hash. ``drkit plan
+window — is there and verifies: each training snapshot, artifacts snapshot and the
+snapshot holding each eval set its gating runs ran on
+(:mod:`drkit.workspace.rollback_closure`) exists, its tree is readable, and every blob
+it references decodes to its hash. ``drkit plan
 check`` adds two state-fed rules (not in the global registry, like the overdue rules):
 
 - DR310 ``alias-target-unresolved``: every route target naming ``@MODEL:ALIAS`` resolves
@@ -16,21 +18,19 @@ check`` adds two state-fed rules (not in the global registry, like the overdue r
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from drkit.connectors.objectstore.registry import open_store
 from drkit.errors import CorruptObject, DrkitError, SnapshotNotFound
-from drkit.lineage.graph import Need, closure, needed
+from drkit.lineage.graph import Need
 from drkit.lineage.registry import Registry, parse_alias_target
 from drkit.plan.lint import Finding, Rule, Severity, Violation, locate
 from drkit.plan.models import Plan
 from drkit.repository import Repository
 from drkit.repository.maintenance import referenced_blobs
 from drkit.state.store import has_state
-from drkit.workspace.models import rollback_window
+from drkit.workspace.rollback_closure import aliased_with_needs, rollback_needs
 
 if TYPE_CHECKING:
     from drkit.workspace.workspace import Workspace
@@ -61,8 +61,16 @@ class ClosureCheck:
         }
 
 
-def _verify(repo: Repository, need: Need, read_data: bool) -> str | None:
+def _verify(repo: Repository, need: Need, read_data: bool, unreadable: list[str]) -> str | None:
     """Why ``need`` is not there or does not verify in ``repo`` (None: it does)."""
+    if not need.snapshot:  # an eval set no snapshot holds
+        where = (
+            "no eval_sets component in the plan"
+            if not need.component
+            else "no snapshot of " + ("any file tree" if need.component == "*" else need.component)
+        )
+        damaged = f" ({len(unreadable)} eval-set snapshot(s) unreadable)" if unreadable else ""
+        return f"{where} holds a file with this content{damaged}"
     try:
         snap = repo.find_snapshot(need.snapshot)
     except SnapshotNotFound:
@@ -96,15 +104,13 @@ def closure_check(
     now: float | None = None,
 ) -> ClosureCheck:
     """Check every aliased version's closure in ``repo`` (named ``name`` in the report)."""
-    moment = now if now is not None else datetime.now(UTC).timestamp()
     result = ClosureCheck(name)
-    wanted = needed(registry, lambda m: rollback_window(plan, m), moment)
-    result.versions = len(wanted)
-    for (model, label), whys in sorted(wanted.items()):
-        v = registry.version(model, label)
-        for need in closure(v):
-            problem = _verify(repo, need, read_data)
-            row = {"ref": v.ref, "why": whys, "need": need.to_json(), "problem": problem}
+    found = rollback_needs(registry, plan, repo, now)
+    result.versions = len(found.versions)
+    for n in found.versions:
+        for need in n.needs:
+            problem = _verify(repo, need, read_data, found.unreadable)
+            row = {"ref": n.version.ref, "why": n.why, "need": need.to_json(), "problem": problem}
             (result.ok if problem is None else result.missing).append(row)
     return result
 
@@ -150,8 +156,9 @@ CLOSURE_RULE = Rule(
     "DR311",
     "rollback-closure-missing",
     Severity.ERROR,
-    "the training snapshots and artifacts of every version an alias names, or named within "
-    "the model's rollback window, are in the primary and every replica",
+    "the training snapshots, artifacts and eval-set snapshots of every version an alias "
+    "names, or named within the model's rollback window, are in the primary and every "
+    "replica",
     "Catastrophic model quality regression: roll back to previous model version.",
     _no_check,
 )
@@ -172,12 +179,12 @@ def lineage_violations(ws: Workspace) -> list[Violation]:
             path = ("repositories", "replicas", i - 1)
         try:
             if not open_store(model.url).exists("config"):
-                wanted = needed(registry, lambda m: rollback_window(ws.plan, m), time.time())
-                if any(closure(registry.version(m, v)) for m, v in wanted):
+                wanted = aliased_with_needs(registry, ws.plan)
+                if wanted:
                     finding = Finding(
                         path,
                         f"{model.name} does not exist yet: the rollback closure of "
-                        f"{len(wanted)} aliased version(s) is not there",
+                        f"{wanted} aliased version(s) is not there",
                         f"drkit copy --to {model.name} --init",
                     )
                     out.append(locate(ws.plan, CLOSURE_RULE, finding))
@@ -193,16 +200,32 @@ def lineage_violations(ws: Workspace) -> list[Violation]:
             )
             out.append(locate(ws.plan, CLOSURE_RULE, finding))
             continue
+        primary = model.name == ws.plan.repositories.primary.name
         for row in check.missing:
             need = row["need"]
             finding = Finding(
                 path,
                 f"{model.name} lacks {need['kind']} {need['label']} of {row['ref']} "
                 f"({'; '.join(row['why'])}): {row['problem']}",
-                f"drkit copy --to {model.name}"
-                if model.name != ws.plan.repositories.primary.name
-                else f"back up {need['component']} again, or restore it from a replica "
-                "(`drkit repair`)",
+                missing_hint(need, None if primary else model.name),
             )
             out.append(locate(ws.plan, CLOSURE_RULE, finding))
     return out
+
+
+def missing_hint(need: dict[str, Any], replica: str | None) -> str:
+    """What brings a missing need back: a copy to a replica; in the primary, a backup (of
+    the eval set's directory, for an eval set no snapshot holds) or a repair."""
+    if replica is not None:
+        return f"drkit copy --to {replica}"
+    if need["kind"] == "eval_set" and not need["snapshot"]:
+        if need["component"] in ("", "*"):
+            return (
+                f"add the directory holding eval set {need['label']} to the plan's eval_sets, "
+                "then `drkit backup` it"
+            )
+        return (
+            f"drkit backup {need['component'].split(', ')[0]} (with the file as it was when "
+            f"the runs used {need['label']}: restore it from its history if it changed)"
+        )
+    return f"back up {need['component']} again, or restore it from a replica (`drkit repair`)"

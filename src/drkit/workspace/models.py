@@ -2,8 +2,8 @@
 
 :mod:`drkit.lineage` keeps the registry as events; this module adds what needs other
 layers: checking ``--trained-on DATASET@SNAPSHOT`` against the repository, snapshotting a
-version's artifacts directory, the snapshots retention must keep
-(:func:`protected_snapshots`); the gate of ``promote`` and
+version's artifacts directory (what retention must keep for a rollback is
+:mod:`drkit.workspace.rollback_closure`); the gate of ``promote`` and
 ``rollback`` is :mod:`drkit.drills.model_gate` (re-exported here).
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from drkit.drills.model_gate import (
@@ -27,7 +26,6 @@ from drkit.drills.model_gate import (
     rollback,
 )
 from drkit.errors import SnapshotNotFound, UsageError
-from drkit.lineage.graph import closure, needed
 from drkit.lineage.registry import (
     DatasetRef,
     ModelVersion,
@@ -40,7 +38,6 @@ from drkit.repository import Repository, Snapshot
 from drkit.repository.retention import named_version
 from drkit.state.store import (
     StateStore,
-    has_state,
     state_location,
 )
 from drkit.workspace.access import load_plan_if_any
@@ -58,9 +55,6 @@ __all__ = [
     "recorded_eval_gate",
     "rollback",
 ]
-
-#: how far back an alias's versions stay restorable when the plan does not say
-DEFAULT_ROLLBACK_WINDOW = 30 * 86400.0
 
 
 def state_for(plan_path: Path, plan: Plan | None) -> StateStore:
@@ -212,42 +206,3 @@ def register(
     )
     openlineage_out(plan, registry.state).model_registered(registered)
     return Registration(registered, new_model)
-
-
-# --- retention: what a rollback needs ----------------------------------------------------
-
-
-def rollback_window(plan: Plan | None, model: str) -> float:
-    for m in plan.models if plan is not None else ():
-        if m.name == model and m.rollback_window is not None:
-            return float(m.rollback_window)
-    return DEFAULT_ROLLBACK_WINDOW
-
-
-def protected_snapshots(
-    registry: Registry, plan: Plan | None, now: float | None = None
-) -> dict[str, str]:
-    """Snapshot id -> why it is kept: the training data and artifacts of every version an
-    alias names now or named within the model's rollback window."""
-    now = now if now is not None else datetime.now(UTC).timestamp()
-    out: dict[str, str] = {}
-    for (model, label), whys in needed(registry, lambda m: rollback_window(plan, m), now).items():
-        v = registry.version(model, label)
-        alias = whys[0].split(" ", 1)[0]
-        for need in closure(v):
-            out.setdefault(need.snapshot, f"lineage {v.ref} ({alias})")
-    return out
-
-
-def lineage_protected(plan_path: Path) -> dict[str, str]:
-    """:func:`protected_snapshots` of this plan's state; empty when there is no state yet
-    (forget must not create one)."""
-    plan = load_plan_if_any(plan_path)
-    path = state_location(plan, plan_path)
-    if not has_state(path):
-        return {}
-    state = StateStore(path)
-    try:
-        return protected_snapshots(Registry(state), plan)
-    finally:
-        state.close()
