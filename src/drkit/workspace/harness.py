@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from drkit.connectors import git
 from drkit.errors import DrkitError, InputError, SnapshotNotFound
 from drkit.plan.models import Component, Harness, Plan
 from drkit.repository import Repository, Snapshot, read_file, snapshot_files
+from drkit.workspace.scratch_test import ScratchCheck, scratch_restore_test
 
 if TYPE_CHECKING:
     from drkit.workspace.backup_jobs import BackupJob
@@ -172,54 +173,21 @@ def restore_harness(repo: Repository, snap: Snapshot, target: Path) -> HarnessRe
     )
 
 
-@dataclass(frozen=True, slots=True)
-class HarnessCheck:
-    """A restore test of a harness snapshot: cloned, every bundle verified, fsck'd, refs
-    compared with the manifest's."""
-
-    component: str
-    snapshot: str
-    ok: bool
-    duration_s: float
-    problems: tuple[str, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def head(self) -> tuple[str, str, bool, float]:
-        return self.component, self.snapshot, self.ok, self.duration_s
-
-    @property
-    def summary(self) -> str:
-        d = self.details
-        if "refs" not in d:
-            return "not restored"
-        return f"{d['refs']} refs from {d['bundles']} bundles, HEAD {str(d['commit'])[:12]}"
-
-
 def restore_test(
     repo: Repository, component: str, scratch: Path, *, mark: bool = True
-) -> HarnessCheck:
+) -> ScratchCheck:
     """Restore the newest snapshot of ``component`` into scratch, ``git fsck`` it, compare
     its refs; a good one is marked verified. The scratch clone is always removed."""
-    snap = repo.find_snapshot("latest", component)
-    scratch.mkdir(parents=True, exist_ok=True)
-    target = scratch / f"restore-test-{component}-{snap.short_id}-{time.monotonic_ns()}"
-    started = time.monotonic()
-    problems: list[str] = []
-    details: dict[str, Any] = {"kind": KIND}
-    try:
+
+    def clone(snap: Snapshot, target: Path) -> tuple[dict[str, Any], list[str]]:
         res = restore_harness(repo, snap, target)
-        problems += git.fsck(target)
-        details |= {"bundles": res.bundles, "refs": res.refs, "commit": res.commit}
-    except DrkitError as exc:
-        problems.append(str(exc))
-    finally:
-        shutil.rmtree(target, ignore_errors=True)
-    duration = round(time.monotonic() - started, 3)
-    ok = not problems
-    if ok and mark:
-        repo.mark_verified(snap.id, {"by": "restore_test", "duration_s": duration, **details})
-    return HarnessCheck(component, snap.id, ok, duration, tuple(problems), details)
+        problems = git.fsck(target)
+        return {"bundles": res.bundles, "refs": res.refs, "commit": res.commit}, problems
+
+    def describe(d: dict[str, Any]) -> str:
+        return f"{d['refs']} refs from {d['bundles']} bundles, HEAD {str(d['commit'])[:12]}"
+
+    return scratch_restore_test(repo, component, scratch, KIND, clone, describe, mark=mark)
 
 
 def harness_commit(plan: Plan | None) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from drkit.errors import DrkitError, MlflowError, MlflowTargetNotEmpty, UsageErr
 from drkit.plan.models import MlflowRegistry, Plan
 from drkit.repository import Repository, Snapshot, read_file, restore
 from drkit.workspace.mlflow_registry import DOC, FORMAT, artifact_dir
+from drkit.workspace.scratch_test import ScratchCheck, scratch_restore_test
 
 EXPERIMENT = "drkit-restore"
 PLACEHOLDER = "drkit-placeholder"
@@ -360,60 +361,29 @@ def _undo(client: Any, created: list[str], run_id: str | None) -> list[str]:
     return left
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryCheck:
-    """A restore test of a registry snapshot: rebuilt in a scratch MLflow (a SQLite store
-    in drkit's scratch directory), read back, artifacts compared byte for byte."""
-
-    component: str
-    snapshot: str
-    ok: bool
-    duration_s: float
-    problems: tuple[str, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def head(self) -> tuple[str, str, bool, float]:
-        return self.component, self.snapshot, self.ok, self.duration_s
-
-    @property
-    def summary(self) -> str:
-        d = self.details
-        if "models" not in d:
-            return "not restored"
-        return f"{d['models']} models, {d['versions']} versions, {d['files']} artifact files"
-
-
 def restore_test(
     repo: Repository, component: str, scratch: Path, *, mark: bool = True
-) -> RegistryCheck:
+) -> ScratchCheck:
     """Restore the newest snapshot of ``component`` into a scratch SQLite MLflow store;
     a good one is marked verified. The scratch store is always removed."""
-    snap = repo.find_snapshot("latest", component)
-    where = scratch / f"restore-test-{component}-{snap.short_id}-{time.monotonic_ns()}"
-    where.mkdir(parents=True)
-    started = time.monotonic()
-    problems: list[str] = []
-    details: dict[str, Any] = {"kind": "mlflow"}
-    try:
+
+    def rebuild(snap: Snapshot, where: Path) -> tuple[dict[str, Any], list[str]]:
+        where.mkdir(parents=True)
         res = restore_registry(
             repo,
             snap,
             f"sqlite:///{where / 'mlflow.db'}",
             artifact_location=(where / "artifacts").as_uri(),
         )
-        details |= {
+        details = {
             "models": len(res.models),
             "versions": sum(len(m["versions"]) for m in res.models),
             "files": res.files,
             "bytes": res.bytes,
         }
-    except DrkitError as exc:
-        problems.append(str(exc))
-    finally:
-        shutil.rmtree(where, ignore_errors=True)
-    duration = round(time.monotonic() - started, 3)
-    ok = not problems
-    if ok and mark:
-        repo.mark_verified(snap.id, {"by": "restore_test", "duration_s": duration, **details})
-    return RegistryCheck(component, snap.id, ok, duration, tuple(problems), details)
+        return details, []
+
+    def describe(d: dict[str, Any]) -> str:
+        return f"{d['models']} models, {d['versions']} versions, {d['files']} artifact files"
+
+    return scratch_restore_test(repo, component, scratch, "mlflow", rebuild, describe, mark=mark)

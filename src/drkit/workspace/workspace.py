@@ -52,6 +52,7 @@ from drkit.workspace.access import kdf_params
 from drkit.workspace.costing import gameday_cost_tiers
 from drkit.workspace.overdue import StateContext, overdue_violations
 from drkit.workspace.repo_checks import repository_checks
+from drkit.workspace.scratch_test import ScratchCheck
 
 #: Which scenarios count as which activity of the plan's ``testing`` cadence.
 ACTIVITY_SCENARIOS: dict[str, tuple[str, ...]] = {
@@ -221,12 +222,12 @@ class Workspace:
                 checks = self._vector_restore_test(comp, repo)
             elif harness.is_harness(comp):  # clone, git bundle verify, fsck, refs
                 h = harness.restore_test(repo, comp.name, self.stack().scratch)
-                checks = [RestoreCheck(*h.head, h.summary, h.problems, h.details)]
+                checks = [_from_scratch(h)]
             elif mlflow_registry.is_mlflow(comp):  # rebuilt in a scratch SQLite MLflow
                 from drkit.workspace.mlflow_restore import restore_test as registry_test
 
                 m = registry_test(repo, comp.name, self.stack().scratch)
-                checks = [RestoreCheck(*m.head, m.summary, m.problems, m.details)]
+                checks = [_from_scratch(m)]
             else:
                 scratch = self.stack().scratch
                 scratch.mkdir(parents=True, exist_ok=True)
@@ -375,6 +376,13 @@ def _passing_runs(verifications: list[Verification]) -> list[float]:
 
 def _failed_runs(verifications: list[Verification]) -> list[float]:
     return [max(v.at for v in vs) for vs in _runs(verifications) if not all(v.ok for v in vs)]
+
+
+def _from_scratch(c: ScratchCheck) -> RestoreCheck:
+    """A scratch restore test (a harness, an MLflow registry) as a restore check."""
+    return RestoreCheck(
+        c.component, c.snapshot, c.ok, c.duration_s, c.summary, c.problems, c.details
+    )
 
 
 @dataclass(frozen=True, slots=True)
