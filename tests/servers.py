@@ -29,6 +29,7 @@ import os
 import secrets
 import shutil
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -121,6 +122,20 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, timeout
     wait_ready(
         listening(port), what=f"the server on 127.0.0.1:{port}", proc=proc, log=log, timeout=timeout
     )
+
+
+@contextmanager
+def http_server_in_thread(server: socketserver.BaseServer) -> Iterator[None]:
+    """``server`` (an ``http.server`` on 127.0.0.1) serving in a thread until the block
+    ends, then shut down and closed."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @contextmanager

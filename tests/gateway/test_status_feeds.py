@@ -9,7 +9,6 @@ simulators. The parsers are tested on Statuspage, Atom and RSS documents apart.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +20,7 @@ import openai
 import pytest
 import yaml
 from gwkit import CLIENT_KEY, RunningGateway, Sims, chat_attempts, route_for
+from tests.servers import http_server_in_thread
 
 from drkit.gateway.config import from_plan
 from drkit.gateway.status_feeds import (
@@ -76,13 +76,8 @@ class FeedServer:
 @pytest.fixture
 def feed() -> Iterator[FeedServer]:
     srv = FeedServer()
-    thread = threading.Thread(target=srv.server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server_in_thread(srv.server):
         yield srv
-    finally:
-        srv.server.shutdown()
-        srv.server.server_close()
 
 
 def _eventually(what: str, ok: Callable[[], bool], timeout: float = 10.0) -> None:

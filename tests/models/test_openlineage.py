@@ -6,7 +6,6 @@ docs/openlineage/drkit-facets.json."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
-from tests.servers import closed_port
+from tests.servers import closed_port, http_server_in_thread
 
 from drkit.cli.main import main
 from drkit.connectors.llm.simulator import ProviderSimulator
@@ -101,13 +100,8 @@ class Receiver:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     srv = Receiver()
-    thread = threading.Thread(target=srv.server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server_in_thread(srv.server):
         yield srv
-    finally:
-        srv.server.shutdown()
-        srv.server.server_close()
 
 
 @pytest.fixture
