@@ -5,15 +5,23 @@ Usage::
     .venv/bin/python benchmarks/vectors.py                              # 20k x 768, lancedb
     .venv/bin/python benchmarks/vectors.py --records 1000000 --dim 768  # the full size
     .venv/bin/python benchmarks/vectors.py --engine memory --records 5000
+    PYTHONPATH=. .venv/bin/python benchmarks/vectors.py --engine pgvector --pg auto
 
 Records are generated (float32 vectors, small JSON payloads, documents), imported into
-the engine (``lancedb``, ``qdrant``, ``milvus``, ``chroma`` embedded, or ``memory``),
+the engine (``lancedb``, ``qdrant``, ``milvus``, ``chroma`` embedded, ``pgvector`` with
+``--pg URL`` or ``--pg auto``, or ``memory``),
 then snapshotted into a local repository. The engine's export and import time is
 reported apart from drkit's own pipeline (record hashing, Arrow IPC segments, compression,
 encryption, storing; and on restore: reading, decrypting, decoding, hash checks).
 Targets (issue 4): pipeline >= 400 MB/s on a full snapshot; an incremental after 1%
 random updates stores <= 3% of the full snapshot's bytes; restore pipeline >= 500 MB/s
 before the engine's import. MB/s is over the canonical Arrow bytes of the records.
+
+The RTO figures (issue 19, item 3), each next to ``engine_import_s`` (the same data through
+the engine's own bulk import, in the same run): ``restore_vs_import`` is ``drkit restore``'s
+time over it, ``rto_vs_import`` the verified restore's (``verify_s``: ``verify`` restores the
+snapshot into a scratch collection, checks every record and measures recall) over it.
+The aim is <= 1.2x.
 """
 
 from __future__ import annotations
@@ -50,7 +58,10 @@ from drkit.repository import KdfParams, Repository
 PASSWORD = "benchmark password"
 
 
-def url_for(engine: str, root: Path) -> str:
+def url_for(engine: str, root: Path, pg: str | None = None) -> str:
+    if engine == "pgvector":
+        assert pg, "pgvector needs --pg"
+        return pg
     return {
         "memory": "memory://bench",
         "lancedb": f"lancedb://{root / 'lance'}",
@@ -91,16 +102,27 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=20_000)
     ap.add_argument("--dim", type=int, default=768)
     ap.add_argument(
-        "--engine", default="lancedb", choices=["memory", "lancedb", "qdrant", "milvus", "chroma"]
+        "--engine",
+        default="lancedb",
+        choices=["memory", "lancedb", "qdrant", "milvus", "chroma", "pgvector"],
     )
+    ap.add_argument("--pg", default=None, help="pgvector: a PostgreSQL URL, or auto")
     ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="drkit-vbench-", dir=args.dir))
+    server = None
+    if args.engine == "pgvector" and args.pg in (None, "auto"):
+        from tests.connectors.vectorstore.engines import Postgres
+
+        server = Postgres()
+        args.pg = server.url
     try:
-        results = run(root, args.records, args.dim, args.engine)
+        results = run(root, args.records, args.dim, args.engine, args.pg)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        if server is not None:
+            server.remove()
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -108,9 +130,9 @@ def main() -> None:
         print(f"{key:40s} {value}")
 
 
-def run(root: Path, n: int, dim: int, engine: str) -> dict[str, Any]:
+def run(root: Path, n: int, dim: int, engine: str, pg: str | None = None) -> dict[str, Any]:
     cfg = CollectionConfig(name="docs", vectors=(VectorField("", dim, Metric.COSINE),))
-    store: VectorStore = open_vector_store(url_for(engine, root))
+    store: VectorStore = open_vector_store(url_for(engine, root, pg))
     data = batches(cfg, n, seed=1)
     raw_bytes = sum(b.nbytes for b in data)
     store.create(cfg)
@@ -176,6 +198,8 @@ def run(root: Path, n: int, dim: int, engine: str) -> dict[str, Any]:
         "restore_engine_import_s": round(restore_s - read_s, 2),
         "verify_s": round(verify_s, 2),
         "verify_ok": ver.ok,
+        "restore_vs_import": round(restore_s / engine_import_s, 2),
+        "rto_vs_import": round(verify_s / engine_import_s, 2),
         "verify_overlap": ver.overlap,
     }
 
