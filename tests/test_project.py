@@ -216,7 +216,6 @@ LONG_FUNCTIONS = {
     "drills/engine.py::run_drill": "the drill engine's phases, being reworked (live drills)",
 }
 LONG_MODULES = {
-    "gateway/app.py": "the gateway's ASGI app, being changed by several features",
     "drills/scenarios/model_regression.py": "the model-regression drill, new (models)",
     "workspace/workspace.py": "the composition root, where several features are adding theirs",
     "connectors/vectorstore/pgvector.py": "the pgvector connector, being changed (vec)",
