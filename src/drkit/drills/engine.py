@@ -120,14 +120,57 @@ def run_drill(
     A KeyboardInterrupt is turned into :class:`DrillInterrupted` carrying the journal
     (verdict ``interrupted``) once rollback has run.
     """
-    ctx = DrillContext(seed=seed, rng=random.Random(seed), clock=clock)
-    steps: list[StepRecord] = []
-    reasons: list[str] = []
+    run = _Run(drill, seed, clock, on_step)
     started = clock()
-    verdict: Verdict | None = None
-    interrupted = False
+    run.phases()
+    detection, rto, rpo = run.measurements()
+    verdict = run.judge(detection, rto, rpo)
+    ctx = run.ctx
+    journal = Journal(
+        id=drill.id or new_drill_id(drill.scenario, started),
+        scenario=drill.scenario,
+        description=drill.description,
+        plan=plan,
+        seed=seed,
+        started_at=started,
+        ended_at=clock(),
+        steps=run.steps,
+        markers=ctx.markers,
+        detection=detection,
+        rto=rto,
+        rpo=rpo,
+        metrics=ctx.metrics,
+        verdict=verdict,
+        reasons=run.reasons,
+    )
+    if run.interrupted:
+        raise DrillInterrupted(journal)
+    return journal
 
-    def run_step(phase: Phase, step: Step) -> bool:
+
+class _Run:
+    """One run of a drill: its context, the steps' records, the reasons and the verdict
+    so far (``None`` while nothing decided it)."""
+
+    def __init__(
+        self,
+        drill: Drill,
+        seed: int,
+        clock: Callable[[], float],
+        on_step: Callable[[StepRecord], None] | None,
+    ) -> None:
+        self.drill = drill
+        self.clock = clock
+        self.on_step = on_step
+        self.ctx = DrillContext(seed=seed, rng=random.Random(seed), clock=clock)
+        self.steps: list[StepRecord] = []
+        self.reasons: list[str] = []
+        self.verdict: Verdict | None = None
+        self.interrupted = False
+
+    def step(self, phase: Phase, step: Step) -> bool:
+        """Run one step, journal it; whether it went well."""
+        ctx, clock = self.ctx, self.clock
         t0 = clock()
         status, detail = "ok", ""
         ctx.step_data = {}
@@ -150,74 +193,71 @@ def run_drill(
             detail=detail,
             data=dict(ctx.step_data),
         )
-        steps.append(record)
-        if on_step is not None:
-            on_step(record)
+        self.steps.append(record)
+        if self.on_step is not None:
+            self.on_step(record)
         if status != "ok":
-            reasons.append(f"{phase} step '{step.name}' failed: {detail}")
+            self.reasons.append(f"{phase} step '{step.name}' failed: {detail}")
         return status == "ok"
 
-    try:
-        for phase in _PHASES:
-            if phase == "fault":
-                ctx.mark("fault_injected")
-            ok = all(run_step(phase, step) for step in getattr(drill, phase))
-            if not ok:
-                verdict = "aborted" if phase == "steady_state" else "fail"
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-        verdict = "interrupted"
-        reasons.append("interrupted by the operator")
-    finally:
-        for step in drill.rollback:
-            try:
-                run_step("rollback", step)
-            except KeyboardInterrupt:
-                interrupted = True
-                verdict = "interrupted"
+    def phases(self) -> None:
+        """Steady state, fault, recovery, verify up to the first failed step; then the
+        rollback steps, always."""
+        try:
+            for phase in _PHASES:
+                if phase == "fault":
+                    self.ctx.mark("fault_injected")
+                ok = all(self.step(phase, step) for step in getattr(self.drill, phase))
+                if not ok:
+                    self.verdict = "aborted" if phase == "steady_state" else "fail"
+                    break
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.verdict = "interrupted"
+            self.reasons.append("interrupted by the operator")
+        finally:
+            for step in self.drill.rollback:
+                try:
+                    self.step("rollback", step)
+                except KeyboardInterrupt:
+                    self.interrupted = True
+                    self.verdict = "interrupted"
 
-    fault_at = ctx.marker("fault_injected") if verdict != "aborted" else None
-    detection = _measure(fault_at, ctx.marker("detected"), drill.detection_target_s, "detection")
-    rto = _measure(fault_at, ctx.marker("recovered"), drill.rto_target_s, "recovery")
-    rpo = Measurement(
-        measured_s=ctx.rpo_s,
-        target_s=drill.rpo_target_s,
-        met=_met(ctx.rpo_s, drill.rpo_target_s),
-        detail=ctx.rpo_detail,
-    )
-    if verdict is None:
-        verdict = "pass"
-        for label, m in (("RTO", rto), ("RPO", rpo), ("detection time", detection)):
-            if m.met is False:
+    def measurements(self) -> tuple[Measurement, Measurement, Measurement]:
+        """Detection time, RTO and RPO against the drill's targets."""
+        ctx, drill = self.ctx, self.drill
+        fault_at = ctx.marker("fault_injected") if self.verdict != "aborted" else None
+        detection = _measure(
+            fault_at, ctx.marker("detected"), drill.detection_target_s, "detection"
+        )
+        rto = _measure(fault_at, ctx.marker("recovered"), drill.rto_target_s, "recovery")
+        rpo = Measurement(
+            measured_s=ctx.rpo_s,
+            target_s=drill.rpo_target_s,
+            met=_met(ctx.rpo_s, drill.rpo_target_s),
+            detail=ctx.rpo_detail,
+        )
+        return detection, rto, rpo
+
+    def judge(self, detection: Measurement, rto: Measurement, rpo: Measurement) -> Verdict:
+        """The verdict: a run whose steps all went well passes when it met its targets;
+        a failed rollback step fails a run that would pass."""
+        verdict = self.verdict
+        if verdict is None:
+            verdict = "pass"
+            for label, m in (("RTO", rto), ("RPO", rpo), ("detection time", detection)):
+                if m.met is False:
+                    verdict = "fail"
+                    self.reasons.append(
+                        f"{label} {m.measured_s:.3f}s exceeds the target {m.target_s:.3f}s"
+                    )
+            if rto.measured_s is None and self.drill.rto_target_s is not None:
                 verdict = "fail"
-                reasons.append(f"{label} {m.measured_s:.3f}s exceeds the target {m.target_s:.3f}s")
-        if rto.measured_s is None and drill.rto_target_s is not None:
+                self.reasons.append("service was never marked recovered")
+        if any(s.status != "ok" for s in self.steps if s.phase == "rollback") and verdict == "pass":
             verdict = "fail"
-            reasons.append("service was never marked recovered")
-    if any(s.status != "ok" for s in steps if s.phase == "rollback") and verdict == "pass":
-        verdict = "fail"
-
-    journal = Journal(
-        id=drill.id or new_drill_id(drill.scenario, started),
-        scenario=drill.scenario,
-        description=drill.description,
-        plan=plan,
-        seed=seed,
-        started_at=started,
-        ended_at=clock(),
-        steps=steps,
-        markers=ctx.markers,
-        detection=detection,
-        rto=rto,
-        rpo=rpo,
-        metrics=ctx.metrics,
-        verdict=verdict,
-        reasons=reasons,
-    )
-    if interrupted:
-        raise DrillInterrupted(journal)
-    return journal
+        self.verdict = verdict
+        return verdict
 
 
 def _met(measured: float | None, target: float | None) -> bool | None:

@@ -116,9 +116,8 @@ def recorded_eval_gate(state: StateStore, tolerance: float = 0.0) -> Gate:
         if not runs:
             return GateResult(False, candidate, baseline, f"no eval run of {model}@{candidate}")
         newest = runs[-1]
-        key = eval_set_key(newest)
-        cand = _scores(newest)
         if newest.data.get("passed") is False:
+            key = eval_set_key(newest)
             return GateResult(
                 False,
                 candidate,
@@ -128,81 +127,101 @@ def recorded_eval_gate(state: StateStore, tolerance: float = 0.0) -> Gate:
                 eval_runs=(str(newest.id),),
             )
         if baseline is None or baseline == candidate:
-            # on its own (rollback): a run on the model's current eval-set version that
-            # says it passed; "no run" or "no verdict" is not a pass
-            all_runs = eval_runs_of(state, model)
-            current = eval_set_key(all_runs[-1])
-            on_current = [e for e in runs if eval_set_key(e) == current]
-            if not on_current:
-                return GateResult(
-                    False,
-                    candidate,
-                    baseline,
-                    f"no eval run on the current eval set {current}",
-                    eval_set=current,
-                )
-            last = on_current[-1]
-            ok = last.data.get("passed") is True
-            verdict = "passed" if ok else "did not pass"
-            return GateResult(
-                ok,
-                candidate,
-                baseline,
-                f"its eval run on {current} {verdict}",
-                {n: {"candidate": x} for n, x in _scores(last).items()},
-                eval_set=current,
-                eval_runs=(str(last.id),),
-            )
-        base_runs = [e for e in eval_runs_of(state, model, baseline) if eval_set_key(e) == key]
-        if not base_runs:
-            return GateResult(
-                False,
-                candidate,
-                baseline,
-                f"no eval run of {model}@{baseline} on {key}",
-                eval_set=key,
-                eval_runs=(str(newest.id),),
-            )
-        base = _scores(base_runs[-1])
-        metrics = {
-            name: {
-                "candidate": cand[name],
-                "baseline": base[name],
-                "delta": cand[name] - base[name],
-            }
-            for name in sorted(set(cand) & set(base))
-        }
-        ids = (str(newest.id), str(base_runs[-1].id))
-        changed = _harness_changed(base_runs[-1], newest)
-        if changed:  # the scores moved with the code that computed them
-            return GateResult(False, candidate, baseline, changed, metrics, key, ids)
-        paired = _paired(base_runs[-1], newest, tolerance)
-        if paired is not None:
-            # per-example rows: the paired test decides (one definition: drkit.evals.compare)
-            verdict = (
-                f"{paired['test']} p={paired['p_value']:.3g} effect {paired['effect']:+.3f}"
-                f" over {paired['n']} examples"
-            )
-            if paired["regressed"]:
-                return GateResult(
-                    False, candidate, baseline, f"regression on {key}: {verdict}", metrics, key, ids
-                )
-            return GateResult(
-                True, candidate, baseline, f"no regression on {key}: {verdict}", metrics, key, ids
-            )
-        worse = [n for n, m in metrics.items() if m["delta"] < -tolerance]
-        if worse:
-            detail = ", ".join(
-                f"{n} {metrics[n]['candidate']:.4g} < {metrics[n]['baseline']:.4g}" for n in worse
-            )
-            return GateResult(
-                False, candidate, baseline, f"regression on {key}: {detail}", metrics, key, ids
-            )
-        return GateResult(
-            True, candidate, baseline, f"no regression on {key} vs {baseline}", metrics, key, ids
-        )
+            return _on_its_own(state, model, candidate, baseline, runs)
+        return _against_baseline(state, model, candidate, baseline, newest, tolerance)
 
     return gate
+
+
+def _on_its_own(
+    state: StateStore, model: str, candidate: str, baseline: str | None, runs: list[Event]
+) -> GateResult:
+    """The gate without a baseline (rollback): the candidate's newest run on the model's
+    current eval-set version says it passed; "no run" or "no verdict" is not a pass."""
+    all_runs = eval_runs_of(state, model)
+    current = eval_set_key(all_runs[-1])
+    on_current = [e for e in runs if eval_set_key(e) == current]
+    if not on_current:
+        return GateResult(
+            False,
+            candidate,
+            baseline,
+            f"no eval run on the current eval set {current}",
+            eval_set=current,
+        )
+    last = on_current[-1]
+    ok = last.data.get("passed") is True
+    verdict = "passed" if ok else "did not pass"
+    return GateResult(
+        ok,
+        candidate,
+        baseline,
+        f"its eval run on {current} {verdict}",
+        {n: {"candidate": x} for n, x in _scores(last).items()},
+        eval_set=current,
+        eval_runs=(str(last.id),),
+    )
+
+
+def _against_baseline(
+    state: StateStore,
+    model: str,
+    candidate: str,
+    baseline: str,
+    newest: Event,
+    tolerance: float,
+) -> GateResult:
+    """The gate against a baseline (promote): the candidate's newest run ``newest`` and the
+    baseline's newest run on the same eval-set version."""
+    key = eval_set_key(newest)
+    base_runs = [e for e in eval_runs_of(state, model, baseline) if eval_set_key(e) == key]
+    if not base_runs:
+        return GateResult(
+            False,
+            candidate,
+            baseline,
+            f"no eval run of {model}@{baseline} on {key}",
+            eval_set=key,
+            eval_runs=(str(newest.id),),
+        )
+    cand, base = _scores(newest), _scores(base_runs[-1])
+    metrics = {
+        name: {
+            "candidate": cand[name],
+            "baseline": base[name],
+            "delta": cand[name] - base[name],
+        }
+        for name in sorted(set(cand) & set(base))
+    }
+    ids = (str(newest.id), str(base_runs[-1].id))
+    changed = _harness_changed(base_runs[-1], newest)
+    if changed:  # the scores moved with the code that computed them
+        return GateResult(False, candidate, baseline, changed, metrics, key, ids)
+    paired = _paired(base_runs[-1], newest, tolerance)
+    if paired is not None:
+        # per-example rows: the paired test decides (one definition: drkit.evals.compare)
+        verdict = (
+            f"{paired['test']} p={paired['p_value']:.3g} effect {paired['effect']:+.3f}"
+            f" over {paired['n']} examples"
+        )
+        if paired["regressed"]:
+            return GateResult(
+                False, candidate, baseline, f"regression on {key}: {verdict}", metrics, key, ids
+            )
+        return GateResult(
+            True, candidate, baseline, f"no regression on {key}: {verdict}", metrics, key, ids
+        )
+    worse = [n for n, m in metrics.items() if m["delta"] < -tolerance]
+    if worse:
+        detail = ", ".join(
+            f"{n} {metrics[n]['candidate']:.4g} < {metrics[n]['baseline']:.4g}" for n in worse
+        )
+        return GateResult(
+            False, candidate, baseline, f"regression on {key}: {detail}", metrics, key, ids
+        )
+    return GateResult(
+        True, candidate, baseline, f"no regression on {key} vs {baseline}", metrics, key, ids
+    )
 
 
 class GateRefused(CheckFailed):

@@ -18,58 +18,43 @@ never written: the drill's rollback checks they are as before).
 - rollback: faults cleared, rehearsal stopped, sandbox dropped, real registry unchanged.
 
 Its journal data has the sandbox's alias ledger, the eval runs and the gate's numbers.
+The eval runs through the gateway are in :mod:`drkit.drills.scenarios.regression_evals`,
+the real registry and its sandbox copy in :mod:`drkit.drills.scenarios.regression_registry`;
+this module has the drill's steps.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drkit.drills.engine import Drill, DrillContext, Step
 from drkit.drills.model_gate import GateResult, eval_gate, rollback
 from drkit.drills.scenarios.base import DrillOptions, Scenario
+from drkit.drills.scenarios.regression_evals import (
+    PASS_SCORE,
+    PROPAGATION_LIMIT,
+    EvalRun,
+    GatewayEvals,
+)
+from drkit.drills.scenarios.regression_registry import (
+    candidate,
+    open_sandbox,
+    read_real,
+    real_fingerprint,
+    record_drill,
+)
 from drkit.drills.stack import Stack
 from drkit.errors import DrillError, UsageError
-from drkit.lineage.registry import ALIAS_SET, REGISTERED, Registry, parse_alias_target
+from drkit.lineage.registry import Registry, parse_alias_target
 from drkit.plan.models import Plan, Route, Target
 from drkit.state.store import StateStore, has_state
 
 if TYPE_CHECKING:  # the rehearsal runs the gateway (the gateway extra)
     from drkit.drills.rehearsal import Rehearsal
-
-#: examples in the drill's eval set (enough for the paired test to see a total regression)
-EXAMPLES = 20
-#: an eval run "passes" at this mean score with no failed request
-PASS_SCORE = 0.9
-#: how long a gateway may take to serve an alias change before the drill gives up
-PROPAGATION_LIMIT = 15.0
-_WORDS = [
-    "replica",
-    "snapshot",
-    "restore",
-    "failover",
-    "region",
-    "primary",
-    "backup",
-    "drill",
-    "ledger",
-    "alias",
-    "lineage",
-    "verify",
-    "quorum",
-    "standby",
-    "journal",
-    "canary",
-    "budget",
-    "probe",
-    "ejection",
-    "recovery",
-]
 
 
 def alias_target(route: Route) -> tuple[Target, str, str] | None:
@@ -104,25 +89,6 @@ def pick_route(plan: Plan, name: str | None) -> Route:
 
 
 @dataclass
-class EvalRun:
-    version: str
-    mean: float
-    errors: int
-    passed: bool
-    event_id: int
-    rows: list[dict[str, Any]]
-    at: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "mean_score": round(self.mean, 4),
-            "errors": self.errors,
-            "passed": self.passed,
-        }
-
-
-@dataclass
 class ModelRegression:
     plan: Plan
     route: Route
@@ -139,25 +105,20 @@ class ModelRegression:
     good: str = ""
     bad: str = ""
     bad_upstream: str = ""
-    runs: dict[str, EvalRun] = field(default_factory=dict)
+    #: the eval runs through the rehearsal's gateway (made once it serves)
+    evals: GatewayEvals | None = None
     gate_result: GateResult | None = None
 
     # --- helpers -------------------------------------------------------------------------
 
+    @property
+    def runs(self) -> dict[str, EvalRun]:
+        """The eval runs so far, by label (``steady``, ``fault``, ``recovered``)."""
+        return self.evals.runs if self.evals is not None else {}
+
     def _real_fingerprint(self) -> tuple[Any, ...]:
-        """What the drill must leave as it was: the model's registry events and aliases."""
         assert self.state_location is not None
-        state = StateStore(self.state_location)
-        try:
-            events = [
-                (e.id, e.kind)
-                for e in state.events(kind="model.", component=self.model)
-                if e.kind in (REGISTERED, ALIAS_SET)
-            ]
-            aliases = tuple(sorted(Registry(state).aliases_at(self.model).items()))
-        finally:
-            state.close()
-        return (tuple(events), aliases)
+        return real_fingerprint(self.state_location, self.model)
 
     def _reg(self) -> Registry:
         assert self.registry is not None, "the sandbox registry is made in steady state"
@@ -167,91 +128,9 @@ class ModelRegression:
         assert self.rehearsal is not None
         return self.rehearsal
 
-    def _eval_set(self) -> Path:
-        path = self.workdir / "regression-evalset.jsonl"
-        if not path.exists():
-            lines = [
-                json.dumps(
-                    {"id": f"word-{i}", "prompt": f"{w} {i}", "expected": f"{w} {i}"},
-                )
-                for i, w in enumerate(_WORDS[:EXAMPLES])
-            ]
-            path.write_text("\n".join(lines) + "\n")
-        return path
-
-    def _served_version(self) -> str | None:
-        import httpx
-
-        r = httpx.post(
-            self._rh().url + "/v1/chat/completions",
-            json={
-                "model": self.route.name,
-                "messages": [{"role": "user", "content": "which version"}],
-                "max_tokens": 4,
-            },
-            timeout=30.0,
-        )
-        version: str | None = r.headers.get("x-drkit-model-version")
-        return version
-
-    def _wait_served(self, version: str) -> float:
-        """Seconds until the gateway serves ``MODEL@version`` (DrillError past the limit)."""
-        want = f"{self.model}@{version}"
-        start = time.time()
-        while True:
-            got = self._served_version()
-            if got == want:
-                return time.time()
-            if time.time() - start > PROPAGATION_LIMIT:
-                raise DrillError(
-                    f"the gateway still serves {got} {PROPAGATION_LIMIT:.0f}s after the alias "
-                    f"moved to {want}"
-                )
-            time.sleep(0.05)
-
-    def _evaluate(self, label: str) -> EvalRun:
-        """One eval run through the gateway's route, recorded in the sandbox as
-        ``eval.run`` (``model_version``, ``passed``, per-example Parquet rows)."""
-        from drkit.evals import Endpoint, load_eval_set, read_rows
-        from drkit.evals.history import new_run_id, summarise, write_run
-        from drkit.evals.thresholds import resolve
-
-        version = self._served_version() or "?"
-        es = load_eval_set(self._eval_set())
-        ep = Endpoint(self._rh().url + "/v1", "openai", self.route.name, None, "route")
-        started = time.time()
-        results = asyncio.run(_run(es, ep))
-        run_id = f"{new_run_id()}-{label}"
-        history = self.workdir / "evals"
-        summary = summarise(
-            run_id,
-            es.name,
-            es.digest,
-            results,
-            route=self.route.name,
-            target=None,
-            model_version=version,
-            started_at=started,
-            duration_s=time.time() - started,
-            path=str(history / f"{run_id}.parquet"),
-            # the drill's own floor: its eval set is the drill's, not one of the plan's
-            thresholds=resolve(None, eval_set=es.name, overrides={"floor": PASS_SCORE}),
-        )
-        path = write_run(history, summary, results)
-        passed = summary.passed
-        sandbox = self.sandbox
-        assert sandbox is not None
-        event = sandbox.record_event(
-            "eval.run",
-            es.name,
-            f"eval {es.name} on {version}: mean score {summary.mean_score:.3f}",
-            summary.to_dict(),
-        )
-        run = EvalRun(
-            version, summary.mean_score, summary.errors, passed, event, read_rows(path), time.time()
-        )
-        self.runs[label] = run
-        return run
+    def _evals(self) -> GatewayEvals:
+        assert self.evals is not None, "the evals are made once the rehearsal serves"
+        return self.evals
 
     # --- steady state --------------------------------------------------------------------
 
@@ -266,47 +145,17 @@ class ModelRegression:
     def sandbox_registry(self, ctx: DrillContext) -> None:
         if self.state_location is None or not has_state(self.state_location):
             raise self._no_registry()
-        real = StateStore(self.state_location)
-        try:
-            real_reg = Registry(real)
-            if self.model not in real_reg.models():
-                # a state that exists (the drill's own events open it) without the model
-                raise self._no_registry()
-            self.good = real_reg.alias(self.model, self.alias)
-            copied = [
-                e
-                for e in real.events(kind="model.", component=self.model)
-                if e.kind in (REGISTERED, ALIAS_SET)
-            ]
-        finally:
-            real.close()
+        real = read_real(self.state_location, self.model, self.alias)
+        if real is None:
+            # a state that exists (the drill's own events open it) without the model
+            raise self._no_registry()
+        self.good, copied = real
         self.real_before = self._real_fingerprint()
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.sandbox = StateStore(self.workdir / "state.db")
-        for e in copied:
-            self.sandbox.record_event(e.kind, e.component, e.message, e.data, at=e.at)
-        self.registry = Registry(self.sandbox)
-        reg = self.registry
+        self.sandbox = open_sandbox(self.workdir, copied)
+        self.registry = reg = Registry(self.sandbox)
         provider = self.target.provider
         _, good_up = reg.serving(self.model, self.alias, provider)
-        versions = [v.version for v in reg.versions(self.model)]
-        later = [
-            reg.version(self.model, v)
-            for v in versions[versions.index(self.good) + 1 :]
-            if reg.version(self.model, v).upstream.get(provider) not in (None, good_up)
-        ]
-        if later:
-            candidate = later[0]
-            self.bad, self.bad_upstream = candidate.version, candidate.upstream[provider]
-        else:  # no newer version to break: a drill candidate (in the sandbox only)
-            self.bad, self.bad_upstream = f"{self.good}+drill", f"{good_up}+regressed"
-            reg.register(
-                self.model,
-                self.bad,
-                upstream={provider: self.bad_upstream},
-                description="model-regression drill candidate (sandbox only)",
-                tags={"drill": "model-regression"},
-            )
+        self.bad, self.bad_upstream = candidate(reg, self.model, self.good, good_up, provider)
         ctx.note("serving", f"{self.model}@{self.good} ({good_up})")
         ctx.note("candidate", f"{self.model}@{self.bad} ({self.bad_upstream})")
         ctx.note("sandbox", str(self.workdir))
@@ -318,9 +167,13 @@ class ModelRegression:
             self.plan, self.route, seed=self.seed, mode="echo", resolver=self._reg().serving
         )
         self.rehearsal.start()
+        assert self.sandbox is not None
+        self.evals = GatewayEvals(
+            self.rehearsal.url, self.route.name, self.model, self.workdir, self.sandbox
+        )
 
     def steady(self, ctx: DrillContext) -> bool:
-        run = self._evaluate("steady")
+        run = self._evals().evaluate("steady")
         ctx.note("eval", run.to_json())
         if run.version != f"{self.model}@{self.good}":
             raise DrillError(f"expected {self.model}@{self.good} to serve, got {run.version}")
@@ -347,13 +200,13 @@ class ModelRegression:
             self.bad,
             reason="model-regression drill: release the candidate",
         )
-        served = self._wait_served(self.bad)
+        served = self._evals().wait_served(self.bad)
         ctx.metric("alias_propagation_s", round(served - change.at, 3))
 
     # --- recovery ------------------------------------------------------------------------
 
     def detect(self, ctx: DrillContext) -> bool:
-        run = self._evaluate("fault")
+        run = self._evals().evaluate("fault")
         assert self.sandbox is not None
         result = eval_gate(self.sandbox)(self.model, self.bad, self.good)
         self.gate_result = result
@@ -376,7 +229,7 @@ class ModelRegression:
         ctx.note("rolled_back_to", change.to_version)
         ctx.note("why", result.reason)
         ctx.note("skipped", [f"{s.candidate}: {s.reason}" for s in skipped])
-        served = self._wait_served(change.to_version)
+        served = self._evals().wait_served(change.to_version)
         ctx.mark("recovered", f"the gateway serves {self.model}@{change.to_version}", at=served)
         ctx.record_rpo(0.0, "serving a model version loses no data")
         return True
@@ -385,7 +238,7 @@ class ModelRegression:
         fault_at = ctx.marker("fault_injected") or 0.0
         deadline = time.time() + PROPAGATION_LIMIT
         while True:
-            run = self._evaluate("recovered")
+            run = self._evals().evaluate("recovered")
             if run.passed:
                 ctx.metric("time_to_quality_recovery_s", round(run.at - fault_at, 3))
                 ctx.mark("quality_recovered", f"eval passes on {run.version}", at=run.at)
@@ -409,7 +262,7 @@ class ModelRegression:
 
     def serves_restored(self, ctx: DrillContext) -> bool:
         want = f"{self.model}@{self._reg().alias(self.model, self.alias)}"
-        got = self._served_version()
+        got = self._evals().served_version()
         if got != want:
             raise DrillError(f"the gateway serves {got}, the alias names {want}")
         return True
@@ -465,29 +318,25 @@ class ModelRegression:
             return round(at - fault, 3) if at is not None and fault is not None else None
 
         back = next((r.version for k, r in self.runs.items() if k == "recovered"), None)
-        state = StateStore(self.state_location)
-        try:
-            state.record_event(
-                "model.drill",
-                self.model,
-                f"model-regression drill of {self.model}:{self.alias}: {self.bad} detected, "
-                f"rolled back to {back or '?'}",
-                {
-                    "scenario": "model-regression",
-                    "model": self.model,
-                    "alias": self.alias,
-                    "serving": self.good,
-                    "candidate": self.bad,
-                    "versions": sorted({self.good, self.bad}),
-                    "rolled_back_to": back.split("@", 1)[1] if back else None,
-                    "detection_s": since("detected"),
-                    "rto_s": since("recovered"),
-                    "time_to_quality_recovery_s": ctx.metrics.get("time_to_quality_recovery_s"),
-                    "sandbox_only": True,
-                },
-            )
-        finally:
-            state.close()
+        record_drill(
+            self.state_location,
+            self.model,
+            f"model-regression drill of {self.model}:{self.alias}: {self.bad} detected, "
+            f"rolled back to {back or '?'}",
+            {
+                "scenario": "model-regression",
+                "model": self.model,
+                "alias": self.alias,
+                "serving": self.good,
+                "candidate": self.bad,
+                "versions": sorted({self.good, self.bad}),
+                "rolled_back_to": back.split("@", 1)[1] if back else None,
+                "detection_s": since("detected"),
+                "rto_s": since("recovered"),
+                "time_to_quality_recovery_s": ctx.metrics.get("time_to_quality_recovery_s"),
+                "sandbox_only": True,
+            },
+        )
 
     def drill(self) -> Drill:
         tier = self.plan.tiers[self.route.tier]
@@ -522,12 +371,6 @@ class ModelRegression:
             rto_target_s=tier.rto,
             rpo_target_s=tier.rpo,
         )
-
-
-async def _run(es: Any, ep: Any) -> list[Any]:
-    from drkit.evals import run_examples
-
-    return await run_examples(es, ep, concurrency=8, max_tokens=32)
 
 
 def build(stack: Stack, options: DrillOptions) -> Drill:

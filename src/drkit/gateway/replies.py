@@ -1,0 +1,122 @@
+"""What the chat endpoints send: a whole reply, or a stream of SSE events.
+
+Both write straight to ASGI ``send`` (no Starlette Response objects on the hot path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.types import Message, Receive, Send
+
+from drkit.errors import GatewayError
+from drkit.gateway.config import Dialect
+from drkit.gateway.dialects import encode_sse, is_terminal, stream_error_event
+from drkit.gateway.failover import Trace
+from drkit.gateway.redact import Redactor
+
+JSON = b"application/json"
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+]
+
+
+def raw_headers(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
+    if not headers:
+        return []
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+class Reply:
+    """A whole response: status, content type, body and the trace headers."""
+
+    __slots__ = ("body", "headers", "media_type", "status")
+
+    def __init__(
+        self, status: int, media_type: bytes, body: bytes, headers: dict[str, str] | None
+    ) -> None:
+        self.status = status
+        self.media_type = media_type
+        self.body = body
+        self.headers = headers
+
+    async def send(self, send: Send) -> None:
+        raw = raw_headers(self.headers)
+        raw.append((b"content-type", self.media_type))
+        raw.append((b"content-length", str(len(self.body)).encode()))
+        await send({"type": "http.response.start", "status": self.status, "headers": raw})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+class StreamReply:
+    """A streaming answer: the engine's event batches written as SSE as they come.
+
+    A client that disconnects cancels the stream (and with it the upstream attempt): the
+    ASGI server does not raise on writes to a closed connection, so a watcher waits for
+    ``http.disconnect`` next to the stream.
+    """
+
+    __slots__ = ("dialect", "events", "trace")
+
+    def __init__(self, dialect: Dialect, events: AsyncIterator[Any], trace: Trace) -> None:
+        self.dialect = dialect
+        self.events = events
+        self.trace = trace
+
+    async def send(self, receive: Receive, send: Send, redactor: Redactor) -> None:
+        dialect = self.dialect
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"finished": False, "gone": False}
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if not state["finished"]:
+                        state["gone"] = True
+                        task.cancel()
+                    return
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        headers = raw_headers(self.trace.headers())
+        headers.extend(_SSE_HEADERS)
+        ended = False
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            try:
+                async for batch in self.events:
+                    if ended or not batch:
+                        continue  # nothing follows the final event
+                    if len(batch) == 1:
+                        data = encode_sse(dialect, batch[0])
+                    else:
+                        data = b"".join([encode_sse(dialect, ev) for ev in batch])
+                    # the final event ends the response in the same write
+                    ended = is_terminal(dialect, batch[-1])
+                    message: Message = {"type": "http.response.body", "body": data}
+                    if not ended:
+                        message["more_body"] = True
+                    await send(message)
+            except GatewayError as exc:
+                # e.g. a TranslationError on an event with no twin in the client's dialect
+                if not ended:
+                    error = stream_error_event(dialect, redactor.text(str(exc)), "gateway_error")
+                    ended = True
+                    await send({"type": "http.response.body", "body": encode_sse(dialect, error)})
+            if not ended:
+                await send({"type": "http.response.body", "body": b""})
+            state["finished"] = True
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            task.uncancel()  # the client went away: the stream ends here, quietly
+        finally:
+            state["finished"] = True
+            watcher.cancel()
+            with contextlib.suppress(Exception):
+                await self.events.aclose()  # type: ignore[attr-defined]
