@@ -219,8 +219,6 @@ LONG_MODULES = {
     "gateway/app.py": "the gateway's ASGI app, being changed by several features",
     "drills/scenarios/model_regression.py": "the model-regression drill, new (models)",
     "workspace/workspace.py": "the composition root, where several features are adding theirs",
-    "connectors/vectorstore/pgvector.py": "the pgvector connector, being changed (vec)",
-    "connectors/vectorstore/milvus.py": "the Milvus connector: partitions and sparse fields (vec)",
 }
 
 
