@@ -17,6 +17,7 @@ import pyarrow as pa
 from drkit.connectors.vectorstore.base import (
     DOCUMENT,
     ID,
+    SPARSE_KEY,
     CollectionConfig,
     VectorField,
     make_batch,
@@ -29,8 +30,6 @@ ID_MAX = 1024
 DOC_MAX = 65535
 #: payload keys that collide with a schema field are stored under this prefix
 KEY_ESCAPE = "__drkit_key_"
-#: sparse vectors in the canonical payload (as Qdrant's connector writes them)
-SPARSE_KEY = "__drkit_sparse."
 #: the payload key that carries a record's partition (see :mod:`.milvus`)
 PARTITION_KEY = "__drkit_partition"
 DEFAULT_PARTITION = "_default"

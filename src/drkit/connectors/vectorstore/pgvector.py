@@ -12,6 +12,7 @@ Layout of tables drkit creates::
     embedding vector(n)      -- the default vector; a named vector is a column of its name
     payload   jsonb NOT NULL DEFAULT '{}'
     document  text
+    NAME      sparsevec(1000000000)  -- one per sparse vector (Qdrant's, Milvus's), if any
 
 plus one HNSW index per vector column with the metric's operator class, and a column
 comment ``drkit:metric=<metric>`` (pgvector keeps the metric in the index, not the
@@ -20,7 +21,8 @@ column called ``document`` the document, a ``jsonb`` column called ``payload`` t
 payload, and any other column is folded into the payload by name (:mod:`.pgvector_layout`).
 Metric: from the vector column's index operator class, else the comment, else ``l2``.
 Import puts each payload key that is a column into that column and the rest into
-``payload`` (:mod:`.pgvector_rows`).
+``payload`` (:mod:`.pgvector_rows`). A ``sparsevec`` column is a sparse vector
+(``__drkit_sparse.NAME`` in the canonical payload; limits in :mod:`.pgvector_sparse`).
 
 Same-engine restore rebuilds the table's own DDL (:mod:`.pgvector_ddl`): id type
 (``uuid`` stays ``uuid``), typed columns, NOT NULL/DEFAULT, comments, HNSW parameters,
@@ -39,6 +41,9 @@ from urllib.parse import parse_qs, urlsplit
 import pyarrow as pa
 
 from drkit.connectors.vectorstore.base import (
+    DOCUMENT,
+    ID,
+    PAYLOAD,
     Capabilities,
     CollectionConfig,
     CutInfo,
@@ -54,6 +59,7 @@ from drkit.connectors.vectorstore.base import (
 from drkit.connectors.vectorstore.pgvector_ddl import (
     build_pending,
     create_table,
+    recorded_ddl,
     rename_indexes,
     table_ddl,
 )
@@ -78,6 +84,7 @@ class PgvectorStore(VectorStore):
         max_batch=10_000,
         atomic_rename=True,
         search_effort=True,
+        sparse_vectors=True,
         swap="exchange",
     )
 
@@ -162,7 +169,12 @@ class PgvectorStore(VectorStore):
             payload_schema=lay.payload_schema,
             engine=self.engine,
             engine_version=self.engine_version(),
-            options={"id_type": lay.pk_type, "id_column": lay.pk, "ddl": ddl},
+            options={
+                "id_type": lay.pk_type,
+                "id_column": lay.pk,
+                "ddl": ddl,
+                **({"sparse_vectors": lay.sparse_options()} if lay.sparse else {}),
+            },
         )
 
     def count(self, name: str) -> int:
@@ -202,7 +214,7 @@ class PgvectorStore(VectorStore):
                         if not rows:
                             break
                         cut.rows += len(rows)
-                        yield to_batch(config, rows)
+                        yield to_batch(config, lay, rows)
                 conn.execute("COMMIT")
             except pg.OperationalError as exc:
                 raise EngineUnreachable(
@@ -228,6 +240,21 @@ class PgvectorStore(VectorStore):
                 f"{name!r} is longer than PostgreSQL's 63-byte table name limit",
                 hint="choose a shorter name with --collection",
             )
+
+    def check_compatible(self, config: CollectionConfig) -> None:
+        """Also: each sparse vector becomes a column of its name (:mod:`.pgvector_sparse`),
+        which must be free and fit PostgreSQL's 63-byte identifiers."""
+        super().check_compatible(config)
+        if recorded_ddl(config) is not None:
+            return  # the source table's own sparsevec columns
+        taken = {ID, PAYLOAD, DOCUMENT, *(v.name or DEFAULT_COLUMN for v in config.vectors)}
+        for sname in config.options.get("sparse_vectors", {}):
+            if sname in taken or not sname or len(sname.encode()) > 63:
+                raise IncompatibleTarget(
+                    f"sparse vector {sname!r} cannot be a column of its name in pgvector "
+                    f"({'taken' if sname in taken else 'not a valid column name'})",
+                    hint="restore into Qdrant or Milvus",
+                )
 
     def _create(self, config: CollectionConfig, name: str) -> None:
         """The bare table (:func:`create_table`); its indexes are built after the load."""

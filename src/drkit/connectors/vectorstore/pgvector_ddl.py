@@ -34,6 +34,7 @@ from typing import Any
 
 from drkit.connectors.vectorstore.base import CollectionConfig
 from drkit.connectors.vectorstore.pgvector_layout import DEFAULT_COLUMN, OPCLASS
+from drkit.connectors.vectorstore.pgvector_sparse import dimension_for
 
 log = logging.getLogger("drkit.vectorstore")
 
@@ -132,7 +133,8 @@ def recorded_ddl(config: CollectionConfig) -> tuple[dict[str, Any], str] | None:
 def create_table(conn: Any, schema: str, name: str, config: CollectionConfig) -> None:
     """Create the bare table for ``config``: the recorded DDL (:func:`recorded_ddl`), or
     drkit's layout (``id text``, one ``vector(n)`` column per vector with a
-    ``drkit:metric`` comment, ``payload jsonb``, ``document text``). Its secondary
+    ``drkit:metric`` comment, ``payload jsonb``, ``document text``, one ``sparsevec(DIM)``
+    column per sparse vector: :mod:`.pgvector_sparse`). Its secondary
     indexes (drkit's layout: one HNSW per vector column) wait in the table comment
     until the first import has loaded the records (:func:`build_pending`)."""
     from psycopg import sql
@@ -166,6 +168,10 @@ def create_table(conn: Any, schema: str, name: str, config: CollectionConfig) ->
             )
         cols.append(sql.SQL("payload jsonb NOT NULL DEFAULT '{}'"))
         cols.append(sql.SQL("document text"))
+        for sname, spec in config.options.get("sparse_vectors", {}).items():
+            cols.append(
+                sql.SQL("{} sparsevec({})").format(sql.Identifier(sname), dimension_for(spec))
+            )
         comments = [
             (v.name or DEFAULT_COLUMN, f"drkit:metric={v.metric.value}") for v in config.vectors
         ]

@@ -2,10 +2,10 @@
 
 The primary key is the id, each ``vector(n)`` column a dense vector (``embedding`` the
 default one, any other column a named vector of its name), each ``sparsevec`` column a
-sparse vector of its name, a ``text`` column called ``document`` the document, a
-``jsonb`` column called ``payload`` the payload, and any other column a payload key of
-its name. A vector's metric comes from its index operator class, else from the column
-comment ``drkit:metric=<metric>``, else ``l2``.
+sparse vector of its name (:mod:`.pgvector_sparse`), a ``text`` column called
+``document`` the document, a ``jsonb`` column called ``payload`` the payload, and any
+other column a payload key of its name. A vector's metric comes from its index operator
+class, else from the column comment ``drkit:metric=<metric>``, else ``l2``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drkit.connectors.vectorstore.base import DOCUMENT, PAYLOAD, Metric, VectorField, not_found
+from drkit.connectors.vectorstore.pgvector_sparse import column_dimension
 from drkit.errors import IncompatibleTarget
 
 #: the column of the default (unnamed) vector
@@ -49,13 +50,20 @@ class Layout:
     extra: tuple[str, ...]
     has_payload: bool
     has_document: bool
+    #: the ``sparsevec`` columns (sparse vectors of their names) with their dimension
+    #: (``None``: untyped, each row its own; see :mod:`.pgvector_sparse`)
+    sparse: tuple[tuple[str, int | None], ...] = ()
 
     def columns(self) -> list[str]:
         """The columns a row of :func:`.pgvector_rows.to_rows` fills, in its order."""
         cols = [self.pk, *self.vcols]
         cols += [PAYLOAD] if self.has_payload else []
         cols += [DOCUMENT] if self.has_document else []
-        return cols + list(self.extra)
+        return cols + list(self.extra) + [c for c, _ in self.sparse]
+
+    def sparse_options(self) -> dict[str, Any]:
+        """``options["sparse_vectors"]`` of the collection: each with its dimension."""
+        return {c: {"dimension": d} if d else {} for c, d in self.sparse}
 
 
 def read_layout(conn: Any, schema: str, name: str, url: str) -> Layout:
@@ -72,9 +80,14 @@ def read_layout(conn: Any, schema: str, name: str, url: str) -> Layout:
     vectors: list[VectorField] = []
     vcols: list[str] = []
     payload_schema: dict[str, str] = {}
+    sparse: list[tuple[str, int | None]] = []
     has_payload = False
     for col, typ, comment, is_pk in cols:
         if is_pk:
+            continue
+        is_sparse, dim = column_dimension(typ)
+        if is_sparse:
+            sparse.append((col, dim))
             continue
         if typ.startswith("vector("):
             metric = Metric.L2
@@ -104,6 +117,7 @@ def read_layout(conn: Any, schema: str, name: str, url: str) -> Layout:
         extra=tuple(payload_schema),
         has_payload=has_payload,
         has_document=any(c[0] == DOCUMENT and c[1] == "text" for c in cols),
+        sparse=tuple(sparse),
     )
 
 

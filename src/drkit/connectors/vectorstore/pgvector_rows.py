@@ -2,7 +2,8 @@
 
 Export reads every column as text or arrays through one ``SELECT`` (:func:`select`) and
 builds canonical batches (:func:`to_batch`): the ``payload`` column and the other
-columns folded in by name make the payload. Import splits each record the other way
+columns folded in by name make the payload, and each ``sparsevec`` column a sparse
+vector in it (:mod:`.pgvector_sparse`). Import splits each record the other way
 (:func:`to_rows`) and loads the rows with ``COPY`` (:func:`load_rows`).
 """
 
@@ -17,17 +18,19 @@ from drkit.connectors.vectorstore.base import (
     DOCUMENT,
     ID,
     PAYLOAD,
+    SPARSE_KEY,
     CollectionConfig,
     make_batch,
     vectors_of,
 )
 from drkit.connectors.vectorstore.pgvector_layout import Layout
+from drkit.connectors.vectorstore.pgvector_sparse import from_text, to_text
 from drkit.errors import IncompatibleTarget
 
 
 def select(lay: Layout, table: Any) -> Any:
     """The export's query: id as text, the vectors as ``real[]``, the payload column,
-    the other columns as one jsonb object, the document."""
+    the other columns as one jsonb object, the document, the sparse vectors as text."""
     from psycopg import sql
 
     fields: list[sql.Composable] = [sql.SQL("{}::text").format(sql.Identifier(lay.pk))]
@@ -44,10 +47,11 @@ def select(lay: Layout, table: Any) -> Any:
     else:
         fields.append(sql.SQL("NULL::jsonb"))
     fields.append(sql.Identifier(DOCUMENT) if lay.has_document else sql.SQL("NULL::text"))
+    fields += [sql.SQL("{}::text").format(sql.Identifier(c)) for c, _ in lay.sparse]
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(fields), table)
 
 
-def to_batch(config: CollectionConfig, rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
+def to_batch(config: CollectionConfig, lay: Layout, rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
     """Rows of :func:`select` as one canonical batch."""
     nv = len(config.vectors)
     ids = [r[0] for r in rows]
@@ -56,6 +60,10 @@ def to_batch(config: CollectionConfig, rows: list[tuple[Any, ...]]) -> pa.Record
     for r in rows:
         payload = dict(r[1 + nv] or {})
         payload.update(r[2 + nv] or {})
+        for j, (col, dim) in enumerate(lay.sparse):
+            text = r[4 + nv + j]
+            if text is not None:
+                payload[SPARSE_KEY + col] = from_text(text, with_dimension=dim is None)
         payloads.append(payload)
     docs = [r[3 + nv] for r in rows]
     return make_batch(config, ids, vecs, payloads, docs)
@@ -87,6 +95,10 @@ def to_rows(
         cells = [
             Jsonb(v) if j and v is not None else v for v, j in zip(cells, is_json, strict=True)
         ]
+        sparse = [
+            None if (sv := p.pop(SPARSE_KEY + col, None)) is None else to_text(sv, dim, rid, col)
+            for col, dim in lay.sparse
+        ]
         if not lay.has_payload and p:
             raise IncompatibleTarget(
                 f"table {name!r} has no column for payload keys {sorted(p)[:5]}",
@@ -95,7 +107,7 @@ def to_rows(
         row: list[Any] = [rid, *(vt[i] for vt in vec_text)]
         row += [Jsonb(p)] if lay.has_payload else []
         row += [docs[i]] if lay.has_document else []
-        out.append((*row, *cells))
+        out.append((*row, *cells, *sparse))
     return out
 
 
