@@ -254,3 +254,30 @@ def test_qdrant_snapshot_restores_into_pgvector_and_back(
     back = open_store("qdrant")
     restore_collection(repo, again.id, back, name)
     assert as_dict(back.export(name)) == source
+
+
+def test_a_pgvector_snapshot_from_before_sparse_vectors_still_restores(
+    open_store: Callable[[str], VectorStore], postgres: Postgres, name: str
+) -> None:
+    """Snapshots taken before sparsevec columns were sparse vectors hold the column's
+    text in the payload under the column's name: it goes back into the column."""
+    import psycopg
+
+    from drkit.connectors.vectorstore.base import make_batch
+
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(f"CREATE TABLE {name} (id bigint PRIMARY KEY, emb vector(2), s sparsevec(5))")
+    pg = open_store("pgvector")
+    cfg = pg.describe(name)
+    old = make_batch(
+        cfg, ["1", "2"], {"emb": [[1.0, 0.0], [0.0, 1.0]]}, [{"s": "{2:1}/5"}, {}], None
+    )
+    pg.create(cfg, name + "o")
+    assert pg.import_batches(name + "o", [old]) == 2
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        rows = conn.execute(f"SELECT id, s::text FROM {name}o ORDER BY id").fetchall()
+    assert rows == [(1, "{2:1}/5"), (2, None)]
+    got = as_dict(pg.export(name + "o"))
+    assert got["1"]["payload"] == {SPARSE_KEY + "s": {"indices": [1], "values": [1.0]}}
+    assert got["2"]["payload"] == {}

@@ -95,10 +95,7 @@ def to_rows(
         cells = [
             Jsonb(v) if j and v is not None else v for v, j in zip(cells, is_json, strict=True)
         ]
-        sparse = [
-            None if (sv := p.pop(SPARSE_KEY + col, None)) is None else to_text(sv, dim, rid, col)
-            for col, dim in lay.sparse
-        ]
+        sparse = [_sparse_cell(config, p, col, dim, rid) for col, dim in lay.sparse]
         if not lay.has_payload and p:
             raise IncompatibleTarget(
                 f"table {name!r} has no column for payload keys {sorted(p)[:5]}",
@@ -109,6 +106,20 @@ def to_rows(
         row += [docs[i]] if lay.has_document else []
         out.append((*row, *cells, *sparse))
     return out
+
+
+def _sparse_cell(
+    config: CollectionConfig, payload: dict[str, Any], col: str, dim: int | None, rid: str
+) -> str | None:
+    """The text for sparsevec column ``col`` out of a record's payload (``None``: none).
+    A pgvector snapshot taken before sparse vectors were carried has the column's text
+    in the payload under the column's name: it goes back into the column as it was."""
+    sv = payload.pop(SPARSE_KEY + col, None)
+    if sv is not None:
+        return to_text(sv, dim, rid, col)
+    if config.engine == "pgvector" and isinstance(payload.get(col), str):
+        return str(payload.pop(col))
+    return None
 
 
 def load_rows(
