@@ -212,8 +212,6 @@ LONG_MARK = "# long:"
 #: test: remove it (the limits then hold for that code too).
 LONG_FUNCTIONS: dict[str, str] = {}
 LONG_MODULES = {
-    "connectors/vectorstore/pgvector.py": "the pgvector connector, being changed (vec)",
-    "connectors/vectorstore/milvus.py": "the Milvus connector: partitions and sparse fields (vec)",
 }
 
 

@@ -53,6 +53,7 @@ from drkit.connectors.vectorstore.records import (
     DOCUMENT,
     ID,
     PAYLOAD,
+    SPARSE_KEY,
     VECTOR,
     arrow_schema,
     canonical_json,
@@ -134,7 +135,7 @@ class Capabilities:
     #: approximate index close to exactly (Milvus, pgvector, Qdrant).
     search_effort: bool = False
     #: sparse vectors (``options["sparse_vectors"]``, ``__drkit_sparse.NAME`` in the
-    #: canonical payload) become the engine's own sparse vectors (Qdrant, Milvus)
+    #: canonical payload) become the engine's own sparse vectors (Qdrant, Milvus, pgvector)
     sparse_vectors: bool = False
     #: How ``restore --replace`` swaps a restored collection in (see :data:`SwapMode`).
     swap: SwapMode = "renames"
@@ -357,6 +358,7 @@ __all__ = [
     "DOCUMENT",
     "ID",
     "PAYLOAD",
+    "SPARSE_KEY",
     "VECTOR",
     "Capabilities",
     "CollectionConfig",

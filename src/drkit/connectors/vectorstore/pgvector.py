@@ -12,14 +12,17 @@ Layout of tables drkit creates::
     embedding vector(n)      -- the default vector; a named vector is a column of its name
     payload   jsonb NOT NULL DEFAULT '{}'
     document  text
+    NAME      sparsevec(1000000000)  -- one per sparse vector (Qdrant's, Milvus's), if any
 
 plus one HNSW index per vector column with the metric's operator class, and a column
 comment ``drkit:metric=<metric>`` (pgvector keeps the metric in the index, not the
 column). Existing tables are read too: the primary key is the id (rendered as text), a
 column called ``document`` the document, a ``jsonb`` column called ``payload`` the
-payload, and any other column is folded into the payload by name. Metric: from the
-vector column's index operator class, else the comment, else ``l2``. Import puts each
-payload key that is a column into that column and the rest into ``payload``.
+payload, and any other column is folded into the payload by name (:mod:`.pgvector_layout`).
+Metric: from the vector column's index operator class, else the comment, else ``l2``.
+Import puts each payload key that is a column into that column and the rest into
+``payload`` (:mod:`.pgvector_rows`). A ``sparsevec`` column is a sparse vector
+(``__drkit_sparse.NAME`` in the canonical payload; limits in :mod:`.pgvector_sparse`).
 
 Same-engine restore rebuilds the table's own DDL (:mod:`.pgvector_ddl`): id type
 (``uuid`` stays ``uuid``), typed columns, NOT NULL/DEFAULT, comments, HNSW parameters,
@@ -30,7 +33,6 @@ table; the indexes are built after the load (``COPY`` then ``CREATE INDEX``).
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -48,31 +50,29 @@ from drkit.connectors.vectorstore.base import (
     ExportStream,
     Metric,
     Swap,
-    VectorField,
     VectorStore,
     chunks,
     conform,
     exists_error,
-    make_batch,
     not_found,
-    vectors_of,
 )
 from drkit.connectors.vectorstore.pgvector_ddl import (
     build_pending,
-    pending_comment,
+    create_table,
+    recorded_ddl,
     rename_indexes,
     table_ddl,
 )
+from drkit.connectors.vectorstore.pgvector_layout import (
+    DEFAULT_COLUMN,
+    LIST_SQL,
+    Layout,
+    read_layout,
+)
+from drkit.connectors.vectorstore.pgvector_rows import load_rows, select, to_batch, to_rows
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
-DEFAULT_COLUMN = "embedding"
-_OPS = {
-    "vector_cosine_ops": Metric.COSINE,
-    "vector_ip_ops": Metric.DOT,
-    "vector_l2_ops": Metric.L2,
-}
-_OPCLASS = {m: op for op, m in _OPS.items()}
 
 
 class PgvectorStore(VectorStore):
@@ -84,6 +84,7 @@ class PgvectorStore(VectorStore):
         max_batch=10_000,
         atomic_rename=True,
         search_effort=True,
+        sparse_vectors=True,
         swap="exchange",
     )
 
@@ -152,136 +153,38 @@ class PgvectorStore(VectorStore):
     # -- catalog -------------------------------------------------------------------------
 
     def list_collections(self) -> list[str]:
-        sql_text = """
-            SELECT DISTINCT c.relname FROM pg_attribute a
-            JOIN pg_class c ON c.oid = a.attrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = %s AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
-              AND format_type(a.atttypid, a.atttypmod) LIKE 'vector(%%'
-            ORDER BY 1"""
-        return self._call(lambda c: [r[0] for r in c.execute(sql_text, [self.schema])])
+        return self._call(lambda c: [r[0] for r in c.execute(LIST_SQL, [self.schema])])
 
-    def _columns(self, conn: Any, name: str) -> list[tuple[str, str, str | None, bool]]:
-        """(column, type, comment, is_primary_key) in column order."""
-        rows = conn.execute(
-            """
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod),
-                   col_description(c.oid, a.attnum),
-                   COALESCE(a.attnum = ANY(i.indkey), false)
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_attribute a ON a.attrelid = c.oid
-            LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-            WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'r'
-              AND a.attnum > 0 AND NOT a.attisdropped
-            ORDER BY a.attnum""",
-            [self.schema, name],
-        ).fetchall()
-        if not rows:
-            raise not_found(name, self.url)
-        return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
-
-    def _index_info(self, conn: Any, name: str) -> dict[str, tuple[str, str]]:
-        """vector column -> (opclass, index definition)."""
-        rows = conn.execute(
-            """
-            SELECT a.attname, op.opcname, pg_get_indexdef(i.indexrelid)
-            FROM pg_index i
-            JOIN pg_class c ON c.oid = i.indrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
-            JOIN pg_opclass op ON op.oid = i.indclass[0]
-            WHERE n.nspname = %s AND c.relname = %s""",
-            [self.schema, name],
-        ).fetchall()
-        return {r[0]: (r[1], r[2]) for r in rows if r[1] in _OPS}
-
-    def _layout(self, conn: Any, name: str) -> dict[str, Any]:
-        cols = self._columns(conn, name)
-        indexes = self._index_info(conn, name)
-        pk = [c for c in cols if c[3]]
-        if len(pk) != 1:
-            raise IncompatibleTarget(
-                f"table {name!r} needs a single-column primary key to be a collection"
-            )
-        vectors: list[VectorField] = []
-        vcols: list[str] = []
-        payload_schema: dict[str, str] = {}
-        extra: list[str] = []
-        has_payload = False
-        for col, typ, comment, is_pk in cols:
-            if is_pk:
-                continue
-            if typ.startswith("vector("):
-                metric = Metric.L2
-                index: dict[str, Any] = {}
-                if col in indexes:
-                    metric = _OPS[indexes[col][0]]
-                    index = {"definition": indexes[col][1]}
-                elif comment and comment.startswith("drkit:metric="):
-                    metric = Metric(comment.split("=", 1)[1])
-                vname = "" if col == DEFAULT_COLUMN else col
-                vectors.append(VectorField(vname, int(typ[7:-1]), metric, index))
-                vcols.append(col)
-            elif col == DOCUMENT and typ == "text":
-                continue
-            elif col == PAYLOAD and typ == "jsonb":
-                has_payload = True
-            else:
-                payload_schema[col] = typ
-                extra.append(col)
-        if not vectors:
-            raise not_found(name, self.url)
-        return {
-            "pk": pk[0][0],
-            "pk_type": pk[0][1],
-            "vectors": vectors,
-            "vcols": vcols,
-            "payload_schema": payload_schema,
-            "extra": extra,
-            "has_payload": has_payload,
-            "has_document": any(c[0] == DOCUMENT and c[1] == "text" for c in cols),
-        }
+    def _layout(self, name: str, conn: Any = None) -> Layout:
+        if conn is not None:
+            return read_layout(conn, self.schema, name, self.url)
+        return self._call(lambda c: read_layout(c, self.schema, name, self.url), name)
 
     def describe(self, name: str) -> CollectionConfig:
-        lay = self._call(lambda c: self._layout(c, name), name)
+        lay = self._layout(name)
         ddl = self._call(lambda c: table_ddl(c, self.schema, name), name)
         return CollectionConfig(
             name=name,
-            vectors=tuple(lay["vectors"]),
-            payload_schema=lay["payload_schema"],
+            vectors=lay.vectors,
+            payload_schema=lay.payload_schema,
             engine=self.engine,
             engine_version=self.engine_version(),
-            options={"id_type": lay["pk_type"], "id_column": lay["pk"], "ddl": ddl},
+            options={
+                "id_type": lay.pk_type,
+                "id_column": lay.pk,
+                "ddl": ddl,
+                **({"sparse_vectors": lay.sparse_options()} if lay.sparse else {}),
+            },
         )
 
     def count(self, name: str) -> int:
         from psycopg import sql
 
         q = sql.SQL("SELECT count(*) FROM {}").format(self._ident(name))
-        self._call(lambda c: self._layout(c, name), name)
+        self._layout(name)
         return int(self._call(lambda c: c.execute(q).fetchone()[0], name))
 
     # -- export --------------------------------------------------------------------------
-
-    def _select(self, lay: dict[str, Any], name: str) -> Any:
-        from psycopg import sql
-
-        fields: list[sql.Composable] = [sql.SQL("{}::text").format(sql.Identifier(lay["pk"]))]
-        fields += [sql.SQL("{}::real[]").format(sql.Identifier(c)) for c in lay["vcols"]]
-        fields.append(sql.Identifier(PAYLOAD) if lay["has_payload"] else sql.SQL("NULL::jsonb"))
-        if lay["extra"]:
-            fields.append(
-                sql.SQL("jsonb_build_object({})").format(
-                    sql.SQL(", ").join(
-                        sql.SQL("{}, {}").format(sql.Literal(c), sql.Identifier(c))
-                        for c in lay["extra"]
-                    )
-                )
-            )
-        else:
-            fields.append(sql.SQL("NULL::jsonb"))
-        fields.append(sql.Identifier(DOCUMENT) if lay["has_document"] else sql.SQL("NULL::text"))
-        return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(fields), self._ident(name))
 
     def export(self, name: str, *, batch_size: int = 1000) -> ExportStream:
         """The transaction (and its own connection) starts at the first ``next``, so a
@@ -300,18 +203,18 @@ class PgvectorStore(VectorStore):
                 raise EngineUnreachable(f"postgresql at {self.url} is unreachable") from exc
             try:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                lay = self._layout(conn, name)
+                lay = self._layout(name, conn)
                 cut.count_before = int(conn.execute(count_q).fetchone()[0])
                 cut.version = str(conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0])
                 with conn.cursor(name="drkit_export", binary=True) as cur:
                     cur.itersize = batch_size
-                    cur.execute(self._select(lay, name))
+                    cur.execute(select(lay, self._ident(name)))
                     while True:
                         rows = cur.fetchmany(batch_size)
                         if not rows:
                             break
                         cut.rows += len(rows)
-                        yield self._to_batch(config, rows)
+                        yield to_batch(config, lay, rows)
                 conn.execute("COMMIT")
             except pg.OperationalError as exc:
                 raise EngineUnreachable(
@@ -328,19 +231,6 @@ class PgvectorStore(VectorStore):
 
         return ExportStream(gen(), cut)
 
-    @staticmethod
-    def _to_batch(config: CollectionConfig, rows: list[tuple[Any, ...]]) -> pa.RecordBatch:
-        nv = len(config.vectors)
-        ids = [r[0] for r in rows]
-        vecs = {v.name: [r[1 + i] for r in rows] for i, v in enumerate(config.vectors)}
-        payloads = []
-        for r in rows:
-            payload = dict(r[1 + nv] or {})
-            payload.update(r[2 + nv] or {})
-            payloads.append(payload)
-        docs = [r[3 + nv] for r in rows]
-        return make_batch(config, ids, vecs, payloads, docs)
-
     # -- write ---------------------------------------------------------------------------
 
     def check_name(self, name: str) -> None:
@@ -351,189 +241,44 @@ class PgvectorStore(VectorStore):
                 hint="choose a shorter name with --collection",
             )
 
+    def check_compatible(self, config: CollectionConfig) -> None:
+        """Also: each sparse vector becomes a column of its name (:mod:`.pgvector_sparse`),
+        which must be free and fit PostgreSQL's 63-byte identifiers."""
+        super().check_compatible(config)
+        if recorded_ddl(config) is not None:
+            return  # the source table's own sparsevec columns
+        taken = {ID, PAYLOAD, DOCUMENT, *(v.name or DEFAULT_COLUMN for v in config.vectors)}
+        for sname in config.options.get("sparse_vectors", {}):
+            if sname in taken or not sname or len(sname.encode()) > 63:
+                raise IncompatibleTarget(
+                    f"sparse vector {sname!r} cannot be a column of its name in pgvector "
+                    f"({'taken' if sname in taken else 'not a valid column name'})",
+                    hint="restore into Qdrant or Milvus",
+                )
+
     def _create(self, config: CollectionConfig, name: str) -> None:
-        """Create the bare table; its secondary indexes wait in the table comment until
-        the first import has loaded the records (:func:`build_pending`)."""
-        from psycopg import sql
-
-        table = self._ident(name)
-        recorded = self._recorded_ddl(config)
-        comments: list[tuple[str, str]] = []
-        if recorded is not None:
-            ddl, pk = recorded
-            cols: list[sql.Composable] = []
-            for c in ddl["columns"]:
-                parts = [sql.Identifier(c["name"]), sql.SQL(c["type"])]
-                if c["not_null"] and c["name"] != pk:
-                    parts.append(sql.SQL("NOT NULL"))
-                if c["default"]:
-                    parts.append(sql.SQL("DEFAULT " + c["default"]))
-                cols.append(sql.SQL(" ").join(parts))
-                if c["comment"]:
-                    comments.append((c["name"], c["comment"]))
-            cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(pk)))
-            indexes: list[dict[str, Any]] = list(ddl["indexes"])
-            constraints: list[dict[str, Any]] = list(ddl.get("constraints", []))
-            table_comment = ddl.get("comment")
-        else:
-            cols = [sql.SQL("id text PRIMARY KEY")]
-            for v in config.vectors:
-                cols.append(
-                    sql.SQL("{} vector({})").format(
-                        sql.Identifier(v.name or DEFAULT_COLUMN), v.dimension
-                    )
-                )
-            cols.append(sql.SQL("payload jsonb NOT NULL DEFAULT '{}'"))
-            cols.append(sql.SQL("document text"))
-            comments = [
-                (v.name or DEFAULT_COLUMN, f"drkit:metric={v.metric.value}") for v in config.vectors
-            ]
-            indexes = []
-            constraints = []
-            table_comment = None
-
-        def run(conn: Any) -> None:
-            pending = indexes
-            if recorded is None:  # drkit's layout: one HNSW index per vector column
-                pending = [
-                    {
-                        "name": None,
-                        "unique": False,
-                        "using": sql.SQL("USING hnsw ({} {})")
-                        .format(
-                            sql.Identifier(v.name or DEFAULT_COLUMN), sql.SQL(_OPCLASS[v.metric])
-                        )
-                        .as_string(conn),
-                    }
-                    for v in config.vectors
-                    if v.dimension <= 2000  # pgvector's HNSW limit for vector
-                ]
-            with conn.transaction():
-                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                conn.execute(
-                    sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(cols))
-                )
-                for col, text in comments:
-                    conn.execute(
-                        sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
-                            table, sql.Identifier(col), sql.Literal(text)
-                        )
-                    )
-                note = (
-                    pending_comment(pending, table_comment, constraints)
-                    if pending or constraints
-                    else table_comment
-                )
-                conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(note)))
-
-        self._call(run, name)
-
-    def _recorded_ddl(self, config: CollectionConfig) -> tuple[dict[str, Any], str] | None:
-        """The source table's DDL and primary key, if recorded by this engine and its
-        vector columns are still the config's (a mapping may have renamed them)."""
-        ddl = config.options.get("ddl") if config.engine == self.engine else None
-        pk = config.options.get("id_column")
-        if not isinstance(ddl, dict) or not isinstance(pk, str):
-            return None
-        types = {c["name"]: c["type"] for c in ddl.get("columns", [])}
-        vcols = {c for c, t in types.items() if t.startswith("vector(")}
-        wanted = {v.name or DEFAULT_COLUMN: f"vector({v.dimension})" for v in config.vectors}
-        if vcols != set(wanted) or any(types[c] != t for c, t in wanted.items()) or pk not in types:
-            return None
-        return ddl, pk
+        """The bare table (:func:`create_table`); its indexes are built after the load."""
+        self._call(lambda c: create_table(c, self.schema, name, config), name)
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         """Rows go to their columns (payload keys that are columns, the rest into
         ``payload``). Into an empty table they are ``COPY``'d straight in; otherwise
         through a temporary table and ``INSERT ... ON CONFLICT DO UPDATE``. Indexes a
         restore left pending are built at the end."""
-        from psycopg import sql
-
         config = self.describe(name)
-        lay = self._call(lambda c: self._layout(c, name), name)
+        lay = self._layout(name)
         table = self._ident(name)
-        cols = [lay["pk"], *lay["vcols"]]
-        cols += [PAYLOAD] if lay["has_payload"] else []
-        cols += [DOCUMENT] if lay["has_document"] else []
-        cols += lay["extra"]
-        names = [sql.Identifier(c) for c in cols]
-        col_list = sql.SQL(", ").join(names)
-        updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(n) for n in names[1:])
-        tmp = sql.Identifier("drkit_import")
         fresh = self.count(name) == 0
         written = 0
         for big in batches:
             big = conform(config, big, name)
             for start in range(0, len(big), self.capabilities.max_batch):
                 batch = big.slice(start, self.capabilities.max_batch)
-                rows = self._rows(config, batch, lay, name)
-
-                def load(conn: Any, rows: list[tuple[Any, ...]] = rows) -> None:
-                    with conn.transaction():
-                        if fresh:  # a restore's new table: no conflicts, COPY straight in
-                            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(table, col_list)
-                            with conn.cursor().copy(copy_sql) as copy:
-                                for row in rows:
-                                    copy.write_row(row)
-                            return
-                        conn.execute(
-                            sql.SQL(
-                                "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0"
-                            ).format(tmp, col_list, table)
-                        )
-                        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(tmp, col_list)
-                        with conn.cursor().copy(copy_sql) as copy:
-                            for row in rows:
-                                copy.write_row(row)
-                        conn.execute(
-                            sql.SQL(
-                                "INSERT INTO {} ({}) SELECT {} FROM {} "
-                                "ON CONFLICT ({}) DO UPDATE SET {}"
-                            ).format(
-                                table, col_list, col_list, tmp, sql.Identifier(lay["pk"]), updates
-                            )
-                        )
-
-                self._call(load, name)
+                rows = to_rows(config, batch, lay, name)
+                self._call(partial(load_rows, table=table, lay=lay, rows=rows, fresh=fresh), name)
                 written += len(batch)
         self._call(lambda c: build_pending(c, self.schema, name), name)
         return written
-
-    @staticmethod
-    def _rows(
-        config: CollectionConfig, batch: pa.RecordBatch, lay: dict[str, Any], name: str
-    ) -> list[tuple[Any, ...]]:
-        from psycopg.types.json import Jsonb
-
-        ids = batch.column(ID).to_pylist()
-        vec_text = []
-        for v in config.vectors:
-            mat = vectors_of(batch, v.column)
-            # repr of the float64 of a float32 parses back to the same float32 (strtof)
-            vec_text.append(["[" + ",".join(map(repr, row)) + "]" for row in mat.tolist()])
-        payloads = [json.loads(p) for p in batch.column(PAYLOAD).to_pylist()]
-        docs = batch.column(DOCUMENT).to_pylist()
-        extra: list[str] = lay["extra"]
-        is_json = [lay["payload_schema"][c] in ("json", "jsonb") for c in extra]
-        if not lay["has_document"] and any(d is not None for d in docs):
-            raise IncompatibleTarget(f"table {name!r} has no document column for the documents")
-        out = []
-        for i, rid in enumerate(ids):
-            p = payloads[i]
-            cells = [p.pop(c, None) for c in extra]
-            cells = [
-                Jsonb(v) if j and v is not None else v for v, j in zip(cells, is_json, strict=True)
-            ]
-            if not lay["has_payload"] and p:
-                raise IncompatibleTarget(
-                    f"table {name!r} has no column for payload keys {sorted(p)[:5]}",
-                    hint="restore into a new table with --collection",
-                )
-            row: list[Any] = [rid, *(vt[i] for vt in vec_text)]
-            row += [Jsonb(p)] if lay["has_payload"] else []
-            row += [docs[i]] if lay["has_document"] else []
-            out.append((*row, *cells))
-        return out
 
     def search(
         self,
@@ -550,10 +295,10 @@ class PgvectorStore(VectorStore):
         field = next((v for v in config.vectors if v.name == using), None)
         if field is None:
             raise IncompatibleTarget(f"table {name!r} has no vector {using!r}")
-        lay = self._call(lambda c: self._layout(c, name), name)
+        lay = self._layout(name)
         op = {Metric.COSINE: "<=>", Metric.DOT: "<#>", Metric.L2: "<->"}[field.metric]
         q = sql.SQL("SELECT {}::text FROM {} ORDER BY {} {} %s::vector LIMIT %s").format(
-            sql.Identifier(lay["pk"]),
+            sql.Identifier(lay.pk),
             self._ident(name),
             sql.Identifier(using or DEFAULT_COLUMN),
             sql.SQL(op),
@@ -576,9 +321,9 @@ class PgvectorStore(VectorStore):
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         from psycopg import sql
 
-        lay = self._call(lambda c: self._layout(c, name), name)
+        lay = self._layout(name)
         q = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
-            self._ident(name), sql.Identifier(lay["pk"]), sql.SQL(lay["pk_type"])
+            self._ident(name), sql.Identifier(lay.pk), sql.SQL(lay.pk_type)
         )
         for chunk in chunks(ids, self.capabilities.max_batch):
             self._call(partial(_execute, q, [chunk]), name)

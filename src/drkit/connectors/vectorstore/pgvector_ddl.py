@@ -11,6 +11,7 @@ them once the records are in, because ``COPY`` into an indexed table is several 
 slower than ``COPY`` then ``CREATE INDEX`` (pgvector builds an HNSW graph far faster
 in bulk). A recorded index name is kept where it is free in the schema; otherwise
 PostgreSQL picks one from the table name, and rename carries it to the final name.
+A config from another engine gets drkit's own layout (:func:`create_table`).
 
 CHECK constraints and foreign keys are recorded by name with their definitions and
 added after the load too (a CHECK validates the rows once; a foreign key is added
@@ -30,6 +31,10 @@ import json
 import logging
 import re
 from typing import Any
+
+from drkit.connectors.vectorstore.base import CollectionConfig
+from drkit.connectors.vectorstore.pgvector_layout import DEFAULT_COLUMN, OPCLASS
+from drkit.connectors.vectorstore.pgvector_sparse import dimension_for
 
 log = logging.getLogger("drkit.vectorstore")
 
@@ -108,6 +113,96 @@ def table_ddl(conn: Any, schema: str, name: str) -> dict[str, Any]:
         for cname, kind, cdef, rschema, rtable in rows
     ]
     return {"columns": columns, "indexes": indexes, "comment": comment, "constraints": constraints}
+
+
+def recorded_ddl(config: CollectionConfig) -> tuple[dict[str, Any], str] | None:
+    """The source table's DDL and primary key, if recorded by pgvector and its vector
+    columns are still the config's (a mapping may have renamed them)."""
+    ddl = config.options.get("ddl") if config.engine == "pgvector" else None
+    pk = config.options.get("id_column")
+    if not isinstance(ddl, dict) or not isinstance(pk, str):
+        return None
+    types = {c["name"]: c["type"] for c in ddl.get("columns", [])}
+    vcols = {c for c, t in types.items() if t.startswith("vector(")}
+    wanted = {v.name or DEFAULT_COLUMN: f"vector({v.dimension})" for v in config.vectors}
+    if vcols != set(wanted) or any(types[c] != t for c, t in wanted.items()) or pk not in types:
+        return None
+    return ddl, pk
+
+
+def create_table(conn: Any, schema: str, name: str, config: CollectionConfig) -> None:
+    """Create the bare table for ``config``: the recorded DDL (:func:`recorded_ddl`), or
+    drkit's layout (``id text``, one ``vector(n)`` column per vector with a
+    ``drkit:metric`` comment, ``payload jsonb``, ``document text``, one ``sparsevec(DIM)``
+    column per sparse vector: :mod:`.pgvector_sparse`). Its secondary
+    indexes (drkit's layout: one HNSW per vector column) wait in the table comment
+    until the first import has loaded the records (:func:`build_pending`)."""
+    from psycopg import sql
+
+    table = sql.Identifier(schema, name)
+    recorded = recorded_ddl(config)
+    comments: list[tuple[str, str]] = []
+    if recorded is not None:
+        ddl, pk = recorded
+        cols: list[sql.Composable] = []
+        for c in ddl["columns"]:
+            parts = [sql.Identifier(c["name"]), sql.SQL(c["type"])]
+            if c["not_null"] and c["name"] != pk:
+                parts.append(sql.SQL("NOT NULL"))
+            if c["default"]:
+                parts.append(sql.SQL("DEFAULT " + c["default"]))
+            cols.append(sql.SQL(" ").join(parts))
+            if c["comment"]:
+                comments.append((c["name"], c["comment"]))
+        cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(pk)))
+        pending: list[dict[str, Any]] = list(ddl["indexes"])
+        constraints: list[dict[str, Any]] = list(ddl.get("constraints", []))
+        table_comment = ddl.get("comment")
+    else:
+        cols = [sql.SQL("id text PRIMARY KEY")]
+        for v in config.vectors:
+            cols.append(
+                sql.SQL("{} vector({})").format(
+                    sql.Identifier(v.name or DEFAULT_COLUMN), v.dimension
+                )
+            )
+        cols.append(sql.SQL("payload jsonb NOT NULL DEFAULT '{}'"))
+        cols.append(sql.SQL("document text"))
+        for sname, spec in config.options.get("sparse_vectors", {}).items():
+            cols.append(
+                sql.SQL("{} sparsevec({})").format(sql.Identifier(sname), dimension_for(spec))
+            )
+        comments = [
+            (v.name or DEFAULT_COLUMN, f"drkit:metric={v.metric.value}") for v in config.vectors
+        ]
+        pending = [
+            {
+                "name": None,
+                "unique": False,
+                "using": sql.SQL("USING hnsw ({} {})")
+                .format(sql.Identifier(v.name or DEFAULT_COLUMN), sql.SQL(OPCLASS[v.metric]))
+                .as_string(conn),
+            }
+            for v in config.vectors
+            if v.dimension <= 2000  # pgvector's HNSW limit for vector
+        ]
+        constraints = []
+        table_comment = None
+    with conn.transaction():
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(cols)))
+        for col, text in comments:
+            conn.execute(
+                sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                    table, sql.Identifier(col), sql.Literal(text)
+                )
+            )
+        note = (
+            pending_comment(pending, table_comment, constraints)
+            if pending or constraints
+            else table_comment
+        )
+        conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(note)))
 
 
 def build_pending(conn: Any, schema: str, name: str) -> None:

@@ -27,9 +27,9 @@ Mapping to the canonical format:
   canonical format: they travel in the payload, as ``__drkit_sparse.NAME``
   (``{"indices": [...], "values": [...]}``) and ``__drkit_multivector.NAME`` (a list of
   vectors), and their config in ``options``. A restore into Qdrant recreates them as
-  vectors; sparse vectors go into Milvus as ``SPARSE_FLOAT_VECTOR`` fields (and come
-  back from it); other engines keep them as payload (``not_carried`` reports it). A
-  collection needs at least one dense vector.
+  vectors; sparse vectors go into Milvus as ``SPARSE_FLOAT_VECTOR`` fields and into
+  pgvector as ``sparsevec`` columns (and come back from them); other engines keep them
+  as payload (``not_carried`` reports it). A collection needs one dense vector.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ import pyarrow as pa
 from drkit.connectors.vectorstore.base import (
     DOCUMENT,
     ID,
+    SPARSE_KEY,
     Capabilities,
     CollectionConfig,
     CutInfo,
@@ -73,7 +74,6 @@ from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 DRKIT_NAMESPACE = uuid.UUID("6f1c9d2e-5b1a-4c47-9a0e-d7c4a1e2f3b4")
 ID_KEY = "__drkit_id"
 DOC_KEY = "__drkit_document"
-SPARSE_KEY = "__drkit_sparse."
 MULTI_KEY = "__drkit_multivector."
 _UINT = re.compile(r"(0|[1-9][0-9]{0,19})")
 

@@ -23,6 +23,11 @@ ID = "id"
 VECTOR = "vector"
 PAYLOAD = "payload"
 DOCUMENT = "document"
+#: A sparse vector NAME in the canonical payload: ``{"indices": [...], "values": [...]}``
+#: (0-based ``int`` indices, ascending, each with its value), named in the collection's
+#: ``options["sparse_vectors"]``; engines with sparse vectors (Qdrant, Milvus, pgvector)
+#: make it theirs again.
+SPARSE_KEY = "__drkit_sparse."
 
 
 def vector_column(name: str) -> str:

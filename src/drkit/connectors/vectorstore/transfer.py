@@ -73,6 +73,7 @@ def not_carried(config: CollectionConfig, store: VectorStore) -> list[str]:
             )
     for key, what in (("sparse_vectors", "sparse vectors"), ("multivectors", "multivectors")):
         if key == "sparse_vectors" and store.capabilities.sparse_vectors:
+            notes += _sparse_modifiers(config, store)
             continue  # carried as the target's own sparse vectors
         if config.options.get(key):
             names = ", ".join(sorted(config.options[key]))
@@ -92,6 +93,17 @@ def not_carried(config: CollectionConfig, store: VectorStore) -> list[str]:
             "travel in the payload"
         )
     return notes
+
+
+def _sparse_modifiers(config: CollectionConfig, store: VectorStore) -> list[str]:
+    """Qdrant's sparse-vector modifiers (``idf``): the values travel, the modifier not."""
+    return [
+        f"the {spec['modifier']} modifier of sparse vector {sname!r} ({config.engine}) is not "
+        f"carried into {store.engine}: the stored values are, a search there weighs them as "
+        "stored"
+        for sname, spec in sorted(config.options.get("sparse_vectors", {}).items())
+        if isinstance(spec, dict) and spec.get("modifier")
+    ]
 
 
 def rename_columns(
