@@ -196,7 +196,8 @@ def child(kind: str, size: int, work: Path) -> None:
 
 def spawn(kind: str, size: int, work: Path) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", kind, str(size), str(work)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    # stdout is the child's result; its stderr (warnings, a traceback) goes to ours
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out) if out.strip() else {}
 
 
