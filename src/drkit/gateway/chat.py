@@ -159,9 +159,15 @@ class ChatHandling:
             else:
                 started_response = True
                 headers = answer.trace.headers()
-                await answer.send(receive, send, self.redactor)
+                try:
+                    await answer.send(receive, send, self.redactor)
+                finally:
+                    # counted once it ended: a cut stream is a failed request, not an ok one
+                    outcome = answer.outcome
+                    seconds = answer.opened_after if outcome == "ok" else None
+                    self.metrics.request(route_name[0], dialect, outcome, seconds)
                 # the status line said 200; an answer cut off after it is logged as such
-                status = "200-cut" if answer.trace.failed is not None else 200
+                status = "200-cut" if answer.outcome == "failed" else 200
         except Exception:
             if not started_response:
                 reply = self._error_reply(dialect, 500, "internal gateway error")
@@ -241,9 +247,8 @@ class ChatHandling:
             if exc.retry_after is not None:
                 headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
             return self._error_reply(dialect, exc.status, str(exc), headers)
-        if stream:
-            metrics.request(route.name, dialect, "ok", time.monotonic() - started)
-            return StreamReply(dialect, events, trace)
+        if stream:  # counted when it ends (handle)
+            return StreamReply(dialect, events, trace, time.monotonic() - started)
         try:
             async for _batch in events:
                 pass  # the engine folds the events into trace.output
