@@ -1,6 +1,6 @@
-"""The end of a streamed answer, on the production server (``drkit gateway serve``'s
-uvicorn config): the connection stays open for the next request and the request is
-counted by how it ended.
+"""The end of an answer, on the production server (``drkit gateway serve``'s uvicorn
+config): after a stream the connection stays open for the next request, the request is
+counted by how it ended, and its log line comes after the answer's last byte.
 
 Once the final write of a stream is made, uvicorn's ``receive`` answers
 ``http.disconnect``; that must not be taken for the client leaving while the gateway
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socketserver
 import threading
 import time
@@ -178,3 +179,44 @@ def test_a_stream_cut_after_it_started_is_counted_failed(
     assert _requests_total(gateway, "failed", 1) == 1
     assert _requests_total(gateway, "ok", 0) == 0
     conn.close()
+
+
+class _WaitingHandler(logging.Handler):
+    """Holds the gateway's loop in ``emit`` until the client has had its answer (or 5 s)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.client_done = threading.Event()
+        self.seen: list[bool] = []  # per request line: had the client its answer?
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("request "):
+            self.seen.append(self.client_done.wait(5))
+            self.client_done.clear()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_the_request_line_is_written_after_the_last_write_to_the_client(
+    sims: Sims, production_gateway: Any, stream: bool
+) -> None:
+    url, _gateway = production_gateway(route_for(sims.oa1))
+    handler = _WaitingHandler()
+    logger = logging.getLogger("drkit.gateway")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=10)
+        status, data = _post(conn, {**BODY, "stream": stream})
+        handler.client_done.set()
+        assert status == 200
+        assert data.endswith(b"data: [DONE]\n\n") if stream else json.loads(data)["choices"]
+        deadline = time.monotonic() + 10
+        while not handler.seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        conn.close()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    # the line waited for the client: it was written after the answer's last byte went out
+    assert handler.seen == [True]

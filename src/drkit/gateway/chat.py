@@ -8,6 +8,7 @@ these methods were the gateway's own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -179,7 +180,13 @@ class ChatHandling:
                 self.live.observe(route_name[0], status, reasons, time.monotonic() - started)
             if log.isEnabledFor(logging.INFO):
                 route = route_name[0] if route_name else None
-                _log_request(route, dialect, status, headers, time.monotonic() - started)
+                took = time.monotonic() - started
+                # after the answer's last write: under drkit gateway serve, the writes of
+                # this loop step go out when it ends (drkit.gateway.server), so a line
+                # written now would come before the client's last bytes
+                asyncio.get_running_loop().call_soon(
+                    _log_request, route, dialect, status, headers, took
+                )
 
     def _gateway_error(
         self, dialect: Dialect, exc: GatewayError, headers: dict[str, str] | None = None
