@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import socketserver
 import threading
 import time
@@ -220,3 +221,48 @@ def test_the_request_line_is_written_after_the_last_write_to_the_client(
         logger.setLevel(level)
     # the line waited for the client: it was written after the answer's last byte went out
     assert handler.seen == [True]
+
+
+def _body_chunks(url: str, body: dict[str, Any]) -> list[bytes]:
+    """POST ``body`` on a raw socket; the HTTP chunks of the answer (its writes), in order."""
+    host, port = url.removeprefix("http://").split(":")
+    payload = json.dumps(body).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\n"
+            b"content-type: application/json\r\n"
+            + f"authorization: Bearer {CLIENT_KEY}\r\n".encode()
+            + f"content-length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"HTTP/1.1 200")
+        while reader.readline() != b"\r\n":
+            pass
+        chunks = []
+        while size := int(reader.readline().strip(), 16):
+            chunks.append(reader.read(size))
+            assert reader.read(2) == b"\r\n"
+        return chunks
+
+
+def test_the_events_of_one_upstream_read_go_to_the_client_in_one_write(
+    production_gateway: Any,
+) -> None:
+    with LateEndUpstream(lag=0.0) as upstream:  # its whole answer in one write
+        target = TargetConfig(
+            name="one-write",
+            provider="openai",
+            model="m",
+            base_url=f"http://127.0.0.1:{upstream.port}/v1",
+            api_key_env=KEY_ENV["openai"],
+            region="eu-west",
+        )
+        url, _gateway = production_gateway(
+            RouteConfig(name="assistant", targets=(target,), deadlines=FAST)
+        )
+        chunks = _body_chunks(url, {**BODY, "stream": True})
+    assert len(chunks) == 1, chunks
+    events = chunks[0].split(b"\n\n")
+    assert events[-2:] == [b"data: [DONE]", b""]
+    assert len(events) == 5  # the upstream's four events
