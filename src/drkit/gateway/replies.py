@@ -14,7 +14,7 @@ from starlette.types import Message, Receive, Send
 
 from drkit.errors import GatewayError
 from drkit.gateway.config import Dialect
-from drkit.gateway.dialects import encode_sse, is_terminal, stream_error_event
+from drkit.gateway.dialects import encode_batch, encode_sse, is_terminal, stream_error_event
 from drkit.gateway.failover import Trace
 from drkit.gateway.redact import Redactor
 
@@ -103,10 +103,7 @@ class StreamReply:
                 async for batch in self.events:
                     if ended or not batch:
                         continue  # nothing follows the final event
-                    if len(batch) == 1:
-                        data = encode_sse(dialect, batch[0])
-                    else:
-                        data = b"".join([encode_sse(dialect, ev) for ev in batch])
+                    data = encode_batch(dialect, batch)
                     # the final event ends the response in the same write
                     ended = is_terminal(dialect, batch[-1])
                     message: Message = {"type": "http.response.body", "body": data}

@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from drkit.connectors.llm.sse import DONE, Dialect, SSEEvent, carries_content
 from drkit.errors import TranslationError, UpstreamError
-from drkit.gateway.dialects import Event
+from drkit.gateway.dialects import Event, WireChunk
 from drkit.gateway.translate.responses import stop_a2o, stop_o2a, usage_a2o, usage_o2a
 
 
@@ -79,11 +81,22 @@ class StreamTranslator:
         self._open_kind: str | None = None
         self._next_block = 0
         self._tool_block: dict[int, int] = {}  # openai tool index -> anthropic block index
+        # openai -> openai: chunks passed on as the upstream's bytes (see _wire)
+        self._wire = upstream == client == "openai"
+        self._model_field = b'"model":' + orjson.dumps(model) if model else b""
+        self._upstream_field: tuple[str, bytes] = ("", b"")
 
     def feed(self, ev: SSEEvent) -> list[Event]:
         """Translate one upstream event; returns zero or more client events."""
         if self.done:
             return []
+        if self._wire and ev.raw is not None:
+            chunk = self._wire_chunk(ev.raw, ev.json())
+            if chunk is not None:
+                event: Event = (None, chunk)
+                if not self.first_content and _client_content(self.client, event):
+                    self.first_content = True
+                return [event]
         try:
             out = self._translate(event_of(self.upstream, ev))
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
@@ -109,6 +122,32 @@ class StreamTranslator:
         return self._o2a(event)
 
     # --- same dialect ------------------------------------------------------------------
+
+    def _wire_chunk(self, raw: bytes, data: Any) -> WireChunk | None:
+        """An OpenAI chunk passed on as the upstream's bytes, its model renamed in them:
+        what :meth:`_passthrough` makes of it, without a re-encoding. None where that
+        cannot be done safely (the chunk then takes the slow path): usage to strip, or a
+        model field not written as one plain ``"model":"..."`` in the bytes."""
+        if not isinstance(data, dict):
+            return None
+        if not self.include_usage and "usage" in data:
+            return None
+        chunk = WireChunk(data)
+        model = self.model
+        if model and "model" in data and data["model"] != model:
+            upstream = data["model"]
+            if not isinstance(upstream, str) or b"\\u" in raw or raw.count(b'"model"') != 1:
+                return None  # an escape could hide the top-level key; or it is not alone
+            name, field = self._upstream_field
+            if name != upstream:
+                field = b'"model":' + orjson.dumps(upstream)
+                self._upstream_field = (upstream, field)
+            if field not in raw:
+                return None  # written another way ("model": "x", escapes)
+            raw = raw.replace(field, self._model_field, 1)
+            chunk["model"] = model
+        chunk.wire = raw
+        return chunk
 
     def _passthrough(self, event: Event) -> list[Event]:
         name, data = event
