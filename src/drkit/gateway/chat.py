@@ -213,8 +213,8 @@ class ChatHandling:
         if not isinstance(body, dict):
             return self._error_reply(dialect, 400, "the request body must be a JSON object")
         model = body.get("model")
-        names = ", ".join(r.name for r in self.config.routes)
         if not isinstance(model, str) or not model:
+            names = ", ".join(r.name for r in self.config.routes)
             return self._error_reply(
                 dialect,
                 400,
@@ -223,6 +223,7 @@ class ChatHandling:
             )
         route = self.serving_route(model)
         if route is None:
+            names = ", ".join(r.name for r in self.config.routes)
             missing = RouteNotFound(f"no route named {model!r}; this gateway serves: {names}")
             return self._gateway_error(dialect, missing)
         route_name.append(route.name)
