@@ -44,6 +44,10 @@ TYPICAL = [
 ]
 
 
+#: what OpenAI (and the simulator) send when asked for usage: "usage":null in every chunk
+WITH_NULL_USAGE = [{**c, "usage": None} if "usage" not in c else c for c in TYPICAL]
+
+
 def compact(chunks: list[dict[str, Any]]) -> bytes:
     """What providers send: compact JSON, UTF-8, ``\\n`` line ends, then ``[DONE]``."""
     return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
@@ -58,6 +62,15 @@ STREAMS: dict[str, bytes] = {
     "compact": compact(TYPICAL),
     "python json (spaces, \\u escapes)": python_json(TYPICAL),
     "crlf": compact(TYPICAL).replace(b"\n", b"\r\n"),
+    "usage null in every chunk": compact(WITH_NULL_USAGE),
+    "usage null first": compact([{"usage": None, **c} for c in TYPICAL[:5]]),
+    "usage null spaced": python_json(WITH_NULL_USAGE),
+    "usage null, a nested one too": compact(
+        [{"x": {"a": 1, "usage": None}, **c} for c in WITH_NULL_USAGE]
+    ),
+    "usage null after text about it": compact(
+        [chunk({"content": '"usage":null'}, usage=None), chunk({"content": ',"usage":null'})]
+    ),
     "comments and keepalives": compact(TYPICAL[:2]).replace(b"\n\n", b"\n\n: keepalive\n\n", 1)
     + b":ping\n"
     + compact(TYPICAL[2:]),
@@ -77,6 +90,11 @@ STREAMS: dict[str, bytes] = {
     "escaped model key": b'data: {"id":"c","mod\\u0065l":"sim-large","choices":[{"index":0,'
     b'"delta":{"content":"hi","model":"sim-large"}}]}\n\n' + b"data: [DONE]\n\n",
 }
+
+
+#: compact JSON in: the very same bytes out
+COMPACT = ("compact", "crlf", "comments and keepalives", "model is the route's")
+COMPACT += ("usage null in every chunk", "usage null first")
 
 
 def run(pieces: list[bytes], include_usage: bool, fast: bool) -> tuple[bytes, list[Event]]:
@@ -121,8 +139,8 @@ def test_the_fast_path_gives_what_the_slow_path_gives(name: str, include_usage: 
         fast_wire, fast_events = run(pieces, include_usage, fast=True)
         assert fast_events == slow_events  # what the accumulator and the splicer see
         assert meaning(fast_wire) == meaning(slow_wire)
-        if name in ("compact", "crlf", "comments and keepalives", "model is the route's"):
-            assert fast_wire == slow_wire  # compact JSON in: the very same bytes out
+        if name in COMPACT:
+            assert fast_wire == slow_wire
 
 
 def test_the_fast_path_is_taken_for_what_providers_send() -> None:
@@ -132,3 +150,8 @@ def test_the_fast_path_is_taken_for_what_providers_send() -> None:
     # could hide the top-level model key, so that one is re-encoded
     assert kinds == [True, True, False, True, True, True]
     assert all(data["model"] == ROUTE for name, data in events if name != "done")
+    # a client that did not ask for usage, of an upstream that was asked: null usage goes
+    _wire, events = run([STREAMS["usage null in every chunk"]], include_usage=False, fast=True)
+    kinds = [type(data) is WireChunk for name, data in events if name != "done"]
+    assert kinds == [True, True, False, True, True]  # the usage chunk itself is dropped
+    assert all("usage" not in data for _name, data in events)

@@ -124,20 +124,34 @@ class StreamTranslator:
     # --- same dialect ------------------------------------------------------------------
 
     def _wire_chunk(self, raw: bytes, data: Any) -> WireChunk | None:
-        """An OpenAI chunk passed on as the upstream's bytes, its model renamed in them:
-        what :meth:`_passthrough` makes of it, without a re-encoding. None where that
-        cannot be done safely (the chunk then takes the slow path): usage to strip, or a
-        model field not written as one plain ``"model":"..."`` in the bytes."""
+        """An OpenAI chunk passed on as the upstream's bytes, its model renamed and its
+        ``"usage":null`` dropped in them: what :meth:`_passthrough` makes of it, without a
+        re-encoding. None where that cannot be done safely (the chunk then takes the slow
+        path): a field not written as one plain ``"key":value`` in the bytes (an escape
+        could hide the top-level key, a second one could be taken for it), usage to keep
+        out that is not null."""
         if not isinstance(data, dict):
             return None
-        if not self.include_usage and "usage" in data:
-            return None
         chunk = WireChunk(data)
+        if not self.include_usage and "usage" in data:
+            # the upstream was asked for usage, the client was not: OpenAI then sends
+            # "usage":null in every chunk (the one with the figures takes the slow path)
+            if data["usage"] is not None or not data.get("choices"):
+                return None
+            if b"\\u" in raw or raw.count(b'"usage"') != 1:
+                return None
+            if b',"usage":null' in raw:
+                raw = raw.replace(b',"usage":null', b"", 1)
+            elif b'"usage":null,' in raw:
+                raw = raw.replace(b'"usage":null,', b"", 1)
+            else:
+                return None
+            del chunk["usage"]
         model = self.model
         if model and "model" in data and data["model"] != model:
             upstream = data["model"]
             if not isinstance(upstream, str) or b"\\u" in raw or raw.count(b'"model"') != 1:
-                return None  # an escape could hide the top-level key; or it is not alone
+                return None
             name, field = self._upstream_field
             if name != upstream:
                 field = b'"model":' + orjson.dumps(upstream)
