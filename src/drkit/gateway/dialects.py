@@ -24,9 +24,10 @@ DONE: Event = ("done", {})
 
 
 class WireChunk(dict[str, Any]):
-    """An OpenAI chunk that carries its own JSON text (:attr:`wire`): the upstream's bytes,
-    passed on without a re-encoding (:mod:`drkit.gateway.translate.stream`). Whoever
-    changes the chunk makes a plain ``dict`` of it (as the Splicer does), never edits it."""
+    """An event's data that carries its own JSON text (:attr:`wire`): the upstream's
+    bytes, passed on without a re-encoding when client and upstream speak the same
+    dialect (:mod:`drkit.gateway.translate.stream`). Whoever changes the data makes a
+    plain ``dict`` of it (as the Splicer does), never edits it in place."""
 
     __slots__ = ("wire",)
 
@@ -41,7 +42,8 @@ def encode_sse(dialect: Dialect, event: Event) -> bytes:
         if type(data) is WireChunk:
             return b"data: " + data.wire + b"\n\n"
         return b"data: " + orjson.dumps(data) + b"\n\n"
-    return b"event: " + str(name).encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    text = data.wire if type(data) is WireChunk else orjson.dumps(data)
+    return b"event: " + str(name).encode() + b"\ndata: " + text + b"\n\n"
 
 
 def encode_batch(dialect: Dialect, events: list[Event]) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from drkit.connectors.llm.sse import SSEEvent, SSEParser, parse_sse
+from drkit.connectors.llm.sse import Dialect, SSEEvent, SSEParser, parse_sse
 from drkit.gateway.dialects import Event, WireChunk, encode_batch
 from drkit.gateway.translate.stream import StreamTranslator
 
@@ -97,10 +97,12 @@ COMPACT = ("compact", "crlf", "comments and keepalives", "model is the route's")
 COMPACT += ("usage null in every chunk", "usage null first")
 
 
-def run(pieces: list[bytes], include_usage: bool, fast: bool) -> tuple[bytes, list[Event]]:
+def run(
+    pieces: list[bytes], include_usage: bool, fast: bool, dialect: Dialect = "openai"
+) -> tuple[bytes, list[Event]]:
     """The client's bytes and events for an upstream stream read in ``pieces``."""
     parser = SSEParser()
-    st = StreamTranslator("openai", "openai", model=ROUTE, include_usage=include_usage)
+    st = StreamTranslator(dialect, dialect, model=ROUTE, include_usage=include_usage)
     out: list[bytes] = []
     events: list[Event] = []
     for piece in pieces:
@@ -110,7 +112,7 @@ def run(pieces: list[bytes], include_usage: bool, fast: bool) -> tuple[bytes, li
                 ev = SSEEvent(ev.data, ev.event, ev.id)  # no raw bytes: the slow path
             batch.extend(st.feed(ev))
         if batch:
-            out.append(encode_batch("openai", batch))
+            out.append(encode_batch(dialect, batch))
             events.extend(batch)
     return b"".join(out), events
 
@@ -155,3 +157,67 @@ def test_the_fast_path_is_taken_for_what_providers_send() -> None:
     kinds = [type(data) is WireChunk for name, data in events if name != "done"]
     assert kinds == [True, True, False, True, True]  # the usage chunk itself is dropped
     assert all("usage" not in data for _name, data in events)
+
+
+# --- Anthropic: every event but message_start (the model) and message_stop passes on --
+
+
+def anthropic(events: list[dict[str, Any]], *, event_lines: bool = True) -> bytes:
+    out = b""
+    for ev in events:
+        head = b"event: " + ev["type"].encode() + b"\n" if event_lines else b""
+        out += head + b"data: " + orjson.dumps(ev) + b"\n\n"
+    return out
+
+
+MESSAGE = [
+    {
+        "type": "message_start",
+        "message": {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "sim-large",
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": 3, "output_tokens": 0},
+        },
+    },
+    {"type": "ping"},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Héllo"}},
+    {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": " 日本 🎉"},
+    },
+    {"type": "content_block_stop", "index": 0},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 4}},
+    {"type": "message_stop"},
+]
+
+ANTHROPIC_STREAMS = {
+    "compact": anthropic(MESSAGE),
+    "crlf": anthropic(MESSAGE).replace(b"\n", b"\r\n"),
+    "no event lines": anthropic(MESSAGE, event_lines=False),
+    "comments and keepalives": anthropic(MESSAGE[:3]) + b": keepalive\n\n" + anthropic(MESSAGE[3:]),
+    "python json": "".join(
+        f"event: {ev['type']}\ndata: {json.dumps(ev)}\n\n" for ev in MESSAGE
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize("name", list(ANTHROPIC_STREAMS))
+def test_anthropic_fast_path_gives_what_the_slow_path_gives(name: str) -> None:
+    data = ANTHROPIC_STREAMS[name]
+    slow_wire, slow_events = run([data], True, fast=False, dialect="anthropic")
+    assert slow_events[-1][0] == "message_stop"
+    for pieces in splits(data, seed=len(name)):
+        fast_wire, fast_events = run(pieces, True, fast=True, dialect="anthropic")
+        assert fast_events == slow_events
+        assert meaning(fast_wire) == meaning(slow_wire)
+        if name in ("compact", "crlf", "comments and keepalives", "no event lines"):
+            assert fast_wire == slow_wire
+    _wire, events = run([data], True, fast=True, dialect="anthropic")
+    wired = [type(d) is WireChunk for _n, d in events]
+    assert wired == ([False] * 8 if name == "crlf" else [False] + [True] * 6 + [False])

@@ -81,8 +81,8 @@ class StreamTranslator:
         self._open_kind: str | None = None
         self._next_block = 0
         self._tool_block: dict[int, int] = {}  # openai tool index -> anthropic block index
-        # openai -> openai: chunks passed on as the upstream's bytes (see _wire)
-        self._wire = upstream == client == "openai"
+        # the same dialect: events passed on as the upstream's bytes (_wire_chunk)
+        self._wire = upstream == client
         self._model_field = b'"model":' + orjson.dumps(model) if model else b""
         self._upstream_field: tuple[str, bytes] = ("", b"")
 
@@ -91,12 +91,15 @@ class StreamTranslator:
         if self.done:
             return []
         if self._wire and ev.raw is not None:
-            chunk = self._wire_chunk(ev.raw, ev.json())
-            if chunk is not None:
-                event: Event = (None, chunk)
-                if not self.first_content and _client_content(self.client, event):
+            wired = (
+                self._wire_chunk(ev.raw, ev.json())
+                if self.client == "openai"
+                else self._wire_event(ev.raw, ev)
+            )
+            if wired is not None:
+                if not self.first_content and _client_content(self.client, wired):
                     self.first_content = True
-                return [event]
+                return [wired]
         try:
             out = self._translate(event_of(self.upstream, ev))
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
@@ -123,7 +126,21 @@ class StreamTranslator:
 
     # --- same dialect ------------------------------------------------------------------
 
-    def _wire_chunk(self, raw: bytes, data: Any) -> WireChunk | None:
+    def _wire_event(self, raw: bytes, ev: SSEEvent) -> Event | None:
+        """An Anthropic event passed on as the upstream's bytes (what :meth:`_passthrough`
+        returns unchanged: all but ``message_start``, which carries the model, and
+        ``message_stop``, which ends the stream)."""
+        data = ev.json()
+        if not isinstance(data, dict):
+            return None
+        name = ev.event or data.get("type")
+        if not isinstance(name, str) or name in ("message_start", "message_stop"):
+            return None
+        chunk = WireChunk(data)
+        chunk.wire = raw
+        return (name, chunk)
+
+    def _wire_chunk(self, raw: bytes, data: Any) -> Event | None:
         """An OpenAI chunk passed on as the upstream's bytes, its model renamed and its
         ``"usage":null`` dropped in them: what :meth:`_passthrough` makes of it, without a
         re-encoding. None where that cannot be done safely (the chunk then takes the slow
@@ -161,7 +178,7 @@ class StreamTranslator:
             raw = raw.replace(field, self._model_field, 1)
             chunk["model"] = model
         chunk.wire = raw
-        return chunk
+        return (None, chunk)
 
     def _passthrough(self, event: Event) -> list[Event]:
         name, data = event
