@@ -110,11 +110,7 @@ class UpstreamStream:
                         deadline, phase = total_at, "timeout_total"
                     try:
                         async with asyncio.timeout_at(deadline):
-                            chunk = await read()
-                        # readany gives one body chunk; what came with it is the same read
-                        more = content.read_nowait()
-                        if more:
-                            chunk += more
+                            chunk = await read()  # all that is buffered
                     except TimeoutError:
                         raise UpstreamError(
                             f"{where}: {PHASE_TEXT[phase]}",
