@@ -149,13 +149,15 @@ class StreamTranslator:
         out that is not null."""
         if not isinstance(data, dict):
             return None
+        # an escape could hide a top-level key from the byte search: no rewrite then
+        escaped = b"\\u" in raw
         chunk = WireChunk(data)
         if not self.include_usage and "usage" in data:
             # the upstream was asked for usage, the client was not: OpenAI then sends
             # "usage":null in every chunk (the one with the figures takes the slow path)
             if data["usage"] is not None or not data.get("choices"):
                 return None
-            if b"\\u" in raw or raw.count(b'"usage"') != 1:
+            if escaped or raw.count(b'"usage"') != 1:
                 return None
             if b',"usage":null' in raw:
                 raw = raw.replace(b',"usage":null', b"", 1)
@@ -167,7 +169,7 @@ class StreamTranslator:
         model = self.model
         if model and "model" in data and data["model"] != model:
             upstream = data["model"]
-            if not isinstance(upstream, str) or b"\\u" in raw or raw.count(b'"model"') != 1:
+            if not isinstance(upstream, str) or escaped or raw.count(b'"model"') != 1:
                 return None
             name, field = self._upstream_field
             if name != upstream:
