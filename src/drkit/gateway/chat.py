@@ -8,6 +8,7 @@ these methods were the gateway's own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -159,9 +160,15 @@ class ChatHandling:
             else:
                 started_response = True
                 headers = answer.trace.headers()
-                await answer.send(receive, send, self.redactor)
+                try:
+                    await answer.send(receive, send, self.redactor)
+                finally:
+                    # counted once it ended: a cut stream is a failed request, not an ok one
+                    outcome = answer.outcome
+                    seconds = answer.opened_after if outcome == "ok" else None
+                    self.metrics.request(route_name[0], dialect, outcome, seconds)
                 # the status line said 200; an answer cut off after it is logged as such
-                status = "200-cut" if answer.trace.failed is not None else 200
+                status = "200-cut" if answer.outcome == "failed" else 200
         except Exception:
             if not started_response:
                 reply = self._error_reply(dialect, 500, "internal gateway error")
@@ -173,7 +180,13 @@ class ChatHandling:
                 self.live.observe(route_name[0], status, reasons, time.monotonic() - started)
             if log.isEnabledFor(logging.INFO):
                 route = route_name[0] if route_name else None
-                _log_request(route, dialect, status, headers, time.monotonic() - started)
+                took = time.monotonic() - started
+                # after the answer's last write: under drkit gateway serve, the writes of
+                # this loop step go out when it ends (drkit.gateway.server), so a line
+                # written now would come before the client's last bytes
+                asyncio.get_running_loop().call_soon(
+                    _log_request, route, dialect, status, headers, took
+                )
 
     def _gateway_error(
         self, dialect: Dialect, exc: GatewayError, headers: dict[str, str] | None = None
@@ -200,8 +213,8 @@ class ChatHandling:
         if not isinstance(body, dict):
             return self._error_reply(dialect, 400, "the request body must be a JSON object")
         model = body.get("model")
-        names = ", ".join(r.name for r in self.config.routes)
         if not isinstance(model, str) or not model:
+            names = ", ".join(r.name for r in self.config.routes)
             return self._error_reply(
                 dialect,
                 400,
@@ -210,6 +223,7 @@ class ChatHandling:
             )
         route = self.serving_route(model)
         if route is None:
+            names = ", ".join(r.name for r in self.config.routes)
             missing = RouteNotFound(f"no route named {model!r}; this gateway serves: {names}")
             return self._gateway_error(dialect, missing)
         route_name.append(route.name)
@@ -241,9 +255,8 @@ class ChatHandling:
             if exc.retry_after is not None:
                 headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
             return self._error_reply(dialect, exc.status, str(exc), headers)
-        if stream:
-            metrics.request(route.name, dialect, "ok", time.monotonic() - started)
-            return StreamReply(dialect, events, trace)
+        if stream:  # counted when it ends (handle)
+            return StreamReply(dialect, events, trace, time.monotonic() - started)
         try:
             async for _batch in events:
                 pass  # the engine folds the events into trace.output

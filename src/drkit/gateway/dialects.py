@@ -23,13 +23,44 @@ Event = tuple[str | None, dict[str, Any]]
 DONE: Event = ("done", {})
 
 
+class WireChunk(dict[str, Any]):
+    """An event's data that carries its own JSON text (:attr:`wire`): the upstream's
+    bytes, passed on without a re-encoding when client and upstream speak the same
+    dialect (:mod:`drkit.gateway.translate.stream`). Whoever changes the data makes a
+    plain ``dict`` of it (as the Splicer does), never edits it in place."""
+
+    __slots__ = ("wire",)
+
+    wire: bytes
+
+
 def encode_sse(dialect: Dialect, event: Event) -> bytes:
     name, data = event
     if dialect == "openai":
         if name == "done":
             return b"data: [DONE]\n\n"
+        if type(data) is WireChunk:
+            return b"data: " + data.wire + b"\n\n"
         return b"data: " + orjson.dumps(data) + b"\n\n"
-    return b"event: " + str(name).encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    text = data.wire if type(data) is WireChunk else orjson.dumps(data)
+    return b"event: " + str(name).encode() + b"\ndata: " + text + b"\n\n"
+
+
+def encode_batch(dialect: Dialect, events: list[Event]) -> bytes:
+    """Several events as one write (what :func:`encode_sse` gives each, joined)."""
+    if len(events) == 1:
+        return encode_sse(dialect, events[0])
+    if dialect == "openai":
+        parts: list[bytes] = []
+        for name, data in events:
+            if name == "done":
+                parts.append(b"data: [DONE]\n\n")
+                continue
+            parts.append(b"data: ")
+            parts.append(data.wire if type(data) is WireChunk else orjson.dumps(data))
+            parts.append(b"\n\n")
+        return b"".join(parts)
+    return b"".join([encode_sse(dialect, ev) for ev in events])
 
 
 def error_type(dialect: Dialect, status: int) -> str:

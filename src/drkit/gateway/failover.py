@@ -74,7 +74,8 @@ class _Open:
     target: TargetConfig
     context: AbstractAsyncContextManager[ProviderStream]
     upstream: ProviderStream
-    events: AsyncIterator[Any]
+    #: the upstream's events, those of one read together
+    events: AsyncIterator[list[Any]]
     translator: StreamTranslator
     held: list[Event]
 
@@ -146,10 +147,11 @@ class Engine:
         up = await context.__aenter__()  # raises before anything is open
         try:
             st = tr.stream(target, client_dialect, route.name, include_usage)
-            it = up.__aiter__()
+            it = up.reads().__aiter__()
             held: list[Event] = []
-            async for ev in it:
-                held.extend(st.feed(ev))
+            async for batch in it:
+                for ev in batch:
+                    held.extend(st.feed(ev))
                 if up.first_content or up.complete:
                     break
             if not (up.first_content or up.complete):
@@ -175,8 +177,8 @@ class Engine:
     ) -> AsyncIterator[list[Event]]:
         """Run attempts until one reaches its first content event; return its events.
 
-        The iterator yields the client-dialect events in batches (one per upstream event),
-        so a streaming response writes once per upstream event.
+        The iterator yields the client-dialect events in batches (one per upstream read),
+        so a streaming response writes once per upstream read.
 
         Raises the upstream's UpstreamError for a non-retryable (4xx) answer and
         AllTargetsFailed when no target produced a first token.
@@ -315,8 +317,13 @@ class Engine:
                     if batch:
                         yield batch
                     feed = current.translator.feed
+                    # one batch per upstream read: the client gets one write per read
                     async for raw in current.events:
-                        batch = self._pass(feed(raw), splicer, acc, strip_usage)
+                        if len(raw) == 1:
+                            out = feed(raw[0])
+                        else:
+                            out = [client for ev in raw for client in feed(ev)]
+                        batch = self._pass(out, splicer, acc, strip_usage)
                         if batch:
                             yield batch
                     self.board.record_success(current.target)

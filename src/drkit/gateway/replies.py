@@ -14,7 +14,7 @@ from starlette.types import Message, Receive, Send
 
 from drkit.errors import GatewayError
 from drkit.gateway.config import Dialect
-from drkit.gateway.dialects import encode_sse, is_terminal, stream_error_event
+from drkit.gateway.dialects import encode_batch, encode_sse, is_terminal, stream_error_event
 from drkit.gateway.failover import Trace
 from drkit.gateway.redact import Redactor
 
@@ -57,15 +57,26 @@ class StreamReply:
 
     A client that disconnects cancels the stream (and with it the upstream attempt): the
     ASGI server does not raise on writes to a closed connection, so a watcher waits for
-    ``http.disconnect`` next to the stream.
+    ``http.disconnect`` next to the stream. Once the final write is made, uvicorn's
+    ``receive`` answers ``http.disconnect`` too (the response is complete): that is the
+    end of the answer, not the client leaving, so the watcher stands down before it.
+
+    :attr:`outcome` says how it ended: ``ok`` (the answer's final event went out),
+    ``failed`` (cut off: an in-stream error event ended it) or ``client_gone``.
     """
 
-    __slots__ = ("dialect", "events", "trace")
+    __slots__ = ("dialect", "events", "opened_after", "outcome", "trace")
 
-    def __init__(self, dialect: Dialect, events: AsyncIterator[Any], trace: Trace) -> None:
+    def __init__(
+        self, dialect: Dialect, events: AsyncIterator[Any], trace: Trace, opened_after: float
+    ) -> None:
         self.dialect = dialect
         self.events = events
         self.trace = trace
+        #: seconds from the request to the first content event (what the latency
+        #: histogram shows for a stream)
+        self.opened_after = opened_after
+        self.outcome = "failed"
 
     async def send(self, receive: Receive, send: Send, redactor: Redactor) -> None:
         dialect = self.dialect
@@ -85,21 +96,21 @@ class StreamReply:
         watcher = asyncio.get_running_loop().create_task(watch())
         headers = raw_headers(self.trace.headers())
         headers.extend(_SSE_HEADERS)
-        ended = False
+        ended = cut = False
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             try:
                 async for batch in self.events:
                     if ended or not batch:
                         continue  # nothing follows the final event
-                    if len(batch) == 1:
-                        data = encode_sse(dialect, batch[0])
-                    else:
-                        data = b"".join([encode_sse(dialect, ev) for ev in batch])
+                    data = encode_batch(dialect, batch)
                     # the final event ends the response in the same write
                     ended = is_terminal(dialect, batch[-1])
                     message: Message = {"type": "http.response.body", "body": data}
-                    if not ended:
+                    if ended:
+                        # from this write on, receive() says http.disconnect: the end
+                        state["finished"] = True
+                    else:
                         message["more_body"] = True
                     await send(message)
             except GatewayError as exc:
@@ -107,14 +118,20 @@ class StreamReply:
                 if not ended:
                     error = stream_error_event(dialect, redactor.text(str(exc)), "gateway_error")
                     ended = True
+                    state["finished"] = True
+                    cut = True
                     await send({"type": "http.response.body", "body": encode_sse(dialect, error)})
             if not ended:
+                state["finished"] = True
                 await send({"type": "http.response.body", "body": b""})
-            state["finished"] = True
+            output = self.trace.output
+            complete = output is not None and output.terminal and self.trace.failed is None
+            self.outcome = "ok" if complete and not cut else "failed"
         except asyncio.CancelledError:
             if not state["gone"]:
                 raise
             task.uncancel()  # the client went away: the stream ends here, quietly
+            self.outcome = "client_gone"
         finally:
             state["finished"] = True
             watcher.cancel()

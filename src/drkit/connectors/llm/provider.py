@@ -57,6 +57,11 @@ class ProviderStream(Protocol):
 
     def __aiter__(self) -> AsyncIterator[SSEEvent]: ...
 
+    def reads(self) -> AsyncIterator[list[SSEEvent]]:
+        """The same events, those that arrived together in one list (never empty): a
+        proxy writes each list on in one write."""
+        ...
+
 
 class Provider(Protocol):
     def open(self, request: ProviderRequest) -> AbstractAsyncContextManager[ProviderStream]:
@@ -95,6 +100,10 @@ class _CheckedStream:
 
     def __aiter__(self) -> AsyncIterator[SSEEvent]:
         return self._events()
+
+    async def reads(self) -> AsyncIterator[list[SSEEvent]]:
+        async for ev in self._events():  # in process, every event comes by itself
+            yield [ev]
 
     async def _events(self) -> AsyncIterator[SSEEvent]:
         for ev in self.events:
@@ -161,9 +170,14 @@ class _MeteredStream:
         return self._events()
 
     async def _events(self) -> AsyncIterator[SSEEvent]:
-        try:
-            async for ev in self.inner:
+        async for batch in self.reads():
+            for ev in batch:
                 yield ev
+
+    async def reads(self) -> AsyncIterator[list[SSEEvent]]:
+        try:
+            async for batch in self.inner.reads():
+                yield batch
         except UpstreamError as exc:
             self.failed(exc)
             raise

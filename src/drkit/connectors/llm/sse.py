@@ -36,6 +36,10 @@ class SSEEvent:
     data: str
     event: str | None = None
     id: str | None = None
+    #: the data's bytes as received, when the event came as one ``data: `` line of valid
+    #: UTF-8 with ``\n`` line ends (what providers send): a proxy can pass them on as
+    #: they are; None otherwise
+    raw: bytes | None = field(default=None, repr=False, compare=False)
     _json: Any = field(default=_UNSET, repr=False, compare=False)
 
     def json(self) -> Any:
@@ -75,11 +79,13 @@ class SSEParser:
     and ``\\n``. Not thread-safe; one parser per stream.
     """
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_pending_cr", "_seen_bom")
+    __slots__ = ("_buf", "_data", "_event", "_id", "_pending_cr", "_raw", "_seen_bom")
 
     def __init__(self) -> None:
         self._buf = b""
         self._data: list[str] = []
+        # the bytes of the event's one data line (None once it has another, or an odd one)
+        self._raw: bytes | None = None
         self._event: str | None = None
         self._id: str | None = None
         self._pending_cr = False
@@ -110,11 +116,20 @@ class SSEParser:
             data = self._data
             for raw in lines:
                 if raw.startswith(b"data: "):
-                    data.append(raw[6:].decode("utf-8", errors="replace"))
+                    line = raw[6:]
+                    payload: bytes | None = line
+                    try:
+                        text = line.decode()
+                    except UnicodeDecodeError:
+                        text = line.decode("utf-8", errors="replace")
+                        payload = None  # not passed on as received: it is not UTF-8
+                    self._raw = None if data else payload
+                    data.append(text)
                 elif not raw:
                     if data:
-                        events.append(SSEEvent("\n".join(data), self._event, self._id))
+                        events.append(SSEEvent("\n".join(data), self._event, self._id, self._raw))
                         data = self._data = []
+                        self._raw = None
                     self._event = None
                 elif raw.startswith(b"event: "):
                     self._event = raw[7:].decode("utf-8", errors="replace") or None
@@ -146,6 +161,7 @@ class SSEParser:
         """End of stream: an event without its blank line is discarded (per the spec)."""
         self._buf = b""
         self._data = []
+        self._raw = None
         self._event = None
         return []
 
@@ -157,8 +173,9 @@ class SSEParser:
     def _line(self, line: str, out: list[SSEEvent]) -> None:
         if not line:
             if self._data:
-                out.append(SSEEvent("\n".join(self._data), self._event, self._id))
+                out.append(SSEEvent("\n".join(self._data), self._event, self._id, self._raw))
             self._data = []
+            self._raw = None
             self._event = None
             return
         if line.startswith(":"):
@@ -168,6 +185,7 @@ class SSEParser:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._raw = None
         elif name == "event":
             self._event = value or None
         elif name == "id" and "\0" not in value:

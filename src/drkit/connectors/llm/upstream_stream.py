@@ -76,6 +76,17 @@ class UpstreamStream:
         return self._events()
 
     async def _events(self) -> AsyncIterator[SSEEvent]:
+        async for batch in self._reads():
+            for ev in batch:
+                yield ev
+
+    def reads(self) -> AsyncIterator[list[SSEEvent]]:
+        """The events of each network read together (never an empty list), so that a
+        proxy can write them on in one write. Checked as one by one: the events before a
+        bad one come first, the error on the next step; nothing after the terminal one."""
+        return self._reads()
+
+    async def _reads(self) -> AsyncIterator[list[SSEEvent]]:
         loop = asyncio.get_running_loop()
         d = self._deadlines
         total_at = self._started + d.total
@@ -99,7 +110,7 @@ class UpstreamStream:
                         deadline, phase = total_at, "timeout_total"
                     try:
                         async with asyncio.timeout_at(deadline):
-                            chunk = await read()
+                            chunk = await read()  # all that is buffered
                     except TimeoutError:
                         raise UpstreamError(
                             f"{where}: {PHASE_TEXT[phase]}",
@@ -122,12 +133,27 @@ class UpstreamStream:
                     retryable=True,
                     reason="stream_cut",
                 )
-            for ev in parser.feed(chunk):
-                if self._check(ev, loop):
-                    yield ev
+            events = parser.feed(chunk)
+            if not events:
+                continue
+            bad: UpstreamError | None = None
+            for i, ev in enumerate(events):
+                try:
+                    terminal = self._check(ev, loop)
+                except UpstreamError as exc:
+                    bad = exc
+                    del events[i:]
+                    break
+                if terminal:
                     self.complete = True
-                    return
-                yield ev
+                    del events[i + 1 :]
+                    break
+            if events:
+                yield events
+            if bad is not None:
+                raise bad
+            if self.complete:
+                return
 
     def _check(self, ev: SSEEvent, loop: asyncio.AbstractEventLoop) -> bool:
         """Parse and classify one event: raise for an error event or bad JSON, note the

@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from drkit.connectors.llm.sse import DONE, Dialect, SSEEvent, carries_content
 from drkit.errors import TranslationError, UpstreamError
-from drkit.gateway.dialects import Event
+from drkit.gateway.dialects import Event, WireChunk
 from drkit.gateway.translate.responses import stop_a2o, stop_o2a, usage_a2o, usage_o2a
 
 
@@ -79,11 +81,25 @@ class StreamTranslator:
         self._open_kind: str | None = None
         self._next_block = 0
         self._tool_block: dict[int, int] = {}  # openai tool index -> anthropic block index
+        # the same dialect: events passed on as the upstream's bytes (_wire_chunk)
+        self._wire = upstream == client
+        self._model_field = b'"model":' + orjson.dumps(model) if model else b""
+        self._upstream_field: tuple[str, bytes] = ("", b"")
 
     def feed(self, ev: SSEEvent) -> list[Event]:
         """Translate one upstream event; returns zero or more client events."""
         if self.done:
             return []
+        if self._wire and ev.raw is not None:
+            wired = (
+                self._wire_chunk(ev.raw, ev.json())
+                if self.client == "openai"
+                else self._wire_event(ev.raw, ev)
+            )
+            if wired is not None:
+                if not self.first_content and _client_content(self.client, wired):
+                    self.first_content = True
+                return [wired]
         try:
             out = self._translate(event_of(self.upstream, ev))
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
@@ -109,6 +125,62 @@ class StreamTranslator:
         return self._o2a(event)
 
     # --- same dialect ------------------------------------------------------------------
+
+    def _wire_event(self, raw: bytes, ev: SSEEvent) -> Event | None:
+        """An Anthropic event passed on as the upstream's bytes (what :meth:`_passthrough`
+        returns unchanged: all but ``message_start``, which carries the model, and
+        ``message_stop``, which ends the stream)."""
+        data = ev.json()
+        if not isinstance(data, dict):
+            return None
+        name = ev.event or data.get("type")
+        if not isinstance(name, str) or name in ("message_start", "message_stop"):
+            return None
+        chunk = WireChunk(data)
+        chunk.wire = raw
+        return (name, chunk)
+
+    def _wire_chunk(self, raw: bytes, data: Any) -> Event | None:
+        """An OpenAI chunk passed on as the upstream's bytes, its model renamed and its
+        ``"usage":null`` dropped in them: what :meth:`_passthrough` makes of it, without a
+        re-encoding. None where that cannot be done safely (the chunk then takes the slow
+        path): a field not written as one plain ``"key":value`` in the bytes (an escape
+        could hide the top-level key, a second one could be taken for it), usage to keep
+        out that is not null."""
+        if not isinstance(data, dict):
+            return None
+        # an escape could hide a top-level key from the byte search: no rewrite then
+        escaped = b"\\u" in raw
+        chunk = WireChunk(data)
+        if not self.include_usage and "usage" in data:
+            # the upstream was asked for usage, the client was not: OpenAI then sends
+            # "usage":null in every chunk (the one with the figures takes the slow path)
+            if data["usage"] is not None or not data.get("choices"):
+                return None
+            if escaped or raw.count(b'"usage"') != 1:
+                return None
+            if b',"usage":null' in raw:
+                raw = raw.replace(b',"usage":null', b"", 1)
+            elif b'"usage":null,' in raw:
+                raw = raw.replace(b'"usage":null,', b"", 1)
+            else:
+                return None
+            del chunk["usage"]
+        model = self.model
+        if model and "model" in data and data["model"] != model:
+            upstream = data["model"]
+            if not isinstance(upstream, str) or escaped or raw.count(b'"model"') != 1:
+                return None
+            name, field = self._upstream_field
+            if name != upstream:
+                field = b'"model":' + orjson.dumps(upstream)
+                self._upstream_field = (upstream, field)
+            if field not in raw:
+                return None  # written another way ("model": "x", escapes)
+            raw = raw.replace(field, self._model_field, 1)
+            chunk["model"] = model
+        chunk.wire = raw
+        return (None, chunk)
 
     def _passthrough(self, event: Event) -> list[Event]:
         name, data = event
