@@ -39,7 +39,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -248,6 +248,30 @@ class VectorStore(abc.ABC):
         ``ef``, IVF probes), ``None`` for the engine's default. Raises
         :class:`CollectionNotFound`.
         """
+
+    def search_many(
+        self,
+        name: str,
+        vectors: Sequence[Sequence[float]],
+        k: int,
+        *,
+        using: str = "",
+        effort: int | None = None,
+    ) -> list[list[str]]:
+        """:meth:`search` for each of ``vectors``, in their order: the same ids in the same
+        order as one :meth:`search` per vector, in as few engine calls as the engine allows.
+
+        ``effort`` is passed to :meth:`search` where ``capabilities.search_effort`` is set;
+        other engines answer at their default. The default loops over :meth:`search`;
+        engines that answer many queries in one call override it. Raises what
+        :meth:`search` raises (also for an empty ``vectors``: :class:`CollectionNotFound`).
+        """
+        search: Any = self.search  # takes effort= where capabilities.search_effort
+        kw = {"effort": effort} if effort is not None and self.capabilities.search_effort else {}
+        if not vectors:
+            self.count(name)  # a missing collection raises as search would
+            return []
+        return [search(name, v, k, using=using, **kw) for v in vectors]
 
     @abc.abstractmethod
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:

@@ -61,6 +61,8 @@ from drkit.connectors.vectorstore.failures import guarded
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
+#: vectors :meth:`ChromaStore.search_many` sends in one ``query``
+QUERIES_PER_CALL = 1000
 DIM_KEY = "drkit:dimension"
 _SPACES = {"cosine": Metric.COSINE, "l2": Metric.L2, "ip": Metric.DOT}
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
@@ -253,15 +255,31 @@ class ChromaStore(VectorStore):
         return written
 
     def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+        return self.search_many(name, [vector], k, using=using)[0]
+
+    def search_many(
+        self,
+        name: str,
+        vectors: Sequence[Sequence[float]],
+        k: int,
+        *,
+        using: str = "",
+        effort: int | None = None,
+    ) -> list[list[str]]:
+        """Up to :data:`QUERIES_PER_CALL` vectors in one ``query`` (``query_embeddings``)."""
         if using:
             raise IncompatibleTarget("chroma collections have one unnamed vector")
         col = self._col(name)
         n = min(k, int(self._call(col.count, name)))
         if n == 0:
-            return []
-        query = partial(col.query, query_embeddings=[list(map(float, vector))], n_results=n)
-        res = self._call(partial(query, include=[]), name)
-        return [str(i) for i in res["ids"][0]]
+            return [[] for _ in vectors]
+        out: list[list[str]] = []
+        for chunk in chunks(vectors, QUERIES_PER_CALL):
+            embeddings = [list(map(float, v)) for v in chunk]
+            query = partial(col.query, query_embeddings=embeddings, n_results=n)
+            res = self._call(partial(query, include=[]), name)
+            out.extend([str(i) for i in ids] for ids in res["ids"])
+        return out
 
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         col = self._col(name)

@@ -56,14 +56,14 @@ from drkit.connectors.vectorstore.base import (
     VectorField,
     VectorStore,
     arrow_schema,
-    canonical_json,
     chunks,
     conform,
     exists_error,
     not_found,
 )
 from drkit.connectors.vectorstore.failures import guarded
-from drkit.connectors.vectorstore.support import exchange_paths
+from drkit.connectors.vectorstore.lancedb_rows import canonical_rows, table_rows
+from drkit.connectors.vectorstore.support import SeenIds, exchange_paths, last_versions
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
@@ -74,6 +74,8 @@ SCALAR_META = "drkit.scalar_indexes"
 _SCALAR_TYPES = ("BTree", "Bitmap", "LabelList", "FTS")
 #: schema metadata of a restored table: its vector indexes, built after the first load
 VECTOR_META = "drkit.vector_indexes"
+#: queries :meth:`LanceDBStore.search_many` sends in one call
+QUERIES_PER_CALL = 1000
 log = logging.getLogger("drkit.vectorstore")
 
 
@@ -222,7 +224,7 @@ class LanceDBStore(VectorStore):
             reader = self._call(lambda: table.search().limit(None).to_batches(batch_size), name)
             for raw in reader:
                 for start in range(0, len(raw), batch_size):
-                    batch = self._canonical(raw.slice(start, batch_size), lay, target)
+                    batch = canonical_rows(raw.slice(start, batch_size), lay, target)
                     cut.rows += len(batch)
                     yield batch
             cut.count_after = cut.count_before
@@ -233,31 +235,6 @@ class LanceDBStore(VectorStore):
                 )
 
         return ExportStream(gen(), cut)
-
-    @staticmethod
-    def _canonical(raw: pa.RecordBatch, lay: dict[str, Any], target: pa.Schema) -> pa.RecordBatch:
-        n = len(raw)
-        cols: list[pa.Array] = [raw.column(ID).cast(pa.string())]
-        for col, field in zip(lay["vcols"], target.types[1 : 1 + len(lay["vcols"])], strict=True):
-            cols.append(raw.column(col).cast(field))
-        if lay["extra"] or not lay["has_payload"]:
-            base = raw.column(PAYLOAD).to_pylist() if lay["has_payload"] else [None] * n
-            extras = {c: raw.column(c).to_pylist() for c in lay["extra"]}
-            payloads = []
-            for i in range(n):
-                raw_payload = base[i]
-                p = json.loads(raw_payload) if raw_payload else {}
-                # a null cell is an absent key (import writes an absent key as null)
-                p.update({c: _jsonable(v[i]) for c, v in extras.items() if v[i] is not None})
-                payloads.append(canonical_json(p))
-            cols.append(pa.array(payloads, pa.string()))
-        else:
-            cols.append(raw.column(PAYLOAD).cast(pa.string()).fill_null("{}"))
-        if lay["has_document"]:
-            cols.append(raw.column(DOCUMENT).cast(pa.string()))
-        else:
-            cols.append(pa.nulls(n, pa.string()))
-        return pa.RecordBatch.from_arrays(cols, schema=target)
 
     def check_compatible(self, config: CollectionConfig) -> None:
         super().check_compatible(config)
@@ -343,42 +320,91 @@ class LanceDBStore(VectorStore):
             self._call(partial(table.create_index, idx["column"], config=config, name=idx["name"]))
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        """Upsert (see :meth:`VectorStore.import_batches`); a repeated id within a batch
+        keeps its last row. Into a table empty at the start (a restore's), a batch none
+        of whose ids this call wrote already is appended: ``merge_insert`` joins every
+        batch against the whole table, which made a restore super-linear. A batch that
+        repeats an id goes through ``merge_insert``. Assumes no other writer adds the
+        same ids to the table during the call."""
         table = self._table(name)
         lay = self._layout(table, name)
         config = self.describe(name)
         schema = table.schema
+        seen = SeenIds() if self._call(table.count_rows, name) == 0 else None
         written = 0
         for big in batches:
             big = conform(config, big, name)
             for start in range(0, len(big), self.capabilities.max_batch):
                 batch = big.slice(start, self.capabilities.max_batch)
-                data = self._table_rows(batch, lay, schema, name)
-                if self._call(table.count_rows, name) == 0:
+                ids = batch.column(ID).to_pylist()
+                keep = last_versions(ids)
+                if keep is not None:  # merge_insert refuses two source rows of one id
+                    batch, ids = batch.take(pa.array(keep)), [ids[i] for i in keep]
+                data = table_rows(batch, lay, schema, name)
+                hashes = SeenIds.hashes(ids)
+                if seen is not None and not seen.any_of(hashes):
                     self._call(partial(table.add, data), name)
                 else:
                     merge = table.merge_insert(ID).when_matched_update_all()
                     self._call(partial(merge.when_not_matched_insert_all().execute, data), name)
+                if seen is not None:
+                    seen.add(hashes)
                 written += len(batch)
         if written:
             self._build_scalar_indexes(table, name)
             self._build_vector_indexes(table, name)
         return written
 
-    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
-        table = self._table(name)
+    def _query(self, name: str, table: Any, query: Any, k: int, using: str) -> Any:
         config = self.describe(name)
         field = next((v for v in config.vectors if v.name == using), None)
         if field is None:
             raise IncompatibleTarget(f"table {name!r} has no vector {using!r}")
         distance = {Metric.COSINE: "cosine", Metric.DOT: "dot", Metric.L2: "l2"}[field.metric]
-        query = (
-            table.search([float(x) for x in vector], vector_column_name=using or VECTOR)
+        return (
+            table.search(query, vector_column_name=using or VECTOR)
             .distance_type(distance)
             .limit(k)
             .select([ID, "_distance"])
         )
+
+    def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
+        table = self._table(name)
+        query = self._query(name, table, [float(x) for x in vector], k, using)
         res = self._call(query.to_arrow, name)
         return [str(i) for i in res.column(ID).to_pylist()]
+
+    def search_many(
+        self,
+        name: str,
+        vectors: Sequence[Sequence[float]],
+        k: int,
+        *,
+        using: str = "",
+        effort: int | None = None,
+    ) -> list[list[str]]:
+        """One query of many vectors per :data:`QUERIES_PER_CALL`: LanceDB answers them
+        in one pass over the table (``query_index`` says whose row each is, rows of one
+        query come best first)."""
+        if len(vectors) <= 1:
+            return super().search_many(name, vectors, k, using=using, effort=effort)
+        table = self._table(name)
+        out: list[list[str]] = []
+        for chunk in chunks(vectors, QUERIES_PER_CALL):
+            query = self._query(name, table, [[float(x) for x in v] for v in chunk], k, using)
+            res = self._call(query.to_arrow, name)
+            found: list[list[str]] = [[] for _ in chunk]
+            ids = res.column(ID).to_pylist()
+            # one vector is one plain query: no query_index column then
+            whose = (
+                res.column("query_index").to_pylist()
+                if "query_index" in res.schema.names
+                else [0] * len(ids)
+            )
+            for q, rid in zip(whose, ids, strict=True):
+                found[q].append(str(rid))
+            out.extend(found)
+        return out
 
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         table = self._table(name)
@@ -419,66 +445,3 @@ class LanceDBStore(VectorStore):
             return super().swap_in(new, name, old)
         os.rename(a, self.path / f"{old}.lance")
         return Swap(True, "exchange", old)
-
-    @staticmethod
-    def _table_rows(
-        batch: pa.RecordBatch, lay: dict[str, Any], schema: pa.Schema, name: str
-    ) -> pa.Table:
-        """Canonical rows in the table's own columns: payload keys that are columns go
-        there (absent -> null), the rest into ``payload``; refused if nothing holds them."""
-        payloads = [json.loads(p) for p in batch.column(PAYLOAD).to_pylist()]
-        extras = {c: [p.pop(c, None) for p in payloads] for c in lay["extra"]}
-        if not lay["has_payload"]:
-            left = sorted({k for p in payloads for k in p})
-            if left:
-                raise IncompatibleTarget(
-                    f"lancedb table {name!r} has no column for payload keys {left[:5]}",
-                    hint="restore into a new table with --collection",
-                )
-        if not lay["has_document"] and batch.column(DOCUMENT).null_count < len(batch):
-            raise IncompatibleTarget(f"lancedb table {name!r} has no document column")
-        vcols = lay["vcols"]
-        canonical_vectors = dict(zip(vcols, batch.columns[1 : 1 + len(vcols)], strict=True))
-        cols: list[pa.Array] = []
-        for f in schema:
-            if f.name == ID:
-                values: Any = batch.column(ID)
-            elif f.name in canonical_vectors:
-                values = canonical_vectors[f.name]
-            elif f.name == PAYLOAD:
-                values = pa.array([canonical_json(p) for p in payloads], pa.string())
-            elif f.name == DOCUMENT:
-                values = batch.column(DOCUMENT)
-            else:
-                values = extras[f.name]
-            cols.append(_to_arrow(values, f, name))
-        return pa.Table.from_arrays(cols, schema=schema)
-
-
-def _to_arrow(values: Any, f: pa.Field, table: str) -> pa.Array:
-    """``values`` (an Arrow array or a list of JSON values) as a column of ``f``'s type."""
-    try:
-        if isinstance(values, pa.Array):
-            return values if values.type == f.type else values.cast(f.type)
-        try:
-            return pa.array(values, type=f.type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
-            return pa.array(values).cast(f.type)  # ISO text -> timestamp, ...
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as exc:
-        raise IncompatibleTarget(
-            f"lancedb table {table!r}: column {f.name!r} ({f.type}) cannot hold the "
-            f"restored values: {exc}",
-            hint="restore into a new table with --collection",
-        ) from exc
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if hasattr(value, "isoformat"):  # datetime, date, time: ISO text casts back
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)

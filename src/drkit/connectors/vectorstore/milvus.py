@@ -90,6 +90,8 @@ from drkit.connectors.vectorstore.milvus_schema import (
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
+#: vectors :meth:`MilvusStore.search_many` sends in one ``search`` (Milvus takes 16384)
+QUERIES_PER_CALL = 1000
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
 
@@ -319,6 +321,18 @@ class MilvusStore(VectorStore):
         using: str = "",
         effort: int | None = None,
     ) -> list[str]:
+        return self.search_many(name, [vector], k, using=using, effort=effort)[0]
+
+    def search_many(
+        self,
+        name: str,
+        vectors: Sequence[Sequence[float]],
+        k: int,
+        *,
+        using: str = "",
+        effort: int | None = None,
+    ) -> list[list[str]]:
+        """Up to :data:`QUERIES_PER_CALL` vectors in one ``search`` call."""
         lay = self._layout(name)
         field = using or VECTOR
         if field not in lay.vfields:
@@ -330,19 +344,22 @@ class MilvusStore(VectorStore):
             params = effort_params(str(index.get("index_type", "AUTOINDEX")), index, effort, k)
             if params:
                 extra["search_params"] = {"params": params}
-        res = self._call(
-            partial(
-                self._client.search,
+        out: list[list[str]] = []
+        for chunk in chunks(vectors, QUERIES_PER_CALL):
+            res = self._call(
+                partial(
+                    self._client.search,
+                    name,
+                    data=[[float(x) for x in v] for v in chunk],
+                    anns_field=field,
+                    limit=k,
+                    output_fields=[lay.pk],
+                    **extra,
+                ),
                 name,
-                data=[[float(x) for x in vector]],
-                anns_field=field,
-                limit=k,
-                output_fields=[lay.pk],
-                **extra,
-            ),
-            name,
-        )
-        return [str(hit["entity"][lay.pk]) for hit in res[0]]
+            )
+            out.extend([str(hit["entity"][lay.pk]) for hit in hits] for hits in res)
+        return out
 
     def delete_ids(self, name: str, ids: Sequence[str]) -> None:
         lay = self._layout(name)

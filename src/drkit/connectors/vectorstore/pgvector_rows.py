@@ -125,15 +125,16 @@ def _sparse_cell(
 def load_rows(
     conn: Any, table: Any, lay: Layout, rows: list[tuple[Any, ...]], *, fresh: bool
 ) -> None:
-    """Write ``rows`` (of ``lay.columns()``) in one transaction: ``COPY`` straight into a
-    ``fresh`` (empty, new) table; otherwise ``COPY`` into a temporary table and
-    ``INSERT ... ON CONFLICT DO UPDATE`` (a record whose id exists is replaced)."""
+    """Write ``rows`` (of ``lay.columns()``, no id twice) in one transaction: ``COPY``
+    straight into the table when ``fresh`` (none of their ids is in it); otherwise
+    ``COPY`` into a temporary table and ``INSERT ... ON CONFLICT DO UPDATE`` (a record
+    whose id exists is replaced)."""
     from psycopg import sql
 
     names = [sql.Identifier(c) for c in lay.columns()]
     col_list = sql.SQL(", ").join(names)
     with conn.transaction():
-        if fresh:  # a restore's new table: no conflicts, COPY straight in
+        if fresh:  # no conflicts (a restore's new table): COPY straight in
             copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(table, col_list)
             with conn.cursor().copy(copy_sql) as copy:
                 for row in rows:

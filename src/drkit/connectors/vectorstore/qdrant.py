@@ -18,9 +18,8 @@ Mapping to the canonical format:
   (``capabilities.normalises_cosine``).
 - Rename on a local path (``qdrant+local``) moves the collection's directory and
   rewrites ``meta.json`` (client closed meanwhile), so a restore writes every point
-  once, instead of into a temporary collection and again into a copy. The directory
-  moves first: a crash in between leaves the temporary collection (empty, a leftover)
-  and a directory no collection names, which ``create`` clears before reusing the name.
+  once, instead of into a temporary collection and again into a copy
+  (:func:`.qdrant_local.move_collection`).
 - Unnamed (``""``) and named dense vectors map one to one. The Manhattan metric is
   refused with :class:`IncompatibleTarget`.
 - Sparse vectors and multivectors (hybrid search, ColBERT) have no column in the
@@ -34,8 +33,6 @@ Mapping to the canonical format:
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
 import uuid
@@ -69,12 +66,15 @@ from drkit.connectors.vectorstore.base import (
     vectors_of,
 )
 from drkit.connectors.vectorstore.failures import guarded
+from drkit.connectors.vectorstore.qdrant_local import move_collection
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 DRKIT_NAMESPACE = uuid.UUID("6f1c9d2e-5b1a-4c47-9a0e-d7c4a1e2f3b4")
 ID_KEY = "__drkit_id"
 DOC_KEY = "__drkit_document"
 MULTI_KEY = "__drkit_multivector."
+#: vectors :meth:`QdrantStore.search_many` sends in one ``query_batch_points``
+QUERIES_PER_CALL = 1000
 _UINT = re.compile(r"(0|[1-9][0-9]{0,19})")
 
 T = TypeVar("T")
@@ -401,24 +401,41 @@ class QdrantStore(VectorStore):
         using: str = "",
         effort: int | None = None,
     ) -> list[str]:
+        return self.search_many(name, [vector], k, using=using, effort=effort)[0]
+
+    def search_many(
+        self,
+        name: str,
+        vectors: Sequence[Sequence[float]],
+        k: int,
+        *,
+        using: str = "",
+        effort: int | None = None,
+    ) -> list[list[str]]:
+        """Up to :data:`QUERIES_PER_CALL` vectors in one ``query_batch_points`` call."""
         if not self._exists(name):
             raise not_found(name, self.url)
+        m = self._models
         params = None
         if effort and self.capabilities.search_effort:
-            params = self._models.SearchParams(hnsw_ef=max(effort, k))
-        res = self._call(
-            partial(
-                self._client.query_points,
-                name,
-                query=[float(x) for x in vector],
-                using=using or None,
-                limit=k,
-                with_payload=[ID_KEY],
-                search_params=params,
-            ),
-            name,
-        )
-        return [str((p.payload or {}).get(ID_KEY, p.id)) for p in res.points]
+            params = m.SearchParams(hnsw_ef=max(effort, k))
+        out: list[list[str]] = []
+        for chunk in chunks(vectors, QUERIES_PER_CALL):
+            requests = [
+                m.QueryRequest(
+                    query=[float(x) for x in v],
+                    using=using or None,
+                    limit=k,
+                    with_payload=[ID_KEY],
+                    params=params,
+                )
+                for v in chunk
+            ]
+            res = self._call(
+                partial(self._client.query_batch_points, name, requests=requests), name
+            )
+            out.extend([str((p.payload or {}).get(ID_KEY, p.id)) for p in r.points] for r in res)
+        return out
 
     def _upsert(self, name: str, points: list[Any]) -> None:
         self._call(partial(self._client.upsert, name, points=points, wait=True), name)
@@ -449,25 +466,9 @@ class QdrantStore(VectorStore):
         if self._exists(new_name):
             raise exists_error(new_name)
         self.check_name(new_name)
-        base = self._path / "collection"
         self._client.close()  # releases the storage lock; meta.json is ours to rewrite
         try:
-            dst = base / new_name
-            if dst.is_dir():  # not a collection (checked above): a leftover directory
-                shutil.rmtree(dst)
-            os.rename(base / name, dst)
-            meta_path = self._path / "meta.json"
-            meta = json.loads(meta_path.read_text())
-            meta["collections"][new_name] = meta["collections"].pop(name)
-            indexes = meta.get("text_indexes") or {}
-            if name in indexes:
-                indexes[new_name] = indexes.pop(name)
-            meta["aliases"] = {
-                a: (new_name if c == name else c) for a, c in meta.get("aliases", {}).items()
-            }
-            tmp = meta_path.with_name("meta.json.drkit-tmp")
-            tmp.write_text(json.dumps(meta))
-            os.replace(tmp, meta_path)
+            move_collection(self._path, name, new_name)
         finally:
             try:
                 self._client = QdrantClient(path=str(self._path))

@@ -1,4 +1,5 @@
-"""Helpers the connectors share: error builders, naming rules, chunking, exact top-k.
+"""Helpers the connectors share: error builders, naming rules, chunking, exact top-k,
+the ids an import call wrote.
 
 Not part of the interface (:mod:`drkit.connectors.vectorstore.base`); connectors import
 them from here (``base`` re-exports them for older imports).
@@ -47,6 +48,46 @@ def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
     """``items`` in consecutive lists of at most ``size``."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
+
+
+def last_versions(ids: Sequence[str]) -> list[int] | None:
+    """Row numbers keeping the last row of each id (an upsert's winner), in order; None
+    when no id repeats."""
+    last = {rid: i for i, rid in enumerate(ids)}
+    return None if len(last) == len(ids) else sorted(last.values())
+
+
+class SeenIds:
+    """The ids written so far in one import call, kept as 64-bit hashes (8 bytes an id,
+    whatever its length) in a few sorted runs.
+
+    :meth:`any_of` may say True for an id not written (two ids of one hash), never False
+    for one that was: a caller takes True as "maybe" and does the careful thing.
+    """
+
+    def __init__(self) -> None:
+        #: sorted, unique; each run at least twice as long as the next (log n runs)
+        self._runs: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+
+    @staticmethod
+    def hashes(ids: Sequence[str]) -> np.ndarray[Any, np.dtype[np.int64]]:
+        # hash() of a str is salted per process: stable for one call, all it needs
+        return np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
+
+    def any_of(self, hashes: np.ndarray[Any, np.dtype[np.int64]]) -> bool:
+        for run in self._runs:
+            at = np.minimum(np.searchsorted(run, hashes), len(run) - 1)
+            if bool(np.any(run[at] == hashes)):
+                return True
+        return False
+
+    def add(self, hashes: np.ndarray[Any, np.dtype[np.int64]]) -> None:
+        if not len(hashes):
+            return
+        self._runs.append(np.unique(hashes))
+        while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
+            last = self._runs.pop()
+            self._runs[-1] = np.union1d(self._runs[-1], last)
 
 
 def not_found(name: str, url: str) -> CollectionNotFound:

@@ -317,10 +317,11 @@ def _recall(
     if store.capabilities.search_effort:
         efforts = [max(MIN_EFFORT, m * k) for m in EFFORTS]
     live_found: dict[int | None, list[list[str]]] = {}
+    queries = [vec.tolist() for vec in picked]
 
     def found_by(s: VectorStore, n: str, using: str, effort: int | None) -> list[list[str]]:
-        kw: dict[str, Any] = {"effort": effort} if effort else {}
-        return [s.search(n, vec.tolist(), k, using=using, **kw) for vec in picked]
+        # one call for all the queries: LanceDB answers them in one pass over the table
+        return s.search_many(n, queries, k, using=using, effort=effort or None)
 
     def live_at(effort: int | None) -> list[list[str]]:
         # the live index is searched as widely as the restored one (where it takes an
