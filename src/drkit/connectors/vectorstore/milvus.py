@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -89,6 +90,12 @@ from drkit.connectors.vectorstore.milvus_schema import (
 )
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
+#: seconds a connect waits for the server
+CONNECT_TIMEOUT = 30
+#: a connect that fails sooner than this was refused by a live server (a closed pooled
+#: channel, bad parameters): tried once more
+FAST_FAILURE = 5.0
+
 T = TypeVar("T")
 #: vectors :meth:`MilvusStore.search_many` sends in one ``search`` (Milvus takes 16384)
 QUERIES_PER_CALL = 1000
@@ -122,12 +129,23 @@ class MilvusStore(VectorStore):
         uri = parts.path if parts.scheme == "milvus-lite" else f"http://{parts.netloc}"
         # Milvus Lite logs why it could not start (with a traceback) and raises without it
         with logged_cause("milvus_lite") as logged:
-            try:
-                self._client: Any = MilvusClient(uri=uri, timeout=30)
-            except Exception as exc:
-                cause = logged[-1] if logged else exc
-                err = engine_failure(cause, self.engine, url)
-                raise err or EngineUnreachable(f"milvus at {url} is unreachable: {exc}") from cause
+            for attempt in (1, 2):
+                started = time.monotonic()
+                try:
+                    self._client: Any = MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT)
+                    break
+                except Exception as exc:
+                    # pymilvus reuses one gRPC channel per address; a server that sent it a
+                    # GOAWAY (too_many_pings after an idle spell) fails the next connect at
+                    # once with UNAVAILABLE, and a new channel then works. A server that is
+                    # not there fails after the whole timeout: that is not retried.
+                    if attempt == 1 and time.monotonic() - started < FAST_FAILURE:
+                        continue
+                    cause = logged[-1] if logged else exc
+                    err = engine_failure(cause, self.engine, url)
+                    raise err or EngineUnreachable(
+                        f"milvus at {url} is unreachable: {exc}"
+                    ) from cause
 
     def _call(self, fn: Callable[[], T], name: str | None = None) -> T:
         from pymilvus.exceptions import MilvusException
