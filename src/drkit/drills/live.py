@@ -43,6 +43,9 @@ LIVE_METRIC = "live"
 #: route with a target there, all of its traffic): only such a run is the regional
 #: failover exercise (``testing.regional_failover_every``)
 REGION_METRIC = "region_drained"
+#: how long a drill waits for every gateway process sharing the fault to lift it (they
+#: re-read the shared state every second; a silent one counts as gone after 3 s)
+SHARED_LIFT_S = 5.0
 #: the per-route figures kept as journal metrics ``route.<name>.<figure>``
 _ROUTE_FIGURES = (
     "requests",
@@ -182,6 +185,8 @@ class LiveDrill:
             raise DrillError("aborted (`drkit drill abort`): fault lifted")
         if why == "lease":
             raise DrillError("the gateway lifted the fault: its lease was not renewed in time")
+        if why and why != "duration":
+            raise DrillError(f"the fault was lifted before its end ({why})")
         return True
 
     def _settled(self) -> dict[str, Any]:
@@ -193,7 +198,15 @@ class LiveDrill:
                 break
             self.sleep(0.05)
         if view.get("processes", 1) > 1 or view.get("shared"):
-            self.sleep(0.3)  # the other processes leave their final figures as they lift
+            view = self._all_lifted(view)  # each process leaves its final figures as it lifts
+        return view
+
+    def _all_lifted(self, view: dict[str, Any]) -> dict[str, Any]:
+        """Wait until no gateway process applies the fault (a process that went silent for
+        the gateway's ``SILENT_S`` counts as gone), or a few seconds."""
+        deadline = time.time() + SHARED_LIFT_S
+        while int(view.get("applying") or 0) > 0 and time.time() < deadline:
+            self.sleep(0.1)
             view = self.gateway.get(self.id)
         return view
 
@@ -299,6 +312,14 @@ class LiveDrill:
             raise DrillError(
                 f"the gateway still shows the fault of {self.id} on route "
                 + ", ".join(str(f.get("route")) for f in left)
+            )
+        fault = self._all_lifted(self.gateway.get(self.id))
+        applying = int(fault.get("applying") or 0)
+        if applying:
+            raise DrillError(
+                f"{applying} other gateway process(es) still apply the fault of {self.id} "
+                f"{SHARED_LIFT_S:g}s after its lift",
+                hint="their own timers end it by its lease; check their link to the shared state",
             )
         return True
 

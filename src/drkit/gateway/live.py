@@ -75,6 +75,10 @@ LATENCY_WINDOW = 5000
 KEEP_LIFTED = 50
 #: the timer task wakes at least this often
 TICK = 0.1
+#: another process that has not shared its figures for this long (they share every second
+#: while a fault is on) counts as gone: dead, or cut from the shared state and so ending
+#: the fault by its own timer
+SILENT_S = 3.0
 
 
 @dataclass
@@ -183,6 +187,16 @@ class LiveFault:
         """The stats of every process that saw this fault (this one's first)."""
         return [self.stats.to_json(), *self.remote_stats.values()]
 
+    def applying(self, now: float) -> int:
+        """How many processes apply the fault now: this one while it is active, each other
+        one whose last word (within :data:`SILENT_S`) says it still does."""
+        others = sum(
+            1
+            for p in self.remote_stats.values()
+            if p.get("applying") and now - float(p.get("shared_at") or 0.0) < SILENT_S
+        )
+        return int(self.active) + others
+
     def due(self, now: float) -> str | None:
         """Why the fault must end now (``duration``, ``lease``), or None."""
         if now >= self.ends_at:
@@ -234,6 +248,7 @@ class LiveFault:
         out["lease_left_s"] = max(0.0, self.lease_until - now) if self.active else 0.0
         out["remaining_s"] = max(0.0, self.ends_at - now) if self.active else 0.0
         out["processes"] = len(parts)
+        out["applying"] = self.applying(now)
         out["shared"] = shared
         out["figures"] = summarize(parts, self.started_at)
         return out
@@ -263,6 +278,7 @@ def drill_view(faults: list[LiveFault], now: float, shared: bool = False) -> dic
         "lease_left_s": min((v["lease_left_s"] for v in active), default=0.0),
         "remaining_s": max((v["remaining_s"] for v in active), default=0.0),
         "processes": max(v["processes"] for v in views),
+        "applying": max(v["applying"] for v in views),
         "figures": summarize([p for f in faults for p in f.parts()], started),
         "routes": views,
     }

@@ -5,7 +5,8 @@ Layout (prefix ``drkit:gw:``): a hash ``live`` with one JSON field ``<drill>/<ro
 lease), a pub/sub channel ``live`` announcing every install, renewal and lift, a key
 ``live:lifted:<drill>/<route>`` taken with ``SET NX`` by the first process to lift (it
 alone records the ``live_fault_lifted`` event), and a hash ``live:stats:<drill>/<route>``
-where each process leaves its figures so that any process can answer for all of them.
+where each process leaves its figures (and whether it still applies the fault, and when it
+wrote) so that any process can answer for all of them.
 Processes re-read the hash every second: a fault gone from it is lifted, a new one
 adopted, a renewed lease taken over. Each process also runs its own dead-man timer on the
 spec's end and lease: if Redis goes away a fault still ends.
@@ -18,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -46,6 +48,9 @@ class RedisLive:
         self.origin = f"{os.getpid()}-{id(self)}"
         self._loop_task: asyncio.Task[None] | None = None
         self.errors = 0
+        #: when each fault was last known to be in the hash (monotonic): its absence from a
+        #: read issued later means a lift; a read issued before may simply predate the write
+        self._in_hash: dict[str, float] = {}
 
     @property
     def _hash(self) -> str:
@@ -76,8 +81,11 @@ class RedisLive:
             pipe.hset(self._hash, field_of(*fault.key), payload)
             pipe.publish(self._hash, payload)
             await pipe.execute()
+        if fault.active:
+            self._in_hash[field_of(*fault.key)] = time.monotonic()
 
     async def remove(self, fault: LiveFault) -> bool:
+        self._in_hash.pop(field_of(*fault.key), None)
         payload = json.dumps({**fault.spec(), "origin": self.origin})
         first = await self.redis.set(
             f"{self._hash}:lifted:{field_of(*fault.key)}", self.origin, nx=True, ex=KEEP_S
@@ -98,6 +106,7 @@ class RedisLive:
         }
 
     async def refresh(self) -> None:
+        asked = time.monotonic()
         specs = await self.redis.hgetall(self._hash)
         active = {}
         for payload in specs.values():
@@ -105,9 +114,14 @@ class RedisLive:
                 data = json.loads(payload)
                 active[field_of(data["drill"], data["route"])] = data
         for fault in list(self.live.by_route.values()):
-            if fault.active and field_of(*fault.key) not in active:
+            name = field_of(*fault.key)
+            if not fault.active or name in active:
+                continue
+            if self._in_hash.get(name, asked) < asked:
                 # lifted elsewhere (a missed announcement): with the rest of its drill
+                self._in_hash.pop(name, None)
                 self.live.lift(fault, await self._why(fault), record=False)
+            # else installed here while the read was on its way: the read predates it
         for data in active.values():
             self._apply(data)
         await self._share_stats()
@@ -126,10 +140,13 @@ class RedisLive:
             for fault in list(live.by_route.values()):
                 if fault.drill == drill:
                     live.lift(fault, str(data.get("why") or "lifted"), record=False)
+            self._in_hash.pop(field_of(drill, data.get("route")), None)
             return
         if (drill, str(data.get("route"))) in live.lifted:
             return  # this process lifted it already (its own timer ran out first)
         current = live.by_route.get(str(data.get("route")))
+        if data.get("route") is not None:
+            self._in_hash[field_of(drill, data["route"])] = time.monotonic()
         if current is not None and current.drill == drill:
             current.lease_until = max(current.lease_until, float(data["lease_until"]))
             current.lease_s = float(data["lease_s"])
@@ -150,7 +167,12 @@ class RedisLive:
         async with self.redis.pipeline(transaction=False) as pipe:
             for fault in todo:
                 key = f"{self._hash}:stats:{field_of(*fault.key)}"
-                pipe.hset(key, self.origin, json.dumps(fault.stats.to_json(STATS_SAMPLE)))
+                part = {
+                    **fault.stats.to_json(STATS_SAMPLE),
+                    "applying": fault.active,  # False once this process lifted it
+                    "shared_at": self.live.clock(),
+                }
+                pipe.hset(key, self.origin, json.dumps(part))
                 pipe.expire(key, KEEP_S)
             await pipe.execute()
 
