@@ -134,3 +134,23 @@ def test_a_lift_counts_the_processes_still_applying_the_fault(
         assert other.public(a.clock() + 3.5)["applying"] == 1
 
     run(redis_url, "drkit:test:count:", body)
+
+
+def test_a_renewal_that_lands_after_the_lift_leaves_no_fault_behind(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renewal's write on its way while the drill is lifted must not put the fault back
+    in the shared state, where a process starting later would adopt it."""
+    monkeypatch.setenv(KEYS_ENV, "k")
+
+    async def body(a: LiveFaults, ra: RedisLive, b: LiveFaults, rb: RedisLive) -> None:
+        (fault,) = await a.install(spec("late"))
+        a.lift(fault, "aborted")
+        for t in list(a._pending):
+            await t
+        await ra.put(fault)  # the renewal's write, landing after the lift's
+        assert await ra.redis.hgetall(ra._hash) == {}
+        await rb.refresh()
+        assert not b.by_route
+
+    run(redis_url, "drkit:test:late:", body)

@@ -83,6 +83,8 @@ class RedisLive:
             await pipe.execute()
         if fault.active:
             self._in_hash[field_of(*fault.key)] = time.monotonic()
+        else:  # lifted while this write (a renewal) was on its way: it must not outlive the lift
+            await self.redis.hdel(self._hash, field_of(*fault.key))
 
     async def remove(self, fault: LiveFault) -> bool:
         self._in_hash.pop(field_of(*fault.key), None)
