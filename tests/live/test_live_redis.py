@@ -139,7 +139,7 @@ def test_the_regional_drain_holds_on_every_process_and_route(
             "--region",
             "eu-west",
             "--duration",
-            "6s",  # 3 s saw one request of a route or none in 1 run of 5, on a quiet machine
+            "6s",  # b must answer both routes well inside the window
             "--lease",
             "5s",
             "--json",
