@@ -168,7 +168,10 @@ class RestoreCheck:
             r.ok,
             r.duration_s,
             f"{r.records_restored}/{r.records_expected} records, recall of the exact top-k: "
-            f"restored {r.recall_restored}, live {r.recall_live}; live collection: {r.live}",
+            f"restored {r.recall_restored}, live {r.recall_live}; live collection: {r.live}"
+            + "".join(
+                f"; {k} {v:.1f}s" for k, v in r.phases_s.items() if k in ("restore", "check")
+            ),
             tuple(r.problems),
             {"kind": "vectors", **r.to_json()},
             r.collection,

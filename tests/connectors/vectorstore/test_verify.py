@@ -134,6 +134,11 @@ def test_healthy_approximate_indexes_pass(repo: Repository, name: str) -> None:
     assert 0.7 < report.recall_live < 0.9
     assert abs(report.recall_restored - report.recall_live) < 0.05
     assert [v.snapshot for v in repo.verifications()] == [snap.id]
+    # where the time went, phase by phase, within the whole
+    assert list(report.phases_s) == ["live", "restore", "check", "recall"]
+    assert all(v >= 0 for v in report.phases_s.values())
+    assert sum(report.phases_s.values()) <= report.duration_s
+    assert repo.verifications()[0].details["phases_s"] == report.phases_s
 
 
 def test_restored_index_much_worse_fails(repo: Repository, name: str) -> None:

@@ -47,7 +47,10 @@ def table_rows(
 ) -> pa.Table:
     """Canonical rows in the table's own columns: payload keys that are columns go
     there (absent -> null), the rest into ``payload``; refused if nothing holds them."""
-    payloads = [json.loads(p) for p in batch.column(PAYLOAD).to_pylist()]
+    if lay["has_payload"] and not lay["extra"]:
+        payloads: list[dict[str, Any]] = []  # the canonical JSON goes in as it is
+    else:
+        payloads = [json.loads(p) for p in batch.column(PAYLOAD).to_pylist()]
     extras = {c: [p.pop(c, None) for p in payloads] for c in lay["extra"]}
     if not lay["has_payload"]:
         left = sorted({k for p in payloads for k in p})
@@ -66,6 +69,8 @@ def table_rows(
             values: Any = batch.column(ID)
         elif f.name in canonical_vectors:
             values = canonical_vectors[f.name]
+        elif f.name == PAYLOAD and not lay["extra"]:
+            values = batch.column(PAYLOAD)
         elif f.name == PAYLOAD:
             values = pa.array([canonical_json(p) for p in payloads], pa.string())
         elif f.name == DOCUMENT:

@@ -59,7 +59,7 @@ def last_versions(ids: Sequence[str]) -> list[int] | None:
 
 class SeenIds:
     """The ids written so far in one import call, kept as 64-bit hashes (8 bytes an id,
-    whatever its length) in a few sorted runs.
+    whatever its length) in a few sorted runs (a hash twice in a run does no harm).
 
     :meth:`any_of` may say True for an id not written (two ids of one hash), never False
     for one that was: a caller takes True as "maybe" and does the careful thing.
@@ -84,10 +84,12 @@ class SeenIds:
     def add(self, hashes: np.ndarray[Any, np.dtype[np.int64]]) -> None:
         if not len(hashes):
             return
-        self._runs.append(np.unique(hashes))
+        self._runs.append(np.sort(hashes))
         while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
             last = self._runs.pop()
-            self._runs[-1] = np.union1d(self._runs[-1], last)
+            # a stable sort of two sorted runs is one linear merge (timsort finds them);
+            # union1d sorted both again from scratch: 7 of a 1M restore's 53 s
+            self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]), kind="stable")
 
 
 def not_found(name: str, url: str) -> CollectionNotFound:

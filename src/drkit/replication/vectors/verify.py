@@ -93,6 +93,11 @@ class VerifyReport:
     live_extra: int = 0
     live_sample: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: where the time went, seconds per phase: ``live`` (comparing the live collection),
+    #: ``restore`` (into the scratch collection), ``check`` (reading it back, every
+    #: record's checksum), ``recall`` (the golden queries); the RTO of a restore that
+    #: must be checked before traffic returns is restore + check + recall
+    phases_s: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,7 +181,9 @@ def verify_collection(
             ok=False,
             records_expected=opened.manifest.records,
         )
+        started = time.perf_counter()
         _live(repo, opened, source, report, batch_size)
+        report.phases_s["live"] = round(time.perf_counter() - started, 3)
         _restored(repo, opened, source, store, report, queries, k, batch_size)
         report.duration_s = round(time.perf_counter() - t0, 3)
         report.ok = not report.problems
@@ -196,6 +203,7 @@ def verify_collection(
                     "live": report.live,
                     "duration_s": report.duration_s,
                     "rto_s": report.duration_s,
+                    "phases_s": report.phases_s,
                 },
             )
     return report
@@ -269,8 +277,10 @@ def _restored(
     try:
         records = read_records(repo, opened, batch_size=batch_size)
         stream = _tap(records, positions, field0.column, picked)
+        phase = time.perf_counter()
         restore_opened(repo, opened, store, name, batches=stream)
         report.records_restored = store.count(name)
+        phase = _took(report, "restore", phase)
         if report.records_restored != m.records:
             report.problems.append(
                 f"restored {report.records_restored} records, the snapshot has {m.records}"
@@ -289,9 +299,18 @@ def _restored(
                 f"snapshot ({len(diff.missing)} missing, {len(diff.altered)} altered, "
                 f"{len(diff.extra)} extra)"
             )
+        phase = _took(report, "check", phase)
         _recall(m.collection, source, store, name, opened, picked, exact, k, report)
+        _took(report, "recall", phase)
     finally:
         store.drop(name, missing_ok=True)
+
+
+def _took(report: VerifyReport, phase: str, since: float) -> float:
+    """Record the seconds ``phase`` took since ``since``; the time now."""
+    now = time.perf_counter()
+    report.phases_s[phase] = round(now - since, 3)
+    return now
 
 
 def _recall(
