@@ -27,6 +27,7 @@ from .layout import (
     segment_pieces,
     segment_schema,
 )
+from .parent_index import ParentIndex
 from .reading import Opened, Progress
 
 log = logging.getLogger("drkit.replication.vectors")
@@ -73,25 +74,14 @@ class ExportPass:
         self.config, self.base, self.hasher = config, base, hasher
         self.segment_bytes = segment_bytes
         self.schema = segment_schema(config)
-        self.known: dict[str, tuple[bytes, int, int]] = {}  # parent: id -> (hash, seg, row)
-        if base is not None:
-            ix = base.index
-            self.known = dict(
-                zip(
-                    ix.column(ID).to_pylist(),
-                    zip(
-                        ix.column("hash").to_pylist(),
-                        ix.column("segment").to_pylist(),
-                        ix.column("row").to_pylist(),
-                        strict=True,
-                    ),
-                    strict=True,
-                )
-            )
+        #: the parent's index (unchanged records are referenced where it stored them)
+        self.parent = ParentIndex(base.index) if base is not None else None
         self.export_s = 0.0
         self.reset()
 
     def reset(self) -> None:
+        if self.parent is not None:
+            self.parent.seen[:] = False
         self.out: list[_Part] = []
         self.new_segments: list[Segment] = []
         self.pending: list[pa.RecordBatch] = []
@@ -104,7 +94,7 @@ class ExportPass:
 
     @property
     def deleted(self) -> int:
-        return len(self.known) - self.unchanged - self.changed
+        return (len(self.parent) if self.parent else 0) - self.unchanged - self.changed
 
     def stats(self, carried: int) -> dict[str, Any]:
         return {
@@ -159,8 +149,8 @@ class ExportPass:
 
     def add(self, batch: pa.RecordBatch) -> None:
         hashes = record_hashes(self.config, batch, self.hasher)
-        if self.known:
-            fresh = self._carry(batch.column(ID).to_pylist(), hashes)
+        if self.parent:
+            fresh = self._carry(batch.column(ID), hashes)
         else:  # a full snapshot: every record is new
             fresh = list(range(len(batch)))
             self.added += len(batch)
@@ -177,37 +167,31 @@ class ExportPass:
             per_row = max(1, self.pending_bytes // sum(len(b) for b in self.pending))
             self.flush_segment(max(1, self.segment_bytes // per_row))
 
-    def _carry(self, ids: list[str], hashes: list[bytes]) -> list[int]:
+    def _carry(self, ids: pa.Array, hashes: list[bytes]) -> list[int]:
         """Reference unchanged records where the parent has them; the others' rows."""
-        fresh: list[int] = []
-        c_ids: list[str] = []
-        c_hash: list[bytes] = []
-        c_seg: list[int] = []
-        c_row: list[int] = []
-        for i, (rid, h) in enumerate(zip(ids, hashes, strict=True)):
-            prev = self.known.get(rid)
-            if prev is not None and prev[0] == h:
-                c_ids.append(rid)
-                c_hash.append(h)
-                c_seg.append(-(prev[1] + 1))
-                c_row.append(prev[2])
-            else:
-                fresh.append(i)
-                if prev is None:
-                    self.added += 1
-                else:
-                    self.changed += 1
-        if c_ids:
-            self.unchanged += len(c_ids)
+        parent = self.parent
+        assert parent is not None
+        pos = parent.find(ids)
+        known = pos >= 0
+        parent.seen[pos[known]] = True
+        same = np.zeros(len(pos), dtype=bool)
+        same[known] = parent.digests[pos[known]] == np.array(hashes, dtype="S16")[known]
+        n_known, n_same = int(known.sum()), int(same.sum())
+        self.added += len(pos) - n_known
+        self.changed += n_known - n_same
+        if n_same:
+            self.unchanged += n_same
+            at = pos[same]
+            keep = pa.array(same)
             self.out.append(
                 (
-                    pa.array(c_ids, pa.string()),
-                    pa.array(c_hash, pa.binary(16)),
-                    np.array(c_seg, dtype=np.int32),
-                    np.array(c_row, dtype=np.int32),
+                    ids.filter(keep),
+                    pa.array(hashes, pa.binary(16)).filter(keep),
+                    (-(parent.segment[at] + 1)).astype(np.int32),
+                    parent.row[at].astype(np.int32),
                 )
             )
-        return fresh
+        return np.flatnonzero(~same).tolist()
 
     def flush_segment(self, rows: int | None = None) -> None:
         """Write the first ``rows`` pending rows (default all) as one segment."""

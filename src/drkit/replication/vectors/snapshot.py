@@ -228,11 +228,11 @@ def _index_and_segments(
     if base is not None and len(base.index_nodes) <= MAX_DELTAS and 4 * moved <= run.records:
         n_base = len(base.manifest.segments)
         fresh = ~carried
-        gone = sorted(set(run.known) - set(ids.to_pylist()))
+        gone = run.parent.gone() if run.parent is not None else pa.array([], pa.string())
         keep = pa.array(fresh)
         delta = pa.table(
             [
-                pa.concat_arrays([ids.combine_chunks().filter(keep), pa.array(gone, pa.string())]),
+                pa.concat_arrays([ids.combine_chunks().filter(keep), gone.cast(pa.string())]),
                 pa.concat_arrays(
                     [
                         hashes.combine_chunks().filter(keep),
