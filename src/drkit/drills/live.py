@@ -197,7 +197,7 @@ class LiveDrill:
             if view["state"] == "lifted" or time.time() > deadline:
                 break
             self.sleep(0.05)
-        if view.get("processes", 1) > 1 or view.get("shared"):
+        if view["state"] == "lifted" and (view.get("processes", 1) > 1 or view.get("shared")):
             view = self._all_lifted(view)  # each process leaves its final figures as it lifts
         return view
 

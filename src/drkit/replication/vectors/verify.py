@@ -183,7 +183,7 @@ def verify_collection(
         )
         started = time.perf_counter()
         _live(repo, opened, source, report, batch_size)
-        report.phases_s["live"] = round(time.perf_counter() - started, 3)
+        _took(report, "live", started)
         _restored(repo, opened, source, store, report, queries, k, batch_size)
         report.duration_s = round(time.perf_counter() - t0, 3)
         report.ok = not report.problems
