@@ -63,7 +63,12 @@ from drkit.connectors.vectorstore.base import (
 )
 from drkit.connectors.vectorstore.failures import guarded
 from drkit.connectors.vectorstore.lancedb_rows import canonical_rows, table_rows
-from drkit.connectors.vectorstore.support import SeenIds, exchange_paths, last_versions
+from drkit.connectors.vectorstore.support import (
+    SeenIds,
+    exchange_paths,
+    last_versions,
+    regroup,
+)
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
@@ -94,6 +99,11 @@ def _vector_params(details: dict[str, Any]) -> dict[str, int]:
         "num_sub_vectors": comp.get("num_sub_vectors"),
     }
     return {k: int(v) for k, v in out.items() if isinstance(v, int | float)}
+
+
+#: an import commits a group of records once it holds this many bytes (or ``max_batch``
+#: records): ~20,000 records of 768 floats, a bounded hold on the caller's buffers
+GROUP_BYTES = 64 << 20
 
 
 class LanceDBStore(VectorStore):
@@ -338,24 +348,23 @@ class LanceDBStore(VectorStore):
         schema = table.schema
         seen = SeenIds() if self._call(table.count_rows, name) == 0 else None
         written = 0
-        for big in batches:
-            big = conform(config, big, name)
-            for start in range(0, len(big), self.capabilities.max_batch):
-                batch = big.slice(start, self.capabilities.max_batch)
-                ids = batch.column(ID).to_pylist()
-                keep = last_versions(ids)
-                if keep is not None:  # merge_insert refuses two source rows of one id
-                    batch, ids = batch.take(pa.array(keep)), [ids[i] for i in keep]
-                data = table_rows(batch, lay, schema, name)
-                hashes = SeenIds.hashes(ids)
-                if seen is not None and not seen.any_of(hashes):
-                    self._call(partial(table.add, data), name)
-                else:
-                    merge = table.merge_insert(ID).when_matched_update_all()
-                    self._call(partial(merge.when_not_matched_insert_all().execute, data), name)
-                if seen is not None:
-                    seen.add(hashes)
-                written += len(batch)
+        # one commit per group: each is a version whose manifest lists every fragment
+        conformed = (conform(config, b, name) for b in batches)
+        for batch in regroup(conformed, self.capabilities.max_batch, GROUP_BYTES):
+            ids = batch.column(ID).to_pylist()
+            keep = last_versions(ids)
+            if keep is not None:  # merge_insert refuses two source rows of one id
+                batch, ids = batch.take(pa.array(keep)), [ids[i] for i in keep]
+            data = table_rows(batch, lay, schema, name)
+            hashes = SeenIds.hashes(ids)
+            if seen is not None and not seen.any_of(hashes):
+                self._call(partial(table.add, data), name)
+            else:
+                merge = table.merge_insert(ID).when_matched_update_all()
+                self._call(partial(merge.when_not_matched_insert_all().execute, data), name)
+            if seen is not None:
+                seen.add(hashes)
+            written += len(batch)
         if written:
             self._build_scalar_indexes(table, name)
             self._build_vector_indexes(table, name)

@@ -43,7 +43,7 @@ def canonical_rows(raw: pa.RecordBatch, lay: dict[str, Any], target: pa.Schema) 
 
 
 def table_rows(
-    batch: pa.RecordBatch, lay: dict[str, Any], schema: pa.Schema, name: str
+    batch: pa.RecordBatch | pa.Table, lay: dict[str, Any], schema: pa.Schema, name: str
 ) -> pa.Table:
     """Canonical rows in the table's own columns: payload keys that are columns go
     there (absent -> null), the rest into ``payload``; refused if nothing holds them."""
@@ -63,7 +63,7 @@ def table_rows(
         raise IncompatibleTarget(f"lancedb table {name!r} has no document column")
     vcols = lay["vcols"]
     canonical_vectors = dict(zip(vcols, batch.columns[1 : 1 + len(vcols)], strict=True))
-    cols: list[pa.Array] = []
+    cols: list[pa.Array | pa.ChunkedArray] = []
     for f in schema:
         if f.name == ID:
             values: Any = batch.column(ID)
@@ -81,10 +81,10 @@ def table_rows(
     return pa.Table.from_arrays(cols, schema=schema)
 
 
-def _to_arrow(values: Any, f: pa.Field, table: str) -> pa.Array:
+def _to_arrow(values: Any, f: pa.Field, table: str) -> pa.Array | pa.ChunkedArray:
     """``values`` (an Arrow array or a list of JSON values) as a column of ``f``'s type."""
     try:
-        if isinstance(values, pa.Array):
+        if isinstance(values, pa.Array | pa.ChunkedArray):
             return values if values.type == f.type else values.cast(f.type)
         try:
             return pa.array(values, type=f.type)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+import pyarrow as pa
 
 from drkit.connectors.vectorstore.collection import Metric
 from drkit.errors import CollectionExists, CollectionNotFound, IncompatibleTarget
@@ -48,6 +49,33 @@ def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
     """``items`` in consecutive lists of at most ``size``."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
+
+
+def regroup(
+    batches: Iterable[pa.RecordBatch], rows: int, nbytes: int | None = None
+) -> Iterator[pa.Table]:
+    """The rows of ``batches`` in consecutive tables of ``rows`` rows, or fewer once a
+    table holds ``nbytes`` (the last one shorter), without copying: small batches are
+    gathered as a table's chunks, large ones sliced. An engine whose every write is a
+    commit (LanceDB: a new version, whose manifest lists every fragment) writes one per
+    table, however the caller cut the records (a restore reads them a segment piece at a
+    time: ~1,300 records of 768 floats)."""
+    pending: list[pa.RecordBatch] = []
+    have = size = 0
+    schema = None
+    for batch in batches:
+        schema = batch.schema
+        while len(batch):
+            take = batch.slice(0, rows - have)
+            pending.append(take)
+            have += len(take)
+            size += take.nbytes
+            batch = batch.slice(len(take))
+            if have == rows or (nbytes is not None and size >= nbytes):
+                yield pa.Table.from_batches(pending, schema=schema)
+                pending, have, size = [], 0, 0
+    if pending:
+        yield pa.Table.from_batches(pending, schema=schema)
 
 
 def last_versions(ids: Sequence[str]) -> list[int] | None:
