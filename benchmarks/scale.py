@@ -184,6 +184,9 @@ def run_vectors(work: Path) -> dict[str, Any]:
 
 
 def child(kind: str, size: int, work: Path) -> None:
+    from drkit.cli.memory import bound_malloc_arenas
+
+    bound_malloc_arenas()  # as the console script does, before any thread starts
     if kind == "gen-files":
         gen_files(work / "data", size)
     elif kind == "gen-vectors":

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from drkit.cli.memory import bound_malloc_arenas
 from drkit.connectors.objectstore.local import LocalStore
 from drkit.connectors.vectorstore.base import (
     CollectionConfig,
@@ -99,6 +100,7 @@ def mbs(nbytes: int, seconds: float) -> float:
 
 
 def main() -> None:
+    bound_malloc_arenas()  # as the console script does, before any thread starts
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", type=int, default=20_000)
     ap.add_argument("--dim", type=int, default=768)
