@@ -336,12 +336,13 @@ class LanceDBStore(VectorStore):
             self._call(partial(table.create_index, idx["column"], config=config, name=idx["name"]))
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
-        """Upsert (see :meth:`VectorStore.import_batches`); a repeated id within a batch
-        keeps its last row. Into a table empty at the start (a restore's), a batch none
-        of whose ids this call wrote already is appended: ``merge_insert`` joins every
-        batch against the whole table, which made a restore super-linear. A batch that
-        repeats an id goes through ``merge_insert``. Assumes no other writer adds the
-        same ids to the table during the call."""
+        """Upsert (see :meth:`VectorStore.import_batches`) in groups of records
+        (:func:`regroup`: up to ``max_batch`` records or :data:`GROUP_BYTES`, one commit
+        each); a repeated id within a group keeps its last row. Into a table empty at the
+        start (a restore's), a group none of whose ids this call wrote already is
+        appended: ``merge_insert`` joins every group against the whole table, which made
+        a restore super-linear. A group that repeats an id goes through ``merge_insert``.
+        Assumes no other writer adds the same ids to the table during the call."""
         table = self._table(name)
         lay = self._layout(table, name)
         config = self.describe(name)
