@@ -33,9 +33,7 @@ Mapping to the canonical format:
 
 from __future__ import annotations
 
-import re
 import shutil
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
@@ -47,8 +45,6 @@ from urllib.parse import parse_qs, urlsplit
 import pyarrow as pa
 
 from drkit.connectors.vectorstore.base import (
-    DOCUMENT,
-    ID,
     SPARSE_KEY,
     Capabilities,
     CollectionConfig,
@@ -62,34 +58,22 @@ from drkit.connectors.vectorstore.base import (
     exists_error,
     make_batch,
     not_found,
-    payloads_of,
-    vectors_of,
 )
 from drkit.connectors.vectorstore.failures import guarded
-from drkit.connectors.vectorstore.qdrant_local import move_collection
+from drkit.connectors.vectorstore.qdrant_local import bulk_writes, move_collection
+from drkit.connectors.vectorstore.qdrant_points import (
+    DOC_KEY,
+    ID_KEY,
+    MULTI_KEY,
+    point_id,
+    to_points,
+)
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
-DRKIT_NAMESPACE = uuid.UUID("6f1c9d2e-5b1a-4c47-9a0e-d7c4a1e2f3b4")
-ID_KEY = "__drkit_id"
-DOC_KEY = "__drkit_document"
-MULTI_KEY = "__drkit_multivector."
 #: vectors :meth:`QdrantStore.search_many` sends in one ``query_batch_points``
 QUERIES_PER_CALL = 1000
-_UINT = re.compile(r"(0|[1-9][0-9]{0,19})")
 
 T = TypeVar("T")
-
-
-def point_id(rid: str) -> tuple[int | str, bool]:
-    """The Qdrant point id for a canonical id, and whether it had to be mapped."""
-    if _UINT.fullmatch(rid) and int(rid) < 2**64:
-        return int(rid), False
-    try:
-        if str(uuid.UUID(rid)) == rid:
-            return rid, False
-    except ValueError:
-        pass
-    return str(uuid.uuid5(DRKIT_NAMESPACE, rid)), True
 
 
 class QdrantStore(VectorStore):
@@ -353,44 +337,16 @@ class QdrantStore(VectorStore):
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         config = self.describe(name)
-        m = self._models
+        empty = self._path is not None and self.count(name) == 0  # a restore's new collection
         written = 0
-        for big in batches:
-            big = conform(config, big, name)
-            for start in range(0, len(big), self.capabilities.max_batch):
-                batch = big.slice(start, self.capabilities.max_batch)
-                vecs = {v.name: vectors_of(batch, v.column) for v in config.vectors}
-                points = []
-                ids = batch.column(ID).to_pylist()
-                docs = batch.column(DOCUMENT).to_pylist()
-                for i, (rid, payload) in enumerate(zip(ids, payloads_of(batch), strict=True)):
-                    pid, mapped = point_id(rid)
-                    if mapped:
-                        payload[ID_KEY] = rid
-                    if docs[i] is not None:
-                        payload[self._doc_key] = docs[i]
-                    extra = self._extra_vectors(config, payload)
-                    if len(vecs) == 1 and "" in vecs and not extra:
-                        vector: Any = vecs[""][i].tolist()
-                    else:
-                        vector = {k: arr[i].tolist() for k, arr in vecs.items()} | extra
-                    points.append(m.PointStruct(id=pid, vector=vector, payload=payload))
-                self._upsert(name, points)
-                written += len(batch)
+        with bulk_writes(self._client, self._path if empty else None, name):
+            for big in batches:
+                big = conform(config, big, name)
+                for start in range(0, len(big), self.capabilities.max_batch):
+                    batch = big.slice(start, self.capabilities.max_batch)
+                    self._upsert(name, to_points(self._models, config, batch, self._doc_key))
+                    written += len(batch)
         return written
-
-    def _extra_vectors(self, config: CollectionConfig, payload: dict[str, Any]) -> dict[str, Any]:
-        """Sparse vectors and multivectors the collection has, out of the payload."""
-        out: dict[str, Any] = {}
-        for sname in config.options.get("sparse_vectors", {}):
-            sv = payload.pop(SPARSE_KEY + sname, None)
-            if sv is not None:
-                out[sname] = self._models.SparseVector(indices=sv["indices"], values=sv["values"])
-        for mname in config.options.get("multivectors", {}):
-            mv = payload.pop(MULTI_KEY + mname, None)
-            if mv is not None:
-                out[mname] = mv
-        return out
 
     def search(
         self,
