@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from drkit.connectors.vectorstore.support import SeenIds
-from drkit.replication.vectors.parent_index import ParentIndex
+from drkit.replication.vectors.parent_index import ParentIndex, any_repeated
 
 
 def index(ids: list[str]) -> pa.Table:
@@ -56,3 +56,23 @@ def test_two_parent_ids_of_one_hash_are_told_apart(monkeypatch: pytest.MonkeyPat
         -1,
         2,
     ]
+
+
+def test_any_repeated_finds_an_id_twice_across_chunks() -> None:
+    a = pa.array(["a", "b", "c"])
+    assert not any_repeated([a, pa.array(["d", "e"])])
+    assert any_repeated([a, pa.array(["d", "b"])])
+    assert any_repeated([pa.array(["x", "x"])])
+    assert not any_repeated([])
+    assert not any_repeated([pa.array([], pa.string())])
+
+
+def test_any_repeated_compares_the_ids_where_hashes_collide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # every id one hash: only the ids themselves tell a collision from a repeat
+    monkeypatch.setattr(
+        SeenIds, "hashes", staticmethod(lambda ids: np.zeros(len(ids), dtype=np.int64))
+    )
+    assert not any_repeated([pa.array(["a", "b"]), pa.array(["c"])])
+    assert any_repeated([pa.array(["a", "b"]), pa.array(["a"])])

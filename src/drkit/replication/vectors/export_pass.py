@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from drkit.connectors.vectorstore.base import ID, CollectionConfig, CutInfo, VectorStore
 from drkit.errors import VectorStoreError
@@ -27,7 +26,7 @@ from .layout import (
     segment_pieces,
     segment_schema,
 )
-from .parent_index import ParentIndex
+from .parent_index import ParentIndex, any_repeated
 from .reading import Opened, Progress
 
 log = logging.getLogger("drkit.replication.vectors")
@@ -127,8 +126,7 @@ class ExportPass:
                 t_export = time.perf_counter()
             self.flush_segment()
             cut = stream.cut
-            all_ids = pa.chunked_array([o[0] for o in self.out], pa.string())
-            dupes = len(pc.unique(all_ids)) != len(all_ids)
+            dupes = any_repeated([o[0] for o in self.out])
             if (cut.warning or dupes) and attempt < retries:
                 log.warning(
                     "%s: exporting %r again (attempt %d of %d)",
