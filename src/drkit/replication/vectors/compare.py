@@ -14,6 +14,7 @@ vectors from the client that wrote them, and the vectors as given once reopened)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from drkit.repository import Repository
 
 from .layout import record_hashes
 from .leftovers import OLD_MARK, RESTORED_MARK
+from .parent_index import ParentIndex
 from .snapshot import Opened, read_records
 
 
@@ -122,37 +124,40 @@ def diff_collection(
     ``visit`` is shown every exported batch (columns named as in the snapshot).
     """
     m = opened.manifest
-    expected = snapshot_fingerprint(opened)
+    # the snapshot's ids as sorted 64-bit hashes (12 bytes a record, not a dict of
+    # Python objects), each exported batch looked up and compared at once
+    expected = ParentIndex(opened.index)
     _, renames = map_config(m.config, store)
     back = {new: old for old, new in renames.items()}
     caps = store.capabilities
     approximate = caps.normalises_cosine or caps.cosine_roundoff
     diff = CollectionDiff(records=0)
     suspects: dict[str, dict[str, Any]] = {}
-    seen: set[str] = set()
     column = m.config.vectors[0].column
-    for batch in store.export(name, batch_size=batch_size):
-        if back:
-            batch = batch.rename_columns([back.get(n, n) for n in batch.schema.names])
-        diff.records += len(batch)
-        if visit is not None:
-            visit(batch)
-        hashes = record_hashes(m.config, batch)
-        ids = batch.column(ID).to_pylist()
-        if len(diff.sample) < sample:
-            diff.sample.extend(vectors_of(batch, column)[: sample - len(diff.sample)])
-        for i, (rid, h) in enumerate(zip(ids, hashes, strict=True)):
-            seen.add(rid)
-            want = expected.get(rid)
-            if want == h:
-                continue
-            if want is None:
-                diff.extra.append(rid)
-            elif approximate:
-                suspects[rid] = batch.slice(i, 1).to_pylist()[0]
-            else:
-                diff.altered.append(rid)
-    diff.missing = sorted(set(expected) - seen)
+    with ThreadPoolExecutor(1, thread_name_prefix="drkit-hash") as helper:
+        for batch in store.export(name, batch_size=batch_size):
+            if back:
+                batch = batch.rename_columns([back.get(n, n) for n in batch.schema.names])
+            diff.records += len(batch)
+            if visit is not None:
+                visit(batch)
+            if len(diff.sample) < sample:
+                diff.sample.extend(vectors_of(batch, column)[: sample - len(diff.sample)])
+            hashes = np.array(record_hashes(m.config, batch, helper), dtype="S16")
+            pos = expected.find(batch.column(ID))
+            known = pos >= 0
+            expected.seen[pos[known]] = True
+            match = np.zeros(len(pos), dtype=bool)
+            match[known] = expected.digests[pos[known]] == hashes[known]
+            for i in np.flatnonzero(~match).tolist():
+                rid = batch.column(ID)[i].as_py()
+                if not known[i]:
+                    diff.extra.append(rid)
+                elif approximate:
+                    suspects[rid] = batch.slice(i, 1).to_pylist()[0]
+                else:
+                    diff.altered.append(rid)
+    diff.missing = sorted(expected.gone().to_pylist())
     if suspects:  # engines that re-normalise or round cosine vectors: compare with tolerance
         for batch in read_records(repo, opened, batch_size=batch_size):
             for row in batch.to_pylist():
