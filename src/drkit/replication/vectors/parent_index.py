@@ -1,4 +1,6 @@
-"""The parent snapshot's index, as an incremental export looks its records up.
+"""Ids as sorted 64-bit hashes: a snapshot's index as an incremental export (and the
+comparison of a collection with a snapshot) looks records up, and the check that an
+export met no id twice (:func:`any_repeated`).
 
 Each id is kept as a 64-bit hash in one sorted array (with the permutation back to the
 index's rows): 12 bytes a record and one ``searchsorted`` per batch, where a dict of the
