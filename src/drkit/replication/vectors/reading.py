@@ -3,11 +3,13 @@ index and deltas), and its records with every record's hash checked."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +33,7 @@ from .layout import (
 
 KIND = "vectors"
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -152,3 +155,50 @@ def read_records(
                 yield batch
     finally:
         helper.shutdown(wait=True)
+
+
+def read_ahead(items: Iterator[T], depth: int = 4) -> Generator[T, None, None]:
+    """``items`` drawn by a helper thread up to ``depth`` ahead of the consumer, so that
+    reading (a restore's record hashes) overlaps what the consumer does with each (the
+    engine's import). What ``items`` raises is raised here, where the consumer would have
+    met it; a consumer that stops early (an error, ``close()``) stops the helper and
+    closes ``items`` before this returns, so nothing reads on after the caller's locks."""
+    box: queue.Queue[tuple[int, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+    ITEM, END, ERROR = 0, 1, 2
+
+    def put(entry: tuple[int, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fill() -> None:
+        try:
+            for item in items:
+                if not put((ITEM, item)):
+                    return
+            put((END, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((ERROR, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    helper = threading.Thread(target=fill, name="drkit-read-ahead", daemon=True)
+    helper.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == END:
+                return
+            if kind == ERROR:
+                raise value
+            yield value
+    finally:
+        stop.set()
+        helper.join()

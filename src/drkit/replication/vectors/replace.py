@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from drkit.repository import Repository, Snapshot
 
 from .compare import diff_collection
 from .leftovers import OLD_MARK, clean_leftovers, restored_name
+from .reading import read_ahead
 from .restore import RestoreReport, restore_collection, restore_opened
 from .snapshot import Opened, Progress, open_snapshot, read_records
 
@@ -103,9 +105,10 @@ def replace_collection(
         cleaned = tuple(clean_leftovers(store, target))
         # behind an alias the restored collection stays, under a name of its own
         new = restored_name(target) if behind is not None else temp_name(target)
-        records = read_records(repo, opened, batch_size=batch_size, progress=progress)
+        records = read_ahead(read_records(repo, opened, batch_size=batch_size, progress=progress))
         try:
-            restore_opened(repo, opened, store, new, batches=records)
+            with closing(records):  # its helper stops before anything else
+                restore_opened(repo, opened, store, new, batches=records)
             d = diff_collection(repo, opened, store, new, batch_size=batch_size)
             if d.total or d.records != m.records:
                 raise CheckFailed(

@@ -18,6 +18,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from drkit.errors import UsageError
 from drkit.repository import Repository, Snapshot
 
 from .leftovers import clean_leftovers, leftovers
+from .reading import read_ahead
 from .snapshot import Opened, Progress, open_snapshot, read_records
 
 
@@ -131,8 +133,10 @@ def restore_collection(
         map_config(opened.manifest.config, store)  # refuse before touching the store
         notes = tuple(not_carried(opened.manifest.config, store))  # before any write
         cleaned = tuple(clean_leftovers(store, target))
-        batches = read_records(repo, opened, batch_size=batch_size, progress=progress)
-        count = restore_opened(repo, opened, store, target, batches=batches)
+        # the records are read and checked while the engine imports the ones before
+        batches = read_ahead(read_records(repo, opened, batch_size=batch_size, progress=progress))
+        with closing(batches):  # its helper stops before the lock is let go
+            count = restore_opened(repo, opened, store, target, batches=batches)
     return RestoreReport(
         opened.snapshot.id,
         store.url,

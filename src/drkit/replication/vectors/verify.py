@@ -22,6 +22,7 @@ import hashlib
 import random
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ from drkit.repository import Repository, Snapshot
 
 from .compare import CollectionDiff, diff_collection
 from .leftovers import clean_leftovers
+from .reading import read_ahead
 from .restore import restore_opened
 from .snapshot import Opened, open_snapshot, read_records, same_shape
 
@@ -275,10 +277,11 @@ def _restored(
         report.notes.append(f"removed {left!r}, left by an interrupted restore test")
     name = temp_name("verify_" + m.collection)
     try:
-        records = read_records(repo, opened, batch_size=batch_size)
+        records = read_ahead(read_records(repo, opened, batch_size=batch_size))
         stream = _tap(records, positions, field0.column, picked)
         phase = time.perf_counter()
-        restore_opened(repo, opened, store, name, batches=stream)
+        with closing(records):  # its helper stops before anything else
+            restore_opened(repo, opened, store, name, batches=stream)
         report.records_restored = store.count(name)
         phase = _took(report, "restore", phase)
         if report.records_restored != m.records:
