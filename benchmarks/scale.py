@@ -186,7 +186,7 @@ def run_vectors(work: Path) -> dict[str, Any]:
 def child(kind: str, size: int, work: Path) -> None:
     from drkit.cli.memory import bound_malloc_arenas
 
-    bound_malloc_arenas()  # before any thread starts (drkit.cli.memory: not yet in the CLI)
+    bound_malloc_arenas()  # as the console script does, before any thread starts
     if kind == "gen-files":
         gen_files(work / "data", size)
     elif kind == "gen-vectors":

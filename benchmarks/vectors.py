@@ -100,7 +100,7 @@ def mbs(nbytes: int, seconds: float) -> float:
 
 
 def main() -> None:
-    bound_malloc_arenas()  # before any thread starts (drkit.cli.memory: not yet in the CLI)
+    bound_malloc_arenas()  # as the console script does, before any thread starts
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", type=int, default=20_000)
     ap.add_argument("--dim", type=int, default=768)

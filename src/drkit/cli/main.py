@@ -154,4 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     """Console-script entry point."""
+    from drkit.cli.memory import bound_malloc_arenas
+
+    bound_malloc_arenas()  # before any thread starts (tests calling main() skip it)
     sys.exit(main())

@@ -1,8 +1,4 @@
-"""A process-wide memory setting to make before any thread starts.
-
-Not applied by the console script yet: with it, the SIGINT case of
-``tests/drills/test_interrupt_process.py`` hung in two full-suite CI runs (it passed
-alone every time; the cause is not found). The benchmarks apply it.
+"""A process-wide memory setting the console script makes before any thread starts.
 
 glibc's malloc gives each thread that meets contention an arena of its own, up to 8 per
 core; a snapshot or a restore runs Lance's, Arrow's and the repository's worker threads
