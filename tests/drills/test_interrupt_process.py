@@ -14,6 +14,10 @@ import pytest
 from .conftest import WritePlan, serving_plan, target, validate_journal
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_during_the_fault_rolls_back(write_plan: WritePlan, sig: signal.Signals) -> None:
     data = serving_plan([target("only-eu", "openai", "eu-west")])
@@ -26,6 +30,9 @@ def test_signal_during_the_fault_rolls_back(write_plan: WritePlan, sig: signal.S
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a suite started in the background of a shell inherits SIGINT ignored, and Python
+        # keeps an ignored SIGINT ignored: the drill under test must start with the default
+        preexec_fn=_default_sigint,
     )
     assert proc.stderr is not None
     try:
