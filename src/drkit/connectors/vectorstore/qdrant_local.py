@@ -45,9 +45,9 @@ def bulk_writes(client: Any, path: Path | None, name: str) -> Iterator[None]:
     finally:
         conn.execute(f"PRAGMA synchronous={before}")
         folder = path / "collection" / name
-        for target, flags in ((folder / "storage.sqlite", os.O_RDONLY), (folder, os.O_RDONLY)):
+        for target in (folder / "storage.sqlite", folder):
             with contextlib.suppress(FileNotFoundError):
-                fd = os.open(target, flags)
+                fd = os.open(target, os.O_RDONLY)
                 try:
                     os.fsync(fd)
                 finally:

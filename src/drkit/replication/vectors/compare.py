@@ -143,12 +143,8 @@ def diff_collection(
                 visit(batch)
             if len(diff.sample) < sample:
                 diff.sample.extend(vectors_of(batch, column)[: sample - len(diff.sample)])
-            hashes = np.array(record_hashes(m.config, batch, helper), dtype="S16")
-            pos = expected.find(batch.column(ID))
-            known = pos >= 0
-            expected.seen[pos[known]] = True
-            match = np.zeros(len(pos), dtype=bool)
-            match[known] = expected.digests[pos[known]] == hashes[known]
+            hashes = record_hashes(m.config, batch, helper)
+            _, known, match = expected.meet(batch.column(ID), hashes)
             for i in np.flatnonzero(~match).tolist():
                 rid = batch.column(ID)[i].as_py()
                 if not known[i]:

@@ -169,11 +169,7 @@ class ExportPass:
         """Reference unchanged records where the parent has them; the others' rows."""
         parent = self.parent
         assert parent is not None
-        pos = parent.find(ids)
-        known = pos >= 0
-        parent.seen[pos[known]] = True
-        same = np.zeros(len(pos), dtype=bool)
-        same[known] = parent.digests[pos[known]] == np.array(hashes, dtype="S16")[known]
+        pos, known, same = parent.meet(ids, hashes)
         n_known, n_same = int(known.sum()), int(same.sum())
         self.added += len(pos) - n_known
         self.changed += n_known - n_same

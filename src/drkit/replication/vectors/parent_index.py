@@ -63,6 +63,18 @@ class ParentIndex:
             pos[np.flatnonzero(hit)[~same.to_numpy(zero_copy_only=False)]] = -1
         return pos
 
+    def meet(
+        self, ids: pa.Array, hashes: list[bytes]
+    ) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Mark ``ids`` as met; their positions (-1: not in the index), whether each is in
+        the index, and whether its record hash is the one the index holds."""
+        pos = self.find(ids)
+        known = pos >= 0
+        self.seen[pos[known]] = True
+        same = np.zeros(len(pos), dtype=bool)
+        same[known] = self.digests[pos[known]] == np.array(hashes, dtype="S16")[known]
+        return pos, known, same
+
     def gone(self) -> pa.Array:
         """The ids of the parent the export did not meet."""
         return self.ids.filter(pa.array(~self.seen))
