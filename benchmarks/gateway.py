@@ -6,7 +6,10 @@ with the same two targets, the same 2 s first-token deadline and failover on err
 
 1. added latency p50/p99 at concurrency 1 (non-streaming and streaming), vs direct, the
    systems' requests interleaved (shuffled each round) so machine noise hits all alike;
-   a bare TCP relay (no HTTP) shows what one more loopback hop costs by itself; CPU time
+   a bare TCP relay (no HTTP) shows what one more loopback hop costs by itself, and the
+   "http floor" (uvicorn + uvloop + httptools serving, one aiohttp session upstream, bytes
+   passed back as they come: the least a Python HTTP proxy on drkit's stack does) what
+   HTTP on that stack costs, so drkit minus the floor is its own per-request work; CPU time
    per request of each serving process; LiteLLM is measured in its own interleaved pass
    against direct calls, and each pass runs with the other gateway's processes paused
    (SIGSTOP): on 2 cores an idle LiteLLM proxy's background work slowed every system
@@ -88,6 +91,49 @@ async def main(port, up_port):
     await server.serve_forever()
 
 uvloop.run(main(int(sys.argv[1]), int(sys.argv[2])))
+"""
+
+
+#: The least a Python HTTP proxy on drkit's own stack does (uvicorn, uvloop and httptools
+#: serving; one pooled aiohttp session upstream): read the request, send it on, pass the
+#: response's bytes back as they come. No auth, routing, deadlines, parsing or failover:
+#: drkit's added latency minus this one's is what its own per-request work costs.
+HTTP_FLOOR = """
+import sys, aiohttp, uvicorn
+
+UP = "http://127.0.0.1:%s/v1/chat/completions" % sys.argv[2]
+session = None
+
+async def app(scope, receive, send):
+    global session
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    headers = dict(scope["headers"])
+    session = session or aiohttp.ClientSession(auto_decompress=False)
+    upstream_headers = {
+        "authorization": headers[b"authorization"].decode(),
+        "content-type": "application/json",
+    }
+    async with session.post(UP, data=body, headers=upstream_headers) as r:
+        ctype = r.headers.get("content-type", "application/json").encode()
+        await send({"type": "http.response.start", "status": r.status,
+                    "headers": [(b"content-type", ctype)]})
+        async for chunk in r.content.iter_any():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+            log_level="warning", access_log=False, server_header=False, date_header=False)
 """
 
 
@@ -572,6 +618,15 @@ def main() -> None:
                 tmp / "relay.log",
             )
         )
+        floor_port = free_port()
+        floor_proc = stack.enter_context(
+            process(
+                [sys.executable, "-c", HTTP_FLOOR, str(floor_port), str(a.port)],
+                floor_port,
+                env,
+                tmp / "http-floor.log",
+            )
+        )
         systems = [
             System(
                 "direct",
@@ -585,6 +640,13 @@ def main() -> None:
                 {"authorization": f"Bearer {SIM_KEY}"},
                 "sim-large",
                 pid=relay_proc.pid,
+            ),
+            System(
+                "http floor",
+                f"http://127.0.0.1:{floor_port}/v1/chat/completions",
+                {"authorization": f"Bearer {SIM_KEY}"},
+                "sim-large",
+                pid=floor_proc.pid,
             ),
             System(
                 "drkit",
@@ -648,7 +710,7 @@ def main() -> None:
             print(f"throughput (c=32, {key}) ...", flush=True)
             for name, res in throughput(systems, 32, args.seconds, args.rounds, stream).items():
                 next(s for s in systems if s.name == name).results[key] = res
-        for s in systems[2:] if not args.perf_only else []:
+        for s in [s for s in systems if s.primary_marker] if not args.perf_only else []:
             print(f"[{s.name}] failover per mode ...", flush=True)
             s.results["failover"] = failover(s, a)
             print(f"[{s.name}] {args.outage:g}s outage ...", flush=True)
@@ -658,6 +720,10 @@ def main() -> None:
     report(systems, args.outage, args.perf_only)
     if args.json:
         args.json.write_text(json.dumps({s.name: s.results for s in systems}, indent=2))
+
+
+def lat_of(by: dict[str, dict[str, Any]], name: str, key: str) -> float:
+    return float(by[name][key]["p50_ms"])
 
 
 def report(systems: list[System], outage_s: float, perf_only: bool = False) -> None:
@@ -676,6 +742,8 @@ def report(systems: list[System], outage_s: float, perf_only: bool = False) -> N
                 f"{lat['added_p50_ms']:10.2f} {lat['added_p99_ms']:10.2f} "
                 f"{lat['paired_p50_ms']:11.2f} {lat['cpu_ms_per_req']:8.2f}"
             )
+        own = lat_of(by, "drkit", key) - lat_of(by, "http floor", key)
+        print(f"drkit over the http floor (its own per-request work): {own:+.2f} ms (p50)")
     extra = d["latency_stream"]["p50_ms"] - d["latency"]["p50_ms"]
     print(
         f"\ndirect: streaming an answer takes the simulator {extra:+.2f} ms (p50) over returning "

@@ -368,6 +368,8 @@ def main() -> int:
     ap.add_argument("--edits", action="store_true", help="bytes stored per kind of edit only")
     args = ap.parse_args()
     if args.edits:
+        if args.workdir is not None:
+            args.workdir.mkdir(parents=True, exist_ok=True)  # a new directory is fine
         work = Path(tempfile.mkdtemp(prefix="drkit-edits-", dir=args.workdir))
         try:
             res = edits_run(work, args.size_mib << 20)
@@ -381,6 +383,8 @@ def main() -> int:
     if shutil.which("restic") is None:
         print("restic is not installed (apt-get install restic)", file=sys.stderr)
         return 2
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)  # a new directory is fine
     work = Path(tempfile.mkdtemp(prefix="drkit-bench-", dir=args.workdir))
     try:
         data = work / "data"

@@ -225,6 +225,8 @@ def main() -> int:
     plan = [("files", int(g * (1 << 30))) for g in args.gib if args.only in (None, "files")]
     plan += [("vectors", n) for n in args.records if args.only in (None, "vectors")]
     for kind, size in plan:
+        if args.workdir is not None:
+            args.workdir.mkdir(parents=True, exist_ok=True)  # a new directory is fine
         work = Path(tempfile.mkdtemp(prefix="drkit-scale-", dir=args.workdir))
         try:
             spawn(f"gen-{kind}", size, work)

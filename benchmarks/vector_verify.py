@@ -183,6 +183,8 @@ def main() -> None:
 def bench(engines: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
     for engine in engines:
+        if args.dir is not None:
+            args.dir.mkdir(parents=True, exist_ok=True)  # a new directory is fine
         root = Path(tempfile.mkdtemp(prefix=f"drkit-vverify-{engine}-", dir=args.dir))
         try:
             results.append(run(engine, root, args.records, args.dim, args.queries, args.pg))

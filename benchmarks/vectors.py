@@ -113,6 +113,8 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)  # a new directory is fine
     root = Path(tempfile.mkdtemp(prefix="drkit-vbench-", dir=args.dir))
     server = None
     if args.engine == "pgvector" and args.pg in (None, "auto"):
