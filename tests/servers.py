@@ -232,8 +232,28 @@ class RcloneS3Server(NamedTuple):
         self.stop()
 
 
+#: ``moto_server`` serving one request at a time. moto's conditional write checks for the
+#: key and then stores it without a lock, so its threaded server (``moto_server`` has no
+#: switch) let two racing ``If-None-Match: *`` writers both win now and then on a loaded
+#: machine: real S3 does not, and the conformance race test must see S3's answer. Not
+#: threaded, werkzeug answers HTTP/1.0 (one request a connection), so no client's
+#: keep-alive connection can hold the server.
+_MOTO_ONE_AT_A_TIME = """
+import signal, sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication, MotoRequestHandler, create_backend_app,
+)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+app = DomainDispatcherApplication(create_backend_app)
+run_simple(sys.argv[1], int(sys.argv[2]), app, threaded=False,
+           request_handler=MotoRequestHandler)
+"""
+
+
 def start_moto(tmp: Path) -> MotoServer:
-    """Start ``moto_server -H 127.0.0.1 -p PORT``; its log goes to ``tmp/moto.log``.
+    """Start moto's server on 127.0.0.1 (one request at a time, ``_MOTO_ONE_AT_A_TIME``);
+    its log goes to ``tmp/moto.log``.
 
     moto keeps objects in memory and accepts any credentials (``MOTO_ACCESS_KEY``).
     It supports conditional writes (``If-None-Match: *``) and versioning.
@@ -242,7 +262,7 @@ def start_moto(tmp: Path) -> MotoServer:
     port = free_port()
     env = {**os.environ, "MOTO_PORT": str(port)}
     stop = _start(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-c", _MOTO_ONE_AT_A_TIME, "127.0.0.1", str(port)],
         port,
         tmp / "moto.log",
         env,
