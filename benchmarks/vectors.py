@@ -23,6 +23,9 @@ time over it, ``rto_vs_import`` the verified restore's (``verify_s``: ``verify``
 snapshot into a scratch collection, checks every record and measures recall) over it;
 ``checked_restore_vs_import`` leaves out verify's comparison of the live collection (gone in
 a disaster), so it is the RTO of a restore checked before traffic returns. The aim is <= 1.2x.
+A restore ends with the collection durable and indexed; ``engine_import_indexed_s`` takes
+the import to that same state (``settle``: Milvus Lite builds its index only on a load)
+and the ``*_vs_indexed_import`` ratios compare against it.
 """
 
 from __future__ import annotations
@@ -135,6 +138,21 @@ def main() -> None:
         print(f"{key:40s} {value}")
 
 
+def settle(store: VectorStore, engine: str, name: str) -> None:
+    """Bring a freshly imported collection to the state a restore leaves it in: durable
+    and searchable through its index. Milvus Lite returns from ``insert`` with the rows
+    in growing segments and builds a collection's index only when it loads it (a
+    ``rename_collection`` reloads it: a restore pays the build there); until then each
+    search is brute force (20k x 768: 0.79 s a query, 0.02 s indexed). The other engines'
+    imports end indexed and durable (Chroma and pgvector index as they insert, LanceDB
+    commits, Qdrant's local mode has no index and the connector syncs at the end)."""
+    if engine == "milvus":
+        client = store._client  # type: ignore[attr-defined]  # the benchmark reaches in
+        client.flush(name)
+        client.release_collection(name)
+        client.load_collection(name)
+
+
 def run(root: Path, n: int, dim: int, engine: str, pg: str | None = None) -> dict[str, Any]:
     cfg = CollectionConfig(name="docs", vectors=(VectorField("", dim, Metric.COSINE),))
     store: VectorStore = open_vector_store(url_for(engine, root, pg))
@@ -142,6 +160,8 @@ def run(root: Path, n: int, dim: int, engine: str, pg: str | None = None) -> dic
     raw_bytes = sum(b.nbytes for b in data)
     store.create(cfg)
     _, engine_import_s = timed(lambda: store.import_batches("docs", data))
+    _, settle_s = timed(lambda: settle(store, engine, "docs"))
+    indexed_import_s = engine_import_s + settle_s
     (root / "repo").mkdir()
     repo = Repository.init(LocalStore(root / "repo", fsync=False), PASSWORD, kdf=KdfParams.fast())
 
@@ -187,6 +207,8 @@ def run(root: Path, n: int, dim: int, engine: str, pg: str | None = None) -> dic
         "dim": dim,
         "canonical_mb": round(raw_bytes / 1e6, 1),
         "engine_import_s": round(engine_import_s, 2),
+        # until the imported collection is durable and searchable through its index
+        "engine_import_indexed_s": round(indexed_import_s, 2),
         "full_snapshot_s": round(full_s, 2),
         "full_engine_export_s": full.export_s,
         "full_pipeline_s": full.pipeline_s,
@@ -211,6 +233,13 @@ def run(root: Path, n: int, dim: int, engine: str, pg: str | None = None) -> dic
         ),
         "restore_vs_import": round(restore_s / engine_import_s, 2),
         "rto_vs_import": round(verify_s / engine_import_s, 2),
+        # the same, against an import taken to the state a restore leaves (settle())
+        "restore_vs_indexed_import": round(restore_s / indexed_import_s, 2),
+        "checked_restore_vs_indexed_import": round(
+            sum(ver.phases_s.get(k, 0.0) for k in ("restore", "check", "recall"))
+            / indexed_import_s,
+            2,
+        ),
         "verify_overlap": ver.overlap,
     }
 

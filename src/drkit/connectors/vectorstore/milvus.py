@@ -88,6 +88,7 @@ from drkit.connectors.vectorstore.milvus_schema import (
     recorded_options,
     recorded_schema,
 )
+from drkit.connectors.vectorstore.support import SeenIds, last_versions, regroup
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 #: seconds a connect waits for the server
@@ -313,21 +314,33 @@ class MilvusStore(VectorStore):
             self._call(partial(self._client.create_partition, name, p), name)
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        """Inserts of up to ``max_batch`` entities, however the caller cut the records
+        (:func:`regroup`). Milvus Lite's upsert keeps old dynamic fields, so ids that may
+        be there already are deleted first; into a collection empty at the start, a batch
+        none of whose ids this call wrote is inserted without (a restore's every batch). A
+        repeated id within a batch keeps its last row."""
         config = self.describe(name)
         lay = self._layout(name)
+        seen = SeenIds() if self.count(name) == 0 else None
         written = 0
-        for big in batches:
-            big = conform(config, big, name)
-            for start in range(0, len(big), self.capabilities.max_batch):
-                batch = big.slice(start, self.capabilities.max_batch)
-                rows, into = to_rows(config, lay, batch)
-                # Milvus Lite's upsert keeps old dynamic fields: delete, then insert
+        conformed = (conform(config, b, name) for b in batches)
+        for table in regroup(conformed, self.capabilities.max_batch):
+            batch = table.combine_chunks().to_batches()[0]
+            ids = batch.column(ID).to_pylist()
+            keep = last_versions(ids)
+            if keep is not None:
+                batch, ids = batch.take(pa.array(keep)), [ids[i] for i in keep]
+            rows, into = to_rows(config, lay, batch)
+            hashes = SeenIds.hashes(ids)
+            if seen is None or seen.any_of(hashes):
                 keys = [r[lay.pk] for r in rows]
                 self._call(partial(self._client.delete, name, filter=in_filter(lay.pk, keys)), name)
-                for part in sorted(set(into)):
-                    some = [r for r, p in zip(rows, into, strict=True) if p == part]
-                    self._call(partial(self._client.insert, name, some, partition_name=part), name)
-                written += len(batch)
+            if seen is not None:
+                seen.add(hashes)
+            for part in sorted(set(into)):
+                some = [r for r, p in zip(rows, into, strict=True) if p == part]
+                self._call(partial(self._client.insert, name, some, partition_name=part), name)
+            written += len(batch)
         return written
 
     def search(
