@@ -58,6 +58,7 @@ from drkit.connectors.vectorstore.base import (
     vectors_of,
 )
 from drkit.connectors.vectorstore.failures import guarded
+from drkit.connectors.vectorstore.support import SeenIds, last_versions, regroup
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
@@ -227,31 +228,44 @@ class ChromaStore(VectorStore):
             self._call(create)
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
+        """``add`` calls of the engine's batch size however the caller cut the records
+        (:func:`regroup`: a restore reads ~1,300 at a time). ``upsert`` would merge old
+        metadata keys into the new record, so ids that may be there already are looked up
+        and deleted first; into a collection empty at the start, a batch none of whose ids
+        this call wrote skips the lookup (a restore's every batch). A repeated id within
+        a batch keeps its last row (``add`` refuses an id twice)."""
         config = self.describe(name)
         col = self._col(name)
+        seen = SeenIds() if self.count(name) == 0 else None
         written = 0
         step = min(self.capabilities.max_batch, self._call(self._client.get_max_batch_size))
-        for big in batches:
-            big = conform(config, big, name)
-            for start in range(0, len(big), step):
-                batch = big.slice(start, step)
-                ids = batch.column(ID).to_pylist()
-                payloads = payloads_of(batch)
-                for p in payloads:
-                    check_flat_payload(p, self.engine)
-                metas = [p or None for p in payloads]
+        conformed = (conform(config, b, name) for b in batches)
+        for table in regroup(conformed, step):
+            batch = table.combine_chunks().to_batches()[0]
+            ids = batch.column(ID).to_pylist()
+            keep = last_versions(ids)
+            if keep is not None:
+                batch, ids = batch.take(pa.array(keep)), [ids[i] for i in keep]
+            payloads = payloads_of(batch)
+            for p in payloads:
+                check_flat_payload(p, self.engine)
+            metas = [p or None for p in payloads]
+            hashes = SeenIds.hashes(ids)
+            if seen is None or seen.any_of(hashes):
                 existing = self._call(partial(col.get, ids=ids, include=[]), name)["ids"]
-                if existing:  # upsert would merge old metadata keys into the new record
+                if existing:
                     self._call(partial(col.delete, ids=existing), name)
-                add = partial(
-                    col.add,
-                    ids=ids,
-                    embeddings=vectors_of(batch, config.default.column),
-                    metadatas=metas,
-                    documents=batch.column(DOCUMENT).to_pylist(),
-                )
-                self._call(add, name)
-                written += len(batch)
+            if seen is not None:
+                seen.add(hashes)
+            add = partial(
+                col.add,
+                ids=ids,
+                embeddings=vectors_of(batch, config.default.column),
+                metadatas=metas,
+                documents=batch.column(DOCUMENT).to_pylist(),
+            )
+            self._call(add, name)
+            written += len(batch)
         return written
 
     def search(self, name: str, vector: Sequence[float], k: int, *, using: str = "") -> list[str]:
