@@ -609,22 +609,15 @@ def main() -> None:
                 tmp / "drkit.log",
             )
         )
-        relay_port = free_port()
-        relay_proc = stack.enter_context(
-            process(
-                [sys.executable, "-c", RELAY, str(relay_port), str(a.port)],
-                relay_port,
-                env,
-                tmp / "relay.log",
+        # the two floors, each a Python script of its own in front of the primary
+        relay_port, floor_port = free_port(), free_port()
+        relay_proc, floor_proc = (
+            stack.enter_context(
+                process([sys.executable, "-c", src, str(port), str(a.port)], port, env, tmp / log)
             )
-        )
-        floor_port = free_port()
-        floor_proc = stack.enter_context(
-            process(
-                [sys.executable, "-c", HTTP_FLOOR, str(floor_port), str(a.port)],
-                floor_port,
-                env,
-                tmp / "http-floor.log",
+            for src, port, log in (
+                (RELAY, relay_port, "relay.log"),
+                (HTTP_FLOOR, floor_port, "http-floor.log"),
             )
         )
         systems = [
