@@ -38,7 +38,6 @@ import pyarrow as pa
 
 from drkit.connectors.vectorstore.base import (
     DOCUMENT,
-    ID,
     Capabilities,
     CollectionConfig,
     CutInfo,
@@ -58,7 +57,7 @@ from drkit.connectors.vectorstore.base import (
     vectors_of,
 )
 from drkit.connectors.vectorstore.failures import guarded
-from drkit.connectors.vectorstore.support import SeenIds, last_versions, regroup
+from drkit.connectors.vectorstore.support import import_groups
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
@@ -236,27 +235,18 @@ class ChromaStore(VectorStore):
         a batch keeps its last row (``add`` refuses an id twice)."""
         config = self.describe(name)
         col = self._col(name)
-        seen = SeenIds() if self.count(name) == 0 else None
         written = 0
         step = min(self.capabilities.max_batch, self._call(self._client.get_max_batch_size))
         conformed = (conform(config, b, name) for b in batches)
-        for table in regroup(conformed, step):
-            batch = table.combine_chunks().to_batches()[0]
-            ids = batch.column(ID).to_pylist()
-            keep = last_versions(ids)
-            if keep is not None:
-                batch, ids = batch.take(pa.array(keep)), [ids[i] for i in keep]
+        for batch, ids, fresh in import_groups(conformed, step, self.count(name) == 0):
             payloads = payloads_of(batch)
             for p in payloads:
                 check_flat_payload(p, self.engine)
             metas = [p or None for p in payloads]
-            hashes = SeenIds.hashes(ids)
-            if seen is None or seen.any_of(hashes):
+            if not fresh:
                 existing = self._call(partial(col.get, ids=ids, include=[]), name)["ids"]
                 if existing:
                     self._call(partial(col.delete, ids=existing), name)
-            if seen is not None:
-                seen.add(hashes)
             add = partial(
                 col.add,
                 ids=ids,

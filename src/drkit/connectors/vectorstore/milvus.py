@@ -88,7 +88,7 @@ from drkit.connectors.vectorstore.milvus_schema import (
     recorded_options,
     recorded_schema,
 )
-from drkit.connectors.vectorstore.support import SeenIds, last_versions, regroup
+from drkit.connectors.vectorstore.support import import_groups
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 #: seconds a connect waits for the server
@@ -321,22 +321,14 @@ class MilvusStore(VectorStore):
         repeated id within a batch keeps its last row."""
         config = self.describe(name)
         lay = self._layout(name)
-        seen = SeenIds() if self.count(name) == 0 else None
         written = 0
         conformed = (conform(config, b, name) for b in batches)
-        for table in regroup(conformed, self.capabilities.max_batch):
-            batch = table.combine_chunks().to_batches()[0]
-            ids = batch.column(ID).to_pylist()
-            keep = last_versions(ids)
-            if keep is not None:
-                batch, ids = batch.take(pa.array(keep)), [ids[i] for i in keep]
+        empty = self.count(name) == 0
+        for batch, _, fresh in import_groups(conformed, self.capabilities.max_batch, empty):
             rows, into = to_rows(config, lay, batch)
-            hashes = SeenIds.hashes(ids)
-            if seen is None or seen.any_of(hashes):
+            if not fresh:
                 keys = [r[lay.pk] for r in rows]
                 self._call(partial(self._client.delete, name, filter=in_filter(lay.pk, keys)), name)
-            if seen is not None:
-                seen.add(hashes)
             for part in sorted(set(into)):
                 some = [r for r, p in zip(rows, into, strict=True) if p == part]
                 self._call(partial(self._client.insert, name, some, partition_name=part), name)

@@ -70,7 +70,7 @@ from drkit.connectors.vectorstore.pgvector_layout import (
     read_layout,
 )
 from drkit.connectors.vectorstore.pgvector_rows import load_rows, select, to_batch, to_rows
-from drkit.connectors.vectorstore.support import SeenIds, last_versions
+from drkit.connectors.vectorstore.support import import_groups
 from drkit.errors import EngineUnreachable, IncompatibleTarget, VectorStoreError
 
 T = TypeVar("T")
@@ -263,30 +263,21 @@ class PgvectorStore(VectorStore):
 
     def import_batches(self, name: str, batches: Iterable[pa.RecordBatch]) -> int:
         """Rows go to their columns (payload keys that are columns, the rest into
-        ``payload``). Into a table empty at the start, a batch none of whose ids this call
-        wrote already is ``COPY``'d straight in; otherwise it goes through a temporary
+        ``payload``), ``max_batch`` rows a statement however the caller cut the records
+        (:func:`import_groups`). Into a table empty at the start, a batch none of whose ids
+        this call wrote already is ``COPY``'d straight in; otherwise it goes through a temporary
         table and ``INSERT ... ON CONFLICT DO UPDATE``. A repeated id within a batch
         keeps its last row. Indexes a restore left pending are built at the end."""
         config = self.describe(name)
         lay = self._layout(name)
         table = self._ident(name)
-        seen = SeenIds() if self.count(name) == 0 else None
         written = 0
-        for big in batches:
-            big = conform(config, big, name)
-            for start in range(0, len(big), self.capabilities.max_batch):
-                batch = big.slice(start, self.capabilities.max_batch)
-                ids = batch.column(ID).to_pylist()
-                keep = last_versions(ids)
-                if keep is not None:  # one statement cannot write a row twice
-                    batch, ids = batch.take(pa.array(keep)), [ids[i] for i in keep]
-                rows = to_rows(config, batch, lay, name)
-                hashes = SeenIds.hashes(ids)
-                fresh = seen is not None and not seen.any_of(hashes)
-                self._call(partial(load_rows, table=table, lay=lay, rows=rows, fresh=fresh), name)
-                if seen is not None:
-                    seen.add(hashes)
-                written += len(batch)
+        conformed = (conform(config, b, name) for b in batches)
+        empty = self.count(name) == 0
+        for batch, _, fresh in import_groups(conformed, self.capabilities.max_batch, empty):
+            rows = to_rows(config, batch, lay, name)
+            self._call(partial(load_rows, table=table, lay=lay, rows=rows, fresh=fresh), name)
+            written += len(batch)
         self._call(lambda c: build_pending(c, self.schema, name), name)
         return written
 

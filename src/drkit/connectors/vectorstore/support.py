@@ -1,5 +1,5 @@
 """Helpers the connectors share: error builders, naming rules, chunking, exact top-k,
-the ids an import call wrote.
+the ids an import call wrote and the batches it writes (:func:`import_groups`).
 
 Not part of the interface (:mod:`drkit.connectors.vectorstore.base`); connectors import
 them from here (``base`` re-exports them for older imports).
@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from drkit.connectors.vectorstore.collection import Metric
+from drkit.connectors.vectorstore.records import ID
 from drkit.errors import CollectionExists, CollectionNotFound, IncompatibleTarget
 
 T = TypeVar("T")
@@ -76,6 +77,29 @@ def regroup(
                 pending, have, size = [], 0, 0
     if pending:
         yield pa.Table.from_batches(pending, schema=schema)
+
+
+def import_groups(
+    batches: Iterable[pa.RecordBatch], rows: int, empty: bool
+) -> Iterator[tuple[pa.RecordBatch, list[str], bool]]:
+    """An import's writes: the records in batches of ``rows`` however the caller cut them
+    (:func:`regroup`), an id repeated within one keeping its last row (one write cannot
+    hold an id twice), each with its ids and whether it is *fresh*: the collection was
+    ``empty`` when the import started and the import has written none of its ids before,
+    so none can be there (no lookup, delete or conflict handling needed: a restore's every
+    batch). An engine whose upsert keeps old payload keys deletes a batch that is not."""
+    seen = SeenIds() if empty else None
+    for table in regroup(batches, rows):
+        batch = table.combine_chunks().to_batches()[0]
+        ids = batch.column(ID).to_pylist()
+        keep = last_versions(ids)
+        if keep is not None:
+            batch, ids = batch.take(pa.array(keep)), [ids[i] for i in keep]
+        hashes = SeenIds.hashes(ids)
+        fresh = seen is not None and not seen.any_of(hashes)
+        if seen is not None:
+            seen.add(hashes)
+        yield batch, ids, fresh
 
 
 def last_versions(ids: Sequence[str]) -> list[int] | None:
