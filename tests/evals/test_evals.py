@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -356,7 +359,11 @@ def test_an_interrupted_run_leaves_no_history_entry(
     async def interrupted(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 5:  # the fifth example: the user presses Ctrl-C
-            raise KeyboardInterrupt
+            # a real SIGINT, as the terminal sends it: asyncio.run cancels the run's
+            # tasks and raises KeyboardInterrupt (a KeyboardInterrupt raised inside a task
+            # instead leaves that task's exception unretrieved, logged when it is collected)
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(30)
         return await real_one(*args, **kwargs)
 
     monkeypatch.setattr(runner, "_one", interrupted)
