@@ -22,10 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from drkit.connectors.vectorstore.base import (
-    DOCUMENT,
     ID,
-    PAYLOAD,
-    Metric,
     VectorStore,
     vectors_of,
 )
@@ -35,7 +32,8 @@ from drkit.repository import Repository
 from .layout import record_hashes
 from .leftovers import OLD_MARK, RESTORED_MARK
 from .parent_index import ParentIndex
-from .snapshot import Opened, read_records
+from .snapshot import Opened
+from .tolerant import Suspects
 
 
 @dataclass(slots=True)
@@ -132,7 +130,7 @@ def diff_collection(
     caps = store.capabilities
     approximate = caps.normalises_cosine or caps.cosine_roundoff
     diff = CollectionDiff(records=0)
-    suspects: dict[str, dict[str, Any]] = {}
+    suspects = Suspects(len(expected))
     column = m.config.vectors[0].column
     with ThreadPoolExecutor(1, thread_name_prefix="drkit-hash") as helper:
         for batch in store.export(name, batch_size=batch_size):
@@ -144,41 +142,18 @@ def diff_collection(
             if len(diff.sample) < sample:
                 diff.sample.extend(vectors_of(batch, column)[: sample - len(diff.sample)])
             hashes = record_hashes(m.config, batch, helper)
-            _, known, match = expected.meet(batch.column(ID), hashes)
-            for i in np.flatnonzero(~match).tolist():
-                rid = batch.column(ID)[i].as_py()
-                if not known[i]:
-                    diff.extra.append(rid)
-                elif approximate:
-                    suspects[rid] = batch.slice(i, 1).to_pylist()[0]
-                else:
-                    diff.altered.append(rid)
+            pos, known, match = expected.meet(batch.column(ID), hashes)
+            differ = ~match
+            diff.extra += batch.column(ID).filter(pa.array(differ & ~known)).to_pylist()
+            odd = np.flatnonzero(differ & known)
+            if approximate:  # compared within tolerance once the export is over
+                suspects.add(batch, odd, pos[odd])
+            else:
+                diff.altered += batch.column(ID).take(pa.array(odd)).to_pylist()
     diff.missing = sorted(expected.gone().to_pylist())
-    if suspects:  # engines that re-normalise or round cosine vectors: compare with tolerance
-        for batch in read_records(repo, opened, batch_size=batch_size):
-            for row in batch.to_pylist():
-                got = suspects.pop(row[ID], None)
-                if got is None:
-                    continue
-                same = got[PAYLOAD] == row[PAYLOAD] and got[DOCUMENT] == row[DOCUMENT]
-                for v in m.config.vectors:
-                    a = np.asarray(got[v.column], dtype=np.float32)
-                    b = np.asarray(row[v.column], dtype=np.float32)
-                    if caps.normalises_cosine and v.metric == Metric.COSINE:
-                        # Qdrant local mode exports unit vectors from the writing client,
-                        # what it was given once reopened: compare directions
-                        a, b = _unit(a), _unit(b)
-                    same = same and bool(np.allclose(a, b, rtol=1e-5, atol=1e-6))
-                if same:
-                    diff.tolerated += 1
-                else:
-                    diff.altered.append(str(row[ID]))
-        diff.altered += list(suspects)
+    # engines that re-normalise or round cosine vectors: compare with tolerance
+    diff.tolerated, altered = suspects.compare(repo, opened, expected, caps, batch_size)
+    diff.altered += altered
     diff.altered.sort()
     diff.extra.sort()
     return diff
-
-
-def _unit(v: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm else v
