@@ -14,15 +14,19 @@ are reported, not a failure: that is the lag.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from drkit.connectors.vectorstore.base import ID, Metric, VectorStore, vectors_of
+from drkit.connectors.vectorstore.base import ID, VectorStore, vectors_of
 from drkit.connectors.vectorstore.transfer import map_config
-from drkit.replication.vectors.compare import _unit, collection_fingerprint
+from drkit.replication.vectors.compare import collection_fingerprint
 from drkit.replication.vectors.layout import record_hashes
+from drkit.replication.vectors.parent_index import IdIndex
+from drkit.replication.vectors.tolerant import Suspects
 from drkit.replication.vectors.verify import _Exact, _pick
 
 from .ledger import Ledger
@@ -143,32 +147,26 @@ def _against_source(
 def _same_within_tolerance(
     source: VectorStore, standby: VectorStore, name: str, ids: set[str], batch_size: int
 ) -> set[str]:
-    def rows(store: VectorStore) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for batch in store.export(name, batch_size=batch_size):
-            for row in batch.to_pylist():
-                if row[ID] in ids:
-                    out[str(row[ID])] = row
-        return out
-
-    a, b = rows(source), rows(standby)
+    """Those of ``ids`` whose standby record is the source's within float32 tolerance
+    (cosine vectors by direction): the source's records go to an Arrow file
+    (:class:`~drkit.replication.vectors.tolerant.Suspects`) and meet the standby's a
+    batch of columns at a time, where both sides were dicts of Python rows."""
+    wanted = IdIndex(pa.array(sorted(ids), pa.string()))
+    suspects = Suspects(len(wanted))
+    for batch in source.export(name, batch_size=batch_size):
+        pos = wanted.find(batch.column(ID))
+        rows = np.flatnonzero(pos >= 0)
+        suspects.add(batch, rows, pos[rows])
     config = source.describe(name)
     _mapped, renames = map_config(config, standby)
-    same = set()
-    for rid, ra in a.items():
-        rb = b.get(rid)
-        if rb is None or ra["payload"] != rb["payload"] or ra["document"] != rb["document"]:
-            continue
-        ok = True
-        for v in config.vectors:
-            x = np.asarray(ra[v.column], dtype=np.float32)
-            y = np.asarray(rb[renames.get(v.column, v.column)], dtype=np.float32)
-            if v.metric == Metric.COSINE:
-                x, y = _unit(x), _unit(y)
-            ok = ok and bool(np.allclose(x, y, rtol=1e-5, atol=1e-6))
-        if ok:
-            same.add(rid)
-    return same
+    back = {new: old for old, new in renames.items()}
+
+    def theirs() -> Iterator[pa.RecordBatch]:
+        for batch in standby.export(name, batch_size=batch_size):
+            yield batch.rename_columns([back.get(n, n) for n in batch.schema.names])
+
+    same = suspects.settle(theirs(), wanted.find, config, by_direction=True)
+    return set(wanted.ids.filter(pa.array(same)).to_pylist())
 
 
 def _golden(

@@ -19,35 +19,27 @@ from drkit.connectors.vectorstore.base import ID
 from drkit.connectors.vectorstore.support import SeenIds
 
 
-class ParentIndex:
-    """Positions of ids in the parent's index, their hashes, segments and rows, and which
-    of them the current export met (the others were deleted)."""
+class IdIndex:
+    """The position of each id of a list, looked up as sorted 64-bit hashes."""
 
-    def __init__(self, index: pa.Table) -> None:
-        self.ids: pa.Array = index.column(ID).combine_chunks()
-        digests = index.column("hash").combine_chunks()
-        n = len(digests)
-        self.digests = np.frombuffer(
-            digests.buffers()[1], dtype="S16", count=n, offset=digests.offset * 16
-        )
-        self.segment = index.column("segment").to_numpy()
-        self.row = index.column("row").to_numpy()
-        names = self.ids.to_pylist()
+    def __init__(self, ids: pa.Array) -> None:
+        self.ids: pa.Array = ids
+        names = ids.to_pylist()
         keys = SeenIds.hashes(names)
         self._order = np.argsort(keys, kind="stable")
         self._keys = keys[self._order]
         #: two ids of one hash (a 64-bit collision): look ids up in a dict instead
+        n = len(names)
         collide = bool(n > 1 and np.any(self._keys[1:] == self._keys[:-1]))
         self._exact: dict[str, int] | None = (
             {rid: i for i, rid in enumerate(names)} if collide else None
         )
-        self.seen = np.zeros(n, dtype=bool)
 
     def __len__(self) -> int:
-        return len(self.seen)
+        return len(self.ids)
 
     def find(self, ids: pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
-        """The position of each of ``ids`` in the parent's index, -1 where it has none."""
+        """The position of each of ``ids`` in the list, -1 where it has none."""
         names = ids.to_pylist()
         if self._exact is not None:
             exact = self._exact
@@ -62,6 +54,22 @@ class ParentIndex:
             same = pc.equal(self.ids.take(pa.array(pos[hit])), ids.filter(pa.array(hit)))
             pos[np.flatnonzero(hit)[~same.to_numpy(zero_copy_only=False)]] = -1
         return pos
+
+
+class ParentIndex(IdIndex):
+    """Positions of ids in the parent's index, their hashes, segments and rows, and which
+    of them the current export met (the others were deleted)."""
+
+    def __init__(self, index: pa.Table) -> None:
+        super().__init__(index.column(ID).combine_chunks())
+        digests = index.column("hash").combine_chunks()
+        n = len(digests)
+        self.digests = np.frombuffer(
+            digests.buffers()[1], dtype="S16", count=n, offset=digests.offset * 16
+        )
+        self.segment = index.column("segment").to_numpy()
+        self.row = index.column("row").to_numpy()
+        self.seen = np.zeros(n, dtype=bool)
 
     def meet(
         self, ids: pa.Array, hashes: list[bytes]

@@ -16,6 +16,7 @@ check of a restored Chroma copy (20k x 768: 8.4 s, the same export compared exac
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +29,22 @@ from drkit.connectors.vectorstore.base import (
     DOCUMENT,
     ID,
     PAYLOAD,
-    Capabilities,
     CollectionConfig,
     Metric,
     vectors_of,
 )
-from drkit.repository import Repository
-
-from .parent_index import ParentIndex
-from .snapshot import Opened, read_records
 
 #: np.allclose's defaults tightened to float32: the rounding engines differ by an ulp
 RTOL, ATOL = 1e-5, 1e-6
 
 
 class Suspects:
-    """Exported records whose hash differs from the one the snapshot's index holds."""
+    """Exported records whose hash differs from the one expected, kept by their
+    position in a list of ``records`` ids (a snapshot's index, a standby's differing
+    ids) until they meet their counterparts."""
 
     def __init__(self, records: int) -> None:
-        #: row in the spill file of each record of the index (-1: not a suspect)
+        #: row in the spill file of the record at each position (-1: not a suspect)
         self._at = np.full(records, -1, dtype=np.int64)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._writer: ipc.RecordBatchFileWriter | None = None
@@ -59,7 +57,7 @@ class Suspects:
     def add(
         self, batch: pa.RecordBatch, rows: np.ndarray[Any, Any], pos: np.ndarray[Any, Any]
     ) -> None:
-        """Keep ``batch``'s ``rows``, the records at index positions ``pos``."""
+        """Keep ``batch``'s ``rows``, the records at positions ``pos``."""
         if not len(rows):
             return
         taken = batch.take(pa.array(rows))
@@ -78,71 +76,59 @@ class Suspects:
         assert self._tmp is not None
         return str(Path(self._tmp.name) / "suspects.arrow")
 
-    def compare(
+    def settle(
         self,
-        repo: Repository,
-        opened: Opened,
-        index: ParentIndex,
-        caps: Capabilities,
-        batch_size: int,
-    ) -> tuple[int, list[str]]:
-        """Meet every suspect with its snapshot record: how many differ only within
-        tolerance, and the ids of the others (altered)."""
+        batches: Iterable[pa.RecordBatch],
+        find: Callable[[pa.Array], np.ndarray[Any, np.dtype[np.int64]]],
+        config: CollectionConfig,
+        *,
+        by_direction: bool,
+    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Meet each suspect with its counterpart among ``batches`` (``find`` gives a
+        batch's ids their positions): for every position, whether a suspect is there and
+        its counterpart is the same within tolerance (:func:`same_rows`). Suspects
+        ``batches`` never met are not."""
+        same = np.zeros(len(self._at), dtype=bool)
         if self._writer is None:
-            return 0, []
+            return same
         self._writer.close()
         try:
             with pa.memory_map(self._path) as source:
                 spilled = ipc.open_file(source).read_all()
-                return self._meet(repo, opened, index, caps, spilled, batch_size)
+                for batch in batches:
+                    pos = find(batch.column(ID))
+                    at = np.where(pos >= 0, self._at[pos], -1)
+                    mine = at >= 0
+                    if not mine.any():
+                        continue
+                    got = spilled.take(pa.array(at[mine])).combine_chunks().to_batches()[0]
+                    want = batch.filter(pa.array(mine))
+                    same[pos[mine]] = same_rows(config, got, want, by_direction=by_direction)
+                del spilled
         finally:
             assert self._tmp is not None
             self._tmp.cleanup()
+        return same
 
-    def _meet(
-        self,
-        repo: Repository,
-        opened: Opened,
-        index: ParentIndex,
-        caps: Capabilities,
-        spilled: pa.Table,
-        batch_size: int,
-    ) -> tuple[int, list[str]]:
-        config = opened.manifest.config
-        tolerated, altered = 0, []
-        for batch in read_records(repo, opened, batch_size=batch_size):
-            pos = index.find(batch.column(ID))
-            at = np.where(pos >= 0, self._at[pos], -1)
-            mine = at >= 0
-            if not mine.any():
-                continue
-            want = batch.filter(pa.array(mine))
-            got = spilled.take(pa.array(at[mine])).combine_chunks().to_batches()[0]
-            same = _same(config, caps, got, want)
-            tolerated += int(same.sum())
-            altered += want.column(ID).filter(pa.array(~same)).to_pylist()
-            self._at[pos[mine]] = -1
-        # suspects the snapshot's records never met (cannot happen with a sound index)
-        left = np.flatnonzero(self._at >= 0)
-        altered += index.ids.take(pa.array(left)).to_pylist() if len(left) else []
-        return tolerated, altered
+    def suspected(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """For every position, whether a record there was a suspect."""
+        return self._at >= 0
 
 
-def _same(
-    config: CollectionConfig, caps: Capabilities, got: pa.RecordBatch, want: pa.RecordBatch
+def same_rows(
+    config: CollectionConfig, got: pa.RecordBatch, want: pa.RecordBatch, *, by_direction: bool
 ) -> np.ndarray[Any, np.dtype[np.bool_]]:
     """Row by row, whether ``got`` is ``want`` within float32 tolerance: payload and
-    document exactly, each vector within :data:`RTOL`/:data:`ATOL` (cosine vectors of an
-    engine that normalises: by direction)."""
+    document exactly, each vector within :data:`RTOL`/:data:`ATOL` of ``want``'s (cosine
+    vectors, ``by_direction``: their directions — Qdrant local mode exports unit vectors
+    from the client that wrote them, and the vectors as given once reopened)."""
     same = _equal(got.column(PAYLOAD), want.column(PAYLOAD)) & _equal(
         got.column(DOCUMENT), want.column(DOCUMENT)
     )
     for v in config.vectors:
         a, b = vectors_of(got, v.column), vectors_of(want, v.column)
-        if caps.normalises_cosine and v.metric == Metric.COSINE:
-            # Qdrant local mode exports unit vectors from the writing client, what it
-            # was given once reopened: compare directions
-            a, b = _unit(a), _unit(b)
+        if by_direction and v.metric == Metric.COSINE:
+            a, b = unit_rows(a), unit_rows(b)
         same &= np.all(np.abs(a - b) <= ATOL + RTOL * np.abs(b), axis=1)
     return same
 
@@ -154,7 +140,7 @@ def _equal(a: pa.Array, b: pa.Array) -> np.ndarray[Any, np.dtype[np.bool_]]:
     return np.asarray(pc.or_(eq, both).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _unit(v: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def unit_rows(v: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     n = np.linalg.norm(v, axis=1, keepdims=True)
     # a zero vector stays zero, as it has no direction
     out: np.ndarray[Any, Any] = np.divide(v, n, out=np.zeros_like(v), where=n > 0)
