@@ -14,7 +14,6 @@ vectors from the client that wrote them, and the vectors as given once reopened)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,24 +131,23 @@ def diff_collection(
     diff = CollectionDiff(records=0)
     suspects = Suspects(len(expected))
     column = m.config.vectors[0].column
-    with ThreadPoolExecutor(1, thread_name_prefix="drkit-hash") as helper:
-        for batch in store.export(name, batch_size=batch_size):
-            if back:
-                batch = batch.rename_columns([back.get(n, n) for n in batch.schema.names])
-            diff.records += len(batch)
-            if visit is not None:
-                visit(batch)
-            if len(diff.sample) < sample:
-                diff.sample.extend(vectors_of(batch, column)[: sample - len(diff.sample)])
-            hashes = record_hashes(m.config, batch, helper)
-            pos, known, match = expected.meet(batch.column(ID), hashes)
-            differ = ~match
-            diff.extra += batch.column(ID).filter(pa.array(differ & ~known)).to_pylist()
-            odd = np.flatnonzero(differ & known)
-            if approximate:  # compared within tolerance once the export is over
-                suspects.add(batch, odd, pos[odd])
-            else:
-                diff.altered += batch.column(ID).take(pa.array(odd)).to_pylist()
+    for batch in store.export(name, batch_size=batch_size):
+        if back:
+            batch = batch.rename_columns([back.get(n, n) for n in batch.schema.names])
+        diff.records += len(batch)
+        if visit is not None:
+            visit(batch)
+        if len(diff.sample) < sample:
+            diff.sample.extend(vectors_of(batch, column)[: sample - len(diff.sample)])
+        hashes = record_hashes(m.config, batch)
+        pos, known, match = expected.meet(batch.column(ID), hashes)
+        differ = ~match
+        diff.extra += batch.column(ID).filter(pa.array(differ & ~known)).to_pylist()
+        odd = np.flatnonzero(differ & known)
+        if approximate:  # compared within tolerance once the export is over
+            suspects.add(batch, odd, pos[odd])
+        else:
+            diff.altered += batch.column(ID).take(pa.array(odd)).to_pylist()
     diff.missing = sorted(expected.gone().to_pylist())
     if len(suspects):  # engines that re-normalise or round cosine vectors
         records = read_records(repo, opened, batch_size=batch_size)

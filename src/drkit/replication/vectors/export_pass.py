@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -66,11 +65,10 @@ class ExportPass:
         config: CollectionConfig,
         base: Opened | None,
         segment_bytes: int,
-        hasher: ThreadPoolExecutor,
     ) -> None:
         self.writer = BlobWriter(repo)
         self.before = dict(repo.stats)
-        self.config, self.base, self.hasher = config, base, hasher
+        self.config, self.base = config, base
         self.segment_bytes = segment_bytes
         self.schema = segment_schema(config)
         #: the parent's index (unchanged records are referenced where it stored them)
@@ -146,7 +144,7 @@ class ExportPass:
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def add(self, batch: pa.RecordBatch) -> None:
-        hashes = record_hashes(self.config, batch, self.hasher)
+        hashes = record_hashes(self.config, batch)
         if self.parent:
             fresh = self._carry(batch.column(ID), hashes)
         else:  # a full snapshot: every record is new

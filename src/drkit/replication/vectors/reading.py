@@ -7,7 +7,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -124,37 +124,31 @@ def read_records(
             ahead.append([repo.pool.submit(repo.read_blob, b) for b in seg.content])
             queued += 1
 
-    # the second half of each batch's records is hashed in this thread, the first in
-    # a helper thread (blake3 releases the GIL for the vector bytes)
-    helper = ThreadPoolExecutor(1, thread_name_prefix="drkit-hash")
-    try:
-        for s in live:
-            seg = opened.manifest.segments[s]
-            picks = order[bounds[s] : bounds[s + 1]]
-            top_up()
-            data = b"".join(f.result() for f in ahead.popleft())
-            table = decode_arrow(data, f"segment {seg.name}")
-            if table.schema.names != schema.names or len(table) != seg.rows:
-                raise CorruptObject(f"segment {seg.name} does not match the manifest")
-            wanted = rows[picks]
-            if len(wanted) and (wanted.min() < 0 or wanted.max() >= len(table)):
-                raise CorruptObject(f"the index points outside segment {seg.name}")
-            if len(wanted) == len(table) and bool((wanted == np.arange(len(table))).all()):
-                taken = table  # every row live and in order (a full snapshot): no copy
-            else:
-                taken = table.take(pa.array(wanted))
-            expected = hashes.take(pa.array(picks)).to_pylist()
-            if taken.column(HASH).to_pylist() != expected:
-                raise CorruptObject(f"segment {seg.name}: rows do not match the index")
-            for batch in taken.select(canonical).to_batches(max_chunksize=batch_size):
-                if record_hashes(config, batch, helper) != expected[: len(batch)]:
-                    raise CorruptObject(f"segment {seg.name}: a record does not match its hash")
-                expected = expected[len(batch) :]
-                if progress:
-                    progress(len(batch))
-                yield batch
-    finally:
-        helper.shutdown(wait=True)
+    for s in live:
+        seg = opened.manifest.segments[s]
+        picks = order[bounds[s] : bounds[s + 1]]
+        top_up()
+        data = b"".join(f.result() for f in ahead.popleft())
+        table = decode_arrow(data, f"segment {seg.name}")
+        if table.schema.names != schema.names or len(table) != seg.rows:
+            raise CorruptObject(f"segment {seg.name} does not match the manifest")
+        wanted = rows[picks]
+        if len(wanted) and (wanted.min() < 0 or wanted.max() >= len(table)):
+            raise CorruptObject(f"the index points outside segment {seg.name}")
+        if len(wanted) == len(table) and bool((wanted == np.arange(len(table))).all()):
+            taken = table  # every row live and in order (a full snapshot): no copy
+        else:
+            taken = table.take(pa.array(wanted))
+        expected = hashes.take(pa.array(picks)).to_pylist()
+        if taken.column(HASH).to_pylist() != expected:
+            raise CorruptObject(f"segment {seg.name}: rows do not match the index")
+        for batch in taken.select(canonical).to_batches(max_chunksize=batch_size):
+            if record_hashes(config, batch) != expected[: len(batch)]:
+                raise CorruptObject(f"segment {seg.name}: a record does not match its hash")
+            expected = expected[len(batch) :]
+            if progress:
+                progress(len(batch))
+            yield batch
 
 
 def read_ahead(items: Iterator[T], depth: int = 4) -> Generator[T, None, None]:

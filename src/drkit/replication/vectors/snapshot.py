@@ -22,7 +22,6 @@ import logging
 import os
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,11 +132,8 @@ def snapshot_collection(
     t0 = time.perf_counter()
     config = store.describe(collection)
     base = _base(repo, component, collection, parent, full, config)
-    with (
-        repo.lock(exclusive=False),
-        ThreadPoolExecutor(1, thread_name_prefix="drkit-hash") as hasher,
-    ):
-        run = ExportPass(repo, config, base, segment_bytes, hasher)
+    with repo.lock(exclusive=False):
+        run = ExportPass(repo, config, base, segment_bytes)
         cut = run.export(store, collection, batch_size, progress, retries)
         export_s = run.export_s
         segments, index_files = _index_and_segments(run, base)
