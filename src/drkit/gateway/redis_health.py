@@ -125,7 +125,7 @@ class RedisHealth:
                             await self._refresh()
                 finally:
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in redis 8.2
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

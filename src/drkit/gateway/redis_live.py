@@ -205,7 +205,7 @@ class RedisLive:
                             await self.refresh()
                 finally:
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in redis 8.2
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -125,3 +125,31 @@ def test_a_rounded_chroma_restore_checks_out_and_its_damage_shows(
     assert (d.altered, d.missing, d.extra) == (["r1", "r2"], [], [])
     assert clean.tolerated > 0  # Chroma 1.5 rounds: the tolerant path was taken
     assert d.tolerated <= clean.tolerated
+
+
+class Failing(Rounding):
+    """Rounds as :class:`Rounding` does, then loses its connection after two batches."""
+
+    def export(self, name: str, *, batch_size: int = 1000) -> Iterator[pa.RecordBatch]:
+        for i, batch in enumerate(super().export(name, batch_size=batch_size)):
+            if i == 2:
+                raise ConnectionError("engine went away")
+            yield batch
+
+
+def test_an_export_failing_midway_leaves_no_spill_file(
+    repo: Repository,
+    name: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spill = tmp_path_factory.mktemp("spill")
+    monkeypatch.setattr("tempfile.tempdir", str(spill))
+    live = MemoryVectorStore()
+    _fill(live, name, 60)
+    opened = open_snapshot(repo, snapshot_collection(repo, live, name, component="kb").snapshot)
+    copy = Failing()
+    restore_collection(repo, opened, copy, name)
+    with pytest.raises(ConnectionError):
+        diff_collection(repo, opened, copy, name, batch_size=10)
+    assert list(spill.iterdir()) == []

@@ -152,11 +152,6 @@ def _same_within_tolerance(
     (:class:`~drkit.replication.vectors.tolerant.Suspects`) and meet the standby's a
     batch of columns at a time, where both sides were dicts of Python rows."""
     wanted = IdIndex(pa.array(sorted(ids), pa.string()))
-    suspects = Suspects(len(wanted))
-    for batch in source.export(name, batch_size=batch_size):
-        pos = wanted.find(batch.column(ID))
-        rows = np.flatnonzero(pos >= 0)
-        suspects.add(batch, rows, pos[rows])
     config = source.describe(name)
     _mapped, renames = map_config(config, standby)
     back = {new: old for old, new in renames.items()}
@@ -165,7 +160,12 @@ def _same_within_tolerance(
         for batch in standby.export(name, batch_size=batch_size):
             yield batch.rename_columns([back.get(n, n) for n in batch.schema.names])
 
-    same = suspects.settle(theirs(), wanted.find, config, by_direction=True)
+    with Suspects(len(wanted)) as suspects:
+        for batch in source.export(name, batch_size=batch_size):
+            pos = wanted.find(batch.column(ID))
+            rows = np.flatnonzero(pos >= 0)
+            suspects.add(batch, rows, pos[rows])
+        same = suspects.settle(theirs(), wanted.find, config, by_direction=True)
     return set(wanted.ids.filter(pa.array(same)).to_pylist())
 
 

@@ -129,33 +129,33 @@ def diff_collection(
     caps = store.capabilities
     approximate = caps.normalises_cosine or caps.cosine_roundoff
     diff = CollectionDiff(records=0)
-    suspects = Suspects(len(expected))
-    column = m.config.vectors[0].column
-    for batch in store.export(name, batch_size=batch_size):
-        if back:
-            batch = batch.rename_columns([back.get(n, n) for n in batch.schema.names])
-        diff.records += len(batch)
-        if visit is not None:
-            visit(batch)
-        if len(diff.sample) < sample:
-            diff.sample.extend(vectors_of(batch, column)[: sample - len(diff.sample)])
-        hashes = record_hashes(m.config, batch)
-        pos, known, match = expected.meet(batch.column(ID), hashes)
-        differ = ~match
-        diff.extra += batch.column(ID).filter(pa.array(differ & ~known)).to_pylist()
-        odd = np.flatnonzero(differ & known)
-        if approximate:  # compared within tolerance once the export is over
-            suspects.add(batch, odd, pos[odd])
-        else:
-            diff.altered += batch.column(ID).take(pa.array(odd)).to_pylist()
-    diff.missing = sorted(expected.gone().to_pylist())
-    if len(suspects):  # engines that re-normalise or round cosine vectors
-        records = read_records(repo, opened, batch_size=batch_size)
-        same = suspects.settle(
-            records, expected.find, m.config, by_direction=caps.normalises_cosine
-        )
-        diff.tolerated = int(same.sum())
-        diff.altered += expected.ids.filter(pa.array(suspects.suspected() & ~same)).to_pylist()
+    with Suspects(len(expected)) as suspects:
+        column = m.config.vectors[0].column
+        for batch in store.export(name, batch_size=batch_size):
+            if back:
+                batch = batch.rename_columns([back.get(n, n) for n in batch.schema.names])
+            diff.records += len(batch)
+            if visit is not None:
+                visit(batch)
+            if len(diff.sample) < sample:
+                diff.sample.extend(vectors_of(batch, column)[: sample - len(diff.sample)])
+            hashes = record_hashes(m.config, batch)
+            pos, known, match = expected.meet(batch.column(ID), hashes)
+            differ = ~match
+            diff.extra += batch.column(ID).filter(pa.array(differ & ~known)).to_pylist()
+            odd = np.flatnonzero(differ & known)
+            if approximate:  # compared within tolerance once the export is over
+                suspects.add(batch, odd, pos[odd])
+            else:
+                diff.altered += batch.column(ID).take(pa.array(odd)).to_pylist()
+        diff.missing = sorted(expected.gone().to_pylist())
+        if len(suspects):  # engines that re-normalise or round cosine vectors
+            records = read_records(repo, opened, batch_size=batch_size)
+            same = suspects.settle(
+                records, expected.find, m.config, by_direction=caps.normalises_cosine
+            )
+            diff.tolerated = int(same.sum())
+            diff.altered += expected.ids.filter(pa.array(suspects.suspected() & ~same)).to_pylist()
     diff.altered.sort()
     diff.extra.sort()
     return diff
