@@ -367,7 +367,13 @@ def test_an_interrupted_run_leaves_no_history_entry(
         return await real_one(*args, **kwargs)
 
     monkeypatch.setattr(runner, "_one", interrupted)
-    code, _, _ = cli(capsys, *run)
+    # Python's own handler, as in a terminal: a process started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and asyncio.run then leaves it so
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code, _, _ = cli(capsys, *run)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 130
     assert calls["n"] == 5
     assert not hist.exists() or list(hist.iterdir()) == []
