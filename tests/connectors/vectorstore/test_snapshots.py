@@ -308,6 +308,34 @@ def test_read_records_checks_every_hash(
         list(read_records(repo, opened))
 
 
+def test_read_records_checks_each_record_against_its_hash(
+    repo: Repository,
+    open_store: Callable[[str], VectorStore],
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A segment whose ``_hash`` column and index agree, but one record's content does
+    not hash to them (as a writer that went wrong would leave it), is refused."""
+    from drkit.replication.vectors import export_pass, layout
+
+    src = open_store("memory")
+    cfg = config(name)
+    src.create(cfg)
+    src.import_batches(name, [records(cfg, 30)])
+
+    def one_wrong(config: object, batch: pa.RecordBatch) -> list[bytes]:
+        hashes = layout.record_hashes(config, batch)  # type: ignore[arg-type]
+        hashes[7] = bytes(16)
+        return hashes
+
+    with monkeypatch.context() as m:
+        m.setattr(export_pass, "record_hashes", one_wrong)
+        snap = snapshot_collection(repo, src, name, component="kb").snapshot
+    opened = open_snapshot(repo, snap)
+    with pytest.raises(CorruptObject, match="a record does not match its hash"):
+        list(read_records(repo, opened, batch_size=4))
+
+
 @pytest.mark.parametrize("engine", ["lancedb", "pgvector", "qdrant", "milvus", "chroma"])
 def test_incremental_generations_on_real_engines(
     repo: Repository, open_store: Callable[[str], VectorStore], name: str, engine: str

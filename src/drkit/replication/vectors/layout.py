@@ -78,10 +78,33 @@ def segment_schema(config: CollectionConfig) -> pa.Schema:
 
 
 def record_hashes(config: CollectionConfig, batch: pa.RecordBatch) -> list[bytes]:
-    """BLAKE3-128 of each record over: the u64-LE-length-prefixed UTF-8 id, the
-    length-prefixed payload (canonical JSON), the document (0x00 if null, else 0x01 +
-    length + UTF-8), then each vector's float32 little-endian bytes in config order
-    (fixed lengths, so no prefix).
+    """:func:`record_hash_rows` as a list of ``bytes``."""
+    rows = record_hash_rows(config, batch)
+    hashes: list[bytes] = rows.view(f"V{HASH_BYTES}").ravel().tolist()
+    return hashes
+
+
+def hash_rows_of(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """A ``binary(16)`` column (a segment's ``_hash``, an index's ``hash``) as the rows of
+    a ``(n, 16)`` uint8 matrix, without a Python object per hash."""
+    if isinstance(hashes, pa.ChunkedArray):
+        hashes = hashes.combine_chunks()
+    if hashes.null_count:
+        raise CorruptObject("a record hash is missing")
+    data = hashes.buffers()[1]
+    if data is None:
+        return np.zeros((0, HASH_BYTES), dtype=np.uint8)
+    flat = np.frombuffer(
+        data, dtype=np.uint8, count=len(hashes) * HASH_BYTES, offset=hashes.offset * HASH_BYTES
+    )
+    return flat.reshape(-1, HASH_BYTES)
+
+
+def record_hash_rows(config: CollectionConfig, batch: pa.RecordBatch) -> np.ndarray[Any, Any]:
+    """BLAKE3-128 of each record, a row of an ``(n, 16)`` uint8 matrix, over: the
+    u64-LE-length-prefixed UTF-8 id, the length-prefixed payload (canonical JSON), the
+    document (0x00 if null, else 0x01 + length + UTF-8), then each vector's float32
+    little-endian bytes in config order (fixed lengths, so no prefix).
 
     The id/payload/document prefixes of all records are laid out in one buffer with
     numpy (no Python object per record), and the vectors are hashed straight from the
@@ -92,7 +115,7 @@ def record_hashes(config: CollectionConfig, batch: pa.RecordBatch) -> list[bytes
     a helper thread only took turns with this one)."""
     n = len(batch)
     if n == 0:
-        return []
+        return np.zeros((0, HASH_BYTES), dtype=np.uint8)
     meta, starts = _metas(batch)
     flats = []
     for v in config.vectors:
@@ -100,11 +123,10 @@ def record_hashes(config: CollectionConfig, batch: pa.RecordBatch) -> list[bytes
         flat = np.ascontiguousarray(col.flatten().to_numpy(zero_copy_only=False), dtype="<f4")
         flats.append((flat, v.dimension * 4))
     if native.available():
-        out = native.hash_records(meta, starts, flats, HASH_BYTES)
-        hashes: list[bytes] = out.view(f"V{HASH_BYTES}").ravel().tolist()
-        return hashes
+        return native.hash_records(meta, starts, flats, HASH_BYTES)
     views = [(flat.data.cast("B"), size) for flat, size in flats]
-    return _hash_rows(meta.data, starts.tolist(), views, 0, n)
+    hashes = _hash_rows(meta.data, starts.tolist(), views, 0, n)
+    return np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(n, HASH_BYTES)
 
 
 def _hash_rows(
