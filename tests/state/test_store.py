@@ -3,6 +3,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,6 +79,26 @@ def test_concurrent_processes_write_safely(new_location: Callable[[str], str]) -
     check = StateStore(path)
     assert len(check.events(kind="load")) == 150
     check.close()
+
+
+def _open_at_once(path: str, barrier: Any) -> None:
+    barrier.wait()
+    StateStore(path).close()
+
+
+def test_processes_creating_the_same_file_at_once_all_open_it(tmp_path: Path) -> None:
+    # several `gateway serve` started together on a new plan: without retrying SQLite's
+    # immediate "database is locked" on the switch to WAL, about one in six failed
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(15):
+        path = str(tmp_path / f"s{round_}.db")
+        barrier = ctx.Barrier(6)
+        procs = [ctx.Process(target=_open_at_once, args=(path, barrier)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 6, f"round {round_}"
 
 
 def test_default_path_and_unwritable_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -191,11 +191,34 @@ def open_database(path: Path | str, schema: str, *, what: str) -> sqlite3.Connec
                 f"cannot create the {what} directory {parent}: {exc.strerror}",
                 hint="set DRKIT_STATE to a writable path",
             ) from exc
-    db = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
+    db = sqlite3.connect(
+        str(path), timeout=_BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
+    )
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    while True:
+        try:
+            _set_up(db, schema)
+            return db
+        except sqlite3.OperationalError as exc:
+            # Processes that create the same file together (several ``gateway serve``
+            # started at once) race for the switch to WAL: SQLite answers "locked"
+            # at once there, without waiting out the busy timeout, to avoid a deadlock.
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(0.02)
+
+
+#: How long drkit waits for another process's lock on one of its SQLite files.
+_BUSY_TIMEOUT = 30.0
+
+
+def _set_up(db: sqlite3.Connection, schema: str) -> None:
+    """WAL (persistent, so set once per file), then the schema (idempotent DDL)."""
+    if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(schema)
-    return db
 
 
 def default_state_path(plan_path: Path | None = None) -> Path:
