@@ -200,9 +200,8 @@ def open_database(path: Path | str, schema: str, *, what: str) -> sqlite3.Connec
             _set_up(db, schema)
             return db
         except sqlite3.OperationalError as exc:
-            # Processes that create the same file together (several ``gateway serve``
-            # started at once) race for the switch to WAL: SQLite answers "locked"
-            # at once there, without waiting out the busy timeout, to avoid a deadlock.
+            # processes creating one file together race for the WAL switch: SQLite
+            # answers "locked" at once there (no busy wait, its deadlock rule)
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 db.close()
                 raise
