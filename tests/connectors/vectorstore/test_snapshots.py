@@ -6,6 +6,7 @@ import os
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -323,13 +324,13 @@ def test_read_records_checks_each_record_against_its_hash(
     src.create(cfg)
     src.import_batches(name, [records(cfg, 30)])
 
-    def one_wrong(config: object, batch: pa.RecordBatch) -> list[bytes]:
-        hashes = layout.record_hashes(config, batch)  # type: ignore[arg-type]
-        hashes[7] = bytes(16)
+    def one_wrong(config: object, batch: pa.RecordBatch) -> np.ndarray[Any, Any]:
+        hashes = layout.record_hash_rows(config, batch)  # type: ignore[arg-type]
+        hashes[7] = 0
         return hashes
 
     with monkeypatch.context() as m:
-        m.setattr(export_pass, "record_hashes", one_wrong)
+        m.setattr(export_pass, "record_hash_rows", one_wrong)
         snap = snapshot_collection(repo, src, name, component="kb").snapshot
     opened = open_snapshot(repo, snap)
     with pytest.raises(CorruptObject, match="a record does not match its hash"):

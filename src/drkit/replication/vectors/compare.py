@@ -28,7 +28,7 @@ from drkit.connectors.vectorstore.base import (
 from drkit.connectors.vectorstore.transfer import TMP_MARK, map_config
 from drkit.repository import Repository
 
-from .layout import record_hashes
+from .layout import record_hash_rows, record_hashes
 from .leftovers import OLD_MARK, RESTORED_MARK
 from .parent_index import ParentIndex
 from .snapshot import Opened, read_records
@@ -139,7 +139,7 @@ def diff_collection(
                 visit(batch)
             if len(diff.sample) < sample:
                 diff.sample.extend(vectors_of(batch, column)[: sample - len(diff.sample)])
-            hashes = record_hashes(m.config, batch)
+            hashes = record_hash_rows(m.config, batch)
             pos, known, match = expected.meet(batch.column(ID), hashes)
             differ = ~match
             diff.extra += batch.column(ID).filter(pa.array(differ & ~known)).to_pylist()

@@ -20,8 +20,9 @@ from .layout import (
     HASH,
     Segment,
     encode_arrow,
+    hash_array,
     pieces,
-    record_hashes,
+    record_hash_rows,
     segment_pieces,
     segment_schema,
 )
@@ -144,7 +145,7 @@ class ExportPass:
         raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def add(self, batch: pa.RecordBatch) -> None:
-        hashes = record_hashes(self.config, batch)
+        hashes = record_hash_rows(self.config, batch)
         if self.parent:
             fresh = self._carry(batch.column(ID), hashes)
         else:  # a full snapshot: every record is new
@@ -153,17 +154,15 @@ class ExportPass:
         if not fresh:
             return
         part = batch if len(fresh) == len(batch) else batch.take(pa.array(fresh))
-        sub = [hashes[i] for i in fresh]
-        part = pa.RecordBatch.from_arrays(
-            [*part.columns, pa.array(sub, pa.binary(16))], schema=self.schema
-        )
+        sub = hashes if len(fresh) == len(batch) else hashes[fresh]
+        part = pa.RecordBatch.from_arrays([*part.columns, hash_array(sub)], schema=self.schema)
         self.pending.append(part)
         self.pending_bytes += part.nbytes
         while self.pending_bytes >= self.segment_bytes:
             per_row = max(1, self.pending_bytes // sum(len(b) for b in self.pending))
             self.flush_segment(max(1, self.segment_bytes // per_row))
 
-    def _carry(self, ids: pa.Array, hashes: list[bytes]) -> list[int]:
+    def _carry(self, ids: pa.Array, hashes: np.ndarray[Any, Any]) -> list[int]:
         """Reference unchanged records where the parent has them; the others' rows."""
         parent = self.parent
         assert parent is not None
@@ -178,7 +177,7 @@ class ExportPass:
             self.out.append(
                 (
                     ids.filter(keep),
-                    pa.array(hashes, pa.binary(16)).filter(keep),
+                    hash_array(hashes).filter(keep),
                     (-(parent.segment[at] + 1)).astype(np.int32),
                     parent.row[at].astype(np.int32),
                 )

@@ -100,6 +100,17 @@ def hash_rows_of(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
     return flat.reshape(-1, HASH_BYTES)
 
 
+def hash_array(rows: np.ndarray[Any, Any]) -> pa.FixedSizeBinaryArray:
+    """The rows of an ``(n, 16)`` hash matrix as a ``binary(16)`` Arrow array (no copy
+    of a contiguous matrix)."""
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    buf = pa.py_buffer(rows)
+    out: pa.FixedSizeBinaryArray = pa.Array.from_buffers(
+        pa.binary(HASH_BYTES), len(rows), [None, buf]
+    )
+    return out
+
+
 def record_hash_rows(config: CollectionConfig, batch: pa.RecordBatch) -> np.ndarray[Any, Any]:
     """BLAKE3-128 of each record, a row of an ``(n, 16)`` uint8 matrix, over: the
     u64-LE-length-prefixed UTF-8 id, the length-prefixed payload (canonical JSON), the

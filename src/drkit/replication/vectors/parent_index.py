@@ -72,15 +72,17 @@ class ParentIndex(IdIndex):
         self.seen = np.zeros(n, dtype=bool)
 
     def meet(
-        self, ids: pa.Array, hashes: list[bytes]
+        self, ids: pa.Array, hashes: np.ndarray[Any, Any]
     ) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """Mark ``ids`` as met; their positions (-1: not in the index), whether each is in
-        the index, and whether its record hash is the one the index holds."""
+        the index, and whether its record hash (a row of ``hashes``, ``(n, 16)`` uint8 as
+        :func:`~.layout.record_hash_rows` gives them) is the one the index holds."""
         pos = self.find(ids)
         known = pos >= 0
         self.seen[pos[known]] = True
         same = np.zeros(len(pos), dtype=bool)
-        same[known] = self.digests[pos[known]] == np.array(hashes, dtype="S16")[known]
+        rows = np.ascontiguousarray(hashes, dtype=np.uint8).view("S16").ravel()
+        same[known] = self.digests[pos[known]] == rows[known]
         return pos, known, same
 
     def gone(self) -> pa.Array:
